@@ -1,0 +1,1 @@
+//! Client of the adb server (smart-socket protocol). (STUB — being written.)

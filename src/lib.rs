@@ -1,0 +1,10 @@
+//! tattle audits what an Android handset tells the network.
+//!
+//! Data flows one way: `scenario` → `device` (over `adb`) + `capture` → `analysis` → `outcome` →
+//! `snapshot` / `report`. `vhandset` is the embedded virtual handset, a device like any other to the rest
+//! of the crate. `cli` is the only module that prints or picks exit codes.
+
+pub mod identifier;
+pub mod vhandset;
+pub mod adb;
+pub mod analysis;
