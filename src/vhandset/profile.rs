@@ -1,10 +1,92 @@
 //! Firmware profiles: data files that say what a handset is and what traffic it emits.
-//! (Being written: the API below is fixed.)
+//!
+//! Owns the profile format (YAML under `profiles/`, the built-ins embedded with `include_str!`), its
+//! validation (required props, identifier formats with the IMEI Luhn check, host names, templates) and the
+//! template language used in traffic actions: `{imei}`, `{prop:ro.product.model}`, event fields such as
+//! `{sms_body}`, filters `{phone_number|url}`, `|md5`, `|sha1`, `|sha256`, `|base64`, `|hex`, `|gzip`, and
+//! `{{` / `}}` for literal braces. Everything is checked at load time so a profile that loads never fails
+//! to expand.
+//!
+//! Must not touch: sockets or any other I/O besides reading the profile file (playing traffic is
+//! `network`'s job), and nothing above `vhandset` in the crate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::Write as _;
 use std::path::Path;
 
-use super::VhandsetError;
+use base64::Engine as _;
+use md5::Digest as _;
+use serde::Deserialize;
+
+use super::{HandsetEvent, VhandsetError};
+use crate::identifier::{is_valid_kind, kinds};
+
+/// Profile files are small; anything bigger is a mistake (or an attack on the parser).
+const MAX_PROFILE_BYTES: u64 = 1024 * 1024;
+/// Each event's action list is played in well under a second; keep it that way.
+const MAX_ACTIONS_PER_EVENT: usize = 64;
+/// Host addresses are 127.77.N.10 + i, so at most 245 fit in the /24.
+pub const MAX_HOSTS: usize = 240;
+/// Event fields come from the shell (an SMS body typed by the host): bound what one expansion can hold.
+const MAX_EVENT_FIELD_BYTES: usize = 64 * 1024;
+const MAX_LITERAL_BYTES: usize = 256 * 1024;
+
+const BUILTINS: &[(&str, &str)] = &[
+    ("aosp-clean", include_str!("../../profiles/aosp-clean.yaml")),
+    (
+        "miui-cloud-default",
+        include_str!("../../profiles/miui-cloud-default.yaml"),
+    ),
+    (
+        "miui-cloud-optin",
+        include_str!("../../profiles/miui-cloud-optin.yaml"),
+    ),
+    ("hostile", include_str!("../../profiles/hostile.yaml")),
+];
+const BUILTIN_NAMES: &[&str] = &[
+    "aosp-clean",
+    "miui-cloud-default",
+    "miui-cloud-optin",
+    "hostile",
+];
+
+/// Props every profile must define: what `getprop`, the adb banner and device identity read.
+pub const REQUIRED_PROPS: &[&str] = &[
+    "ro.product.name",
+    "ro.product.model",
+    "ro.product.device",
+    "ro.product.brand",
+    "ro.product.manufacturer",
+    "ro.build.fingerprint",
+    "ro.build.display.id",
+    "ro.build.version.release",
+    "ro.build.version.sdk",
+    "ro.build.version.incremental",
+    "ro.serialno",
+];
+
+/// Identifier kinds every profile must define.
+pub const REQUIRED_IDENTIFIERS: &[&str] = &[
+    kinds::IMEI,
+    kinds::IMSI,
+    kinds::ICCID,
+    kinds::PHONE_NUMBER,
+    kinds::ANDROID_ID,
+    kinds::SERIAL,
+];
+
+/// Event keys a profile may list traffic under. `boot` is played when the handset's network starts.
+pub const EVENT_KEYS: &[&str] = &["boot", "setup", "contact_added", "sms_sent"];
+
+/// The fields an event makes available to templates, by event key.
+fn event_fields(key: &str) -> &'static [&'static str] {
+    match key {
+        "contact_added" => &["contact_name", "contact_phone"],
+        "sms_sent" => &["sms_to", "sms_body"],
+        _ => &[],
+    }
+}
 
 /// A firmware profile (see `profiles/*.yaml`).
 #[derive(Debug, Clone)]
@@ -15,19 +97,876 @@ pub struct Profile {
     pub props: BTreeMap<String, String>,
     /// The handset's identifiers by kind (`imei`, `imsi`, `iccid`, `phone_number`, `android_id`, `serial`).
     pub identifiers: BTreeMap<String, String>,
+    /// Traffic per event key (`boot`, `setup`, `contact_added`, `sms_sent`), played in order.
+    pub traffic: BTreeMap<String, Vec<Action>>,
+    /// Where the profile came from: `builtin:NAME` or the file path.
+    pub source: String,
 }
 
+/// One network action of a firmware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A DNS A lookup through the handset's resolver (the name may be a template).
+    Dns { name: Template },
+    /// An HTTP/1.1 request over TLS to port 443.
+    Https(Request),
+    /// A plain HTTP/1.1 request to port 80.
+    Http(Request),
+    /// An SNTP query to port 123.
+    Ntp { host: String },
+}
+
+impl Action {
+    /// The literal host this action contacts, if it has one.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Action::Dns { name } => name.as_literal(),
+            Action::Https(r) | Action::Http(r) => Some(&r.host),
+            Action::Ntp { host } => Some(host),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Dns { .. } => "dns",
+            Action::Https(_) => "https",
+            Action::Http(_) => "http",
+            Action::Ntp { .. } => "ntp",
+        }
+    }
+}
+
+/// An HTTP request of a firmware; everything but the host may be a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub host: String,
+    pub path: Template,
+    pub headers: Vec<(String, Template)>,
+    pub body: Template,
+}
+
+/// A transformation applied to a placeholder's value, left to right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// Lower-case hex MD5 digest.
+    Md5,
+    /// Lower-case hex SHA-1 digest.
+    Sha1,
+    /// Lower-case hex SHA-256 digest.
+    Sha256,
+    /// Standard base64 with padding.
+    Base64,
+    /// Percent-encoding of everything but RFC 3986 unreserved characters (`+` becomes `%2B`).
+    Url,
+    /// Lower-case hex of the bytes.
+    Hex,
+    /// gzip-compressed bytes (binary; meant for bodies sent with `Content-Encoding: gzip`).
+    Gzip,
+}
+
+impl Filter {
+    pub const NAMES: &'static [&'static str] =
+        &["md5", "sha1", "sha256", "base64", "url", "hex", "gzip"];
+
+    fn parse(name: &str) -> Option<Filter> {
+        Some(match name {
+            "md5" => Filter::Md5,
+            "sha1" => Filter::Sha1,
+            "sha256" => Filter::Sha256,
+            "base64" => Filter::Base64,
+            "url" => Filter::Url,
+            "hex" => Filter::Hex,
+            "gzip" => Filter::Gzip,
+            _ => return None,
+        })
+    }
+
+    pub fn apply(self, input: &[u8]) -> Vec<u8> {
+        match self {
+            Filter::Md5 => hex::encode(md5::Md5::digest(input)).into_bytes(),
+            Filter::Sha1 => hex::encode(sha1::Sha1::digest(input)).into_bytes(),
+            Filter::Sha256 => hex::encode(sha2::Sha256::digest(input)).into_bytes(),
+            Filter::Base64 => base64::engine::general_purpose::STANDARD
+                .encode(input)
+                .into_bytes(),
+            Filter::Url => percent_encoding::percent_encode(input, URL_ENCODE_SET)
+                .to_string()
+                .into_bytes(),
+            Filter::Hex => hex::encode(input).into_bytes(),
+            Filter::Gzip => {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                // Writing into a Vec cannot fail.
+                let _ = enc.write_all(input);
+                enc.finish().unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// Everything except RFC 3986 unreserved characters, as form and query encoders do.
+const URL_ENCODE_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Field { name: String, filters: Vec<Filter> },
+}
+
+/// A parsed template string: literals and `{placeholder|filter…}` fields.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Template {
+    segments: Vec<Segment>,
+}
+
+impl fmt::Debug for Template {
+    // Show the template source, never an expanded value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Template({self})")
+    }
+}
+
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for seg in &self.segments {
+            match seg {
+                Segment::Literal(s) => f.write_str(&s.replace('{', "{{").replace('}', "}}"))?,
+                Segment::Field { name, filters } => {
+                    write!(f, "{{{name}")?;
+                    for flt in filters {
+                        write!(f, "|{}", format!("{flt:?}").to_lowercase())?;
+                    }
+                    f.write_str("}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a template string does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError(pub String);
+
+impl Template {
+    /// Parses `text`. Field names are not checked here (see `Profile` validation / `check_fields`).
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        let mut segments = Vec::new();
+        let mut lit = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    lit.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    lit.push('}');
+                }
+                '}' => {
+                    return Err(TemplateError(
+                        "a lone `}`; write `}}` for a literal brace".to_string(),
+                    ));
+                }
+                '{' => {
+                    let mut inner = String::new();
+                    let mut closed = false;
+                    for c in chars.by_ref() {
+                        match c {
+                            '}' => {
+                                closed = true;
+                                break;
+                            }
+                            '{' => {
+                                return Err(TemplateError(
+                                    "`{` inside a placeholder; write `{{` for a literal brace"
+                                        .into(),
+                                ));
+                            }
+                            _ => inner.push(c),
+                        }
+                    }
+                    if !closed {
+                        return Err(TemplateError(format!(
+                            "placeholder `{{{inner}` is not closed; write `{{{{` for a literal brace"
+                        )));
+                    }
+                    let mut parts = inner.split('|').map(str::trim);
+                    let name = parts.next().unwrap_or_default().to_string();
+                    if name.is_empty() {
+                        return Err(TemplateError("empty placeholder `{}`".into()));
+                    }
+                    let mut filters = Vec::new();
+                    for f in parts {
+                        match Filter::parse(f) {
+                            Some(flt) => filters.push(flt),
+                            None => {
+                                return Err(TemplateError(format!(
+                                    "unknown filter `{f}` in `{{{inner}}}`{}; filters: {}",
+                                    did_you_mean(f, Filter::NAMES.iter().copied()),
+                                    Filter::NAMES.join(", ")
+                                )));
+                            }
+                        }
+                    }
+                    if !lit.is_empty() {
+                        segments.push(Segment::Literal(std::mem::take(&mut lit)));
+                    }
+                    segments.push(Segment::Field { name, filters });
+                }
+                _ => lit.push(c),
+            }
+        }
+        if !lit.is_empty() {
+            segments.push(Segment::Literal(lit));
+        }
+        Ok(Template { segments })
+    }
+
+    /// The text if the template has no placeholders.
+    pub fn as_literal(&self) -> Option<&str> {
+        match self.segments.as_slice() {
+            [] => Some(""),
+            [Segment::Literal(s)] => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Names of the placeholders used.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Field { name, .. } => Some(name.as_str()),
+            Segment::Literal(_) => None,
+        })
+    }
+
+    /// Expands with `ctx`. A placeholder the context lacks expands to nothing (profile validation makes
+    /// that impossible for a loaded profile).
+    pub fn expand(&self, ctx: &Context) -> Vec<u8> {
+        let mut out = Vec::new();
+        for seg in &self.segments {
+            match seg {
+                Segment::Literal(s) => out.extend_from_slice(s.as_bytes()),
+                Segment::Field { name, filters } => {
+                    let mut value = ctx.get(name).unwrap_or_default().as_bytes().to_vec();
+                    for f in filters {
+                        value = f.apply(&value);
+                    }
+                    out.extend_from_slice(&value);
+                }
+            }
+        }
+        out
+    }
+
+    /// Like `expand`, as text (lossy for binary filters such as `gzip`).
+    pub fn expand_string(&self, ctx: &Context) -> String {
+        String::from_utf8_lossy(&self.expand(ctx)).into_owned()
+    }
+}
+
+/// The values placeholders expand to: the profile's identifiers, its props (`prop:KEY`) and the
+/// current event's fields.
+pub struct Context<'a> {
+    profile: &'a Profile,
+    fields: BTreeMap<&'static str, String>,
+}
+
+impl<'a> Context<'a> {
+    /// A context for `event` (or for `boot` with `None`).
+    pub fn new(profile: &'a Profile, event: Option<&HandsetEvent>) -> Context<'a> {
+        let mut fields = BTreeMap::new();
+        let bounded = |s: &str| truncate_utf8(s, MAX_EVENT_FIELD_BYTES).to_string();
+        match event {
+            Some(HandsetEvent::ContactAdded { name, phone }) => {
+                fields.insert("contact_name", bounded(name));
+                fields.insert("contact_phone", bounded(phone));
+            }
+            Some(HandsetEvent::SmsSent { to, body }) => {
+                fields.insert("sms_to", bounded(to));
+                fields.insert("sms_body", bounded(body));
+            }
+            Some(HandsetEvent::SetupComplete) | None => {}
+        }
+        Context { profile, fields }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        if let Some(key) = name.strip_prefix("prop:") {
+            return self.profile.prop(key);
+        }
+        if let Some(v) = self.fields.get(name) {
+            return Some(v);
+        }
+        self.profile.identifiers.get(name).map(String::as_str)
+    }
+}
+
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    candidates
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+// ---- YAML shape ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    props: BTreeMap<String, String>,
+    identifiers: BTreeMap<String, String>,
+    #[serde(default)]
+    traffic: BTreeMap<String, Vec<RawAction>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum RawAction {
+    Dns(String),
+    Https(RawRequest),
+    Http(RawRequest),
+    Ntp(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    #[serde(default = "default_method")]
+    method: String,
+    host: String,
+    #[serde(default = "default_path")]
+    path: String,
+    #[serde(default)]
+    headers: OrderedMap,
+    #[serde(default)]
+    body: String,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_path() -> String {
+    "/".into()
+}
+
+/// A YAML mapping kept in file order (header order is part of what a firmware sends).
+#[derive(Default)]
+struct OrderedMap(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for OrderedMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OrderedMap;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of header names to values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OrderedMap, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    if out.len() >= 64 {
+                        return Err(serde::de::Error::custom("more than 64 headers"));
+                    }
+                    out.push((k, v));
+                }
+                Ok(OrderedMap(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+// ---- loading and validation ----
+
 impl Profile {
+    /// Names of the profiles embedded in the binary.
     pub fn builtin_names() -> &'static [&'static str] {
-        &["aosp-clean", "miui-cloud-default", "miui-cloud-optin"]
+        BUILTIN_NAMES
     }
+
+    /// A built-in profile by name.
     pub fn builtin(name: &str) -> Result<Profile, VhandsetError> {
-        Err(VhandsetError::UnknownProfile { name: name.to_string(), known: Self::builtin_names().join(", ") })
+        let (_, text) = BUILTINS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+            VhandsetError::UnknownProfile {
+                name: name.to_string(),
+                known: BUILTIN_NAMES.join(", "),
+            }
+        })?;
+        Profile::from_yaml(text, &format!("builtin:{name}"))
     }
+
+    /// Loads a user's profile file.
     pub fn load(path: &Path) -> Result<Profile, VhandsetError> {
-        Err(VhandsetError::BadProfile { path: path.display().to_string(), message: "not yet".into() })
+        let shown = path.display().to_string();
+        let bad = |message: String| VhandsetError::BadProfile {
+            path: shown.clone(),
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        if meta.len() > MAX_PROFILE_BYTES {
+            return Err(bad(format!(
+                "file is {} bytes; profiles are limited to {MAX_PROFILE_BYTES}",
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
+        Profile::from_yaml(&text, &shown)
     }
+
+    /// Parses and validates profile YAML; `origin` names it in errors.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Profile, VhandsetError> {
+        let bad = |message: String| VhandsetError::BadProfile {
+            path: origin.to_string(),
+            message,
+        };
+        if text.len() as u64 > MAX_PROFILE_BYTES {
+            return Err(bad(format!("larger than {MAX_PROFILE_BYTES} bytes")));
+        }
+        let raw: RawProfile = serde_saphyr::from_str(text).map_err(|e| bad(e.to_string()))?;
+        Profile::validate(raw, origin).map_err(bad)
+    }
+
+    /// A system property.
     pub fn prop(&self, key: &str) -> Option<&str> {
         self.props.get(key).map(String::as_str)
+    }
+
+    /// The actions listed for an event key (empty when the profile lists none).
+    pub fn actions(&self, key: &str) -> &[Action] {
+        self.traffic.get(key).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every literal host name the profile contacts, sorted: the resolver answers these, and host i
+    /// gets address 127.77.N.(10 + i).
+    pub fn hosts(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self
+            .traffic
+            .values()
+            .flatten()
+            .filter_map(Action::host)
+            .collect();
+        set.into_iter()
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn validate(raw: RawProfile, origin: &str) -> Result<Profile, String> {
+        let RawProfile {
+            name,
+            description,
+            props,
+            identifiers,
+            traffic: raw_traffic,
+        } = raw;
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(format!(
+                "name `{}`: use 1-64 characters a-z, 0-9 and `-`",
+                truncate_utf8(&name, 80)
+            ));
+        }
+        validate_props(&name, &props)?;
+        validate_identifiers(&identifiers)?;
+        if props.get("ro.serialno") != identifiers.get(kinds::SERIAL) {
+            return Err("props.ro.serialno must equal identifiers.serial".into());
+        }
+
+        let mut traffic = BTreeMap::new();
+        for (key, raw_actions) in raw_traffic {
+            if !EVENT_KEYS.contains(&key.as_str()) {
+                return Err(format!(
+                    "traffic: unknown event `{key}`{}; events: {}",
+                    did_you_mean(&key, EVENT_KEYS.iter().copied()),
+                    EVENT_KEYS.join(", ")
+                ));
+            }
+            if raw_actions.len() > MAX_ACTIONS_PER_EVENT {
+                return Err(format!(
+                    "traffic.{key}: {} actions; at most {MAX_ACTIONS_PER_EVENT}",
+                    raw_actions.len()
+                ));
+            }
+            let mut known: Vec<String> = identifiers.keys().cloned().collect();
+            known.extend(event_fields(&key).iter().map(|s| s.to_string()));
+            let checker = FieldChecker {
+                known: &known,
+                props: &props,
+                key: &key,
+            };
+            let mut actions = Vec::new();
+            for (i, ra) in raw_actions.into_iter().enumerate() {
+                let at = format!("traffic.{key}[{i}]");
+                actions.push(convert_action(ra, &at, &checker)?);
+            }
+            traffic.insert(key, actions);
+        }
+        let profile = Profile {
+            name,
+            description,
+            props,
+            identifiers,
+            traffic,
+            source: origin.to_string(),
+        };
+        let hosts = profile.hosts();
+        if hosts.len() > MAX_HOSTS {
+            return Err(format!(
+                "{} distinct hosts; at most {MAX_HOSTS}",
+                hosts.len()
+            ));
+        }
+        Ok(profile)
+    }
+}
+
+fn validate_props(name: &str, props: &BTreeMap<String, String>) -> Result<(), String> {
+    for key in REQUIRED_PROPS {
+        match props.get(*key) {
+            None => return Err(format!("props: `{key}` is missing")),
+            Some(v) if v.is_empty() => return Err(format!("props: `{key}` is empty")),
+            Some(_) => {}
+        }
+    }
+    if props.len() > 1024 {
+        return Err("props: more than 1024 entries".into());
+    }
+    for (k, v) in props {
+        if k.is_empty()
+            || k.len() > 128
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b))
+        {
+            return Err(format!(
+                "props: key `{}` is not a property name",
+                truncate_utf8(k, 80)
+            ));
+        }
+        if v.len() > 1024 || v.chars().any(char::is_control) {
+            return Err(format!(
+                "props.{k}: values are one line of at most 1024 bytes"
+            ));
+        }
+    }
+    if props["ro.build.display.id"] != name {
+        return Err(format!(
+            "props.ro.build.display.id must equal the profile name `{name}` (it is how a run records the firmware)"
+        ));
+    }
+    if !props["ro.build.version.sdk"]
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+    {
+        return Err("props.ro.build.version.sdk must be a number such as \"33\"".into());
+    }
+    Ok(())
+}
+
+/// Luhn check over a string of ASCII digits (the IMEI's 15th digit).
+pub fn luhn_valid(digits: &str) -> bool {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let dd = d * 2;
+                if dd > 9 { dd - 9 } else { dd }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+fn all_digits(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn validate_identifiers(ids: &BTreeMap<String, String>) -> Result<(), String> {
+    for kind in REQUIRED_IDENTIFIERS {
+        if !ids.contains_key(*kind) {
+            return Err(format!("identifiers: `{kind}` is missing"));
+        }
+    }
+    if ids.len() > 64 {
+        return Err("identifiers: more than 64 entries".into());
+    }
+    for (kind, value) in ids {
+        if !is_valid_kind(kind) {
+            return Err(format!(
+                "identifiers: `{}` is not a kind (snake_case, e.g. `imei`)",
+                truncate_utf8(kind, 80)
+            ));
+        }
+        // Messages name the kind and the rule, never the value.
+        let rule = match kind.as_str() {
+            kinds::IMEI if !(all_digits(value, 15, 15) && luhn_valid(value)) => {
+                "15 digits with a valid Luhn check digit"
+            }
+            kinds::IMSI if !all_digits(value, 14, 15) => "14-15 digits (MCC + MNC + MSIN)",
+            kinds::ICCID if !(all_digits(value, 19, 20) && value.starts_with("89")) => {
+                "19-20 digits starting with 89"
+            }
+            kinds::PHONE_NUMBER
+                if !(value.starts_with('+')
+                    && all_digits(&value[1..], 8, 15)
+                    && !value[1..].starts_with('0')) =>
+            {
+                "E.164: `+`, country code, number, 8-15 digits in all"
+            }
+            kinds::ANDROID_ID
+                if !(value.len() == 16
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))) =>
+            {
+                "16 lower-case hex digits"
+            }
+            kinds::SERIAL
+                if !((6..=20).contains(&value.len())
+                    && value.bytes().all(|b| b.is_ascii_alphanumeric())) =>
+            {
+                "6-20 letters and digits"
+            }
+            _ if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) => {
+                "one line of 1-256 bytes"
+            }
+            _ => continue,
+        };
+        return Err(format!("identifiers.{kind} must be {rule}"));
+    }
+    Ok(())
+}
+
+struct FieldChecker<'a> {
+    known: &'a [String],
+    props: &'a BTreeMap<String, String>,
+    key: &'a str,
+}
+
+impl FieldChecker<'_> {
+    fn template(&self, text: &str, at: &str) -> Result<Template, String> {
+        if text.len() > MAX_LITERAL_BYTES {
+            return Err(format!("{at}: longer than {MAX_LITERAL_BYTES} bytes"));
+        }
+        let t = Template::parse(text).map_err(|e| format!("{at}: {}", e.0))?;
+        for field in t.fields() {
+            if let Some(prop) = field.strip_prefix("prop:") {
+                if !self.props.contains_key(prop) {
+                    return Err(format!(
+                        "{at}: `{{{field}}}` names a prop the profile does not define"
+                    ));
+                }
+                continue;
+            }
+            if self.known.iter().any(|k| k == field) {
+                continue;
+            }
+            let elsewhere = EVENT_KEYS
+                .iter()
+                .find(|k| event_fields(k).contains(&field))
+                .map(|k| format!(" (`{{{field}}}` exists only in `{k}` traffic)"))
+                .unwrap_or_default();
+            return Err(format!(
+                "{at}: unknown placeholder `{{{field}}}`{elsewhere}{}; known in `{}`: {}, prop:KEY",
+                did_you_mean(field, self.known.iter().map(String::as_str)),
+                self.key,
+                self.known.join(", ")
+            ));
+        }
+        Ok(t)
+    }
+}
+
+/// A DNS name a sink can answer: lower-case labels of a-z, 0-9 and `-`.
+pub fn is_valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        && host.contains('.')
+}
+
+fn check_host(host: &str, at: &str) -> Result<String, String> {
+    if is_valid_host(host) {
+        Ok(host.to_string())
+    } else {
+        Err(format!(
+            "{at}: `{}` is not a host name (lower-case DNS labels; no templates, ports or schemes)",
+            truncate_utf8(host, 80)
+        ))
+    }
+}
+
+fn convert_action(ra: RawAction, at: &str, c: &FieldChecker<'_>) -> Result<Action, String> {
+    Ok(match ra {
+        RawAction::Dns(name) => {
+            let t = c.template(&name, &format!("{at}.dns"))?;
+            if let Some(lit) = t.as_literal() {
+                check_host(lit, &format!("{at}.dns"))?;
+            }
+            Action::Dns { name: t }
+        }
+        RawAction::Ntp(host) => Action::Ntp {
+            host: check_host(&host, &format!("{at}.ntp"))?,
+        },
+        RawAction::Https(r) => Action::Https(convert_request(r, &format!("{at}.https"), c)?),
+        RawAction::Http(r) => Action::Http(convert_request(r, &format!("{at}.http"), c)?),
+    })
+}
+
+fn convert_request(r: RawRequest, at: &str, c: &FieldChecker<'_>) -> Result<Request, String> {
+    if r.method.is_empty()
+        || r.method.len() > 16
+        || !r.method.bytes().all(|b| b.is_ascii_uppercase())
+    {
+        return Err(format!(
+            "{at}.method: an upper-case HTTP method such as GET or POST"
+        ));
+    }
+    let host = check_host(&r.host, &format!("{at}.host"))?;
+    if !r.path.starts_with('/') {
+        return Err(format!("{at}.path: must start with `/`"));
+    }
+    let path = c.template(&r.path, &format!("{at}.path"))?;
+    let mut headers = Vec::new();
+    for (name, value) in r.headers.0 {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(format!(
+                "{at}.headers: `{}` is not a header name",
+                truncate_utf8(&name, 80)
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        if lower == "host" || lower == "content-length" {
+            return Err(format!(
+                "{at}.headers: `{name}` is set by the handset itself"
+            ));
+        }
+        headers.push((
+            name.clone(),
+            c.template(&value, &format!("{at}.headers.{name}"))?,
+        ));
+    }
+    let body = c.template(&r.body, &format!("{at}.body"))?;
+    Ok(Request {
+        method: r.method,
+        host,
+        path,
+        headers,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_loads_and_is_named_after_its_build() {
+        for name in Profile::builtin_names() {
+            let p = Profile::builtin(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(&p.name, name);
+            assert_eq!(p.prop("ro.build.display.id"), Some(*name));
+            assert!(!p.hosts().is_empty());
+        }
+    }
+
+    #[test]
+    fn luhn() {
+        assert!(luhn_valid("352089112345670"));
+        assert!(!luhn_valid("352089112345671"));
+        assert!(!luhn_valid("35208911234567x"));
+    }
+
+    #[test]
+    fn template_parse_and_escape() {
+        let t = Template::parse("{{\"a\":\"{imei|md5}\"}}").unwrap();
+        assert_eq!(t.fields().collect::<Vec<_>>(), ["imei"]);
+        assert_eq!(t.to_string(), "{{\"a\":\"{imei|md5}\"}}");
+        assert!(Template::parse("{imei").is_err());
+        assert!(Template::parse("a } b").is_err());
+        assert!(
+            Template::parse("{imei|rot13}")
+                .unwrap_err()
+                .0
+                .contains("rot13")
+        );
+        assert!(Template::parse("{}").is_err());
+        assert_eq!(
+            Template::parse("plain").unwrap().as_literal(),
+            Some("plain")
+        );
+    }
+
+    #[test]
+    fn filters() {
+        assert_eq!(
+            Filter::Md5.apply(b"abc"),
+            b"900150983cd24fb0d6963f7d28e17f72"
+        );
+        assert_eq!(
+            Filter::Sha1.apply(b"abc"),
+            b"a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            Filter::Sha256.apply(b"abc"),
+            b"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(Filter::Base64.apply(b"+65 9"), b"KzY1IDk=");
+        assert_eq!(
+            Filter::Url.apply(b"+6591234567 a&b"),
+            b"%2B6591234567%20a%26b"
+        );
+        assert_eq!(Filter::Hex.apply(b"AZ"), b"415a");
+        let gz = Filter::Gzip.apply(b"hello");
+        let mut back = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back)
+            .unwrap();
+        assert_eq!(back, "hello");
     }
 }
