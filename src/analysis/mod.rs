@@ -8,6 +8,10 @@
 //! Must not touch: the device, the terminal, the file system (besides reading the capture).
 //! (Types fixed; implementation being written.)
 
+pub mod matcher;
+pub mod packet;
+pub mod reader;
+
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
