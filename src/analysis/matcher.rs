@@ -374,6 +374,16 @@ impl StreamScanner {
     }
 }
 
+/// A finding before it is placed in a flow: which identifier, how encoded, where in the message,
+/// and the absolute stream offset of the byte that completed it (which names the frame).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub identifier: usize,
+    pub encoding: String,
+    pub location: String,
+    pub at: u64,
+}
+
 /// A match with absolute stream offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AbsMatch {

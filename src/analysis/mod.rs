@@ -8,9 +8,12 @@
 //! Must not touch: the device, the terminal, the file system (besides reading the capture).
 //! (Types fixed; implementation being written.)
 
+pub mod dns;
+pub mod http;
 pub mod matcher;
 pub mod packet;
 pub mod reader;
+pub mod tls;
 
 use std::net::IpAddr;
 

@@ -1,0 +1,576 @@
+//! HTTP/1.x requests in a client→server byte stream: request line, headers, bodies.
+//!
+//! Owns request framing (httparse for the head; Content-Length and chunked bodies; several requests
+//! per connection), body decoding (gzip/deflate via flate2, with an output limit), and searching the
+//! request target (`http.url`), each header value (`http.header:Name`, name as sent) and the body
+//! (`http.body`) with the shared `Matcher`. A stream that stops looking like HTTP is handed back to
+//! the caller as raw bytes.
+//!
+//! Memory: the head is buffered up to `MAX_HEAD`, a body up to `MAX_BODY` (the rest is counted as
+//! opaque), a decoded body up to `MAX_DECODED`.
+//!
+//! Must not touch: packets, flows, I/O.
+
+use std::io::Read as _;
+
+use super::matcher::{Hit, Matcher};
+
+pub const MAX_HEAD: usize = 64 << 10;
+pub const MAX_BODY: usize = 1 << 20;
+pub const MAX_DECODED: u64 = 8 << 20;
+const MAX_HEADERS: usize = 128;
+const MAX_CHUNK_LINE: usize = 4096;
+
+const METHODS: [&[u8]; 9] = [
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+
+/// `Some(true)` if the stream starts with an HTTP method, `None` if too few bytes to tell.
+pub fn looks_like_http(start: &[u8]) -> Option<bool> {
+    let mut maybe = false;
+    for m in METHODS {
+        if start.len() >= m.len() {
+            if start.starts_with(m) {
+                return Some(true);
+            }
+        } else if m.starts_with(start) {
+            maybe = true;
+        }
+    }
+    if maybe { None } else { Some(false) }
+}
+
+#[derive(Debug)]
+enum Chunk {
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailer,
+}
+
+#[derive(Debug)]
+enum Framing {
+    Length(u64),
+    Chunked(Chunk),
+}
+
+#[derive(Debug)]
+struct Body {
+    framing: Framing,
+    /// `gzip` / `deflate` when the body must be decoded; other codings are recorded as `other`.
+    coding: Option<&'static str>,
+    data: Vec<u8>,
+    /// (offset in `data`, absolute stream offset, length) of each stored piece.
+    map: Vec<(usize, u64, usize)>,
+    /// Absolute offset of the last byte consumed for this message.
+    last_abs: u64,
+}
+
+#[derive(Debug)]
+enum State {
+    Head,
+    Body(Body),
+}
+
+/// The request side of one HTTP/1.x connection.
+#[derive(Debug)]
+pub struct HttpStream {
+    buf: Vec<u8>,
+    /// Absolute stream offset of `buf[0]`.
+    buf_abs: u64,
+    state: State,
+    /// The first request's `Host`, without port.
+    pub host: Option<String>,
+    /// Body bytes not inspected (over the cap, or in a coding that could not be decoded).
+    pub opaque: u64,
+    pub requests: u64,
+}
+
+/// Bytes that stopped parsing as HTTP, for the caller to search raw.
+#[derive(Debug)]
+pub struct Unparsed {
+    pub abs: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl HttpStream {
+    pub fn new(abs: u64) -> Self {
+        HttpStream {
+            buf: Vec::new(),
+            buf_abs: abs,
+            state: State::Head,
+            host: None,
+            opaque: 0,
+            requests: 0,
+        }
+    }
+
+    /// Feeds the next in-order bytes (absolute offset `abs`). A gap or bytes that are not HTTP end
+    /// the parsing: the bytes not yet searched come back as `Unparsed`.
+    pub fn feed(
+        &mut self,
+        m: &Matcher,
+        abs: u64,
+        data: &[u8],
+        hits: &mut Vec<Hit>,
+    ) -> Result<(), Unparsed> {
+        if abs != self.buf_abs + self.buf.len() as u64 {
+            // A message cannot be framed across missing bytes: finish what we have, raw from here.
+            self.finish(m, hits);
+            return Err(Unparsed {
+                abs,
+                bytes: data.to_vec(),
+            });
+        }
+        self.buf.extend_from_slice(data);
+        loop {
+            let progressed = match &mut self.state {
+                State::Head => self.head(m, hits)?,
+                State::Body(_) => self.body(m, hits)?,
+            };
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// End of stream: search whatever was buffered.
+    pub fn finish(&mut self, m: &Matcher, hits: &mut Vec<Hit>) {
+        match std::mem::replace(&mut self.state, State::Head) {
+            State::Body(b) => self.finish_body(b, m, hits),
+            State::Head => {
+                if !self.buf.is_empty() {
+                    scan(m, &self.buf, "tcp.payload", hits, |off| {
+                        self.buf_abs + off as u64
+                    });
+                }
+            }
+        }
+        self.buf_abs += self.buf.len() as u64;
+        self.buf.clear();
+    }
+
+    fn fail(&mut self) -> Unparsed {
+        self.state = State::Head;
+        let bytes = std::mem::take(&mut self.buf);
+        Unparsed {
+            abs: self.buf_abs,
+            bytes,
+        }
+    }
+
+    /// Drops `n` parsed bytes from the front of the buffer; returns the absolute offset of the last.
+    fn consume(&mut self, n: usize) -> u64 {
+        self.buf.drain(..n);
+        self.buf_abs += n as u64;
+        self.buf_abs.saturating_sub(1)
+    }
+
+    fn head(&mut self, m: &Matcher, hits: &mut Vec<Hit>) -> Result<bool, Unparsed> {
+        // Blank lines between requests are tolerated (RFC 9112 §2.2).
+        let blank = self
+            .buf
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        if blank > 0 {
+            self.consume(blank);
+        }
+        if self.buf.is_empty() {
+            return Ok(false);
+        }
+        if looks_like_http(&self.buf) == Some(false) {
+            return Err(self.fail());
+        }
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        let base = self.buf.as_ptr() as usize;
+        let n = match req.parse(&self.buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                if self.buf.len() > MAX_HEAD {
+                    return Err(self.fail());
+                }
+                return Ok(false);
+            }
+            Err(_) => return Err(self.fail()),
+        };
+        // Owned facts first: `req` borrows the buffer.
+        let path = req.path.map(|p| (p.as_ptr() as usize - base, p.len()));
+        let mut fields: Vec<(String, usize, usize)> = Vec::with_capacity(req.headers.len());
+        let mut length: Option<u64> = None;
+        let mut chunked = false;
+        let mut coding: Option<&'static str> = None;
+        let mut host = None;
+        for h in req.headers.iter() {
+            fields.push((
+                h.name.to_string(),
+                h.value.as_ptr() as usize - base,
+                h.value.len(),
+            ));
+            let value = String::from_utf8_lossy(h.value).trim().to_ascii_lowercase();
+            if h.name.eq_ignore_ascii_case("content-length") {
+                length = value.parse().ok();
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.split(',').any(|t| t.trim() == "chunked");
+            } else if h.name.eq_ignore_ascii_case("content-encoding") {
+                coding = match value.as_str() {
+                    "" | "identity" => None,
+                    "gzip" | "x-gzip" => Some("gzip"),
+                    "deflate" => Some("deflate"),
+                    _ => Some("other"),
+                };
+            } else if h.name.eq_ignore_ascii_case("host") && host.is_none() {
+                host = Some(strip_port(String::from_utf8_lossy(h.value).trim()));
+            }
+        }
+        self.requests += 1;
+        if self.host.is_none() {
+            self.host = host;
+        }
+        let abs = self.buf_abs;
+        if let Some((off, len)) = path {
+            scan(m, &self.buf[off..off + len], "http.url", hits, |e| {
+                abs + (off + e) as u64
+            });
+        }
+        for (name, off, len) in &fields {
+            let loc = format!("http.header:{name}");
+            scan(m, &self.buf[*off..*off + len], &loc, hits, |e| {
+                abs + (off + e) as u64
+            });
+        }
+        let last_abs = self.consume(n);
+        let framing = if chunked {
+            Some(Framing::Chunked(Chunk::Size))
+        } else {
+            length.filter(|l| *l > 0).map(Framing::Length)
+        };
+        if let Some(framing) = framing {
+            self.state = State::Body(Body {
+                framing,
+                coding,
+                data: Vec::new(),
+                map: Vec::new(),
+                last_abs,
+            });
+        }
+        Ok(true)
+    }
+
+    fn body(&mut self, m: &Matcher, hits: &mut Vec<Hit>) -> Result<bool, Unparsed> {
+        let State::Body(b) = &mut self.state else {
+            return Ok(false);
+        };
+        if self.buf.is_empty() {
+            return Ok(false);
+        }
+        let mut done = false;
+        let take: usize;
+        match &mut b.framing {
+            Framing::Length(rem) => {
+                take = (*rem).min(self.buf.len() as u64) as usize;
+                store(b, &self.buf[..take], self.buf_abs, &mut self.opaque);
+                let State::Body(b) = &mut self.state else {
+                    return Ok(false);
+                };
+                if let Framing::Length(rem) = &mut b.framing {
+                    *rem -= take as u64;
+                    done = *rem == 0;
+                }
+            }
+            Framing::Chunked(Chunk::Data(rem)) => {
+                take = (*rem).min(self.buf.len() as u64) as usize;
+                let rem_after = *rem - take as u64;
+                if rem_after == 0 {
+                    b.framing = Framing::Chunked(Chunk::DataEnd);
+                } else {
+                    b.framing = Framing::Chunked(Chunk::Data(rem_after));
+                }
+                store(b, &self.buf[..take], self.buf_abs, &mut self.opaque);
+            }
+            Framing::Chunked(Chunk::DataEnd) => {
+                take = match self.buf.as_slice() {
+                    [b'\n', ..] => 1,
+                    [b'\r', b'\n', ..] => 2,
+                    [b'\r'] => return Ok(false),
+                    _ => return Err(self.fail()),
+                };
+                b.framing = Framing::Chunked(Chunk::Size);
+            }
+            Framing::Chunked(state @ (Chunk::Size | Chunk::Trailer)) => {
+                let Some(nl) = self.buf.iter().position(|&c| c == b'\n') else {
+                    if self.buf.len() > MAX_CHUNK_LINE {
+                        return Err(self.fail());
+                    }
+                    return Ok(false);
+                };
+                let line = String::from_utf8_lossy(&self.buf[..nl]);
+                let line = line.trim();
+                take = nl + 1;
+                if matches!(state, Chunk::Trailer) {
+                    done = line.is_empty();
+                } else {
+                    let size = line.split(';').next().unwrap_or("").trim();
+                    match u64::from_str_radix(size, 16) {
+                        Ok(0) => *state = Chunk::Trailer,
+                        Ok(n) => *state = Chunk::Data(n),
+                        Err(_) => return Err(self.fail()),
+                    }
+                }
+            }
+        }
+        let last = self.consume(take);
+        if let State::Body(b) = &mut self.state {
+            b.last_abs = last;
+        }
+        if done && let State::Body(b) = std::mem::replace(&mut self.state, State::Head) {
+            self.finish_body(b, m, hits);
+        }
+        Ok(true)
+    }
+
+    fn finish_body(&mut self, b: Body, m: &Matcher, hits: &mut Vec<Hit>) {
+        if b.data.is_empty() {
+            return;
+        }
+        if let Some(coding) = b.coding {
+            if let Some(decoded) = decode(coding, &b.data) {
+                let before = hits.len();
+                scan(m, &decoded, "http.body", hits, |_| b.last_abs);
+                for h in &mut hits[before..] {
+                    h.encoding = format!("{}+{coding}", h.encoding);
+                }
+                return;
+            }
+            // Undecodable: still searched as sent, but counted as not inspected.
+            self.opaque += b.data.len() as u64;
+        }
+        let map = &b.map;
+        scan(m, &b.data, "http.body", hits, |end| {
+            let i = map.partition_point(|(s, _, _)| *s <= end).saturating_sub(1);
+            map.get(i)
+                .map(|(s, a, _)| a + (end - s) as u64)
+                .unwrap_or(b.last_abs)
+        });
+    }
+}
+
+fn store(b: &mut Body, piece: &[u8], abs: u64, opaque: &mut u64) {
+    let room = MAX_BODY.saturating_sub(b.data.len()).min(piece.len());
+    if room > 0 {
+        b.map.push((b.data.len(), abs, room));
+        b.data.extend_from_slice(&piece[..room]);
+    }
+    *opaque += (piece.len() - room) as u64;
+}
+
+/// Searches `hay`; `abs_of` maps the offset of a match's last byte to its absolute stream offset.
+fn scan(
+    m: &Matcher,
+    hay: &[u8],
+    location: &str,
+    hits: &mut Vec<Hit>,
+    abs_of: impl Fn(usize) -> u64,
+) {
+    for r in m.scan(hay) {
+        hits.push(Hit {
+            identifier: r.identifier,
+            encoding: m.encoding_name(r.encoding).to_string(),
+            location: location.to_string(),
+            at: abs_of(r.end - 1),
+        });
+    }
+}
+
+/// Decodes a gzip/deflate body, up to `MAX_DECODED` bytes. A body cut short (end of capture) still
+/// yields what could be decoded.
+fn decode(coding: &str, data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let attempt = |r: &mut dyn std::io::Read, out: &mut Vec<u8>| {
+        out.clear();
+        let res = r.take(MAX_DECODED).read_to_end(out);
+        res.is_ok() || !out.is_empty()
+    };
+    let ok = match coding {
+        "gzip" => attempt(&mut flate2::read::MultiGzDecoder::new(data), &mut out),
+        // `deflate` is zlib-wrapped by the spec, raw deflate by some servers.
+        "deflate" => {
+            attempt(&mut flate2::read::ZlibDecoder::new(data), &mut out)
+                || attempt(&mut flate2::read::DeflateDecoder::new(data), &mut out)
+        }
+        _ => false,
+    };
+    (ok && !out.is_empty()).then_some(out)
+}
+
+/// `host:port` → `host`, `[v6]:port` → `v6`.
+pub fn strip_port(host: &str) -> String {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest).to_string();
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.chars().all(|c| c.is_ascii_digit()) => h.to_string(),
+        _ => host.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identifier::Identifier;
+    use std::io::Write as _;
+
+    const IMEI: &str = "356938035643809";
+
+    fn matcher() -> Matcher {
+        Matcher::new(&[
+            Identifier::new("imei", IMEI),
+            Identifier::new("phone_number", "+6598765432"),
+        ])
+    }
+
+    fn run(stream: &[u8], cuts: &[usize]) -> (HttpStream, Vec<Hit>) {
+        let m = matcher();
+        let mut h = HttpStream::new(1000);
+        let mut hits = Vec::new();
+        let mut prev = 0;
+        for &c in cuts.iter().chain(std::iter::once(&stream.len())) {
+            h.feed(&m, 1000 + prev as u64, &stream[prev..c], &mut hits)
+                .expect("http");
+            prev = c;
+        }
+        h.finish(&m, &mut hits);
+        (h, hits)
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).expect("gzip");
+        e.finish().expect("gzip")
+    }
+
+    fn summary(hits: &[Hit]) -> Vec<String> {
+        hits.iter()
+            .map(|h| format!("{}:{}:{}", h.identifier, h.encoding, h.location))
+            .collect()
+    }
+
+    #[test]
+    fn url_headers_and_bodies_of_pipelined_requests() {
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "+6598765432");
+        let gz = gzip(format!("imei={IMEI}").as_bytes());
+        let mut s = Vec::new();
+        s.extend_from_slice(
+            format!("GET /a?i={IMEI} HTTP/1.1\r\nHost: api.example.com:8080\r\nX-P: {b64}\r\n\r\n")
+                .as_bytes(),
+        );
+        let body = format!("imei={IMEI}");
+        s.extend_from_slice(
+            format!(
+                "POST /b HTTP/1.1\r\nHost: other\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        s.extend_from_slice(
+            format!(
+                "POST /c HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+                gz.len()
+            )
+            .as_bytes(),
+        );
+        s.extend_from_slice(&gz);
+        s.extend_from_slice(b"POST /d HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n35693\r\na;x=1\r\n8035643809\r\n0\r\nT: 1\r\n\r\n");
+        let whole = run(&s, &[]);
+        assert_eq!(
+            summary(&whole.1),
+            vec![
+                "0:plain:http.url",
+                "1:base64:http.header:X-P",
+                "0:plain:http.body",
+                "0:plain+gzip:http.body",
+                "0:plain:http.body"
+            ]
+        );
+        assert_eq!(whole.0.host.as_deref(), Some("api.example.com"));
+        assert_eq!(whole.0.requests, 4);
+        // Any split of the stream finds the same, at the same offsets.
+        for cut in (1..s.len()).step_by(7) {
+            let split = run(&s, &[cut]);
+            assert_eq!(split.1, whole.1, "cut {cut}");
+        }
+        // The plain body match completes at the last IMEI byte of request 2.
+        let body_end = s
+            .windows(body.len())
+            .position(|w| w == body.as_bytes())
+            .unwrap()
+            + body.len();
+        assert_eq!(whole.1[2].at, 1000 + body_end as u64 - 1);
+        // The chunked match completes in the second chunk's data.
+        let chunk2 = s.windows(10).rposition(|w| w == b"8035643809").unwrap();
+        assert_eq!(whole.1[4].at, 1000 + chunk2 as u64 + 9);
+    }
+
+    #[test]
+    fn not_http_is_handed_back() {
+        let m = matcher();
+        let mut h = HttpStream::new(0);
+        let mut hits = Vec::new();
+        let err = h.feed(
+            &m,
+            0,
+            b"GET / HTTP/1.1\r\n\x00\x01garbage\r\n\r\n",
+            &mut hits,
+        );
+        assert!(err.is_err());
+        let mut h = HttpStream::new(0);
+        h.feed(&m, 0, b"GET / HTTP/1.1\r\n\r\n", &mut hits)
+            .expect("ok");
+        let err = h
+            .feed(&m, 18, b"\x16\x03\x01binary", &mut hits)
+            .unwrap_err();
+        assert_eq!(err.abs, 18);
+    }
+
+    #[test]
+    fn caps_hold() {
+        let m = matcher();
+        let mut h = HttpStream::new(0);
+        let mut hits = Vec::new();
+        let head = format!(
+            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            3 * MAX_BODY
+        );
+        h.feed(&m, 0, head.as_bytes(), &mut hits).expect("head");
+        let chunk = vec![b'x'; 64 << 10];
+        let mut at = head.len() as u64;
+        for _ in 0..(3 * MAX_BODY / chunk.len()) {
+            h.feed(&m, at, &chunk, &mut hits).expect("body");
+            at += chunk.len() as u64;
+        }
+        assert_eq!(h.opaque, 2 * MAX_BODY as u64);
+        let mut h = HttpStream::new(0);
+        let mut big = b"GET / HTTP/1.1\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'a', MAX_HEAD + 10));
+        assert!(h.feed(&m, 0, &big, &mut hits).is_err());
+    }
+
+    #[test]
+    fn method_detection_and_ports() {
+        assert_eq!(looks_like_http(b"PO"), None);
+        assert_eq!(looks_like_http(b"POST /"), Some(true));
+        assert_eq!(looks_like_http(b"\x16\x03"), Some(false));
+        assert_eq!(strip_port("a.b:80"), "a.b");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+        assert_eq!(strip_port("a.b"), "a.b");
+    }
+}
