@@ -6,9 +6,9 @@
 //! in steps — so it works as a library on captures taken by anything (PCAPdroid, a router, tcpdump).
 //!
 //! Must not touch: the device, the terminal, the file system (besides reading the capture).
-//! (Types fixed; implementation being written.)
 
 pub mod dns;
+pub mod flows;
 pub mod http;
 pub mod matcher;
 pub mod packet;
@@ -85,6 +85,10 @@ pub struct Flow {
     pub bytes_in: u64,
     /// Payload bytes that could not be inspected (TLS application data, undecodable payload).
     pub opaque_bytes: u64,
+    /// TCP bytes never seen (lost in capture): the stream was searched on both sides of the hole.
+    pub gap_bytes: u64,
+    /// ALPN protocols offered in the TLS ClientHello, in order.
+    pub alpn: Vec<String>,
 }
 
 /// A DNS question seen in the capture.
@@ -156,13 +160,391 @@ pub fn analyze_file(
         path: path.display().to_string(),
         source,
     })?;
-    analyze_reader(std::io::BufReader::new(file), identifiers)
+    analyze_reader(file, identifiers)
 }
 
-/// Analyses a capture from any reader (a file, a pipe).
+/// Analyses a capture from any reader (a file, a pipe). A read error part-way is damage, not an
+/// error: what was read is analysed.
 pub fn analyze_reader(
-    _reader: impl std::io::Read,
-    _identifiers: &[Identifier],
+    mut reader: impl std::io::Read,
+    identifiers: &[Identifier],
 ) -> Result<Analysis, AnalysisError> {
-    unimplemented!("analysis being written")
+    let mut analyzer = Analyzer::new(identifiers);
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let mut total = 0u64;
+    loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n as u64;
+                analyzer.feed(&chunk[..n])?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                if total == 0 {
+                    return Err(AnalysisError::Open {
+                        path: "(reader)".into(),
+                        source: e,
+                    });
+                }
+                analyzer.read_error(total, &e);
+                break;
+            }
+        }
+    }
+    if total < 4 {
+        return Err(AnalysisError::NotACapture {
+            magic: hex::encode(&analyzer.head),
+        });
+    }
+    Ok(analyzer.finish())
+}
+
+/// Bytes read from the capture at a time.
+const READ_CHUNK: usize = 64 << 10;
+
+/// Streaming analysis: `feed` capture bytes as they arrive (from a pipe, a live tcpdump), then
+/// `finish`. Memory stays bounded whatever the capture size (see the limits in docs/analysis.md).
+#[derive(Debug)]
+pub struct Analyzer {
+    reader: reader::CaptureReader,
+    engine: flows::Engine,
+    /// Undecodable records by reason: (count, first frame, its offset).
+    undecoded: std::collections::BTreeMap<String, (u64, u64, u64)>,
+    damage: Vec<Damage>,
+    /// The first bytes, for the "not a capture" message.
+    head: Vec<u8>,
+}
+
+impl Analyzer {
+    pub fn new(identifiers: &[Identifier]) -> Self {
+        Analyzer {
+            reader: reader::CaptureReader::new(),
+            engine: flows::Engine::new(matcher::Matcher::new(identifiers)),
+            undecoded: Default::default(),
+            damage: Vec::new(),
+            head: Vec::new(),
+        }
+    }
+
+    /// Analyses the next bytes of the capture. Fails only if the capture does not start like a
+    /// pcap or pcapng.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), AnalysisError> {
+        if self.head.len() < 8 {
+            let take = (8 - self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..take]);
+        }
+        self.reader.push(bytes);
+        while let Some(rec) = self.reader.next_record()? {
+            let Some(linktype) = rec.linktype else {
+                continue;
+            };
+            match packet::decode(linktype, rec.data) {
+                Ok(p) => self.engine.packet(rec.frame, rec.ts, &p),
+                Err(packet::DecodeError::OtherTransport) => {}
+                Err(e) => {
+                    let reason = match e {
+                        packet::DecodeError::Malformed(_) => "malformed packet".to_string(),
+                        other => other.to_string(),
+                    };
+                    let entry = self
+                        .undecoded
+                        .entry(reason)
+                        .or_insert((0, rec.frame, rec.offset));
+                    entry.0 += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_error(&mut self, offset: u64, e: &std::io::Error) {
+        self.damage.push(Damage {
+            offset: Some(offset),
+            after_frame: self.reader.frames(),
+            what: format!("read error: {e}"),
+        });
+    }
+
+    /// Frames read so far.
+    pub fn frames(&self) -> u64 {
+        self.reader.frames()
+    }
+
+    /// Ends the capture: flushes every flow and returns what was learnt, sorted.
+    pub fn finish(mut self) -> Analysis {
+        let mut damage = self.reader.finish();
+        damage.append(&mut self.damage);
+        for (reason, (count, first, offset)) in self.undecoded {
+            damage.push(Damage {
+                offset: Some(offset),
+                after_frame: first - 1,
+                what: format!("{count} frame(s) not analysed: {reason} (first: frame {first})"),
+            });
+        }
+        damage.sort_by_key(|d| (d.after_frame, d.offset));
+        let frames = self.reader.frames();
+        let (flows, findings, dns_queries) = self.engine.finish();
+        tracing::debug!(
+            frames,
+            flows = flows.len(),
+            findings = findings.len(),
+            damage = damage.len(),
+            "analysis done"
+        );
+        Analysis {
+            frames,
+            flows,
+            dns_queries,
+            findings,
+            damage,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use packet::tests::{ethernet, ipv4_tcp, ipv4_udp};
+    use reader::tests::pcap;
+
+    const IMEI: &str = "356938035643809";
+    const C: [u8; 4] = [127, 1, 0, 2];
+    const S: [u8; 4] = [127, 1, 0, 1];
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    const PSH_ACK: u8 = 0x18;
+    const FIN_ACK: u8 = 0x11;
+
+    fn ids() -> Vec<Identifier> {
+        vec![
+            Identifier::new("imei", IMEI),
+            Identifier::new("phone_number", "+6598765432"),
+            Identifier::new("contact_phone", "98765432"),
+        ]
+    }
+
+    fn run(frames: &[Vec<u8>]) -> Analysis {
+        let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        analyze_reader(&pcap(1, &refs)[..], &ids()).expect("analysis")
+    }
+
+    /// Client segment with payload at relative offset `off` (ISN 1000).
+    fn c(off: u32, data: &[u8]) -> Vec<u8> {
+        ethernet(&ipv4_tcp(C, S, 40000, 8000, 1001 + off, PSH_ACK, data))
+    }
+
+    fn handshake() -> Vec<Vec<u8>> {
+        vec![
+            ethernet(&ipv4_tcp(C, S, 40000, 8000, 1000, SYN, b"")),
+            ethernet(&ipv4_tcp(S, C, 8000, 40000, 5000, SYN | ACK, b"")),
+            ethernet(&ipv4_tcp(C, S, 40000, 8000, 1001, ACK, b"")),
+        ]
+    }
+
+    fn summary(a: &Analysis) -> Vec<String> {
+        a.findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {} {} #{}",
+                    f.identifier, f.encoding, f.location, f.host, f.frame
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn out_of_order_retransmitted_and_overlapping_segments_reassemble() {
+        let msg = format!("hello imei={IMEI} bye");
+        let b = msg.as_bytes();
+        let mut frames = handshake();
+        frames.push(c(10, &b[10..20])); // 4: out of order
+        frames.push(c(0, &b[0..12])); // 5: fills the hole, overlaps frame 4
+        frames.push(c(0, &b[0..12])); // 6: retransmission
+        frames.push(c(20, &b[20..])); // 7: completes the IMEI
+        let a = run(&frames);
+        assert_eq!(a.frames, 7);
+        assert_eq!(summary(&a), vec!["imei plain tcp.payload 127.1.0.1 #7"]);
+        assert_eq!(a.flows.len(), 1);
+        let f = &a.flows[0];
+        assert_eq!(f.client, ("127.1.0.2".parse().unwrap(), 40000));
+        assert_eq!(f.bytes_out, b.len() as u64);
+        assert_eq!(f.gap_bytes, 0);
+        assert!(a.damage.is_empty(), "{:?}", a.damage);
+    }
+
+    #[test]
+    fn a_gap_is_counted_and_does_not_join_bytes() {
+        let mut frames = handshake();
+        frames.push(c(0, &IMEI.as_bytes()[..8]));
+        frames.push(c(100, &IMEI.as_bytes()[8..]));
+        frames.push(c(200, IMEI.as_bytes()));
+        let a = run(&frames);
+        assert_eq!(summary(&a), vec!["imei plain tcp.payload 127.1.0.1 #6"]);
+        assert_eq!(a.flows[0].gap_bytes, 100 - 8 + 200 - 107);
+    }
+
+    #[test]
+    fn http_host_dns_name_and_nested_identifiers() {
+        let dns_a = dns::tests::answer(
+            1,
+            "api.vendor.example",
+            std::net::Ipv4Addr::new(127, 1, 0, 1),
+        );
+        let dns_q = dns::tests::query(1, "api.vendor.example");
+        let req = "POST /r HTTP/1.1\r\nHost: api.vendor.example\r\nContent-Length: 15\r\n\r\nm=+6598765432&x";
+        let mut frames = vec![
+            ethernet(&ipv4_udp(C, [127, 1, 0, 53], 5555, 53, &dns_q)),
+            ethernet(&ipv4_udp([127, 1, 0, 53], C, 53, 5555, &dns_a)),
+        ];
+        frames.extend(handshake());
+        frames.push(c(0, req.as_bytes()));
+        // A raw flow to the same server: named through DNS.
+        frames.push(ethernet(&ipv4_tcp(
+            C,
+            S,
+            40001,
+            9000,
+            1,
+            PSH_ACK,
+            IMEI.as_bytes(),
+        )));
+        let a = run(&frames);
+        assert_eq!(a.dns_queries.len(), 1);
+        assert_eq!(a.dns_queries[0].name, "api.vendor.example");
+        assert_eq!(a.dns_queries[0].frame, 1);
+        assert_eq!(
+            summary(&a),
+            vec![
+                "contact_phone plain http.body api.vendor.example #6",
+                "phone_number plain http.body api.vendor.example #6",
+                "imei plain tcp.payload api.vendor.example #7",
+            ]
+        );
+        assert_eq!(a.flows[1].host_source, HostSource::Http);
+        assert_eq!(a.flows[1].protocol, Protocol::Http);
+        assert_eq!(a.flows[2].host_source, HostSource::Dns);
+        assert_eq!(a.flows[0].protocol, Protocol::Dns);
+    }
+
+    #[test]
+    fn tls_sni_and_opaque_bytes() {
+        let hello = tls::tests::hello_records("secure.example", &["h2"], 1000);
+        let mut frames = handshake();
+        frames.push(c(0, &hello));
+        frames.push(c(hello.len() as u32, &[0x17, 3, 3, 0, 3, 1, 2, 3]));
+        frames.push(ethernet(&ipv4_tcp(
+            S,
+            C,
+            8000,
+            40000,
+            5001,
+            PSH_ACK,
+            &[0x16; 40],
+        )));
+        let a = run(&frames);
+        let f = &a.flows[0];
+        assert_eq!(
+            (f.host.as_str(), f.host_source, f.protocol),
+            ("secure.example", HostSource::Sni, Protocol::Tls)
+        );
+        assert_eq!(f.alpn, vec!["h2"]);
+        assert_eq!(f.opaque_bytes, 8 + 40);
+        assert_eq!(f.bytes_in, 40);
+    }
+
+    #[test]
+    fn dns_qname_finding_and_port_reuse_makes_two_flows() {
+        let q = dns::tests::query(9, &format!("{IMEI}.t.example"));
+        let mut frames = vec![ethernet(&ipv4_udp(C, S, 4444, 53, &q))];
+        frames.extend(handshake());
+        frames.push(c(0, b"one"));
+        frames.push(ethernet(&ipv4_tcp(C, S, 40000, 8000, 1004, FIN_ACK, b"")));
+        frames.push(ethernet(&ipv4_tcp(S, C, 8000, 40000, 5001, FIN_ACK, b"")));
+        frames.push(ethernet(&ipv4_tcp(C, S, 40000, 8000, 1005, ACK, b"")));
+        frames.push(ethernet(&ipv4_tcp(C, S, 40000, 8000, 7000, SYN, b"")));
+        frames.push(ethernet(&ipv4_tcp(
+            C,
+            S,
+            40000,
+            8000,
+            7001,
+            PSH_ACK,
+            IMEI.as_bytes(),
+        )));
+        let a = run(&frames);
+        assert_eq!(
+            summary(&a),
+            vec![
+                "imei plain dns.qname 127.1.0.1 #1",
+                "imei plain tcp.payload 127.1.0.1 #10"
+            ]
+        );
+        let firsts: Vec<u64> = a.flows.iter().map(|f| f.first_frame).collect();
+        assert_eq!(firsts, vec![1, 2, 9]);
+    }
+
+    #[test]
+    fn non_ip_and_unknown_link_types_are_damage_not_errors() {
+        let mut arp = vec![0u8; 12];
+        arp.extend_from_slice(&0x0806u16.to_be_bytes());
+        arp.extend_from_slice(&[0u8; 28]);
+        let a = run(&[arp.clone(), arp, c(0, b"x")]);
+        assert_eq!(a.frames, 3);
+        assert_eq!(a.damage.len(), 1, "{:?}", a.damage);
+        assert_eq!(a.damage[0].after_frame, 0);
+        assert!(
+            a.damage[0].what.starts_with("2 frame(s)"),
+            "{}",
+            a.damage[0].what
+        );
+        let odd = analyze_reader(&pcap(147, &[b"abc"])[..], &ids()).expect("analysis");
+        assert_eq!(odd.frames, 1);
+        assert!(odd.damage[0].what.contains("link type 147"));
+    }
+
+    #[test]
+    fn truncated_capture_keeps_what_came_before() {
+        let mut frames = handshake();
+        frames.push(c(0, IMEI.as_bytes()));
+        frames.push(c(15, b"more bytes here"));
+        let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let file = pcap(1, &refs);
+        let full = analyze_reader(&file[..], &ids()).expect("full");
+        for cut in 24..file.len() {
+            let a = analyze_reader(&file[..cut], &ids()).expect("cut");
+            assert!(a.frames <= full.frames);
+            if a.frames >= 4 {
+                assert_eq!(a.findings.len(), 1, "cut {cut}");
+            }
+        }
+        assert!(matches!(
+            analyze_reader(&b""[..], &ids()),
+            Err(AnalysisError::NotACapture { .. })
+        ));
+        assert!(matches!(
+            analyze_reader(&b"\x00\x01\x02\x03"[..], &ids()),
+            Err(AnalysisError::NotACapture { .. })
+        ));
+    }
+
+    #[test]
+    fn streaming_feed_matches_whole_file() {
+        let mut frames = handshake();
+        frames.push(c(
+            0,
+            format!("GET /?imei={IMEI} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes(),
+        ));
+        let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let file = pcap(1, &refs);
+        let whole = analyze_reader(&file[..], &ids()).expect("whole");
+        let mut an = Analyzer::new(&ids());
+        for piece in file.chunks(5) {
+            an.feed(piece).expect("feed");
+        }
+        assert_eq!(an.finish(), whole);
+        assert_eq!(whole.findings.len(), 1);
+        assert_eq!(whole.findings[0].location, "http.url");
+    }
 }
