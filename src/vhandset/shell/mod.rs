@@ -1,0 +1,770 @@
+//! The handset's shell: an Android-like `/system/bin/sh` for the commands scenarios use, and the
+//! handset's shared state (`Handset`: properties, settings, contacts, SMS, files, the messaging app's
+//! compose screen) that every stream of every connection sees.
+//!
+//! Submodules: `parse` (command line → script), `commands` (getprop, settings, content, am, pm, input,
+//! service, date, ls, …), `providers` (contacts/SMS/settings tables), `service` (binder replies),
+//! `fs` (the in-memory file system also used by `sync`).
+//!
+//! Events (`SetupComplete`, `ContactAdded`, `SmsSent`) are emitted after the state lock is released,
+//! through the handset's network, and kept in a small log for tests.
+//!
+//! Must not touch: the ADB wire protocol (`adbd`), traffic generation (`network`), the host's files.
+
+pub mod commands;
+pub mod fs;
+pub mod parse;
+pub mod providers;
+pub mod service;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+
+use super::network::HandsetNetwork;
+use super::{HandsetEvent, Profile, ShellIo};
+use parse::{Connector, Part, Pipeline, RedirOp, SimpleCommand, Word};
+
+/// Events kept for inspection.
+const EVENT_LOG: usize = 256;
+/// Output of one command held in memory (pipes, captures).
+const MAX_CAPTURE: usize = 64 * 1024 * 1024;
+/// Chunk size when sending output to the host.
+const CHUNK: usize = 64 * 1024;
+
+/// The messaging app's compose screen, opened by a SENDTO intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compose {
+    pub to: String,
+    pub body: String,
+    /// DPAD_RIGHT moved the focus from the text field to the send button.
+    pub send_focused: bool,
+}
+
+/// Everything a handset remembers.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub props: BTreeMap<String, String>,
+    pub settings: providers::Settings,
+    pub providers: providers::Providers,
+    pub fs: fs::MemFs,
+    pub compose: Option<Compose>,
+}
+
+impl State {
+    fn fresh(profile: &Profile) -> Self {
+        let mut props = profile.props.clone();
+        for (k, v) in [
+            ("ro.build.version.sdk", "33"),
+            ("ro.build.version.release", "13"),
+            ("ro.product.manufacturer", "Google"),
+            ("ro.product.brand", "Android"),
+            ("ro.product.cpu.abi", "arm64-v8a"),
+            ("ro.hardware", "virtual"),
+            ("ro.debuggable", "0"),
+            ("ro.secure", "1"),
+            ("sys.boot_completed", "1"),
+            ("dev.bootcomplete", "1"),
+            ("persist.sys.timezone", "UTC"),
+            ("gsm.sim.state", "LOADED"),
+        ] {
+            props.entry(k.to_string()).or_insert_with(|| v.to_string());
+        }
+        if let Some(serial) = profile.identifiers.get(crate::identifier::kinds::SERIAL) {
+            props
+                .entry("ro.serialno".into())
+                .or_insert_with(|| serial.clone());
+        }
+        let android_id = profile
+            .identifiers
+            .get(crate::identifier::kinds::ANDROID_ID)
+            .cloned()
+            .unwrap_or_default();
+        State {
+            props,
+            settings: providers::Settings::defaults(&android_id),
+            providers: providers::Providers::default(),
+            fs: fs::MemFs::new(fs::DEFAULT_LIMIT, now_secs()),
+            compose: None,
+        }
+    }
+
+    /// `ro.build.version.sdk` as a number (33 when absent or odd).
+    pub fn sdk(&self) -> u32 {
+        self.props
+            .get("ro.build.version.sdk")
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(33)
+    }
+}
+
+/// One virtual handset's shared state and its link to the network.
+pub struct Handset {
+    profile: Arc<Profile>,
+    network: Option<Arc<HandsetNetwork>>,
+    state: Mutex<State>,
+    events: Mutex<VecDeque<HandsetEvent>>,
+}
+
+impl std::fmt::Debug for Handset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handset")
+            .field("profile", &self.profile.name)
+            .finish()
+    }
+}
+
+impl Handset {
+    /// A handset in its factory state. `network` is where events go (none in unit tests).
+    pub fn new(profile: Arc<Profile>, network: Option<Arc<HandsetNetwork>>) -> Arc<Handset> {
+        Arc::new(Handset {
+            state: Mutex::new(State::fresh(&profile)),
+            profile,
+            network,
+            events: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    pub fn network(&self) -> Option<&HandsetNetwork> {
+        self.network.as_deref()
+    }
+
+    /// The state, locked. Never hold it across an `.await`.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-built in a way that matters more
+        // than losing the handset, so keep going with what is there.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Back to the factory state (files, contacts, SMS, settings, props).
+    pub fn reset(&self) {
+        *self.state() = State::fresh(&self.profile);
+    }
+
+    /// Raises an event: logged here and played by the network.
+    pub fn emit(&self, event: HandsetEvent) {
+        tracing::info!(event = ?event, "handset event");
+        {
+            let mut log = self.events.lock().unwrap_or_else(|e| e.into_inner());
+            if log.len() >= EVENT_LOG {
+                log.pop_front();
+            }
+            log.push_back(event.clone());
+        }
+        if let Some(net) = &self.network {
+            net.emit(event);
+        }
+    }
+
+    /// Events raised so far (the last few hundred).
+    pub fn events(&self) -> Vec<HandsetEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Execution
+
+/// Where one of a command's output streams goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sink {
+    Stdout,
+    Stderr,
+    Null,
+    File {
+        path: String,
+        append: bool,
+    },
+    /// Into the next command of a pipeline.
+    Pipe,
+}
+
+/// The host went away: stop the whole script.
+struct Gone;
+
+struct Session {
+    handset: Arc<Handset>,
+    stdout: mpsc::Sender<Vec<u8>>,
+    stderr: mpsc::Sender<Vec<u8>>,
+    stdin: Option<mpsc::Receiver<Vec<u8>>>,
+    last: i32,
+    vars: BTreeMap<String, String>,
+    exit: Option<i32>,
+}
+
+/// Runs one command line (what `adb shell CMD` / `exec:CMD` carry) and returns its exit status.
+pub async fn run_command(handset: Arc<Handset>, line: &str, io: ShellIo) -> i32 {
+    let mut session = Session::new(handset, io);
+    session.run_line(line).await.unwrap_or(255)
+}
+
+/// An interactive shell on a terminal: echoes input, prompts, runs each line, until `exit` or EOF.
+pub async fn run_interactive(handset: Arc<Handset>, io: ShellIo) -> i32 {
+    let device = handset
+        .state()
+        .props
+        .get("ro.product.device")
+        .cloned()
+        .unwrap_or_else(|| "generic".into());
+    let prompt = format!("{device}:/ $ ");
+    let mut session = Session::new(handset, io);
+    let Some(mut stdin) = session.stdin.take() else {
+        return 0;
+    };
+    let mut line: Vec<u8> = Vec::new();
+    if session
+        .stdout
+        .send(prompt.clone().into_bytes())
+        .await
+        .is_err()
+    {
+        return 0;
+    }
+    while let Some(chunk) = stdin.recv().await {
+        for b in chunk {
+            match b {
+                b'\r' | b'\n' => {
+                    let _ = session.stdout.send(b"\r\n".to_vec()).await;
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    line.clear();
+                    if session.run_line(&text).await.is_err() {
+                        return session.last;
+                    }
+                    if let Some(code) = session.exit {
+                        return code;
+                    }
+                    if session
+                        .stdout
+                        .send(prompt.clone().into_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return session.last;
+                    }
+                }
+                // Ctrl-D on an empty line ends the session, like mksh.
+                4 if line.is_empty() => return session.last,
+                3 => {
+                    line.clear();
+                    let _ = session
+                        .stdout
+                        .send(format!("^C\r\n{prompt}").into_bytes())
+                        .await;
+                }
+                0x7f | 8 => {
+                    if line.pop().is_some() {
+                        let _ = session.stdout.send(b"\x08 \x08".to_vec()).await;
+                    }
+                }
+                b => {
+                    if line.len() < parse::MAX_LINE {
+                        line.push(b);
+                        let _ = session.stdout.send(vec![b]).await;
+                    }
+                }
+            }
+        }
+    }
+    session.last
+}
+
+impl Session {
+    fn new(handset: Arc<Handset>, io: ShellIo) -> Self {
+        let mut vars = BTreeMap::new();
+        for (k, v) in [
+            (
+                "PATH",
+                "/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:/system/bin:/system/xbin:/odm/bin:/vendor/bin:/vendor/xbin",
+            ),
+            ("HOME", "/"),
+            ("USER", "shell"),
+            ("HOSTNAME", "localhost"),
+            ("SHELL", "/bin/sh"),
+            ("TMPDIR", "/data/local/tmp"),
+            ("ANDROID_DATA", "/data"),
+            ("ANDROID_ROOT", "/system"),
+            ("EXTERNAL_STORAGE", "/sdcard"),
+        ] {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        Session {
+            handset,
+            stdout: io.stdout,
+            stderr: io.stderr,
+            stdin: Some(io.stdin),
+            last: 0,
+            vars,
+            exit: None,
+        }
+    }
+
+    async fn run_line(&mut self, line: &str) -> Result<i32, Gone> {
+        let script = match parse::parse(line) {
+            Ok(s) => s,
+            Err(e) => {
+                self.send(&Sink::Stderr, format!("/system/bin/sh: {e}\n").as_bytes())
+                    .await?;
+                self.last = 1;
+                return Ok(1);
+            }
+        };
+        for and_or in &script {
+            let mut status = self.run_pipeline(&and_or.first).await?;
+            for (conn, p) in &and_or.rest {
+                if self.exit.is_some() {
+                    break;
+                }
+                let run = match conn {
+                    Connector::And => status == 0,
+                    Connector::Or => status != 0,
+                };
+                if run {
+                    status = self.run_pipeline(p).await?;
+                }
+            }
+            self.last = status;
+            if let Some(code) = self.exit {
+                self.last = code;
+                return Ok(code);
+            }
+        }
+        Ok(self.last)
+    }
+
+    fn expand(&self, word: &Word) -> String {
+        let mut out = String::new();
+        for part in word {
+            match part {
+                Part::Lit(s) => out.push_str(s),
+                Part::Var(name) => match name.as_str() {
+                    "?" => out.push_str(&self.last.to_string()),
+                    "$" => out.push_str("4242"),
+                    "#" => out.push('0'),
+                    "0" => out.push_str("/system/bin/sh"),
+                    n => out.push_str(self.vars.get(n).map_or("", String::as_str)),
+                },
+            }
+        }
+        out
+    }
+
+    async fn run_pipeline(&mut self, p: &Pipeline) -> Result<i32, Gone> {
+        let mut input: Option<Vec<u8>> = None;
+        let mut status = 0;
+        let n = p.commands.len();
+        for (i, cmd) in p.commands.iter().enumerate() {
+            let last = i + 1 == n;
+            let (code, captured) = self.run_simple(cmd, input.take(), !last).await?;
+            status = code;
+            input = captured;
+            if self.exit.is_some() {
+                break;
+            }
+        }
+        Ok(if p.negate {
+            i32::from(status == 0)
+        } else {
+            status
+        })
+    }
+
+    /// Sends bytes to a sink. Only `Gone` when the host closed the stream.
+    async fn send(&mut self, sink: &Sink, data: &[u8]) -> Result<(), Gone> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let tx = match sink {
+            Sink::Stdout => &self.stdout,
+            Sink::Stderr => &self.stderr,
+            Sink::Null | Sink::Pipe => return Ok(()),
+            Sink::File { path, append } => {
+                let r = {
+                    let mut st = self.handset.state();
+                    if *append {
+                        st.fs.append(path, data, now_secs())
+                    } else {
+                        st.fs.write(path, data.to_vec(), 0o660, now_secs())
+                    }
+                };
+                if let Err(e) = r {
+                    let msg = format!("/system/bin/sh: can't create {path}: {e}\n");
+                    let _ = self.stderr.send(msg.into_bytes()).await;
+                }
+                return Ok(());
+            }
+        };
+        for chunk in data.chunks(CHUNK) {
+            tx.send(chunk.to_vec()).await.map_err(|_| Gone)?;
+        }
+        Ok(())
+    }
+
+    /// Resolves redirections into sinks for fd 1 and 2 and an optional stdin file.
+    async fn sinks(
+        &mut self,
+        cmd: &SimpleCommand,
+        piped: bool,
+    ) -> Result<Option<(Sink, Sink, Option<Vec<u8>>)>, Gone> {
+        let mut out = if piped { Sink::Pipe } else { Sink::Stdout };
+        let mut err = Sink::Stderr;
+        let mut input = None;
+        for r in &cmd.redirs {
+            let target = self.expand(&r.target);
+            let sink = match &r.op {
+                RedirOp::Dup(1) => out.clone(),
+                RedirOp::Dup(2) => err.clone(),
+                RedirOp::Dup(n) => {
+                    self.send(
+                        &Sink::Stderr,
+                        format!("/system/bin/sh: {n}: bad file descriptor\n").as_bytes(),
+                    )
+                    .await?;
+                    return Ok(None);
+                }
+                RedirOp::Read => {
+                    let path = fs::normalize(&target, "/");
+                    let data = match path {
+                        Ok(p) if p == "/dev/null" => Ok(Vec::new()),
+                        Ok(p) => self.handset.state().fs.read(&p).map(<[u8]>::to_vec),
+                        Err(e) => Err(e),
+                    };
+                    match data {
+                        Ok(d) => input = Some(d),
+                        Err(e) => {
+                            self.send(
+                                &Sink::Stderr,
+                                format!("/system/bin/sh: can't open {target}: {e}\n").as_bytes(),
+                            )
+                            .await?;
+                            return Ok(None);
+                        }
+                    }
+                    continue;
+                }
+                RedirOp::Write | RedirOp::Append => match fs::normalize(&target, "/") {
+                    Ok(p) if p == "/dev/null" => Sink::Null,
+                    Ok(p) => {
+                        let append = r.op == RedirOp::Append;
+                        if !append {
+                            // `>` truncates even if the command writes nothing.
+                            let res =
+                                self.handset
+                                    .state()
+                                    .fs
+                                    .write(&p, Vec::new(), 0o660, now_secs());
+                            if let Err(e) = res {
+                                self.send(
+                                    &Sink::Stderr,
+                                    format!("/system/bin/sh: can't create {target}: {e}\n")
+                                        .as_bytes(),
+                                )
+                                .await?;
+                                return Ok(None);
+                            }
+                        }
+                        Sink::File {
+                            path: p,
+                            append: true,
+                        }
+                    }
+                    Err(e) => {
+                        self.send(
+                            &Sink::Stderr,
+                            format!("/system/bin/sh: can't create {target}: {e}\n").as_bytes(),
+                        )
+                        .await?;
+                        return Ok(None);
+                    }
+                },
+            };
+            match r.fd {
+                1 => out = sink,
+                2 => err = sink,
+                _ => {}
+            }
+        }
+        Ok(Some((out, err, input)))
+    }
+
+    /// Runs one simple command. Returns its status and, when `piped`, its captured stdout.
+    async fn run_simple(
+        &mut self,
+        cmd: &SimpleCommand,
+        input: Option<Vec<u8>>,
+        piped: bool,
+    ) -> Result<(i32, Option<Vec<u8>>), Gone> {
+        let mut args: Vec<String> = cmd.words.iter().map(|w| self.expand(w)).collect();
+        // Leading NAME=value words are assignments.
+        while let Some(first) = args.first() {
+            match first.split_once('=') {
+                Some((name, value))
+                    if !name.is_empty()
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && !name.starts_with(|c: char| c.is_ascii_digit()) =>
+                {
+                    if self.vars.len() < 1024 && value.len() < 64 * 1024 {
+                        self.vars.insert(name.to_string(), value.to_string());
+                    }
+                    args.remove(0);
+                }
+                _ => break,
+            }
+        }
+        let Some((out_sink, err_sink, file_input)) = self.sinks(cmd, piped).await? else {
+            return Ok((1, piped.then(Vec::new)));
+        };
+        if args.is_empty() {
+            return Ok((0, piped.then(Vec::new)));
+        }
+        let input = file_input.or(input);
+        let name = args[0].clone();
+        let base = name.rsplit('/').next().unwrap_or(&name).to_string();
+
+        // Commands that need the live streams rather than a finished output.
+        match base.as_str() {
+            "exit" => {
+                let code = match args.get(1) {
+                    None => self.last,
+                    Some(a) => match a.parse::<i64>() {
+                        Ok(n) => (n & 0xff) as i32,
+                        Err(_) => {
+                            self.send(
+                                &err_sink,
+                                format!("/system/bin/sh: exit: {a}: bad number\n").as_bytes(),
+                            )
+                            .await?;
+                            1
+                        }
+                    },
+                };
+                self.exit = Some(code);
+                return Ok((code, piped.then(Vec::new)));
+            }
+            "sleep" => {
+                let secs: f64 = args
+                    .get(1)
+                    .and_then(|a| a.trim_end_matches('s').parse().ok())
+                    .unwrap_or(-1.0);
+                if !(0.0..=86_400.0).contains(&secs) {
+                    self.send(&err_sink, b"sleep: Need 1 argument\n").await?;
+                    return Ok((1, piped.then(Vec::new)));
+                }
+                let stdout = self.stdout.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs_f64(secs)) => {}
+                    _ = stdout.closed() => return Err(Gone),
+                }
+                return Ok((0, piped.then(Vec::new)));
+            }
+            "tcpdump" if out_sink != Sink::Pipe => {
+                let code = self.run_tcpdump(&args[1..], &out_sink, &err_sink).await?;
+                return Ok((code, None));
+            }
+            "cat" if args.len() == 1 && input.is_none() && !piped => {
+                // `cat` with no file copies the host's stdin.
+                let code = self.copy_stdin(&out_sink).await?;
+                return Ok((code, None));
+            }
+            _ => {}
+        }
+
+        let result = commands::run(&self.handset, &args, input.as_deref(), &self.vars);
+        let events = result.events;
+        for e in events {
+            self.handset.emit(e);
+        }
+        let captured = if piped {
+            let mut data = result.out;
+            data.truncate(MAX_CAPTURE);
+            Some(data)
+        } else {
+            self.send(&out_sink, &result.out).await?;
+            None
+        };
+        self.send(&err_sink, &result.err).await?;
+        Ok((result.code, captured))
+    }
+
+    async fn copy_stdin(&mut self, sink: &Sink) -> Result<i32, Gone> {
+        let Some(mut stdin) = self.stdin.take() else {
+            return Ok(0);
+        };
+        let stdout = self.stdout.clone();
+        loop {
+            tokio::select! {
+                d = stdin.recv() => match d {
+                    Some(d) => self.send(sink, &d).await?,
+                    None => return Ok(0),
+                },
+                _ = stdout.closed() => return Err(Gone),
+            }
+        }
+    }
+
+    /// A sender for a sink that a streaming command can own.
+    fn stream_sink(&self, sink: &Sink) -> mpsc::Sender<Vec<u8>> {
+        match sink {
+            Sink::Stdout => self.stdout.clone(),
+            Sink::Stderr => self.stderr.clone(),
+            Sink::Null | Sink::Pipe | Sink::File { .. } => {
+                // Drained and dropped: files on the handset are not a place for captures.
+                let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
+                tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                tx
+            }
+        }
+    }
+
+    async fn run_tcpdump(&mut self, args: &[String], out: &Sink, err: &Sink) -> Result<i32, Gone> {
+        let Some(network) = self.handset.network.clone() else {
+            self.send(err, b"tcpdump: no network on this handset\n")
+                .await?;
+            return Ok(1);
+        };
+        let stdin = match self.stdin.take() {
+            Some(rx) => rx,
+            None => mpsc::channel(1).1,
+        };
+        let io = ShellIo {
+            stdout: self.stream_sink(out),
+            stderr: self.stream_sink(err),
+            stdin,
+        };
+        let code = super::tcpdump::run(args, &network, io).await;
+        if self.stdout.is_closed() {
+            return Err(Gone);
+        }
+        Ok(code)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn test_profile() -> Arc<Profile> {
+        let mut props = BTreeMap::new();
+        for (k, v) in [
+            ("ro.product.model", "Virtual Phone 1"),
+            ("ro.product.name", "vphone"),
+            ("ro.product.device", "vdev"),
+            ("ro.build.version.sdk", "33"),
+        ] {
+            props.insert(k.to_string(), v.to_string());
+        }
+        let mut identifiers = BTreeMap::new();
+        for (k, v) in [
+            ("imei", "359881234567890"),
+            ("imsi", "525011234567890"),
+            ("iccid", "8965012345678901234"),
+            ("phone_number", "+6591234567"),
+            ("android_id", "9774d56d682e549c"),
+        ] {
+            identifiers.insert(k.to_string(), v.to_string());
+        }
+        Arc::new(Profile {
+            name: "test".into(),
+            description: "unit test".into(),
+            props,
+            identifiers,
+            traffic: Default::default(),
+            source: "test".into(),
+        })
+    }
+
+    /// Runs a line; returns (stdout, stderr, status).
+    pub(crate) async fn sh(handset: &Arc<Handset>, line: &str) -> (String, String, i32) {
+        let (out_tx, mut out_rx) = mpsc::channel(1024);
+        let (err_tx, mut err_rx) = mpsc::channel(1024);
+        let (_in_tx, in_rx) = mpsc::channel(1);
+        let io = ShellIo {
+            stdout: out_tx,
+            stderr: err_tx,
+            stdin: in_rx,
+        };
+        let code = run_command(handset.clone(), line, io).await;
+        let mut out = Vec::new();
+        while let Ok(d) = out_rx.try_recv() {
+            out.extend(d);
+        }
+        let mut err = Vec::new();
+        while let Ok(d) = err_rx.try_recv() {
+            err.extend(d);
+        }
+        (
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+            code,
+        )
+    }
+
+    fn handset() -> Arc<Handset> {
+        Handset::new(test_profile(), None)
+    }
+
+    #[tokio::test]
+    async fn status_operators_and_exit() {
+        let h = handset();
+        assert_eq!(sh(&h, "true").await.2, 0);
+        assert_eq!(sh(&h, "false").await.2, 1);
+        assert_eq!(sh(&h, "exit 3").await.2, 3);
+        assert_eq!(sh(&h, "exit 300").await.2, 44);
+        assert_eq!(sh(&h, "false; echo $?").await.0, "1\n");
+        assert_eq!(sh(&h, "false && echo no || echo yes").await.0, "yes\n");
+        assert_eq!(
+            sh(&h, "true && echo a; exit 2; echo never").await,
+            ("a\n".into(), String::new(), 2)
+        );
+        assert_eq!(sh(&h, "! false").await.2, 0);
+        assert_eq!(sh(&h, "X=5; echo \"x=$X\" '$X'").await.0, "x=5 $X\n");
+    }
+
+    #[tokio::test]
+    async fn unknown_command_and_redirections() {
+        let h = handset();
+        let (out, err, code) = sh(&h, "frobnicate --now").await;
+        assert_eq!(
+            (out.as_str(), err.as_str(), code),
+            ("", "/system/bin/sh: frobnicate: not found\n", 127)
+        );
+        let (_, err, code) = sh(&h, "frobnicate 2>/dev/null").await;
+        assert_eq!((err.as_str(), code), ("", 127));
+        assert_eq!(sh(&h, "echo hi >/dev/null").await.0, "");
+        assert_eq!(sh(&h, "echo to-err >&2").await.1, "to-err\n");
+        let (out, err, _) = sh(
+            &h,
+            "echo a > /sdcard/f; echo b >> /sdcard/f; cat /sdcard/f; cat /sdcard/nope",
+        )
+        .await;
+        assert_eq!(out, "a\nb\n");
+        assert_eq!(err, "cat: /sdcard/nope: No such file or directory\n");
+        assert_eq!(sh(&h, "echo 'unterminated").await.2, 1);
+        assert_eq!(
+            sh(&h, "getprop | grep model").await.0,
+            "[ro.product.model]: [Virtual Phone 1]\n"
+        );
+    }
+}
