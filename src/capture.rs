@@ -1,0 +1,295 @@
+//! Capture: records the handset's traffic while a scenario runs.
+//!
+//! Owns the capture sources and the capture file. The default source runs tcpdump on the device over
+//! `adb exec-out` (works on the emulator, rooted phones and the virtual handset alike) and writes the
+//! pcap stream to the run directory as it arrives, flushed after every chunk, so a run that is
+//! interrupted (device unplugged, Ctrl-C) keeps every byte received. Counters are shared for progress
+//! display.
+//!
+//! Must not touch: the analysis of the bytes (it only counts records), the terminal.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::adb::{AdbDevice, AdbError};
+
+/// How long the device may take to start tcpdump and send the pcap header.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error(transparent)]
+    Adb(#[from] AdbError),
+    #[error("cannot write the capture {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the device sent no capture data within {0:?}: `tcpdump` is missing on the device or needs \
+         root (on a real phone: `adb root` on an eng/userdebug build or the emulator; see docs/device.md)"
+    )]
+    NoData(Duration),
+    #[error("the device's capture does not start with a pcap header (got {0}): is `tcpdump -w -` supported?")]
+    NotPcap(String),
+}
+
+/// Live counters of a running capture.
+#[derive(Debug, Default)]
+pub struct CaptureCounters {
+    pub bytes: AtomicU64,
+    pub packets: AtomicU64,
+}
+
+/// What a finished capture recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureSummary {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub packets: u64,
+    /// The stream ended before tattle stopped it: the device went away or tcpdump died.
+    pub ended_early: bool,
+}
+
+/// A running capture. Stop it with `stop`; dropping it also ends the capture task.
+pub struct RunningCapture {
+    counters: Arc<CaptureCounters>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<CaptureSummary, CaptureError>>,
+    ended: Arc<AtomicBool>,
+}
+
+impl RunningCapture {
+    pub fn counters(&self) -> Arc<CaptureCounters> {
+        self.counters.clone()
+    }
+
+    /// True once the stream from the device has ended on its own (device lost).
+    pub fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
+    }
+
+    /// Lets in-flight packets arrive, then closes the stream (the device side sees its stdout closed
+    /// and stops tcpdump) and returns what was written.
+    pub async fn stop(mut self, grace: Duration) -> Result<CaptureSummary, CaptureError> {
+        tokio::time::sleep(grace).await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.await {
+            Ok(result) => result,
+            Err(join) => Err(CaptureError::Write {
+                path: PathBuf::new(),
+                source: std::io::Error::other(join.to_string()),
+            }),
+        }
+    }
+}
+
+/// Starts `command` (a tcpdump writing pcap to stdout) on the device through `exec:` and writes its
+/// output to `path` (created 0600). Returns once the pcap header has arrived, i.e. tcpdump is capturing.
+pub async fn start_on_device(
+    device: &AdbDevice,
+    command: &str,
+    path: &Path,
+) -> Result<RunningCapture, CaptureError> {
+    let mut stream = device.exec_out(command).await?;
+    let mut file = create_private(path).await?;
+
+    let mut header = [0u8; 24];
+    let mut have = 0;
+    let read_header = async {
+        while have < header.len() {
+            let n = stream.read(&mut header[have..]).await?;
+            if n == 0 {
+                break;
+            }
+            have += n;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    match tokio::time::timeout(START_TIMEOUT, read_header).await {
+        Err(_) | Ok(Ok(())) if have < header.len() => {
+            // Keep whatever came: it is evidence of what the device answered.
+            let _ = file.write_all(&header[..have]).await;
+            return Err(CaptureError::NoData(START_TIMEOUT));
+        }
+        Ok(Err(e)) => return Err(CaptureError::Adb(AdbError::Io(e))),
+        _ => {}
+    }
+    let mut tracker = RecordCounter::new(&header).ok_or_else(|| {
+        CaptureError::NotPcap(
+            header[..4]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        )
+    })?;
+    write_all(&mut file, path, &header).await?;
+
+    let counters = Arc::new(CaptureCounters::default());
+    counters.bytes.store(header.len() as u64, Ordering::Relaxed);
+    let ended = Arc::new(AtomicBool::new(false));
+    let (stop_tx, mut stop_rx) = oneshot::channel();
+    let task_counters = counters.clone();
+    let task_ended = ended.clone();
+    let path_buf = path.to_path_buf();
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut ended_early = false;
+        loop {
+            tokio::select! {
+                _ = &mut stop_rx => break,
+                read = stream.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => {
+                        ended_early = true;
+                        task_ended.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                    Ok(n) => {
+                        write_all(&mut file, &path_buf, &buf[..n]).await?;
+                        task_counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        let records = tracker.feed(&buf[..n]);
+                        task_counters.packets.fetch_add(records, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        drop(stream);
+        file.flush().await.map_err(|source| CaptureError::Write {
+            path: path_buf.clone(),
+            source,
+        })?;
+        Ok(CaptureSummary {
+            path: path_buf,
+            bytes: task_counters.bytes.load(Ordering::Relaxed),
+            packets: task_counters.packets.load(Ordering::Relaxed),
+            ended_early,
+        })
+    });
+    Ok(RunningCapture {
+        counters,
+        stop: Some(stop_tx),
+        task,
+        ended,
+    })
+}
+
+async fn create_private(path: &Path) -> Result<tokio::fs::File, CaptureError> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path).await.map_err(|source| CaptureError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+async fn write_all(
+    file: &mut tokio::fs::File,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), CaptureError> {
+    // Flushed per chunk: an interrupted run keeps everything received.
+    async {
+        file.write_all(bytes).await?;
+        file.flush().await
+    }
+    .await
+    .map_err(|source| CaptureError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Counts pcap records in a byte stream without buffering it: only the 16-byte record headers are
+/// looked at, to skip each record's `incl_len` bytes.
+struct RecordCounter {
+    little_endian: bool,
+    /// Bytes of the current record header collected so far.
+    header: [u8; 16],
+    header_len: usize,
+    /// Bytes of packet data still to skip.
+    skip: u64,
+}
+
+impl RecordCounter {
+    /// `None` if `global_header` is not a pcap header (pcapng is written by tcpdump only when asked).
+    fn new(global_header: &[u8; 24]) -> Option<Self> {
+        let magic = u32::from_le_bytes(global_header[0..4].try_into().ok()?);
+        let little_endian = match magic {
+            0xa1b2_c3d4 | 0xa1b2_3c4d => true,
+            0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
+            _ => return None,
+        };
+        Some(Self {
+            little_endian,
+            header: [0; 16],
+            header_len: 0,
+            skip: 0,
+        })
+    }
+
+    fn feed(&mut self, mut bytes: &[u8]) -> u64 {
+        let mut records = 0;
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = (self.skip as usize).min(bytes.len());
+                self.skip -= n as u64;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (16 - self.header_len).min(bytes.len());
+            self.header[self.header_len..self.header_len + n].copy_from_slice(&bytes[..n]);
+            self.header_len += n;
+            bytes = &bytes[n..];
+            if self.header_len == 16 {
+                let raw: [u8; 4] = self.header[8..12].try_into().expect("4 bytes");
+                let incl = if self.little_endian {
+                    u32::from_le_bytes(raw)
+                } else {
+                    u32::from_be_bytes(raw)
+                };
+                self.skip = u64::from(incl);
+                self.header_len = 0;
+                records += 1;
+            }
+        }
+        records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_records_across_chunk_boundaries() {
+        let mut global = [0u8; 24];
+        global[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        let mut counter = RecordCounter::new(&global).unwrap();
+        let mut stream = Vec::new();
+        for len in [10u32, 0, 70] {
+            let mut hdr = [0u8; 16];
+            hdr[8..12].copy_from_slice(&len.to_le_bytes());
+            hdr[12..16].copy_from_slice(&len.to_le_bytes());
+            stream.extend_from_slice(&hdr);
+            stream.extend(std::iter::repeat_n(0xab, len as usize));
+        }
+        let total: u64 = stream.chunks(7).map(|c| counter.feed(c)).sum();
+        assert_eq!(total, 3);
+    }
+
+    #[test]
+    fn rejects_non_pcap() {
+        let global = [b'x'; 24];
+        assert!(RecordCounter::new(&global).is_none());
+    }
+}

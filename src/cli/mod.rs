@@ -1,0 +1,515 @@
+//! The command line: the only place that prints and picks exit codes.
+//!
+//! Owns argument parsing (clap), logging set-up (`-v`, `RUST_LOG`), terminal progress (quiet when
+//! piped), turning library errors into messages with their fix, and the exit codes CI relies on:
+//! 0 clean or equal to the accepted snapshot; 1 findings with no snapshot, a snapshot mismatch, or a
+//! difference in `diff`; 2 usage or environment errors (bad scenario, no adb, device gone).
+//!
+//! Must not touch: protocol details (adb, analysis): it calls the library and reports.
+
+mod demo;
+mod progress;
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::adb::{AdbError, AdbServer, DeviceState};
+use crate::device::Device;
+use crate::identifier::{Identifier, is_valid_kind};
+use crate::report;
+use crate::runner::{self, RunOptions, RunResult};
+use crate::scenario::{self, Scenario};
+use crate::snapshot::{self, Comparison};
+use crate::vhandset;
+
+/// Exit codes a CI can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Clean = 0,
+    Findings = 1,
+    Environment = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "tattle", version, about = "Audit what an Android handset tells the network.")]
+struct Cli {
+    /// More logs on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the SMS experiment on two builds of a virtual handset and compare them.
+    Demo(demo::DemoArgs),
+    /// Run a scenario on a device and compare its outcome with the stored snapshot.
+    Run(RunArgs),
+    /// Say what changed between two outcomes (snapshots or run directories).
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Analyse a pcap/pcapng capture taken by anything.
+    Analyze(AnalyzeArgs),
+    /// Start a virtual handset that `adb connect 127.0.0.1:PORT` accepts.
+    Vhandset(VhandsetArgs),
+    /// List the devices the adb server knows.
+    Devices,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// A scenario file, or the name of a built-in one (fresh-setup, add-contact, send-sms).
+    scenario: String,
+    /// The device's serial (as `adb devices` lists it); needed when several are connected.
+    #[arg(long, short = 's')]
+    device: Option<String>,
+    /// Where accepted snapshots live.
+    #[arg(long, default_value = "snapshots")]
+    snapshots: PathBuf,
+    /// Where run directories are created.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Snapshot key instead of the device's build display id.
+    #[arg(long)]
+    firmware: Option<String>,
+    /// An identifier to watch for, overriding what the device reports: KIND=VALUE (e.g. imei=…).
+    #[arg(long = "id", value_name = "KIND=VALUE")]
+    ids: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(clap::Args, Debug)]
+struct AnalyzeArgs {
+    capture: PathBuf,
+    /// An identifier to look for: KIND=VALUE.
+    #[arg(long = "id", value_name = "KIND=VALUE")]
+    ids: Vec<String>,
+    /// A YAML map of identifiers: `imei: "…"`.
+    #[arg(long)]
+    identifiers: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(clap::Args, Debug)]
+struct VhandsetArgs {
+    /// A built-in firmware profile, or a path to a profile YAML file.
+    #[arg(long, default_value = "aosp-clean")]
+    profile: String,
+    /// The adbd's TCP port on 127.0.0.1 (avoid 5555-5585: the adb server treats those as emulators).
+    #[arg(long, default_value_t = 6520)]
+    port: u16,
+    /// List the built-in profiles and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+/// Entry point of the `tattle` binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Environment.into()
+            } else {
+                Exit::Clean.into()
+            };
+        }
+    };
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Environment.into();
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
+            Exit::Environment.into()
+        }
+    }
+}
+
+fn chain(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join("\n  caused by: ")
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "tattle=debug,warn",
+        _ => "tattle=trace,debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<Exit> {
+    match command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Run(args) => run_command(args).await,
+        Command::Diff { a, b, format } => diff_command(&a, &b, format),
+        Command::Analyze(args) => analyze_command(args),
+        Command::Vhandset(args) => vhandset_command(args).await,
+        Command::Devices => devices_command().await,
+    }
+}
+
+/// Parses `KIND=VALUE` arguments.
+fn parse_ids(args: &[String]) -> anyhow::Result<Vec<Identifier>> {
+    args.iter()
+        .map(|arg| {
+            let (kind, value) = arg
+                .split_once('=')
+                .ok_or_else(|| anyhow!("`--id {arg}`: expected KIND=VALUE, e.g. --id imei=356938035643809"))?;
+            if !is_valid_kind(kind) {
+                return Err(anyhow!(
+                    "`--id {kind}=…`: identifier kinds are snake_case names such as imei, phone_number, android_id"
+                ));
+            }
+            if value.is_empty() {
+                return Err(anyhow!("`--id {kind}=`: the value is empty"));
+            }
+            Ok(Identifier::new(kind, value))
+        })
+        .collect()
+}
+
+/// Loads a scenario from a path, or a built-in one by name.
+pub(crate) fn load_scenario(arg: &str) -> Result<Scenario, scenario::ScenarioError> {
+    let path = Path::new(arg);
+    if !path.exists()
+        && let Some((file, text)) = scenario::builtin(arg)
+    {
+        return Scenario::parse(text, Path::new(file));
+    }
+    Scenario::load(path)
+}
+
+/// Turns adb errors into a message with the fix.
+fn adb_context(e: AdbError) -> anyhow::Error {
+    anyhow::Error::new(e)
+}
+
+async fn pick_device(server: &AdbServer, serial: Option<&str>) -> anyhow::Result<Device> {
+    server.ensure_running().await.map_err(adb_context)?;
+    let devices = server.devices().await.map_err(adb_context)?;
+    let chosen = match serial {
+        Some(s) => devices
+            .iter()
+            .find(|d| d.serial == s)
+            .ok_or_else(|| anyhow!("no device `{s}` in `adb devices`; connected: {}", list_serials(&devices)))?,
+        None => {
+            let ready: Vec<_> = devices.iter().filter(|d| d.state == DeviceState::Device).collect();
+            match ready.as_slice() {
+                [one] => *one,
+                [] => {
+                    return Err(anyhow!(
+                        "no device is connected to the adb server. Plug in a phone with USB debugging on, \
+                         start the emulator, or start a virtual handset: `tattle vhandset --profile \
+                         miui-cloud-default --port 6520` then `adb connect 127.0.0.1:6520`"
+                    ));
+                }
+                _ => {
+                    return Err(anyhow!(
+                        "several devices are connected ({}); pick one with --device SERIAL",
+                        list_serials(&devices)
+                    ));
+                }
+            }
+        }
+    };
+    if chosen.state != DeviceState::Device {
+        return Err(anyhow!(
+            "device `{}` is `{:?}`, not ready (unauthorized: accept the USB debugging prompt on the phone)",
+            chosen.serial,
+            chosen.state
+        ));
+    }
+    Ok(Device::new(server.device(&chosen.serial)))
+}
+
+fn list_serials(devices: &[crate::adb::DeviceInfo]) -> String {
+    if devices.is_empty() {
+        return "none".into();
+    }
+    devices
+        .iter()
+        .map(|d| format!("{} ({:?})", d.serial, d.state))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn run_command(args: RunArgs) -> anyhow::Result<Exit> {
+    // Validate everything before touching the device.
+    let scenario = match load_scenario(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(Exit::Environment);
+        }
+    };
+    let ids = parse_ids(&args.ids)?;
+    let server = AdbServer::from_env();
+    let device = pick_device(&server, args.device.as_deref()).await?;
+    let options = RunOptions {
+        runs_root: args.runs.clone(),
+        extra_identifiers: ids,
+        firmware: args.firmware.clone(),
+        ..RunOptions::default()
+    };
+    let progress = progress::TerminalProgress::new(&indicatif::MultiProgress::new(), &scenario.name);
+    let result = runner::run(&scenario, &device, &options, &progress)
+        .await
+        .with_context(|| format!("running {} on {}", scenario.name, device.serial()))?;
+    progress.clear();
+    report_run(&result, &args.snapshots, args.format)
+}
+
+/// Prints a run's outcome, compares it with its snapshot and picks the exit code.
+fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::Result<Exit> {
+    let outcome = &result.outcome;
+    let snap = snapshot::path_for(snapshots, &outcome.scenario, &outcome.firmware);
+    let body = snapshot::render(outcome);
+    let expression = format!("{} on {}", outcome.scenario, outcome.firmware);
+    let comparison = snapshot::compare_and_record(&snap, &expression, &body)?;
+    let mut exit = match &comparison {
+        Comparison::Equal => Exit::Clean,
+        Comparison::Missing { .. } if outcome.has_findings() => Exit::Findings,
+        Comparison::Missing { .. } => Exit::Clean,
+        Comparison::Different { .. } => Exit::Findings,
+    };
+    if result.interrupted.is_some() {
+        exit = Exit::Environment;
+    }
+    match format {
+        Format::Json => {
+            let json = serde_json::json!({
+                "format_version": 1,
+                "run_dir": result.dir,
+                "outcome": outcome,
+                "evidence": result.evidence,
+                "snapshot": snap,
+                "comparison": match &comparison {
+                    Comparison::Equal => "equal",
+                    Comparison::Missing { .. } => "missing",
+                    Comparison::Different { .. } => "different",
+                },
+                "interrupted": result.interrupted,
+                "identifiers_missing": result.missing.iter().map(|m| serde_json::json!({"kind": m.kind, "reason": m.reason})).collect::<Vec<_>>(),
+                "capture": {"bytes": result.capture.bytes, "packets": result.capture.packets, "ended_early": result.capture.ended_early},
+            });
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+        Format::Text => {
+            print!("{}", report::render_outcome(outcome));
+            print_run_notes(result);
+            match &comparison {
+                Comparison::Equal => println!("outcome equals the accepted snapshot {}", snap.display()),
+                Comparison::Missing { pending } => println!(
+                    "no accepted snapshot yet; wrote {} (accept it: mv {} {})",
+                    pending.display(),
+                    pending.display(),
+                    snap.display()
+                ),
+                Comparison::Different { pending, diff } => {
+                    println!("outcome differs from the accepted snapshot:\n{diff}");
+                    println!(
+                        "wrote {} (accept it: mv {} {}, or `cargo insta review`)",
+                        pending.display(),
+                        pending.display(),
+                        snap.display()
+                    );
+                }
+            }
+        }
+    }
+    Ok(exit)
+}
+
+pub(crate) fn print_run_notes(result: &RunResult) {
+    println!(
+        "  run directory {} (capture: {} packets, {} bytes)",
+        result.dir.display(),
+        result.capture.packets,
+        result.capture.bytes
+    );
+    for m in &result.missing {
+        println!("  note: could not read <{}> from the device: {} (pass --id {}=VALUE)", m.kind, m.reason, m.kind);
+    }
+    for d in &result.damage {
+        println!("  note: capture damaged after frame {}: {}", d.after_frame, d.what);
+    }
+    if let Some(why) = &result.interrupted {
+        println!("  RUN INTERRUPTED: {why}; the capture taken so far was kept and analysed");
+    }
+}
+
+fn diff_command(a: &Path, b: &Path, format: Format) -> anyhow::Result<Exit> {
+    let oa = snapshot::load_outcome(a)?;
+    let ob = snapshot::load_outcome(b)?;
+    let d = report::diff(&oa, &ob, &a.display().to_string(), &b.display().to_string());
+    match format {
+        Format::Text => print!("{}", report::render_diff(&d)),
+        Format::Json => {
+            let steps: Vec<_> = d
+                .steps
+                .iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    serde_json::json!({
+                        "step": s.step,
+                        "leaks_appeared": s.leaks_appeared,
+                        "leaks_gone": s.leaks_gone,
+                        "hosts_appeared": s.hosts_appeared,
+                        "hosts_gone": s.hosts_gone,
+                    })
+                })
+                .collect();
+            let json = serde_json::json!({"format_version": 1, "a": d.a_name, "b": d.b_name,
+                "steps": steps, "summary": report::summary(&d)});
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+    }
+    Ok(if d.is_empty() { Exit::Clean } else { Exit::Findings })
+}
+
+fn analyze_command(args: AnalyzeArgs) -> anyhow::Result<Exit> {
+    let mut ids = parse_ids(&args.ids)?;
+    if let Some(file) = &args.identifiers {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading identifiers from {}", file.display()))?;
+        let map: std::collections::BTreeMap<String, String> = serde_saphyr::from_str(&text)
+            .map_err(|e| anyhow!("{}: expected a YAML map of kind: value ({e})", file.display()))?;
+        for (kind, value) in map {
+            ids.extend(parse_ids(&[format!("{kind}={value}")])?);
+        }
+    }
+    let analysis = crate::analysis::analyze_file(&args.capture, &ids)?;
+    let clean = |s: &str| crate::outcome::sanitize(&crate::identifier::redact(s, &ids));
+    match args.format {
+        Format::Json => {
+            let findings: Vec<_> = analysis
+                .findings
+                .iter()
+                .map(|f| {
+                    serde_json::json!({"identifier": f.identifier, "encoding": clean(&f.encoding),
+                        "host": clean(&f.host), "protocol": f.protocol, "location": clean(&f.location), "frame": f.frame})
+                })
+                .collect();
+            let hosts: Vec<_> = analysis
+                .flows
+                .iter()
+                .map(|f| serde_json::json!({"host": clean(&f.host), "how": f.host_source, "protocol": f.protocol,
+                    "first_frame": f.first_frame, "opaque_bytes": f.opaque_bytes}))
+                .collect();
+            let damage: Vec<_> = analysis
+                .damage
+                .iter()
+                .map(|d| serde_json::json!({"offset": d.offset, "after_frame": d.after_frame, "what": d.what}))
+                .collect();
+            let json = serde_json::json!({"format_version": 1, "frames": analysis.frames,
+                "dns_queries": analysis.dns_queries.iter().map(|q| clean(&q.name)).collect::<Vec<_>>(),
+                "flows": hosts, "findings": findings, "damage": damage});
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+        Format::Text => {
+            println!("{}: {} frames, {} flows", args.capture.display(), analysis.frames, analysis.flows.len());
+            for f in &analysis.flows {
+                println!("  flow from frame {}: {} ({}, named by {:?})", f.first_frame, clean(&f.host), f.protocol.as_str(), f.host_source);
+            }
+            for f in &analysis.findings {
+                println!(
+                    "  LEAK <{}> → {} over {} in {} as {} (frame {})",
+                    f.identifier, clean(&f.host), f.protocol.as_str(), clean(&f.location), clean(&f.encoding), f.frame
+                );
+            }
+            for d in &analysis.damage {
+                println!("  damage after frame {}: {}", d.after_frame, d.what);
+            }
+        }
+    }
+    Ok(if analysis.findings.is_empty() { Exit::Clean } else { Exit::Findings })
+}
+
+pub(crate) fn load_profile(arg: &str) -> anyhow::Result<vhandset::Profile> {
+    let path = Path::new(arg);
+    if path.exists() {
+        return Ok(vhandset::Profile::load(path)?);
+    }
+    Ok(vhandset::Profile::builtin(arg)?)
+}
+
+async fn vhandset_command(args: VhandsetArgs) -> anyhow::Result<Exit> {
+    if args.list {
+        for name in vhandset::Profile::builtin_names() {
+            let p = vhandset::Profile::builtin(name)?;
+            println!("{name:22} {}", p.description);
+        }
+        return Ok(Exit::Clean);
+    }
+    let profile = Arc::new(load_profile(&args.profile)?);
+    let handset = vhandset::start(vhandset::HandsetConfig {
+        profile: profile.clone(),
+        adb_port: args.port,
+    })
+    .await?;
+    println!(
+        "virtual handset `{}` listening on {}; connect it with: adb connect {}",
+        profile.name,
+        handset.serial(),
+        handset.serial()
+    );
+    println!("Ctrl-C stops it.");
+    tokio::signal::ctrl_c().await.ok();
+    handset.shutdown().await;
+    Ok(Exit::Clean)
+}
+
+async fn devices_command() -> anyhow::Result<Exit> {
+    let server = AdbServer::from_env();
+    server.ensure_running().await.map_err(adb_context)?;
+    let devices = server.devices().await.map_err(adb_context)?;
+    if devices.is_empty() {
+        println!("no devices");
+    }
+    for d in devices {
+        println!("{:24} {:12} {} {}", d.serial, format!("{:?}", d.state), d.model.unwrap_or_default(), d.product.unwrap_or_default());
+    }
+    Ok(Exit::Clean)
+}

@@ -1,0 +1,77 @@
+//! Terminal progress for runs: a spinner per run with the current step and live capture counters.
+//! Drawn on stderr only when it is a terminal (indicatif hides itself otherwise), so piped output stays clean.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::capture::CaptureCounters;
+use crate::runner::RunObserver;
+
+pub struct TerminalProgress {
+    bar: ProgressBar,
+    label: String,
+    step: Arc<Mutex<String>>,
+}
+
+impl TerminalProgress {
+    pub fn new(multi: &MultiProgress, label: &str) -> Self {
+        let bar = multi.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar.set_message(format!("{label}: reading the device"));
+        Self {
+            bar,
+            label: label.to_string(),
+            step: Arc::new(Mutex::new(String::from("starting"))),
+        }
+    }
+
+    fn set_step(&self, text: String) {
+        if let Ok(mut s) = self.step.lock() {
+            *s = text.clone();
+        }
+        self.bar.set_message(format!("{}: {text}", self.label));
+    }
+
+    pub fn clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl RunObserver for TerminalProgress {
+    fn capture_started(&self, counters: Arc<CaptureCounters>) {
+        // Counters change without events: a ticker refreshes them while the bar lives.
+        let bar = self.bar.clone();
+        let label = self.label.clone();
+        let step = self.step.clone();
+        tokio::spawn(async move {
+            while !bar.is_finished() {
+                let current = step.lock().map(|s| s.clone()).unwrap_or_default();
+                bar.set_message(format!(
+                    "{label}: {current} · capture {} packets, {} KB",
+                    counters.packets.load(Ordering::Relaxed),
+                    counters.bytes.load(Ordering::Relaxed) / 1024
+                ));
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+    }
+
+    fn step_started(&self, index: usize, total: usize, name: &str) {
+        self.set_step(format!("step {index}/{total} {name}"));
+    }
+
+    fn analysing(&self) {
+        self.set_step("analysing the capture".into());
+    }
+
+    fn finished(&self) {
+        self.bar.finish_and_clear();
+    }
+}

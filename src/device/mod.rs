@@ -1,0 +1,493 @@
+//! What a handset can do, expressed as adb commands: its identity, its identifiers, the scenario steps,
+//! its clock, and the capture command.
+//!
+//! Owns the mapping from tattle's vocabulary (fresh-setup, add-contact, send-sms) to Android shell
+//! commands, chosen by Android version, and the parsing of their output (`parse`). Works unchanged on a
+//! USB phone, the emulator and the virtual handset: nothing here knows which one it drives.
+//!
+//! Must not touch: the terminal, the capture bytes, the virtual handset's code or tables (the two are
+//! written separately from Android's sources so their tests prove something).
+//!
+//! What was exercised where: every command here runs in the test suite against the virtual handset
+//! through Debian's adb server. Real phones and the emulator were not available when this was written;
+//! the commands follow AOSP's tools (`content`, `am`, `input`, `service`, `settings`, `pm`) for
+//! Android 11–14 and are documented in docs/device.md with what to check on a real phone.
+
+pub mod parse;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::adb::{AdbDevice, AdbError, ShellOutput, shell_quote};
+use crate::identifier::{Identifier, kinds};
+
+/// Errors while driving a handset.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error(transparent)]
+    Adb(#[from] AdbError),
+    #[error("`{command}` failed on the device (exit {exit}): {output}")]
+    CommandFailed {
+        command: String,
+        exit: String,
+        output: String,
+    },
+    #[error("{what}: the device's answer could not be understood: {detail}")]
+    Unexpected { what: String, detail: String },
+}
+
+/// Who the handset is: read from its properties, recorded in every run and outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceIdentity {
+    pub serial: String,
+    pub manufacturer: String,
+    pub model: String,
+    pub product: String,
+    pub device: String,
+    pub fingerprint: String,
+    /// `ro.build.display.id`: the build users see in Settings → About.
+    pub build: String,
+    pub android_release: String,
+    pub sdk: u32,
+}
+
+impl DeviceIdentity {
+    /// The name snapshots are keyed by: the build's display id made file-name safe.
+    pub fn firmware_id(&self) -> String {
+        sanitize_firmware_id(&self.build)
+    }
+}
+
+/// Makes a build name usable in a file name: `[A-Za-z0-9._-]`, others become `-`.
+pub fn sanitize_firmware_id(raw: &str) -> String {
+    let cleaned: String = raw
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(100)
+        .collect();
+    if cleaned.is_empty() {
+        "unknown-build".to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// An identifier the device would not give, with the reason, so the user can supply it (`--id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingIdentifier {
+    pub kind: String,
+    pub reason: String,
+}
+
+/// `service call iphonesubinfo` transaction codes: the 1-based position of each method in
+/// `com.android.internal.telephony.IPhoneSubInfo` (AOSP frameworks/base, telephony/java/…/IPhoneSubInfo.aidl)
+/// of that Android release. Android 11 (SDK 30) added the `…WithFeature` methods that shifted the codes;
+/// the table below is AOSP's; vendors (MediaTek, Samsung) are known to reorder this interface, so every
+/// value read is validated (IMEI: 15 digits with a valid Luhn digit) and the user can override it.
+struct SubInfoCodes {
+    device_id: u32,
+    subscriber_id: u32,
+    icc_serial: u32,
+    line1_number: u32,
+}
+
+fn subinfo_codes(sdk: u32) -> Option<SubInfoCodes> {
+    match sdk {
+        // Android 11–13: getDeviceId(1) getDeviceIdWithFeature(2) getNaiForSubscriber(3)
+        // getDeviceIdForPhone(4) getImeiForSubscriber(5) getDeviceSvn(6) getDeviceSvnUsingSubId(7)
+        // getSubscriberId(8) getSubscriberIdWithFeature(9) getSubscriberIdForSubscriber(10)
+        // getGroupIdLevel1ForSubscriber(11) getIccSerialNumber(12) getIccSerialNumberWithFeature(13)
+        // getIccSerialNumberForSubscriber(14) getLine1Number(15).
+        30..=33 => Some(SubInfoCodes {
+            device_id: 1,
+            subscriber_id: 8,
+            icc_serial: 12,
+            line1_number: 15,
+        }),
+        // Android 14+ inserted getGroupIdLevel2ForSubscriber after getGroupIdLevel1ForSubscriber.
+        34.. => Some(SubInfoCodes {
+            device_id: 1,
+            subscriber_id: 8,
+            icc_serial: 13,
+            line1_number: 16,
+        }),
+        _ => None,
+    }
+}
+
+/// The capture command: tcpdump on every interface, packet-buffered, pcap on stdout. `exec:` merges
+/// stderr into stdout on Android, so tcpdump's "listening on" banner must go to /dev/null or it would
+/// corrupt the pcap stream.
+pub const CAPTURE_COMMAND: &str = "tcpdump -i any -U -s 0 -w - 2>/dev/null";
+
+/// Time a step's shell commands may take before the device counts as hung.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A handset driven over adb.
+#[derive(Clone)]
+pub struct Device {
+    adb: AdbDevice,
+}
+
+impl Device {
+    pub fn new(adb: AdbDevice) -> Self {
+        Self { adb }
+    }
+
+    pub fn serial(&self) -> &str {
+        self.adb.serial()
+    }
+
+    pub fn adb(&self) -> &AdbDevice {
+        &self.adb
+    }
+
+    /// Runs one command; a non-zero exit is an error naming the command (with identifiers redacted by
+    /// the caller's reporting, never here: commands may carry canaries, so only the program name is kept).
+    async fn run(&self, command: &str) -> Result<ShellOutput, DeviceError> {
+        let out = self.adb.shell_with_timeout(command, COMMAND_TIMEOUT).await?;
+        if out.exit_code.is_some_and(|c| c != 0) {
+            return Err(DeviceError::CommandFailed {
+                command: program_of(command),
+                exit: out
+                    .exit_code
+                    .map_or_else(|| "unknown".to_string(), |c| c.to_string()),
+                output: truncate_for_message(&format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stderr),
+                    String::from_utf8_lossy(&out.stdout)
+                )),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Reads the handset's identity from its system properties (one `getprop`).
+    pub async fn identity(&self) -> Result<DeviceIdentity, DeviceError> {
+        let out = self.run("getprop").await?;
+        let props = parse::getprop_all(&out.stdout_text());
+        if props.is_empty() {
+            return Err(DeviceError::Unexpected {
+                what: "getprop".into(),
+                detail: "no `[key]: [value]` lines".into(),
+            });
+        }
+        let get = |key: &str| props.get(key).cloned().unwrap_or_default();
+        Ok(DeviceIdentity {
+            serial: self.serial().to_string(),
+            manufacturer: get("ro.product.manufacturer"),
+            model: get("ro.product.model"),
+            product: get("ro.product.name"),
+            device: get("ro.product.device"),
+            fingerprint: get("ro.build.fingerprint"),
+            build: get("ro.build.display.id"),
+            android_release: get("ro.build.version.release"),
+            sdk: get("ro.build.version.sdk").parse().unwrap_or(0),
+        })
+    }
+
+    /// Reads the identifiers a handset holds: IMEI, IMSI, ICCID and phone number through
+    /// `service call iphonesubinfo` (works from `adb shell` on Android 11–14 because the shell holds
+    /// READ_PRIVILEGED_PHONE_STATE), the Android ID through `settings`. What cannot be read is returned
+    /// as missing with the reason, never guessed.
+    pub async fn identifiers(
+        &self,
+        identity: &DeviceIdentity,
+    ) -> Result<(Vec<Identifier>, Vec<MissingIdentifier>), DeviceError> {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+
+        match subinfo_codes(identity.sdk) {
+            Some(codes) => {
+                let wanted = [
+                    (kinds::IMEI, codes.device_id),
+                    (kinds::IMSI, codes.subscriber_id),
+                    (kinds::ICCID, codes.icc_serial),
+                    (kinds::PHONE_NUMBER, codes.line1_number),
+                ];
+                for (kind, code) in wanted {
+                    let command = format!("service call iphonesubinfo {code} s16 com.android.shell");
+                    let out = self.adb.shell_with_timeout(&command, COMMAND_TIMEOUT).await?;
+                    match parse::parcel_string16(&out.stdout_text()) {
+                        Ok(Some(value)) => match validate_identifier(kind, value.trim()) {
+                            Ok(v) => found.push(Identifier::new(kind, v)),
+                            Err(reason) => missing.push(MissingIdentifier {
+                                kind: kind.into(),
+                                reason: format!("transaction {code} returned {reason}"),
+                            }),
+                        },
+                        Ok(None) => missing.push(MissingIdentifier {
+                            kind: kind.into(),
+                            reason: "the device has none (no SIM?)".into(),
+                        }),
+                        Err(reason) => missing.push(MissingIdentifier {
+                            kind: kind.into(),
+                            reason,
+                        }),
+                    }
+                }
+            }
+            None => {
+                for kind in [kinds::IMEI, kinds::IMSI, kinds::ICCID, kinds::PHONE_NUMBER] {
+                    missing.push(MissingIdentifier {
+                        kind: kind.into(),
+                        reason: format!(
+                            "Android SDK {} is not supported for reading it; pass --id {kind}=VALUE",
+                            identity.sdk
+                        ),
+                    });
+                }
+            }
+        }
+
+        let out = self.run("settings get secure android_id").await?;
+        let android_id = out.stdout_text().trim().to_string();
+        if android_id.is_empty() || android_id == "null" {
+            missing.push(MissingIdentifier {
+                kind: kinds::ANDROID_ID.into(),
+                reason: "settings has no secure android_id".into(),
+            });
+        } else if android_id.len() <= 64 && android_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            found.push(Identifier::new(kinds::ANDROID_ID, android_id));
+        } else {
+            missing.push(MissingIdentifier {
+                kind: kinds::ANDROID_ID.into(),
+                reason: "android_id is not hex".into(),
+            });
+        }
+
+        let serial = self.run("getprop ro.serialno").await?.stdout_text();
+        let serial = serial.trim();
+        if serial.len() >= 6 && serial.len() <= 64 && serial.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            found.push(Identifier::new(kinds::SERIAL, serial));
+        }
+        Ok((found, missing))
+    }
+
+    /// Device clock minus host clock, in seconds (device `date +%s` against the host clock at the
+    /// midpoint of the round trip). Capture timestamps come from the device's clock; step times from
+    /// the host's.
+    pub async fn clock_offset(&self) -> Result<f64, DeviceError> {
+        let before = now_unix();
+        let out = self.run("date +%s").await?;
+        let after = now_unix();
+        let device = parse::epoch_seconds(&out.stdout_text()).ok_or_else(|| {
+            DeviceError::Unexpected {
+                what: "date +%s".into(),
+                detail: truncate_for_message(&out.stdout_text()),
+            }
+        })?;
+        // The device prints whole seconds: the offset is exact to ±1 s, enough to place flows in steps
+        // that last seconds; an offset below 1 s is treated as none.
+        let offset = device as f64 - (before + after) / 2.0;
+        Ok(if offset.abs() < 1.0 { 0.0 } else { offset })
+    }
+
+    /// "A known clean state" without a factory reset: wipes the contacts and SMS databases, then marks
+    /// the setup wizard as completed (0 → 1), which is what firmwares react to with their post-setup
+    /// activation and sync. A true fresh setup needs the phone reset by hand before the run.
+    pub async fn fresh_setup(&self) -> Result<(), DeviceError> {
+        self.run("pm clear com.android.providers.contacts").await?;
+        self.run("pm clear com.android.providers.telephony").await?;
+        self.run("settings put secure user_setup_complete 0").await?;
+        self.run("settings put global device_provisioned 1").await?;
+        self.run("settings put secure user_setup_complete 1").await?;
+        Ok(())
+    }
+
+    /// Adds a contact through the contacts provider: a raw contact in the local (null) account, then a
+    /// name row and a mobile phone row attached to it. Verified by reading the rows back.
+    pub async fn add_contact(&self, name: &str, phone: &str) -> Result<(), DeviceError> {
+        self.run(
+            "content insert --uri content://com.android.contacts/raw_contacts \
+             --bind account_type:n: --bind account_name:n:",
+        )
+        .await?;
+        let out = self
+            .run("content query --uri content://com.android.contacts/raw_contacts --projection _id")
+            .await?;
+        let raw_id = parse::content_rows(&out.stdout_text(), &["_id"])
+            .iter()
+            .filter_map(|row| row.get("_id")?.parse::<u64>().ok())
+            .max()
+            .ok_or_else(|| DeviceError::Unexpected {
+                what: "add-contact".into(),
+                detail: "the new raw contact is not listed".into(),
+            })?;
+        let insert = |mimetype: &str, value: &str, extra: &str| {
+            format!(
+                "content insert --uri content://com.android.contacts/data \
+                 --bind raw_contact_id:i:{raw_id} --bind mimetype:s:{mimetype} --bind {}{extra}",
+                shell_quote(&format!("data1:s:{value}"))
+            )
+        };
+        self.run(&insert("vnd.android.cursor.item/name", name, ""))
+            .await?;
+        // data2 = 2 is Phone.TYPE_MOBILE.
+        self.run(&insert(
+            "vnd.android.cursor.item/phone_v2",
+            phone,
+            " --bind data2:i:2",
+        ))
+        .await?;
+        let out = self
+            .run(&format!(
+                "content query --uri content://com.android.contacts/data --projection mimetype:data1 \
+                 --where {}",
+                shell_quote(&format!("raw_contact_id={raw_id}"))
+            ))
+            .await?;
+        let rows = parse::content_rows(&out.stdout_text(), &["mimetype", "data1"]);
+        let has_phone = rows.iter().any(|r| {
+            r.get("mimetype").map(String::as_str) == Some("vnd.android.cursor.item/phone_v2")
+                && r.get("data1").map(String::as_str) == Some(phone)
+        });
+        if !has_phone {
+            return Err(DeviceError::Unexpected {
+                what: "add-contact".into(),
+                detail: "the phone row was not stored".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends an SMS the way a person does: the SENDTO intent opens the default messaging app's compose
+    /// screen with the text filled in, then DPAD_RIGHT moves focus to the send button and ENTER presses
+    /// it. Verified through the SMS provider's sent box.
+    pub async fn send_sms(&self, to: &str, body: &str) -> Result<(), DeviceError> {
+        self.run(&format!(
+            "am start -a android.intent.action.SENDTO -d {} --es sms_body {} --ez exit_on_sent true",
+            shell_quote(&format!("sms:{to}")),
+            shell_quote(body)
+        ))
+        .await?;
+        // The compose screen needs a moment to take focus on a real phone.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        self.run("input keyevent 22").await?; // KEYCODE_DPAD_RIGHT
+        self.run("input keyevent 66").await?; // KEYCODE_ENTER
+        let out = self
+            .run("content query --uri content://sms/sent --projection address")
+            .await?;
+        let rows = parse::content_rows(&out.stdout_text(), &["address"]);
+        let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+        if !rows
+            .iter()
+            .any(|r| r.get("address").is_some_and(|a| digits(a) == digits(to)))
+        {
+            return Err(DeviceError::Unexpected {
+                what: "send-sms".into(),
+                detail: "no sent message to the recipient in content://sms/sent (the messaging app \
+                         may need another key sequence on this phone; see docs/device.md)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A scenario's `shell` step: runs the command; checks the exit code when one is expected.
+    pub async fn shell_step(
+        &self,
+        command: &str,
+        expect_exit: Option<i32>,
+    ) -> Result<ShellOutput, DeviceError> {
+        let out = self.adb.shell_with_timeout(command, COMMAND_TIMEOUT).await?;
+        if let Some(expected) = expect_exit
+            && out.exit_code != Some(expected)
+        {
+            return Err(DeviceError::CommandFailed {
+                command: program_of(command),
+                exit: out
+                    .exit_code
+                    .map_or_else(|| "unknown".to_string(), |c| c.to_string()),
+                output: format!("expected exit {expected}"),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Properties as a map (for `tattle devices` and diagnostics).
+    pub async fn props(&self) -> Result<BTreeMap<String, String>, DeviceError> {
+        let out = self.run("getprop").await?;
+        Ok(parse::getprop_all(&out.stdout_text()))
+    }
+}
+
+/// Checks a value read from the device looks like its kind, so a vendor's reordered transaction codes
+/// cannot make tattle watch for the wrong string.
+fn validate_identifier(kind: &str, value: &str) -> Result<String, String> {
+    let digits_only = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    let ok = match kind {
+        kinds::IMEI => value.len() == 15 && parse::luhn_valid(value),
+        kinds::IMSI => digits_only && (6..=15).contains(&value.len()),
+        kinds::ICCID => {
+            (18..=22).contains(&value.len())
+                && value.bytes().all(|b| b.is_ascii_hexdigit())
+        }
+        kinds::PHONE_NUMBER => {
+            let rest = value.strip_prefix('+').unwrap_or(value);
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) && (5..=15).contains(&rest.len())
+        }
+        _ => true,
+    };
+    if value.is_empty() {
+        Err("an empty string".into())
+    } else if ok {
+        Ok(value.to_string())
+    } else {
+        Err(format!("a value that is not a valid {kind}"))
+    }
+}
+
+/// The program name of a command line, for error messages that must not echo canaries.
+fn program_of(command: &str) -> String {
+    let words: Vec<&str> = command.split_whitespace().take(2).collect();
+    words.join(" ")
+}
+
+fn truncate_for_message(text: &str) -> String {
+    let t: String = text.trim().chars().take(200).collect();
+    t.chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
+}
+
+pub(crate) fn now_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firmware_ids_are_file_safe() {
+        assert_eq!(sanitize_firmware_id("TQ3A.230901.001 test-keys"), "TQ3A.230901.001-test-keys");
+        assert_eq!(sanitize_firmware_id("../../etc"), "..-..-etc");
+        assert_eq!(sanitize_firmware_id(""), "unknown-build");
+    }
+
+    #[test]
+    fn identifiers_are_validated() {
+        assert!(validate_identifier(kinds::IMEI, "356938035643809").is_ok());
+        assert!(validate_identifier(kinds::IMEI, "356938035643808").is_err());
+        assert!(validate_identifier(kinds::PHONE_NUMBER, "+6591234567").is_ok());
+        assert!(validate_identifier(kinds::PHONE_NUMBER, "Unknown").is_err());
+    }
+
+    #[test]
+    fn error_messages_keep_only_the_program() {
+        assert_eq!(program_of("am start -a x --es sms_body secret"), "am start");
+    }
+}

@@ -1,0 +1,5 @@
+//! The `tattle` binary: everything lives in the library; `cli` parses, prints and picks exit codes.
+
+fn main() -> std::process::ExitCode {
+    tattle::cli::main()
+}

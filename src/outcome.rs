@@ -1,0 +1,343 @@
+//! Outcome: what a run means, step by step, with every identifier value replaced by its kind.
+//!
+//! Owns the placement of analysis results (flows, DNS questions, findings) into the scenario's step
+//! windows, and the redacted, deterministic `Outcome` that snapshots store and diffs compare: sorted,
+//! no timestamps, ports, frame numbers or byte counts, no raw values (`<imei>`). The detailed,
+//! per-packet `Evidence` (frame numbers a regulator can look up in Wireshark) is kept beside it for the
+//! run directory — also without raw values.
+//!
+//! Must not touch: the device, the capture, the terminal, files.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{Analysis, Protocol, Timestamp};
+use crate::device::DeviceIdentity;
+use crate::identifier::{Identifier, placeholder, redact};
+
+/// One step's time window on the host clock, as the runner recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepWindow {
+    /// 1-based position in the scenario.
+    pub index: usize,
+    /// `fresh-setup`, `send-sms`…
+    pub name: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+impl StepWindow {
+    /// The label steps are known by in outcomes and diffs: `4 send-sms`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.index, self.name)
+    }
+}
+
+/// Label of traffic captured before the first step started.
+pub const BEFORE_STEPS: &str = "0 before-steps";
+/// Label of traffic captured after the last step ended.
+pub const AFTER_STEPS: &str = "after-steps";
+
+/// The redacted, comparable result of one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub scenario: String,
+    pub firmware: String,
+    pub device: OutcomeDevice,
+    pub steps: Vec<StepOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeDevice {
+    pub manufacturer: String,
+    pub model: String,
+    pub android: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepOutcome {
+    /// `4 send-sms`.
+    pub step: String,
+    #[serde(default)]
+    pub hosts: Vec<HostContact>,
+    #[serde(default)]
+    pub leaks: Vec<Leak>,
+}
+
+/// A host the handset talked to in a step, and over what.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HostContact {
+    pub host: String,
+    pub protocols: Vec<String>,
+}
+
+/// An identifier that left the handset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Leak {
+    /// `<imei>`: the kind, never the value.
+    pub identifier: String,
+    pub host: String,
+    pub protocol: String,
+    pub location: String,
+    pub encoding: String,
+}
+
+impl Outcome {
+    pub fn leak_count(&self) -> usize {
+        self.steps.iter().map(|s| s.leaks.len()).sum()
+    }
+
+    pub fn has_findings(&self) -> bool {
+        self.leak_count() > 0
+    }
+}
+
+/// One finding with what a person needs to find the packet: frame number and step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceItem {
+    pub step: String,
+    pub identifier: String,
+    pub encoding: String,
+    pub host: String,
+    pub protocol: String,
+    pub location: String,
+    /// Wireshark's frame number in the run's capture.
+    pub frame: u64,
+    /// Seconds since the capture started.
+    pub at: f64,
+}
+
+/// Builds the outcome and the evidence of a run.
+///
+/// `clock_offset` is device clock minus host clock: capture timestamps (device clock) minus the offset
+/// give host time, which the step windows use.
+pub fn build(
+    scenario: &str,
+    identity: &DeviceIdentity,
+    windows: &[StepWindow],
+    clock_offset: f64,
+    analysis: &Analysis,
+    identifiers: &[Identifier],
+) -> (Outcome, Vec<EvidenceItem>) {
+    let label_at = |device_ts: Timestamp| -> String {
+        let t = device_ts - clock_offset;
+        match windows.iter().find(|w| t >= w.start && t < w.end) {
+            Some(w) => w.label(),
+            None if windows.first().is_some_and(|w| t < w.start) => BEFORE_STEPS.to_string(),
+            None => AFTER_STEPS.to_string(),
+        }
+    };
+    let clean = |s: &str| sanitize(&redact(s, identifiers));
+
+    let mut hosts: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    let mut leaks: BTreeMap<String, BTreeSet<Leak>> = BTreeMap::new();
+    for window in windows {
+        hosts.entry(window.label()).or_default();
+        leaks.entry(window.label()).or_default();
+    }
+    for query in &analysis.dns_queries {
+        hosts
+            .entry(label_at(query.ts))
+            .or_default()
+            .entry(clean(&query.name))
+            .or_default()
+            .insert("dns".into());
+    }
+    for flow in &analysis.flows {
+        // The resolver's own address says nothing: DNS is listed by the names asked.
+        if flow.protocol == Protocol::Dns {
+            continue;
+        }
+        hosts
+            .entry(label_at(flow.first_ts))
+            .or_default()
+            .entry(clean(&flow.host))
+            .or_default()
+            .insert(flow.protocol.as_str().into());
+    }
+    let capture_start = analysis
+        .flows
+        .iter()
+        .map(|f| f.first_ts)
+        .chain(analysis.dns_queries.iter().map(|q| q.ts))
+        .fold(f64::INFINITY, f64::min);
+    let mut evidence = Vec::new();
+    for finding in &analysis.findings {
+        let step = label_at(finding.ts);
+        let leak = Leak {
+            identifier: placeholder(&finding.identifier),
+            host: clean(&finding.host),
+            protocol: finding.protocol.as_str().into(),
+            location: clean(&finding.location),
+            encoding: clean(&finding.encoding),
+        };
+        evidence.push(EvidenceItem {
+            step: step.clone(),
+            identifier: leak.identifier.clone(),
+            encoding: leak.encoding.clone(),
+            host: leak.host.clone(),
+            protocol: leak.protocol.clone(),
+            location: leak.location.clone(),
+            frame: finding.frame,
+            at: if capture_start.is_finite() {
+                ((finding.ts - capture_start) * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            },
+        });
+        leaks.entry(step).or_default().insert(leak);
+    }
+
+    let mut labels: Vec<String> = hosts.keys().chain(leaks.keys()).cloned().collect();
+    labels.sort_by_key(|l| step_sort_key(l));
+    labels.dedup();
+    let steps = labels
+        .into_iter()
+        .map(|label| StepOutcome {
+            hosts: hosts
+                .get(&label)
+                .map(|m| {
+                    m.iter()
+                        .map(|(host, protocols)| HostContact {
+                            host: host.clone(),
+                            protocols: protocols.iter().cloned().collect(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            leaks: leaks
+                .get(&label)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default(),
+            step: label,
+        })
+        .collect();
+    let outcome = Outcome {
+        scenario: scenario.to_string(),
+        firmware: identity.firmware_id(),
+        device: OutcomeDevice {
+            manufacturer: sanitize(&identity.manufacturer),
+            model: sanitize(&identity.model),
+            android: sanitize(&identity.android_release),
+        },
+        steps,
+    };
+    (outcome, evidence)
+}
+
+/// Orders step labels by their number, `before-steps` first and `after-steps` last.
+fn step_sort_key(label: &str) -> (usize, String) {
+    if label == AFTER_STEPS {
+        return (usize::MAX, label.to_string());
+    }
+    let n = label
+        .split_once(' ')
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(usize::MAX - 1);
+    (n, label.to_string())
+}
+
+/// Device- and network-supplied strings are untrusted: no control characters reach a terminal or file.
+pub fn sanitize(text: &str) -> String {
+    text.chars()
+        .take(512)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{DnsQuery, Finding, Flow, HostSource};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn identity() -> DeviceIdentity {
+        DeviceIdentity {
+            serial: "x".into(),
+            manufacturer: "Acme".into(),
+            model: "Phone\x1b[31m".into(),
+            product: "p".into(),
+            device: "d".into(),
+            fingerprint: "f".into(),
+            build: "build 1".into(),
+            android_release: "13".into(),
+            sdk: 33,
+        }
+    }
+
+    fn flow(host: &str, protocol: Protocol, ts: f64) -> Flow {
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 77, 1, 10));
+        Flow {
+            transport: "tcp",
+            client: (ip, 40000),
+            server: (ip, 443),
+            host: host.into(),
+            host_source: HostSource::Sni,
+            protocol,
+            first_frame: 1,
+            first_ts: ts,
+            last_ts: ts,
+            bytes_out: 1,
+            bytes_in: 1,
+            opaque_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn places_traffic_in_steps_and_redacts() {
+        let windows = vec![
+            StepWindow { index: 1, name: "fresh-setup".into(), start: 100.0, end: 110.0 },
+            StepWindow { index: 2, name: "send-sms".into(), start: 110.0, end: 120.0 },
+        ];
+        let ids = vec![Identifier::new("imei", "356938035643809")];
+        let analysis = Analysis {
+            frames: 3,
+            flows: vec![flow("356938035643809.evil.example", Protocol::Tls, 112.0)],
+            dns_queries: vec![DnsQuery { name: "a.example".into(), frame: 1, ts: 101.0 }],
+            findings: vec![Finding {
+                identifier: "imei".into(),
+                encoding: "plain".into(),
+                host: "356938035643809.evil.example".into(),
+                host_source: HostSource::Sni,
+                protocol: Protocol::Tls,
+                location: "tls.sni".into(),
+                frame: 3,
+                ts: 112.0,
+            }],
+            damage: vec![],
+        };
+        // Device clock 2 s ahead of the host's.
+        let shifted = Analysis {
+            flows: analysis.flows.iter().map(|f| Flow { first_ts: f.first_ts + 2.0, ..f.clone() }).collect(),
+            dns_queries: analysis.dns_queries.iter().map(|q| DnsQuery { ts: q.ts + 2.0, ..q.clone() }).collect(),
+            findings: analysis.findings.iter().map(|f| Finding { ts: f.ts + 2.0, ..f.clone() }).collect(),
+            ..analysis
+        };
+        let (outcome, evidence) = build("send-sms", &identity(), &windows, 2.0, &shifted, &ids);
+        assert_eq!(outcome.steps.len(), 2);
+        assert_eq!(outcome.steps[0].hosts[0].host, "a.example");
+        assert_eq!(outcome.steps[1].leaks.len(), 1);
+        assert_eq!(outcome.steps[1].leaks[0].host, "<imei>.evil.example");
+        assert_eq!(outcome.device.model, "Phone?[31m");
+        assert_eq!(evidence[0].frame, 3);
+        assert_eq!(evidence[0].step, "2 send-sms");
+        let text = format!("{outcome:?}{evidence:?}");
+        assert!(!text.contains("356938035643809"));
+    }
+
+    #[test]
+    fn traffic_outside_windows_gets_its_own_labels() {
+        let windows = vec![StepWindow { index: 1, name: "idle".into(), start: 100.0, end: 110.0 }];
+        let analysis = Analysis {
+            dns_queries: vec![
+                DnsQuery { name: "early.example".into(), frame: 1, ts: 90.0 },
+                DnsQuery { name: "late.example".into(), frame: 2, ts: 130.0 },
+            ],
+            ..Analysis::default()
+        };
+        let (outcome, _) = build("s", &identity(), &windows, 0.0, &analysis, &[]);
+        let labels: Vec<&str> = outcome.steps.iter().map(|s| s.step.as_str()).collect();
+        assert_eq!(labels, vec![BEFORE_STEPS, "1 idle", AFTER_STEPS]);
+    }
+}

@@ -1,0 +1,314 @@
+//! Reports: outcomes and their differences in words people can read and quote.
+//!
+//! Owns the text rendering of an outcome (per step: hosts contacted, identifiers that left) and the
+//! comparison of two outcomes (`diff`), with the one-sentence summary a regulator can quote. Returns
+//! strings; the CLI decides where they go.
+//!
+//! Must not touch: files, the terminal, exit codes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use crate::outcome::{HostContact, Leak, Outcome};
+
+/// The outcome of one run as text.
+pub fn render_outcome(outcome: &Outcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} on {} ({} {}, Android {})",
+        outcome.scenario,
+        outcome.firmware,
+        outcome.device.manufacturer,
+        outcome.device.model,
+        outcome.device.android
+    );
+    for step in &outcome.steps {
+        let _ = writeln!(out, "  step {}", step.step);
+        if step.hosts.is_empty() {
+            let _ = writeln!(out, "    no traffic");
+        }
+        for host in &step.hosts {
+            let _ = writeln!(out, "    contacted {} ({})", host.host, host.protocols.join(", "));
+        }
+        for (key, encodings) in group_leaks(&step.leaks) {
+            let _ = writeln!(
+                out,
+                "    LEAK {} → {} over {} in {} as {}",
+                key.identifier,
+                key.host,
+                key.protocol,
+                key.location,
+                encodings.join(", ")
+            );
+        }
+    }
+    let leaks = outcome.leak_count();
+    if leaks == 0 {
+        let _ = writeln!(out, "  no identifier left the handset");
+    } else {
+        let kinds: BTreeSet<&str> = outcome
+            .steps
+            .iter()
+            .flat_map(|s| s.leaks.iter().map(|l| l.identifier.as_str()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {leaks} finding(s): {} left the handset",
+            kinds.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct LeakKey {
+    identifier: String,
+    host: String,
+    protocol: String,
+    location: String,
+}
+
+/// Groups leaks that differ only by encoding, so a line reads "… as plain, url, md5".
+fn group_leaks(leaks: &[Leak]) -> BTreeMap<LeakKey, Vec<String>> {
+    let mut grouped: BTreeMap<LeakKey, Vec<String>> = BTreeMap::new();
+    for leak in leaks {
+        grouped
+            .entry(LeakKey {
+                identifier: leak.identifier.clone(),
+                host: leak.host.clone(),
+                protocol: leak.protocol.clone(),
+                location: leak.location.clone(),
+            })
+            .or_default()
+            .push(leak.encoding.clone());
+    }
+    // The plain form first: it is the one a reader checks in Wireshark.
+    for encodings in grouped.values_mut() {
+        encodings.sort_by(|a, b| (a != "plain", a).cmp(&(b != "plain", b)));
+        encodings.dedup();
+    }
+    grouped
+}
+
+/// What changed in one step between outcome A and outcome B.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepDiff {
+    pub step: String,
+    /// Leaks in B that A did not have.
+    pub leaks_appeared: Vec<Leak>,
+    /// Leaks in A that B no longer has.
+    pub leaks_gone: Vec<Leak>,
+    pub hosts_appeared: Vec<HostContact>,
+    pub hosts_gone: Vec<HostContact>,
+}
+
+impl StepDiff {
+    pub fn is_empty(&self) -> bool {
+        self.leaks_appeared.is_empty()
+            && self.leaks_gone.is_empty()
+            && self.hosts_appeared.is_empty()
+            && self.hosts_gone.is_empty()
+    }
+}
+
+/// The difference between two outcomes, step by step (steps matched by their label).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeDiff {
+    pub a_name: String,
+    pub b_name: String,
+    pub steps: Vec<StepDiff>,
+}
+
+impl OutcomeDiff {
+    pub fn is_empty(&self) -> bool {
+        self.steps.iter().all(StepDiff::is_empty)
+    }
+}
+
+/// Compares two outcomes. Hosts are compared by name (a protocol change on the same host is not a new
+/// host); leaks by everything they say.
+pub fn diff(a: &Outcome, b: &Outcome, a_name: &str, b_name: &str) -> OutcomeDiff {
+    let mut labels: Vec<&str> = Vec::new();
+    for step in a.steps.iter().chain(&b.steps) {
+        if !labels.contains(&step.step.as_str()) {
+            labels.push(&step.step);
+        }
+    }
+    let steps = labels
+        .into_iter()
+        .map(|label| {
+            let empty = crate::outcome::StepOutcome {
+                step: label.to_string(),
+                hosts: vec![],
+                leaks: vec![],
+            };
+            let sa = a.steps.iter().find(|s| s.step == label).unwrap_or(&empty);
+            let sb = b.steps.iter().find(|s| s.step == label).unwrap_or(&empty);
+            let hosts_a: BTreeSet<&str> = sa.hosts.iter().map(|h| h.host.as_str()).collect();
+            let hosts_b: BTreeSet<&str> = sb.hosts.iter().map(|h| h.host.as_str()).collect();
+            let leaks_a: BTreeSet<&Leak> = sa.leaks.iter().collect();
+            let leaks_b: BTreeSet<&Leak> = sb.leaks.iter().collect();
+            StepDiff {
+                step: label.to_string(),
+                leaks_appeared: leaks_b.difference(&leaks_a).map(|l| (*l).clone()).collect(),
+                leaks_gone: leaks_a.difference(&leaks_b).map(|l| (*l).clone()).collect(),
+                hosts_appeared: sb
+                    .hosts
+                    .iter()
+                    .filter(|h| !hosts_a.contains(h.host.as_str()))
+                    .cloned()
+                    .collect(),
+                hosts_gone: sa
+                    .hosts
+                    .iter()
+                    .filter(|h| !hosts_b.contains(h.host.as_str()))
+                    .cloned()
+                    .collect(),
+            }
+        })
+        .collect();
+    OutcomeDiff {
+        a_name: a_name.to_string(),
+        b_name: b_name.to_string(),
+        steps,
+    }
+}
+
+/// The diff in words, step by step, then the summary sentences.
+pub fn render_diff(d: &OutcomeDiff) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "A = {}\nB = {}", d.a_name, d.b_name);
+    if d.is_empty() {
+        let _ = writeln!(out, "no difference: same hosts and same leaks in every step");
+        return out;
+    }
+    for step in d.steps.iter().filter(|s| !s.is_empty()) {
+        let _ = writeln!(out, "  step {}", step.step);
+        for (key, encodings) in group_leaks(&step.leaks_gone) {
+            let _ = writeln!(
+                out,
+                "    - A sends {} to {} ({} {}, as {}); B does not",
+                key.identifier,
+                key.host,
+                key.protocol,
+                key.location,
+                encodings.join(", ")
+            );
+        }
+        for (key, encodings) in group_leaks(&step.leaks_appeared) {
+            let _ = writeln!(
+                out,
+                "    + B sends {} to {} ({} {}, as {}); A did not",
+                key.identifier,
+                key.host,
+                key.protocol,
+                key.location,
+                encodings.join(", ")
+            );
+        }
+        for host in &step.hosts_gone {
+            let _ = writeln!(out, "    - A contacts {}; B does not", host.host);
+        }
+        for host in &step.hosts_appeared {
+            let _ = writeln!(out, "    + B contacts {}; A did not", host.host);
+        }
+    }
+    for sentence in summary(d) {
+        let _ = writeln!(out, "{sentence}");
+    }
+    out
+}
+
+/// One sentence per (step, host, direction): "A sends <imei> and <phone_number> to HOST in step
+/// `4 send-sms`; B does not."
+pub fn summary(d: &OutcomeDiff) -> Vec<String> {
+    let mut sentences = Vec::new();
+    for step in &d.steps {
+        for (who, other, leaks, verb) in [
+            ("A", "B", &step.leaks_gone, "does not"),
+            ("B", "A", &step.leaks_appeared, "did not"),
+        ] {
+            let mut by_host: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+            for leak in leaks {
+                by_host.entry(&leak.host).or_default().insert(&leak.identifier);
+            }
+            for (host, ids) in by_host {
+                let ids: Vec<&str> = ids.into_iter().collect();
+                sentences.push(format!(
+                    "{who} sends {} to {host} in step `{}`; {other} {verb}.",
+                    join_and(&ids),
+                    step.step
+                ));
+            }
+        }
+    }
+    sentences
+}
+
+fn join_and(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{OutcomeDevice, StepOutcome};
+
+    fn leak(id: &str, enc: &str) -> Leak {
+        Leak {
+            identifier: id.into(),
+            host: "msg.vendor.example".into(),
+            protocol: "http".into(),
+            location: "http.body".into(),
+            encoding: enc.into(),
+        }
+    }
+
+    fn outcome(leaks: Vec<Leak>) -> Outcome {
+        Outcome {
+            scenario: "send-sms".into(),
+            firmware: "fw".into(),
+            device: OutcomeDevice {
+                manufacturer: "Acme".into(),
+                model: "One".into(),
+                android: "13".into(),
+            },
+            steps: vec![StepOutcome {
+                step: "4 send-sms".into(),
+                hosts: vec![HostContact {
+                    host: "msg.vendor.example".into(),
+                    protocols: vec!["http".into()],
+                }],
+                leaks,
+            }],
+        }
+    }
+
+    #[test]
+    fn diff_says_what_went_away() {
+        let a = outcome(vec![leak("<imei>", "plain"), leak("<phone_number>", "url")]);
+        let b = outcome(vec![]);
+        let d = diff(&a, &b, "default", "optin");
+        assert!(!d.is_empty());
+        assert_eq!(d.steps[0].leaks_gone.len(), 2);
+        assert!(d.steps[0].hosts_gone.is_empty());
+        assert_eq!(
+            summary(&d),
+            vec![
+                "A sends <imei> and <phone_number> to msg.vendor.example in step `4 send-sms`; B does not."
+            ]
+        );
+        assert!(diff(&a, &a, "x", "y").is_empty());
+    }
+
+    #[test]
+    fn outcome_text_groups_encodings() {
+        let text = render_outcome(&outcome(vec![leak("<imei>", "plain"), leak("<imei>", "md5")]));
+        assert!(text.contains("LEAK <imei> → msg.vendor.example over http in http.body as plain, md5"), "{text}");
+    }
+}

@@ -1,0 +1,112 @@
+//! End to end through the real adb server: every built-in scenario on every shipped firmware profile,
+//! outcomes checked against the insta snapshots in `snapshots/` (the same files `tattle run` compares
+//! with), no raw identifier in any file of a run directory but the capture, private run directories.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use tattle::device::Device;
+use tattle::runner::{self, Quiet, RunOptions, RunResult};
+use tattle::scenario::{self, Scenario};
+use tattle::snapshot;
+
+use crate::support::{Bench, profile_values};
+
+const PROFILES: [&str; 3] = ["aosp-clean", "miui-cloud-default", "miui-cloud-optin"];
+
+fn builtin_scenario(name: &str) -> Scenario {
+    let (file, text) = scenario::builtin(name).expect("built-in scenario");
+    Scenario::parse(text, Path::new(file)).expect("valid scenario")
+}
+
+async fn run_all(scenario_name: &str) -> Vec<(String, RunResult, tempfile::TempDir)> {
+    let bench = Bench::start(&PROFILES).await;
+    let scenario = builtin_scenario(scenario_name);
+    // The three handsets run the scenario at the same time, as a bench of phones would.
+    let mut tasks = Vec::new();
+    for handset in &bench.handsets {
+        let runs_root = tempfile::tempdir().unwrap();
+        let device = Device::new(bench.server().device(&handset.serial()));
+        let options = RunOptions { runs_root: runs_root.path().to_path_buf(), ..RunOptions::default() };
+        let scenario = scenario.clone();
+        let profile = handset.profile().name.clone();
+        tasks.push(tokio::spawn(async move {
+            let result = runner::run(&scenario, &device, &options, &Quiet).await.expect("run");
+            (profile, result, runs_root)
+        }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("run task"));
+    }
+    bench.finish().await;
+    results
+}
+
+fn check_run(profile: &str, result: &RunResult) {
+    assert!(result.interrupted.is_none(), "{profile}: {:?}", result.interrupted);
+    assert!(result.capture.packets > 0, "{profile}: empty capture");
+    // Private run directory, private files.
+    let mode = std::fs::metadata(&result.dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{profile}: run dir mode");
+    // No raw identifier value in any file but the capture.
+    let mut values = profile_values(profile);
+    values.extend(result.identifiers.iter().map(|i| i.value.clone()));
+    for entry in std::fs::read_dir(&result.dir).unwrap() {
+        let path = entry.unwrap().path();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}: file mode", path.display());
+        if path.file_name().unwrap() == "capture.pcap" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for value in &values {
+            assert!(!text.contains(value.as_str()), "{}: holds a raw identifier value", path.display());
+        }
+    }
+}
+
+fn assert_outcome_snapshot(scenario: &str, profile: &str, result: &RunResult) {
+    let body = snapshot::render(&result.outcome);
+    insta::with_settings!({
+        snapshot_path => "../../snapshots",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(format!("{scenario}@{profile}"), body);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn send_sms_on_every_profile() {
+    for (profile, result, _dir) in run_all("send-sms").await {
+        check_run(&profile, &result);
+        assert_eq!(result.outcome.firmware, profile, "profiles use their name as build display id");
+        let leaks = result.outcome.leak_count();
+        match profile.as_str() {
+            "miui-cloud-default" => {
+                let sms_step = result.outcome.steps.iter().find(|s| s.step.ends_with("send-sms")).unwrap();
+                let kinds: Vec<&str> = sms_step.leaks.iter().map(|l| l.identifier.as_str()).collect();
+                assert!(kinds.contains(&"<imei>") && kinds.contains(&"<phone_number>"), "{kinds:?}");
+            }
+            _ => assert_eq!(leaks, 0, "{profile} must not leak: {:?}", result.outcome.steps),
+        }
+        assert_outcome_snapshot("send-sms", &profile, &result);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fresh_setup_on_every_profile() {
+    for (profile, result, _dir) in run_all("fresh-setup").await {
+        check_run(&profile, &result);
+        assert_outcome_snapshot("fresh-setup", &profile, &result);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn add_contact_on_every_profile() {
+    for (profile, result, _dir) in run_all("add-contact").await {
+        check_run(&profile, &result);
+        assert_outcome_snapshot("add-contact", &profile, &result);
+    }
+}
