@@ -807,7 +807,10 @@ impl FieldChecker<'_> {
                 .unwrap_or_default();
             return Err(format!(
                 "{at}: unknown placeholder `{{{field}}}`{elsewhere}{}; known in `{}`: {}, prop:KEY",
-                did_you_mean(field, self.known.iter().map(String::as_str)),
+                did_you_mean(field, self.known.iter().map(String::as_str))
+                    .replace('`', "")
+                    .replace("mean ", "mean `{")
+                    .replace('?', "}`?"),
                 self.key,
                 self.known.join(", ")
             ));

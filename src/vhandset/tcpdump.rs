@@ -1,11 +1,450 @@
 //! The handset's `tcpdump`: the host's real tcpdump on the handset's own traffic.
-//! (Being written: the API below is fixed.)
+//!
+//! Accepts what device-side capture uses (`tcpdump -i any -U -w - [-s 0] [--immediate-mode] [-p]
+//! [-c N] [FILTER…]`) and runs `tcpdump -i lo -U --immediate-mode -s SNAPLEN -w - -Z root
+//! '(net 127.77.N.0/24) and (FILTER)'` on the host, streaming its stdout into the shell's stdout and its
+//! stderr into the shell's stderr. The `-i` value is ignored: the handset only has its own traffic,
+//! which lives on the host's loopback. Stopping: when the host closes the stream (`io.stdout.closed()`)
+//! or the handset's network shuts down, tcpdump gets SIGINT (SIGTERM loses packets still buffered),
+//! then SIGKILL if it has not exited after a grace period.
+//!
+//! Must not touch: the handset's sockets (that is `network`), the adbd, anything above `vhandset`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
 
 use super::ShellIo;
-use super::network::HandsetNetwork;
+use super::network::{HandsetNetwork, stopped};
+
+const USAGE: &str =
+    "Usage: tcpdump [-AbdDefhHIJKlLnNOpqStuUvxX#] [ -B size ] [ -c count ] [--count]
+\t\t[ -C file_size ] [ -E algo:secret ] [ -F file ] [ -G seconds ]
+\t\t[ -i interface ] [ --immediate-mode ] [ -j tstamptype ]
+\t\t[ -M secret ] [ --number ] [ --print ] [ -Q in|out|inout ]
+\t\t[ -r file ] [ -s snaplen ] [ -T type ] [ --version ]
+\t\t[ -V file ] [ -w file ] [ -W filecount ] [ -y datalinktype ]
+\t\t[ --time-stamp-precision precision ] [ --micro ] [ --nano ]
+\t\t[ -z postrotate-command ] [ -Z user ] [ expression ]
+";
+/// How long tcpdump gets to flush and exit after SIGINT.
+const GRACE: Duration = Duration::from_secs(3);
+const MAX_FILTER: usize = 4096;
+/// Largest frame on the host's loopback: 65536-byte MTU plus the 14-byte Ethernet header.
+const LO_MAX_FRAME: u32 = 65_550;
+const PERMISSION_FIX: &str = "tattle: capturing on the host's loopback needs root or CAP_NET_RAW on tcpdump: run \
+tattle as root, or `sudo setcap cap_net_raw,cap_net_admin+eip \"$(command -v tcpdump)\"`\n";
+const NOT_FOUND_FIX: &str = "tattle: the virtual handset's tcpdump runs the host's tcpdump, which is not installed \
+here: `sudo apt-get install tcpdump` (or set TATTLE_TCPDUMP to its path)\n";
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `-w -`: pcap to stdout. Without `-w`, text lines (`-n -l` on the host).
+    pub write_pcap: bool,
+    pub snaplen: u32,
+    pub count: Option<u64>,
+    /// Flags passed through to the host in text mode (`-n`, `-v`, `-q`, `-e`, `-t`, `-x`…).
+    pub text_flags: Vec<char>,
+    pub filter: Option<String>,
+    pub help: bool,
+}
+
+/// Why the command line is refused; shown on stderr before the usage text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+/// Parses argv after `tcpdump`, the way tcpdump's getopt does for the options that matter here.
+pub fn parse_args(args: &[String]) -> Result<Options, UsageError> {
+    let mut o = Options {
+        write_pcap: false,
+        snaplen: 262_144,
+        count: None,
+        text_flags: Vec::new(),
+        filter: None,
+        help: false,
+    };
+    let mut filter: Vec<&str> = Vec::new();
+    let mut i = 0;
+    let value = |i: &mut usize, inline: &str, opt: &str| -> Result<String, UsageError> {
+        if !inline.is_empty() {
+            return Ok(inline.to_string());
+        }
+        *i += 1;
+        args.get(*i)
+            .cloned()
+            .ok_or_else(|| UsageError(format!("tcpdump: option requires an argument -- '{opt}'")))
+    };
+    while i < args.len() {
+        let arg = args[i].as_str();
+        if !filter.is_empty() || !arg.starts_with('-') || arg == "-" {
+            filter.push(arg);
+            i += 1;
+            continue;
+        }
+        if arg == "--" {
+            filter.extend(args[i + 1..].iter().map(String::as_str));
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, inline) = long.split_once('=').unwrap_or((long, ""));
+            match name {
+                "immediate-mode" | "packet-buffered" | "no-promiscuous-mode" | "no-optimize" => {}
+                "help" | "version" => o.help = true,
+                "interface" => {
+                    value(&mut i, inline, name)?;
+                }
+                "snapshot-length" => o.snaplen = snaplen(&value(&mut i, inline, name)?)?,
+                "count" => {} // `--count` prints only the count; treat as capture
+                _ => return Err(UsageError(format!("tcpdump: unrecognized option '{arg}'"))),
+            }
+            i += 1;
+            continue;
+        }
+        let cluster = &arg[1..];
+        for (pos, c) in cluster.char_indices() {
+            let rest = &cluster[pos + c.len_utf8()..];
+            match c {
+                'i' | 'Z' | 'B' | 'j' | 'y' | 'T' => {
+                    value(&mut i, rest, &c.to_string())?;
+                    break;
+                }
+                'w' => {
+                    let v = value(&mut i, rest, "w")?;
+                    if v != "-" {
+                        return Err(UsageError(format!(
+                            "tcpdump: {v}: the virtual handset writes captures to stdout only; use -w -"
+                        )));
+                    }
+                    o.write_pcap = true;
+                    break;
+                }
+                's' => {
+                    o.snaplen = snaplen(&value(&mut i, rest, "s")?)?;
+                    break;
+                }
+                'c' => {
+                    let v = value(&mut i, rest, "c")?;
+                    match v.parse::<u64>() {
+                        Ok(n) if n > 0 => o.count = Some(n),
+                        _ => return Err(UsageError(format!("tcpdump: invalid packet count {v}"))),
+                    }
+                    break;
+                }
+                'r' | 'F' | 'C' | 'G' | 'W' | 'z' | 'V' | 'E' | 'M' | 'Q' => {
+                    return Err(UsageError(format!(
+                        "tcpdump: option -{c} is not supported on the virtual handset"
+                    )));
+                }
+                'U' | 'p' | 'l' | 'K' | 'O' | 'S' | 'u' | '#' => {}
+                'n' | 'v' | 'q' | 'e' | 't' | 'x' | 'X' | 'A' | 'N' => o.text_flags.push(c),
+                'h' | 'D' | 'L' => o.help = true,
+                _ => return Err(UsageError(format!("tcpdump: invalid option -- '{c}'"))),
+            }
+        }
+        i += 1;
+    }
+    if !filter.is_empty() {
+        let f = filter.join(" ");
+        check_filter(&f)?;
+        o.filter = Some(f);
+    }
+    Ok(o)
+}
+
+fn snaplen(v: &str) -> Result<u32, UsageError> {
+    match v.parse::<u32>() {
+        Ok(0) => Ok(262_144),
+        Ok(n) if n <= 262_144 => Ok(n),
+        _ => Err(UsageError(format!("tcpdump: invalid snaplen {v}"))),
+    }
+}
+
+/// The user's filter is and-ed with the handset's network inside parentheses; unbalanced ones could
+/// close that group and widen the capture to other handsets, so they are refused.
+fn check_filter(f: &str) -> Result<(), UsageError> {
+    if f.len() > MAX_FILTER || f.chars().any(|c| c.is_control()) {
+        return Err(UsageError(
+            "tcpdump: filter expression too long or not printable".into(),
+        ));
+    }
+    let mut depth = 0i32;
+    for c in f.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        if depth < 0 {
+            break;
+        }
+    }
+    if depth != 0 {
+        return Err(UsageError(
+            "tcpdump: syntax error in filter expression: unbalanced parentheses".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The host tcpdump's argv for the handset on `subnet` (`127.77.N.0/24`).
+pub fn host_args(o: &Options, subnet: &str) -> Vec<String> {
+    let mut a: Vec<String> = vec!["-i".into(), "lo".into()];
+    if o.write_pcap {
+        a.extend([
+            "-U".into(),
+            "--immediate-mode".into(),
+            "-w".into(),
+            "-".into(),
+        ]);
+    } else {
+        a.extend(["-l".into(), "--immediate-mode".into()]);
+        let flags: String = o.text_flags.iter().collect();
+        if !flags.is_empty() {
+            a.push(format!("-{flags}"));
+        }
+    }
+    // Immediate mode gives every packet a ring slot of snaplen bytes: with tcpdump's 262144 default and
+    // its 2 MiB buffer only 8 slots exist and a burst of handset traffic is dropped by the kernel. On
+    // `lo` no frame exceeds the 65536-byte MTU + 14-byte Ethernet header, so capping the snaplen there
+    // truncates nothing, and a 32 MiB buffer holds ~500 full frames.
+    a.extend([
+        "-s".into(),
+        o.snaplen.min(LO_MAX_FRAME).to_string(),
+        "-B".into(),
+        "32768".into(),
+    ]);
+    // Debian's tcpdump switches to user `tcpdump` after opening the device; as root keep root so the
+    // process can still write to the pipes it was given (a no-op when not started as root).
+    a.extend(["-Z".into(), "root".into()]);
+    if let Some(c) = o.count {
+        a.extend(["-c".into(), c.to_string()]);
+    }
+    a.push(match &o.filter {
+        Some(f) => format!("(net {subnet}) and ({f})"),
+        None => format!("net {subnet}"),
+    });
+    a
+}
+
+/// The host's tcpdump: `TATTLE_TCPDUMP`, else the first on PATH or in the sbin directories.
+fn find_tcpdump() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("TATTLE_TCPDUMP") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(
+            ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+                .iter()
+                .map(PathBuf::from),
+        )
+        .map(|d| d.join("tcpdump"))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+async fn say(io: &ShellIo, text: &str) {
+    let _ = io.stderr.send(text.as_bytes().to_vec()).await;
+}
 
 /// Runs the handset's `tcpdump` with `args` (argv after "tcpdump"); returns the exit status.
-pub async fn run(_args: &[String], _network: &HandsetNetwork, io: ShellIo) -> i32 {
-    let _ = io.stderr.send(b"tcpdump: not yet available\n".to_vec()).await;
-    1
+pub async fn run(args: &[String], network: &HandsetNetwork, io: ShellIo) -> i32 {
+    let opts = match parse_args(args) {
+        Ok(o) => o,
+        Err(UsageError(msg)) => {
+            say(&io, &format!("{msg}\n{USAGE}")).await;
+            return 1;
+        }
+    };
+    if opts.help {
+        say(
+            &io,
+            &format!("tcpdump (tattle virtual handset; runs the host's tcpdump)\n{USAGE}"),
+        )
+        .await;
+        return 0;
+    }
+    let Some(bin) = find_tcpdump() else {
+        say(
+            &io,
+            &format!("tcpdump: lo: no tcpdump on the host\n{NOT_FOUND_FIX}"),
+        )
+        .await;
+        return 1;
+    };
+    let host_args = host_args(&opts, &network.subnet());
+    tracing::debug!(tcpdump = %bin.display(), args = ?host_args, "starting host tcpdump");
+    let mut child = match Command::new(&bin)
+        .args(&host_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            say(
+                &io,
+                &format!("tcpdump: {}: {e}\n{NOT_FOUND_FIX}", bin.display()),
+            )
+            .await;
+            return 1;
+        }
+        Err(e) => {
+            say(&io, &format!("tcpdump: lo: You don't have permission to capture on that device ({e})\n{PERMISSION_FIX}"))
+                .await;
+            return 1;
+        }
+    };
+    let pid = child.id();
+    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+        let _ = child.kill().await;
+        return 1;
+    };
+
+    // stderr: forwarded as it comes ("listening on …" tells the host the capture is live); the start of
+    // it is kept to recognise a permission failure.
+    let err_tx = io.stderr.clone();
+    let stderr_task = tokio::spawn(async move {
+        let mut head = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        while let Ok(n) = err.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            if head.len() < 4096 {
+                head.extend_from_slice(&buf[..n.min(4096 - head.len())]);
+            }
+            let _ = err_tx.send(buf[..n].to_vec()).await;
+        }
+        head
+    });
+
+    enum End {
+        Exited,
+        HostGone,
+        Shutdown,
+    }
+    let mut shutdown = network.shutdown_signal();
+    let mut buf = vec![0u8; 64 * 1024];
+    let end = loop {
+        tokio::select! {
+            r = out.read(&mut buf) => match r {
+                Ok(0) | Err(_) => break End::Exited,
+                Ok(n) => {
+                    if io.stdout.send(buf[..n].to_vec()).await.is_err() {
+                        break End::HostGone;
+                    }
+                }
+            },
+            _ = io.stdout.closed() => break End::HostGone,
+            _ = stopped(&mut shutdown) => break End::Shutdown,
+        }
+    };
+    if !matches!(end, End::Exited) {
+        interrupt(pid);
+    }
+    if matches!(end, End::Shutdown) {
+        // The host is still reading: pass on what tcpdump flushes after SIGINT.
+        let _ = tokio::time::timeout(GRACE, async {
+            while let Ok(n) = out.read(&mut buf).await {
+                if n == 0 || io.stdout.send(buf[..n].to_vec()).await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    let status = match tokio::time::timeout(GRACE, child.wait()).await {
+        Ok(Ok(s)) => s.code().unwrap_or(1),
+        Ok(Err(_)) => 1,
+        Err(_) => {
+            tracing::warn!("host tcpdump ignored SIGINT for {GRACE:?}; killing it");
+            let _ = child.kill().await;
+            1
+        }
+    };
+    let head = tokio::time::timeout(GRACE, stderr_task)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    if status != 0 {
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        if text.contains("permission") || text.contains("operation not permitted") {
+            say(&io, PERMISSION_FIX).await;
+        }
+    }
+    tracing::debug!(status, "host tcpdump ended");
+    status
+}
+
+fn interrupt(pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped: `wait` comes after).
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn device_side_capture_command_lines() {
+        let o = parse_args(&args("-i any -U -w - -s 0 --immediate-mode -p")).unwrap();
+        assert!(o.write_pcap);
+        assert_eq!(
+            (o.snaplen, o.count, o.filter.as_deref()),
+            (262_144, None, None)
+        );
+        let o = parse_args(&args("-i any -U -w - -c 5 udp port 53")).unwrap();
+        assert_eq!(o.count, Some(5));
+        assert_eq!(o.filter.as_deref(), Some("udp port 53"));
+        let o = parse_args(&args("-iany -Uw- -s1500 tcp")).unwrap();
+        assert!(o.write_pcap);
+        assert_eq!(o.snaplen, 1500);
+        let a = host_args(&o, "127.77.9.0/24");
+        assert_eq!(a.last().unwrap(), "(net 127.77.9.0/24) and (tcp)");
+        assert!(a.windows(2).any(|w| w == ["-Z", "root"]));
+        let o = parse_args(&args("-nn")).unwrap();
+        assert!(!o.write_pcap);
+        assert_eq!(o.text_flags, ['n', 'n']);
+    }
+
+    #[test]
+    fn nonsense_is_a_usage_error() {
+        assert!(
+            parse_args(&args("-k"))
+                .unwrap_err()
+                .0
+                .contains("invalid option -- 'k'")
+        );
+        assert!(
+            parse_args(&args("-w"))
+                .unwrap_err()
+                .0
+                .contains("requires an argument")
+        );
+        assert!(parse_args(&args("-w /sdcard/x.pcap")).is_err());
+        assert!(parse_args(&args("-c zero")).is_err());
+        assert!(parse_args(&args("--frobnicate")).is_err());
+        // Closing the handset's group would widen the capture to other handsets.
+        assert!(parse_args(&args("-w - tcp) or (udp")).is_err());
+    }
 }

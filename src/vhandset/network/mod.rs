@@ -1,0 +1,496 @@
+//! The handset's network: its own loopback /24, a DNS resolver, HTTP/TLS/NTP sinks for the profile's
+//! hosts, and the emitter that plays a firmware's traffic for an event over real sockets.
+//!
+//! Layout of 127.77.N.0/24 (N picked free at start by binding): the handset itself is 127.77.N.2 (every
+//! socket it opens binds there first, so a capture filtered on the /24 holds all of its traffic and only
+//! its traffic), the resolver 127.77.N.1:53/udp, and profile host i (sorted by name) 127.77.N.(10+i) with
+//! sinks on 80/tcp (HTTP), 443/tcp (TLS + HTTP) and 123/udp (NTP).
+//!
+//! Owns: sockets of the handset's traffic and of its sinks. Must not touch: the adbd, the shell, the
+//! capture (that is `tcpdump`), anything above `vhandset`. Never logs identifier values: actions are
+//! named by event key, index and kind; expanded bytes stay on the wire.
+
+mod dns;
+mod http;
+mod ntp;
+mod tls;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::profile::{Action, Context, Request};
+use super::{HandsetEvent, Profile, VhandsetError};
+
+/// Every action is local and quick; one that hangs is a bug, not a slow network.
+const ACTION_TIMEOUT: Duration = Duration::from_secs(3);
+const SINK_CONN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on concurrent sink connections (other local processes can reach the sinks too).
+const MAX_SINK_CONNS: usize = 128;
+/// Events waiting to play; the shell raises a handful per scenario.
+const QUEUE_DEPTH: usize = 64;
+
+const BIND_HINT: &str = "; binding ports below 1024 (DNS 53, HTTP 80, HTTPS 443, NTP 123) needs root or \
+CAP_NET_BIND_SERVICE: run tattle as root, or `sudo setcap cap_net_bind_service,cap_net_raw+ep \"$(command -v tattle)\"`, \
+or `sudo sysctl -w net.ipv4.ip_unprivileged_port_start=53`";
+const IN_USE_HINT: &str = "; every 127.77.N.1:53 is taken (254 handsets running, or a DNS server bound to \
+0.0.0.0:53 such as dnsmasq): stop it or bind it to one address only";
+
+/// What playing one event did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlayReport {
+    pub actions: usize,
+    pub failed: usize,
+}
+
+/// The network of one virtual handset. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct HandsetNetwork {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    profile: Arc<Profile>,
+    n: u8,
+    hosts: BTreeMap<String, Ipv4Addr>,
+    tls_client: Arc<rustls::ClientConfig>,
+    ca_der: CertificateDer<'static>,
+    shutdown: watch::Sender<bool>,
+    /// Events in flight (emitted, not yet played).
+    in_flight: watch::Sender<usize>,
+    /// Emitted events, played by one task in emit order.
+    queue: mpsc::Sender<(&'static str, Option<HandsetEvent>)>,
+    /// Events play one after the other, in emit order, so each event's traffic stays in its step.
+    play_lock: tokio::sync::Mutex<()>,
+    sinks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct Bound {
+    resolver: UdpSocket,
+    http: Vec<TcpListener>,
+    https: Vec<TcpListener>,
+    ntp: Vec<UdpSocket>,
+}
+
+/// `127.77.N.last`.
+fn addr(n: u8, last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 77, n, last)
+}
+
+enum BindFailure {
+    Taken,
+    Fatal(VhandsetError),
+}
+
+fn classify(addr: SocketAddr, e: io::Error) -> BindFailure {
+    match e.kind() {
+        io::ErrorKind::AddrInUse => BindFailure::Taken,
+        io::ErrorKind::PermissionDenied => BindFailure::Fatal(VhandsetError::Bind {
+            addr: addr.to_string(),
+            source: e,
+            hint: BIND_HINT,
+        }),
+        _ => BindFailure::Fatal(VhandsetError::Bind {
+            addr: addr.to_string(),
+            source: e,
+            hint: "",
+        }),
+    }
+}
+
+fn bind_udp(a: SocketAddr) -> Result<UdpSocket, BindFailure> {
+    // std then tokio: no SO_REUSEADDR, so a second handset on the same N fails instead of sharing.
+    let s = std::net::UdpSocket::bind(a).map_err(|e| classify(a, e))?;
+    s.set_nonblocking(true).map_err(|e| classify(a, e))?;
+    UdpSocket::from_std(s).map_err(|e| classify(a, e))
+}
+
+fn bind_tcp(a: SocketAddr) -> Result<TcpListener, BindFailure> {
+    let s = std::net::TcpListener::bind(a).map_err(|e| classify(a, e))?;
+    s.set_nonblocking(true).map_err(|e| classify(a, e))?;
+    TcpListener::from_std(s).map_err(|e| classify(a, e))
+}
+
+fn bind_all(n: u8, host_count: usize) -> Result<Bound, BindFailure> {
+    // The resolver's port is the claim on N: bind it first.
+    let resolver = bind_udp(SocketAddr::from((addr(n, 1), 53)))?;
+    let mut b = Bound {
+        resolver,
+        http: Vec::new(),
+        https: Vec::new(),
+        ntp: Vec::new(),
+    };
+    for i in 0..host_count {
+        let ip = addr(n, 10 + i as u8);
+        b.http.push(bind_tcp(SocketAddr::from((ip, 80)))?);
+        b.https.push(bind_tcp(SocketAddr::from((ip, 443)))?);
+        b.ntp.push(bind_udp(SocketAddr::from((ip, 123)))?);
+    }
+    Ok(b)
+}
+
+impl HandsetNetwork {
+    /// Takes a free 127.77.N.0/24, starts the resolver and sinks, and plays the profile's `boot` traffic.
+    pub async fn start(profile: Arc<Profile>) -> Result<HandsetNetwork, VhandsetError> {
+        let host_names = profile.hosts();
+        let tls = tls::make(&host_names)?;
+        // Start the search at a different N per process and time so parallel tattles rarely collide.
+        let seed = std::process::id()
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+        let mut found = None;
+        for k in 0..254u32 {
+            let n = (1 + (seed.wrapping_add(k) % 254)) as u8;
+            match bind_all(n, host_names.len()) {
+                Ok(b) => {
+                    found = Some((n, b));
+                    break;
+                }
+                Err(BindFailure::Taken) => continue,
+                Err(BindFailure::Fatal(e)) => return Err(e),
+            }
+        }
+        let Some((n, bound)) = found else {
+            return Err(VhandsetError::Bind {
+                addr: "127.77.*.1:53".into(),
+                source: io::Error::from(io::ErrorKind::AddrInUse),
+                hint: IN_USE_HINT,
+            });
+        };
+        let hosts: BTreeMap<String, Ipv4Addr> = host_names
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.clone(), addr(n, 10 + i as u8)))
+            .collect();
+        let (shutdown, _) = watch::channel(false);
+        let (in_flight, _) = watch::channel(0usize);
+        let (queue, queue_rx) = mpsc::channel(QUEUE_DEPTH);
+        let inner = Arc::new(Inner {
+            profile,
+            n,
+            hosts: hosts.clone(),
+            tls_client: tls.client,
+            ca_der: tls.ca_der,
+            shutdown,
+            in_flight,
+            queue,
+            play_lock: tokio::sync::Mutex::new(()),
+            sinks: Mutex::new(Vec::new()),
+        });
+        let conns = Arc::new(Semaphore::new(MAX_SINK_CONNS));
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(dns::serve(
+            bound.resolver,
+            hosts,
+            inner.shutdown.subscribe(),
+        )));
+        for l in bound.http {
+            tasks.push(tokio::spawn(accept_loop(
+                l,
+                None,
+                conns.clone(),
+                inner.shutdown.subscribe(),
+            )));
+        }
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.server);
+        for l in bound.https {
+            tasks.push(tokio::spawn(accept_loop(
+                l,
+                Some(acceptor.clone()),
+                conns.clone(),
+                inner.shutdown.subscribe(),
+            )));
+        }
+        for s in bound.ntp {
+            tasks.push(tokio::spawn(ntp::serve(
+                s,
+                addr(n, 1),
+                inner.shutdown.subscribe(),
+            )));
+        }
+        if let Ok(mut sinks) = inner.sinks.lock() {
+            sinks.extend(tasks);
+        }
+        tracing::info!(profile = %inner.profile.name, subnet = %format!("127.77.{n}.0/24"), hosts = inner.hosts.len(), "handset network up");
+        let net = HandsetNetwork { inner };
+        tokio::spawn(net.clone().player(queue_rx));
+        net.spawn_play("boot", None);
+        Ok(net)
+    }
+
+    /// Plays the profile's traffic for `event` in a spawned task; returns at once. Events play in the
+    /// order they were emitted.
+    pub fn emit(&self, event: HandsetEvent) {
+        let key = event.profile_key();
+        self.spawn_play(key, Some(event));
+    }
+
+    fn spawn_play(&self, key: &'static str, event: Option<HandsetEvent>) {
+        if *self.inner.shutdown.borrow() {
+            tracing::debug!(event = key, "network shut down; event dropped");
+            return;
+        }
+        self.inner.in_flight.send_modify(|c| *c += 1);
+        if self.inner.queue.try_send((key, event)).is_err() {
+            self.inner
+                .in_flight
+                .send_modify(|c| *c = c.saturating_sub(1));
+            tracing::warn!(
+                event = key,
+                "more than {QUEUE_DEPTH} events waiting; event dropped"
+            );
+        }
+    }
+
+    /// Plays queued events one by one until shutdown. Holds only a weak claim on the network's state
+    /// through the channel: it ends when the network is shut down.
+    async fn player(self, mut rx: mpsc::Receiver<(&'static str, Option<HandsetEvent>)>) {
+        let mut sd = self.inner.shutdown.subscribe();
+        loop {
+            let next = tokio::select! {
+                _ = stopped(&mut sd) => break,
+                n = rx.recv() => n,
+            };
+            let Some((key, event)) = next else { break };
+            let _guard = InFlight(&self.inner.in_flight);
+            tokio::select! {
+                _ = stopped(&mut sd) => break,
+                _ = async {
+                    let _played = self.inner.play_lock.lock().await;
+                    self.play_unlocked(key, event.as_ref()).await
+                } => {}
+            }
+        }
+        // Whatever is still queued will never play: count it out so `wait_idle` returns.
+        rx.close();
+        while rx.try_recv().is_ok() {
+            self.inner
+                .in_flight
+                .send_modify(|c| *c = c.saturating_sub(1));
+        }
+    }
+
+    /// Plays the traffic for `event` and waits for it to finish.
+    pub async fn play(&self, event: &HandsetEvent) -> PlayReport {
+        let _played = self.inner.play_lock.lock().await;
+        self.play_unlocked(event.profile_key(), Some(event)).await
+    }
+
+    async fn play_unlocked(&self, key: &str, event: Option<&HandsetEvent>) -> PlayReport {
+        let profile = self.inner.profile.clone();
+        let ctx = Context::new(&profile, event);
+        let actions = profile.actions(key);
+        let mut report = PlayReport {
+            actions: actions.len(),
+            failed: 0,
+        };
+        for (i, action) in actions.iter().enumerate() {
+            let r = tokio::time::timeout(ACTION_TIMEOUT, self.run_action(action, &ctx)).await;
+            let err = match r {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e,
+                Err(_) => io::Error::new(io::ErrorKind::TimedOut, "action timed out"),
+            };
+            report.failed += 1;
+            // The template source names placeholders, never their values.
+            tracing::warn!(profile = %profile.name, event = key, index = i, kind = action.kind(),
+                host = action.host().unwrap_or("(templated)"), error = %err, "firmware traffic action failed");
+        }
+        tracing::debug!(profile = %profile.name, event = key, ?report, "event played");
+        report
+    }
+
+    /// Waits until every emitted event has played.
+    pub async fn wait_idle(&self) {
+        let mut rx = self.inner.in_flight.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    async fn run_action(&self, action: &Action, ctx: &Context<'_>) -> io::Result<()> {
+        match action {
+            Action::Dns { name } => {
+                let name = name.expand_string(ctx);
+                match self.resolve(&name).await {
+                    Ok(_) => Ok(()),
+                    // A lookup that fails is still a lookup that left the phone: the firmware moves on.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Action::Ntp { host } => {
+                let ip = self.resolve(host).await?;
+                ntp::query(self.handset_ip(), SocketAddr::from((ip, 123)))
+                    .await
+                    .map(|_| ())
+            }
+            Action::Http(req) => {
+                let bytes = request_bytes(req, ctx);
+                let mut stream = self.connect(&req.host, 80).await?;
+                http::exchange(&mut stream, &bytes).await.map(|_| ())
+            }
+            Action::Https(req) => {
+                let bytes = request_bytes(req, ctx);
+                let stream = self.connect(&req.host, 443).await?;
+                let name = ServerName::try_from(req.host.clone())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+                let connector = tokio_rustls::TlsConnector::from(self.inner.tls_client.clone());
+                let mut tls = connector.connect(name, stream).await?;
+                http::exchange(&mut tls, &bytes).await?;
+                // close_notify, as a well-behaved client does; the answer is already in.
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn resolve(&self, name: &str) -> io::Result<Ipv4Addr> {
+        dns::resolve(name, self.handset_ip(), self.resolver_addr()).await
+    }
+
+    async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+        let ip = self.resolve(host).await?;
+        let sock = TcpSocket::new_v4()?;
+        sock.bind(SocketAddr::from((self.handset_ip(), 0)))?;
+        sock.connect(SocketAddr::from((ip, port))).await
+    }
+
+    /// The handset's own address, 127.77.N.2.
+    pub fn handset_ip(&self) -> Ipv4Addr {
+        addr(self.inner.n, 2)
+    }
+
+    /// N of 127.77.N.0/24.
+    pub fn subnet_index(&self) -> u8 {
+        self.inner.n
+    }
+
+    /// The handset's network in CIDR form, `127.77.N.0/24` (what a capture filters on).
+    pub fn subnet(&self) -> String {
+        format!("127.77.{}.0/24", self.inner.n)
+    }
+
+    /// The resolver, 127.77.N.1:53.
+    pub fn resolver_addr(&self) -> SocketAddr {
+        SocketAddr::from((addr(self.inner.n, 1), 53))
+    }
+
+    /// Profile hosts and the addresses the resolver gives them.
+    pub fn hosts(&self) -> &BTreeMap<String, Ipv4Addr> {
+        &self.inner.hosts
+    }
+
+    pub fn profile(&self) -> &Arc<Profile> {
+        &self.inner.profile
+    }
+
+    /// DER of the private CA the sinks' certificate chains to.
+    pub fn ca_certificate_der(&self) -> &[u8] {
+        &self.inner.ca_der
+    }
+
+    /// Turns true when `shutdown` is called (the handset's `tcpdump` stops on it).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Stops the resolver and the sinks and drops events still queued. Idempotent.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        let tasks: Vec<JoinHandle<()>> = match self.inner.sinks.lock() {
+            Ok(mut s) => s.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for t in tasks {
+            if tokio::time::timeout(Duration::from_secs(2), t)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a sink did not stop within 2 s");
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.wait_idle()).await;
+    }
+}
+
+/// Resolves once `rx` says shut down (or its sender is gone). Does not hold the watch borrow across
+/// awaits, so futures using it stay `Send`.
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await.map(|_| ());
+}
+
+struct InFlight<'a>(&'a watch::Sender<usize>);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|c| *c = c.saturating_sub(1));
+    }
+}
+
+fn request_bytes(req: &Request, ctx: &Context<'_>) -> Vec<u8> {
+    let headers: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.expand(ctx)))
+        .collect();
+    http::build_request(
+        &req.method,
+        &req.host,
+        &req.path.expand(ctx),
+        &headers,
+        &req.body.expand(ctx),
+    )
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    conns: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::debug!(error = %e, "sink accept");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = conns.clone().try_acquire_owned() else {
+            tracing::debug!("sink busy: connection dropped");
+            continue;
+        };
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let served = tokio::time::timeout(SINK_CONN_TIMEOUT, async move {
+                match tls {
+                    None => {
+                        let mut s = stream;
+                        http::serve(&mut s).await
+                    }
+                    Some(acceptor) => {
+                        let mut s = acceptor.accept(stream).await?;
+                        http::serve(&mut s).await
+                    }
+                }
+            })
+            .await;
+            if let Ok(Err(e)) = served {
+                tracing::debug!(error = %e, "sink connection");
+            }
+        });
+    }
+}
