@@ -34,6 +34,9 @@ const MAX_FINDINGS_PER_FLOW: usize = 10_000;
 /// Flows tracked at once; past it the oldest open flow is closed early.
 pub const MAX_OPEN_FLOWS: usize = 100_000;
 const NTP_PORT: u16 = 123;
+/// Two identical datagrams of one flow, same direction, this close (seconds): one packet captured
+/// twice (loopback seen leaving and arriving on `-i any`), not an application repeat.
+const DUPLICATE_WINDOW: f64 = 0.001;
 
 type Endpoint = (IpAddr, u16);
 
@@ -119,6 +122,9 @@ struct FlowState {
     findings: HashMap<(usize, String, String), (u64, Timestamp)>,
     rst: bool,
     closed: bool,
+    /// (outbound, payload hash, ts) of the last UDP datagram, to drop the second copy `-i any`
+    /// records of every loopback packet.
+    last_datagram: Option<(bool, u64, Timestamp)>,
 }
 
 impl FlowState {
@@ -274,6 +280,7 @@ impl Engine {
             findings: HashMap::new(),
             rst: false,
             closed: false,
+            last_datagram: None,
         });
         self.table.insert(key, idx);
         self.open.push_back(idx);
@@ -444,6 +451,20 @@ impl Engine {
         let f = &mut self.flows[idx];
         f.last_ts = ts;
         let outbound = src == f.client;
+        let digest = {
+            use std::hash::{Hash as _, Hasher as _};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            payload.hash(&mut h);
+            h.finish()
+        };
+        if let Some((o, d, t)) = f.last_datagram
+            && o == outbound
+            && d == digest
+            && (ts - t).abs() < DUPLICATE_WINDOW
+        {
+            return;
+        }
+        f.last_datagram = Some((outbound, digest, ts));
         if outbound {
             f.bytes_out += payload.len() as u64;
         } else {

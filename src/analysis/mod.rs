@@ -547,4 +547,26 @@ mod tests {
         assert_eq!(whole.findings.len(), 1);
         assert_eq!(whole.findings[0].location, "http.url");
     }
+
+    /// A real tcpdump capture (tests/data/analysis/http-imei.pcap): cut at every offset and with
+    /// bytes corrupted at every offset, the analysis never panics and never errors past the header.
+    #[test]
+    fn real_capture_cut_or_corrupted_anywhere() {
+        let file: &[u8] = include_bytes!("../../tests/data/analysis/http-imei.pcap");
+        let full = analyze_reader(file, &ids()).expect("fixture");
+        assert_eq!(full.frames, 8);
+        assert_eq!(full.findings.len(), 3, "{:?}", full.findings);
+        for cut in 24..file.len() {
+            let a = analyze_reader(&file[..cut], &ids()).expect("cut");
+            assert!(a.frames <= full.frames);
+        }
+        for at in 24..file.len() {
+            for byte in [0x00, 0xff, 0x80] {
+                let mut bad = file.to_vec();
+                bad[at] = byte;
+                let a = analyze_reader(&bad[..], &ids()).expect("corrupt");
+                assert!(a.frames <= full.frames + 1);
+            }
+        }
+    }
 }
