@@ -38,10 +38,10 @@ pub(super) async fn serve(
                 }
             },
         };
-        if let Some(reply) = answer(&buf[..len], &zone) {
-            if let Err(e) = sock.send_to(&reply, peer).await {
-                tracing::debug!(error = %e, "resolver send");
-            }
+        if let Some(reply) = answer(&buf[..len], &zone)
+            && let Err(e) = sock.send_to(&reply, peer).await
+        {
+            tracing::debug!(error = %e, "resolver send");
         }
     }
 }
