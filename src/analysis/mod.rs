@@ -556,17 +556,17 @@ mod tests {
         let full = analyze_reader(file, &ids()).expect("fixture");
         assert_eq!(full.frames, 8);
         assert_eq!(full.findings.len(), 3, "{:?}", full.findings);
+        // One identifier keeps the automaton small: these loops run ~1500 analyses.
+        let imei = [Identifier::new("imei", IMEI)];
         for cut in 24..file.len() {
-            let a = analyze_reader(&file[..cut], &ids()).expect("cut");
+            let a = analyze_reader(&file[..cut], &imei).expect("cut");
             assert!(a.frames <= full.frames);
         }
         for at in 24..file.len() {
-            for byte in [0x00, 0xff, 0x80] {
-                let mut bad = file.to_vec();
-                bad[at] = byte;
-                let a = analyze_reader(&bad[..], &ids()).expect("corrupt");
-                assert!(a.frames <= full.frames + 1);
-            }
+            let mut bad = file.to_vec();
+            bad[at] ^= 0xff;
+            let a = analyze_reader(&bad[..], &imei).expect("corrupt");
+            assert!(a.frames <= full.frames + 1);
         }
     }
 }

@@ -310,7 +310,7 @@ impl CaptureReader {
         };
         let block_type = rd(&head[0..4]);
         let len = rd(&head[4..8]) as usize;
-        if len < 12 || len % 4 != 0 || len > MAX_PCAPNG_BLOCK {
+        if len < 12 || !len.is_multiple_of(4) || len > MAX_PCAPNG_BLOCK {
             self.stop(format!(
                 "pcapng block of type {block_type:#x} claims an invalid length {len}"
             ));
@@ -351,12 +351,7 @@ impl CaptureReader {
         else {
             return Step::Continue;
         };
-        let found: Option<(
-            Option<Interface>,
-            (usize, usize),
-            Option<Timestamp>,
-            Option<u32>,
-        )> = match block {
+        let found: Option<Found> = match block {
             Block::SectionHeader(_) => {
                 *fmt_be = big_endian;
                 interfaces.clear();
@@ -407,6 +402,14 @@ impl CaptureReader {
         })
     }
 }
+
+/// A packet block's interface, data position, timestamp, and the interface id if undescribed.
+type Found = (
+    Option<Interface>,
+    (usize, usize),
+    Option<Timestamp>,
+    Option<u32>,
+);
 
 struct Located {
     frame: u64,
@@ -500,10 +503,9 @@ pub(crate) mod tests {
         out
     }
 
-    fn read_all(
-        bytes: &[u8],
-        chunk: usize,
-    ) -> (Vec<(u64, f64, Option<u32>, Vec<u8>)>, Vec<Damage>) {
+    type Rec = (u64, f64, Option<u32>, Vec<u8>);
+
+    fn read_all(bytes: &[u8], chunk: usize) -> (Vec<Rec>, Vec<Damage>) {
         let mut r = CaptureReader::new();
         let mut got = Vec::new();
         for piece in bytes.chunks(chunk.max(1)) {
