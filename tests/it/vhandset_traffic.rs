@@ -406,3 +406,64 @@ async fn tcpdump_usage_errors() {
     );
     net.shutdown().await;
 }
+
+/// Without root, starting a handset network fails with the bind error and its fix. Runs this test
+/// binary again as `nobody` (setpriv drops every capability with the uid change).
+#[test]
+fn unprivileged_start_names_the_fix() {
+    if unsafe { libc::geteuid() } != 0 {
+        return; // already unprivileged: the child test below covers it when run directly
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "vhandset_traffic::unprivileged_child",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("TATTLE_UNPRIVILEGED_CHILD", "1")
+        .output()
+        .expect("setpriv");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "run by unprivileged_start_names_the_fix as user nobody"]
+fn unprivileged_child() {
+    if std::env::var_os("TATTLE_UNPRIVILEGED_CHILD").is_none() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(HandsetNetwork::start(Arc::new(
+            Profile::builtin("aosp-clean").unwrap(),
+        )))
+        .err()
+        .expect("binding port 53 must fail without privileges");
+    let msg = err.to_string();
+    assert!(matches!(err, VhandsetError::Bind { .. }), "{msg}");
+    assert!(
+        msg.contains(":53")
+            && msg.contains("CAP_NET_BIND_SERVICE")
+            && msg.contains("run tattle as root"),
+        "{msg}"
+    );
+}
