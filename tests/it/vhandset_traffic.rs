@@ -467,3 +467,89 @@ fn unprivileged_child() {
         "{msg}"
     );
 }
+
+fn shell_io() -> (ShellIo, mpsc::Receiver<Vec<u8>>, mpsc::Receiver<Vec<u8>>) {
+    let (out_tx, out_rx) = mpsc::channel(64);
+    let (err_tx, err_rx) = mpsc::channel(64);
+    let (_stdin_tx, stdin_rx) = mpsc::channel(1);
+    (
+        ShellIo {
+            stdout: out_tx,
+            stderr: err_tx,
+            stdin: stdin_rx,
+        },
+        out_rx,
+        err_rx,
+    )
+}
+
+async fn wait_listening(err_rx: &mut mpsc::Receiver<Vec<u8>>) {
+    let mut stderr = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !stderr.contains("listening on") {
+            match err_rx.recv().await {
+                Some(c) => stderr.push_str(&String::from_utf8_lossy(&c)),
+                None => break,
+            }
+        }
+    })
+    .await
+    .expect("tcpdump did not start listening");
+    assert!(stderr.contains("listening on"), "tcpdump failed: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcpdump_count_and_filter_are_honoured() {
+    let net = HandsetNetwork::start(Arc::new(Profile::builtin("aosp-clean").unwrap()))
+        .await
+        .expect("network");
+    let (io, mut out_rx, mut err_rx) = shell_io();
+    let args: Vec<String> = "-i any -U -w - -c 4 udp port 53"
+        .split(' ')
+        .map(String::from)
+        .collect();
+    let dump_net = net.clone();
+    let dump = tokio::spawn(async move { tcpdump::run(&args, &dump_net, io).await });
+    wait_listening(&mut err_rx).await;
+    let drain = tokio::spawn(async move { while err_rx.recv().await.is_some() {} });
+    assert_eq!(net.play(&HandsetEvent::SetupComplete).await.failed, 0);
+    let status = tokio::time::timeout(Duration::from_secs(5), dump)
+        .await
+        .expect("tcpdump -c 4 did not exit")
+        .unwrap();
+    assert_eq!(status, 0);
+    let mut pcap = Vec::new();
+    while let Some(c) = out_rx.recv().await {
+        pcap.extend(c);
+    }
+    drain.abort();
+    let names = tshark_names(&pcap);
+    let frames: Vec<&str> = names.lines().collect();
+    assert_eq!(frames.len(), 4, "{names}");
+    assert!(
+        frames
+            .iter()
+            .all(|l| l.starts_with("connectivitycheck.gstatic.com")),
+        "{names}"
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcpdump_stops_when_the_host_closes_the_stream() {
+    let net = HandsetNetwork::start(Arc::new(Profile::builtin("aosp-clean").unwrap()))
+        .await
+        .expect("network");
+    let (io, out_rx, mut err_rx) = shell_io();
+    let args: Vec<String> = "-i any -U -w -".split(' ').map(String::from).collect();
+    let dump_net = net.clone();
+    let dump = tokio::spawn(async move { tcpdump::run(&args, &dump_net, io).await });
+    wait_listening(&mut err_rx).await;
+    drop(out_rx);
+    let status = tokio::time::timeout(Duration::from_secs(5), dump)
+        .await
+        .expect("tcpdump kept running after the host closed the stream")
+        .unwrap();
+    assert_eq!(status, 0, "tcpdump stopped by SIGINT exits 0");
+    net.shutdown().await;
+}
