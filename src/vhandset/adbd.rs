@@ -516,10 +516,17 @@ async fn run_v2(stream: &mut AdbStream, handset: Arc<Handset>, command: Option<S
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(16);
     let (err_tx, mut err_rx) = mpsc::channel::<Vec<u8>>(16);
     let (in_tx, in_rx) = mpsc::channel::<Vec<u8>>(16);
-    // Under a pty both streams are the terminal.
+    // Under a pty both streams are the terminal. Senders not handed over are dropped here, or the
+    // receivers would never see the command's end.
+    let (stdout, stderr) = if pty {
+        drop(err_tx);
+        (out_tx.clone(), out_tx)
+    } else {
+        (out_tx, err_tx)
+    };
     let io = ShellIo {
-        stdout: out_tx.clone(),
-        stderr: if pty { out_tx } else { err_tx },
+        stdout,
+        stderr,
         stdin: in_rx,
     };
     let mut task = spawn_command(handset, command, io);

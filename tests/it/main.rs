@@ -4,3 +4,6 @@
 mod support;
 mod outcomes;
 mod vhandset_traffic;
+mod cli;
+mod vhandset_adb;
+mod analysis_tshark;

@@ -250,6 +250,7 @@ fn echo(args: &[String]) -> CmdResult {
         text = text
             .replace("\\n", "\n")
             .replace("\\t", "\t")
+            .replace("\\r", "\r")
             .replace("\\\\", "\\");
         if let Some(pos) = text.find("\\c") {
             text.truncate(pos);
@@ -1083,15 +1084,15 @@ fn input_cmd(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
                 match (code, st.compose.as_mut()) {
                     (22 | 61, Some(c)) => c.send_focused = true,
                     (21, Some(c)) => c.send_focused = false,
-                    (66 | 23, Some(c)) if c.send_focused => {
-                        if !c.body.is_empty() {
-                            let (to, body) = (c.to.clone(), c.body.clone());
-                            st.compose = None;
-                            if st.providers.store_sent_sms(&to, &body, now_ms()).is_ok() {
-                                res.events.push(HandsetEvent::SmsSent { to, body });
-                            }
+                    (66 | 23, Some(c)) if c.send_focused && !c.body.is_empty() => {
+                        let (to, body) = (c.to.clone(), c.body.clone());
+                        st.compose = None;
+                        if st.providers.store_sent_sms(&to, &body, now_ms()).is_ok() {
+                            res.events.push(HandsetEvent::SmsSent { to, body });
                         }
                     }
+                    // The send button is disabled while the message is empty.
+                    (66 | 23, Some(c)) if c.send_focused => {}
                     (66, Some(c)) => c.body.push('\n'),
                     (67, Some(c)) if !c.send_focused => {
                         c.body.pop();

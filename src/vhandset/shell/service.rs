@@ -145,7 +145,7 @@ pub fn string_reply(value: Option<&str>) -> Vec<u8> {
             for u in units.iter().chain(std::iter::once(&0u16)) {
                 p.extend_from_slice(&u.to_le_bytes());
             }
-            while p.len() % 4 != 0 {
+            while !p.len().is_multiple_of(4) {
                 p.push(0);
             }
         }

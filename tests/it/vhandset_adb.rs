@@ -1,0 +1,512 @@
+//! The virtual handset's adbd against Debian's real `adb` (client + server on a private port): connect,
+//! `devices -l`, shell v2 exit codes and stderr, `exec-out`, push/pull, parallel streams, the contacts
+//! provider, the SMS compose flow, `service call iphonesubinfo`, disconnect.
+//!
+//! Every test starts its own adb server on a free port and kills it at the end.
+
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tattle::vhandset::{self, HandsetConfig, HandsetEvent, Profile, RunningHandset};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A private adb server; killed on drop.
+struct Adb {
+    port: u16,
+}
+
+impl Adb {
+    async fn start() -> Adb {
+        let adb = Adb { port: free_port() };
+        let out = adb.run(&["start-server"]).await;
+        assert!(out.status.success(), "adb start-server: {out:?}");
+        adb
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let port = self.port.to_string();
+        let fut = tokio::process::Command::new("adb")
+            .arg("-P")
+            .arg(&port)
+            .args(args)
+            .env("ANDROID_ADB_SERVER_PORT", &port)
+            .kill_on_drop(true)
+            .output();
+        tokio::time::timeout(Duration::from_secs(60), fut)
+            .await
+            .unwrap_or_else(|_| panic!("adb {args:?} timed out"))
+            .expect("run adb")
+    }
+
+    async fn on(&self, serial: &str, args: &[&str]) -> Output {
+        let mut all = vec!["-s", serial];
+        all.extend_from_slice(args);
+        self.run(&all).await
+    }
+
+    /// `adb shell CMD` → (stdout, stderr, exit code).
+    async fn shell(&self, serial: &str, cmd: &str) -> (String, String, i32) {
+        let out = self.on(serial, &["shell", cmd]).await;
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.code().unwrap_or(-1),
+        )
+    }
+}
+
+impl Drop for Adb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("adb")
+            .args(["-P", &self.port.to_string(), "kill-server"])
+            .env("ANDROID_ADB_SERVER_PORT", self.port.to_string())
+            .output();
+    }
+}
+
+/// A handset on a free port, connected to a fresh private adb server.
+async fn bench() -> (Adb, RunningHandset) {
+    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
+    let handset = vhandset::start(HandsetConfig {
+        profile,
+        adb_port: 0,
+    })
+    .await
+    .expect("start handset");
+    assert_ne!(handset.port(), 0);
+    let adb = Adb::start().await;
+    let serial = handset.serial();
+    let out = adb.run(&["connect", &serial]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("connected to"),
+        "{out:?}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let state = adb.on(&serial, &["get-state"]).await;
+        if String::from_utf8_lossy(&state.stdout).trim() == "device" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never became a device: {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (adb, handset)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_lists_the_profile_and_shell_reports_status() {
+    let (adb, h) = bench().await;
+    let serial = h.serial();
+    let model = h.profile().prop("ro.product.model").unwrap().to_string();
+    let product = h.profile().prop("ro.product.name").unwrap().to_string();
+    let device = h.profile().prop("ro.product.device").unwrap().to_string();
+
+    let devices = String::from_utf8_lossy(&adb.run(&["devices", "-l"]).await.stdout).into_owned();
+    let line = devices
+        .lines()
+        .find(|l| l.starts_with(&serial))
+        .unwrap_or_else(|| panic!("{serial} not in {devices}"));
+    assert!(line.contains(" device "), "{line}");
+    assert!(line.contains(&format!("product:{product}")), "{line}");
+    assert!(
+        line.contains(&format!("model:{}", model.replace(' ', "_"))),
+        "{line}"
+    );
+    assert!(line.contains(&format!("device:{device}")), "{line}");
+
+    assert_eq!(
+        adb.shell(&serial, "getprop ro.product.model").await,
+        (format!("{model}\n"), String::new(), 0)
+    );
+    assert_eq!(adb.shell(&serial, "true").await.2, 0);
+    assert_eq!(adb.shell(&serial, "false").await.2, 1);
+    assert_eq!(adb.shell(&serial, "exit 3").await.2, 3);
+    let (out, err, code) = adb.shell(&serial, "nosuchcommand arg").await;
+    assert_eq!((out.as_str(), code), ("", 127));
+    assert_eq!(err, "/system/bin/sh: nosuchcommand: not found\n");
+    // stdout and stderr stay apart under shell v2
+    assert_eq!(
+        adb.shell(&serial, "echo out; echo err >&2; exit 42").await,
+        ("out\n".into(), "err\n".into(), 42)
+    );
+    assert_eq!(adb.shell(&serial, "false; echo $?").await.0, "1\n");
+    // several arguments are joined into one command line, as adb does
+    let out = adb.on(&serial, &["shell", "echo", "a", "b"]).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a b\n");
+
+    drop(adb);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_out_is_raw_and_merges_stderr() {
+    let (adb, h) = bench().await;
+    let serial = h.serial();
+    let out = adb
+        .on(&serial, &["exec-out", "echo hi; echo err >&2"])
+        .await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\nerr\n");
+    let out = adb.on(&serial, &["exec-out", "echo kept; echo dropped 2>/dev/null >&2; echo also-kept >&2 2>/dev/null; nosuch 2>/dev/null"]).await;
+    // redirections apply left to right, as in any sh
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "kept\nalso-kept\n");
+    // exec-out carries bytes untouched (no pty CR/LF rewriting)
+    let out = adb
+        .on(&serial, &["exec-out", "echo -e 'a\\tb\\r\\nc'"])
+        .await;
+    assert_eq!(out.stdout, b"a\tb\r\nc\n");
+    drop(adb);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_pull_round_trip_300k_and_ls() {
+    let (adb, h) = bench().await;
+    let serial = h.serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("blob.bin");
+    let back = dir.path().join("back.bin");
+    let mut x: u64 = 0x1234_5678_9abc_def0;
+    let data: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&src, &data).unwrap();
+
+    let out = adb
+        .on(
+            &serial,
+            &["push", src.to_str().unwrap(), "/data/local/tmp/"],
+        )
+        .await;
+    assert!(out.status.success(), "push: {out:?}");
+    let stored = h
+        .handset()
+        .state()
+        .fs
+        .read("/data/local/tmp/blob.bin")
+        .map(<[u8]>::to_vec);
+    assert_eq!(stored.as_deref(), Ok(&data[..]));
+
+    let out = adb
+        .on(
+            &serial,
+            &["pull", "/data/local/tmp/blob.bin", back.to_str().unwrap()],
+        )
+        .await;
+    assert!(out.status.success(), "pull: {out:?}");
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+
+    // the shell and `adb ls` (LIS2) see the same file system
+    let (ls, _, code) = adb.shell(&serial, "ls /data/local/tmp").await;
+    assert_eq!((ls.as_str(), code), ("blob.bin\n", 0));
+    let listing =
+        String::from_utf8_lossy(&adb.on(&serial, &["ls", "/data/local/tmp"]).await.stdout)
+            .into_owned();
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.ends_with(" blob.bin") && l.contains("000493e0")),
+        "{listing}"
+    );
+    // missing files fail cleanly
+    let out = adb
+        .on(
+            &serial,
+            &["pull", "/data/local/tmp/nope", back.to_str().unwrap()],
+        )
+        .await;
+    assert!(!out.status.success());
+    let (_, _, code) = adb.shell(&serial, "rm /data/local/tmp/blob.bin").await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        adb.shell(&serial, "cat /data/local/tmp/blob.bin").await.2,
+        1
+    );
+    drop(adb);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_shells_do_not_mix() {
+    let (adb, h) = bench().await;
+    let serial = h.serial();
+    let adb = Arc::new(adb);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let adb = adb.clone();
+        let serial = serial.clone();
+        tasks.push(tokio::spawn(async move {
+            let cmd = format!("sleep 0.2; echo stream-{i}; exit {i}");
+            (i, adb.shell(&serial, &cmd).await)
+        }));
+    }
+    for t in tasks {
+        let (i, (out, err, code)) = t.await.unwrap();
+        assert_eq!(
+            (out, err, code),
+            (format!("stream-{i}\n"), String::new(), i)
+        );
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_insert_query_and_event() {
+    let (adb, h) = bench().await;
+    let s = h.serial();
+    let cmds = [
+        "content insert --uri content://com.android.contacts/raw_contacts --bind account_type:n: --bind account_name:n:",
+        "content insert --uri content://com.android.contacts/data --bind raw_contact_id:i:1 --bind mimetype:s:vnd.android.cursor.item/name --bind data1:s:'Wei Ling Tan'",
+        "content insert --uri content://com.android.contacts/data --bind raw_contact_id:i:1 --bind mimetype:s:vnd.android.cursor.item/phone_v2 --bind data1:s:+6598765432",
+    ];
+    for c in cmds {
+        let (out, err, code) = adb.shell(&s, c).await;
+        assert_eq!((out.as_str(), err.as_str(), code), ("", "", 0), "{c}");
+    }
+    let (out, _, _) = adb
+        .shell(&s, "content query --uri content://com.android.contacts/contacts --projection _id:display_name")
+        .await;
+    assert_eq!(out, "Row: 0 _id=1, display_name=Wei Ling Tan\n");
+    let (out, _, _) = adb
+        .shell(
+            &s,
+            "content query --uri content://com.android.contacts/data/phones --projection number",
+        )
+        .await;
+    assert_eq!(out, "Row: 0 number=+6598765432\n");
+    assert_eq!(
+        h.handset().events(),
+        vec![HandsetEvent::ContactAdded {
+            name: "Wei Ling Tan".into(),
+            phone: "+6598765432".into()
+        }]
+    );
+    assert_eq!(
+        adb.shell(&s, "pm clear com.android.providers.contacts")
+            .await
+            .0,
+        "Success\n"
+    );
+    let (out, _, _) = adb
+        .shell(
+            &s,
+            "content query --uri content://com.android.contacts/raw_contacts",
+        )
+        .await;
+    assert_eq!(out, "No result found.\n");
+    drop(adb);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_compose_send_flow_and_setup() {
+    let (adb, h) = bench().await;
+    let s = h.serial();
+    let (out, _, code) = adb
+        .shell(&s, "am start -a android.intent.action.SENDTO -d sms:+6598765432 --es sms_body 'tattle canary 7' --ez exit_on_sent true")
+        .await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "Starting: Intent { act=android.intent.action.SENDTO dat=sms:xxxxxxxxxxx (has extras) }\n"
+    );
+    assert!(h.handset().events().is_empty());
+    assert_eq!(adb.shell(&s, "input keyevent 22").await.2, 0);
+    assert_eq!(adb.shell(&s, "input keyevent 66").await.2, 0);
+    assert_eq!(
+        h.handset().events(),
+        vec![HandsetEvent::SmsSent {
+            to: "+6598765432".into(),
+            body: "tattle canary 7".into()
+        }]
+    );
+    let (out, _, _) = adb
+        .shell(
+            &s,
+            "content query --uri content://sms/sent --projection address:body:type",
+        )
+        .await;
+    assert_eq!(
+        out,
+        "Row: 0 address=+6598765432, body=tattle canary 7, type=2\n"
+    );
+
+    assert_eq!(
+        adb.shell(&s, "settings get secure user_setup_complete")
+            .await
+            .0,
+        "0\n"
+    );
+    adb.shell(
+        &s,
+        "settings put global device_provisioned 1 && settings put secure user_setup_complete 1",
+    )
+    .await;
+    assert_eq!(
+        h.handset().events().last(),
+        Some(&HandsetEvent::SetupComplete)
+    );
+    let android_id = h
+        .profile()
+        .identifiers
+        .get("android_id")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        adb.shell(&s, "settings get secure android_id").await.0,
+        format!("{android_id}\n")
+    );
+    drop(adb);
+    h.shutdown().await;
+}
+
+/// Decodes the String16 of a `service call` reply from its hex dump, independently of the handset.
+fn parcel_string(dump: &str) -> Option<String> {
+    let mut bytes = Vec::new();
+    for line in dump.lines() {
+        let Some(start) = line.find("0x") else {
+            continue;
+        };
+        let rest = &line[start..];
+        let hex = rest.split_once(": ")?.1;
+        let hex = hex.split('\'').next()?;
+        for word in hex.split_whitespace() {
+            let v = u32::from_str_radix(word, 16).ok()?;
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let exception = i32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?);
+    let len = i32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
+    if exception != 0 || len < 0 {
+        return None;
+    }
+    let units: Vec<u16> = bytes
+        .get(8..8 + 2 * len as usize)?
+        .chunks(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    String::from_utf16(&units).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_call_iphonesubinfo_returns_identifiers() {
+    let (adb, h) = bench().await;
+    let s = h.serial();
+    let ids = h.profile().identifiers.clone();
+    // SDK 33 (Android 13): 1 getDeviceId, 9 getSubscriberIdWithFeature, 15 getLine1Number.
+    for (code, kind) in [(1, "imei"), (9, "imsi"), (15, "phone_number")] {
+        let (out, _, status) = adb
+            .shell(
+                &s,
+                &format!("service call iphonesubinfo {code} s16 com.android.shell s16 null"),
+            )
+            .await;
+        assert_eq!(status, 0);
+        assert!(out.starts_with("Result: Parcel("), "{out}");
+        assert_eq!(
+            parcel_string(&out).as_deref(),
+            ids.get(kind).map(String::as_str),
+            "code {code}: {out}"
+        );
+    }
+    let (out, _, _) = adb.shell(&s, "service call iphonesubinfo 9999").await;
+    assert_eq!(out, "Result: Parcel(NULL)\n");
+    assert_eq!(
+        adb.shell(&s, "service check iphonesubinfo").await.0,
+        "Service iphonesubinfo: found\n"
+    );
+    drop(adb);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_and_shutdown() {
+    let (adb, h) = bench().await;
+    let s = h.serial();
+    let out = adb.run(&["disconnect", &s]).await;
+    assert!(out.status.success(), "{out:?}");
+    let devices = String::from_utf8_lossy(&adb.run(&["devices"]).await.stdout).into_owned();
+    assert!(!devices.contains(&s), "{devices}");
+    // reconnect works, then the handset goes away for good
+    let out = adb.run(&["connect", &s]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("connected to"),
+        "{out:?}"
+    );
+    let port = h.port();
+    h.shutdown().await;
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+    );
+    drop(adb);
+}
+
+#[tokio::test]
+async fn garbage_peer_only_loses_its_own_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
+    let h = vhandset::start(HandsetConfig {
+        profile,
+        adb_port: 0,
+    })
+    .await
+    .expect("start");
+    // Garbage, then a header claiming a 4 GiB payload: the connection is closed, nothing allocated.
+    let mut bad = tokio::net::TcpStream::connect(("127.0.0.1", h.port()))
+        .await
+        .unwrap();
+    bad.write_all(&[0xde; 24]).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), bad.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "connection should be closed");
+    // A well-behaved peer still gets its CNXN answered.
+    let mut good = tokio::net::TcpStream::connect(("127.0.0.1", h.port()))
+        .await
+        .unwrap();
+    let payload = b"host::features=shell_v2\0";
+    let mut msg = Vec::new();
+    let cnxn = u32::from_le_bytes(*b"CNXN");
+    for w in [
+        cnxn,
+        0x0100_0001,
+        1 << 20,
+        payload.len() as u32,
+        0,
+        cnxn ^ 0xffff_ffff,
+    ] {
+        msg.extend_from_slice(&w.to_le_bytes());
+    }
+    msg.extend_from_slice(payload);
+    good.write_all(&msg).await.unwrap();
+    let mut header = [0u8; 24];
+    tokio::time::timeout(Duration::from_secs(5), good.read_exact(&mut header))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&header[0..4], b"CNXN");
+    let len = u32::from_le_bytes(header[12..16].try_into().unwrap()) as usize;
+    let mut banner = vec![0u8; len];
+    good.read_exact(&mut banner).await.unwrap();
+    assert!(String::from_utf8_lossy(&banner).starts_with("device::ro.product.name="));
+    h.shutdown().await;
+}
