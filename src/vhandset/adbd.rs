@@ -406,11 +406,17 @@ async fn run_service(mut stream: AdbStream, service: Service, handset: Arc<Hands
     stream.close().await;
 }
 
-fn spawn_command(handset: Arc<Handset>, command: Option<String>, io: ShellIo) -> AbortOnDrop<i32> {
+/// Runs a command line, or an interactive shell (`tty`: with prompt and echo) when there is none.
+fn spawn_command(
+    handset: Arc<Handset>,
+    command: Option<String>,
+    io: ShellIo,
+    tty: bool,
+) -> AbortOnDrop<i32> {
     AbortOnDrop(tokio::spawn(async move {
         match command {
             Some(c) => shell::run_command(handset, &c, io).await,
-            None => shell::run_interactive(handset, io).await,
+            None => shell::run_interactive(handset, io, tty).await,
         }
     }))
 }
@@ -424,32 +430,47 @@ async fn run_raw(stream: &mut AdbStream, handset: Arc<Handset>, command: Option<
         stderr: out_tx,
         stdin: in_rx,
     };
-    let mut task = spawn_command(handset, command, io);
+    let mut task = spawn_command(handset, command, io, true);
     let mut stdin = Some(in_tx);
     let mut pending: VecDeque<Vec<u8>> = VecDeque::new();
     let mut finished = false;
-    loop {
-        tokio::select! {
-            d = out_rx.recv() => match d {
-                Some(d) => if stream.write(&d).await.is_err() { return },
-                None => break,
-            },
-            r = &mut task.0, if !finished => {
-                finished = true;
-                if let Err(e) = r { tracing::debug!("command task failed: {e}"); }
-            }
-            d = stream.recv_unacked(), if pending.is_empty() => match d {
-                Some(d) => {
-                    stream.ack().await;
-                    if stdin.is_some() { pending.push_back(d); }
+    let host_gone = 'io: {
+        loop {
+            tokio::select! {
+                d = out_rx.recv() => match d {
+                    Some(d) => if stream.write(&d).await.is_err() { break 'io true },
+                    None => break,
+                },
+                r = &mut task.0, if !finished => {
+                    finished = true;
+                    if let Err(e) = r { tracing::debug!("command task failed: {e}"); }
                 }
-                None => return,
-            },
-            permit = reserve(stdin.clone()), if !pending.is_empty() => match permit {
-                Some(p) => { p.send(pending.pop_front().unwrap_or_default()); }
-                None => { stdin = None; pending.clear(); }
-            },
+                d = stream.recv_unacked(), if pending.is_empty() => match d {
+                    Some(d) => {
+                        stream.ack().await;
+                        if stdin.is_some() { pending.push_back(d); }
+                    }
+                    None => break 'io true,
+                },
+                permit = reserve(stdin.clone()), if !pending.is_empty() => match permit {
+                    Some(p) => { p.send(pending.pop_front().unwrap_or_default()); }
+                    None => { stdin = None; pending.clear(); }
+                },
+            }
         }
+        false
+    };
+    if host_gone {
+        stop_command(task, vec![out_rx]).await;
+    }
+}
+
+/// The host is gone: close the command's outputs (its cue to stop, e.g. tcpdump's SIGINT), give it a
+/// moment to finish cleanly, then abort it.
+async fn stop_command(mut task: AbortOnDrop<i32>, outputs: Vec<mpsc::Receiver<Vec<u8>>>) {
+    drop(outputs);
+    if !task.0.is_finished() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), &mut task.0).await;
     }
 }
 
@@ -529,51 +550,58 @@ async fn run_v2(stream: &mut AdbStream, handset: Arc<Handset>, command: Option<S
         stderr,
         stdin: in_rx,
     };
-    let mut task = spawn_command(handset, command, io);
+    let mut task = spawn_command(handset, command, io, pty);
     let mut stdin = Some(in_tx);
     let mut pending: VecDeque<Vec<u8>> = VecDeque::new();
     let mut parser = ShellPacketParser::default();
     let (mut out_open, mut err_open) = (true, true);
     let mut exit: Option<i32> = None;
-    while out_open || err_open || exit.is_none() {
-        tokio::select! {
-            d = out_rx.recv(), if out_open => match d {
-                Some(d) => if stream.write(&shell_packet(ID_STDOUT, &d)).await.is_err() { return },
-                None => out_open = false,
-            },
-            d = err_rx.recv(), if err_open => match d {
-                Some(d) => if stream.write(&shell_packet(ID_STDERR, &d)).await.is_err() { return },
-                None => err_open = false,
-            },
-            r = &mut task.0, if exit.is_none() => {
-                exit = Some(r.unwrap_or_else(|e| { tracing::debug!("command task failed: {e}"); 255 }));
-            }
-            d = stream.recv_unacked(), if pending.is_empty() => match d {
-                Some(d) => {
-                    stream.ack().await;
-                    match parser.push(&d) {
-                        Ok(packets) => for (id, data) in packets {
-                            match id {
-                                ID_STDIN if stdin.is_some() && !data.is_empty() => pending.push_back(data),
-                                ID_CLOSE_STDIN => if pending.is_empty() { stdin = None } else { pending.push_back(Vec::new()) },
-                                ID_WINDOW_SIZE | ID_STDIN => {}
-                                other => tracing::debug!(id = other, "ignoring shell packet"),
-                            }
-                        },
-                        Err(e) => { tracing::debug!("bad shell packet: {e}"); return }
+    let host_gone = 'io: {
+        while out_open || err_open || exit.is_none() {
+            tokio::select! {
+                d = out_rx.recv(), if out_open => match d {
+                    Some(d) => if stream.write(&shell_packet(ID_STDOUT, &d)).await.is_err() { break 'io true },
+                    None => out_open = false,
+                },
+                d = err_rx.recv(), if err_open => match d {
+                    Some(d) => if stream.write(&shell_packet(ID_STDERR, &d)).await.is_err() { break 'io true },
+                    None => err_open = false,
+                },
+                r = &mut task.0, if exit.is_none() => {
+                    exit = Some(r.unwrap_or_else(|e| { tracing::debug!("command task failed: {e}"); 255 }));
+                }
+                d = stream.recv_unacked(), if pending.is_empty() => match d {
+                    Some(d) => {
+                        stream.ack().await;
+                        match parser.push(&d) {
+                            Ok(packets) => for (id, data) in packets {
+                                match id {
+                                    ID_STDIN if stdin.is_some() && !data.is_empty() => pending.push_back(data),
+                                    ID_CLOSE_STDIN => if pending.is_empty() { stdin = None } else { pending.push_back(Vec::new()) },
+                                    ID_WINDOW_SIZE | ID_STDIN => {}
+                                    other => tracing::debug!(id = other, "ignoring shell packet"),
+                                }
+                            },
+                            Err(e) => { tracing::debug!("bad shell packet: {e}"); break 'io true }
+                        }
                     }
-                }
-                None => return,
-            },
-            permit = reserve(stdin.clone()), if !pending.is_empty() => match permit {
-                Some(p) => {
-                    let d = pending.pop_front().unwrap_or_default();
-                    // An empty entry marks a close-stdin that arrived behind queued data.
-                    if d.is_empty() { drop(p); stdin = None; pending.clear(); } else { p.send(d); }
-                }
-                None => { stdin = None; pending.clear(); }
-            },
+                    None => break 'io true,
+                },
+                permit = reserve(stdin.clone()), if !pending.is_empty() => match permit {
+                    Some(p) => {
+                        let d = pending.pop_front().unwrap_or_default();
+                        // An empty entry marks a close-stdin that arrived behind queued data.
+                        if d.is_empty() { drop(p); stdin = None; pending.clear(); } else { p.send(d); }
+                    }
+                    None => { stdin = None; pending.clear(); }
+                },
+            }
         }
+        false
+    };
+    if host_gone {
+        stop_command(task, vec![out_rx, err_rx]).await;
+        return;
     }
     let code = exit.unwrap_or(255);
     let _ = stream

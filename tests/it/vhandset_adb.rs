@@ -510,3 +510,184 @@ async fn garbage_peer_only_loses_its_own_connection() {
     assert!(String::from_utf8_lossy(&banner).starts_with("device::ro.product.name="));
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shell_reads_commands_from_stdin_without_a_tty() {
+    use tokio::io::AsyncWriteExt;
+    let (adb, h) = bench().await;
+    let port = adb.port.to_string();
+    let mut child = tokio::process::Command::new("adb")
+        .args(["-P", &port, "-s", &h.serial(), "shell"])
+        .env("ANDROID_ADB_SERVER_PORT", &port)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn adb shell");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"getprop ro.product.device\necho second; exit 5\n")
+        .await
+        .unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("adb shell finished")
+        .unwrap();
+    let device = h.profile().prop("ro.product.device").unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{device}\nsecond\n")
+    );
+    assert_eq!(out.status.code(), Some(5));
+    drop(adb);
+    h.shutdown().await;
+}
+
+/// Speaks the ADB transport directly: legacy `shell:`, flow control, unknown services.
+#[tokio::test]
+async fn raw_protocol_legacy_shell_and_unknown_service() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    fn msg(cmd: &[u8; 4], a0: u32, a1: u32, payload: &[u8]) -> Vec<u8> {
+        let c = u32::from_le_bytes(*cmd);
+        let mut m = Vec::new();
+        let sum: u32 = payload.iter().map(|&b| u32::from(b)).sum();
+        for w in [c, a0, a1, payload.len() as u32, sum, c ^ 0xffff_ffff] {
+            m.extend_from_slice(&w.to_le_bytes());
+        }
+        m.extend_from_slice(payload);
+        m
+    }
+    async fn read(s: &mut tokio::net::TcpStream) -> ([u8; 4], u32, u32, Vec<u8>) {
+        let mut h = [0u8; 24];
+        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut h))
+            .await
+            .expect("message in time")
+            .expect("read header");
+        let w = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
+        let mut p = vec![0u8; w(12) as usize];
+        s.read_exact(&mut p).await.unwrap();
+        (h[0..4].try_into().unwrap(), w(4), w(8), p)
+    }
+    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
+    let h = vhandset::start(HandsetConfig {
+        profile,
+        adb_port: 0,
+    })
+    .await
+    .expect("start");
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", h.port()))
+        .await
+        .unwrap();
+    // A small max payload (256) forces the reply to be split into several WRTEs.
+    s.write_all(&msg(b"CNXN", 0x0100_0001, 256, b"host::\0"))
+        .await
+        .unwrap();
+    assert_eq!(&read(&mut s).await.0, b"CNXN");
+
+    s.write_all(&msg(b"OPEN", 7, 0, b"reboot:bootloader\0"))
+        .await
+        .unwrap();
+    let (cmd, a0, a1, _) = read(&mut s).await;
+    assert_eq!((&cmd, a0, a1), (b"CLSE", 0, 7));
+
+    s.write_all(&msg(b"OPEN", 9, 0, b"shell:getprop\0"))
+        .await
+        .unwrap();
+    let (cmd, local, remote, _) = read(&mut s).await;
+    assert_eq!((&cmd, remote), (b"OKAY", 9));
+    let mut output = Vec::new();
+    loop {
+        let (cmd, a0, a1, p) = read(&mut s).await;
+        assert_eq!((a0, a1), (local, 9));
+        match &cmd {
+            b"WRTE" => {
+                assert!(p.len() <= 256, "WRTE larger than negotiated: {}", p.len());
+                output.extend(p);
+                // One WRTE in flight: nothing more arrives until this OKAY.
+                s.write_all(&msg(b"OKAY", 9, local, b"")).await.unwrap();
+            }
+            b"CLSE" => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&output).into_owned();
+    assert!(text.len() > 256, "{text}");
+    assert!(text.contains("[ro.product.model]: ["), "{text}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_out_tcpdump_streams_the_handsets_traffic() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: capturing needs root");
+        return;
+    }
+    let (adb, h) = bench().await;
+    let port = adb.port.to_string();
+    let mut child = tokio::process::Command::new("adb")
+        .args([
+            "-P",
+            &port,
+            "-s",
+            &h.serial(),
+            "exec-out",
+            "tcpdump -i any -U -w - 2>/dev/null",
+        ])
+        .env("ANDROID_ADB_SERVER_PORT", &port)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn adb exec-out");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut all = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_secs(8), stdout.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            if all
+                .windows(b"connectivitycheck".len())
+                .any(|w| w == b"connectivitycheck")
+            {
+                break;
+            }
+        }
+        all
+    });
+    // Give tcpdump time to start, then trigger the setup traffic.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        adb.shell(&h.serial(), "settings put secure user_setup_complete 1")
+            .await
+            .2,
+        0
+    );
+    let pcap = reader.await.unwrap();
+    let _ = child.kill().await;
+    assert!(pcap.len() > 24, "no capture bytes");
+    let magic = u32::from_le_bytes(pcap[0..4].try_into().unwrap());
+    assert!(
+        [0xa1b2c3d4, 0xa1b23c4d, 0x0a0d0d0a].contains(&magic),
+        "not a capture: {magic:#x}"
+    );
+    assert!(
+        pcap.windows(b"connectivitycheck".len())
+            .any(|w| w == b"connectivitycheck"),
+        "setup traffic not in the capture ({} bytes)",
+        pcap.len()
+    );
+    // The stream's end stops the handset's tcpdump; the handset stays usable.
+    assert_eq!(
+        adb.shell(&h.serial(), "echo still-here").await.0,
+        "still-here\n"
+    );
+    drop(adb);
+    h.shutdown().await;
+}

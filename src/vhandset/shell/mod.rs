@@ -221,33 +221,58 @@ pub async fn run_command(handset: Arc<Handset>, line: &str, io: ShellIo) -> i32 
     session.run_line(line).await.unwrap_or(255)
 }
 
-/// An interactive shell on a terminal: echoes input, prompts, runs each line, until `exit` or EOF.
-pub async fn run_interactive(handset: Arc<Handset>, io: ShellIo) -> i32 {
+/// An interactive shell: runs each line read from stdin until `exit` or EOF. On a terminal (`tty`) it
+/// prompts and echoes what is typed, like mksh under a pty; without one it just reads commands.
+pub async fn run_interactive(handset: Arc<Handset>, io: ShellIo, tty: bool) -> i32 {
     let device = handset
         .state()
         .props
         .get("ro.product.device")
         .cloned()
         .unwrap_or_else(|| "generic".into());
-    let prompt = format!("{device}:/ $ ");
+    let prompt = if tty {
+        format!("{device}:/ $ ")
+    } else {
+        String::new()
+    };
     let mut session = Session::new(handset, io);
     let Some(mut stdin) = session.stdin.take() else {
         return 0;
     };
     let mut line: Vec<u8> = Vec::new();
-    if session
-        .stdout
-        .send(prompt.clone().into_bytes())
-        .await
-        .is_err()
+    if tty
+        && session
+            .stdout
+            .send(prompt.clone().into_bytes())
+            .await
+            .is_err()
     {
         return 0;
     }
-    while let Some(chunk) = stdin.recv().await {
+    let echo = |session: &Session, bytes: Vec<u8>| {
+        // Best effort: a full terminal must not stall the shell.
+        if tty {
+            let _ = session.stdout.try_send(bytes);
+        }
+    };
+    loop {
+        let chunk = match stdin.recv().await {
+            Some(c) => c,
+            None => {
+                // EOF: a last line without newline still runs.
+                if !line.is_empty() {
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    if session.run_line(&text).await.is_err() {
+                        return session.last;
+                    }
+                }
+                return session.exit.unwrap_or(session.last);
+            }
+        };
         for b in chunk {
             match b {
                 b'\r' | b'\n' => {
-                    let _ = session.stdout.send(b"\r\n".to_vec()).await;
+                    echo(&session, b"\r\n".to_vec());
                     let text = String::from_utf8_lossy(&line).into_owned();
                     line.clear();
                     if session.run_line(&text).await.is_err() {
@@ -256,39 +281,36 @@ pub async fn run_interactive(handset: Arc<Handset>, io: ShellIo) -> i32 {
                     if let Some(code) = session.exit {
                         return code;
                     }
-                    if session
-                        .stdout
-                        .send(prompt.clone().into_bytes())
-                        .await
-                        .is_err()
+                    if tty
+                        && session
+                            .stdout
+                            .send(prompt.clone().into_bytes())
+                            .await
+                            .is_err()
                     {
                         return session.last;
                     }
                 }
-                // Ctrl-D on an empty line ends the session, like mksh.
-                4 if line.is_empty() => return session.last,
-                3 => {
+                // Ctrl-D on an empty line ends a terminal session, like mksh.
+                4 if tty && line.is_empty() => return session.last,
+                3 if tty => {
                     line.clear();
-                    let _ = session
-                        .stdout
-                        .send(format!("^C\r\n{prompt}").into_bytes())
-                        .await;
+                    echo(&session, format!("^C\r\n{prompt}").into_bytes());
                 }
-                0x7f | 8 => {
+                0x7f | 8 if tty => {
                     if line.pop().is_some() {
-                        let _ = session.stdout.send(b"\x08 \x08".to_vec()).await;
+                        echo(&session, b"\x08 \x08".to_vec());
                     }
                 }
                 b => {
                     if line.len() < parse::MAX_LINE {
                         line.push(b);
-                        let _ = session.stdout.send(vec![b]).await;
+                        echo(&session, vec![b]);
                     }
                 }
             }
         }
     }
-    session.last
 }
 
 impl Session {
