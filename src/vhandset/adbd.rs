@@ -15,6 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -41,11 +42,14 @@ pub const FEATURES: &str = "shell_v2,cmd,stat_v2,ls_v2,fixed_push_mkdir";
 pub const HEADER_LEN: usize = 24;
 
 /// Streams open at once on one connection; more OPENs are refused (CLSE) rather than queued.
-const MAX_STREAMS: usize = 64;
+const MAX_STREAMS: usize = 32;
 /// Connections at once on one handset.
-const MAX_CONNECTIONS: usize = 16;
+const MAX_CONNECTIONS: usize = 8;
 /// Data messages a stream may hold unacknowledged. A correct peer never has more than one in flight.
-const MAX_PENDING_DATA: usize = 4;
+const MAX_PENDING_DATA: usize = 2;
+/// Bytes received on one connection and not yet consumed by its services. A correct host has at most
+/// one unacknowledged WRTE per stream; going over this closes the connection.
+const CONNECTION_BUDGET: usize = 32 * 1024 * 1024;
 /// Shell-v2 packet ids (AOSP adb/shell_protocol.h).
 const ID_STDIN: u8 = 0;
 const ID_STDOUT: u8 = 1;
@@ -215,10 +219,30 @@ pub fn banner(profile: &Profile) -> String {
 // ---------------------------------------------------------------------------------------------------
 // Streams
 
+/// Received bytes counted against the connection's budget until consumed or dropped.
+#[derive(Debug)]
+struct Budgeted {
+    data: Vec<u8>,
+    len: usize,
+    budget: Arc<AtomicUsize>,
+}
+
+impl Budgeted {
+    fn into_inner(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.data)
+    }
+}
+
+impl Drop for Budgeted {
+    fn drop(&mut self) {
+        self.budget.fetch_sub(self.len, Ordering::Relaxed);
+    }
+}
+
 /// What the connection delivers to one stream.
 #[derive(Debug)]
 enum StreamEvent {
-    Data(Vec<u8>),
+    Data(Budgeted),
     /// The peer acknowledged our last WRTE.
     Ready,
 }
@@ -236,14 +260,17 @@ pub struct AdbStream {
     out: mpsc::Sender<Message>,
     max_payload: usize,
     /// Data that arrived while we waited for an OKAY: not yet handed out, not yet acknowledged.
-    inbound: VecDeque<Vec<u8>>,
+    inbound: VecDeque<Budgeted>,
+    /// The host closed the stream (or the connection is gone): no CLSE owed.
     closed: bool,
+    /// We gave up on the stream (protocol violation): only a CLSE is left to send.
+    broken: bool,
 }
 
 impl AdbStream {
     /// Writes `data` as WRTEs of at most the negotiated size, each one waiting for the host's OKAY.
     pub async fn write(&mut self, data: &[u8]) -> Result<(), StreamClosed> {
-        if self.closed {
+        if self.closed || self.broken {
             return Err(StreamClosed);
         }
         for chunk in data.chunks(self.max_payload.max(1)) {
@@ -257,8 +284,9 @@ impl AdbStream {
                     Some(StreamEvent::Ready) => break,
                     Some(StreamEvent::Data(d)) => {
                         if self.inbound.len() >= MAX_PENDING_DATA {
+                            // Give up on the stream; `close` still tells the host (CLSE).
                             tracing::debug!(local = self.local, "peer ignores flow control");
-                            self.closed = true;
+                            self.broken = true;
                             return Err(StreamClosed);
                         }
                         self.inbound.push_back(d);
@@ -277,11 +305,11 @@ impl AdbStream {
     /// it can sit in a `select!`. `None` once the host closed the stream.
     pub async fn recv_unacked(&mut self) -> Option<Vec<u8>> {
         if let Some(d) = self.inbound.pop_front() {
-            return Some(d);
+            return Some(d.into_inner());
         }
         loop {
             match self.rx.recv().await {
-                Some(StreamEvent::Data(d)) => return Some(d),
+                Some(StreamEvent::Data(d)) => return Some(d.into_inner()),
                 Some(StreamEvent::Ready) => continue,
                 None => {
                     self.closed = true;
@@ -653,6 +681,7 @@ async fn serve_connection(
     let mut tasks: JoinSet<u32> = JoinSet::new();
     let mut next_id: u32 = 1;
     let mut max_payload: Option<usize> = None;
+    let inflight = Arc::new(AtomicUsize::new(0));
 
     loop {
         tokio::select! {
@@ -684,7 +713,7 @@ async fn serve_connection(
                                 tracing::debug!(%peer, local, kind = service_kind(&service), "OPEN");
                                 let stream = AdbStream {
                                     local, remote: host_id, rx, out: out_tx.clone(),
-                                    max_payload: max, inbound: VecDeque::new(), closed: false,
+                                    max_payload: max, inbound: VecDeque::new(), closed: false, broken: false,
                                 };
                                 let handset = handset.clone();
                                 tasks.spawn(async move { run_service(stream, service, handset).await; local });
@@ -696,14 +725,24 @@ async fn serve_connection(
                     }
                     (A_WRTE | A_OKAY, Some(_)) => {
                         let local = msg.arg1;
-                        let event = if msg.command == A_WRTE { StreamEvent::Data(msg.payload) } else { StreamEvent::Ready };
+                        let event = if msg.command == A_WRTE {
+                            let len = msg.payload.len();
+                            if inflight.fetch_add(len, Ordering::Relaxed) + len > CONNECTION_BUDGET {
+                                inflight.fetch_sub(len, Ordering::Relaxed);
+                                tracing::debug!(%peer, "peer exceeds the receive budget; closing");
+                                break;
+                            }
+                            StreamEvent::Data(Budgeted { data: msg.payload, len, budget: inflight.clone() })
+                        } else {
+                            StreamEvent::Ready
+                        };
                         let delivered = match streams.get(&local) {
                             Some(tx) => tx.try_send(event).is_ok(),
                             None => false,
                         };
-                        if !delivered && msg.command == A_WRTE {
-                            // Unknown stream or a peer ignoring flow control: close that stream only.
-                            streams.remove(&local);
+                        if !delivered && msg.command == A_WRTE && streams.remove(&local).is_some() {
+                            // A peer ignoring flow control loses that stream only. WRTEs for streams
+                            // that no longer exist are dropped silently, as adbd does.
                             if !send(Message::new(A_CLSE, local, msg.arg0, Vec::new())).await { break }
                         }
                     }
@@ -985,6 +1024,26 @@ mod tests {
         assert_eq!(p.push(&bytes).unwrap().len(), 2);
         let mut p = ShellPacketParser::default();
         assert!(p.push(&[0, 0xff, 0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn budget_is_returned_when_data_is_consumed_or_dropped() {
+        let budget = Arc::new(AtomicUsize::new(0));
+        let make = |n: usize| {
+            budget.fetch_add(n, Ordering::Relaxed);
+            Budgeted {
+                data: vec![0; n],
+                len: n,
+                budget: budget.clone(),
+            }
+        };
+        let a = make(10);
+        let b = make(5);
+        assert_eq!(budget.load(Ordering::Relaxed), 15);
+        assert_eq!(a.into_inner().len(), 10);
+        assert_eq!(budget.load(Ordering::Relaxed), 5);
+        drop(b);
+        assert_eq!(budget.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -615,6 +615,43 @@ async fn raw_protocol_legacy_shell_and_unknown_service() {
     let text = String::from_utf8_lossy(&output).into_owned();
     assert!(text.len() > 256, "{text}");
     assert!(text.contains("[ro.product.model]: ["), "{text}");
+
+    // A peer that ignores flow control loses that stream, not the connection.
+    s.write_all(&msg(b"OPEN", 11, 0, b"shell:cat\0"))
+        .await
+        .unwrap();
+    let (cmd, local, _, _) = read(&mut s).await;
+    assert_eq!(&cmd, b"OKAY");
+    let flood = msg(b"WRTE", 11, local, &[b'x'; 200]);
+    for _ in 0..50 {
+        s.write_all(&flood).await.unwrap();
+    }
+    let mut closed = false;
+    for _ in 0..200 {
+        let (cmd, a0, a1, _) = read(&mut s).await;
+        if &cmd == b"CLSE" && (a0, a1) == (local, 11) {
+            closed = true;
+            break;
+        }
+        if &cmd == b"WRTE" {
+            s.write_all(&msg(b"OKAY", 11, local, b"")).await.unwrap();
+        }
+    }
+    assert!(closed, "flooded stream was not closed");
+    s.write_all(&msg(b"OPEN", 13, 0, b"shell:echo alive\0"))
+        .await
+        .unwrap();
+    let local = loop {
+        let (cmd, a0, a1, _) = read(&mut s).await;
+        if (&cmd, a1) == (b"OKAY", 13) {
+            break a0;
+        }
+        // Leftovers of the flooded stream may still arrive first.
+        assert_eq!(a1, 11, "unexpected {cmd:?}");
+    };
+    let (cmd, _, _, p) = read(&mut s).await;
+    assert_eq!((&cmd, p.as_slice()), (b"WRTE", &b"alive\n"[..]));
+    s.write_all(&msg(b"OKAY", 13, local, b"")).await.unwrap();
     h.shutdown().await;
 }
 
