@@ -372,6 +372,8 @@ pub enum Service {
         command: String,
     },
     Sync,
+    /// `root:`/`unroot:`: a production build answers with a message and closes.
+    Message(&'static str),
 }
 
 /// Parses the OPEN payload; `None` for services the handset does not offer.
@@ -381,8 +383,15 @@ pub fn parse_service(payload: &[u8]) -> Option<Service> {
         .position(|&b| b == 0)
         .unwrap_or(payload.len());
     let text = std::str::from_utf8(&payload[..end]).ok()?;
-    if text == "sync:" {
-        return Some(Service::Sync);
+    match text {
+        "sync:" => return Some(Service::Sync),
+        "root:" => {
+            return Some(Service::Message(
+                "adbd cannot run as root in production builds\n",
+            ));
+        }
+        "unroot:" => return Some(Service::Message("adbd not running as root\n")),
+        _ => {}
     }
     if let Some(command) = text.strip_prefix("exec:") {
         return Some(Service::Exec {
@@ -415,6 +424,9 @@ pub fn parse_service(payload: &[u8]) -> Option<Service> {
 async fn run_service(mut stream: AdbStream, service: Service, handset: Arc<Handset>) {
     match service {
         Service::Sync => super::sync::serve(&mut stream, &handset).await,
+        Service::Message(text) => {
+            let _ = stream.write(text.as_bytes()).await;
+        }
         Service::Exec { command } => run_raw(&mut stream, handset, Some(command)).await,
         Service::Shell {
             v2: false, command, ..
@@ -780,6 +792,7 @@ fn service_kind(s: &Service) -> &'static str {
         Service::Shell { .. } => "shell",
         Service::Exec { .. } => "exec",
         Service::Sync => "sync",
+        Service::Message(_) => "message",
     }
 }
 
@@ -1002,6 +1015,10 @@ mod tests {
             })
         );
         assert_eq!(parse_service(b"sync:\0"), Some(Service::Sync));
+        assert!(matches!(
+            parse_service(b"root:\0"),
+            Some(Service::Message(_))
+        ));
         assert_eq!(parse_service(b"reverse:forward:tcp:1;tcp:2\0"), None);
         assert_eq!(parse_service(b"shellfish"), None);
         assert_eq!(parse_service(&[0xff, 0xfe, 0]), None);

@@ -103,6 +103,7 @@ pub fn run(
 ) -> CmdResult {
     let name = args[0].rsplit('/').next().unwrap_or(&args[0]);
     let rest = &args[1..];
+    let cwd = vars.get("PWD").map_or("/", String::as_str);
     match name {
         "true" | ":" => CmdResult::default(),
         "false" => CmdResult {
@@ -114,7 +115,7 @@ pub fn run(
             "uid=2000(shell) gid=2000(shell) groups=2000(shell),1004(input),1007(log),1011(adb),1015(sdcard_rw),1028(sdcard_r),1078(ext_data_rw),1079(ext_obb_rw),3001(net_bt_admin),3002(net_bt),3003(inet),3006(net_bw_stats),3009(readproc),3011(uhid),3012(readtracefs) context=u:r:shell:s0\n",
         ),
         "whoami" => CmdResult::ok("shell\n"),
-        "pwd" => CmdResult::ok("/\n"),
+        "pwd" => CmdResult::ok(format!("{cwd}\n")),
         "uname" => uname(handset, rest),
         "date" => date(rest),
         "env" | "printenv" => {
@@ -124,10 +125,10 @@ pub fn run(
             }
             CmdResult::ok(out)
         }
-        "ls" => ls(handset, rest),
-        "cat" => cat(handset, rest, input),
-        "rm" => rm(handset, rest),
-        "mkdir" => mkdir(handset, rest),
+        "ls" => ls(handset, rest, cwd),
+        "cat" => cat(handset, rest, input, cwd),
+        "rm" => rm(handset, rest, cwd),
+        "mkdir" => mkdir(handset, rest, cwd),
         "grep" => grep(rest, input),
         "head" => head(rest, input),
         "wc" => wc(rest, input),
@@ -158,6 +159,10 @@ pub fn run(
         },
         "dumpsys" => dumpsys(rest),
         "logcat" => CmdResult::default(),
+        "sh" | "mksh" => CmdResult::fail(
+            "/system/bin/sh: only `sh -c COMMAND` without redirections is supported here\n",
+            2,
+        ),
         "svc" | "monkey" | "sync" => CmdResult::default(),
         "which" => {
             let mut out = String::new();
@@ -245,17 +250,37 @@ fn echo(args: &[String]) -> CmdResult {
         }
         i += 1;
     }
-    let mut text = args[i..].join(" ");
+    let joined = args[i..].join(" ");
+    let mut text = String::with_capacity(joined.len());
     if escapes {
-        text = text
-            .replace("\\n", "\n")
-            .replace("\\t", "\t")
-            .replace("\\r", "\r")
-            .replace("\\\\", "\\");
-        if let Some(pos) = text.find("\\c") {
-            text.truncate(pos);
-            newline = false;
+        let mut chars = joined.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                text.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('n') => text.push('\n'),
+                Some('t') => text.push('\t'),
+                Some('r') => text.push('\r'),
+                Some('a') => text.push('\x07'),
+                Some('b') => text.push('\x08'),
+                Some('e') => text.push('\x1b'),
+                Some('\\') => text.push('\\'),
+                // \c: stop output here, no newline.
+                Some('c') => {
+                    newline = false;
+                    break;
+                }
+                Some(o) => {
+                    text.push('\\');
+                    text.push(o);
+                }
+                None => text.push('\\'),
+            }
         }
+    } else {
+        text = joined;
     }
     if newline {
         text.push('\n');
@@ -421,12 +446,12 @@ fn mode_string(st: &fs::Stat) -> String {
     s
 }
 
-fn ls(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
+fn ls(handset: &Arc<Handset>, args: &[String], cwd: &str) -> CmdResult {
     let long = args.iter().any(|a| a.starts_with('-') && a.contains('l'));
     let mut paths: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let root = "/".to_string();
+    let here = cwd.to_string();
     if paths.is_empty() {
-        paths.push(&root);
+        paths.push(&here);
     }
     let st = handset.state();
     let mut res = CmdResult::default();
@@ -446,7 +471,7 @@ fn ls(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
     };
     let many = paths.len() > 1;
     for p in paths {
-        let path = match fs::normalize(p, "/") {
+        let path = match fs::normalize(p, cwd) {
             Ok(p) => p,
             Err(e) => {
                 res.err.extend(format!("ls: {p}: {e}\n").into_bytes());
@@ -478,7 +503,7 @@ fn ls(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
     res
 }
 
-fn cat(handset: &Arc<Handset>, args: &[String], input: Option<&[u8]>) -> CmdResult {
+fn cat(handset: &Arc<Handset>, args: &[String], input: Option<&[u8]>, cwd: &str) -> CmdResult {
     let mut res = CmdResult::default();
     if args.is_empty() {
         res.out = input.unwrap_or_default().to_vec();
@@ -490,7 +515,7 @@ fn cat(handset: &Arc<Handset>, args: &[String], input: Option<&[u8]>) -> CmdResu
             res.out.extend_from_slice(input.unwrap_or_default());
             continue;
         }
-        match fs::normalize(a, "/") {
+        match fs::normalize(a, cwd) {
             Ok(p) if p == "/dev/null" => {}
             Ok(p) => match st.fs.read(&p) {
                 Ok(d) => res.out.extend_from_slice(d),
@@ -508,7 +533,7 @@ fn cat(handset: &Arc<Handset>, args: &[String], input: Option<&[u8]>) -> CmdResu
     res
 }
 
-fn rm(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
+fn rm(handset: &Arc<Handset>, args: &[String], cwd: &str) -> CmdResult {
     let flags: String = args
         .iter()
         .filter(|a| a.starts_with('-'))
@@ -521,7 +546,7 @@ fn rm(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
     let mut st = handset.state();
     let mut res = CmdResult::default();
     for a in args.iter().filter(|a| !a.starts_with('-')) {
-        let r = fs::normalize(a, "/").and_then(|p| {
+        let r = fs::normalize(a, cwd).and_then(|p| {
             if recursive {
                 st.fs.remove_tree(&p)
             } else {
@@ -540,12 +565,12 @@ fn rm(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
     res
 }
 
-fn mkdir(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
+fn mkdir(handset: &Arc<Handset>, args: &[String], cwd: &str) -> CmdResult {
     let parents = args.iter().any(|a| a == "-p");
     let mut st = handset.state();
     let mut res = CmdResult::default();
     for a in args.iter().filter(|a| !a.starts_with('-')) {
-        let r = fs::normalize(a, "/").and_then(|p| {
+        let r = fs::normalize(a, cwd).and_then(|p| {
             if st.fs.stat(&p).is_ok() {
                 return if parents {
                     Ok(())
@@ -1348,9 +1373,13 @@ mod tests {
                 .0
                 .starts_with("uid=2000(shell) gid=2000(shell)")
         );
-        assert!(
-            sh(&h, "date").await.0.ends_with(" UTC 2026\n") || !sh(&h, "date").await.0.is_empty()
-        );
+        let date = sh(&h, "date").await.0;
+        let fields: Vec<&str> = date.split_whitespace().collect();
+        assert_eq!(fields.len(), 6, "{date}");
+        assert_eq!(fields[4], "UTC");
+        assert!(fields[5].parse::<u32>().is_ok_and(|y| y >= 2024), "{date}");
+        // `\\n` stays a backslash + n; `\t` becomes a tab
+        assert_eq!(sh(&h, r"echo -e 'a\\nb\tc'").await.0, "a\\nb\tc\n");
         assert_eq!(sh(&h, "echo -n a; echo b").await.0, "ab\n");
     }
 }

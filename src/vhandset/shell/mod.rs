@@ -31,6 +31,8 @@ use parse::{Connector, Part, Pipeline, RedirOp, SimpleCommand, Word};
 const EVENT_LOG: usize = 256;
 /// Output of one command held in memory (pipes, captures).
 const MAX_CAPTURE: usize = 64 * 1024 * 1024;
+/// Deepest `sh -c` nesting.
+const MAX_DEPTH: usize = 8;
 /// Chunk size when sending output to the host.
 const CHUNK: usize = 64 * 1024;
 
@@ -213,6 +215,8 @@ struct Session {
     last: i32,
     vars: BTreeMap<String, String>,
     exit: Option<i32>,
+    /// Nesting of `sh -c`.
+    depth: usize,
 }
 
 /// Runs one command line (what `adb shell CMD` / `exec:CMD` carry) and returns its exit status.
@@ -322,6 +326,7 @@ impl Session {
                 "/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:/system/bin:/system/xbin:/odm/bin:/vendor/bin:/vendor/xbin",
             ),
             ("HOME", "/"),
+            ("PWD", "/"),
             ("USER", "shell"),
             ("HOSTNAME", "localhost"),
             ("SHELL", "/bin/sh"),
@@ -340,7 +345,12 @@ impl Session {
             last: 0,
             vars,
             exit: None,
+            depth: 0,
         }
+    }
+
+    fn cwd(&self) -> &str {
+        self.vars.get("PWD").map_or("/", String::as_str)
     }
 
     async fn run_line(&mut self, line: &str) -> Result<i32, Gone> {
@@ -467,7 +477,7 @@ impl Session {
                     return Ok(None);
                 }
                 RedirOp::Read => {
-                    let path = fs::normalize(&target, "/");
+                    let path = fs::normalize(&target, self.cwd());
                     let data = match path {
                         Ok(p) if p == "/dev/null" => Ok(Vec::new()),
                         Ok(p) => self.handset.state().fs.read(&p).map(<[u8]>::to_vec),
@@ -486,7 +496,7 @@ impl Session {
                     }
                     continue;
                 }
-                RedirOp::Write | RedirOp::Append => match fs::normalize(&target, "/") {
+                RedirOp::Write | RedirOp::Append => match fs::normalize(&target, self.cwd()) {
                     Ok(p) if p == "/dev/null" => Sink::Null,
                     Ok(p) => {
                         let append = r.op == RedirOp::Append;
@@ -600,6 +610,45 @@ impl Session {
                     _ = stdout.closed() => return Err(Gone),
                 }
                 return Ok((0, piped.then(Vec::new)));
+            }
+            "cd" => {
+                let target = args.get(1).map_or("/", String::as_str);
+                let dir = fs::normalize(target, self.cwd());
+                let ok = dir
+                    .as_ref()
+                    .is_ok_and(|d| self.handset.state().fs.is_dir(d));
+                return Ok(match dir {
+                    Ok(d) if ok => {
+                        self.vars.insert("PWD".into(), d);
+                        (0, piped.then(Vec::new))
+                    }
+                    _ => {
+                        let msg =
+                            format!("/system/bin/sh: cd: /{target}: No such file or directory\n");
+                        self.send(&err_sink, msg.as_bytes()).await?;
+                        (2, piped.then(Vec::new))
+                    }
+                });
+            }
+            "sh" | "mksh"
+                if args.get(1).is_some_and(|a| a == "-c")
+                    && out_sink == Sink::Stdout
+                    && err_sink == Sink::Stderr =>
+            {
+                // `sh -c '…'` runs in a child shell: its `exit` ends only the child.
+                if self.depth >= MAX_DEPTH {
+                    self.send(&err_sink, b"/system/bin/sh: too deeply nested\n")
+                        .await?;
+                    return Ok((1, None));
+                }
+                let line = args.get(2).cloned().unwrap_or_default();
+                let (saved_exit, saved_vars) = (self.exit.take(), self.vars.clone());
+                self.depth += 1;
+                let r = Box::pin(self.run_line(&line)).await;
+                self.depth -= 1;
+                self.exit = saved_exit;
+                self.vars = saved_vars;
+                return Ok((r?, None));
             }
             "tcpdump" if out_sink != Sink::Pipe => {
                 let code = self.run_tcpdump(&args[1..], &out_sink, &err_sink).await?;
@@ -762,6 +811,52 @@ pub(crate) mod tests {
         );
         assert_eq!(sh(&h, "! false").await.2, 0);
         assert_eq!(sh(&h, "X=5; echo \"x=$X\" '$X'").await.0, "x=5 $X\n");
+        assert_eq!(sh(&h, "sh -c 'exit 4'; echo $?").await.0, "4\n");
+        assert_eq!(
+            sh(&h, "sh -c 'echo in; exit 6'").await,
+            ("in\n".into(), String::new(), 6)
+        );
+        assert_eq!(
+            sh(&h, "cd /sdcard && echo x > f && cat /sdcard/f && pwd")
+                .await
+                .0,
+            "x\n/sdcard\n"
+        );
+        assert_eq!(sh(&h, "cd /nowhere").await.2, 2);
+    }
+
+    async fn interactive(tty: bool, input: &[u8]) -> (String, i32) {
+        let (out_tx, mut out_rx) = mpsc::channel(1024);
+        let (err_tx, _err_rx) = mpsc::channel(1024);
+        let (in_tx, in_rx) = mpsc::channel(4);
+        let io = ShellIo {
+            stdout: out_tx,
+            stderr: err_tx,
+            stdin: in_rx,
+        };
+        in_tx.send(input.to_vec()).await.unwrap();
+        drop(in_tx);
+        let code = run_interactive(handset(), io, tty).await;
+        let mut out = Vec::new();
+        while let Ok(d) = out_rx.try_recv() {
+            out.extend(d);
+        }
+        (String::from_utf8_lossy(&out).into_owned(), code)
+    }
+
+    #[tokio::test]
+    async fn interactive_with_and_without_terminal() {
+        assert_eq!(
+            interactive(false, b"echo a\nfalse").await,
+            ("a\n".into(), 1)
+        );
+        assert_eq!(
+            interactive(false, b"echo a\nexit 3\necho never\n").await,
+            ("a\n".into(), 3)
+        );
+        let (out, code) = interactive(true, b"echo hi\rexit 2\r").await;
+        assert_eq!(code, 2);
+        assert_eq!(out, "vdev:/ $ echo hi\r\nhi\nvdev:/ $ exit 2\r\n");
     }
 
     #[tokio::test]
