@@ -7,3 +7,4 @@ mod vhandset_traffic;
 mod cli;
 mod vhandset_adb;
 mod analysis_tshark;
+mod scenario_files;
