@@ -374,6 +374,8 @@ pub enum Service {
     Sync,
     /// `root:`/`unroot:`: a production build answers with a message and closes.
     Message(&'static str),
+    /// `reboot:…`: the handset drops its connections and comes back (the server reconnects).
+    Reboot,
 }
 
 /// Parses the OPEN payload; `None` for services the handset does not offer.
@@ -391,6 +393,7 @@ pub fn parse_service(payload: &[u8]) -> Option<Service> {
             ));
         }
         "unroot:" => return Some(Service::Message("adbd not running as root\n")),
+        t if t.starts_with("reboot:") => return Some(Service::Reboot),
         _ => {}
     }
     if let Some(command) = text.strip_prefix("exec:") {
@@ -424,6 +427,14 @@ pub fn parse_service(payload: &[u8]) -> Option<Service> {
 async fn run_service(mut stream: AdbStream, service: Service, handset: Arc<Handset>) {
     match service {
         Service::Sync => super::sync::serve(&mut stream, &handset).await,
+        Service::Reboot => {
+            handset.forget_volatile_state();
+            stream.close().await;
+            // Let the CLSE reach the host before the connections go.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            handset.drop_connections();
+            return;
+        }
         Service::Message(text) => {
             let _ = stream.write(text.as_bytes()).await;
         }
@@ -694,6 +705,7 @@ async fn serve_connection(
     let mut next_id: u32 = 1;
     let mut max_payload: Option<usize> = None;
     let inflight = Arc::new(AtomicUsize::new(0));
+    let mut reboots = handset.reboots();
 
     loop {
         tokio::select! {
@@ -765,6 +777,10 @@ async fn serve_connection(
                     (_, Some(_)) => tracing::debug!(%peer, ?msg, "ignoring message"),
                 }
             }
+            _ = reboots.changed() => {
+                tracing::info!(%peer, "handset rebooting: dropping the connection");
+                break;
+            }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Ok(local) = done { streams.remove(&local); }
             }
@@ -793,6 +809,7 @@ fn service_kind(s: &Service) -> &'static str {
         Service::Exec { .. } => "exec",
         Service::Sync => "sync",
         Service::Message(_) => "message",
+        Service::Reboot => "reboot",
     }
 }
 

@@ -592,7 +592,7 @@ async fn raw_protocol_legacy_shell_and_unknown_service() {
         .unwrap();
     assert_eq!(&read(&mut s).await.0, b"CNXN");
 
-    s.write_all(&msg(b"OPEN", 7, 0, b"reboot:bootloader\0"))
+    s.write_all(&msg(b"OPEN", 7, 0, b"framebuffer:\0"))
         .await
         .unwrap();
     let (cmd, a0, a1, _) = read(&mut s).await;
@@ -731,6 +731,32 @@ async fn exec_out_tcpdump_streams_the_handsets_traffic() {
         adb.shell(&h.serial(), "echo still-here").await.0,
         "still-here\n"
     );
+    drop(adb);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_drops_the_connection_and_the_handset_comes_back() {
+    let (adb, h) = bench().await;
+    let s = h.serial();
+    adb.shell(&s, "setprop debug.tattle 1; echo kept > /sdcard/k")
+        .await;
+    let out = adb.on(&s, &["reboot"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let out = tokio::time::timeout(Duration::from_secs(30), adb.on(&s, &["wait-for-device"]))
+        .await
+        .expect("handset came back");
+    assert!(out.status.success(), "{out:?}");
+    let mut back = String::new();
+    for _ in 0..50 {
+        back = adb.shell(&s, "cat /sdcard/k; getprop debug.tattle").await.0;
+        if !back.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // files survive a reboot; properties set at run time do not
+    assert_eq!(back, "kept\n\n");
     drop(adb);
     h.shutdown().await;
 }

@@ -108,6 +108,8 @@ pub struct Handset {
     network: Option<Arc<HandsetNetwork>>,
     state: Mutex<State>,
     events: Mutex<VecDeque<HandsetEvent>>,
+    /// Bumped on each reboot; adbd connections watch it and drop.
+    reboot_gen: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Handset {
@@ -126,6 +128,7 @@ impl Handset {
             profile,
             network,
             events: Mutex::new(VecDeque::new()),
+            reboot_gen: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -147,6 +150,40 @@ impl Handset {
     /// Back to the factory state (files, contacts, SMS, settings, props).
     pub fn reset(&self) {
         *self.state() = State::fresh(&self.profile);
+    }
+
+    /// A reboot: what lives only in memory of running apps (the compose screen, non-persistent
+    /// properties set with `setprop`) is lost; stored data (files, contacts, SMS, settings) stays.
+    /// Every adb connection is dropped; the adb server reconnects on its own.
+    pub fn reboot(&self) {
+        self.forget_volatile_state();
+        self.drop_connections();
+    }
+
+    /// The state part of a reboot.
+    pub fn forget_volatile_state(&self) {
+        {
+            let mut st = self.state();
+            st.compose = None;
+            let fresh = State::fresh(&self.profile).props;
+            st.props
+                .retain(|k, _| k.starts_with("persist.") || fresh.contains_key(k));
+            for (k, v) in fresh {
+                if !k.starts_with("persist.") {
+                    st.props.insert(k, v);
+                }
+            }
+        }
+    }
+
+    /// The connection part of a reboot: every adb connection drops.
+    pub fn drop_connections(&self) {
+        self.reboot_gen.send_modify(|g| *g += 1);
+    }
+
+    /// Notifies on every reboot.
+    pub fn reboots(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reboot_gen.subscribe()
     }
 
     /// Raises an event: logged here and played by the network.

@@ -12,9 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::vhandset::HandsetEvent;
 
 /// Rows per table, so a script in a loop cannot exhaust memory.
-const MAX_ROWS: usize = 100_000;
+const MAX_ROWS: usize = 10_000;
+/// Bytes of text a table may hold (column names + values).
+const MAX_TABLE_BYTES: usize = 16 * 1024 * 1024;
+/// Keys per settings namespace.
+const MAX_SETTINGS: usize = 1000;
 /// Longest value stored in a cell or setting.
-const MAX_VALUE: usize = 64 * 1024;
+const MAX_VALUE: usize = 8 * 1024;
 
 pub const MIME_NAME: &str = "vnd.android.cursor.item/name";
 pub const MIME_PHONE: &str = "vnd.android.cursor.item/phone_v2";
@@ -93,9 +97,20 @@ pub struct Table {
     next_id: i64,
 }
 
+fn row_size(row: &Row) -> usize {
+    row.0
+        .iter()
+        .map(|(c, v)| c.len() + if let Value::Text(t) = v { t.len() } else { 8 })
+        .sum()
+}
+
 impl Table {
+    fn size(&self) -> usize {
+        self.rows.iter().map(row_size).sum()
+    }
+
     fn insert(&mut self, mut row: Row) -> Result<i64, String> {
-        if self.rows.len() >= MAX_ROWS {
+        if self.rows.len() >= MAX_ROWS || self.size() + row_size(&row) > MAX_TABLE_BYTES {
             return Err(
                 "android.database.sqlite.SQLiteFullException: database or disk is full".into(),
             );
@@ -342,7 +357,10 @@ pub fn settings_cmd(settings: &mut Settings, args: &[String]) -> Output {
         }
         ("put", 4..) => {
             let (key, value) = (args[2], args[3]);
-            if key.len() > MAX_VALUE || value.len() > MAX_VALUE || map.len() >= MAX_ROWS {
+            if key.len() > MAX_VALUE
+                || value.len() > MAX_VALUE
+                || (map.len() >= MAX_SETTINGS && !map.contains_key(key))
+            {
                 return Output::err("Error: value too large\n", 1);
             }
             let before = map.insert(key.to_string(), value.to_string());
@@ -744,6 +762,14 @@ fn update(
         Uri::Sms => &mut p.sms,
         _ => return Output::err("Error: update is not supported on this URI\n", 1),
     };
+    let matched = table.rows.iter().filter(|r| row_matches(r, terms)).count();
+    let growth = row_size(&Row(binds.clone())).saturating_mul(matched);
+    if table.size().saturating_add(growth) > MAX_TABLE_BYTES {
+        return Output::err(
+            "Error while accessing provider\nandroid.database.sqlite.SQLiteFullException: database or disk is full\n",
+            1,
+        );
+    }
     for row in table.rows.iter_mut().filter(|r| row_matches(r, terms)) {
         for (c, v) in &binds {
             if c != "_id" {
