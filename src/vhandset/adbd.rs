@@ -1,6 +1,7 @@
 //! The handset's adbd: the ADB transport over TCP (CNXN/OPEN/OKAY/WRTE/CLSE), stream multiplexing and
-//! the services `shell,v2,…:`, legacy `shell:`, `exec:` and `sync:`; plus `start`/`RunningHandset`, which
-//! tie the adbd, the handset's state (`shell::Handset`) and its network together.
+//! the services `shell,v2,…:`, legacy `shell:`, `exec:`, `sync:`, `reboot:` and the production-build
+//! refusals of `root:`/`unroot:`; plus `start`/`RunningHandset`, which tie the adbd, the handset's state
+//! (`shell::Handset`) and its network together. Other services are refused with CLSE(0, id).
 //!
 //! Protocol facts come from AOSP's protocol.txt / SERVICES.TXT and from /work/shared/notes/adb-wire-facts.md
 //! (measured against Debian's adb server): no AUTH, no STLS, no `delayed_ack`; one WRTE in flight per
