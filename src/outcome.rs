@@ -281,6 +281,8 @@ mod tests {
             bytes_out: 1,
             bytes_in: 1,
             opaque_bytes: 0,
+            gap_bytes: 0,
+            alpn: vec![],
         }
     }
 

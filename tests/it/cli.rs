@@ -1,0 +1,148 @@
+//! The `tattle` binary as a user runs it: exit codes, messages, the demo end to end through the real
+//! adb server, and the demo's captures checked with tshark.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tattle::adb::PrivateAdbServer;
+use tattle::analysis::{self, HostSource};
+
+use crate::support::profile_values;
+
+fn tattle() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tattle"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn scenario_typo_fails_before_touching_any_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(repo().join("scenarios/send-sms.yaml")).unwrap();
+    assert!(original.contains("- send-sms:"));
+    let typo = original.replace("- send-sms:", "- send-smss:");
+    let path = dir.path().join("send-sms.yaml");
+    std::fs::write(&path, &typo).unwrap();
+    let line = typo.lines().position(|l| l.contains("send-smss")).unwrap() + 1;
+    let column = typo.lines().nth(line - 1).unwrap().find("send-smss").unwrap() + 1;
+    // Port 1: nothing listens there, so any attempt to reach an adb server would fail differently.
+    let out = tattle()
+        .args(["run", path.to_str().unwrap(), "--device", "none"])
+        .env("ANDROID_ADB_SERVER_PORT", "1")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("send-sms.yaml:{line}:{column}")), "{stderr}");
+    assert!(stderr.contains("did you mean `send-sms`"), "{stderr}");
+    assert!(!stderr.contains("adb"), "the adb server must not be contacted: {stderr}");
+}
+
+#[test]
+fn diff_of_snapshots_names_what_went_away() {
+    let a = repo().join("snapshots/send-sms@miui-cloud-default.snap");
+    let b = repo().join("snapshots/send-sms@miui-cloud-optin.snap");
+    let out = tattle().args(["diff"]).arg(&a).arg(&b).output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("A sends <imei>"), "{stdout}");
+    assert!(stdout.contains("B does not"), "{stdout}");
+    let same = tattle().args(["diff"]).arg(&a).arg(&a).output().unwrap();
+    assert_eq!(same.status.code(), Some(0));
+    assert!(text(&same.stdout).contains("no difference"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = tattle().args(["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = tattle().args(["analyze", "/nonexistent.pcap"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent.pcap"));
+}
+
+/// Hosts tshark sees in a capture: DNS names asked, TLS SNI, HTTP Host.
+fn tshark_hosts(capture: &Path) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(capture)
+        .args(["-T", "fields", "-E", "separator=|"])
+        .args(["-e", "dns.qry.name", "-e", "tls.handshake.extensions_server_name", "-e", "http.host"])
+        .args(["-Y", "dns.flags.response == 0 || tls.handshake.type == 1 || http.request"])
+        .output()
+        .expect("tshark runs");
+    assert!(out.status.success(), "tshark: {}", text(&out.stderr));
+    let (mut dns, mut sni, mut http) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for line in text(&out.stdout).lines() {
+        let fields: Vec<&str> = line.split('|').collect();
+        for (i, set) in [&mut dns, &mut sni, &mut http].into_iter().enumerate() {
+            if let Some(v) = fields.get(i).filter(|v| !v.is_empty()) {
+                set.insert(v.to_string());
+            }
+        }
+    }
+    (dns, sni, http)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_end_to_end_agrees_with_tshark() {
+    let adb = PrivateAdbServer::start().await.expect("private adb server");
+    let runs = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .args(["demo", "--runs"])
+        .arg(runs.path())
+        .env("ANDROID_ADB_SERVER_PORT", adb.server().port().to_string())
+        .output()
+        .await
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("build A (miui-cloud-default) sends <imei> and <phone_number> to")
+            && stdout.contains("when an SMS is sent; build B (miui-cloud-optin) does not."),
+        "{stdout}"
+    );
+    // No raw identifier in what the demo printed.
+    for profile in ["miui-cloud-default", "miui-cloud-optin"] {
+        for value in profile_values(profile) {
+            assert!(!stdout.contains(&value) && !text(&out.stderr).contains(&value), "raw identifier printed");
+        }
+    }
+    // The demo cleaned up: the private server lists no device.
+    assert!(adb.server().devices().await.unwrap().is_empty(), "demo left devices registered");
+
+    // Every capture: what tattle names, tshark names too, and the other way round.
+    let mut captures = 0;
+    for entry in std::fs::read_dir(runs.path()).unwrap() {
+        let capture = entry.unwrap().path().join("capture.pcap");
+        let analysis = analysis::analyze_file(&capture, &[]).expect("analysis");
+        assert!(analysis.damage.is_empty(), "{:?}", analysis.damage);
+        let (dns, sni, http) = tshark_hosts(&capture);
+        let ours_dns: BTreeSet<String> = analysis.dns_queries.iter().map(|q| q.name.clone()).collect();
+        let ours_sni: BTreeSet<String> = analysis
+            .flows
+            .iter()
+            .filter(|f| f.host_source == HostSource::Sni)
+            .map(|f| f.host.clone())
+            .collect();
+        let ours_http: BTreeSet<String> = analysis
+            .flows
+            .iter()
+            .filter(|f| f.host_source == HostSource::Http)
+            .map(|f| f.host.clone())
+            .collect();
+        assert!(!dns.is_empty() && !sni.is_empty(), "capture without DNS or TLS: {}", capture.display());
+        assert_eq!(ours_dns, dns, "DNS names");
+        assert_eq!(ours_sni, sni, "TLS SNI");
+        assert_eq!(ours_http, http, "HTTP hosts");
+        captures += 1;
+    }
+    assert_eq!(captures, 2);
+}
