@@ -328,7 +328,7 @@ fn undefined_placeholders_point_at_the_brace() {
          `identifiers:`, or write `{{` for a literal brace"
     );
     assert_eq!(
-        only("name: t\nidentifiers:\n  a: \"x {b}\"\n  b: y\nsteps:\n  - idle: 1s\n"),
+        only("name: t\nidentifiers:\n  a: \"x {b}\"\n  b: yyyy\nsteps:\n  - idle: 1s\n"),
         "3:9: `{b}` cannot be used inside an identifier | an identifier may use only `{run_id}`; for a \
          literal brace write `{{`"
     );
@@ -401,6 +401,16 @@ fn identifier_kinds_must_be_snake_case_and_run_id_is_reserved() {
         only("name: t\nidentifiers:\n  sms_body: \"\"\nsteps:\n  - idle: 1s\n"),
         "3:13: identifier `sms_body` is empty | write e.g. `sms_body: \"tattle {run_id}\"`"
     );
+}
+
+#[test]
+fn canaries_must_be_distinctive() {
+    assert_eq!(
+        only("name: t\nidentifiers:\n  sms_body: hi\nsteps:\n  - idle: 1s\n"),
+        "3:13: identifier `sms_body` is too short to be found reliably in traffic | use at least 4 \
+         characters, or add `{run_id}` to it"
+    );
+    parse("name: t\nidentifiers:\n  sms_body: \"{run_id}\"\nsteps:\n  - idle: 1s\n").unwrap();
 }
 
 #[test]
@@ -522,4 +532,44 @@ fn builtins_are_the_shipped_files_and_all_valid() {
     assert_eq!(s.path, Path::new("<builtin>/send-sms.yaml"));
     let e = Scenario::resolve("send-smss").unwrap_err().to_string();
     assert!(e.contains("did you mean the built-in `send-sms`?"), "{e}");
+}
+
+#[test]
+fn mutated_scenarios_never_panic_and_always_point_inside_the_file() {
+    // Deterministic fuzzing: random single-character edits of a valid scenario, in YAML-significant
+    // characters, must give either a scenario or positioned errors.
+    let base: Vec<char> = SEND_SMS.chars().collect();
+    let alphabet: Vec<char> = "-:{}[],'\"\n #&*!|>?%@`{}_sm5\té".chars().collect();
+    let mut x: u64 = 0x5eed;
+    let mut next = |n: usize| {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((x >> 33) as usize) % n.max(1)
+    };
+    for _ in 0..3000 {
+        let mut text = base.clone();
+        for _ in 0..1 + next(3) {
+            let at = next(text.len());
+            match next(3) {
+                0 => {
+                    text.remove(at);
+                }
+                1 => text.insert(at, alphabet[next(alphabet.len())]),
+                _ => text[at] = alphabet[next(alphabet.len())],
+            }
+        }
+        let text: String = text.into_iter().collect();
+        let lines = text.lines().count() + 1;
+        if let Err(e) = parse(&text) {
+            assert!(!e.diagnostics().is_empty(), "{text}");
+            for d in e.diagnostics() {
+                assert!(
+                    d.line >= 1 && d.line <= lines && d.column >= 1,
+                    "{d:?}\n{text}"
+                );
+            }
+            let _ = e.to_string();
+        }
+    }
 }

@@ -16,6 +16,8 @@ use super::{
 };
 use crate::identifier::is_valid_kind;
 
+/// Shorter canary values would match by chance.
+const MIN_CANARY_CHARS: usize = 4;
 const TOP_KEYS: &[&str] = &["name", "description", "identifiers", "steps"];
 const DURATION_HELP: &str = "use a number with a unit: 500ms, 5s or 2m (sums like 1m30s work too)";
 
@@ -442,6 +444,17 @@ fn identifiers(cx: &mut Ctx<'_>, node: &Node) -> Vec<(String, String)> {
             continue;
         };
         cx.placeholders(v, value, &[RUN_ID], true);
+        let uses_run_id = placeholders(value).iter().any(|(n, _)| *n == RUN_ID);
+        if !uses_run_id && value.trim().chars().count() < MIN_CANARY_CHARS {
+            // A two-letter canary matches random bytes in compressed or encrypted traffic: every
+            // finding would be noise.
+            cx.at(
+                v,
+                format!("identifier `{kind}` is too short to be found reliably in traffic"),
+                format!("use at least {MIN_CANARY_CHARS} characters, or add `{{{RUN_ID}}}` to it"),
+            );
+            continue;
+        }
         out.push((kind.to_string(), value.to_string()));
     }
     out
