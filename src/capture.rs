@@ -36,7 +36,9 @@ pub enum CaptureError {
          root (on a real phone: `adb root` on an eng/userdebug build or the emulator; see docs/device.md)"
     )]
     NoData(Duration),
-    #[error("the device's capture does not start with a pcap header (got {0}): is `tcpdump -w -` supported?")]
+    #[error(
+        "the device's capture does not start with a pcap header (got {0}): is `tcpdump -w -` supported?"
+    )]
     NotPcap(String),
 }
 
@@ -186,10 +188,13 @@ async fn create_private(path: &Path) -> Result<tokio::fs::File, CaptureError> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(0o600);
-    options.open(path).await.map_err(|source| CaptureError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    options
+        .open(path)
+        .await
+        .map_err(|source| CaptureError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 async fn write_all(

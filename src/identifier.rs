@@ -77,7 +77,12 @@ pub fn is_valid_kind(kind: &str) -> bool {
 
 impl fmt::Debug for Identifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Identifier({}, {} chars)", self.placeholder(), self.value.chars().count())
+        write!(
+            f,
+            "Identifier({}, {} chars)",
+            self.placeholder(),
+            self.value.chars().count()
+        )
     }
 }
 
@@ -114,7 +119,10 @@ mod tests {
             Identifier::new("phone_number", "+6591234567"),
             Identifier::new("contact_phone", "91234567"),
         ];
-        assert_eq!(redact("to +6591234567 or 91234567", &ids), "to <phone_number> or <contact_phone>");
+        assert_eq!(
+            redact("to +6591234567 or 91234567", &ids),
+            "to <phone_number> or <contact_phone>"
+        );
     }
 
     #[test]

@@ -4,15 +4,15 @@
 //! `snapshot` / `report`. `vhandset` is the embedded virtual handset, a device like any other to the rest
 //! of the crate. `cli` is the only module that prints or picks exit codes.
 
-pub mod identifier;
-pub mod vhandset;
 pub mod adb;
 pub mod analysis;
-pub mod scenario;
 pub mod capture;
 pub mod cli;
 pub mod device;
+pub mod identifier;
 pub mod outcome;
 pub mod report;
 pub mod runner;
+pub mod scenario;
 pub mod snapshot;
+pub mod vhandset;

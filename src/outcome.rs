@@ -289,14 +289,28 @@ mod tests {
     #[test]
     fn places_traffic_in_steps_and_redacts() {
         let windows = vec![
-            StepWindow { index: 1, name: "fresh-setup".into(), start: 100.0, end: 110.0 },
-            StepWindow { index: 2, name: "send-sms".into(), start: 110.0, end: 120.0 },
+            StepWindow {
+                index: 1,
+                name: "fresh-setup".into(),
+                start: 100.0,
+                end: 110.0,
+            },
+            StepWindow {
+                index: 2,
+                name: "send-sms".into(),
+                start: 110.0,
+                end: 120.0,
+            },
         ];
         let ids = vec![Identifier::new("imei", "356938035643809")];
         let analysis = Analysis {
             frames: 3,
             flows: vec![flow("356938035643809.evil.example", Protocol::Tls, 112.0)],
-            dns_queries: vec![DnsQuery { name: "a.example".into(), frame: 1, ts: 101.0 }],
+            dns_queries: vec![DnsQuery {
+                name: "a.example".into(),
+                frame: 1,
+                ts: 101.0,
+            }],
             findings: vec![Finding {
                 identifier: "imei".into(),
                 encoding: "plain".into(),
@@ -311,9 +325,30 @@ mod tests {
         };
         // Device clock 2 s ahead of the host's.
         let shifted = Analysis {
-            flows: analysis.flows.iter().map(|f| Flow { first_ts: f.first_ts + 2.0, ..f.clone() }).collect(),
-            dns_queries: analysis.dns_queries.iter().map(|q| DnsQuery { ts: q.ts + 2.0, ..q.clone() }).collect(),
-            findings: analysis.findings.iter().map(|f| Finding { ts: f.ts + 2.0, ..f.clone() }).collect(),
+            flows: analysis
+                .flows
+                .iter()
+                .map(|f| Flow {
+                    first_ts: f.first_ts + 2.0,
+                    ..f.clone()
+                })
+                .collect(),
+            dns_queries: analysis
+                .dns_queries
+                .iter()
+                .map(|q| DnsQuery {
+                    ts: q.ts + 2.0,
+                    ..q.clone()
+                })
+                .collect(),
+            findings: analysis
+                .findings
+                .iter()
+                .map(|f| Finding {
+                    ts: f.ts + 2.0,
+                    ..f.clone()
+                })
+                .collect(),
             ..analysis
         };
         let (outcome, evidence) = build("send-sms", &identity(), &windows, 2.0, &shifted, &ids);
@@ -330,11 +365,24 @@ mod tests {
 
     #[test]
     fn traffic_outside_windows_gets_its_own_labels() {
-        let windows = vec![StepWindow { index: 1, name: "idle".into(), start: 100.0, end: 110.0 }];
+        let windows = vec![StepWindow {
+            index: 1,
+            name: "idle".into(),
+            start: 100.0,
+            end: 110.0,
+        }];
         let analysis = Analysis {
             dns_queries: vec![
-                DnsQuery { name: "early.example".into(), frame: 1, ts: 90.0 },
-                DnsQuery { name: "late.example".into(), frame: 2, ts: 130.0 },
+                DnsQuery {
+                    name: "early.example".into(),
+                    frame: 1,
+                    ts: 90.0,
+                },
+                DnsQuery {
+                    name: "late.example".into(),
+                    frame: 2,
+                    ts: 130.0,
+                },
             ],
             ..Analysis::default()
         };

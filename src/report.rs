@@ -29,7 +29,12 @@ pub fn render_outcome(outcome: &Outcome) -> String {
             let _ = writeln!(out, "    no traffic");
         }
         for host in &step.hosts {
-            let _ = writeln!(out, "    contacted {} ({})", host.host, host.protocols.join(", "));
+            let _ = writeln!(
+                out,
+                "    contacted {} ({})",
+                host.host,
+                host.protocols.join(", ")
+            );
         }
         for (key, encodings) in group_leaks(&step.leaks) {
             let _ = writeln!(
@@ -180,7 +185,10 @@ pub fn render_diff(d: &OutcomeDiff) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "A = {}\nB = {}", d.a_name, d.b_name);
     if d.is_empty() {
-        let _ = writeln!(out, "no difference: same hosts and same leaks in every step");
+        let _ = writeln!(
+            out,
+            "no difference: same hosts and same leaks in every step"
+        );
         return out;
     }
     for step in d.steps.iter().filter(|s| !s.is_empty()) {
@@ -231,7 +239,10 @@ pub fn summary(d: &OutcomeDiff) -> Vec<String> {
         ] {
             let mut by_host: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
             for leak in leaks {
-                by_host.entry(&leak.host).or_default().insert(&leak.identifier);
+                by_host
+                    .entry(&leak.host)
+                    .or_default()
+                    .insert(&leak.identifier);
             }
             for (host, ids) in by_host {
                 let ids: Vec<&str> = ids.into_iter().collect();
@@ -308,7 +319,13 @@ mod tests {
 
     #[test]
     fn outcome_text_groups_encodings() {
-        let text = render_outcome(&outcome(vec![leak("<imei>", "plain"), leak("<imei>", "md5")]));
-        assert!(text.contains("LEAK <imei> → msg.vendor.example over http in http.body as plain, md5"), "{text}");
+        let text = render_outcome(&outcome(vec![
+            leak("<imei>", "plain"),
+            leak("<imei>", "md5"),
+        ]));
+        assert!(
+            text.contains("LEAK <imei> → msg.vendor.example over http in http.body as plain, md5"),
+            "{text}"
+        );
     }
 }

@@ -140,7 +140,8 @@ pub async fn run(
 
     let dir = create_run_dir(&options.runs_root, &scenario.name, &firmware)?;
     let capture_path = dir.join("capture.pcap");
-    let capture = capture::start_on_device(device.adb(), device::CAPTURE_COMMAND, &capture_path).await?;
+    let capture =
+        capture::start_on_device(device.adb(), device::CAPTURE_COMMAND, &capture_path).await?;
     observer.capture_started(capture.counters());
 
     let mut windows = Vec::new();
@@ -216,7 +217,14 @@ pub async fn run(
         interrupted,
         identifiers,
     };
-    write_run_files(&result, &scenario, &run_id, &windows, clock_offset, &analysis)?;
+    write_run_files(
+        &result,
+        &scenario,
+        &run_id,
+        &windows,
+        clock_offset,
+        &analysis,
+    )?;
     observer.finished();
     Ok(result)
 }
@@ -257,7 +265,10 @@ fn write_run_files(
         interrupted: r.interrupted.as_deref(),
     };
     let json = serde_json::to_string_pretty(&record).unwrap_or_default();
-    write_private(&r.dir.join("run.json"), &identifier_safe(&json, &r.identifiers))?;
+    write_private(
+        &r.dir.join("run.json"),
+        &identifier_safe(&json, &r.identifiers),
+    )?;
     let evidence = serde_json::to_string_pretty(&r.evidence).unwrap_or_default();
     write_private(&r.dir.join("evidence.json"), &evidence)?;
     let body = snapshot::render(&r.outcome);
@@ -266,7 +277,10 @@ fn write_run_files(
         r.outcome.scenario, r.outcome.firmware
     );
     write_private(&r.dir.join("outcome.snap"), &snap)?;
-    write_private(&r.dir.join("report.txt"), &report::render_outcome(&r.outcome))?;
+    write_private(
+        &r.dir.join("report.txt"),
+        &report::render_outcome(&r.outcome),
+    )?;
     Ok(())
 }
 
@@ -303,7 +317,10 @@ fn create_run_dir(root: &Path, scenario: &str, firmware: &str) -> Result<PathBuf
             Err(e) => return Err(err(&path, e)),
         }
     }
-    Err(err(root, std::io::Error::other("too many runs in the same second")))
+    Err(err(
+        root,
+        std::io::Error::other("too many runs in the same second"),
+    ))
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), RunError> {
@@ -381,6 +398,9 @@ mod tests {
 
     #[test]
     fn run_ids_differ() {
-        assert_ne!(new_run_id(), { std::thread::sleep(Duration::from_millis(1)); new_run_id() });
+        assert_ne!(new_run_id(), {
+            std::thread::sleep(Duration::from_millis(1));
+            new_run_id()
+        });
     }
 }

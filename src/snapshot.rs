@@ -41,7 +41,8 @@ pub fn pending_path(snap: &Path) -> PathBuf {
 
 /// The snapshot body of an outcome: YAML, deterministic (the outcome is sorted).
 pub fn render(outcome: &Outcome) -> String {
-    let mut text = serde_saphyr::to_string(outcome).unwrap_or_else(|e| format!("# unrenderable: {e}\n"));
+    let mut text =
+        serde_saphyr::to_string(outcome).unwrap_or_else(|e| format!("# unrenderable: {e}\n"));
     if !text.ends_with('\n') {
         text.push('\n');
     }
@@ -187,12 +188,18 @@ mod tests {
         let first = compare_and_record(&snap, "e", &body).unwrap();
         assert!(matches!(first, Comparison::Missing { .. }));
         std::fs::rename(pending_path(&snap), &snap).unwrap();
-        assert_eq!(compare_and_record(&snap, "e", &body).unwrap(), Comparison::Equal);
+        assert_eq!(
+            compare_and_record(&snap, "e", &body).unwrap(),
+            Comparison::Equal
+        );
         let mut changed = outcome();
         changed.steps[0].leaks.clear();
         match compare_and_record(&snap, "e", &render(&changed)).unwrap() {
             Comparison::Different { diff, pending } => {
-                assert!(diff.contains("-  - identifier: <imei>") || diff.contains("identifier"), "{diff}");
+                assert!(
+                    diff.contains("-  - identifier: <imei>") || diff.contains("identifier"),
+                    "{diff}"
+                );
                 assert!(pending.exists());
             }
             other => panic!("expected a difference, got {other:?}"),

@@ -71,7 +71,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
                 .wait_for_device(&handset.serial(), Duration::from_secs(20))
                 .await?;
         }
-        println!("tattle demo: the `{}` scenario on two builds of the same phone", scenario.name);
+        println!(
+            "tattle demo: the `{}` scenario on two builds of the same phone",
+            scenario.name
+        );
         for (tag, handset) in ["A", "B"].iter().zip(&handsets) {
             println!(
                 "  {tag}: {} — {} (adb serial {})",
@@ -101,7 +104,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         let rb = rb.with_context(|| format!("running {} on B", scenario.name))?;
 
         for (tag, r) in [("A", &ra), ("B", &rb)] {
-            println!("== {tag}: {}", report::render_outcome(&r.outcome).trim_start());
+            println!(
+                "== {tag}: {}",
+                report::render_outcome(&r.outcome).trim_start()
+            );
             print_run_notes(r);
             println!();
         }
@@ -109,9 +115,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         println!("== What changed from A to B");
         print!("{}", report::render_diff(&d));
         println!();
-        println!("In one sentence: {}", one_sentence(&d, &profile_a.name, &profile_b.name));
+        println!(
+            "In one sentence: {}",
+            one_sentence(&d, &profile_a.name, &profile_b.name)
+        );
         let interrupted = ra.interrupted.is_some() || rb.interrupted.is_some();
-        Ok::<_, anyhow::Error>(if interrupted { Exit::Environment } else { Exit::Clean })
+        Ok::<_, anyhow::Error>(if interrupted {
+            Exit::Environment
+        } else {
+            Exit::Clean
+        })
     }
     .await;
 
@@ -128,7 +141,10 @@ fn one_sentence(d: &report::OutcomeDiff, a: &str, b: &str) -> String {
     let mut gone: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
     let mut appeared: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
     for step in &d.steps {
-        let step_name = step.step.split_once(' ').map_or(step.step.as_str(), |(_, n)| n);
+        let step_name = step
+            .step
+            .split_once(' ')
+            .map_or(step.step.as_str(), |(_, n)| n);
         for leak in &step.leaks_gone {
             let e = gone.entry(step_name).or_default();
             e.0.insert(&leak.identifier);

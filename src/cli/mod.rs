@@ -7,6 +7,7 @@
 //!
 //! Must not touch: protocol details (adb, analysis): it calls the library and reports.
 
+mod analyze;
 mod demo;
 mod progress;
 
@@ -42,7 +43,11 @@ impl From<Exit> for ExitCode {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "tattle", version, about = "Audit what an Android handset tells the network.")]
+#[command(
+    name = "tattle",
+    version,
+    about = "Audit what an Android handset tells the network."
+)]
 struct Cli {
     /// More logs on stderr (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -65,7 +70,7 @@ enum Command {
         format: Format,
     },
     /// Analyse a pcap/pcapng capture taken by anything.
-    Analyze(AnalyzeArgs),
+    Analyze(analyze::AnalyzeArgs),
     /// Start a virtual handset that `adb connect 127.0.0.1:PORT` accepts.
     Vhandset(VhandsetArgs),
     /// List the devices the adb server knows.
@@ -73,7 +78,7 @@ enum Command {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
@@ -97,19 +102,6 @@ struct RunArgs {
     /// An identifier to watch for, overriding what the device reports: KIND=VALUE (e.g. imei=…).
     #[arg(long = "id", value_name = "KIND=VALUE")]
     ids: Vec<String>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-}
-
-#[derive(clap::Args, Debug)]
-struct AnalyzeArgs {
-    capture: PathBuf,
-    /// An identifier to look for: KIND=VALUE.
-    #[arg(long = "id", value_name = "KIND=VALUE")]
-    ids: Vec<String>,
-    /// A YAML map of identifiers: `imei: "…"`.
-    #[arg(long)]
-    identifiers: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
@@ -184,14 +176,14 @@ async fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Demo(args) => demo::run(args).await,
         Command::Run(args) => run_command(args).await,
         Command::Diff { a, b, format } => diff_command(&a, &b, format),
-        Command::Analyze(args) => analyze_command(args),
+        Command::Analyze(args) => analyze::run(args),
         Command::Vhandset(args) => vhandset_command(args).await,
         Command::Devices => devices_command().await,
     }
 }
 
 /// Parses `KIND=VALUE` arguments.
-fn parse_ids(args: &[String]) -> anyhow::Result<Vec<Identifier>> {
+pub(crate) fn parse_ids(args: &[String]) -> anyhow::Result<Vec<Identifier>> {
     args.iter()
         .map(|arg| {
             let (kind, value) = arg
@@ -230,12 +222,17 @@ async fn pick_device(server: &AdbServer, serial: Option<&str>) -> anyhow::Result
     server.ensure_running().await.map_err(adb_context)?;
     let devices = server.devices().await.map_err(adb_context)?;
     let chosen = match serial {
-        Some(s) => devices
-            .iter()
-            .find(|d| d.serial == s)
-            .ok_or_else(|| anyhow!("no device `{s}` in `adb devices`; connected: {}", list_serials(&devices)))?,
+        Some(s) => devices.iter().find(|d| d.serial == s).ok_or_else(|| {
+            anyhow!(
+                "no device `{s}` in `adb devices`; connected: {}",
+                list_serials(&devices)
+            )
+        })?,
         None => {
-            let ready: Vec<_> = devices.iter().filter(|d| d.state == DeviceState::Device).collect();
+            let ready: Vec<_> = devices
+                .iter()
+                .filter(|d| d.state == DeviceState::Device)
+                .collect();
             match ready.as_slice() {
                 [one] => *one,
                 [] => {
@@ -293,7 +290,8 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Exit> {
         firmware: args.firmware.clone(),
         ..RunOptions::default()
     };
-    let progress = progress::TerminalProgress::new(&indicatif::MultiProgress::new(), &scenario.name);
+    let progress =
+        progress::TerminalProgress::new(&indicatif::MultiProgress::new(), &scenario.name);
     let result = runner::run(&scenario, &device, &options, &progress)
         .await
         .with_context(|| format!("running {} on {}", scenario.name, device.serial()))?;
@@ -340,7 +338,9 @@ fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::R
             print!("{}", report::render_outcome(outcome));
             print_run_notes(result);
             match &comparison {
-                Comparison::Equal => println!("outcome equals the accepted snapshot {}", snap.display()),
+                Comparison::Equal => {
+                    println!("outcome equals the accepted snapshot {}", snap.display())
+                }
                 Comparison::Missing { pending } => println!(
                     "no accepted snapshot yet; wrote {} (accept it: mv {} {})",
                     pending.display(),
@@ -370,10 +370,16 @@ pub(crate) fn print_run_notes(result: &RunResult) {
         result.capture.bytes
     );
     for m in &result.missing {
-        println!("  note: could not read <{}> from the device: {} (pass --id {}=VALUE)", m.kind, m.reason, m.kind);
+        println!(
+            "  note: could not read <{}> from the device: {} (pass --id {}=VALUE)",
+            m.kind, m.reason, m.kind
+        );
     }
     for d in &result.damage {
-        println!("  note: capture damaged after frame {}: {}", d.after_frame, d.what);
+        println!(
+            "  note: capture damaged after frame {}: {}",
+            d.after_frame, d.what
+        );
     }
     if let Some(why) = &result.interrupted {
         println!("  RUN INTERRUPTED: {why}; the capture taken so far was kept and analysed");
@@ -406,65 +412,11 @@ fn diff_command(a: &Path, b: &Path, format: Format) -> anyhow::Result<Exit> {
             println!("{}", serde_json::to_string_pretty(&json)?);
         }
     }
-    Ok(if d.is_empty() { Exit::Clean } else { Exit::Findings })
-}
-
-fn analyze_command(args: AnalyzeArgs) -> anyhow::Result<Exit> {
-    let mut ids = parse_ids(&args.ids)?;
-    if let Some(file) = &args.identifiers {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("reading identifiers from {}", file.display()))?;
-        let map: std::collections::BTreeMap<String, String> = serde_saphyr::from_str(&text)
-            .map_err(|e| anyhow!("{}: expected a YAML map of kind: value ({e})", file.display()))?;
-        for (kind, value) in map {
-            ids.extend(parse_ids(&[format!("{kind}={value}")])?);
-        }
-    }
-    let analysis = crate::analysis::analyze_file(&args.capture, &ids)?;
-    let clean = |s: &str| crate::outcome::sanitize(&crate::identifier::redact(s, &ids));
-    match args.format {
-        Format::Json => {
-            let findings: Vec<_> = analysis
-                .findings
-                .iter()
-                .map(|f| {
-                    serde_json::json!({"identifier": f.identifier, "encoding": clean(&f.encoding),
-                        "host": clean(&f.host), "protocol": f.protocol, "location": clean(&f.location), "frame": f.frame})
-                })
-                .collect();
-            let hosts: Vec<_> = analysis
-                .flows
-                .iter()
-                .map(|f| serde_json::json!({"host": clean(&f.host), "how": f.host_source, "protocol": f.protocol,
-                    "first_frame": f.first_frame, "opaque_bytes": f.opaque_bytes}))
-                .collect();
-            let damage: Vec<_> = analysis
-                .damage
-                .iter()
-                .map(|d| serde_json::json!({"offset": d.offset, "after_frame": d.after_frame, "what": d.what}))
-                .collect();
-            let json = serde_json::json!({"format_version": 1, "frames": analysis.frames,
-                "dns_queries": analysis.dns_queries.iter().map(|q| clean(&q.name)).collect::<Vec<_>>(),
-                "flows": hosts, "findings": findings, "damage": damage});
-            println!("{}", serde_json::to_string_pretty(&json)?);
-        }
-        Format::Text => {
-            println!("{}: {} frames, {} flows", args.capture.display(), analysis.frames, analysis.flows.len());
-            for f in &analysis.flows {
-                println!("  flow from frame {}: {} ({}, named by {:?})", f.first_frame, clean(&f.host), f.protocol.as_str(), f.host_source);
-            }
-            for f in &analysis.findings {
-                println!(
-                    "  LEAK <{}> → {} over {} in {} as {} (frame {})",
-                    f.identifier, clean(&f.host), f.protocol.as_str(), clean(&f.location), clean(&f.encoding), f.frame
-                );
-            }
-            for d in &analysis.damage {
-                println!("  damage after frame {}: {}", d.after_frame, d.what);
-            }
-        }
-    }
-    Ok(if analysis.findings.is_empty() { Exit::Clean } else { Exit::Findings })
+    Ok(if d.is_empty() {
+        Exit::Clean
+    } else {
+        Exit::Findings
+    })
 }
 
 pub(crate) fn load_profile(arg: &str) -> anyhow::Result<vhandset::Profile> {
@@ -509,7 +461,13 @@ async fn devices_command() -> anyhow::Result<Exit> {
         println!("no devices");
     }
     for d in devices {
-        println!("{:24} {:12} {} {}", d.serial, format!("{:?}", d.state), d.model.unwrap_or_default(), d.product.unwrap_or_default());
+        println!(
+            "{:24} {:12} {} {}",
+            d.serial,
+            format!("{:?}", d.state),
+            d.model.unwrap_or_default(),
+            d.product.unwrap_or_default()
+        );
     }
     Ok(Exit::Clean)
 }

@@ -102,19 +102,20 @@ struct SubInfoCodes {
 
 fn subinfo_codes(sdk: u32) -> Option<SubInfoCodes> {
     match sdk {
-        // Android 11–13: getDeviceId(1) getDeviceIdWithFeature(2) getNaiForSubscriber(3)
+        // Android 11–14: getDeviceId(1) getDeviceIdWithFeature(2) getNaiForSubscriber(3)
         // getDeviceIdForPhone(4) getImeiForSubscriber(5) getDeviceSvn(6) getDeviceSvnUsingSubId(7)
         // getSubscriberId(8) getSubscriberIdWithFeature(9) getSubscriberIdForSubscriber(10)
         // getGroupIdLevel1ForSubscriber(11) getIccSerialNumber(12) getIccSerialNumberWithFeature(13)
         // getIccSerialNumberForSubscriber(14) getLine1Number(15).
-        30..=33 => Some(SubInfoCodes {
+        30..=34 => Some(SubInfoCodes {
             device_id: 1,
             subscriber_id: 8,
             icc_serial: 12,
             line1_number: 15,
         }),
-        // Android 14+ inserted getGroupIdLevel2ForSubscriber after getGroupIdLevel1ForSubscriber.
-        34.. => Some(SubInfoCodes {
+        // Android 15 (AOSP main) inserted getGroupIdLevel2ForSubscriber after
+        // getGroupIdLevel1ForSubscriber; 12–14 are assumed to keep 11's order (unverified on phones).
+        35.. => Some(SubInfoCodes {
             device_id: 1,
             subscriber_id: 8,
             icc_serial: 13,
@@ -154,7 +155,10 @@ impl Device {
     /// Runs one command; a non-zero exit is an error naming the command (with identifiers redacted by
     /// the caller's reporting, never here: commands may carry canaries, so only the program name is kept).
     async fn run(&self, command: &str) -> Result<ShellOutput, DeviceError> {
-        let out = self.adb.shell_with_timeout(command, COMMAND_TIMEOUT).await?;
+        let out = self
+            .adb
+            .shell_with_timeout(command, COMMAND_TIMEOUT)
+            .await?;
         if out.exit_code.is_some_and(|c| c != 0) {
             return Err(DeviceError::CommandFailed {
                 command: program_of(command),
@@ -215,8 +219,12 @@ impl Device {
                     (kinds::PHONE_NUMBER, codes.line1_number),
                 ];
                 for (kind, code) in wanted {
-                    let command = format!("service call iphonesubinfo {code} s16 com.android.shell");
-                    let out = self.adb.shell_with_timeout(&command, COMMAND_TIMEOUT).await?;
+                    let command =
+                        format!("service call iphonesubinfo {code} s16 com.android.shell");
+                    let out = self
+                        .adb
+                        .shell_with_timeout(&command, COMMAND_TIMEOUT)
+                        .await?;
                     match parse::parcel_string16(&out.stdout_text()) {
                         Ok(Some(value)) => match validate_identifier(kind, value.trim()) {
                             Ok(v) => found.push(Identifier::new(kind, v)),
@@ -267,7 +275,10 @@ impl Device {
 
         let serial = self.run("getprop ro.serialno").await?.stdout_text();
         let serial = serial.trim();
-        if serial.len() >= 6 && serial.len() <= 64 && serial.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if serial.len() >= 6
+            && serial.len() <= 64
+            && serial.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             found.push(Identifier::new(kinds::SERIAL, serial));
         }
         Ok((found, missing))
@@ -280,12 +291,11 @@ impl Device {
         let before = now_unix();
         let out = self.run("date +%s").await?;
         let after = now_unix();
-        let device = parse::epoch_seconds(&out.stdout_text()).ok_or_else(|| {
-            DeviceError::Unexpected {
+        let device =
+            parse::epoch_seconds(&out.stdout_text()).ok_or_else(|| DeviceError::Unexpected {
                 what: "date +%s".into(),
                 detail: truncate_for_message(&out.stdout_text()),
-            }
-        })?;
+            })?;
         // The device prints whole seconds: the offset is exact to ±1 s, enough to place flows in steps
         // that last seconds; an offset below 1 s is treated as none.
         let offset = device as f64 - (before + after) / 2.0;
@@ -298,9 +308,11 @@ impl Device {
     pub async fn fresh_setup(&self) -> Result<(), DeviceError> {
         self.run("pm clear com.android.providers.contacts").await?;
         self.run("pm clear com.android.providers.telephony").await?;
-        self.run("settings put secure user_setup_complete 0").await?;
+        self.run("settings put secure user_setup_complete 0")
+            .await?;
         self.run("settings put global device_provisioned 1").await?;
-        self.run("settings put secure user_setup_complete 1").await?;
+        self.run("settings put secure user_setup_complete 1")
+            .await?;
         Ok(())
     }
 
@@ -385,9 +397,10 @@ impl Device {
         {
             return Err(DeviceError::Unexpected {
                 what: "send-sms".into(),
-                detail: "no sent message to the recipient in content://sms/sent (the messaging app \
+                detail:
+                    "no sent message to the recipient in content://sms/sent (the messaging app \
                          may need another key sequence on this phone; see docs/device.md)"
-                    .into(),
+                        .into(),
             });
         }
         Ok(())
@@ -399,7 +412,10 @@ impl Device {
         command: &str,
         expect_exit: Option<i32>,
     ) -> Result<ShellOutput, DeviceError> {
-        let out = self.adb.shell_with_timeout(command, COMMAND_TIMEOUT).await?;
+        let out = self
+            .adb
+            .shell_with_timeout(command, COMMAND_TIMEOUT)
+            .await?;
         if let Some(expected) = expect_exit
             && out.exit_code != Some(expected)
         {
@@ -429,12 +445,13 @@ fn validate_identifier(kind: &str, value: &str) -> Result<String, String> {
         kinds::IMEI => value.len() == 15 && parse::luhn_valid(value),
         kinds::IMSI => digits_only && (6..=15).contains(&value.len()),
         kinds::ICCID => {
-            (18..=22).contains(&value.len())
-                && value.bytes().all(|b| b.is_ascii_hexdigit())
+            (18..=22).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_hexdigit())
         }
         kinds::PHONE_NUMBER => {
             let rest = value.strip_prefix('+').unwrap_or(value);
-            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) && (5..=15).contains(&rest.len())
+            !rest.is_empty()
+                && rest.bytes().all(|b| b.is_ascii_digit())
+                && (5..=15).contains(&rest.len())
         }
         _ => true,
     };
@@ -473,7 +490,10 @@ mod tests {
 
     #[test]
     fn firmware_ids_are_file_safe() {
-        assert_eq!(sanitize_firmware_id("TQ3A.230901.001 test-keys"), "TQ3A.230901.001-test-keys");
+        assert_eq!(
+            sanitize_firmware_id("TQ3A.230901.001 test-keys"),
+            "TQ3A.230901.001-test-keys"
+        );
         assert_eq!(sanitize_firmware_id("../../etc"), "..-..-etc");
         assert_eq!(sanitize_firmware_id(""), "unknown-build");
     }

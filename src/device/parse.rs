@@ -173,8 +173,14 @@ mod tests {
         let props = getprop_all(
             "[ro.product.model]: [Pixel 7]\n[ro.build.version.sdk]: [33]\ngarbage\n[broken: [x]\n",
         );
-        assert_eq!(props.get("ro.product.model").map(String::as_str), Some("Pixel 7"));
-        assert_eq!(props.get("ro.build.version.sdk").map(String::as_str), Some("33"));
+        assert_eq!(
+            props.get("ro.product.model").map(String::as_str),
+            Some("Pixel 7")
+        );
+        assert_eq!(
+            props.get("ro.build.version.sdk").map(String::as_str),
+            Some("33")
+        );
         assert_eq!(props.len(), 2);
     }
 
@@ -206,7 +212,10 @@ mod tests {
     #[test]
     fn parcel_string_round_trip() {
         let text = dump_of("356938035643809");
-        assert_eq!(parcel_string16(&text).unwrap().as_deref(), Some("356938035643809"));
+        assert_eq!(
+            parcel_string16(&text).unwrap().as_deref(),
+            Some("356938035643809")
+        );
     }
 
     #[test]
@@ -217,7 +226,12 @@ mod tests {
 
     #[test]
     fn parcel_garbage_never_panics() {
-        for text in ["", "Result: Parcel(", "Result: Parcel(00000000 7fffffff)", "Parcel(zzzz)"] {
+        for text in [
+            "",
+            "Result: Parcel(",
+            "Result: Parcel(00000000 7fffffff)",
+            "Parcel(zzzz)",
+        ] {
             let _ = parcel_string16(text);
         }
         assert!(parcel_string16("Result: Parcel(00000000 7fffffff)").is_err());

@@ -31,7 +31,13 @@ fn scenario_typo_fails_before_touching_any_device() {
     let path = dir.path().join("send-sms.yaml");
     std::fs::write(&path, &typo).unwrap();
     let line = typo.lines().position(|l| l.contains("send-smss")).unwrap() + 1;
-    let column = typo.lines().nth(line - 1).unwrap().find("send-smss").unwrap() + 1;
+    let column = typo
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .find("send-smss")
+        .unwrap()
+        + 1;
     // Port 1: nothing listens there, so any attempt to reach an adb server would fail differently.
     let out = tattle()
         .args(["run", path.to_str().unwrap(), "--device", "none"])
@@ -40,9 +46,15 @@ fn scenario_typo_fails_before_touching_any_device() {
         .unwrap();
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(&format!("send-sms.yaml:{line}:{column}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("send-sms.yaml:{line}:{column}")),
+        "{stderr}"
+    );
     assert!(stderr.contains("did you mean `send-sms`"), "{stderr}");
-    assert!(!stderr.contains("adb"), "the adb server must not be contacted: {stderr}");
+    assert!(
+        !stderr.contains("adb"),
+        "the adb server must not be contacted: {stderr}"
+    );
 }
 
 #[test]
@@ -63,7 +75,10 @@ fn diff_of_snapshots_names_what_went_away() {
 fn usage_errors_exit_2() {
     let out = tattle().args(["run"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = tattle().args(["analyze", "/nonexistent.pcap"]).output().unwrap();
+    let out = tattle()
+        .args(["analyze", "/nonexistent.pcap"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/nonexistent.pcap"));
 }
@@ -74,8 +89,18 @@ fn tshark_hosts(capture: &Path) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet
         .arg("-r")
         .arg(capture)
         .args(["-T", "fields", "-E", "separator=|"])
-        .args(["-e", "dns.qry.name", "-e", "tls.handshake.extensions_server_name", "-e", "http.host"])
-        .args(["-Y", "dns.flags.response == 0 || tls.handshake.type == 1 || http.request"])
+        .args([
+            "-e",
+            "dns.qry.name",
+            "-e",
+            "tls.handshake.extensions_server_name",
+            "-e",
+            "http.host",
+        ])
+        .args([
+            "-Y",
+            "dns.flags.response == 0 || tls.handshake.type == 1 || http.request",
+        ])
         .output()
         .expect("tshark runs");
     assert!(out.status.success(), "tshark: {}", text(&out.stderr));
@@ -103,7 +128,12 @@ async fn demo_end_to_end_agrees_with_tshark() {
         .await
         .unwrap();
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
     assert!(
         stdout.contains("build A (miui-cloud-default) sends <imei> and <phone_number> to")
             && stdout.contains("when an SMS is sent; build B (miui-cloud-optin) does not."),
@@ -112,11 +142,17 @@ async fn demo_end_to_end_agrees_with_tshark() {
     // No raw identifier in what the demo printed.
     for profile in ["miui-cloud-default", "miui-cloud-optin"] {
         for value in profile_values(profile) {
-            assert!(!stdout.contains(&value) && !text(&out.stderr).contains(&value), "raw identifier printed");
+            assert!(
+                !stdout.contains(&value) && !text(&out.stderr).contains(&value),
+                "raw identifier printed"
+            );
         }
     }
     // The demo cleaned up: the private server lists no device.
-    assert!(adb.server().devices().await.unwrap().is_empty(), "demo left devices registered");
+    assert!(
+        adb.server().devices().await.unwrap().is_empty(),
+        "demo left devices registered"
+    );
 
     // Every capture: what tattle names, tshark names too, and the other way round.
     let mut captures = 0;
@@ -125,7 +161,11 @@ async fn demo_end_to_end_agrees_with_tshark() {
         let analysis = analysis::analyze_file(&capture, &[]).expect("analysis");
         assert!(analysis.damage.is_empty(), "{:?}", analysis.damage);
         let (dns, sni, http) = tshark_hosts(&capture);
-        let ours_dns: BTreeSet<String> = analysis.dns_queries.iter().map(|q| q.name.clone()).collect();
+        let ours_dns: BTreeSet<String> = analysis
+            .dns_queries
+            .iter()
+            .map(|q| q.name.clone())
+            .collect();
         let ours_sni: BTreeSet<String> = analysis
             .flows
             .iter()
@@ -138,7 +178,11 @@ async fn demo_end_to_end_agrees_with_tshark() {
             .filter(|f| f.host_source == HostSource::Http)
             .map(|f| f.host.clone())
             .collect();
-        assert!(!dns.is_empty() && !sni.is_empty(), "capture without DNS or TLS: {}", capture.display());
+        assert!(
+            !dns.is_empty() && !sni.is_empty(),
+            "capture without DNS or TLS: {}",
+            capture.display()
+        );
         assert_eq!(ours_dns, dns, "DNS names");
         assert_eq!(ours_sni, sni, "TLS SNI");
         assert_eq!(ours_http, http, "HTTP hosts");

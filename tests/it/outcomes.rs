@@ -27,11 +27,16 @@ async fn run_all(scenario_name: &str) -> Vec<(String, RunResult, tempfile::TempD
     for handset in &bench.handsets {
         let runs_root = tempfile::tempdir().unwrap();
         let device = Device::new(bench.server().device(&handset.serial()));
-        let options = RunOptions { runs_root: runs_root.path().to_path_buf(), ..RunOptions::default() };
+        let options = RunOptions {
+            runs_root: runs_root.path().to_path_buf(),
+            ..RunOptions::default()
+        };
         let scenario = scenario.clone();
         let profile = handset.profile().name.clone();
         tasks.push(tokio::spawn(async move {
-            let result = runner::run(&scenario, &device, &options, &Quiet).await.expect("run");
+            let result = runner::run(&scenario, &device, &options, &Quiet)
+                .await
+                .expect("run");
             (profile, result, runs_root)
         }));
     }
@@ -44,7 +49,11 @@ async fn run_all(scenario_name: &str) -> Vec<(String, RunResult, tempfile::TempD
 }
 
 fn check_run(profile: &str, result: &RunResult) {
-    assert!(result.interrupted.is_none(), "{profile}: {:?}", result.interrupted);
+    assert!(
+        result.interrupted.is_none(),
+        "{profile}: {:?}",
+        result.interrupted
+    );
     assert!(result.capture.packets > 0, "{profile}: empty capture");
     // Private run directory, private files.
     let mode = std::fs::metadata(&result.dir).unwrap().permissions().mode() & 0o777;
@@ -61,7 +70,11 @@ fn check_run(profile: &str, result: &RunResult) {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         for value in &values {
-            assert!(!text.contains(value.as_str()), "{}: holds a raw identifier value", path.display());
+            assert!(
+                !text.contains(value.as_str()),
+                "{}: holds a raw identifier value",
+                path.display()
+            );
         }
     }
 }
@@ -81,15 +94,34 @@ fn assert_outcome_snapshot(scenario: &str, profile: &str, result: &RunResult) {
 async fn send_sms_on_every_profile() {
     for (profile, result, _dir) in run_all("send-sms").await {
         check_run(&profile, &result);
-        assert_eq!(result.outcome.firmware, profile, "profiles use their name as build display id");
+        assert_eq!(
+            result.outcome.firmware, profile,
+            "profiles use their name as build display id"
+        );
         let leaks = result.outcome.leak_count();
         match profile.as_str() {
             "miui-cloud-default" => {
-                let sms_step = result.outcome.steps.iter().find(|s| s.step.ends_with("send-sms")).unwrap();
-                let kinds: Vec<&str> = sms_step.leaks.iter().map(|l| l.identifier.as_str()).collect();
-                assert!(kinds.contains(&"<imei>") && kinds.contains(&"<phone_number>"), "{kinds:?}");
+                let sms_step = result
+                    .outcome
+                    .steps
+                    .iter()
+                    .find(|s| s.step.ends_with("send-sms"))
+                    .unwrap();
+                let kinds: Vec<&str> = sms_step
+                    .leaks
+                    .iter()
+                    .map(|l| l.identifier.as_str())
+                    .collect();
+                assert!(
+                    kinds.contains(&"<imei>") && kinds.contains(&"<phone_number>"),
+                    "{kinds:?}"
+                );
             }
-            _ => assert_eq!(leaks, 0, "{profile} must not leak: {:?}", result.outcome.steps),
+            _ => assert_eq!(
+                leaks, 0,
+                "{profile} must not leak: {:?}",
+                result.outcome.steps
+            ),
         }
         assert_outcome_snapshot("send-sms", &profile, &result);
     }

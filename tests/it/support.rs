@@ -18,10 +18,16 @@ impl Bench {
         let mut handsets = Vec::new();
         for name in profiles {
             let profile = Arc::new(Profile::builtin(name).expect("built-in profile"));
-            let handset = vhandset::start(HandsetConfig { profile, adb_port: 0 })
+            let handset = vhandset::start(HandsetConfig {
+                profile,
+                adb_port: 0,
+            })
+            .await
+            .expect("virtual handset");
+            adb.server()
+                .connect(&handset.serial())
                 .await
-                .expect("virtual handset");
-            adb.server().connect(&handset.serial()).await.expect("adb connect");
+                .expect("adb connect");
             adb.server()
                 .wait_for_device(&handset.serial(), Duration::from_secs(20))
                 .await
