@@ -83,22 +83,12 @@ impl Ctx<'_> {
     /// The node's text for a field that takes a string; reports anything else.
     fn string<'n>(&mut self, what: &str, node: &'n Node, example: &str) -> Option<&'n str> {
         match &node.kind {
-            Kind::Scalar { text, style } if !node.is_null() => {
+            Kind::Scalar { text, .. } if !node.is_null() => {
                 if text.trim().is_empty() {
                     self.at(
                         node,
                         format!("{what} is empty"),
                         format!("write e.g. `{example}`"),
-                    );
-                    return None;
-                }
-                if *style == ScalarStyle::Plain && text.starts_with('{') {
-                    // Unreachable through the YAML grammar (a plain scalar cannot start with `{`), kept so
-                    // the rule stays explicit if the parser ever relaxes.
-                    self.at(
-                        node,
-                        format!("{what} must be quoted"),
-                        format!("write `{example}`"),
                     );
                     return None;
                 }
