@@ -1,0 +1,363 @@
+//! tattle's client of the adb server (`tattle::adb`) against Debian's real `adb` server, each test on a
+//! private server (free port, killed at the end), and the virtual handset as the device behind it.
+//!
+//! Proves: server lifecycle and `host:` services, the errors a CLI turns into clear messages, shell v2 exit
+//! codes and split stderr, `exec:` raw bytes, sync push/pull/stat, a lost device, and timeouts.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tattle::adb::{AdbDevice, AdbError, AdbServer, DeviceState, PrivateAdbServer};
+use tattle::vhandset::{self, HandsetConfig, Profile, RunningHandset};
+use tokio::io::AsyncReadExt;
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// A private server with one virtual handset connected and ready.
+async fn bench() -> (PrivateAdbServer, RunningHandset, AdbDevice) {
+    let adb = PrivateAdbServer::start().await.expect("private adb server");
+    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
+    let handset = vhandset::start(HandsetConfig {
+        profile,
+        adb_port: 0,
+    })
+    .await
+    .expect("virtual handset");
+    let serial = handset.serial();
+    adb.server().connect(&serial).await.expect("connect");
+    adb.server()
+        .wait_for_device(&serial, Duration::from_secs(20))
+        .await
+        .expect("device ready");
+    let device = adb.server().device(&serial);
+    (adb, handset, device)
+}
+
+#[tokio::test]
+async fn private_server_answers_and_is_gone_after_drop() {
+    let adb = PrivateAdbServer::start().await.expect("start");
+    let server = adb.server().clone();
+    assert_ne!(server.port(), 5037, "never the user's server");
+    assert_eq!(
+        server.version().await.expect("version"),
+        41,
+        "Debian's adb 29 speaks protocol 41"
+    );
+    assert!(server.devices().await.expect("devices").is_empty());
+    drop(adb);
+    assert!(
+        matches!(
+            server.version().await,
+            Err(AdbError::ServerUnreachable { .. })
+        ),
+        "server still answering after drop"
+    );
+}
+
+#[tokio::test]
+async fn ensure_running_starts_a_daemon_and_kill_stops_it() {
+    let server = AdbServer::at(free_addr());
+    assert!(matches!(
+        server.version().await,
+        Err(AdbError::ServerUnreachable { .. })
+    ));
+    server.ensure_running().await.expect("ensure_running");
+    assert_eq!(server.version().await.expect("version"), 41);
+    // Already running: nothing to do.
+    server
+        .ensure_running()
+        .await
+        .expect("second ensure_running");
+    server.kill().await.expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.version().await.is_ok() {
+        assert!(Instant::now() < deadline, "server survived host:kill");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn missing_adb_binary_says_how_to_install_it() {
+    let server = AdbServer::at(free_addr()).with_adb_binary("/nonexistent/bin/adb");
+    let err = server.ensure_running().await.expect_err("no adb");
+    assert!(matches!(err, AdbError::AdbMissing { .. }), "{err:?}");
+    assert!(err.to_string().contains("apt-get install adb"), "{err}");
+    let err = PrivateAdbServer::start_with("/nonexistent/bin/adb".into())
+        .await
+        .err()
+        .expect("no adb");
+    assert!(matches!(err, AdbError::AdbMissing { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn ensure_running_does_not_try_to_start_a_remote_server() {
+    // 192.0.2.0/24 is TEST-NET-1: not loopback, so it must not spawn `adb`; the connect fails or times out.
+    let server =
+        AdbServer::at("192.0.2.1:5037".parse().unwrap()).with_adb_binary("/nonexistent/bin/adb");
+    let err = server.ensure_running().await.expect_err("unreachable");
+    assert!(
+        matches!(
+            err,
+            AdbError::ServerUnreachable { .. } | AdbError::Timeout { .. }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_serials_and_closed_ports_are_clear_errors() {
+    let adb = PrivateAdbServer::start().await.expect("start");
+    let server = adb.server();
+    let closed = free_addr().to_string();
+    let err = server.connect(&closed).await.expect_err("closed port");
+    assert!(
+        matches!(&err, AdbError::Failed { message } if message.contains("failed to connect")),
+        "{err:?}"
+    );
+    let ghost = server.device("no-such-serial");
+    assert!(matches!(
+        ghost.shell("true").await,
+        Err(AdbError::DeviceNotFound { serial }) if serial == "no-such-serial"
+    ));
+    assert!(matches!(
+        ghost.features().await,
+        Err(AdbError::DeviceNotFound { .. })
+    ));
+    assert!(matches!(
+        ghost.pull("/x", 10).await,
+        Err(AdbError::DeviceNotFound { .. })
+    ));
+    assert!(matches!(
+        ghost.exec_out("echo").await,
+        Err(AdbError::DeviceNotFound { .. })
+    ));
+    assert!(matches!(
+        server.disconnect(&closed).await,
+        Err(AdbError::DeviceNotFound { .. })
+    ));
+    let err = server
+        .wait_for_device("no-such-serial", Duration::from_millis(400))
+        .await
+        .expect_err("never appears");
+    assert!(matches!(err, AdbError::Timeout { .. }), "{err:?}");
+    assert!(matches!(
+        ghost.shell("").await,
+        Err(AdbError::InvalidRequest { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_lists_the_handset_with_its_banner() {
+    let (adb, h, device) = bench().await;
+    let list = adb.server().devices().await.expect("devices");
+    let info = list
+        .iter()
+        .find(|d| d.serial == h.serial())
+        .expect("listed");
+    assert_eq!(info.state, DeviceState::Device);
+    let model = h
+        .profile()
+        .prop("ro.product.model")
+        .unwrap()
+        .replace(' ', "_");
+    assert_eq!(info.model.as_deref(), Some(model.as_str()));
+    assert_eq!(info.product.as_deref(), h.profile().prop("ro.product.name"));
+    assert_eq!(
+        info.device.as_deref(),
+        h.profile().prop("ro.product.device")
+    );
+    assert!(info.transport_id.is_some());
+    let features = device.features().await.expect("features");
+    assert!(features.iter().any(|f| f == "shell_v2"), "{features:?}");
+    assert!(device.has_feature("stat_v2").await.unwrap());
+
+    adb.server()
+        .disconnect(&h.serial())
+        .await
+        .expect("disconnect");
+    let fresh = adb.server().device(&h.serial());
+    assert!(matches!(
+        fresh.shell("true").await,
+        Err(AdbError::DeviceNotFound { .. })
+    ));
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shell_v2_exit_codes_and_split_stderr() {
+    let (_adb, h, device) = bench().await;
+    let out = device
+        .shell("getprop ro.product.model")
+        .await
+        .expect("getprop");
+    assert_eq!(
+        out.stdout_text(),
+        h.profile().prop("ro.product.model").unwrap()
+    );
+    assert_eq!(out.exit_code, Some(0));
+    assert!(out.success());
+    assert_eq!(device.shell("false").await.unwrap().exit_code, Some(1));
+    assert_eq!(device.shell("exit 3").await.unwrap().exit_code, Some(3));
+    let missing = device.shell("nosuchcommand arg").await.unwrap();
+    assert_eq!(missing.exit_code, Some(127));
+    assert!(!missing.success());
+    assert!(missing.stdout.is_empty());
+    assert!(
+        missing.stderr_text().contains("not found"),
+        "{:?}",
+        missing.stderr_text()
+    );
+    let split = device
+        .shell("echo out; echo err >&2; exit 42")
+        .await
+        .unwrap();
+    assert_eq!(
+        (split.stdout.as_slice(), split.stderr.as_slice()),
+        (&b"out\n"[..], &b"err\n"[..])
+    );
+    assert_eq!(split.exit_code, Some(42));
+    // Quoting survives the device's shell.
+    let tricky = "it's a \"test\"; $HOME `x`";
+    let echoed = device
+        .shell(&format!("echo {}", tattle::adb::shell_quote(tricky)))
+        .await
+        .unwrap();
+    assert_eq!(echoed.stdout_text(), tricky);
+    // Bounded output: beyond the limit is an error, not a truncated success.
+    let small = device.clone().with_output_limit(4);
+    assert!(matches!(
+        small.shell("echo 0123456789").await,
+        Err(AdbError::TooLarge { .. })
+    ));
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_out_is_raw_and_push_pull_round_trip_300k() {
+    let (_adb, h, device) = bench().await;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let data: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let path = "/data/local/tmp/adb_client.bin";
+    assert_eq!(device.stat(path).await.expect("stat missing"), None);
+    device.push(&data, path, 0o644).await.expect("push");
+    let st = device.stat(path).await.expect("stat").expect("exists");
+    assert!(st.is_file());
+    assert_eq!(st.size, 300_000);
+    assert!(
+        device
+            .stat("/data/local/tmp")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_dir()
+    );
+    let back = device.pull(path, 1 << 20).await.expect("pull");
+    assert!(back == data, "pulled bytes differ");
+    assert!(matches!(
+        device.pull(path, 1000).await,
+        Err(AdbError::TooLarge { .. })
+    ));
+    let err = device
+        .pull("/data/local/tmp/none", 10)
+        .await
+        .expect_err("missing");
+    assert!(matches!(err, AdbError::Failed { .. }), "{err:?}");
+
+    // exec: carries the bytes untouched (CR, NUL, high bytes), no shell v2 framing.
+    let mut stream = device.exec_out(&format!("cat {path}")).await.expect("exec");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+        .await
+        .expect("exec read timed out")
+        .expect("exec read");
+    assert!(
+        raw == data,
+        "exec-out bytes differ ({} vs {})",
+        raw.len(),
+        data.len()
+    );
+    let mut stream = device
+        .exec_out("echo -e 'a\\tb\\r\\nc'")
+        .await
+        .expect("exec");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    assert_eq!(raw, b"a\tb\r\nc\n");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_bound_every_wait() {
+    let (_adb, h, device) = bench().await;
+    let started = Instant::now();
+    let err = device
+        .shell_with_timeout("sleep 5", Duration::from_millis(500))
+        .await
+        .expect_err("must time out");
+    assert!(matches!(err, AdbError::Timeout { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // The command line is not in the message (it may carry canaries), only the program name.
+    let err = device
+        .shell_with_timeout("sleep 5; echo secret-canary", Duration::from_millis(200))
+        .await
+        .expect_err("must time out");
+    assert!(!err.to_string().contains("secret-canary"), "{err}");
+    // The device is still usable afterwards.
+    assert_eq!(device.shell("true").await.unwrap().exit_code, Some(0));
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handset_gone_mid_command_is_device_lost_never_success() {
+    let (_adb, h, device) = bench().await;
+    let running = tokio::spawn({
+        let device = device.clone();
+        async move {
+            device
+                .shell_with_timeout("echo started; sleep 5; echo done", Duration::from_secs(30))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    h.shutdown().await;
+    let result = tokio::time::timeout(Duration::from_secs(15), running)
+        .await
+        .expect("shell did not notice the loss")
+        .expect("join");
+    match result {
+        Err(AdbError::DeviceLost { serial, during }) => {
+            assert_eq!(serial, device.serial());
+            assert!(during.contains("`echo`"), "{during}");
+        }
+        other => panic!("expected DeviceLost, got {other:?}"),
+    }
+    // Afterwards the server reports it gone or offline, or never answers: all errors, none a success.
+    let after = device
+        .shell_with_timeout("true", Duration::from_secs(5))
+        .await
+        .expect_err("device is gone");
+    assert!(
+        matches!(
+            after,
+            AdbError::DeviceOffline { .. }
+                | AdbError::DeviceNotFound { .. }
+                | AdbError::Timeout { .. }
+        ),
+        "{after:?}"
+    );
+}
