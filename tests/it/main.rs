@@ -8,3 +8,4 @@ mod scenario_files;
 mod support;
 mod vhandset_adb;
 mod vhandset_traffic;
+mod adb_client;
