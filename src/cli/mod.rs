@@ -202,15 +202,9 @@ pub(crate) fn parse_ids(args: &[String]) -> anyhow::Result<Vec<Identifier>> {
         .collect()
 }
 
-/// Loads a scenario from a path, or a built-in one by name.
+/// Loads a scenario from a path, or a built-in one by name (with did-you-mean over the built-ins).
 pub(crate) fn load_scenario(arg: &str) -> Result<Scenario, scenario::ScenarioError> {
-    let path = Path::new(arg);
-    if !path.exists()
-        && let Some((file, text)) = scenario::builtin(arg)
-    {
-        return Scenario::parse(text, Path::new(file));
-    }
-    Scenario::load(path)
+    Scenario::resolve(arg)
 }
 
 /// Turns adb errors into a message with the fix.
