@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 
-use super::server::AdbServer;
+use super::server::{AdbServer, DeviceState};
 use super::shell::{CLOSE_STDIN_PACKET, ShellEvent, ShellOutput, ShellV2Decoder};
 use super::sync::{RemoteStat, Sync};
 use super::wire::Conn;
@@ -115,7 +115,7 @@ impl AdbDevice {
             if self.has_feature("shell_v2").await? {
                 self.shell_v2(command, &label).await
             } else {
-                self.shell_legacy(command).await
+                self.shell_legacy_inner(command).await
             }
         };
         let started = std::time::Instant::now();
@@ -189,7 +189,40 @@ impl AdbDevice {
         Ok(out)
     }
 
-    async fn shell_legacy(&self, command: &str) -> Result<ShellOutput, AdbError> {
+    /// Runs `command` through the legacy `shell:` service even when the device has shell v2: no exit status
+    /// (`exit_code` None) and stderr merged into stdout. For devices whose shell v2 misbehaves; `shell`
+    /// picks this by itself when the device lacks `shell_v2`.
+    pub async fn shell_legacy(&self, command: &str) -> Result<ShellOutput, AdbError> {
+        if command.trim().is_empty() {
+            return Err(AdbError::InvalidRequest {
+                message: "empty shell command".into(),
+            });
+        }
+        let label = command_label(command);
+        match tokio::time::timeout(self.timeout, self.shell_legacy_inner(command)).await {
+            Ok(r) => r,
+            Err(_) => Err(AdbError::Timeout {
+                what: format!("shell command {label} on {}", self.serial),
+                after: self.timeout,
+            }),
+        }
+    }
+
+    /// The device's state as the server sees it (`host-serial:SERIAL:get-state`).
+    pub async fn state(&self) -> Result<DeviceState, AdbError> {
+        let request = format!("host-serial:{}:get-state", self.serial);
+        self.server
+            .within(&request, self.timeout, async {
+                let mut conn = Conn::open(self.server.addr()).await?;
+                conn.send(&request).await?;
+                conn.status(Some(&self.serial)).await?;
+                let body = conn.read_hex4_body().await?;
+                Ok(DeviceState::parse(String::from_utf8_lossy(&body).trim()))
+            })
+            .await
+    }
+
+    async fn shell_legacy_inner(&self, command: &str) -> Result<ShellOutput, AdbError> {
         let mut conn = self.open_service(&format!("shell:{command}")).await?;
         let stdout = conn
             .read_to_end_bounded(self.output_limit)

@@ -307,7 +307,7 @@ pub enum DeviceState {
 }
 
 impl DeviceState {
-    fn parse(text: &str) -> DeviceState {
+    pub(crate) fn parse(text: &str) -> DeviceState {
         match text {
             "device" => DeviceState::Device,
             "offline" => DeviceState::Offline,

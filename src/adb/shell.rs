@@ -188,8 +188,11 @@ mod tests {
         p
     }
 
-    /// Decodes `stream` fed in pieces of `step` bytes; returns (stdout, stderr, exit).
-    fn decode(stream: &[u8], step: usize) -> Result<(Vec<u8>, Vec<u8>, Option<u8>), AdbError> {
+    /// stdout, stderr and exit status of a decoded stream.
+    type Decoded = (Vec<u8>, Vec<u8>, Option<u8>);
+
+    /// Decodes `stream` fed in pieces of `step` bytes.
+    fn decode(stream: &[u8], step: usize) -> Result<Decoded, AdbError> {
         let mut d = ShellV2Decoder::new();
         let (mut out, mut err, mut exit) = (Vec::new(), Vec::new(), None);
         for chunk in stream.chunks(step.max(1)) {

@@ -361,3 +361,27 @@ async fn handset_gone_mid_command_is_device_lost_never_success() {
         "{after:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_shell_state_and_refused_push() {
+    let (_adb, h, device) = bench().await;
+    assert_eq!(device.state().await.expect("state"), DeviceState::Device);
+    // Legacy `shell:`: stderr merged, no exit status, so never counted as success.
+    let out = device
+        .shell_legacy("echo out; echo err >&2; exit 3")
+        .await
+        .expect("legacy");
+    assert_eq!(out.exit_code, None);
+    assert!(!out.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("out") && text.contains("err"), "{text:?}");
+    assert!(out.stderr.is_empty());
+    // A push the device refuses (the path is a directory) is an error with the device's reason, and the device stays usable.
+    let err = device
+        .push(b"x", "/data/local/tmp", 0o644)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, AdbError::Failed { .. }), "{err:?}");
+    assert_eq!(device.shell("true").await.unwrap().exit_code, Some(0));
+    h.shutdown().await;
+}
