@@ -385,3 +385,111 @@ async fn legacy_shell_state_and_refused_push() {
     assert_eq!(device.shell("true").await.unwrap().exit_code, Some(0));
     h.shutdown().await;
 }
+
+/// A TCP relay between the adb server and a handset that can be frozen: it stops passing bytes but keeps
+/// both sockets open, which is what a SIGSTOPped device looks like to the server (no keepalive).
+struct Relay {
+    addr: SocketAddr,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Copies `from` to `to`, holding data back while `frozen` is set.
+async fn pump(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::AsyncWriteExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while frozen.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn relay(target: SocketAddr) -> Relay {
+    use std::sync::atomic::AtomicBool;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind relay");
+    let addr = listener.local_addr().expect("addr");
+    let frozen = Arc::new(AtomicBool::new(false));
+    let flag = frozen.clone();
+    let task = tokio::spawn(async move {
+        let mut pumps = tokio::task::JoinSet::new();
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                continue;
+            };
+            let (ri, wi) = inbound.into_split();
+            let (ro, wo) = outbound.into_split();
+            pumps.spawn(pump(ri, wo, flag.clone()));
+            pumps.spawn(pump(ro, wi, flag.clone()));
+        }
+    });
+    Relay { addr, frozen, task }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_device_times_out_instead_of_hanging() {
+    use std::sync::atomic::Ordering;
+    let adb = PrivateAdbServer::start().await.expect("private adb server");
+    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
+    let handset = vhandset::start(HandsetConfig {
+        profile,
+        adb_port: 0,
+    })
+    .await
+    .expect("virtual handset");
+    let relay = relay(SocketAddr::from((Ipv4Addr::LOCALHOST, handset.port()))).await;
+    let serial = relay.addr.to_string();
+    adb.server().connect(&serial).await.expect("connect");
+    adb.server()
+        .wait_for_device(&serial, Duration::from_secs(20))
+        .await
+        .expect("device ready");
+    let device = adb
+        .server()
+        .device(&serial)
+        .with_timeout(Duration::from_secs(1));
+    assert_eq!(
+        device.shell("true").await.expect("before freeze").exit_code,
+        Some(0)
+    );
+
+    relay.frozen.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    let err = device.shell("true").await.expect_err("frozen");
+    assert!(matches!(err, AdbError::Timeout { .. }), "{err:?}");
+    let err = device
+        .pull("/data/local/tmp", 10)
+        .await
+        .expect_err("frozen");
+    assert!(matches!(err, AdbError::Timeout { .. }), "{err:?}");
+    let err = device
+        .push(&[0u8; 200_000], "/data/local/tmp/f", 0o644)
+        .await
+        .expect_err("frozen");
+    assert!(matches!(err, AdbError::Timeout { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    // The server still believes in it: only our own timeouts protect the run.
+    assert_eq!(device.state().await.expect("state"), DeviceState::Device);
+
+    relay.frozen.store(false, Ordering::SeqCst);
+    relay.task.abort();
+    handset.shutdown().await;
+}
