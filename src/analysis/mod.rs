@@ -12,6 +12,7 @@ pub mod flows;
 pub mod http;
 pub mod matcher;
 pub mod packet;
+pub mod quic;
 pub mod reader;
 pub mod tls;
 

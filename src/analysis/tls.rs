@@ -69,6 +69,12 @@ pub fn client_hello(stream: &[u8]) -> Progress {
     }
 }
 
+/// A ClientHello from one whole handshake message (type, 3-byte length, body), as QUIC carries it in
+/// CRYPTO frames without the record layer.
+pub fn hello_from_handshake(msg: &[u8]) -> Option<ClientHello> {
+    decode(msg)
+}
+
 fn decode(msg: &[u8]) -> Option<ClientHello> {
     let (_, parsed) = parse_tls_message_handshake(msg).ok()?;
     let TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)) = parsed else {
