@@ -553,3 +553,30 @@ async fn tcpdump_stops_when_the_host_closes_the_stream() {
     assert_eq!(status, 0, "tcpdump stopped by SIGINT exits 0");
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_profile_plays_every_event_even_with_odd_event_fields() {
+    let net = HandsetNetwork::start(Arc::new(Profile::builtin("hostile").unwrap()))
+        .await
+        .expect("network");
+    let contact = HandsetEvent::ContactAdded {
+        name: "Wei Ling Tan".into(),
+        phone: "+6598765432".into(),
+    };
+    for event in [HandsetEvent::SetupComplete, contact, sms()] {
+        let r = net.play(&event).await;
+        assert!(r.actions > 0 && r.failed == 0, "{event:?}: {r:?}");
+    }
+    // A huge body with CR/LF and a recipient too long for a DNS label: actions may fail, nothing panics,
+    // and the event still finishes quickly.
+    let odd = HandsetEvent::SmsSent {
+        to: "9".repeat(200),
+        body: "line\r\nX-Injected: 1\r\n\r\n".repeat(5000),
+    };
+    let t0 = std::time::Instant::now();
+    let r = net.play(&odd).await;
+    assert_eq!(r.actions, 3);
+    assert!(r.failed >= 1, "the over-long DNS label must fail: {r:?}");
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    net.shutdown().await;
+}
