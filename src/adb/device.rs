@@ -265,6 +265,29 @@ impl AdbDevice {
         })
     }
 
+    /// Asks the device to reboot (`reboot:` service; `target` is `""`, `"bootloader"`, `"recovery"`…).
+    /// Returns once the device has accepted and dropped the stream; the caller then waits for it with
+    /// `AdbServer::wait_for_device`, since the device goes offline first.
+    pub async fn reboot(&self, target: &str) -> Result<(), AdbError> {
+        let what = format!("reboot of {}", self.serial);
+        let work = async {
+            let mut conn = self.open_service(&format!("reboot:{target}")).await?;
+            // adbd may print a reason before it goes; the stream ends when it does, possibly with a reset.
+            match conn.read_to_end_bounded(64 * 1024).await {
+                Ok(_) => Ok(()),
+                Err(AdbError::Io(e)) if is_disconnect(&e) => Ok(()),
+                Err(e) => Err(e),
+            }
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(AdbError::Timeout {
+                what,
+                after: self.timeout,
+            }),
+        }
+    }
+
     /// Writes `data` to `remote_path` with permission bits `mode` (sync SEND).
     pub async fn push(&self, data: &[u8], remote_path: &str, mode: u32) -> Result<(), AdbError> {
         let mtime = SystemTime::now()

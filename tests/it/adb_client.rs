@@ -493,3 +493,34 @@ async fn a_frozen_device_times_out_instead_of_hanging() {
     relay.task.abort();
     handset.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_and_wait_for_the_device_to_come_back() {
+    let (adb, h, device) = bench().await;
+    device
+        .push(b"kept", "/sdcard/k", 0o644)
+        .await
+        .expect("push");
+    device.reboot("").await.expect("reboot");
+    adb.server()
+        .wait_for_device(device.serial(), Duration::from_secs(30))
+        .await
+        .expect("came back");
+    // Right after the server sees it again the first stream can still race the reconnect: retry briefly.
+    let mut back = None;
+    for _ in 0..50 {
+        match device.pull("/sdcard/k", 100).await {
+            Ok(bytes) => {
+                back = Some(bytes);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    assert_eq!(back.as_deref(), Some(&b"kept"[..]));
+    // Proof that it really rebooted: run-time properties are gone.
+    let prop = device.shell("getprop debug.tattle").await.expect("getprop");
+    assert_eq!((prop.stdout_text().as_str(), prop.exit_code), ("", Some(0)));
+    drop(adb);
+    h.shutdown().await;
+}
