@@ -417,7 +417,35 @@ async fn pump(
     }
 }
 
+/// Passes the device's first message (its CNXN) on with `shell_v2` removed from the banner's features, so
+/// the server sees a device that only has the legacy shell. Header length and checksum are rewritten.
+async fn strip_shell_v2_from_banner(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut header = [0u8; 24];
+    from.read_exact(&mut header).await?;
+    let len = u32::from_le_bytes(header[12..16].try_into().unwrap()) as usize;
+    assert!(len <= 1 << 20, "CNXN payload of {len} bytes");
+    let mut payload = vec![0u8; len];
+    from.read_exact(&mut payload).await?;
+    assert_eq!(&header[..4], b"CNXN");
+    let banner = String::from_utf8(payload).expect("banner is text");
+    let stripped = banner.replace("shell_v2,", "").replace(",shell_v2", "");
+    assert_ne!(stripped, banner, "banner had no shell_v2: {banner}");
+    let sum: u32 = stripped.bytes().map(u32::from).sum();
+    header[12..16].copy_from_slice(&(stripped.len() as u32).to_le_bytes());
+    header[16..20].copy_from_slice(&sum.to_le_bytes());
+    to.write_all(&header).await?;
+    to.write_all(stripped.as_bytes()).await
+}
+
 async fn relay(target: SocketAddr) -> Relay {
+    relay_with(target, false).await
+}
+
+async fn relay_with(target: SocketAddr, legacy_only: bool) -> Relay {
     use std::sync::atomic::AtomicBool;
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
@@ -434,7 +462,14 @@ async fn relay(target: SocketAddr) -> Relay {
             let (ri, wi) = inbound.into_split();
             let (ro, wo) = outbound.into_split();
             pumps.spawn(pump(ri, wo, flag.clone()));
-            pumps.spawn(pump(ro, wi, flag.clone()));
+            let flag = flag.clone();
+            pumps.spawn(async move {
+                let (mut ro, mut wi) = (ro, wi);
+                if legacy_only && strip_shell_v2_from_banner(&mut ro, &mut wi).await.is_err() {
+                    return;
+                }
+                pump(ro, wi, flag).await
+            });
         }
     });
     Relay { addr, frozen, task }
@@ -523,4 +558,42 @@ async fn reboot_and_wait_for_the_device_to_come_back() {
     assert_eq!((prop.stdout_text().as_str(), prop.exit_code), ("", Some(0)));
     drop(adb);
     h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_without_shell_v2_falls_back_to_the_legacy_shell() {
+    let adb = PrivateAdbServer::start().await.expect("private adb server");
+    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
+    let handset = vhandset::start(HandsetConfig {
+        profile,
+        adb_port: 0,
+    })
+    .await
+    .expect("virtual handset");
+    let relay = relay_with(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, handset.port())),
+        true,
+    )
+    .await;
+    let serial = relay.addr.to_string();
+    adb.server().connect(&serial).await.expect("connect");
+    adb.server()
+        .wait_for_device(&serial, Duration::from_secs(20))
+        .await
+        .expect("device ready");
+    let device = adb.server().device(&serial);
+    let features = device.features().await.expect("features");
+    assert!(!features.iter().any(|f| f == "shell_v2"), "{features:?}");
+    assert!(features.iter().any(|f| f == "stat_v2"), "{features:?}");
+    let out = device
+        .shell("echo out; echo err >&2; false")
+        .await
+        .expect("shell");
+    // No exit status over the legacy service: unknown, not success; stderr arrives merged.
+    assert_eq!(out.exit_code, None);
+    assert!(!out.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("out") && text.contains("err"), "{text:?}");
+    relay.task.abort();
+    handset.shutdown().await;
 }
