@@ -14,14 +14,17 @@ use crate::outcome::{HostContact, Leak, Outcome};
 /// The outcome of one run as text.
 pub fn render_outcome(outcome: &Outcome) -> String {
     let mut out = String::new();
+    let device = &outcome.device;
+    // Models often repeat the maker's name ("Kestrel Note 7"): say it once.
+    let name = if device.model.starts_with(&device.manufacturer) {
+        device.model.clone()
+    } else {
+        format!("{} {}", device.manufacturer, device.model)
+    };
     let _ = writeln!(
         out,
-        "{} on {} ({} {}, Android {})",
-        outcome.scenario,
-        outcome.firmware,
-        outcome.device.manufacturer,
-        outcome.device.model,
-        outcome.device.android
+        "{} on {} ({name}, Android {})",
+        outcome.scenario, outcome.firmware, device.android
     );
     for step in &outcome.steps {
         let _ = writeln!(out, "  step {}", step.step);

@@ -267,7 +267,8 @@ fn write_run_files(
     let json = serde_json::to_string_pretty(&record).unwrap_or_default();
     write_private(
         &r.dir.join("run.json"),
-        &identifier_safe(&json, &r.identifiers),
+        // serde_json escapes control characters itself; only the values need redacting.
+        &crate::identifier::redact(&json, &r.identifiers),
     )?;
     let evidence = serde_json::to_string_pretty(&r.evidence).unwrap_or_default();
     write_private(&r.dir.join("evidence.json"), &evidence)?;

@@ -1,11 +1,12 @@
 //! Integration tests, one binary (one link step) with a module per area.
 //! Tests that need the real adb server start a private one (`ANDROID_ADB_SERVER_PORT`), never the user's.
 
+mod adb_client;
 mod analysis_tshark;
 mod cli;
 mod outcomes;
+mod runs;
 mod scenario_files;
 mod support;
 mod vhandset_adb;
 mod vhandset_traffic;
-mod adb_client;

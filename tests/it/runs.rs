@@ -1,0 +1,120 @@
+//! `tattle run` as CI uses it, and runs that go wrong: the device unplugged mid-run keeps the capture
+//! taken so far and says what happened.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use tattle::device::Device;
+use tattle::runner::{self, Quiet, RunOptions};
+use tattle::scenario::Scenario;
+
+use crate::support::Bench;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
+    let bench = Bench::start(&["miui-cloud-optin"]).await;
+    let serial = bench.handsets[0].serial();
+    let port = bench.server().port().to_string();
+    let runs = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |snapshots: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tattle"))
+            .args(["run", "send-sms", "--device", &serial, "--runs"])
+            .arg(runs.path())
+            .arg("--snapshots")
+            .arg(snapshots)
+            .env("ANDROID_ADB_SERVER_PORT", &port)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // The accepted snapshot in the repository: equal → 0.
+    let (code, stdout) = run(&repo.join("snapshots"));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("equals the accepted snapshot"), "{stdout}");
+
+    // An accepted snapshot that says otherwise (the default build's): different → 1, .snap.new + diff.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo.join("snapshots/send-sms@miui-cloud-default.snap"),
+        other.path().join("send-sms@miui-cloud-optin.snap"),
+    )
+    .unwrap();
+    let (code, stdout) = tokio::task::block_in_place(|| run(other.path()));
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("differs from the accepted snapshot"),
+        "{stdout}"
+    );
+    assert!(
+        other
+            .path()
+            .join("send-sms@miui-cloud-optin.snap.new")
+            .exists()
+    );
+
+    // No snapshot and no findings → 0, and a .snap.new to accept.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, stdout) = tokio::task::block_in_place(|| run(empty.path()));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        empty
+            .path()
+            .join("send-sms@miui-cloud-optin.snap.new")
+            .exists()
+    );
+    bench.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_unplugged_mid_run_keeps_the_capture() {
+    let bench = Bench::start(&["miui-cloud-default"]).await;
+    let scenario = Scenario::parse(
+        "name: unplug\nsteps:\n  - fresh-setup\n  - idle: 4s\n  - send-sms: { to: \"+6598765432\", body: \"hello {run_id}\" }\n",
+        Path::new("unplug.yaml"),
+    )
+    .unwrap();
+    let device = Device::new(bench.server().device(&bench.handsets[0].serial()));
+    let runs = tempfile::tempdir().unwrap();
+    let options = RunOptions {
+        runs_root: runs.path().to_path_buf(),
+        ..RunOptions::default()
+    };
+    let run = tokio::spawn(async move { runner::run(&scenario, &device, &options, &Quiet).await });
+    // Unplug during the idle step, after fresh-setup's traffic.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let Bench { adb, handsets } = bench;
+    for h in handsets {
+        h.shutdown().await;
+    }
+    let result = run.await.unwrap().expect("the run returns what it has");
+    let why = result.interrupted.clone().expect("interrupted");
+    assert!(why.contains("idle") || why.contains("send-sms"), "{why}");
+    assert!(
+        result.capture.ended_early || why.contains("send-sms"),
+        "{why}"
+    );
+    assert!(result.capture.packets > 0, "{:?} {why}", result.capture);
+    let setup = &result
+        .outcome
+        .steps
+        .iter()
+        .find(|s| s.step == "1 fresh-setup")
+        .unwrap();
+    assert!(
+        setup
+            .hosts
+            .iter()
+            .any(|h| h.host == "activate.kestrelcloud.net"),
+        "the traffic before the unplug is analysed: {:?}",
+        result.outcome
+    );
+    assert!(result.dir.join("capture.pcap").exists());
+    let record = std::fs::read_to_string(result.dir.join("run.json")).unwrap();
+    assert!(record.contains("\"interrupted\""), "{record}");
+    drop(adb);
+}
