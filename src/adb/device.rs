@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 
 use super::server::{AdbServer, DeviceState};
-use super::shell::{CLOSE_STDIN_PACKET, ShellEvent, ShellOutput, ShellV2Decoder};
+use super::shell::{CLOSE_STDIN_PACKET, ShellEvent, ShellOutput, ShellV2Decoder, shell_quote};
 use super::sync::{RemoteStat, Sync};
 use super::wire::Conn;
 use super::{AdbError, DEFAULT_OUTPUT_LIMIT, command_label, sanitize};
@@ -94,6 +94,13 @@ impl AdbDevice {
     /// Runs `command` with the default timeout. See `shell_with_timeout`.
     pub async fn shell(&self, command: &str) -> Result<ShellOutput, AdbError> {
         self.shell_with_timeout(command, self.timeout).await
+    }
+
+    /// Runs one program with arguments, each quoted with `shell_quote`, so values such as contact names can
+    /// never be read as shell syntax.
+    pub async fn shell_argv(&self, argv: &[&str]) -> Result<ShellOutput, AdbError> {
+        let command: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+        self.shell(&command.join(" ")).await
     }
 
     /// Runs `command` through the device's shell: shell v2 (exit code, separate stderr) when the device has

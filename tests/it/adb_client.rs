@@ -227,6 +227,8 @@ async fn shell_v2_exit_codes_and_split_stderr() {
         .await
         .unwrap();
     assert_eq!(echoed.stdout_text(), tricky);
+    let argv = device.shell_argv(&["echo", tricky, "b  c"]).await.unwrap();
+    assert_eq!(argv.stdout_text(), format!("{tricky} b  c"));
     // Bounded output: beyond the limit is an error, not a truncated success.
     let small = device.clone().with_output_limit(4);
     assert!(matches!(
