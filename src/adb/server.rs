@@ -530,6 +530,16 @@ mod tests {
     }
 
     #[test]
+    fn devices_l_survives_hostile_text() {
+        let hostile = "\u{1b}[2J\tdevice\n:::: :::\nserial\ttransport_id:99999999999999999999999\n\
+                       s model:\u{0}x device:\nno permissions\n";
+        let list = parse_devices_l(hostile);
+        assert!(list.iter().all(|d| d.transport_id.is_none()));
+        let long = "x ".repeat(100_000);
+        let _ = parse_devices_l(&long);
+    }
+
+    #[test]
     fn env_addresses() {
         let lo = |p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p);
         assert_eq!(addr_from_env(None, None), lo(5037));

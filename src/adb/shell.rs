@@ -259,6 +259,32 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..2000 {
+            let len = (next() % 64) as usize;
+            // Mostly small ids and lengths, so that valid packets and garbage both occur.
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| {
+                    if i % 5 == 0 {
+                        (next() % 7) as u8
+                    } else {
+                        (next() % 4) as u8
+                    }
+                })
+                .collect();
+            let step = 1 + (round % 7);
+            let _ = decode(&bytes, step);
+        }
+    }
+
+    #[test]
     fn output_text_and_success() {
         let o = ShellOutput {
             stdout: b"value\r\n\n".to_vec(),
