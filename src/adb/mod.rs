@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use device::{AdbDevice, ExecStream};
-pub use server::{AdbServer, DeviceInfo, DeviceState, PrivateAdbServer};
+pub use server::{AdbServer, DeviceInfo, DeviceState, PrivateAdbServer, parse_devices_l};
 pub use shell::{ShellEvent, ShellOutput, ShellV2Decoder, shell_quote};
 pub use sync::RemoteStat;
 pub use wire::{encode_request, parse_hex4};
