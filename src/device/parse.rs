@@ -114,10 +114,7 @@ pub fn content_rows(text: &str, expected: &[&str]) -> Vec<BTreeMap<String, Strin
             continue;
         };
         let mut row = BTreeMap::new();
-        loop {
-            let Some((key, after)) = rest.split_once('=') else {
-                break;
-            };
+        while let Some((key, after)) = rest.split_once('=') {
             // The value runs until the next `, COLUMN=`.
             let mut end = after.len();
             for col in expected {
@@ -161,7 +158,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]
