@@ -79,7 +79,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
             println!(
                 "  {tag}: {} — {} (adb serial {})",
                 handset.profile().name,
-                handset.profile().description.trim(),
+                // The profile's headline: its description up to the first colon.
+                handset.profile().description.split(':').next().unwrap_or("").trim(),
                 handset.serial()
             );
         }
