@@ -19,6 +19,7 @@ use super::dns::{self, DNS_PORTS};
 use super::http::{HttpStream, looks_like_http};
 use super::matcher::{Hit, Matcher, StreamScanner};
 use super::packet::{Packet, Transport};
+use super::quic::{self, QuicClient};
 use super::tls::{self, MAX_HELLO};
 use super::{DnsQuery, Finding, Flow, HostSource, Protocol, Timestamp};
 
@@ -125,6 +126,8 @@ struct FlowState {
     /// (outbound, payload hash, ts) of the last UDP datagram, to drop the second copy `-i any`
     /// records of every loopback packet.
     last_datagram: Option<(bool, u64, Timestamp)>,
+    /// QUIC client state, for UDP flows whose first client datagram is a v1 Initial.
+    quic: Option<Box<QuicClient>>,
 }
 
 impl FlowState {
@@ -281,6 +284,7 @@ impl Engine {
             rst: false,
             closed: false,
             last_datagram: None,
+            quic: None,
         });
         self.table.insert(key, idx);
         self.open.push_back(idx);
@@ -465,6 +469,14 @@ impl Engine {
             return;
         }
         f.last_datagram = Some((outbound, digest, ts));
+        if outbound
+            && f.protocol == Protocol::Udp
+            && f.bytes_out == 0
+            && quic::looks_like_initial(payload)
+        {
+            f.protocol = Protocol::Quic;
+            f.quic = Some(Box::default());
+        }
         if outbound {
             f.bytes_out += payload.len() as u64;
         } else {
@@ -485,17 +497,35 @@ impl Engine {
                     return;
                 }
                 for name in msg.questions {
-                    for r in self.matcher.scan(name.as_bytes()) {
-                        let enc = self.matcher.encoding_name(r.encoding).to_string();
-                        f.add(r.identifier, enc, "dns.qname".into(), frame, ts);
+                    for r in self.matcher.scan_layers(name.as_bytes(), true) {
+                        f.add(r.identifier, r.encoding, "dns.qname".into(), frame, ts);
                     }
                     self.dns_queries.push(DnsQuery { name, frame, ts });
                 }
             }
+            Protocol::Quic => {
+                let Some(q) = f.quic.as_mut().filter(|_| outbound) else {
+                    // Server packets: protected with keys derived from the client's, but they
+                    // carry nothing the handset said.
+                    f.opaque += payload.len() as u64;
+                    return;
+                };
+                let before = q.opaque;
+                let hello = q.datagram(payload);
+                f.opaque += q.opaque - before;
+                if let Some(hello) = hello {
+                    if let Some(sni) = &hello.sni {
+                        for r in self.matcher.scan_layers(sni.as_bytes(), true) {
+                            f.add(r.identifier, r.encoding, "tls.sni".into(), frame, ts);
+                        }
+                    }
+                    f.sni = hello.sni.filter(|s| !s.is_empty());
+                    f.alpn = hello.alpn;
+                }
+            }
             _ if outbound => {
-                for r in self.matcher.scan(payload) {
-                    let enc = self.matcher.encoding_name(r.encoding).to_string();
-                    f.add(r.identifier, enc, "udp.payload".into(), frame, ts);
+                for r in self.matcher.scan_layers(payload, true) {
+                    f.add(r.identifier, r.encoding, "udp.payload".into(), frame, ts);
                 }
             }
             _ => {}
@@ -539,6 +569,8 @@ impl Engine {
         f.add_hits(hits);
         f.dirs = [TcpDir::default(), TcpDir::default()];
         f.frames = VecDeque::new();
+        f.quic = None;
+        f.last_datagram = None;
         f.closed = true;
         if let Some(pos) = self.open.iter().position(|&i| i == idx) {
             self.open.remove(pos);
@@ -700,8 +732,13 @@ fn read_client(
                     tls::Progress::Hello(hello, used) => {
                         if let Some(sni) = &hello.sni {
                             let end = *abs + used as u64 - 1;
-                            for r in m.scan(sni.as_bytes()) {
-                                hits.push(hit(m, r.identifier, r.encoding, "tls.sni", end));
+                            for r in m.scan_layers(sni.as_bytes(), true) {
+                                hits.push(Hit {
+                                    identifier: r.identifier,
+                                    encoding: r.encoding,
+                                    location: "tls.sni".into(),
+                                    at: end,
+                                });
                             }
                         }
                         f.sni = hello.sni.filter(|s| !s.is_empty());
@@ -755,9 +792,14 @@ fn read_client(
                         && !msg.is_response
                     {
                         for name in msg.questions {
-                            for r in m.scan(name.as_bytes()) {
-                                let end = *abs + 2 + len as u64 - 1;
-                                hits.push(hit(m, r.identifier, r.encoding, "dns.qname", end));
+                            let end = *abs + 2 + len as u64 - 1;
+                            for r in m.scan_layers(name.as_bytes(), true) {
+                                hits.push(Hit {
+                                    identifier: r.identifier,
+                                    encoding: r.encoding,
+                                    location: "dns.qname".into(),
+                                    at: end,
+                                });
                             }
                             queries.push(DnsQuery { name, frame, ts });
                         }
@@ -785,5 +827,15 @@ fn raw(
 ) {
     for x in s.feed(m, at, data) {
         hits.push(hit(m, x.identifier, x.encoding, location, x.end - 1));
+    }
+    // Decoded layers of this piece only: a blob split across segments is searched by its needles,
+    // not decoded.
+    for r in m.scan_layers(data, false) {
+        hits.push(Hit {
+            identifier: r.identifier,
+            encoding: r.encoding,
+            location: location.to_string(),
+            at: at + r.end as u64 - 1,
+        });
     }
 }

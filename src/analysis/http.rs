@@ -1,7 +1,8 @@
 //! HTTP/1.x requests in a client→server byte stream: request line, headers, bodies.
 //!
 //! Owns request framing (httparse for the head; Content-Length and chunked bodies; several requests
-//! per connection), body decoding (gzip/deflate via flate2, with an output limit), and searching the
+//! per connection), body decoding (gzip/deflate via flate2, brotli, with an output limit), decoded layers inside
+//! each piece (see `Matcher::scan_layers`), and searching the
 //! request target (`http.url`), each header value (`http.header:Name`, name as sent) and the body
 //! (`http.body`) with the shared `Matcher`. A stream that stops looking like HTTP is handed back to
 //! the caller as raw bytes.
@@ -13,7 +14,7 @@
 
 use std::io::Read as _;
 
-use super::matcher::{Hit, Matcher};
+use super::matcher::{Hit, Matcher, add_layer};
 
 pub const MAX_HEAD: usize = 64 << 10;
 pub const MAX_BODY: usize = 1 << 20;
@@ -65,7 +66,7 @@ enum Framing {
 #[derive(Debug)]
 struct Body {
     framing: Framing,
-    /// `gzip` / `deflate` when the body must be decoded; other codings are recorded as `other`.
+    /// `gzip` / `deflate` / `brotli` when the body must be decoded; other codings are `other`.
     coding: Option<&'static str>,
     data: Vec<u8>,
     /// (offset in `data`, absolute stream offset, length) of each stored piece.
@@ -226,6 +227,7 @@ impl HttpStream {
                     "" | "identity" => None,
                     "gzip" | "x-gzip" => Some("gzip"),
                     "deflate" => Some("deflate"),
+                    "br" => Some("brotli"),
                     _ => Some("other"),
                 };
             } else if h.name.eq_ignore_ascii_case("host") && host.is_none() {
@@ -347,7 +349,7 @@ impl HttpStream {
                 let before = hits.len();
                 scan(m, &decoded, "http.body", hits, |_| b.last_abs);
                 for h in &mut hits[before..] {
-                    h.encoding = format!("{}+{coding}", h.encoding);
+                    h.encoding = add_layer(&h.encoding, coding);
                 }
                 return;
             }
@@ -381,17 +383,17 @@ fn scan(
     hits: &mut Vec<Hit>,
     abs_of: impl Fn(usize) -> u64,
 ) {
-    for r in m.scan(hay) {
+    for r in m.scan_layers(hay, true) {
         hits.push(Hit {
             identifier: r.identifier,
-            encoding: m.encoding_name(r.encoding).to_string(),
+            encoding: r.encoding,
             location: location.to_string(),
             at: abs_of(r.end - 1),
         });
     }
 }
 
-/// Decodes a gzip/deflate body, up to `MAX_DECODED` bytes. A body cut short (end of capture) still
+/// Decodes a gzip/deflate/brotli body, up to `MAX_DECODED` bytes. A body cut short (end of capture) still
 /// yields what could be decoded.
 fn decode(coding: &str, data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
@@ -407,6 +409,7 @@ fn decode(coding: &str, data: &[u8]) -> Option<Vec<u8>> {
             attempt(&mut flate2::read::ZlibDecoder::new(data), &mut out)
                 || attempt(&mut flate2::read::DeflateDecoder::new(data), &mut out)
         }
+        "brotli" => attempt(&mut brotli::Decompressor::new(data, 4096), &mut out),
         _ => false,
     };
     (ok && !out.is_empty()).then_some(out)
@@ -497,7 +500,7 @@ mod tests {
                 "0:plain:http.url",
                 "1:base64:http.header:X-P",
                 "0:plain:http.body",
-                "0:plain+gzip:http.body",
+                "0:gzip:http.body",
                 "0:plain:http.body"
             ]
         );

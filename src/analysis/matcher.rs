@@ -167,6 +167,299 @@ impl Matcher {
     }
 }
 
+/// A match found in a haystack or inside one of its decoded layers. `start..end` is the span in the
+/// haystack given to `Matcher::scan_layers` (for a match inside a decoded layer: the span of the
+/// encoded region that contained it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerMatch {
+    pub identifier: usize,
+    /// Full encoding chain, innermost first (`md5+base64+url`).
+    pub encoding: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Layers decoded inside one another at most this deep (a base64 blob in a URL value in a body).
+pub const MAX_LAYER_DEPTH: usize = 3;
+/// Decoded bytes produced per top-level haystack, all layers together.
+pub const MAX_LAYER_BYTES: usize = 1 << 20;
+/// Shortest run of base64 characters decoded as a blob.
+pub const MIN_BLOB: usize = 16;
+
+/// `enc` seen through one more layer `layer`: `plain` is the identity, so it is dropped
+/// (`plain` + `base64` → `base64`, `md5` + `base64` → `md5+base64`).
+pub fn add_layer(enc: &str, layer: &str) -> String {
+    if enc == "plain" {
+        layer.to_string()
+    } else {
+        format!("{enc}+{layer}")
+    }
+}
+
+impl Matcher {
+    /// Matches in `hay` and in the layers decoded from it: percent-encoded URL/form values, base64
+    /// blobs (runs of at least `MIN_BLOB` base64 characters that decode) and gzip data inside them,
+    /// up to `MAX_LAYER_DEPTH` deep and `MAX_LAYER_BYTES` decoded bytes. A match inside an encoded
+    /// region of the same identifier is dropped in favour of the region's (more complete) chain.
+    /// With `direct` false only matches inside decoded layers are returned (the caller already
+    /// searched `hay` itself, e.g. with a `StreamScanner`).
+    pub fn scan_layers(&self, hay: &[u8], direct: bool) -> Vec<LayerMatch> {
+        let mut out = Vec::new();
+        if self.ac.is_none() {
+            return out;
+        }
+        let mut budget = MAX_LAYER_BYTES;
+        self.layers(hay, 0, direct, &mut budget, &mut out);
+        drop_nested_layers(&mut out);
+        out
+    }
+
+    fn layers(
+        &self,
+        hay: &[u8],
+        depth: usize,
+        direct: bool,
+        budget: &mut usize,
+        out: &mut Vec<LayerMatch>,
+    ) {
+        if direct {
+            for r in self.scan(hay) {
+                out.push(LayerMatch {
+                    identifier: r.identifier,
+                    encoding: self.encoding_name(r.encoding).to_string(),
+                    start: r.start,
+                    end: r.end,
+                });
+            }
+        }
+        if depth >= MAX_LAYER_DEPTH {
+            return;
+        }
+        let mut inner: Vec<LayerMatch> = Vec::new();
+        let mut nest = |decoded: &[u8],
+                        layer: &str,
+                        s: usize,
+                        e: usize,
+                        out: &mut Vec<LayerMatch>,
+                        budget: &mut usize| {
+            inner.clear();
+            self.layers(decoded, depth + 1, true, budget, &mut inner);
+            for m in inner.drain(..) {
+                if out.len() >= MAX_MATCHES_PER_SCAN {
+                    return;
+                }
+                out.push(LayerMatch {
+                    identifier: m.identifier,
+                    encoding: add_layer(&m.encoding, layer),
+                    start: s,
+                    end: e,
+                });
+            }
+        };
+        let mut buf = Vec::new();
+        for (s, e) in url_segments(hay) {
+            if *budget == 0 {
+                return;
+            }
+            percent_decode_into(&hay[s..e], &mut buf);
+            if buf.len() > *budget {
+                return;
+            }
+            *budget -= buf.len();
+            let decoded = std::mem::take(&mut buf);
+            nest(&decoded, "url", s, e, out, budget);
+            buf = decoded;
+        }
+        for (s, e, url_safe) in base64_runs(hay) {
+            if *budget < (e - s) {
+                return;
+            }
+            if !base64_decode_into(&hay[s..e], url_safe, &mut buf) {
+                continue;
+            }
+            *budget -= buf.len();
+            let decoded = std::mem::take(&mut buf);
+            let layer = if url_safe { "base64url" } else { "base64" };
+            nest(&decoded, layer, s, e, out, budget);
+            buf = decoded;
+        }
+        if depth > 0 && hay.starts_with(&[0x1f, 0x8b]) {
+            let mut dec = Vec::new();
+            let limit = (*budget).min(MAX_LAYER_BYTES) as u64;
+            let r = std::io::Read::read_to_end(
+                &mut std::io::Read::take(flate2::read::GzDecoder::new(hay), limit),
+                &mut dec,
+            );
+            if r.is_ok() || !dec.is_empty() {
+                *budget -= dec.len().min(*budget);
+                nest(&dec, "gzip", 0, hay.len(), out, budget);
+            }
+        }
+    }
+}
+
+/// Spans of URL/form values (split at `? & = ;`, quotes, whitespace) that contain a `%XX` escape:
+/// the only ones whose decoding differs from what the needles see. (A `+` alone is not enough:
+/// `+6598…` is a phone number far more often than a space, and `Wei+Ling` is a `url` needle.)
+fn url_segments(hay: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let is_sep = |b: u8| {
+        matches!(
+            b,
+            b'?' | b'&'
+                | b'='
+                | b';'
+                | b'"'
+                | b'\''
+                | b' '
+                | b'\r'
+                | b'\n'
+                | b'\t'
+                | b','
+                | b'<'
+                | b'>'
+        )
+    };
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        while pos < hay.len() {
+            let start = pos;
+            let mut escaped = false;
+            while pos < hay.len() && !is_sep(hay[pos]) {
+                escaped |= hay[pos] == b'%'
+                    && hay.get(pos + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && hay.get(pos + 2).is_some_and(u8::is_ascii_hexdigit);
+                pos += 1;
+            }
+            let end = pos;
+            pos += 1;
+            if escaped && end > start {
+                return Some((start, end));
+            }
+        }
+        None
+    })
+}
+
+/// Form decoding: `+` is a space, `%XX` a byte; a `%` not followed by two hex digits stays.
+fn percent_decode_into(src: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let hexval = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    while i < src.len() {
+        match src[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < src.len() => match (hexval(src[i + 1]), hexval(src[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+}
+
+/// Runs of at least `MIN_BLOB` base64 characters (with up to two `=` of padding): (start, end,
+/// URL-safe alphabet). Runs of hex digits only are skipped: they are hex, searched by the hex
+/// needles, and decoding them as base64 yields noise.
+fn base64_runs(hay: &[u8]) -> impl Iterator<Item = (usize, usize, bool)> + '_ {
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        while pos < hay.len() {
+            let start = pos;
+            let (mut std_chars, mut url_chars, mut all_hex) = (false, false, true);
+            while pos < hay.len() {
+                let b = hay[pos];
+                match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => all_hex &= b.is_ascii_hexdigit(),
+                    b'+' | b'/' => std_chars = true,
+                    b'-' | b'_' => url_chars = true,
+                    _ => break,
+                }
+                pos += 1;
+            }
+            let mut end = pos;
+            while end < hay.len() && end - pos < 2 && hay[end] == b'=' {
+                end += 1;
+            }
+            if pos == start {
+                pos += 1;
+                continue;
+            }
+            pos = end;
+            if pos - start >= MIN_BLOB && !all_hex && !(std_chars && url_chars) {
+                return Some((start, end, url_chars));
+            }
+        }
+        None
+    })
+}
+
+/// Decodes a base64 run, padded or not; a dangling last character is ignored.
+fn base64_decode_into(run: &[u8], url_safe: bool, out: &mut Vec<u8>) -> bool {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const CONFIG: GeneralPurposeConfig = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(true);
+    const STD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, CONFIG);
+    const URL: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, CONFIG);
+    let mut body = run;
+    while let [rest @ .., b'='] = body {
+        body = rest;
+    }
+    if body.len() % 4 == 1 {
+        body = &body[..body.len() - 1];
+    }
+    out.clear();
+    let engine = if url_safe { &URL } else { &STD };
+    engine.decode_vec(body, out).is_ok() && !out.is_empty()
+}
+
+/// Per identifier, drops a match strictly inside another match's span, or with the same span and
+/// the same encoding; equal spans with different encodings (two facts found in one decoded blob)
+/// are kept.
+fn drop_nested_layers(matches: &mut Vec<LayerMatch>) {
+    matches.sort_by(|a, b| {
+        (a.identifier, a.start, std::cmp::Reverse(a.end), &a.encoding).cmp(&(
+            b.identifier,
+            b.start,
+            std::cmp::Reverse(b.end),
+            &b.encoding,
+        ))
+    });
+    let mut kept: Vec<LayerMatch> = Vec::with_capacity(matches.len());
+    // (identifier, outer start, outer end, furthest end, index in `kept` of the outer span's first)
+    let mut cur: Option<(usize, usize, usize, usize, usize)> = None;
+    for m in matches.drain(..) {
+        if let Some((id, s, e, max_end, first)) = cur
+            && id == m.identifier
+        {
+            if m.start == s && m.end == e {
+                if kept[first..].iter().any(|k| k.encoding == m.encoding) {
+                    continue;
+                }
+                kept.push(m);
+                continue;
+            }
+            if m.end <= max_end {
+                continue;
+            }
+            cur = Some((id, m.start, m.end, m.end, kept.len()));
+            kept.push(m);
+            continue;
+        }
+        cur = Some((m.identifier, m.start, m.end, m.end, kept.len()));
+        kept.push(m);
+    }
+    kept.sort_by(|a, b| {
+        (a.end, a.identifier, &a.encoding).cmp(&(b.end, b.identifier, &b.encoding))
+    });
+    *matches = kept;
+}
+
 /// Keeps, per identifier, only matches not contained in another match of the same identifier.
 fn drop_nested(matches: &mut Vec<RawMatch>) {
     matches.sort_by(|a, b| {
@@ -198,30 +491,202 @@ fn is_phone(kind: &str) -> bool {
     kind == kinds::PHONE_NUMBER || kind == kinds::CONTACT_PHONE
 }
 
-/// The textual forms of a value before any encoding: the value itself, plus phone formats.
-fn plain_forms(id: &Identifier) -> Vec<Vec<u8>> {
-    let mut forms = vec![id.value.as_bytes().to_vec()];
+/// ITU-T E.164 country calling codes of one and two digits; every other code has three. Enough to
+/// cut an international number into country code and national number.
+const CC_1: &[&str] = &["1", "7"];
+const CC_2: &[&str] = &[
+    "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47",
+    "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65",
+    "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+];
+
+/// (country code, national number) of international digits (no `+`), if they look like one.
+fn split_country(digits: &str) -> Option<(&str, &str)> {
+    let cc_len = if CC_1.iter().any(|c| digits.starts_with(c)) {
+        1
+    } else if CC_2.iter().any(|c| digits.starts_with(c)) {
+        2
+    } else {
+        3
+    };
+    let (cc, national) = digits.split_at_checked(cc_len)?;
+    (national.len() >= MIN_NATIONAL).then_some((cc, national))
+}
+
+/// National numbers shorter than this are not searched on their own (too many chance matches).
+const MIN_NATIONAL: usize = 6;
+
+/// Common ways of grouping a national number for display: halves, 3-3-4 (NANP), 3-rest, rest-4.
+fn groupings(n: &str) -> Vec<Vec<&str>> {
+    let len = n.len();
+    let mut out: Vec<Vec<&str>> = Vec::new();
+    let mut push = |cuts: &[usize]| {
+        let mut parts = Vec::new();
+        let mut prev = 0;
+        for &c in cuts {
+            if c <= prev || c >= len {
+                return;
+            }
+            parts.push(&n[prev..c]);
+            prev = c;
+        }
+        parts.push(&n[prev..]);
+        if !out.contains(&parts) {
+            out.push(parts);
+        }
+    };
+    push(&[len / 2]);
+    push(&[3]);
+    push(&[len.saturating_sub(4)]);
+    if len == 10 {
+        push(&[3, 6]);
+    }
+    if len >= 9 {
+        push(&[2, len - 4]);
+        push(&[3, len - 4]);
+        push(&[1, len - 4]);
+    }
+    out
+}
+
+/// Luhn check digit of the digits in `body` (the IMEI's 15th digit).
+fn luhn_digit(body: &str) -> Option<char> {
+    let mut sum = 0u32;
+    for (i, c) in body.chars().rev().enumerate() {
+        let mut d = c.to_digit(10)?;
+        if i % 2 == 0 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    char::from_digit((10 - sum % 10) % 10, 10)
+}
+
+/// A textual form of a value before any encoding, and whether every encoding of it is searched
+/// (`false`: display variants, searched plain and URL-encoded only, to keep the automaton small).
+type Form = (Vec<u8>, bool);
+
+/// The textual forms of a value before any encoding: the value itself plus, per kind, other ways of
+/// writing the same value (still `plain`).
+fn plain_forms(id: &Identifier) -> Vec<Form> {
+    let v = id.value.as_str();
+    let mut forms: Vec<Form> = vec![(v.as_bytes().to_vec(), true)];
     if is_phone(&id.kind) {
-        let compact: String = id
-            .value
+        let compact: String = v
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
             .collect();
-        if let Some(digits) = compact.strip_prefix('+') {
-            forms.push(compact.as_bytes().to_vec());
-            forms.push(digits.as_bytes().to_vec());
-            forms.push(format!("00{digits}").into_bytes());
-        } else {
-            forms.push(compact.into_bytes());
+        forms.push((compact.as_bytes().to_vec(), true));
+        let digits = compact
+            .strip_prefix('+')
+            .or_else(|| compact.strip_prefix("00"));
+        let split = digits.and_then(split_country);
+        if let Some(d) = digits {
+            forms.push((format!("+{d}").into_bytes(), true));
+            forms.push((d.as_bytes().to_vec(), true));
+            forms.push((format!("00{d}").into_bytes(), true));
+        }
+        let national = match split {
+            Some((_, n)) => Some(n.to_string()),
+            // Already national: with or without the trunk 0.
+            None if digits.is_none() => Some(compact.trim_start_matches('0').to_string()),
+            None => None,
+        };
+        if let Some(n) = national.filter(|n| n.len() >= MIN_NATIONAL) {
+            forms.push((n.as_bytes().to_vec(), true));
+            forms.push((format!("0{n}").into_bytes(), true));
+            for sep in [" ", "-"] {
+                for g in groupings(&n) {
+                    let grouped = g.join(sep);
+                    forms.push((grouped.clone().into_bytes(), false));
+                    forms.push((format!("0{grouped}").into_bytes(), false));
+                    if let Some((cc, _)) = split {
+                        forms.push((format!("+{cc}{sep}{grouped}").into_bytes(), false));
+                        forms.push((format!("+{cc} {grouped}").into_bytes(), false));
+                    }
+                }
+            }
+        }
+    } else if id.kind == kinds::IMEI && v.len() == 15 && v.bytes().all(|b| b.is_ascii_digit()) {
+        // Without the Luhn check digit (what some SDKs report).
+        forms.push((v.as_bytes()[..14].to_vec(), true));
+    } else if id.kind == kinds::IMEI && v.len() == 14 && v.bytes().all(|b| b.is_ascii_digit()) {
+        if let Some(c) = luhn_digit(v) {
+            forms.push((format!("{v}{c}").into_bytes(), true));
+        }
+    } else if id.kind == kinds::WIFI_MAC {
+        let hexes: String = v.chars().filter(char::is_ascii_hexdigit).collect();
+        if hexes.len() == 12 {
+            let pairs: Vec<&str> = (0..6).map(|i| &hexes[2 * i..2 * i + 2]).collect();
+            for upper in [false, true] {
+                let case = |s: String| {
+                    if upper {
+                        s.to_ascii_uppercase()
+                    } else {
+                        s.to_ascii_lowercase()
+                    }
+                };
+                forms.push((case(pairs.join(":")).into_bytes(), true));
+                forms.push((case(hexes.clone()).into_bytes(), true));
+                forms.push((case(pairs.join("-")).into_bytes(), false));
+            }
         }
     }
-    let mut uniq: Vec<Vec<u8>> = Vec::new();
-    for f in forms {
-        if f.len() >= MIN_VALUE_LEN && !uniq.contains(&f) {
-            uniq.push(f);
+    let mut uniq: Vec<Form> = Vec::new();
+    for (f, full) in forms {
+        if f.len() < MIN_VALUE_LEN {
+            continue;
+        }
+        match uniq.iter_mut().find(|(u, _)| *u == f) {
+            Some(u) => u.1 |= full,
+            None => uniq.push((f, full)),
         }
     }
     uniq
+}
+
+/// JSON string escapes of a value that differ from the value (`Zo\u00eb`, `\u002B65…`, `a\/b`):
+/// what JSON encoders write for non-ASCII (ensure_ascii), HTML-sensitive characters (Go), `/` (PHP),
+/// or every punctuation character, with either hex case.
+fn json_forms(value: &str) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for style in 0..3 {
+        for upper in [false, true] {
+            let mut s = String::with_capacity(value.len() * 2);
+            for c in value.chars() {
+                let escape = match style {
+                    0 => {
+                        !c.is_ascii() || c.is_ascii_control() || matches!(c, '<' | '>' | '&' | '\'')
+                    }
+                    1 => !c.is_ascii() || c.is_ascii_control(),
+                    _ => !c.is_ascii_alphanumeric() && c != ' ',
+                };
+                match c {
+                    '"' if style != 2 => s.push_str("\\\""),
+                    '\\' if style != 2 => s.push_str("\\\\"),
+                    '/' if style == 1 => s.push_str("\\/"),
+                    _ if escape => {
+                        let mut buf = [0u16; 2];
+                        for unit in c.encode_utf16(&mut buf) {
+                            if upper {
+                                s.push_str(&format!("\\u{unit:04X}"));
+                            } else {
+                                s.push_str(&format!("\\u{unit:04x}"));
+                            }
+                        }
+                    }
+                    _ => s.push(c),
+                }
+            }
+            if s != value && !out.iter().any(|o| *o == s.as_bytes()) {
+                out.push(s.into_bytes());
+            }
+        }
+    }
+    out
 }
 
 /// Every needle of one identifier, in priority order (see the module doc for the names).
@@ -232,11 +697,19 @@ fn needles(id: &Identifier) -> Vec<(Vec<u8>, &'static str)> {
             out.push((n, enc));
         }
     };
-    for form in plain_forms(id) {
+    for (form, full) in plain_forms(id) {
         out.push((form.clone(), "plain"));
         for upper in [true, false] {
             for plus in [true, false] {
                 derived(&mut out, url_encode(&form, upper, plus), "url");
+            }
+        }
+        if !full {
+            continue;
+        }
+        if let Ok(text) = std::str::from_utf8(&form) {
+            for j in json_forms(text) {
+                derived(&mut out, j, "json");
             }
         }
         for n in base64_alignments(&form, false) {
@@ -493,7 +966,9 @@ mod tests {
 
     #[test]
     fn stream_scanner_finds_needles_split_across_pieces_once() {
-        let m = Matcher::new(&[Identifier::new("imei", IMEI)]);
+        // A custom kind: an IMEI also has a 14-digit form (no check digit), a prefix reported as
+        // soon as a piece ends after it.
+        let m = Matcher::new(&[Identifier::new("custom", IMEI)]);
         let hay = format!("aaaa{IMEI}bbbb{IMEI}");
         for cut in 0..hay.len() {
             let mut s = StreamScanner::at(100);
@@ -523,6 +998,146 @@ mod tests {
         let none = Matcher::new(&[]);
         assert_eq!(none.max_needle_len(), 0);
         assert!(none.scan(b"anything").is_empty());
+    }
+
+    fn layer_names(m: &Matcher, hay: &[u8]) -> Vec<String> {
+        let mut v: Vec<String> = m
+            .scan_layers(hay, true)
+            .iter()
+            .map(|r| format!("{}:{}", m.kind(r.identifier), r.encoding))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn json_escapes_are_found() {
+        let m = Matcher::new(&[
+            Identifier::new("contact_name", "Zoë O'Neil"),
+            Identifier::new("phone_number", "+6598765432"),
+            Identifier::new("sms_body", "meet at 5 😀"),
+        ]);
+        for (hay, want) in [
+            (r#"{"n":"Zo\u00eb O\u0027Neil"}"#, "contact_name:json"),
+            (r#"{"n":"Zo\u00EB O'Neil"}"#, "contact_name:json"),
+            (r#"{"p":"\u002b6598765432x"}"#, "phone_number:json"),
+            (r#"{"b":"meet at 5 \ud83d\ude00"}"#, "sms_body:json"),
+        ] {
+            assert_eq!(layer_names(&m, hay.as_bytes()), vec![want], "{hay}");
+        }
+    }
+
+    #[test]
+    fn phone_formats_imei_check_digit_and_mac_separators() {
+        let m = Matcher::new(&[Identifier::new("phone_number", "+6598765432")]);
+        for hay in [
+            "t=98765432;",
+            "t=098765432;",
+            "t=9876 5432;",
+            "t=+65 9876-5432;",
+            "t=0098765432;",
+        ] {
+            assert_eq!(
+                layer_names(&m, hay.as_bytes()),
+                vec!["phone_number:plain"],
+                "{hay}"
+            );
+        }
+        let us = Matcher::new(&[Identifier::new("phone_number", "+14155550123")]);
+        for hay in ["415-555-0123", "(x) 415 555 0123", "04155550123"] {
+            assert_eq!(
+                layer_names(&us, hay.as_bytes()),
+                vec!["phone_number:plain"],
+                "{hay}"
+            );
+        }
+        let imei = Matcher::new(&[Identifier::new("imei", IMEI)]);
+        assert_eq!(layer_names(&imei, b"d=35693803564380;"), vec!["imei:plain"]);
+        assert_eq!(
+            layer_names(&imei, format!("d={IMEI};").as_bytes()),
+            vec!["imei:plain"]
+        );
+        let md5_14 = hex::encode(md5::Md5::digest(&IMEI.as_bytes()[..14]));
+        assert_eq!(layer_names(&imei, md5_14.as_bytes()), vec!["imei:md5"]);
+        let short = Matcher::new(&[Identifier::new("imei", &IMEI[..14])]);
+        assert_eq!(layer_names(&short, IMEI.as_bytes()), vec!["imei:plain"]);
+        assert_eq!(luhn_digit("49015420323751"), Some('8'));
+        let mac = Matcher::new(&[Identifier::new("wifi_mac", "02:1A:2b:3c:4D:5e")]);
+        for hay in [
+            "021a2b3c4d5e",
+            "02:1A:2B:3C:4D:5E",
+            "02-1a-2b-3c-4d-5e",
+            "021A2B3C4D5E",
+        ] {
+            assert_eq!(
+                layer_names(&mac, hay.as_bytes()),
+                vec!["wifi_mac:plain"],
+                "{hay}"
+            );
+        }
+        assert_eq!(
+            layer_names(&mac, b"m=02%3A1a%3A2b%3A3c%3A4d%3A5e"),
+            vec!["wifi_mac:url"]
+        );
+    }
+
+    #[test]
+    fn decoded_layers_name_every_transformation_innermost_first() {
+        use std::io::Write as _;
+        let m = Matcher::new(&[Identifier::new("imei", IMEI)]);
+        let b64 = |x: &[u8]| STANDARD.encode(x);
+        let md5 = hex::encode(md5::Md5::digest(IMEI.as_bytes()));
+        // Plain inside a base64 blob (also found by the base64 needles): one finding, `base64`.
+        let blob = b64(format!(r#"{{"device":"{IMEI}","v":2}}"#).as_bytes());
+        assert_eq!(
+            layer_names(&m, format!("t={blob}").as_bytes()),
+            vec!["imei:base64"]
+        );
+        // A hex digest inside a blob: md5+base64.
+        let blob = b64(format!("id={md5}&x=1").as_bytes());
+        assert_eq!(layer_names(&m, blob.as_bytes()), vec!["imei:md5+base64"]);
+        // A blob whose padding and `+` were percent-encoded as a query value: base64+url.
+        let blob = b64(format!("{IMEI}??>").as_bytes());
+        assert!(blob.contains('+') || blob.ends_with('='), "{blob}");
+        let q = format!(
+            "/p?d={}&z=1",
+            String::from_utf8(url_encode(blob.as_bytes(), true, false)).unwrap()
+        );
+        assert_eq!(layer_names(&m, q.as_bytes()), vec!["imei:base64+url"]);
+        // gzip inside base64: gzip+base64 (the plain identity dropped).
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(format!("imei={IMEI}").as_bytes()).unwrap();
+        let gz = e.finish().unwrap();
+        assert_eq!(
+            layer_names(&m, format!("x={}", b64(&gz)).as_bytes()),
+            vec!["imei:gzip+base64"]
+        );
+        // Five base64 layers: three are decoded, the fourth is a needle, the fifth is too deep.
+        let mut deep = format!("{IMEI}-padding-to-be-long").into_bytes();
+        for _ in 0..5 {
+            deep = b64(&deep).into_bytes();
+        }
+        assert!(layer_names(&m, &deep).is_empty());
+        let four = STANDARD.decode(&deep).unwrap();
+        assert_eq!(
+            layer_names(&m, &four),
+            vec!["imei:base64+base64+base64+base64"]
+        );
+        assert_eq!(add_layer("plain", "gzip"), "gzip");
+        assert_eq!(add_layer("md5", "base64"), "md5+base64");
+    }
+
+    #[test]
+    fn layer_work_is_bounded() {
+        let m = Matcher::new(&[Identifier::new("imei", IMEI)]);
+        // Many small blobs and escaped values: the decoded-byte budget caps the work.
+        let hay = "QUJDREVGR0hJSktMTU5PUFFS %41%42 ".repeat(40_000);
+        let t = std::time::Instant::now();
+        assert!(m.scan_layers(hay.as_bytes(), true).is_empty());
+        assert!(t.elapsed().as_secs() < 10);
+        assert!(m.scan_layers(b"%", true).is_empty());
+        assert!(m.scan_layers(b"%4", true).is_empty());
+        assert!(m.scan_layers(b"====", true).is_empty());
     }
 
     #[test]
