@@ -755,6 +755,38 @@ fn needles(id: &Identifier) -> Vec<(Vec<u8>, &'static str)> {
     out
 }
 
+impl Matcher {
+    /// `text` with every span where an identifier was found (in any form or encoding this matcher
+    /// knows, decoded layers included) replaced by `<kind>`: for host and DNS names before they are
+    /// shown, so `35693803564380.t.example` (an IMEI without its check digit) does not leak.
+    pub fn redact(&self, text: &str) -> String {
+        let mut spans: Vec<(usize, usize, usize)> = self
+            .scan_layers(text.as_bytes(), true)
+            .into_iter()
+            .map(|m| (m.start, m.end, m.identifier))
+            .collect();
+        if spans.is_empty() {
+            return text.to_string();
+        }
+        spans.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(text.len());
+        let mut pos = 0;
+        for (s, e, id) in spans {
+            if e <= pos {
+                continue;
+            }
+            if s > pos {
+                out.extend_from_slice(&bytes[pos..s]);
+            }
+            out.extend_from_slice(crate::identifier::placeholder(self.kind(id)).as_bytes());
+            pos = e;
+        }
+        out.extend_from_slice(&bytes[pos.min(bytes.len())..]);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
 /// Percent-encoding as HTML forms and most HTTP libraries do it: unreserved characters kept.
 pub(crate) fn url_encode(value: &[u8], upper: bool, space_as_plus: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(value.len() * 3);
