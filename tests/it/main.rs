@@ -10,3 +10,4 @@ mod scenario_files;
 mod support;
 mod vhandset_adb;
 mod vhandset_traffic;
+mod analyze_cli;
