@@ -142,3 +142,25 @@ async fn add_contact_on_every_profile() {
         assert_outcome_snapshot("add-contact", &profile, &result);
     }
 }
+
+/// Snapshots and the README are committed and shared: they must hold kinds, never values.
+#[test]
+fn committed_outcomes_hold_no_raw_identifier() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(repo.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(files.len() >= 9, "a snapshot per scenario and profile");
+    files.push(repo.join("README.md"));
+    let values: Vec<String> = tattle::vhandset::Profile::builtin_names()
+        .iter()
+        .flat_map(|name| profile_values(name))
+        .collect();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for value in &values {
+            assert!(!text.contains(value.as_str()), "{} holds a raw identifier value", file.display());
+        }
+    }
+}
