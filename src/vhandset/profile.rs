@@ -549,7 +549,9 @@ impl Profile {
         if text.len() as u64 > MAX_PROFILE_BYTES {
             return Err(bad(format!("larger than {MAX_PROFILE_BYTES} bytes")));
         }
-        let raw: RawProfile = serde_saphyr::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let raw: RawProfile = serde_saphyr::from_str(text)
+            // The snippet would quote lines of the file, and those may hold identifier values.
+            .map_err(|e| bad(e.without_snippet().to_string()))?;
         Profile::validate(raw, origin).map_err(bad)
     }
 

@@ -149,6 +149,11 @@ fn bad_profile_files_give_clear_errors() {
             "only in `contact_added`",
         ),
         ("yaml.yaml", "name: [unclosed".into(), ""),
+        (
+            "syntax.yaml",
+            good.replace("imei: \"353915110000421\"", "imei: [353915110000421"),
+            "line 3",
+        ),
     ];
     for (file, text, want) in cases {
         let path = write_profile(&dir, file, text);
@@ -159,7 +164,7 @@ fn bad_profile_files_give_clear_errors() {
         );
         assert!(err.contains(want), "{file}: got {err}");
         assert!(
-            !err.contains("353915110000422"),
+            !err.contains("35391511000042"),
             "{file}: error shows an identifier value"
         );
     }
