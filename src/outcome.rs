@@ -108,6 +108,66 @@ pub struct EvidenceItem {
     pub at: f64,
 }
 
+/// How much a step sent, and how much of it could not be inspected. Kept beside the outcome, not in it:
+/// byte counts change from run to run, and snapshots must not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepTraffic {
+    pub step: String,
+    /// Payload bytes the handset sent in flows that started in this step.
+    pub sent_bytes: u64,
+    /// Of those, bytes no parser could read (TLS application data, QUIC, undecodable payload).
+    pub opaque_bytes: u64,
+    /// Hosts that received opaque bytes.
+    pub opaque_hosts: Vec<String>,
+}
+
+impl StepTraffic {
+    pub fn readable_bytes(&self) -> u64 {
+        self.sent_bytes.saturating_sub(self.opaque_bytes)
+    }
+}
+
+/// Sums what each step sent, readable and opaque, by the step in which each flow started.
+pub fn traffic_by_step(
+    windows: &[StepWindow],
+    clock_offset: f64,
+    analysis: &Analysis,
+    identifiers: &[Identifier],
+) -> Vec<StepTraffic> {
+    let mut by_step: BTreeMap<String, (u64, u64, BTreeSet<String>)> = BTreeMap::new();
+    for flow in &analysis.flows {
+        let entry = by_step
+            .entry(step_label(windows, flow.first_ts - clock_offset))
+            .or_default();
+        entry.0 += flow.bytes_out;
+        let opaque = flow.opaque_bytes.min(flow.bytes_out);
+        entry.1 += opaque;
+        if opaque > 0 {
+            entry.2.insert(sanitize(&redact(&flow.host, identifiers)));
+        }
+    }
+    let mut steps: Vec<StepTraffic> = by_step
+        .into_iter()
+        .map(|(step, (sent, opaque, hosts))| StepTraffic {
+            step,
+            sent_bytes: sent,
+            opaque_bytes: opaque,
+            opaque_hosts: hosts.into_iter().collect(),
+        })
+        .collect();
+    steps.sort_by_key(|s| step_sort_key(&s.step));
+    steps
+}
+
+/// The label of the step whose window holds host time `t`.
+fn step_label(windows: &[StepWindow], t: Timestamp) -> String {
+    match windows.iter().find(|w| t >= w.start && t < w.end) {
+        Some(w) => w.label(),
+        None if windows.first().is_some_and(|w| t < w.start) => BEFORE_STEPS.to_string(),
+        None => AFTER_STEPS.to_string(),
+    }
+}
+
 /// Builds the outcome and the evidence of a run.
 ///
 /// `clock_offset` is device clock minus host clock: capture timestamps (device clock) minus the offset
@@ -120,14 +180,7 @@ pub fn build(
     analysis: &Analysis,
     identifiers: &[Identifier],
 ) -> (Outcome, Vec<EvidenceItem>) {
-    let label_at = |device_ts: Timestamp| -> String {
-        let t = device_ts - clock_offset;
-        match windows.iter().find(|w| t >= w.start && t < w.end) {
-            Some(w) => w.label(),
-            None if windows.first().is_some_and(|w| t < w.start) => BEFORE_STEPS.to_string(),
-            None => AFTER_STEPS.to_string(),
-        }
-    };
+    let label_at = |device_ts: Timestamp| step_label(windows, device_ts - clock_offset);
     let clean = |s: &str| sanitize(&redact(s, identifiers));
 
     let mut hosts: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();

@@ -9,10 +9,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::outcome::{HostContact, Leak, Outcome};
+use crate::outcome::{HostContact, Leak, Outcome, StepTraffic};
 
-/// The outcome of one run as text.
-pub fn render_outcome(outcome: &Outcome) -> String {
+/// `1.5 KB`.
+fn kb(bytes: u64) -> String {
+    format!("{:.1} KB", bytes as f64 / 1024.0)
+}
+
+/// The outcome of one run as text. `traffic` (may be empty) adds how much each step sent and how much
+/// of it was opaque, so "no findings" is never mistaken for "nothing to see".
+pub fn render_outcome(outcome: &Outcome, traffic: &[StepTraffic]) -> String {
     let mut out = String::new();
     let device = &outcome.device;
     // Models often repeat the maker's name ("Kestrel Note 7"): say it once.
@@ -39,6 +45,25 @@ pub fn render_outcome(outcome: &Outcome) -> String {
                 host.protocols.join(", ")
             );
         }
+        if let Some(t) = traffic.iter().find(|t| t.step == step.step)
+            && t.sent_bytes > 0
+        {
+            let opaque = if t.opaque_bytes > 0 {
+                format!(
+                    ", {} opaque (to {})",
+                    kb(t.opaque_bytes),
+                    t.opaque_hosts.join(", ")
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "    sent {}: {} readable{opaque}",
+                kb(t.sent_bytes),
+                kb(t.readable_bytes())
+            );
+        }
         for (key, encodings) in group_leaks(&step.leaks) {
             let _ = writeln!(
                 out,
@@ -52,8 +77,17 @@ pub fn render_outcome(outcome: &Outcome) -> String {
         }
     }
     let leaks = outcome.leak_count();
-    if leaks == 0 {
-        let _ = writeln!(out, "  no identifier left the handset");
+    let readable: u64 = traffic.iter().map(StepTraffic::readable_bytes).sum();
+    let opaque: u64 = traffic.iter().map(|t| t.opaque_bytes).sum();
+    if leaks == 0 && traffic.is_empty() {
+        let _ = writeln!(out, "  no identifier found");
+    } else if leaks == 0 {
+        let _ = writeln!(
+            out,
+            "  no identifier found in {} readable; {} opaque (not inspectable)",
+            kb(readable),
+            kb(opaque)
+        );
     } else {
         let kinds: BTreeSet<&str> = outcome
             .steps

@@ -17,7 +17,7 @@ use crate::analysis::{self, Analysis, Damage};
 use crate::capture::{self, CaptureCounters, CaptureSummary};
 use crate::device::{self, Device, DeviceError, DeviceIdentity, MissingIdentifier};
 use crate::identifier::Identifier;
-use crate::outcome::{self, EvidenceItem, Outcome, StepWindow};
+use crate::outcome::{self, EvidenceItem, Outcome, StepTraffic, StepWindow};
 use crate::report;
 use crate::scenario::{Scenario, StepAction};
 use crate::snapshot;
@@ -79,6 +79,8 @@ pub struct RunResult {
     pub identity: DeviceIdentity,
     pub outcome: Outcome,
     pub evidence: Vec<EvidenceItem>,
+    /// What each step sent, readable and opaque (byte counts: not part of the outcome).
+    pub traffic: Vec<StepTraffic>,
     pub capture: CaptureSummary,
     pub missing: Vec<MissingIdentifier>,
     pub damage: Vec<Damage>,
@@ -202,6 +204,7 @@ pub async fn run(
         &analysis,
         &identifiers,
     );
+    let traffic = outcome::traffic_by_step(&windows, clock_offset, &analysis, &identifiers);
     let outcome = Outcome {
         firmware: firmware.clone(),
         ..outcome
@@ -211,6 +214,7 @@ pub async fn run(
         identity,
         outcome,
         evidence,
+        traffic,
         capture: summary,
         missing,
         damage: analysis.damage.clone(),
@@ -270,7 +274,11 @@ fn write_run_files(
         // serde_json escapes control characters itself; only the values need redacting.
         &crate::identifier::redact(&json, &r.identifiers),
     )?;
-    let evidence = serde_json::to_string_pretty(&r.evidence).unwrap_or_default();
+    let evidence = serde_json::to_string_pretty(&serde_json::json!({
+        "findings": r.evidence,
+        "traffic": r.traffic,
+    }))
+    .unwrap_or_default();
     write_private(&r.dir.join("evidence.json"), &evidence)?;
     let body = snapshot::render(&r.outcome);
     let snap = format!(
@@ -280,7 +288,7 @@ fn write_run_files(
     write_private(&r.dir.join("outcome.snap"), &snap)?;
     write_private(
         &r.dir.join("report.txt"),
-        &report::render_outcome(&r.outcome),
+        &report::render_outcome(&r.outcome, &r.traffic),
     )?;
     Ok(())
 }

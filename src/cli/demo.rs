@@ -80,7 +80,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
                 "  {tag}: {} — {} (adb serial {})",
                 handset.profile().name,
                 // The profile's headline: its description up to the first colon.
-                handset.profile().description.split(':').next().unwrap_or("").trim(),
+                handset
+                    .profile()
+                    .description
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .trim(),
                 handset.serial()
             );
         }
@@ -107,7 +113,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         for (tag, r) in [("A", &ra), ("B", &rb)] {
             println!(
                 "== {tag}: {}",
-                report::render_outcome(&r.outcome).trim_start()
+                report::render_outcome(&r.outcome, &r.traffic).trim_start()
             );
             print_run_notes(r);
             println!();

@@ -316,6 +316,7 @@ fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::R
                 "run_dir": result.dir,
                 "outcome": outcome,
                 "evidence": result.evidence,
+                "traffic": result.traffic,
                 "snapshot": snap,
                 "comparison": match &comparison {
                     Comparison::Equal => "equal",
@@ -329,7 +330,7 @@ fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::R
             println!("{}", serde_json::to_string_pretty(&json)?);
         }
         Format::Text => {
-            print!("{}", report::render_outcome(outcome));
+            print!("{}", report::render_outcome(outcome, &result.traffic));
             print_run_notes(result);
             match &comparison {
                 Comparison::Equal => {
