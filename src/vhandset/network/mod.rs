@@ -40,8 +40,8 @@ const QUEUE_DEPTH: usize = 64;
 const BIND_HINT: &str = "; binding ports below 1024 (DNS 53, HTTP 80, HTTPS 443, NTP 123) needs root or \
 CAP_NET_BIND_SERVICE: run tattle as root, or `sudo setcap cap_net_bind_service,cap_net_raw+ep \"$(command -v tattle)\"`, \
 or `sudo sysctl -w net.ipv4.ip_unprivileged_port_start=53`";
-const IN_USE_HINT: &str = "; every 127.77.N.1:53 is taken (254 handsets running, or a DNS server bound to \
-0.0.0.0:53 such as dnsmasq): stop it or bind it to one address only";
+const IN_USE_HINT: &str = "; no 127.77.N.0/24 is free: 254 handsets are running, or a server listens on all \
+addresses (0.0.0.0) on port 53, 80, 123 or 443 (dnsmasq, a web server, ntpd): stop it or bind it to one address";
 
 /// What playing one event did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,13 +85,13 @@ fn addr(n: u8, last: u8) -> Ipv4Addr {
 }
 
 enum BindFailure {
-    Taken,
+    Taken(SocketAddr),
     Fatal(VhandsetError),
 }
 
 fn classify(addr: SocketAddr, e: io::Error) -> BindFailure {
     match e.kind() {
-        io::ErrorKind::AddrInUse => BindFailure::Taken,
+        io::ErrorKind::AddrInUse => BindFailure::Taken(addr),
         io::ErrorKind::PermissionDenied => BindFailure::Fatal(VhandsetError::Bind {
             addr: addr.to_string(),
             source: e,
@@ -148,6 +148,7 @@ impl HandsetNetwork {
                 .map(|d| d.subsec_nanos())
                 .unwrap_or(0);
         let mut found = None;
+        let mut last_taken = None;
         for k in 0..254u32 {
             let n = (1 + (seed.wrapping_add(k) % 254)) as u8;
             match bind_all(n, host_names.len()) {
@@ -155,13 +156,13 @@ impl HandsetNetwork {
                     found = Some((n, b));
                     break;
                 }
-                Err(BindFailure::Taken) => continue,
+                Err(BindFailure::Taken(a)) => last_taken = Some(a),
                 Err(BindFailure::Fatal(e)) => return Err(e),
             }
         }
         let Some((n, bound)) = found else {
             return Err(VhandsetError::Bind {
-                addr: "127.77.*.1:53".into(),
+                addr: last_taken.map_or_else(|| "127.77.*.1:53".into(), |a| a.to_string()),
                 source: io::Error::from(io::ErrorKind::AddrInUse),
                 hint: IN_USE_HINT,
             });
