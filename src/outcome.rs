@@ -443,4 +443,29 @@ mod tests {
         let labels: Vec<&str> = outcome.steps.iter().map(|s| s.step.as_str()).collect();
         assert_eq!(labels, vec![BEFORE_STEPS, "1 idle", AFTER_STEPS]);
     }
+
+    #[test]
+    fn traffic_is_summed_per_step_with_opaque_hosts() {
+        let windows = vec![StepWindow {
+            index: 1,
+            name: "send-sms".into(),
+            start: 100.0,
+            end: 110.0,
+        }];
+        let mut tls = flow("a.example", Protocol::Tls, 101.0);
+        tls.bytes_out = 1000;
+        tls.opaque_bytes = 700;
+        let mut http = flow("b.example", Protocol::Http, 102.0);
+        http.bytes_out = 300;
+        let analysis = Analysis {
+            flows: vec![tls, http],
+            ..Analysis::default()
+        };
+        let traffic = traffic_by_step(&windows, 0.0, &analysis, &[]);
+        assert_eq!(traffic.len(), 1);
+        assert_eq!(traffic[0].sent_bytes, 1300);
+        assert_eq!(traffic[0].opaque_bytes, 700);
+        assert_eq!(traffic[0].readable_bytes(), 600);
+        assert_eq!(traffic[0].opaque_hosts, vec!["a.example".to_string()]);
+    }
 }

@@ -356,10 +356,10 @@ mod tests {
 
     #[test]
     fn outcome_text_groups_encodings() {
-        let text = render_outcome(&outcome(vec![
-            leak("<imei>", "plain"),
-            leak("<imei>", "md5"),
-        ]));
+        let text = render_outcome(
+            &outcome(vec![leak("<imei>", "plain"), leak("<imei>", "md5")]),
+            &[],
+        );
         assert!(
             text.contains("LEAK <imei> → msg.vendor.example over http in http.body as plain, md5"),
             "{text}"
