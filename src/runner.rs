@@ -125,6 +125,7 @@ pub async fn run(
     let (scenario, canaries) = scenario.expand(&run_id);
 
     let identity = device.identity().await?;
+    device.check_capture().await?;
     let (mut identifiers, mut missing) = device.identifiers(&identity).await?;
     // The user's values win over the device's for the same kind.
     for extra in &options.extra_identifiers {

@@ -34,6 +34,8 @@ pub enum DeviceError {
         exit: String,
         output: String,
     },
+    #[error("{what}\n  help: {fix}")]
+    Unsupported { what: String, fix: String },
     #[error("{what}: the device's answer could not be understood: {detail}")]
     Unexpected { what: String, detail: String },
 }
@@ -173,6 +175,30 @@ impl Device {
             });
         }
         Ok(out)
+    }
+
+    /// Checks the device can run the capture command before anything else happens, so a phone without
+    /// tcpdump gets one clear message instead of an empty capture.
+    pub async fn check_capture(&self) -> Result<(), DeviceError> {
+        let out = self
+            .adb
+            .shell_with_timeout("which tcpdump", COMMAND_TIMEOUT)
+            .await?;
+        let found = match out.exit_code {
+            Some(code) => code == 0,
+            // Legacy shell (no exit codes): `which` prints a path only when it found one.
+            None => out.stdout_text().trim().starts_with('/'),
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(DeviceError::Unsupported {
+                what: "the device has no `tcpdump`, which tattle's on-device capture runs".into(),
+                fix: "use the emulator (google_apis image, `adb root`), a userdebug build or a rooted \
+                      phone with tcpdump in its PATH; see docs/device.md"
+                    .into(),
+            })
+        }
     }
 
     /// Reads the handset's identity from its system properties (one `getprop`).
