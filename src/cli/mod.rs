@@ -142,6 +142,15 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli.command)) {
         Ok(exit) => exit.into(),
+        // `tattle analyze … | head`: the reader left; nothing to report.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            Exit::Clean.into()
+        }
         Err(e) => {
             eprintln!("error: {}", chain(&e));
             Exit::Environment.into()
