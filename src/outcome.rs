@@ -115,7 +115,9 @@ pub struct StepTraffic {
     pub step: String,
     /// Payload bytes the handset sent in flows that started in this step.
     pub sent_bytes: u64,
-    /// Of those, bytes no parser could read (TLS application data, QUIC, undecodable payload).
+    /// Payload bytes it received in those flows.
+    pub received_bytes: u64,
+    /// Of both, bytes no parser could read (TLS application data, QUIC, undecodable payload).
     pub opaque_bytes: u64,
     /// Hosts that received opaque bytes.
     pub opaque_hosts: Vec<String>,
@@ -123,7 +125,7 @@ pub struct StepTraffic {
 
 impl StepTraffic {
     pub fn readable_bytes(&self) -> u64 {
-        self.sent_bytes.saturating_sub(self.opaque_bytes)
+        (self.sent_bytes + self.received_bytes).saturating_sub(self.opaque_bytes)
     }
 }
 
@@ -134,23 +136,25 @@ pub fn traffic_by_step(
     analysis: &Analysis,
     identifiers: &[Identifier],
 ) -> Vec<StepTraffic> {
-    let mut by_step: BTreeMap<String, (u64, u64, BTreeSet<String>)> = BTreeMap::new();
+    let mut by_step: BTreeMap<String, (u64, u64, u64, BTreeSet<String>)> = BTreeMap::new();
     for flow in &analysis.flows {
         let entry = by_step
             .entry(step_label(windows, flow.first_ts - clock_offset))
             .or_default();
         entry.0 += flow.bytes_out;
-        let opaque = flow.opaque_bytes.min(flow.bytes_out);
-        entry.1 += opaque;
+        entry.1 += flow.bytes_in;
+        let opaque = flow.opaque_bytes.min(flow.bytes_out + flow.bytes_in);
+        entry.2 += opaque;
         if opaque > 0 {
-            entry.2.insert(sanitize(&redact(&flow.host, identifiers)));
+            entry.3.insert(sanitize(&redact(&flow.host, identifiers)));
         }
     }
     let mut steps: Vec<StepTraffic> = by_step
         .into_iter()
-        .map(|(step, (sent, opaque, hosts))| StepTraffic {
+        .map(|(step, (sent, received, opaque, hosts))| StepTraffic {
             step,
             sent_bytes: sent,
+            received_bytes: received,
             opaque_bytes: opaque,
             opaque_hosts: hosts.into_iter().collect(),
         })
@@ -465,7 +469,8 @@ mod tests {
         assert_eq!(traffic.len(), 1);
         assert_eq!(traffic[0].sent_bytes, 1300);
         assert_eq!(traffic[0].opaque_bytes, 700);
-        assert_eq!(traffic[0].readable_bytes(), 600);
+        assert_eq!(traffic[0].received_bytes, 2);
+        assert_eq!(traffic[0].readable_bytes(), 602);
         assert_eq!(traffic[0].opaque_hosts, vec!["a.example".to_string()]);
     }
 }

@@ -46,11 +46,11 @@ pub fn render_outcome(outcome: &Outcome, traffic: &[StepTraffic]) -> String {
             );
         }
         if let Some(t) = traffic.iter().find(|t| t.step == step.step)
-            && t.sent_bytes > 0
+            && t.sent_bytes + t.received_bytes > 0
         {
             let opaque = if t.opaque_bytes > 0 {
                 format!(
-                    ", {} opaque (to {})",
+                    "; {} opaque (with {})",
                     kb(t.opaque_bytes),
                     t.opaque_hosts.join(", ")
                 )
@@ -59,8 +59,9 @@ pub fn render_outcome(outcome: &Outcome, traffic: &[StepTraffic]) -> String {
             };
             let _ = writeln!(
                 out,
-                "    sent {}: {} readable{opaque}",
+                "    sent {}, received {}: {} readable{opaque}",
                 kb(t.sent_bytes),
+                kb(t.received_bytes),
                 kb(t.readable_bytes())
             );
         }
