@@ -468,7 +468,7 @@ async fn devices_command() -> anyhow::Result<Exit> {
         println!(
             "{:24} {:12} {} {}",
             d.serial,
-            format!("{:?}", d.state),
+            format!("{:?}", d.state).to_lowercase(),
             d.model.unwrap_or_default(),
             d.product.unwrap_or_default()
         );
