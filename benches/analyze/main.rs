@@ -185,6 +185,16 @@ fn generate(dir: &Path, name: &str, target: u64) -> Generated {
         mb(bytes),
         start.elapsed().as_secs_f64()
     );
+    if target == 100 * MIB {
+        println!("  traffic mix (sessions include their DNS lookup):");
+        for (cat, (sessions, f, b)) in &g.mix {
+            println!(
+                "    {cat:<20} {sessions:>6} sessions {:>5.1}% of frames {:>5.1}% of bytes",
+                100.0 * *f as f64 / frames as f64,
+                100.0 * *b as f64 / bytes as f64
+            );
+        }
+    }
     Generated {
         path,
         bytes,

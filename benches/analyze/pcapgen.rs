@@ -186,6 +186,7 @@ enum Step {
 
 /// A session being emitted: phases in order, the current message and offset, TCP state.
 struct Session {
+    category: &'static str,
     phases: Vec<Phase>,
     phase: usize,
     step: Step,
@@ -197,8 +198,9 @@ struct Session {
 }
 
 impl Session {
-    fn new(phases: Vec<Phase>, rng: &mut Rng) -> Self {
+    fn new(category: &'static str, phases: Vec<Phase>, rng: &mut Rng) -> Self {
         Session {
+            category,
             phases,
             phase: 0,
             step: Step::Syn,
@@ -377,6 +379,8 @@ pub struct Generator {
     /// Identifier occurrences planted, by `kind:encoding` as the analysis names them (`gzip`
     /// for any form inside a gzip body): what a correct analysis must report.
     pub planted: std::collections::BTreeMap<&'static str, u64>,
+    /// Per traffic category: (sessions, frames, pcap bytes), to document the mix.
+    pub mix: std::collections::BTreeMap<&'static str, (u64, u64, u64)>,
 }
 
 impl Generator {
@@ -393,6 +397,7 @@ impl Generator {
             concurrency: 6,
             hard_limit: None,
             planted: Default::default(),
+            mix: Default::default(),
         }
     }
 
@@ -402,14 +407,20 @@ impl Generator {
         let mut active: Vec<Session> = Vec::new();
         loop {
             while active.len() < self.concurrency && w.bytes < target_bytes {
-                let phases = self.session();
-                active.push(Session::new(phases, &mut self.rng));
+                let (category, phases) = self.session();
+                self.mix.entry(category).or_default().0 += 1;
+                active.push(Session::new(category, phases, &mut self.rng));
             }
             if active.is_empty() || self.hard_limit.is_some_and(|h| w.bytes >= h) {
                 break;
             }
             let i = self.rng.range(0, active.len() as u64) as usize;
-            if !self.step(&mut w, &mut active[i])? {
+            let (frames, bytes) = (w.frames, w.bytes);
+            let more = self.step(&mut w, &mut active[i])?;
+            let m = self.mix.entry(active[i].category).or_default();
+            m.1 += w.frames - frames;
+            m.2 += w.bytes - bytes;
+            if !more {
                 active.swap_remove(i);
             }
         }
@@ -554,7 +565,7 @@ impl Generator {
     }
 
     /// Draws one session from the traffic mix.
-    fn session(&mut self) -> Vec<Phase> {
+    fn session(&mut self) -> (&'static str, Vec<Phase>) {
         let v6 = self.rng.chance(25);
         let phone: IpAddr = if v6 {
             IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x15))
@@ -740,7 +751,7 @@ impl Generator {
                 ]));
             }
         }
-        phases
+        (category(kind), phases)
     }
 
     /// A GET or form POST; one in four carries an identifier in one of the usual forms.
@@ -822,6 +833,23 @@ impl Generator {
         .into_bytes();
         req.extend_from_slice(&body);
         req
+    }
+}
+
+/// The traffic category of a session drawn with `kind` (see `Generator::session`).
+fn category(kind: u64) -> &'static str {
+    match kind {
+        0..12 => "dns only",
+        12..50 => "tls api call",
+        95.. => "tls image/page",
+        50..70 => "http api (get/form)",
+        70..78 => "http gzip post",
+        78..81 => "ntp",
+        81..85 => "tls download",
+        85..87 => "http download",
+        87..90 => "quic stream",
+        90..93 => "tls upload",
+        _ => "http upload",
     }
 }
 
