@@ -281,6 +281,56 @@ fn microbench(g: &Generated, runs: usize) {
         assert!(hit, "planted {form} ({n} times) not found");
     }
     println!("  planted: {:?}", g.planted);
+    if !env_flag("TATTLE_BENCH_NO_TSHARK") {
+        compare_names(&g.path, &a);
+    }
+}
+
+/// The names tattle learnt (DNS questions; SNI and HTTP hosts of flows) against tshark's fields on
+/// the same file: the generated traffic must read the same to both, or the comparison of their
+/// speeds compares different work.
+fn compare_names(file: &Path, a: &tattle::analysis::Analysis) {
+    use std::collections::BTreeSet;
+    use tattle::analysis::HostSource;
+    let out = tshark_cmd(file)
+        .stderr(Stdio::null())
+        .output()
+        .expect("run tshark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (mut t_dns, mut t_named) = (BTreeSet::new(), BTreeSet::new());
+    for line in text.lines() {
+        let mut fields = line.split('\t');
+        if let Some(q) = fields.next().filter(|q| !q.is_empty()) {
+            t_dns.extend(q.split(',').map(str::to_string));
+        }
+        t_named.extend(fields.filter(|f| !f.is_empty()).map(str::to_string));
+    }
+    let ours_dns: BTreeSet<String> = a.dns_queries.iter().map(|q| q.name.clone()).collect();
+    let ours_named: BTreeSet<String> = a
+        .flows
+        .iter()
+        .filter(|f| matches!(f.host_source, HostSource::Sni | HostSource::Http))
+        .map(|f| f.host.clone())
+        .collect();
+    println!(
+        "  names vs tshark: DNS {} ({} names), SNI/HTTP hosts {} ({} names)",
+        if ours_dns == t_dns { "agree" } else { "DIFFER" },
+        t_dns.len(),
+        if ours_named == t_named {
+            "agree"
+        } else {
+            "DIFFER"
+        },
+        t_named.len()
+    );
+    assert!(
+        ours_dns == t_dns && ours_named == t_named,
+        "tattle and tshark disagree: dns {:?}, hosts {:?}",
+        ours_dns.symmetric_difference(&t_dns).collect::<Vec<_>>(),
+        ours_named
+            .symmetric_difference(&t_named)
+            .collect::<Vec<_>>()
+    );
 }
 
 fn write_seeds(dir: &Path) {

@@ -958,8 +958,20 @@ fn tls_handshake(rng: &mut Rng, sni: &str) -> Vec<Msg> {
     hello.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
     hello.extend_from_slice(&body);
 
-    let mut server = vec![0x16, 3, 3, 0, 90, 2, 0, 0, 86, 3, 3];
-    server.extend((0..84).map(|_| rng.next_u64() as u8));
+    // ServerHello (TLS 1.3 shape: session id echo, TLS_AES_128_GCM_SHA256, supported_versions,
+    // key_share), then the encrypted rest of the handshake.
+    let mut sh = vec![3, 3];
+    sh.extend((0..32).map(|_| rng.next_u64() as u8));
+    sh.push(32);
+    sh.extend_from_slice(&body[35..67]);
+    sh.extend_from_slice(&[0x13, 0x01, 0]);
+    sh.extend_from_slice(&[0, 46, 0, 0x2b, 0, 2, 3, 4, 0, 0x33, 0, 36, 0, 0x1d, 0, 32]);
+    sh.extend((0..32).map(|_| rng.next_u64() as u8));
+    let mut server = vec![0x16, 3, 3];
+    server.extend_from_slice(&((sh.len() + 4) as u16).to_be_bytes());
+    server.push(2);
+    server.extend_from_slice(&(sh.len() as u32).to_be_bytes()[1..]);
+    server.extend_from_slice(&sh);
     server.extend_from_slice(&[0x14, 3, 3, 0, 1, 1]);
     let enc = rng.range(2500, 5000) as usize;
     server.extend_from_slice(&[0x17, 3, 3]);
