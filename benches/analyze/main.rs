@@ -6,6 +6,7 @@
 //!
 //! Environment:
 //! - `TATTLE_BENCH_FULL=1`: also the 1 GiB capture (disk and minutes).
+//! - `TATTLE_BENCH_ADVERSARIAL=1`: also a 20 MB capture crafted to amplify memory (DNS names).
 //! - `TATTLE_BENCH_RUNS` (default 5), `TATTLE_BENCH_TSHARK_RUNS` (default 1): runs per median.
 //! - `TATTLE_BENCH_NO_TSHARK=1`: skip tshark (its runs dominate the bench time).
 //! - `TATTLE_BENCH_DIR`: where captures go (default: a temp dir, removed afterwards).
@@ -333,6 +334,26 @@ fn compare_names(file: &Path, a: &tattle::analysis::Analysis) {
     );
 }
 
+/// Captures built to make the analysis hold more than they contain (see `pcapgen`).
+fn adversarial(dir: &Path, runs: usize) {
+    let path = dir.join("dns-amplification.pcap");
+    let file = File::create(&path).expect("create capture");
+    let w = pcapgen::dns_amplification(BufWriter::new(file), 30_000).expect("write capture");
+    let bytes = w.bytes;
+    drop(w.into_inner());
+    let (rate, rss) = measure("tattle", bytes, runs, || tattle_cmd(&path));
+    println!(
+        "dns-amplification.pcap ({:.1} MB, 64 questions per query by compression pointers): \
+         tattle {rate:.1} MB/s, peak RSS {:.0} MiB ({:.0}x the file)",
+        mb(bytes),
+        rss as f64 / 1024.0,
+        rss as f64 * 1024.0 / bytes as f64
+    );
+    if !env_flag("TATTLE_BENCH_KEEP") {
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
 fn write_seeds(dir: &Path) {
     std::fs::create_dir_all(dir).expect("seed dir");
     for (i, size) in [2_000u64, 6_000, 12_000].into_iter().enumerate() {
@@ -415,6 +436,9 @@ fn main() {
         if !env_flag("TATTLE_BENCH_KEEP") {
             let _ = std::fs::remove_file(&g.path);
         }
+    }
+    if env_flag("TATTLE_BENCH_ADVERSARIAL") {
+        adversarial(&dir, runs.min(3));
     }
     println!("peak RSS by capture size (target <= {TARGET_RSS_MIB} MiB, flat):");
     for (name, bytes, frames, rss) in rss_rows {

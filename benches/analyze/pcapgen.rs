@@ -999,3 +999,35 @@ fn tls_data(from_client: bool, len: usize, off: usize) -> Msg {
         bulk: Bulk::Tls { len, off },
     }
 }
+
+/// An adversarial capture: DNS queries of 64 questions each, the first a 253-character name and
+/// the other 63 two-byte compression pointers to it (6 bytes on the wire, 253 characters once
+/// read). Measures how the analysis' memory and time grow with what a capture *claims*, not with
+/// its size (see docs/performance.md, "Adversarial input").
+pub fn dns_amplification<W: Write>(out: W, packets: u64) -> io::Result<PcapWriter<W>> {
+    let mut rng = Rng::new(7);
+    let mut w = PcapWriter::new(out, 1_700_000_000_000_000)?;
+    let mut name = Vec::new();
+    for (i, len) in [63u8, 63, 63, 61].into_iter().enumerate() {
+        name.push(len);
+        name.extend(std::iter::repeat_n(b'a' + i as u8, len as usize));
+    }
+    name.push(0);
+    let phone = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 15));
+    let resolver = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 3));
+    for k in 0..packets {
+        w.payload.clear();
+        w.payload.extend_from_slice(&(k as u16).to_be_bytes());
+        w.payload
+            .extend_from_slice(&[0x01, 0x00, 0, 64, 0, 0, 0, 0, 0, 0]);
+        w.payload.extend_from_slice(&name);
+        w.payload.extend_from_slice(&[0, 1, 0, 1]);
+        for _ in 1..64 {
+            w.payload.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1]);
+        }
+        let port = 40_000 + (k % 1000) as u16;
+        w.emit(&mut rng, (phone, port), (resolver, 53), None)?;
+    }
+    w.out.flush()?;
+    Ok(w)
+}
