@@ -6,7 +6,8 @@
 //!
 //! Environment:
 //! - `TATTLE_BENCH_FULL=1`: also the 1 GiB capture (disk and minutes).
-//! - `TATTLE_BENCH_ADVERSARIAL=1`: also a 20 MB capture crafted to amplify memory (DNS names).
+//! - `TATTLE_BENCH_ADVERSARIAL=1`: also two ~20 MB captures crafted to amplify
+//!   memory and time (DNS names by compression pointers, a SYN flood).
 //! - `TATTLE_BENCH_RUNS` (default 5), `TATTLE_BENCH_TSHARK_RUNS` (default 1): runs per median.
 //! - `TATTLE_BENCH_NO_TSHARK=1`: skip tshark (its runs dominate the bench time).
 //! - `TATTLE_BENCH_DIR`: where captures go (default: a temp dir, removed afterwards).
@@ -336,21 +337,37 @@ fn compare_names(file: &Path, a: &tattle::analysis::Analysis) {
 
 /// Captures built to make the analysis hold more than they contain (see `pcapgen`).
 fn adversarial(dir: &Path, runs: usize) {
-    let path = dir.join("dns-amplification.pcap");
-    let file = File::create(&path).expect("create capture");
-    let w = pcapgen::dns_amplification(BufWriter::new(file), 30_000).expect("write capture");
-    let bytes = w.bytes;
-    drop(w.into_inner());
-    let (rate, rss) = measure("tattle", bytes, runs, || tattle_cmd(&path));
-    println!(
-        "dns-amplification.pcap ({:.1} MB, 64 questions per query by compression pointers): \
-         tattle {rate:.1} MB/s, peak RSS {:.0} MiB ({:.0}x the file)",
-        mb(bytes),
-        rss as f64 / 1024.0,
-        rss as f64 * 1024.0 / bytes as f64
-    );
-    if !env_flag("TATTLE_BENCH_KEEP") {
-        let _ = std::fs::remove_file(&path);
+    type Gen = fn(BufWriter<File>, u64) -> std::io::Result<pcapgen::PcapWriter<BufWriter<File>>>;
+    let cases: [(&str, &str, Gen, u64); 2] = [
+        (
+            "dns-amplification.pcap",
+            "64 questions per query by compression pointers",
+            pcapgen::dns_amplification,
+            30_000,
+        ),
+        (
+            "syn-flood.pcap",
+            "300 000 connections opened, none closed",
+            pcapgen::syn_flood,
+            300_000,
+        ),
+    ];
+    for (name, what, generate, packets) in cases {
+        let path = dir.join(name);
+        let file = File::create(&path).expect("create capture");
+        let w = generate(BufWriter::new(file), packets).expect("write capture");
+        let bytes = w.bytes;
+        drop(w.into_inner());
+        let (rate, rss) = measure("tattle", bytes, runs, || tattle_cmd(&path));
+        println!(
+            "{name} ({:.1} MB, {what}): tattle {rate:.1} MB/s, peak RSS {:.0} MiB ({:.0}x the file)",
+            mb(bytes),
+            rss as f64 / 1024.0,
+            rss as f64 * 1024.0 / bytes as f64
+        );
+        if !env_flag("TATTLE_BENCH_KEEP") {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 

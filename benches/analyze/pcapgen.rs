@@ -1031,3 +1031,24 @@ pub fn dns_amplification<W: Write>(out: W, packets: u64) -> io::Result<PcapWrite
     w.out.flush()?;
     Ok(w)
 }
+
+/// An adversarial capture: `packets` SYNs, each opening a new connection (distinct port and
+/// server), none ever closed: 70 bytes of capture per flow the analysis must track or evict.
+pub fn syn_flood<W: Write>(out: W, packets: u64) -> io::Result<PcapWriter<W>> {
+    let mut rng = Rng::new(8);
+    let mut w = PcapWriter::new(out, 1_700_000_000_000_000)?;
+    let phone = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 15));
+    for k in 0..packets {
+        w.payload.clear();
+        let server = IpAddr::V4(Ipv4Addr::new(142, 250, (k / 60_000) as u8, 1));
+        let port = 1024 + (k % 60_000) as u16;
+        w.emit(
+            &mut rng,
+            (phone, port),
+            (server, 443),
+            Some((k as u32, 0, SYN)),
+        )?;
+    }
+    w.out.flush()?;
+    Ok(w)
+}
