@@ -6,8 +6,8 @@
 //!
 //! Environment:
 //! - `TATTLE_BENCH_FULL=1`: also the 1 GiB capture (disk and minutes).
-//! - `TATTLE_BENCH_ADVERSARIAL=1`: also two ~20 MB captures crafted to amplify
-//!   memory and time (DNS names by compression pointers, a SYN flood).
+//! - `TATTLE_BENCH_ADVERSARIAL=1`: also three captures crafted to amplify memory or time (DNS
+//!   names by compression pointers, a SYN flood, gzip bombs).
 //! - `TATTLE_BENCH_RUNS` (default 5), `TATTLE_BENCH_TSHARK_RUNS` (default 1): runs per median.
 //! - `TATTLE_BENCH_NO_TSHARK=1`: skip tshark (its runs dominate the bench time).
 //! - `TATTLE_BENCH_DIR`: where captures go (default: a temp dir, removed afterwards).
@@ -338,7 +338,7 @@ fn compare_names(file: &Path, a: &tattle::analysis::Analysis) {
 /// Captures built to make the analysis hold more than they contain (see `pcapgen`).
 fn adversarial(dir: &Path, runs: usize) {
     type Gen = fn(BufWriter<File>, u64) -> std::io::Result<pcapgen::PcapWriter<BufWriter<File>>>;
-    let cases: [(&str, &str, Gen, u64); 2] = [
+    let cases: [(&str, &str, Gen, u64); 3] = [
         (
             "dns-amplification.pcap",
             "64 questions per query by compression pointers",
@@ -350,6 +350,12 @@ fn adversarial(dir: &Path, runs: usize) {
             "300 000 connections opened, none closed",
             pcapgen::syn_flood,
             300_000,
+        ),
+        (
+            "gzip-bombs.pcap",
+            "100 POSTs of 8 KB gzip inflating to 8 MiB each",
+            pcapgen::gzip_bombs,
+            100,
         ),
     ];
     for (name, what, generate, packets) in cases {

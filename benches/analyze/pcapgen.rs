@@ -1052,3 +1052,40 @@ pub fn syn_flood<W: Write>(out: W, packets: u64) -> io::Result<PcapWriter<W>> {
     w.out.flush()?;
     Ok(w)
 }
+
+/// An adversarial capture: `posts` HTTP POSTs, each a ~8 KB gzip body that inflates to 8 MiB (the
+/// analysis' decoded-body cap) of text: CPU per capture byte, not memory.
+pub fn gzip_bombs<W: Write>(out: W, posts: u64) -> io::Result<PcapWriter<W>> {
+    let mut rng = Rng::new(9);
+    let mut w = PcapWriter::new(out, 1_700_000_000_000_000)?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let line = [b'a'; 1024];
+    for _ in 0..8 * 1024 {
+        gz.write_all(&line)?;
+    }
+    let body = gz.finish()?;
+    let mut req = format!(
+        "POST /batch HTTP/1.1\r\nHost: bomb.example\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let phone = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 15));
+    let server = (IpAddr::V4(Ipv4Addr::new(142, 250, 0, 1)), 80);
+    for k in 0..posts {
+        let client = (phone, 20_000 + k as u16);
+        w.payload.clear();
+        w.emit(&mut rng, client, server, Some((999, 0, SYN)))?;
+        for (i, seg) in req.chunks(MSS_V4).enumerate() {
+            w.payload.clear();
+            w.payload.extend_from_slice(seg);
+            let seq = 1000 + (i * MSS_V4) as u32;
+            w.emit(&mut rng, client, server, Some((seq, 1, PSH | ACK)))?;
+        }
+        w.payload.clear();
+        let end = 1000 + req.len() as u32;
+        w.emit(&mut rng, client, server, Some((end, 1, FIN | ACK)))?;
+    }
+    w.out.flush()?;
+    Ok(w)
+}
