@@ -298,45 +298,62 @@ impl Matcher {
     }
 }
 
+/// Byte classes for the layer loops: one table lookup per byte instead of a chain of comparisons.
+const SEP: u8 = 1; // ends a URL/form value
+const B64_HEX: u8 = 2; // base64 character that is also a hex digit
+const B64_ALNUM: u8 = 4; // other letter
+const B64_STD: u8 = 8; // `+` `/`
+const B64_URL: u8 = 16; // `-` `_`
+const B64_ANY: u8 = B64_HEX | B64_ALNUM | B64_STD | B64_URL;
+
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = match c {
+            b'?' | b'&' | b'=' | b';' | b'"' | b'\'' | b' ' | b'\r' | b'\n' | b'\t' | b','
+            | b'<' | b'>' => SEP,
+            b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => B64_HEX,
+            b'g'..=b'z' | b'G'..=b'Z' => B64_ALNUM,
+            b'+' | b'/' => B64_STD,
+            b'-' | b'_' => B64_URL,
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
 /// Spans of URL/form values (split at `? & = ;`, quotes, whitespace) that contain a `%XX` escape:
 /// the only ones whose decoding differs from what the needles see. (A `+` alone is not enough:
 /// `+6598…` is a phone number far more often than a space, and `Wei+Ling` is a `url` needle.)
+/// Driven by the escapes: most bytes are only compared with `%`, and the value around an escape is
+/// found by walking out to its separators.
 fn url_segments(hay: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let is_sep = |b: u8| {
-        matches!(
-            b,
-            b'?' | b'&'
-                | b'='
-                | b';'
-                | b'"'
-                | b'\''
-                | b' '
-                | b'\r'
-                | b'\n'
-                | b'\t'
-                | b','
-                | b'<'
-                | b'>'
-        )
-    };
-    let mut pos = 0usize;
+    // `floor`: a value boundary (0, or just past a returned value); `pos`: where to look for `%`.
+    let (mut floor, mut pos) = (0usize, 0usize);
     std::iter::from_fn(move || {
-        while pos < hay.len() {
-            let start = pos;
-            let mut escaped = false;
-            while pos < hay.len() && !is_sep(hay[pos]) {
-                escaped |= hay[pos] == b'%'
-                    && hay.get(pos + 1).is_some_and(u8::is_ascii_hexdigit)
-                    && hay.get(pos + 2).is_some_and(u8::is_ascii_hexdigit);
-                pos += 1;
+        loop {
+            let p = pos + hay.get(pos..)?.iter().position(|&b| b == b'%')?;
+            let escaped = hay.get(p + 1).is_some_and(u8::is_ascii_hexdigit)
+                && hay.get(p + 2).is_some_and(u8::is_ascii_hexdigit);
+            if !escaped {
+                pos = p + 1;
+                continue;
             }
-            let end = pos;
-            pos += 1;
-            if escaped && end > start {
-                return Some((start, end));
+            let mut start = p;
+            while start > floor && CLASS[hay[start - 1] as usize] != SEP {
+                start -= 1;
             }
+            let mut end = p + 3;
+            while end < hay.len() && CLASS[hay[end] as usize] != SEP {
+                end += 1;
+            }
+            pos = end + 1;
+            floor = pos;
+            return Some((start, end));
         }
-        None
     })
 }
 
@@ -365,32 +382,44 @@ fn percent_decode_into(src: &[u8], out: &mut Vec<u8>) {
 /// Runs of at least `MIN_BLOB` base64 characters (with up to two `=` of padding): (start, end,
 /// URL-safe alphabet). Runs of hex digits only are skipped: they are hex, searched by the hex
 /// needles, and decoding them as base64 yields noise.
+///
+/// A qualifying run holds at least `MIN_BLOB - 2` base64 characters, so a run starting anywhere in
+/// `pos..pos + MIN_BLOB - 2` covers byte `pos + MIN_BLOB - 3`: when that byte is not base64 the
+/// whole window is skipped (most of binary data, and of text between words).
 fn base64_runs(hay: &[u8]) -> impl Iterator<Item = (usize, usize, bool)> + '_ {
+    const MIN_CHARS: usize = MIN_BLOB - 2;
     let mut pos = 0usize;
     std::iter::from_fn(move || {
-        while pos < hay.len() {
-            let start = pos;
-            let (mut std_chars, mut url_chars, mut all_hex) = (false, false, true);
-            while pos < hay.len() {
-                let b = hay[pos];
-                match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => all_hex &= b.is_ascii_hexdigit(),
-                    b'+' | b'/' => std_chars = true,
-                    b'-' | b'_' => url_chars = true,
-                    _ => break,
-                }
-                pos += 1;
-            }
-            let mut end = pos;
-            while end < hay.len() && end - pos < 2 && hay[end] == b'=' {
-                end += 1;
-            }
-            if pos == start {
-                pos += 1;
+        // Invariant: `pos` is 0 or follows a byte that ends a run (not a base64 character, or
+        // the padding of a run already returned or rejected).
+        while pos + MIN_CHARS <= hay.len() {
+            let probe = pos + MIN_CHARS - 1;
+            if CLASS[hay[probe] as usize] & B64_ANY == 0 {
+                pos = probe + 1;
                 continue;
             }
+            let mut start = probe;
+            while start > pos && CLASS[hay[start - 1] as usize] & B64_ANY != 0 {
+                start -= 1;
+            }
+            let mut seen = 0u8;
+            let mut run_end = start;
+            while run_end < hay.len() {
+                let c = CLASS[hay[run_end] as usize];
+                if c & B64_ANY == 0 {
+                    break;
+                }
+                seen |= c;
+                run_end += 1;
+            }
+            let mut end = run_end;
+            while end < hay.len() && end - run_end < 2 && hay[end] == b'=' {
+                end += 1;
+            }
             pos = end;
-            if pos - start >= MIN_BLOB && !all_hex && !(std_chars && url_chars) {
+            let all_hex = seen & B64_ALNUM == 0;
+            let (std_chars, url_chars) = (seen & B64_STD != 0, seen & B64_URL != 0);
+            if end - start >= MIN_BLOB && !all_hex && !(std_chars && url_chars) {
                 return Some((start, end, url_chars));
             }
         }
@@ -1170,6 +1199,93 @@ mod tests {
         assert!(m.scan_layers(b"%", true).is_empty());
         assert!(m.scan_layers(b"%4", true).is_empty());
         assert!(m.scan_layers(b"====", true).is_empty());
+    }
+
+    /// The straightforward byte-at-a-time versions of the layer loops, as the reference the fast
+    /// ones must agree with.
+    fn url_segments_ref(hay: &[u8]) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < hay.len() {
+            let start = pos;
+            let mut escaped = false;
+            while pos < hay.len() && CLASS[hay[pos] as usize] != SEP {
+                escaped |= hay[pos] == b'%'
+                    && hay.get(pos + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && hay.get(pos + 2).is_some_and(u8::is_ascii_hexdigit);
+                pos += 1;
+            }
+            if escaped && pos > start {
+                out.push((start, pos));
+            }
+            pos += 1;
+        }
+        out
+    }
+
+    fn base64_runs_ref(hay: &[u8]) -> Vec<(usize, usize, bool)> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < hay.len() {
+            let start = pos;
+            let (mut std_chars, mut url_chars, mut all_hex) = (false, false, true);
+            while pos < hay.len() {
+                let b = hay[pos];
+                match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => all_hex &= b.is_ascii_hexdigit(),
+                    b'+' | b'/' => std_chars = true,
+                    b'-' | b'_' => url_chars = true,
+                    _ => break,
+                }
+                pos += 1;
+            }
+            let mut end = pos;
+            while end < hay.len() && end - pos < 2 && hay[end] == b'=' {
+                end += 1;
+            }
+            if pos == start {
+                pos += 1;
+                continue;
+            }
+            pos = end;
+            if pos - start >= MIN_BLOB && !all_hex && !(std_chars && url_chars) {
+                out.push((start, end, url_chars));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn fast_layer_loops_agree_with_the_reference() {
+        // Inputs drawn from a small alphabet so runs, escapes, padding and separators all occur.
+        let alphabet = b"aZ09f+/-_=%3A&? \x00\xff";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..3000 {
+            let len = (round % 97) + (round / 30);
+            let hay: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Long base64-only stretches half the time.
+                    if x % 5 < 3 {
+                        b"QUJDabc9Z+"[(x >> 8) as usize % 10]
+                    } else {
+                        alphabet[(x >> 8) as usize % alphabet.len()]
+                    }
+                })
+                .collect();
+            assert_eq!(
+                url_segments(&hay).collect::<Vec<_>>(),
+                url_segments_ref(&hay)
+            );
+            assert_eq!(
+                base64_runs(&hay).collect::<Vec<_>>(),
+                base64_runs_ref(&hay),
+                "{}",
+                String::from_utf8_lossy(&hay)
+            );
+        }
     }
 
     #[test]
