@@ -134,7 +134,7 @@ pub fn traffic_by_step(
     windows: &[StepWindow],
     clock_offset: f64,
     analysis: &Analysis,
-    identifiers: &[Identifier],
+    redactor: &Redactor,
 ) -> Vec<StepTraffic> {
     let mut by_step: BTreeMap<String, (u64, u64, u64, BTreeSet<String>)> = BTreeMap::new();
     for flow in &analysis.flows {
@@ -146,7 +146,7 @@ pub fn traffic_by_step(
         let opaque = flow.opaque_bytes.min(flow.bytes_out + flow.bytes_in);
         entry.2 += opaque;
         if opaque > 0 {
-            entry.3.insert(sanitize(&redact(&flow.host, identifiers)));
+            entry.3.insert(redactor.clean(&flow.host));
         }
     }
     let mut steps: Vec<StepTraffic> = by_step
@@ -172,6 +172,27 @@ fn step_label(windows: &[StepWindow], t: Timestamp) -> String {
     }
 }
 
+/// Removes identifiers from names before they are shown or stored: every form and encoding the
+/// analysis knows (an IMEI without its check digit, hex or base64 of a phone number in a DNS label…),
+/// not only the literal value, then control characters.
+pub struct Redactor {
+    matcher: crate::analysis::matcher::Matcher,
+    identifiers: Vec<Identifier>,
+}
+
+impl Redactor {
+    pub fn new(identifiers: &[Identifier]) -> Self {
+        Self {
+            matcher: crate::analysis::matcher::Matcher::new(identifiers),
+            identifiers: identifiers.to_vec(),
+        }
+    }
+
+    pub fn clean(&self, text: &str) -> String {
+        sanitize(&redact(&self.matcher.redact(text), &self.identifiers))
+    }
+}
+
 /// Builds the outcome and the evidence of a run.
 ///
 /// `clock_offset` is device clock minus host clock: capture timestamps (device clock) minus the offset
@@ -182,10 +203,10 @@ pub fn build(
     windows: &[StepWindow],
     clock_offset: f64,
     analysis: &Analysis,
-    identifiers: &[Identifier],
+    redactor: &Redactor,
 ) -> (Outcome, Vec<EvidenceItem>) {
     let label_at = |device_ts: Timestamp| step_label(windows, device_ts - clock_offset);
-    let clean = |s: &str| sanitize(&redact(s, identifiers));
+    let clean = |s: &str| redactor.clean(s);
 
     let mut hosts: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     let mut leaks: BTreeMap<String, BTreeSet<Leak>> = BTreeMap::new();
@@ -408,7 +429,14 @@ mod tests {
                 .collect(),
             ..analysis
         };
-        let (outcome, evidence) = build("send-sms", &identity(), &windows, 2.0, &shifted, &ids);
+        let (outcome, evidence) = build(
+            "send-sms",
+            &identity(),
+            &windows,
+            2.0,
+            &shifted,
+            &Redactor::new(&ids),
+        );
         assert_eq!(outcome.steps.len(), 2);
         assert_eq!(outcome.steps[0].hosts[0].host, "a.example");
         assert_eq!(outcome.steps[1].leaks.len(), 1);
@@ -443,7 +471,14 @@ mod tests {
             ],
             ..Analysis::default()
         };
-        let (outcome, _) = build("s", &identity(), &windows, 0.0, &analysis, &[]);
+        let (outcome, _) = build(
+            "s",
+            &identity(),
+            &windows,
+            0.0,
+            &analysis,
+            &Redactor::new(&[]),
+        );
         let labels: Vec<&str> = outcome.steps.iter().map(|s| s.step.as_str()).collect();
         assert_eq!(labels, vec![BEFORE_STEPS, "1 idle", AFTER_STEPS]);
     }
@@ -465,12 +500,21 @@ mod tests {
             flows: vec![tls, http],
             ..Analysis::default()
         };
-        let traffic = traffic_by_step(&windows, 0.0, &analysis, &[]);
+        let traffic = traffic_by_step(&windows, 0.0, &analysis, &Redactor::new(&[]));
         assert_eq!(traffic.len(), 1);
         assert_eq!(traffic[0].sent_bytes, 1300);
         assert_eq!(traffic[0].opaque_bytes, 700);
         assert_eq!(traffic[0].received_bytes, 2);
         assert_eq!(traffic[0].readable_bytes(), 602);
         assert_eq!(traffic[0].opaque_hosts, vec!["a.example".to_string()]);
+    }
+
+    #[test]
+    fn encoded_identifiers_in_names_are_redacted_too() {
+        let ids = vec![Identifier::new("imei", "356938035643809")];
+        let redactor = Redactor::new(&ids);
+        // The IMEI without its check digit, as a DNS label.
+        assert_eq!(redactor.clean("35693803564380.t.example"), "<imei>.t.example");
+        assert_eq!(redactor.clean("plain.example\n"), "plain.example?");
     }
 }

@@ -295,6 +295,58 @@ pub fn summary(d: &OutcomeDiff) -> Vec<String> {
     sentences
 }
 
+/// "the default build sends <imei> and <phone_number> to HOST when an SMS is sent; the opt-in build
+/// does not" — built from the diff, never written in advance.
+pub fn one_sentence(d: &OutcomeDiff, a: &str, b: &str) -> String {
+    let mut gone: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
+    let mut appeared: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
+    for step in &d.steps {
+        let step_name = step
+            .step
+            .split_once(' ')
+            .map_or(step.step.as_str(), |(_, n)| n);
+        for leak in &step.leaks_gone {
+            let e = gone.entry(step_name).or_default();
+            e.0.insert(&leak.identifier);
+            e.1.insert(&leak.host);
+        }
+        for leak in &step.leaks_appeared {
+            let e = appeared.entry(step_name).or_default();
+            e.0.insert(&leak.identifier);
+            e.1.insert(&leak.host);
+        }
+    }
+    let when = |step: &str| match step {
+        "send-sms" => "when an SMS is sent".to_string(),
+        "add-contact" => "when a contact is added".to_string(),
+        "fresh-setup" => "at setup".to_string(),
+        other => format!("in step `{other}`"),
+    };
+    let list = |set: &BTreeSet<&str>| join_and(&set.iter().copied().collect::<Vec<_>>());
+    let mut sentences = Vec::new();
+    for (step, (ids, hosts)) in &gone {
+        sentences.push(format!(
+            "build A ({a}) sends {} to {} {}; build B ({b}) does not.",
+            list(ids),
+            list(hosts),
+            when(step)
+        ));
+    }
+    for (step, (ids, hosts)) in &appeared {
+        sentences.push(format!(
+            "build B ({b}) sends {} to {} {}; build A ({a}) does not.",
+            list(ids),
+            list(hosts),
+            when(step)
+        ));
+    }
+    if sentences.is_empty() {
+        format!("builds A ({a}) and B ({b}) send the same identifiers to the same hosts.")
+    } else {
+        sentences.join(" ")
+    }
+}
+
 fn join_and(items: &[&str]) -> String {
     match items {
         [] => String::new(),
@@ -365,5 +417,17 @@ mod tests {
             text.contains("LEAK <imei> → msg.vendor.example over http in http.body as plain, md5"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn one_sentence_names_the_step_in_words() {
+        let a = outcome(vec![leak("<imei>", "plain"), leak("<phone_number>", "url")]);
+        let b = outcome(vec![]);
+        assert_eq!(
+            one_sentence(&diff(&a, &b, "x", "y"), "default", "optin"),
+            "build A (default) sends <imei> and <phone_number> to msg.vendor.example when an SMS is \
+             sent; build B (optin) does not."
+        );
+        assert!(one_sentence(&diff(&a, &a, "x", "y"), "p", "q").contains("send the same"));
     }
 }

@@ -17,7 +17,7 @@ use crate::analysis::{self, Analysis, Damage};
 use crate::capture::{self, CaptureCounters, CaptureSummary};
 use crate::device::{self, Device, DeviceError, DeviceIdentity, MissingIdentifier};
 use crate::identifier::Identifier;
-use crate::outcome::{self, EvidenceItem, Outcome, StepTraffic, StepWindow};
+use crate::outcome::{self, EvidenceItem, Outcome, Redactor, StepTraffic, StepWindow};
 use crate::report;
 use crate::scenario::{Scenario, StepAction};
 use crate::snapshot;
@@ -60,6 +60,9 @@ pub struct RunOptions {
     pub firmware: Option<String>,
     /// Time after the last step for in-flight packets to arrive before the capture stops.
     pub capture_grace: Duration,
+    /// Set to true (Ctrl-C) to stop stepping: the run then ends like an interrupted one, keeping and
+    /// analysing the capture taken so far.
+    pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Default for RunOptions {
@@ -69,6 +72,7 @@ impl Default for RunOptions {
             extra_identifiers: Vec::new(),
             firmware: None,
             capture_grace: Duration::from_millis(700),
+            cancel: None,
         }
     }
 }
@@ -141,12 +145,34 @@ pub async fn run(
         .unwrap_or_else(|| identity.firmware_id());
     let clock_offset = device.clock_offset().await?;
 
+    let redactor = Redactor::new(&identifiers);
     let dir = create_run_dir(&options.runs_root, &scenario.name, &firmware)?;
     let capture_path = dir.join("capture.pcap");
-    let capture =
-        capture::start_on_device(device.adb(), device::CAPTURE_COMMAND, &capture_path).await?;
+    let capture = match capture::start_on_device(
+        device.adb(),
+        device::CAPTURE_COMMAND,
+        &capture_path,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            // Leave a record of why the run directory holds no usable capture.
+            let note = serde_json::json!({
+                "scenario": scenario.name,
+                "device": identity,
+                "error": redactor.clean(&e.to_string()),
+            });
+            let _ = write_private(
+                &dir.join("run.json"),
+                &serde_json::to_string_pretty(&note).unwrap_or_default(),
+            );
+            return Err(e.into());
+        }
+    };
     observer.capture_started(capture.counters());
 
+    let mut cancel = options.cancel.clone();
     let mut windows = Vec::new();
     let mut interrupted = None;
     let total = scenario.steps.len();
@@ -155,35 +181,49 @@ pub async fn run(
         let name = step.action.name();
         observer.step_started(index, total, name);
         let start = device::now_unix();
-        let result = match &step.action {
-            StepAction::FreshSetup => device.fresh_setup().await,
-            StepAction::Idle(d) => {
-                tokio::time::sleep(*d).await;
-                Ok(())
+        let action = async {
+            let result = match &step.action {
+                StepAction::FreshSetup => device.fresh_setup().await,
+                StepAction::Idle(d) => {
+                    tokio::time::sleep(*d).await;
+                    Ok(())
+                }
+                StepAction::AddContact { name, phone } => device.add_contact(name, phone).await,
+                StepAction::SendSms { to, body } => device.send_sms(to, body).await,
+                StepAction::Shell {
+                    command,
+                    expect_exit,
+                } => device.shell_step(command, *expect_exit).await.map(|_| ()),
+            };
+            if result.is_ok() && !matches!(step.action, StepAction::Idle(_)) {
+                tokio::time::sleep(step.settle).await;
             }
-            StepAction::AddContact { name, phone } => device.add_contact(name, phone).await,
-            StepAction::SendSms { to, body } => device.send_sms(to, body).await,
-            StepAction::Shell {
-                command,
-                expect_exit,
-            } => device.shell_step(command, *expect_exit).await.map(|_| ()),
+            result
         };
-        if result.is_ok() && !matches!(step.action, StepAction::Idle(_)) {
-            tokio::time::sleep(step.settle).await;
-        }
+        let outcome = tokio::select! {
+            result = action => Some(result),
+            () = cancelled(&mut cancel) => None,
+        };
         windows.push(StepWindow {
             index,
             name: name.to_string(),
             start,
             end: device::now_unix(),
         });
-        if let Err(e) = result {
-            let message = identifier_safe(&e.to_string(), &identifiers);
-            interrupted = Some(format!(
-                "step {index} {name} (line {}) failed: {message}",
-                step.line
-            ));
-            break;
+        match outcome {
+            None => {
+                interrupted = Some(format!("stopped by the user during step {index} {name}"));
+                break;
+            }
+            Some(Err(e)) => {
+                interrupted = Some(format!(
+                    "step {index} {name} (line {}) failed: {}",
+                    step.line,
+                    redactor.clean(&e.to_string())
+                ));
+                break;
+            }
+            Some(Ok(())) => {}
         }
         if capture.has_ended() {
             interrupted = Some(format!(
@@ -193,19 +233,50 @@ pub async fn run(
             break;
         }
     }
-    let summary = capture.stop(options.capture_grace).await?;
+    // Whatever happens from here on, the capture on disk is analysed and the run recorded.
+    let summary = match capture.stop(options.capture_grace).await {
+        Ok(summary) => summary,
+        Err(e) => {
+            let note = format!(
+                "the capture could not be completed: {}",
+                redactor.clean(&e.to_string())
+            );
+            interrupted = Some(match interrupted {
+                Some(before) => format!("{before}; {note}"),
+                None => note,
+            });
+            CaptureSummary {
+                path: capture_path.clone(),
+                bytes: std::fs::metadata(&capture_path)
+                    .map(|m| m.len())
+                    .unwrap_or(0),
+                packets: 0,
+                ended_early: true,
+            }
+        }
+    };
     observer.analysing();
 
-    let analysis = analysis::analyze_file(&capture_path, &identifiers)?;
+    let analysis = match analysis::analyze_file(&capture_path, &identifiers) {
+        Ok(analysis) => analysis,
+        Err(e) => Analysis {
+            damage: vec![Damage {
+                offset: Some(0),
+                after_frame: 0,
+                what: redactor.clean(&e.to_string()),
+            }],
+            ..Analysis::default()
+        },
+    };
     let (outcome, evidence) = outcome::build(
         &scenario.name,
         &identity,
         &windows,
         clock_offset,
         &analysis,
-        &identifiers,
+        &redactor,
     );
-    let traffic = outcome::traffic_by_step(&windows, clock_offset, &analysis, &identifiers);
+    let traffic = outcome::traffic_by_step(&windows, clock_offset, &analysis, &redactor);
     let outcome = Outcome {
         firmware: firmware.clone(),
         ..outcome
@@ -294,9 +365,16 @@ fn write_run_files(
     Ok(())
 }
 
-/// Error texts can quote device output, which can hold canaries: redact before storing or showing.
-fn identifier_safe(text: &str, identifiers: &[Identifier]) -> String {
-    outcome::sanitize(&crate::identifier::redact(text, identifiers))
+/// Resolves when the cancel flag turns true; never when there is none.
+async fn cancelled(cancel: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match cancel {
+        Some(rx) => {
+            if rx.wait_for(|stop| *stop).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Creates `ROOT/<scenario>@<firmware>-<UTC time>-<n>` with mode 0700 (the capture holds personal data).

@@ -3,7 +3,6 @@
 //! scenario runs on both at once; tattle prints both outcomes and what changed. Everything it started
 //! (handsets, their network sinks, adb registrations) is cleaned up, also on error.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +40,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Environment);
         }
     };
-    if which("tcpdump").is_none() {
+    if vhandset::tcpdump::find_tcpdump().is_none() {
         return Err(anyhow!(
             "the virtual handsets capture with the host's tcpdump, which is not installed: apt-get install tcpdump"
         ));
@@ -95,6 +94,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         let multi = indicatif::MultiProgress::new();
         let options = RunOptions {
             runs_root: args.runs.clone(),
+            cancel: Some(super::cancel_on_ctrl_c()),
             ..RunOptions::default()
         };
         let device_a = Device::new(server.device(&handsets[0].serial()));
@@ -124,7 +124,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         println!();
         println!(
             "In one sentence: {}",
-            one_sentence(&d, &profile_a.name, &profile_b.name)
+            report::one_sentence(&d, &profile_a.name, &profile_b.name)
         );
         let interrupted = ra.interrupted.is_some() || rb.interrupted.is_some();
         Ok::<_, anyhow::Error>(if interrupted {
@@ -140,71 +140,4 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         handset.shutdown().await;
     }
     result
-}
-
-/// "the default build sends <imei> and <phone_number> to HOST when an SMS is sent; the opt-in build
-/// does not" — built from the diff, never written in advance.
-fn one_sentence(d: &report::OutcomeDiff, a: &str, b: &str) -> String {
-    let mut gone: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
-    let mut appeared: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
-    for step in &d.steps {
-        let step_name = step
-            .step
-            .split_once(' ')
-            .map_or(step.step.as_str(), |(_, n)| n);
-        for leak in &step.leaks_gone {
-            let e = gone.entry(step_name).or_default();
-            e.0.insert(&leak.identifier);
-            e.1.insert(&leak.host);
-        }
-        for leak in &step.leaks_appeared {
-            let e = appeared.entry(step_name).or_default();
-            e.0.insert(&leak.identifier);
-            e.1.insert(&leak.host);
-        }
-    }
-    let when = |step: &str| match step {
-        "send-sms" => "when an SMS is sent".to_string(),
-        "add-contact" => "when a contact is added".to_string(),
-        "fresh-setup" => "at setup".to_string(),
-        other => format!("in step `{other}`"),
-    };
-    let list = |set: &BTreeSet<&str>| {
-        let items: Vec<&str> = set.iter().copied().collect();
-        match items.as_slice() {
-            [] => String::new(),
-            [one] => one.to_string(),
-            [init @ .., last] => format!("{} and {last}", init.join(", ")),
-        }
-    };
-    let mut sentences = Vec::new();
-    for (step, (ids, hosts)) in &gone {
-        sentences.push(format!(
-            "build A ({a}) sends {} to {} {}; build B ({b}) does not.",
-            list(ids),
-            list(hosts),
-            when(step)
-        ));
-    }
-    for (step, (ids, hosts)) in &appeared {
-        sentences.push(format!(
-            "build B ({b}) sends {} to {} {}; build A ({a}) does not.",
-            list(ids),
-            list(hosts),
-            when(step)
-        ));
-    }
-    if sentences.is_empty() {
-        format!("builds A ({a}) and B ({b}) send the same identifiers to the same hosts.")
-    } else {
-        sentences.join(" ")
-    }
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
 }

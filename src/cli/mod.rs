@@ -121,6 +121,13 @@ struct VhandsetArgs {
 
 /// Entry point of the `tattle` binary.
 pub fn main() -> ExitCode {
+    // Like other Unix tools: `tattle … | head` ends quietly when the reader leaves, instead of
+    // panicking in println!.
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to SIG_DFL before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -142,15 +149,6 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli.command)) {
         Ok(exit) => exit.into(),
-        // `tattle analyze … | head`: the reader left; nothing to report.
-        Err(e)
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) =>
-        {
-            Exit::Clean.into()
-        }
         Err(e) => {
             eprintln!("error: {}", chain(&e));
             Exit::Environment.into()
@@ -209,6 +207,24 @@ pub(crate) fn parse_ids(args: &[String]) -> anyhow::Result<Vec<Identifier>> {
             Ok(Identifier::new(kind, value))
         })
         .collect()
+}
+
+/// A flag that turns true on Ctrl-C: runs stop stepping, keep and analyse what they captured, exit 2.
+pub(crate) fn cancel_on_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "stopping: finishing the capture and analysing what was taken (Ctrl-C again to abort)"
+            );
+            let _ = tx.send(true);
+            // A second Ctrl-C means "now".
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(Exit::Environment as i32);
+            }
+        }
+    });
+    rx
 }
 
 /// Loads a scenario from a path, or a built-in one by name (with did-you-mean over the built-ins).
@@ -270,7 +286,7 @@ fn list_serials(devices: &[crate::adb::DeviceInfo]) -> String {
     }
     devices
         .iter()
-        .map(|d| format!("{} ({:?})", d.serial, d.state))
+        .map(|d| format!("{} ({:?})", crate::outcome::sanitize(&d.serial), d.state))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -291,6 +307,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Exit> {
         runs_root: args.runs.clone(),
         extra_identifiers: ids,
         firmware: args.firmware.clone(),
+        cancel: Some(cancel_on_ctrl_c()),
         ..RunOptions::default()
     };
     let progress =
@@ -308,16 +325,18 @@ fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::R
     let snap = snapshot::path_for(snapshots, &outcome.scenario, &outcome.firmware);
     let body = snapshot::render(outcome);
     let expression = format!("{} on {}", outcome.scenario, outcome.firmware);
-    let comparison = snapshot::compare_and_record(&snap, &expression, &body)?;
-    let mut exit = match &comparison {
-        Comparison::Equal => Exit::Clean,
-        Comparison::Missing { .. } if outcome.has_findings() => Exit::Findings,
-        Comparison::Missing { .. } => Exit::Clean,
-        Comparison::Different { .. } => Exit::Findings,
+    // A partial outcome is never offered for acceptance: no comparison, no `.snap.new`.
+    let comparison = match result.interrupted {
+        Some(_) => None,
+        None => Some(snapshot::compare_and_record(&snap, &expression, &body)?),
     };
-    if result.interrupted.is_some() {
-        exit = Exit::Environment;
-    }
+    let exit = match &comparison {
+        None => Exit::Environment,
+        Some(Comparison::Equal) => Exit::Clean,
+        Some(Comparison::Missing { .. }) if outcome.has_findings() => Exit::Findings,
+        Some(Comparison::Missing { .. }) => Exit::Clean,
+        Some(Comparison::Different { .. }) => Exit::Findings,
+    };
     match format {
         Format::Json => {
             let json = serde_json::json!({
@@ -328,9 +347,10 @@ fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::R
                 "traffic": result.traffic,
                 "snapshot": snap,
                 "comparison": match &comparison {
-                    Comparison::Equal => "equal",
-                    Comparison::Missing { .. } => "missing",
-                    Comparison::Different { .. } => "different",
+                    None => "not compared (interrupted)",
+                    Some(Comparison::Equal) => "equal",
+                    Some(Comparison::Missing { .. }) => "missing",
+                    Some(Comparison::Different { .. }) => "different",
                 },
                 "interrupted": result.interrupted,
                 "identifiers_missing": result.missing.iter().map(|m| serde_json::json!({"kind": m.kind, "reason": m.reason})).collect::<Vec<_>>(),
@@ -342,16 +362,20 @@ fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::R
             print!("{}", report::render_outcome(outcome, &result.traffic));
             print_run_notes(result);
             match &comparison {
-                Comparison::Equal => {
+                None => println!(
+                    "not compared with {}: the run was interrupted",
+                    snap.display()
+                ),
+                Some(Comparison::Equal) => {
                     println!("outcome equals the accepted snapshot {}", snap.display())
                 }
-                Comparison::Missing { pending } => println!(
+                Some(Comparison::Missing { pending }) => println!(
                     "no accepted snapshot yet; wrote {} (accept it: mv {} {})",
                     pending.display(),
                     pending.display(),
                     snap.display()
                 ),
-                Comparison::Different { pending, diff } => {
+                Some(Comparison::Different { pending, diff }) => {
                     println!("outcome differs from the accepted snapshot:\n{diff}");
                     println!(
                         "wrote {} (accept it: mv {} {}, or `cargo insta review`)",
@@ -467,10 +491,10 @@ async fn devices_command() -> anyhow::Result<Exit> {
     for d in devices {
         println!(
             "{:24} {:12} {} {}",
-            d.serial,
+            crate::outcome::sanitize(&d.serial),
             format!("{:?}", d.state).to_lowercase(),
-            d.model.unwrap_or_default(),
-            d.product.unwrap_or_default()
+            crate::outcome::sanitize(&d.model.unwrap_or_default()),
+            crate::outcome::sanitize(&d.product.unwrap_or_default())
         );
     }
     Ok(Exit::Clean)

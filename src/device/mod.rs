@@ -446,7 +446,9 @@ impl Device {
             && out.exit_code != Some(expected)
         {
             return Err(DeviceError::CommandFailed {
-                command: program_of(command),
+                command: crate::adb::command_label(command)
+                    .trim_matches('`')
+                    .to_string(),
                 exit: out
                     .exit_code
                     .map_or_else(|| "unknown".to_string(), |c| c.to_string()),
@@ -490,7 +492,9 @@ fn validate_identifier(kind: &str, value: &str) -> Result<String, String> {
     }
 }
 
-/// The program name of a command line, for error messages that must not echo canaries.
+/// The program and subcommand of one of this module's own command lines (`am start`), for error
+/// messages. Only for fixed commands: a user's `shell` step gets `adb::command_label` (one word), since
+/// its second word may be a canary.
 fn program_of(command: &str) -> String {
     let words: Vec<&str> = command.split_whitespace().take(2).collect();
     words.join(" ")

@@ -231,7 +231,7 @@ pub fn host_args(o: &Options, subnet: &str) -> Vec<String> {
 }
 
 /// The host's tcpdump: `TATTLE_TCPDUMP`, else the first on PATH or in the sbin directories.
-fn find_tcpdump() -> Option<PathBuf> {
+pub fn find_tcpdump() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("TATTLE_TCPDUMP") {
         return Some(PathBuf::from(p));
     }
