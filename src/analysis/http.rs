@@ -8,7 +8,10 @@
 //! the caller as raw bytes.
 //!
 //! Memory: the head is buffered up to `MAX_HEAD`, a body up to `MAX_BODY` (the rest is counted as
-//! opaque), a decoded body up to `MAX_DECODED`.
+//! opaque), a decoded body up to `MAX_DECODED`. CPU: a compressed body inflates to at most
+//! `DECODE_FLOOR + MAX_DECODE_RATIO ×` its compressed size, and to at most `decode_budget` bytes,
+//! which the caller shares between all streams of a capture; a body cut by either limit is searched
+//! as far as it was decoded and counted opaque (`decode_cut`).
 //!
 //! Must not touch: packets, flows, I/O.
 
@@ -19,6 +22,14 @@ use super::matcher::{Hit, Matcher, add_layer};
 pub const MAX_HEAD: usize = 64 << 10;
 pub const MAX_BODY: usize = 1 << 20;
 pub const MAX_DECODED: u64 = 8 << 20;
+/// Inflation allowed per compressed byte: real JSON and form bodies compress 5–20×; a "bomb"
+/// (megabytes of one repeated byte) reaches 1000× with gzip and far more with brotli.
+pub const MAX_DECODE_RATIO: u64 = 32;
+/// Decoded bytes always allowed per body, whatever its compressed size.
+pub const DECODE_FLOOR: u64 = 64 << 10;
+/// `decode_budget` of a new stream: what one stream may decode when the caller does not share a
+/// budget.
+pub const DEFAULT_DECODE_BUDGET: u64 = 16 << 20;
 const MAX_HEADERS: usize = 128;
 const MAX_CHUNK_LINE: usize = 4096;
 
@@ -93,6 +104,10 @@ pub struct HttpStream {
     /// Body bytes not inspected (over the cap, or in a coding that could not be decoded).
     pub opaque: u64,
     pub requests: u64,
+    /// Decoded body bytes this stream may still produce (the caller may refill and share it).
+    pub decode_budget: u64,
+    /// Bodies whose decoding stopped at a limit (ratio or budget).
+    pub decode_cut: u64,
 }
 
 /// Bytes that stopped parsing as HTTP, for the caller to search raw.
@@ -111,6 +126,8 @@ impl HttpStream {
             host: None,
             opaque: 0,
             requests: 0,
+            decode_budget: DEFAULT_DECODE_BUDGET,
+            decode_cut: 0,
         }
     }
 
@@ -157,6 +174,15 @@ impl HttpStream {
         }
         self.buf_abs += self.buf.len() as u64;
         self.buf.clear();
+    }
+
+    /// Bytes held: the unparsed head or chunk line, and the body collected so far.
+    pub fn buffered(&self) -> usize {
+        let body = match &self.state {
+            State::Body(b) => b.data.len(),
+            State::Head => 0,
+        };
+        self.buf.len() + body
     }
 
     fn fail(&mut self) -> Unparsed {
@@ -345,7 +371,22 @@ impl HttpStream {
             return;
         }
         if let Some(coding) = b.coding {
-            if let Some(decoded) = decode(coding, &b.data) {
+            let limit = MAX_DECODED
+                .min(
+                    DECODE_FLOOR
+                        .saturating_add(MAX_DECODE_RATIO.saturating_mul(b.data.len() as u64)),
+                )
+                .min(self.decode_budget);
+            if limit == 0 {
+                self.decode_cut += 1;
+            }
+            if let Some((decoded, cut)) = decode(coding, &b.data, limit) {
+                self.decode_budget -= (decoded.len() as u64).min(self.decode_budget);
+                if cut {
+                    // Not inspected in full: what was decoded is searched, the body counts opaque.
+                    self.decode_cut += 1;
+                    self.opaque += b.data.len() as u64;
+                }
                 let before = hits.len();
                 scan(m, &decoded, "http.body", hits, |_| b.last_abs);
                 for h in &mut hits[before..] {
@@ -393,13 +434,15 @@ fn scan(
     }
 }
 
-/// Decodes a gzip/deflate/brotli body, up to `MAX_DECODED` bytes. A body cut short (end of capture) still
-/// yields what could be decoded.
-fn decode(coding: &str, data: &[u8]) -> Option<Vec<u8>> {
+/// Decodes a gzip/deflate/brotli body, up to `limit` bytes; `true` when the body decodes to more
+/// than that (the output is cut at `limit`). A body cut short (end of capture) still yields what
+/// could be decoded.
+fn decode(coding: &str, data: &[u8], limit: u64) -> Option<(Vec<u8>, bool)> {
     let mut out = Vec::new();
+    // One byte past the limit tells a body of exactly `limit` bytes from a longer one.
     let attempt = |r: &mut dyn std::io::Read, out: &mut Vec<u8>| {
         out.clear();
-        let res = r.take(MAX_DECODED).read_to_end(out);
+        let res = r.take(limit + 1).read_to_end(out);
         res.is_ok() || !out.is_empty()
     };
     let ok = match coding {
@@ -412,7 +455,9 @@ fn decode(coding: &str, data: &[u8]) -> Option<Vec<u8>> {
         "brotli" => attempt(&mut brotli::Decompressor::new(data, 4096), &mut out),
         _ => false,
     };
-    (ok && !out.is_empty()).then_some(out)
+    let cut = out.len() as u64 > limit;
+    out.truncate(limit as usize);
+    (ok && !out.is_empty()).then_some((out, cut))
 }
 
 /// `host:port` → `host`, `[v6]:port` → `v6`.
@@ -565,6 +610,50 @@ mod tests {
         let mut big = b"GET / HTTP/1.1\r\n".to_vec();
         big.extend(std::iter::repeat_n(b'a', MAX_HEAD + 10));
         assert!(h.feed(&m, 0, &big, &mut hits).is_err());
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_cut_at_the_ratio_and_reported() {
+        let m = matcher();
+        // 8 MiB of `a` with the IMEI at the very end: gzip makes it ~8 KB.
+        let mut plain = vec![b'a'; 8 << 20];
+        plain.extend_from_slice(IMEI.as_bytes());
+        let body = gzip(&plain);
+        assert!(body.len() < 64 << 10, "{}", body.len());
+        let mut stream = format!(
+            "POST /u HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        stream.extend_from_slice(&body);
+        let (h, hits) = run(&stream, &[]);
+        // Cut at 64 KiB + 32 × the compressed size, long before the IMEI: not found, reported.
+        assert!(hits.is_empty(), "{:?}", summary(&hits));
+        assert_eq!(h.decode_cut, 1);
+        assert_eq!(h.opaque, body.len() as u64);
+        let limit = DECODE_FLOOR + MAX_DECODE_RATIO * body.len() as u64;
+        assert_eq!(h.decode_budget, DEFAULT_DECODE_BUDGET - limit);
+
+        // An ordinary body decodes in full, within the ratio.
+        let small = gzip(format!("{{\"imei\":\"{IMEI}\"}}").as_bytes());
+        let mut stream = format!(
+            "POST /u HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            small.len()
+        )
+        .into_bytes();
+        stream.extend_from_slice(&small);
+        let (h, hits) = run(&stream, &[]);
+        assert_eq!(summary(&hits), vec!["0:gzip:http.body"]);
+        assert_eq!((h.decode_cut, h.opaque), (0, 0));
+
+        // An exhausted shared budget: nothing more is decoded; the body is searched as sent.
+        let mut h = HttpStream::new(0);
+        h.decode_budget = 0;
+        let mut hits = Vec::new();
+        h.feed(&m, 0, &stream, &mut hits).expect("http");
+        h.finish(&m, &mut hits);
+        assert!(hits.is_empty());
+        assert_eq!((h.decode_cut, h.opaque), (1, small.len() as u64));
     }
 
     #[test]
