@@ -24,16 +24,46 @@ pub struct DnsMessage {
     pub answers: Vec<(IpAddr, String)>,
 }
 
-/// `None` when the payload is not a DNS message.
+/// Distinct names of one message, their bytes bounded by the message's own length: compression
+/// pointers let a 6-byte question read as a 253-character name, so without this bound a datagram
+/// would be worth 40× its size in names.
+struct Names {
+    seen: Vec<String>,
+    left: usize,
+}
+
+impl Names {
+    /// Whether `name` is kept (new, non-empty, and within the byte bound).
+    fn admit(&mut self, name: &str) -> bool {
+        if name.is_empty() || self.seen.iter().any(|n| n == name) {
+            return false;
+        }
+        if name.len() > self.left {
+            // Stop at the first name over the bound: later ones are not looked at either.
+            self.left = 0;
+            return false;
+        }
+        self.left -= name.len();
+        self.seen.push(name.to_string());
+        true
+    }
+}
+
+/// `None` when the payload is not a DNS message. Question names are de-duplicated, and the
+/// distinct names kept from a message (questions and answers) total at most its length in bytes.
 pub fn parse(payload: &[u8]) -> Option<DnsMessage> {
     let packet = Packet::parse(payload).ok()?;
-    let questions: Vec<String> = packet
-        .questions
-        .iter()
-        .take(MAX_RECORDS)
-        .map(|q| q.qname.to_string())
-        .filter(|n| !n.is_empty())
-        .collect();
+    let mut names = Names {
+        seen: Vec::new(),
+        left: payload.len(),
+    };
+    let mut questions: Vec<String> = Vec::new();
+    for q in packet.questions.iter().take(MAX_RECORDS) {
+        let name = q.qname.to_string();
+        if names.admit(&name) {
+            questions.push(name);
+        }
+    }
     let mut answers = Vec::new();
     for rr in packet.answers.iter().take(MAX_RECORDS) {
         let ip = match &rr.rdata {
@@ -41,10 +71,16 @@ pub fn parse(payload: &[u8]) -> Option<DnsMessage> {
             RData::AAAA(a) => IpAddr::V6(Ipv6Addr::from(a.address)),
             _ => continue,
         };
-        let name = questions
-            .first()
-            .cloned()
-            .unwrap_or_else(|| rr.name.to_string());
+        let name = match questions.first() {
+            Some(q) => q.clone(),
+            None => {
+                let owner = rr.name.to_string();
+                if !names.seen.contains(&owner) && !names.admit(&owner) {
+                    continue;
+                }
+                owner
+            }
+        };
         if !name.is_empty() {
             answers.push((ip, name));
         }
@@ -104,6 +140,43 @@ pub(crate) mod tests {
                 "api.example.com".to_string()
             )]
         );
+    }
+
+    #[test]
+    fn compression_pointers_do_not_amplify_names() {
+        // One 253-character name, then 63 questions that are each a 2-byte pointer to it.
+        let label = "a".repeat(63);
+        let long = format!("{label}.{label}.{label}.{}", "b".repeat(61));
+        assert_eq!(long.len(), 253);
+        let mut msg = vec![0, 1, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0];
+        for part in long.split('.') {
+            msg.push(part.len() as u8);
+            msg.extend_from_slice(part.as_bytes());
+        }
+        msg.extend_from_slice(&[0, 0, 1, 0, 1]);
+        for _ in 0..63 {
+            msg.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        }
+        let m = parse(&msg).expect("dns");
+        assert_eq!(m.questions, vec![long.clone()]);
+
+        // 64 distinct names by pointer (a label, then a pointer to the long name): bounded by the
+        // message's length, not 64 × 255 characters.
+        // (240 characters: with the extra label the names stay within DNS's 255.)
+        let long = format!("{label}.{label}.{label}.{}", "b".repeat(48));
+        let mut msg = vec![0, 1, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0];
+        for part in long.split('.') {
+            msg.push(part.len() as u8);
+            msg.extend_from_slice(part.as_bytes());
+        }
+        msg.extend_from_slice(&[0, 0, 1, 0, 1]);
+        for i in 0..63u8 {
+            msg.extend_from_slice(&[1, b'0' + i % 10, 0xc0, 12, 0, 1, 0, 1]);
+        }
+        let m = parse(&msg).expect("dns");
+        let bytes: usize = m.questions.iter().map(String::len).sum();
+        assert!(bytes <= msg.len(), "{bytes} > {}", msg.len());
+        assert!(m.questions.len() < 10, "{}", m.questions.len());
     }
 
     #[test]
