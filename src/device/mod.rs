@@ -310,22 +310,35 @@ impl Device {
         Ok((found, missing))
     }
 
-    /// Device clock minus host clock, in seconds (device `date +%s` against the host clock at the
-    /// midpoint of the round trip). Capture timestamps come from the device's clock; step times from
-    /// the host's.
+    /// Device clock minus host clock, in seconds: the device's `date` against the host clock at the
+    /// midpoint of the round trip. Capture timestamps come from the device's clock; step times from the
+    /// host's. An offset within the measurement's own uncertainty (half the round trip, plus a second
+    /// when the device's `date` has no `%N`) is taken as none: shifting by noise would misplace traffic.
     pub async fn clock_offset(&self) -> Result<f64, DeviceError> {
         let before = now_unix();
-        let out = self.run("date +%s").await?;
+        let out = self.run("date +%s.%N").await?;
         let after = now_unix();
-        let device =
-            parse::epoch_seconds(&out.stdout_text()).ok_or_else(|| DeviceError::Unexpected {
-                what: "date +%s".into(),
-                detail: truncate_for_message(&out.stdout_text()),
-            })?;
-        // The device prints whole seconds: the offset is exact to ±1 s, enough to place flows in steps
-        // that last seconds; an offset below 1 s is treated as none.
-        let offset = device as f64 - (before + after) / 2.0;
-        Ok(if offset.abs() < 1.0 { 0.0 } else { offset })
+        let text = out.stdout_text();
+        let (device, resolution) = match text.trim().parse::<f64>() {
+            Ok(t) if text.contains('.') => (t, 0.0),
+            // Toybox without %N prints `1795592561.N` or `1795592561.%N`: whole seconds only.
+            _ => match parse::epoch_seconds(text.split('.').next().unwrap_or("")) {
+                Some(secs) => (secs as f64, 1.0),
+                None => {
+                    return Err(DeviceError::Unexpected {
+                        what: "date +%s.%N".into(),
+                        detail: truncate_for_message(&text),
+                    });
+                }
+            },
+        };
+        let offset = device - (before + after) / 2.0;
+        let uncertainty = (after - before) / 2.0 + resolution + 0.05;
+        Ok(if offset.abs() <= uncertainty {
+            0.0
+        } else {
+            offset
+        })
     }
 
     /// "A known clean state" without a factory reset: wipes the contacts and SMS databases, then marks

@@ -160,7 +160,11 @@ fn committed_outcomes_hold_no_raw_identifier() {
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         for value in &values {
-            assert!(!text.contains(value.as_str()), "{} holds a raw identifier value", file.display());
+            assert!(
+                !text.contains(value.as_str()),
+                "{} holds a raw identifier value",
+                file.display()
+            );
         }
     }
 }
