@@ -664,6 +664,9 @@ async fn run_v2(stream: &mut AdbStream, handset: Arc<Handset>, command: Option<S
 // ---------------------------------------------------------------------------------------------------
 // Connections
 
+/// How long a new connection may take to send its CNXN.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn serve_connection(
     socket: TcpStream,
     peer: SocketAddr,
@@ -707,9 +710,16 @@ async fn serve_connection(
     let mut max_payload: Option<usize> = None;
     let inflight = Arc::new(AtomicUsize::new(0));
     let mut reboots = handset.reboots();
+    // A peer that connects and never says CNXN would hold one of the few connection slots forever.
+    let handshake_deadline = tokio::time::sleep(HANDSHAKE_TIMEOUT);
+    tokio::pin!(handshake_deadline);
 
     loop {
         tokio::select! {
+            () = &mut handshake_deadline, if max_payload.is_none() => {
+                tracing::debug!(%peer, "no CNXN within {HANDSHAKE_TIMEOUT:?}; closing");
+                break;
+            }
             msg = in_rx.recv() => {
                 let Some(msg) = msg else { break };
                 let send = |m: Message| { let out = out_tx.clone(); async move { out.send(m).await.is_ok() } };
