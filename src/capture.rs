@@ -19,6 +19,10 @@ use tokio::task::JoinHandle;
 
 use crate::adb::{AdbDevice, AdbError};
 
+/// A capture stops growing here (a device streaming without end must not fill the disk); the run
+/// then ends like one whose device went away, keeping what it has.
+pub const MAX_CAPTURE_BYTES: u64 = 16 * 1024 * 1024 * 1024;
+
 /// How long the device may take to start tcpdump and send the pcap header.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -155,6 +159,12 @@ pub async fn start_on_device(
                         break;
                     }
                     Ok(n) => {
+                        if task_counters.bytes.load(Ordering::Relaxed) + n as u64 > MAX_CAPTURE_BYTES {
+                            tracing::warn!("capture reached {MAX_CAPTURE_BYTES} bytes; stopping it");
+                            ended_early = true;
+                            task_ended.store(true, Ordering::SeqCst);
+                            break;
+                        }
                         write_all(&mut file, &path_buf, &buf[..n]).await?;
                         task_counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
                         let records = tracker.feed(&buf[..n]);
