@@ -75,6 +75,29 @@ pub fn is_valid_kind(kind: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// The Luhn check: an IMEI's 15th digit makes the digit sum a multiple of 10. One definition for the
+/// device side (validating what a phone reports) and the virtual handset (validating its profiles).
+pub fn luhn_valid(digits: &str) -> bool {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let d2 = d * 2;
+                if d2 > 9 { d2 - 9 } else { d2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
 impl fmt::Debug for Identifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -123,6 +146,14 @@ mod tests {
             redact("to +6591234567 or 91234567", &ids),
             "to <phone_number> or <contact_phone>"
         );
+    }
+
+    #[test]
+    fn luhn() {
+        assert!(luhn_valid("356938035643809"));
+        assert!(!luhn_valid("356938035643808"));
+        assert!(!luhn_valid("35693803564380x"));
+        assert!(!luhn_valid(""));
     }
 
     #[test]

@@ -483,7 +483,7 @@ impl Device {
 fn validate_identifier(kind: &str, value: &str) -> Result<String, String> {
     let digits_only = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
     let ok = match kind {
-        kinds::IMEI => value.len() == 15 && parse::luhn_valid(value),
+        kinds::IMEI => value.len() == 15 && crate::identifier::luhn_valid(value),
         kinds::IMSI => digits_only && (6..=15).contains(&value.len()),
         kinds::ICCID => {
             (18..=22).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_hexdigit())

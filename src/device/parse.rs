@@ -139,28 +139,6 @@ pub fn epoch_seconds(text: &str) -> Option<i64> {
     text.trim().parse().ok()
 }
 
-/// The Luhn check digit test an IMEI's 15th digit satisfies.
-pub fn luhn_valid(digits: &str) -> bool {
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let d2 = d * 2;
-                if d2 > 9 { d2 - 9 } else { d2 }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,11 +221,5 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0]["data1"], "Tan, Wei Ling");
         assert_eq!(rows[0]["_id"], "3");
-    }
-
-    #[test]
-    fn luhn() {
-        assert!(luhn_valid("356938035643809"));
-        assert!(!luhn_valid("356938035643808"));
     }
 }
