@@ -10,9 +10,17 @@
 //! Only what the client sends is searched (that is what leaves the handset); server→client bytes are
 //! counted. Per flow, at most `INSPECT_CAP` client bytes are searched; the rest is counted as opaque.
 //!
+//! Memory is bounded by the capture's *open* flows, not its size: a closed flow keeps only its final
+//! `Flow` and findings (its reassembly and reader state are freed, its slot reused), open flows are
+//! capped at `MAX_OPEN_FLOWS`, and the bytes all open flows hold (out-of-order segments, unfinished
+//! HTTP heads and bodies, undecided stream starts, offset → frame maps) share one budget,
+//! `MAX_BUFFERED`: past it the largest holders are flushed early, as if their missing bytes were lost.
+//! Every limit that cuts something is reported as damage.
+//!
 //! Must not touch: the capture container (see `reader`), I/O.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::IpAddr;
 
 use super::dns::{self, DNS_PORTS};
@@ -21,7 +29,7 @@ use super::matcher::{Hit, Matcher, StreamScanner};
 use super::packet::{Packet, Transport};
 use super::quic::{self, QuicClient};
 use super::tls::{self, MAX_HELLO};
-use super::{DnsQuery, Finding, Flow, HostSource, Protocol, Timestamp};
+use super::{Damage, DnsQuery, Finding, Flow, HostSource, Protocol, Timestamp};
 
 /// Client bytes searched per flow.
 pub const INSPECT_CAP: u64 = 4 << 20;
@@ -29,19 +37,82 @@ pub const INSPECT_CAP: u64 = 4 << 20;
 pub const MAX_OOO_BYTES: usize = 1 << 20;
 const MAX_OOO_SEGMENTS: usize = 2048;
 /// Stream-offset → frame entries kept per flow (oldest dropped first).
-const MAX_FRAME_MAP: usize = 1 << 16;
+const MAX_FRAME_MAP: usize = 4096;
+/// Entries further back than this from the newest byte are dropped: no reader reports a match that
+/// far behind (an HTTP body is at most `MAX_BODY` after its head, a head at most `MAX_HEAD`).
+const FRAME_MAP_REACH: u64 = 4 << 20;
 /// Distinct findings kept per flow.
 const MAX_FINDINGS_PER_FLOW: usize = 10_000;
 /// Flows tracked at once; past it the oldest open flow is closed early.
 pub const MAX_OPEN_FLOWS: usize = 100_000;
+/// Bytes held by all open flows together (out-of-order data, unfinished messages, frame maps);
+/// past it the largest holders are flushed until half of it is left.
+pub const MAX_BUFFERED: usize = 32 << 20;
+/// 4-tuples of closed TCP flows remembered (to tell a trailing ACK from a new connection).
+const MAX_CLOSED_KEYS: usize = 65_536;
+/// DNS questions kept for the report.
+pub const MAX_DNS_QUERIES: usize = 100_000;
+/// Addresses named by DNS answers kept (to name later flows).
+pub const MAX_DNS_NAMES: usize = 100_000;
+/// Decoded HTTP body bytes the capture may produce: this much, plus `DECODE_PER_BYTE` per client
+/// byte seen, so the work stays proportional to the input whatever the compression ratios.
+pub const DECODE_BUDGET_BASE: u64 = 16 << 20;
+pub const DECODE_PER_BYTE: u64 = 8;
 const NTP_PORT: u16 = 123;
 /// Two identical datagrams of one flow, same direction, this close (seconds): one packet captured
 /// twice (loopback seen leaving and arriving on `-i any`), not an application repeat.
 const DUPLICATE_WINDOW: f64 = 0.001;
+/// Bytes an offset → frame entry costs.
+const FRAME_ENTRY: usize = std::mem::size_of::<(u64, u64, Timestamp)>();
 
 type Endpoint = (IpAddr, u16);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A multiply-rotate hasher (the Fx scheme): the flow table is looked up once per packet, and
+/// SipHash's DoS resistance buys nothing against a capture, whose keys are bounded by
+/// `MAX_OPEN_FLOWS` anyway.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+const FX_K: u64 = 0xf135_7aea_2e62_a9c5;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0 ^ w).wrapping_mul(FX_K).rotate_left(26);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.add(i as u64);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FlowKey {
     lo: Endpoint,
     hi: Endpoint,
@@ -53,6 +124,37 @@ impl FlowKey {
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
         FlowKey { lo, hi, tcp }
     }
+}
+
+impl Hash for FlowKey {
+    /// Whole words rather than the derived byte-by-byte walk through two `IpAddr` enums.
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let word = |ip: &IpAddr| -> (u64, u64) {
+            match ip {
+                IpAddr::V4(v) => (u32::from(*v) as u64, 0),
+                IpAddr::V6(v) => {
+                    let n = u128::from(*v);
+                    ((n >> 64) as u64, n as u64 | 1 << 63)
+                }
+            }
+        };
+        let (a, b) = word(&self.lo.0);
+        let (c, d) = word(&self.hi.0);
+        let ports = (self.lo.1 as u64) << 32 | (self.hi.1 as u64) << 16 | self.tcp as u64;
+        h.write_u64(a ^ ports);
+        h.write_u64(c);
+        if b | d != 0 {
+            h.write_u64(b);
+            h.write_u64(d);
+        }
+    }
+}
+
+/// Where a key's flow lives: a slot of an open flow, or the index of a finished one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Open(usize),
+    Done(usize),
 }
 
 /// One direction of a TCP connection.
@@ -100,6 +202,9 @@ enum Reader {
 
 #[derive(Debug)]
 struct FlowState {
+    key: FlowKey,
+    /// Creation order, to recognise this flow's entry in `Engine::open`.
+    id: u64,
     tcp: bool,
     client: Endpoint,
     server: Endpoint,
@@ -121,8 +226,8 @@ struct FlowState {
     frames: VecDeque<(u64, u64, Timestamp)>,
     /// (identifier, encoding, location) → (frame, ts): de-duplicated findings.
     findings: HashMap<(usize, String, String), (u64, Timestamp)>,
-    rst: bool,
-    closed: bool,
+    /// Bytes this flow held when last accounted in `Engine::held`.
+    held: usize,
     /// (outbound, payload hash, ts) of the last UDP datagram, to drop the second copy `-i any`
     /// records of every loopback packet.
     last_datagram: Option<(bool, u64, Timestamp)>,
@@ -163,34 +268,167 @@ impl FlowState {
             self.add(h.identifier, h.encoding, h.location, frame, ts);
         }
     }
+
+    /// Bytes held for later: out-of-order segments, the reader's unfinished input, the frame map.
+    fn holding(&self) -> usize {
+        let reader = match &self.reader {
+            Reader::Detect { buf, .. } | Reader::Tls { buf, .. } | Reader::DnsTcp { buf, .. } => {
+                buf.len()
+            }
+            Reader::Http(h) => h.buffered(),
+            Reader::Opaque | Reader::Raw(_) => 0,
+        };
+        self.dirs[0].ooo_bytes + self.dirs[1].ooo_bytes + reader + self.frames.len() * FRAME_ENTRY
+    }
+}
+
+/// A limit that cut something: how often, and the frame where it first did.
+#[derive(Debug, Default)]
+struct Note {
+    count: u64,
+    first_frame: u64,
+}
+
+impl Note {
+    fn add(&mut self, frame: u64, n: u64) {
+        if self.count == 0 {
+            self.first_frame = frame;
+        }
+        self.count += n;
+    }
+
+    fn damage(&self, what: impl FnOnce(u64) -> String) -> Option<Damage> {
+        (self.count > 0).then(|| Damage {
+            offset: None,
+            after_frame: self.first_frame.saturating_sub(1),
+            what: format!("{} (first: frame {})", what(self.count), self.first_frame),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Notes {
+    dns_queries: Note,
+    dns_names: Note,
+    open_cap: Note,
+    budget: Note,
+    decode_cut: Note,
+}
+
+/// State the readers of all flows share.
+#[derive(Debug)]
+struct Shared {
+    dns_queries: Vec<DnsQuery>,
+    /// Decoded HTTP body bytes still allowed (see `DECODE_BUDGET_BASE`).
+    decode_budget: u64,
+    notes: Notes,
+}
+
+impl Shared {
+    fn query(&mut self, q: DnsQuery) {
+        if self.dns_queries.len() < MAX_DNS_QUERIES {
+            self.dns_queries.push(q);
+        } else {
+            self.notes.dns_queries.add(q.frame, 1);
+        }
+    }
+
+    /// Runs `step` on an HTTP stream with the capture's decode budget, noting bodies it cut.
+    fn with_budget<R>(
+        &mut self,
+        h: &mut HttpStream,
+        frame: u64,
+        step: impl FnOnce(&mut HttpStream) -> R,
+    ) -> R {
+        h.decode_budget = self.decode_budget;
+        let cut = h.decode_cut;
+        let r = step(h);
+        self.decode_budget = h.decode_budget;
+        if h.decode_cut > cut {
+            self.notes.decode_cut.add(frame, h.decode_cut - cut);
+        }
+        r
+    }
 }
 
 /// Decoded packets in, flows and findings out.
 #[derive(Debug)]
 pub struct Engine {
     matcher: Matcher,
-    table: HashMap<FlowKey, usize>,
-    flows: Vec<FlowState>,
-    /// Indices of flows still open, oldest first (for the open-flow cap).
-    open: VecDeque<usize>,
-    dns_names: HashMap<IpAddr, String>,
-    dns_queries: Vec<DnsQuery>,
+    table: HashMap<FlowKey, Entry, FxBuild>,
+    /// The last key looked up: bulk transfers are long runs of one flow's packets.
+    last: Option<(FlowKey, Entry)>,
+    /// Open flows; a closed flow's slot is reused.
+    slots: Vec<Option<Box<FlowState>>>,
+    free: Vec<usize>,
+    /// (slot, id) of open flows, oldest first. A flow closed elsewhere leaves its entry behind; it
+    /// is skipped when reached (or swept when they pile up).
+    open: VecDeque<(usize, u64)>,
+    open_count: usize,
+    next_id: u64,
+    /// Keys of closed flows still in `table`, oldest first (bounded by `MAX_CLOSED_KEYS`).
+    closed_keys: VecDeque<(FlowKey, usize)>,
+    done: Vec<Flow>,
+    findings: Vec<Finding>,
+    /// Bytes held by all open flows (sum of their `held`).
+    held: usize,
+    /// The last frame seen.
+    frame: u64,
+    dns_names: HashMap<IpAddr, String, FxBuild>,
+    shared: Shared,
+}
+
+/// The open flow in `slots[$idx]`, or return: a flow closed by an earlier step has nothing to do.
+macro_rules! flow {
+    ($slots:expr, $idx:expr) => {
+        match $slots.get_mut($idx).and_then(|s| s.as_deref_mut()) {
+            Some(f) => f,
+            None => return,
+        }
+    };
 }
 
 impl Engine {
     pub fn new(matcher: Matcher) -> Self {
         Engine {
             matcher,
-            table: HashMap::new(),
-            flows: Vec::new(),
+            table: HashMap::default(),
+            last: None,
+            slots: Vec::new(),
+            free: Vec::new(),
             open: VecDeque::new(),
-            dns_names: HashMap::new(),
-            dns_queries: Vec::new(),
+            open_count: 0,
+            next_id: 0,
+            closed_keys: VecDeque::new(),
+            done: Vec::new(),
+            findings: Vec::new(),
+            held: 0,
+            frame: 0,
+            dns_names: HashMap::default(),
+            shared: Shared {
+                dns_queries: Vec::new(),
+                decode_budget: DECODE_BUDGET_BASE,
+                notes: Notes::default(),
+            },
         }
     }
 
+    fn lookup(&mut self, key: &FlowKey) -> Option<Entry> {
+        if let Some((k, e)) = &self.last
+            && k == key
+        {
+            return Some(*e);
+        }
+        let e = self.table.get(key).copied();
+        if let Some(e) = e {
+            self.last = Some((*key, e));
+        }
+        e
+    }
+
     pub fn packet(&mut self, frame: u64, ts: Timestamp, p: &Packet<'_>) {
-        match p.transport {
+        self.frame = frame;
+        let idx = match p.transport {
             Transport::Tcp {
                 src_port,
                 dst_port,
@@ -205,8 +443,15 @@ impl Engine {
                 let dst = (p.dst, dst_port);
                 let key = FlowKey::new(src, dst, true);
                 let reuse = syn && !ack;
-                let idx = match self.table.get(&key) {
-                    Some(&i) if !(reuse && self.flows[i].closed) => i,
+                let idx = match self.lookup(&key) {
+                    Some(Entry::Open(i)) => i,
+                    Some(Entry::Done(d)) if !reuse => {
+                        // Trailing ACKs of a finished connection.
+                        if let Some(f) = self.done.get_mut(d) {
+                            f.last_ts = ts;
+                        }
+                        return;
+                    }
                     _ => {
                         let client = if syn && !ack {
                             src
@@ -219,6 +464,7 @@ impl Engine {
                     }
                 };
                 self.tcp(idx, frame, ts, src, seq, syn, fin, rst, payload);
+                idx
             }
             Transport::Udp {
                 src_port,
@@ -228,24 +474,80 @@ impl Engine {
                 let src = (p.src, src_port);
                 let dst = (p.dst, dst_port);
                 let key = FlowKey::new(src, dst, false);
-                let idx = match self.table.get(&key) {
-                    Some(&i) => i,
-                    None => self.create(key, guess_client(src, dst), frame, ts),
+                let idx = match self.lookup(&key) {
+                    Some(Entry::Open(i)) => i,
+                    // A conversation closed early (open-flow cap) that goes on: a new flow.
+                    _ => self.create(key, guess_client(src, dst), frame, ts),
                 };
                 self.udp(idx, frame, ts, src, payload);
+                idx
             }
+        };
+        self.account(idx, frame);
+    }
+
+    /// Brings `held` up to date with what flow `idx` holds now, enforcing the global budget.
+    fn account(&mut self, idx: usize, frame: u64) {
+        let Some(f) = self.slots.get_mut(idx).and_then(|s| s.as_deref_mut()) else {
+            return;
+        };
+        let now = f.holding();
+        self.held = self.held - f.held + now;
+        f.held = now;
+        if self.held > MAX_BUFFERED {
+            self.enforce_budget(frame);
+        }
+    }
+
+    /// Flushes the flows holding the most until half the budget is left. Each pass is linear in
+    /// the open flows, and frees at least half the budget, which input must refill first.
+    fn enforce_budget(&mut self, frame: u64) {
+        let mut holders: Vec<(usize, usize)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().filter(|f| f.held > 0).map(|f| (f.held, i)))
+            .collect();
+        holders.sort_unstable_by(|a, b| b.cmp(a));
+        tracing::debug!(
+            held = self.held,
+            "buffer budget exceeded: flushing the largest holders"
+        );
+        for (_, idx) in holders {
+            if self.held <= MAX_BUFFERED / 2 {
+                break;
+            }
+            self.shared.notes.budget.add(frame, 1);
+            self.flush(idx, frame);
+            let Some(f) = self.slots.get_mut(idx).and_then(|s| s.as_deref_mut()) else {
+                continue;
+            };
+            let now = f.holding();
+            self.held = self.held - f.held + now;
+            f.held = now;
         }
     }
 
     fn create(&mut self, key: FlowKey, client: Endpoint, frame: u64, ts: Timestamp) -> usize {
-        if let Some(&old) = self.table.get(&key) {
-            self.close(old);
+        if let Some(Entry::Open(old)) = self.table.get(&key).copied() {
+            self.close(old, frame);
         }
-        while self.open.len() >= MAX_OPEN_FLOWS {
-            if let Some(oldest) = self.open.pop_front() {
+        while self.open_count >= MAX_OPEN_FLOWS {
+            let Some((slot, id)) = self.open.pop_front() else {
+                break;
+            };
+            if self.slots.get(slot).and_then(|s| s.as_ref()).map(|f| f.id) == Some(id) {
                 tracing::debug!("open-flow cap reached: closing the oldest flow early");
-                self.close(oldest);
+                self.shared.notes.open_cap.add(frame, 1);
+                self.close(slot, frame);
             }
+        }
+        if self.open.len() > 2 * self.open_count + 1024 {
+            // Entries of flows closed by FIN/RST pile up behind a long-lived one: sweep them.
+            let slots = &self.slots;
+            self.open.retain(|&(slot, id)| {
+                slots.get(slot).and_then(|s| s.as_ref()).map(|f| f.id) == Some(id)
+            });
         }
         let server = if client == key.lo { key.hi } else { key.lo };
         let protocol = if DNS_PORTS.contains(&server.1) || DNS_PORTS.contains(&client.1) {
@@ -257,8 +559,11 @@ impl Engine {
         } else {
             Protocol::Udp
         };
-        let idx = self.flows.len();
-        self.flows.push(FlowState {
+        let id = self.next_id;
+        self.next_id += 1;
+        let state = Box::new(FlowState {
+            key,
+            id,
             tcp: key.tcp,
             client,
             server,
@@ -281,13 +586,24 @@ impl Engine {
             },
             frames: VecDeque::new(),
             findings: HashMap::new(),
-            rst: false,
-            closed: false,
+            held: 0,
             last_datagram: None,
             quic: None,
         });
-        self.table.insert(key, idx);
-        self.open.push_back(idx);
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(state);
+                i
+            }
+            None => {
+                self.slots.push(Some(state));
+                self.slots.len() - 1
+            }
+        };
+        self.table.insert(key, Entry::Open(idx));
+        self.last = None;
+        self.open.push_back((idx, id));
+        self.open_count += 1;
         idx
     }
 
@@ -304,12 +620,8 @@ impl Engine {
         rst: bool,
         payload: &[u8],
     ) {
-        let f = &mut self.flows[idx];
+        let f = flow!(self.slots, idx);
         f.last_ts = ts;
-        if f.closed {
-            // Trailing ACKs of a finished connection.
-            return;
-        }
         let d = if src == f.client { 0 } else { 1 };
         let data_seq = if syn { seq.wrapping_add(1) } else { seq };
         let dir = &mut f.dirs[d];
@@ -323,15 +635,12 @@ impl Engine {
             let off = dir.offset(base, data_seq);
             self.segment(idx, d, off, payload, frame, ts);
         }
-        let f = &mut self.flows[idx];
+        let f = flow!(self.slots, idx);
         if fin {
             f.dirs[d].fin = true;
         }
-        if rst {
-            f.rst = true;
-        }
         if rst || (f.dirs[0].fin && f.dirs[1].fin) {
-            self.close(idx);
+            self.close(idx, frame);
         }
     }
 
@@ -346,7 +655,7 @@ impl Engine {
         frame: u64,
         ts: Timestamp,
     ) {
-        let dir = &mut self.flows[idx].dirs[d];
+        let dir = &mut flow!(self.slots, idx).dirs[d];
         let end = off + payload.len() as i64;
         if end <= dir.next as i64 {
             return; // retransmission
@@ -360,7 +669,6 @@ impl Engine {
             return;
         }
         let off = off as u64;
-        let dir = &mut self.flows[idx].dirs[d];
         match dir.ooo.get(&off) {
             Some((old, _, _)) if old.len() >= payload.len() => return,
             Some((old, _, _)) => dir.ooo_bytes -= old.len(),
@@ -369,17 +677,18 @@ impl Engine {
         dir.ooo_bytes += payload.len();
         dir.ooo.insert(off, (payload.to_vec(), frame, ts));
         // Holding more than the bound: the missing bytes are not coming; skip them.
-        while {
-            let dir = &self.flows[idx].dirs[d];
-            dir.ooo_bytes > MAX_OOO_BYTES || dir.ooo.len() > MAX_OOO_SEGMENTS
-        } {
+        loop {
+            let dir = &flow!(self.slots, idx).dirs[d];
+            if dir.ooo_bytes <= MAX_OOO_BYTES && dir.ooo.len() <= MAX_OOO_SEGMENTS {
+                return;
+            }
             self.skip_gap(idx, d);
         }
     }
 
     /// Declares the bytes before the first buffered segment lost and delivers what follows.
     fn skip_gap(&mut self, idx: usize, d: usize) {
-        let f = &mut self.flows[idx];
+        let f = flow!(self.slots, idx);
         let Some((&first, _)) = f.dirs[d].ooo.first_key_value() else {
             return;
         };
@@ -392,7 +701,7 @@ impl Engine {
 
     fn drain_ooo(&mut self, idx: usize, d: usize) {
         loop {
-            let dir = &mut self.flows[idx].dirs[d];
+            let dir = &mut flow!(self.slots, idx).dirs[d];
             let Some(entry) = dir.ooo.first_entry() else {
                 return;
             };
@@ -415,7 +724,7 @@ impl Engine {
 
     /// In-order stream bytes of direction `d` at offset `at`.
     fn deliver(&mut self, idx: usize, d: usize, at: u64, data: &[u8], frame: u64, ts: Timestamp) {
-        let f = &mut self.flows[idx];
+        let f = flow!(self.slots, idx);
         if d == 1 {
             f.bytes_in += data.len() as u64;
             if matches!(f.protocol, Protocol::Tls) {
@@ -424,17 +733,28 @@ impl Engine {
             return;
         }
         f.bytes_out += data.len() as u64;
-        f.frames.push_back((at + data.len() as u64, frame, ts));
-        if f.frames.len() > MAX_FRAME_MAP {
-            f.frames.pop_front();
-        }
         if at >= INSPECT_CAP {
             f.opaque += data.len() as u64;
             return;
         }
+        let end = at + data.len() as u64;
+        // Only searched bytes need a frame; old entries go once no reader can look back that far.
+        match f.frames.back_mut() {
+            Some(last) if last.1 == frame => last.0 = end,
+            _ => f.frames.push_back((end, frame, ts)),
+        }
+        while f.frames.len() > MAX_FRAME_MAP
+            || f.frames.front().is_some_and(|e| e.0 + FRAME_MAP_REACH < at)
+        {
+            f.frames.pop_front();
+        }
         let keep = ((INSPECT_CAP - at) as usize).min(data.len());
         f.opaque += (data.len() - keep) as u64;
         let data = &data[..keep];
+        self.shared.decode_budget = self
+            .shared
+            .decode_budget
+            .saturating_add(DECODE_PER_BYTE * keep as u64);
         let mut hits = Vec::new();
         let server_port = f.server.1;
         read_client(
@@ -444,7 +764,7 @@ impl Engine {
             data,
             server_port,
             &mut hits,
-            &mut self.dns_queries,
+            &mut self.shared,
             frame,
             ts,
         );
@@ -452,13 +772,13 @@ impl Engine {
     }
 
     fn udp(&mut self, idx: usize, frame: u64, ts: Timestamp, src: Endpoint, payload: &[u8]) {
-        let f = &mut self.flows[idx];
+        let f = flow!(self.slots, idx);
         f.last_ts = ts;
         let outbound = src == f.client;
         let digest = {
-            use std::hash::{Hash as _, Hasher as _};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            payload.hash(&mut h);
+            let mut h = FxHasher::default();
+            h.write(payload);
+            h.write_usize(payload.len());
             h.finish()
         };
         if let Some((o, d, t)) = f.last_datagram
@@ -492,7 +812,12 @@ impl Engine {
                 };
                 if msg.is_response {
                     for (ip, name) in msg.answers {
-                        self.dns_names.insert(ip, name);
+                        if self.dns_names.len() < MAX_DNS_NAMES || self.dns_names.contains_key(&ip)
+                        {
+                            self.dns_names.insert(ip, name);
+                        } else {
+                            self.shared.notes.dns_names.add(frame, 1);
+                        }
                     }
                     return;
                 }
@@ -500,7 +825,7 @@ impl Engine {
                     for r in self.matcher.scan_layers(name.as_bytes(), true) {
                         f.add(r.identifier, r.encoding, "dns.qname".into(), frame, ts);
                     }
-                    self.dns_queries.push(DnsQuery { name, frame, ts });
+                    self.shared.query(DnsQuery { name, frame, ts });
                 }
             }
             Protocol::Quic => {
@@ -532,23 +857,70 @@ impl Engine {
         }
     }
 
-    /// Ends a flow's streams: lost bytes skipped, buffered bytes searched, state freed.
-    fn close(&mut self, idx: usize) {
-        if self.flows[idx].closed {
-            return;
-        }
-        if self.flows[idx].tcp {
+    /// Searches and drops everything flow `idx` holds, keeping it open: missing TCP bytes are
+    /// declared lost, an unfinished HTTP message is searched as far as it goes, and the rest of
+    /// the stream is searched raw.
+    fn flush(&mut self, idx: usize, frame: u64) {
+        let tcp = flow!(self.slots, idx).tcp;
+        if tcp {
             for d in 0..2 {
-                while !self.flows[idx].dirs[d].ooo.is_empty() {
+                while !flow!(self.slots, idx).dirs[d].ooo.is_empty() {
                     self.skip_gap(idx, d);
                 }
             }
         }
-        let f = &mut self.flows[idx];
+        let f = flow!(self.slots, idx);
+        let next = f.dirs[0].next;
+        let mut hits = Vec::new();
+        let reader = match std::mem::replace(&mut f.reader, Reader::Opaque) {
+            Reader::Http(mut h) => {
+                self.shared
+                    .with_budget(&mut h, frame, |h| h.finish(&self.matcher, &mut hits));
+                f.opaque += h.opaque;
+                Reader::Raw(StreamScanner::at(next))
+            }
+            Reader::Detect { abs, buf } => {
+                let mut s = StreamScanner::at(abs);
+                if !buf.is_empty() {
+                    raw(&mut s, &self.matcher, abs, &buf, "tcp.payload", &mut hits);
+                }
+                Reader::Raw(s)
+            }
+            Reader::Tls { buf, .. } => {
+                f.opaque += buf.len() as u64;
+                Reader::Opaque
+            }
+            Reader::DnsTcp { buf, .. } => {
+                f.opaque += buf.len() as u64;
+                Reader::Raw(StreamScanner::at(next))
+            }
+            other => other,
+        };
+        f.reader = reader;
+        f.add_hits(hits);
+        // Nothing pending refers back into the stream any more.
+        let keep = f.frames.len().saturating_sub(1);
+        f.frames.drain(..keep);
+        f.frames.shrink_to_fit();
+    }
+
+    /// Ends a flow's streams (lost bytes skipped, buffered bytes searched) and keeps only its final
+    /// `Flow` and findings.
+    fn close(&mut self, idx: usize, frame: u64) {
+        let tcp = flow!(self.slots, idx).tcp;
+        if tcp {
+            for d in 0..2 {
+                while !flow!(self.slots, idx).dirs[d].ooo.is_empty() {
+                    self.skip_gap(idx, d);
+                }
+            }
+        }
+        let f = flow!(self.slots, idx);
         let mut hits = Vec::new();
         match std::mem::replace(&mut f.reader, Reader::Opaque) {
             Reader::Http(mut h) => {
-                h.finish(&self.matcher, &mut hits);
+                self.shared
+                    .with_budget(&mut h, frame, |h| h.finish(&self.matcher, &mut hits));
                 f.opaque += h.opaque;
             }
             Reader::Detect { abs, buf } if !buf.is_empty() => {
@@ -567,63 +939,80 @@ impl Engine {
             _ => {}
         }
         f.add_hits(hits);
-        f.dirs = [TcpDir::default(), TcpDir::default()];
-        f.frames = VecDeque::new();
-        f.quic = None;
-        f.last_datagram = None;
-        f.closed = true;
-        if let Some(pos) = self.open.iter().position(|&i| i == idx) {
-            self.open.remove(pos);
+        let Some(f) = self.slots.get_mut(idx).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(idx);
+        self.open_count -= 1;
+        self.held -= f.held;
+        let f = *f;
+        let (host, host_source) = if let Some(s) = f.sni {
+            (s, HostSource::Sni)
+        } else if let Some(h) = f.http_host {
+            (h, HostSource::Http)
+        } else if let Some(n) = f.dns_name {
+            (n, HostSource::Dns)
+        } else {
+            (f.server.0.to_string(), HostSource::Ip)
+        };
+        for ((identifier, encoding, location), (frame, ts)) in f.findings {
+            self.findings.push(Finding {
+                identifier: self.matcher.kind(identifier).to_string(),
+                encoding,
+                host: host.clone(),
+                host_source,
+                protocol: f.protocol,
+                location,
+                frame,
+                ts,
+            });
         }
+        let done = self.done.len();
+        self.done.push(Flow {
+            transport: if f.tcp { "tcp" } else { "udp" },
+            client: f.client,
+            server: f.server,
+            host,
+            host_source,
+            protocol: f.protocol,
+            first_frame: f.first_frame,
+            first_ts: f.first_ts,
+            last_ts: f.last_ts,
+            bytes_out: f.bytes_out,
+            bytes_in: f.bytes_in,
+            opaque_bytes: f.opaque,
+            gap_bytes: f.gap_bytes,
+            alpn: f.alpn,
+        });
+        if self.table.get(&f.key) == Some(&Entry::Open(idx)) {
+            self.table.insert(f.key, Entry::Done(done));
+            self.closed_keys.push_back((f.key, done));
+            if self.closed_keys.len() > MAX_CLOSED_KEYS
+                && let Some((key, d)) = self.closed_keys.pop_front()
+                && self.table.get(&key) == Some(&Entry::Done(d))
+            {
+                self.table.remove(&key);
+            }
+        }
+        self.last = None;
     }
 
     /// Everything learnt, sorted: flows by first frame, findings by (frame, identifier, encoding,
-    /// location), DNS queries by frame.
-    pub fn finish(mut self) -> (Vec<Flow>, Vec<Finding>, Vec<DnsQuery>) {
-        for idx in 0..self.flows.len() {
-            self.close(idx);
+    /// location), DNS queries by frame; and the limits that cut something, as damage.
+    pub fn finish(mut self) -> (Vec<Flow>, Vec<Finding>, Vec<DnsQuery>, Vec<Damage>) {
+        // Oldest first, as the flows were opened.
+        let mut open: Vec<(u64, usize)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|f| (f.id, i)))
+            .collect();
+        open.sort_unstable();
+        for (_, idx) in open {
+            self.close(idx, self.frame);
         }
-        let mut flows = Vec::with_capacity(self.flows.len());
-        let mut findings = Vec::new();
-        for f in self.flows {
-            let (host, host_source) = if let Some(s) = &f.sni {
-                (s.clone(), HostSource::Sni)
-            } else if let Some(h) = &f.http_host {
-                (h.clone(), HostSource::Http)
-            } else if let Some(n) = &f.dns_name {
-                (n.clone(), HostSource::Dns)
-            } else {
-                (f.server.0.to_string(), HostSource::Ip)
-            };
-            for ((identifier, encoding, location), (frame, ts)) in f.findings {
-                findings.push(Finding {
-                    identifier: self.matcher.kind(identifier).to_string(),
-                    encoding,
-                    host: host.clone(),
-                    host_source,
-                    protocol: f.protocol,
-                    location,
-                    frame,
-                    ts,
-                });
-            }
-            flows.push(Flow {
-                transport: if f.tcp { "tcp" } else { "udp" },
-                client: f.client,
-                server: f.server,
-                host,
-                host_source,
-                protocol: f.protocol,
-                first_frame: f.first_frame,
-                first_ts: f.first_ts,
-                last_ts: f.last_ts,
-                bytes_out: f.bytes_out,
-                bytes_in: f.bytes_in,
-                opaque_bytes: f.opaque,
-                gap_bytes: f.gap_bytes,
-                alpn: f.alpn,
-            });
-        }
+        let mut flows = self.done;
+        let mut findings = self.findings;
         flows.sort_by(|a, b| {
             (a.first_frame, a.client, a.server).cmp(&(b.first_frame, b.client, b.server))
         });
@@ -636,8 +1025,37 @@ impl Engine {
                 &b.host,
             ))
         });
-        self.dns_queries.sort_by_key(|q| q.frame);
-        (flows, findings, self.dns_queries)
+        let mut queries = self.shared.dns_queries;
+        queries.sort_by_key(|q| q.frame);
+        let n = &self.shared.notes;
+        let damage = [
+            n.dns_queries.damage(|c| {
+                format!("{c} DNS question(s) not listed: more than {MAX_DNS_QUERIES} in the capture")
+            }),
+            n.dns_names.damage(|c| {
+                format!(
+                    "{c} DNS answer(s) not used to name flows: more than {MAX_DNS_NAMES} addresses"
+                )
+            }),
+            n.open_cap.damage(|c| {
+                format!("{c} flow(s) closed early: more than {MAX_OPEN_FLOWS} open at once")
+            }),
+            n.budget.damage(|c| {
+                format!(
+                    "{c} flow(s) flushed early: open flows held more than {} MiB",
+                    MAX_BUFFERED >> 20
+                )
+            }),
+            n.decode_cut.damage(|c| {
+                format!(
+                    "{c} HTTP body(ies) decoded only in part (decompression ratio or budget); counted opaque"
+                )
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (flows, findings, queries, damage)
     }
 }
 
@@ -670,7 +1088,7 @@ fn read_client(
     data: &[u8],
     server_port: u16,
     hits: &mut Vec<Hit>,
-    queries: &mut Vec<DnsQuery>,
+    shared: &mut Shared,
     frame: u64,
     ts: Timestamp,
 ) {
@@ -723,7 +1141,7 @@ fn read_client(
                 };
                 f.reader = next;
                 // Depth 1: the reader just chosen is never `Detect`.
-                return read_client(f, m, start, &bytes, server_port, hits, queries, frame, ts);
+                return read_client(f, m, start, &bytes, server_port, hits, shared, frame, ts);
             }
             Reader::Tls { abs, buf } => {
                 buf.extend_from_slice(data);
@@ -755,7 +1173,7 @@ fn read_client(
                 return;
             }
             Reader::Http(h) => {
-                let r = h.feed(m, at, data, hits);
+                let r = shared.with_budget(h, frame, |h| h.feed(m, at, data, hits));
                 if f.http_host.is_none() {
                     f.http_host = h.host.clone();
                 }
@@ -801,7 +1219,7 @@ fn read_client(
                                     at: end,
                                 });
                             }
-                            queries.push(DnsQuery { name, frame, ts });
+                            shared.query(DnsQuery { name, frame, ts });
                         }
                     }
                     buf.drain(..2 + len);

@@ -903,6 +903,10 @@ impl StreamScanner {
         let from = self.scratch.len().saturating_sub(keep);
         self.tail.clear();
         self.tail.extend_from_slice(&self.scratch[from..]);
+        if self.scratch.capacity() > 64 << 10 {
+            // One large piece must not leave every raw flow holding its size for good.
+            self.scratch = Vec::new();
+        }
         self.next = offset + data.len() as u64;
         found
     }

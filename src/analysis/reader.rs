@@ -64,7 +64,9 @@ enum Format {
 /// Incremental reader. `push` bytes, then call `next_record` until it returns `None`.
 #[derive(Debug)]
 pub struct CaptureReader {
+    /// Bytes `..end` are the capture's; the rest is room for the next read (kept, not re-zeroed).
     buf: Vec<u8>,
+    end: usize,
     /// Start of the unread bytes in `buf`.
     pos: usize,
     /// File offset of `buf[0]`.
@@ -87,6 +89,7 @@ impl CaptureReader {
     pub fn new() -> Self {
         CaptureReader {
             buf: Vec::new(),
+            end: 0,
             pos: 0,
             base: 0,
             format: Format::Unknown,
@@ -105,13 +108,43 @@ impl CaptureReader {
         if self.stopped {
             return;
         }
-        // Compact before growing so the buffer holds one record plus one chunk, not the file.
-        if self.pos > 0 && (self.pos >= self.buf.len() / 2 || self.pos > 1 << 16) {
-            self.buf.drain(..self.pos);
+        self.room(data.len()).copy_from_slice(data);
+        self.end += data.len();
+    }
+
+    /// Reads up to `want` bytes from `r` straight into the buffer (no intermediate copy); the
+    /// number read, 0 at end of input or once reading stopped.
+    pub fn fill_from(&mut self, r: &mut impl std::io::Read, want: usize) -> std::io::Result<usize> {
+        if self.stopped {
+            return Ok(0);
+        }
+        let n = r.read(self.room(want))?;
+        self.end += n.min(want);
+        Ok(n.min(want))
+    }
+
+    /// `want` writable bytes after the data, compacting first so the buffer holds one record plus
+    /// one chunk, not the file.
+    fn room(&mut self, want: usize) -> &mut [u8] {
+        if self.pos > 0 && (self.pos >= self.end / 2 || self.pos > 1 << 16) {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.base += self.pos as u64;
             self.pos = 0;
         }
-        self.buf.extend_from_slice(data);
+        if self.buf.len() < self.end + want {
+            self.buf.resize(self.end + want, 0);
+        }
+        &mut self.buf[self.end..self.end + want]
+    }
+
+    /// The first bytes of the capture (up to `n`), while they are still buffered.
+    pub(crate) fn head(&self, n: usize) -> &[u8] {
+        if self.base == 0 {
+            &self.buf[..self.end.min(n)]
+        } else {
+            &[]
+        }
     }
 
     pub(crate) fn offset(&self) -> u64 {
@@ -131,6 +164,7 @@ impl CaptureReader {
         });
         self.stopped = true;
         self.buf = Vec::new();
+        self.end = 0;
         self.pos = 0;
     }
 
@@ -145,7 +179,7 @@ impl CaptureReader {
 
     /// Called at end of input: unread bytes mean the capture was cut inside a record.
     pub fn finish(&mut self) -> Vec<Damage> {
-        let left = self.buf.len() - self.pos;
+        let left = self.end - self.pos;
         if !self.stopped && left > 0 {
             let what = match self.format {
                 Format::Unknown => format!("capture ends inside the file header ({left} bytes)"),
@@ -163,7 +197,7 @@ impl CaptureReader {
             if self.stopped {
                 return Ok(None);
             }
-            let avail = self.buf.len() - self.pos;
+            let avail = self.end - self.pos;
             match self.format {
                 Format::Unknown => {
                     if avail < 4 {
@@ -236,7 +270,7 @@ impl CaptureReader {
         else {
             return None;
         };
-        let avail = self.buf.len() - self.pos;
+        let avail = self.end - self.pos;
         if avail < 16 {
             return None;
         }
@@ -275,7 +309,7 @@ impl CaptureReader {
     }
 
     fn next_pcapng(&mut self) -> Step {
-        let avail = self.buf.len() - self.pos;
+        let avail = self.end - self.pos;
         if avail < 12 {
             return Step::NeedMore;
         }
