@@ -55,6 +55,9 @@ pub struct RawMatch {
 #[derive(Debug)]
 pub struct Matcher {
     ac: Option<AhoCorasick>,
+    /// Skips the bytes no needle can cover before the automaton walks them (`None`: needles too
+    /// short for it, the automaton walks everything).
+    prefilter: Option<Prefilter>,
     /// Per automaton pattern: every (identifier, encoding) that produces those exact bytes.
     owners: Vec<Vec<(usize, usize)>>,
     encodings: Vec<&'static str>,
@@ -118,8 +121,10 @@ impl Matcher {
                 }
             }
         };
+        let prefilter = Prefilter::new(&patterns);
         Matcher {
             ac,
+            prefilter,
             owners,
             encodings,
             kinds: identifiers.iter().map(|i| i.kind.clone()).collect(),
@@ -149,22 +154,167 @@ impl Matcher {
             return Vec::new();
         };
         let mut out = Vec::new();
-        'outer: for m in ac.find_overlapping_iter(hay) {
-            for &(identifier, encoding) in &self.owners[m.pattern().as_usize()] {
-                if out.len() >= MAX_MATCHES_PER_SCAN {
-                    break 'outer;
+        match &self.prefilter {
+            Some(p) if hay.len() >= PREFILTER_MIN_HAY => {
+                for (a, b) in p.windows(hay, self.max_len) {
+                    if !self.scan_window(ac, hay, a, b, &mut out) {
+                        break;
+                    }
                 }
-                out.push(RawMatch {
-                    identifier,
-                    encoding,
-                    start: m.start(),
-                    end: m.end(),
-                });
+            }
+            _ => {
+                self.scan_window(ac, hay, 0, hay.len(), &mut out);
             }
         }
         drop_nested(&mut out);
         out
     }
+
+    /// Overlapping matches inside `hay[a..b]`, with offsets into `hay`; `false` once the match cap
+    /// is reached.
+    fn scan_window(
+        &self,
+        ac: &AhoCorasick,
+        hay: &[u8],
+        a: usize,
+        b: usize,
+        out: &mut Vec<RawMatch>,
+    ) -> bool {
+        for m in ac.find_overlapping_iter(&hay[a..b]) {
+            for &(identifier, encoding) in &self.owners[m.pattern().as_usize()] {
+                if out.len() >= MAX_MATCHES_PER_SCAN {
+                    return false;
+                }
+                out.push(RawMatch {
+                    identifier,
+                    encoding,
+                    start: a + m.start(),
+                    end: a + m.end(),
+                });
+            }
+        }
+        true
+    }
+}
+
+/// Haystacks shorter than this are walked whole: the prefilter would not pay for itself.
+const PREFILTER_MIN_HAY: usize = 256;
+/// Bytes per gram of the prefilter.
+const GRAM: usize = 4;
+/// Bits of the two gram tables: a small one (8 KiB, stays in L1) tested at every sampled position
+/// and a larger one (128 KiB) tested only when the first says yes; with a few thousand distinct
+/// needle grams, random bytes pass both about once in a thousand samples.
+const GRAM_BITS_1: u32 = 16;
+const GRAM_BITS_2: u32 = 20;
+/// More distinct grams than this fill the tables too much to filter anything.
+const MAX_GRAMS: usize = 1 << 15;
+
+/// Sampled-gram prefilter for the overlapping search. Every needle is at least `min_len` bytes, so
+/// an occurrence covers `stride = min_len - GRAM + 1` consecutive gram start positions, one of them
+/// a multiple of `stride`: only those positions are looked up. A gram that appears in no needle
+/// rules out every occurrence through it; around a gram that may, the automaton walks the window
+/// an occurrence through it could span. The windows found are exactly a superset of every
+/// occurrence, so the matches are those of a walk over the whole haystack.
+#[derive(Debug)]
+struct Prefilter {
+    stride: usize,
+    bits1: Vec<u64>,
+    bits2: Vec<u64>,
+}
+
+impl Prefilter {
+    fn new(patterns: &[Vec<u8>]) -> Option<Self> {
+        let min_len = patterns.iter().map(Vec::len).min()?;
+        if min_len < GRAM {
+            return None;
+        }
+        let mut grams: Vec<u32> = patterns
+            .iter()
+            .flat_map(|p| p.windows(GRAM).map(gram))
+            .collect();
+        grams.sort_unstable();
+        grams.dedup();
+        if grams.len() > MAX_GRAMS {
+            return None;
+        }
+        let mut bits1 = vec![0u64; 1 << (GRAM_BITS_1 - 6)];
+        let mut bits2 = vec![0u64; 1 << (GRAM_BITS_2 - 6)];
+        for g in grams {
+            let (h1, h2) = gram_hashes(g);
+            bits1[h1 >> 6] |= 1 << (h1 & 63);
+            bits2[h2 >> 6] |= 1 << (h2 & 63);
+        }
+        Some(Prefilter {
+            stride: min_len - GRAM + 1,
+            bits1,
+            bits2,
+        })
+    }
+
+    #[inline]
+    fn may_match(&self, g: u32) -> bool {
+        let (h1, h2) = gram_hashes(g);
+        self.bits1[h1 >> 6] & (1 << (h1 & 63)) != 0 && self.bits2[h2 >> 6] & (1 << (h2 & 63)) != 0
+    }
+
+    /// Ascending windows `(a, b)` of `hay` such that every needle occurrence lies in exactly one.
+    ///
+    /// All grams of an occurrence are needle grams, so every sampled position inside it passes
+    /// `may_match`. Hence an occurrence through a run of passing samples `p_first..=p_last`
+    /// starts after the failing sample before the run and at or after `p_first + GRAM - max_len`,
+    /// and ends before the failing sample after it plus `GRAM` and by `p_last + max_len`. Windows
+    /// of two runs overlap by less than `GRAM` bytes, shorter than any needle.
+    fn windows<'a>(
+        &'a self,
+        hay: &'a [u8],
+        max_len: usize,
+    ) -> impl Iterator<Item = (usize, usize)> + 'a {
+        let mut i = 0usize;
+        // Just past the last failing sample: no occurrence after it starts before this.
+        let mut floor = 0usize;
+        std::iter::from_fn(move || {
+            while i + GRAM <= hay.len() {
+                let pos = i;
+                i += self.stride;
+                if !self.may_match(gram(&hay[pos..pos + GRAM])) {
+                    floor = pos + 1;
+                    continue;
+                }
+                let a = (pos + GRAM).saturating_sub(max_len).max(floor);
+                let mut last = pos;
+                let mut b = hay.len();
+                while i + GRAM <= hay.len() {
+                    let p = i;
+                    i += self.stride;
+                    if self.may_match(gram(&hay[p..p + GRAM])) {
+                        last = p;
+                    } else {
+                        floor = p + 1;
+                        b = p + GRAM - 1;
+                        break;
+                    }
+                }
+                return Some((a, b.min(last + max_len).min(hay.len())));
+            }
+            None
+        })
+    }
+}
+
+#[inline]
+fn gram(w: &[u8]) -> u32 {
+    u32::from_le_bytes([w[0], w[1], w[2], w[3]])
+}
+
+#[inline]
+fn gram_hashes(g: u32) -> (usize, usize) {
+    let h1 = g.wrapping_mul(0x9e37_79b1) >> (32 - GRAM_BITS_1);
+    let h2 = g
+        .wrapping_mul(0x85eb_ca6b)
+        .rotate_left(7)
+        .wrapping_mul(0xc2b2_ae35)
+        >> (32 - GRAM_BITS_2);
+    (h1 as usize, h2 as usize)
 }
 
 /// A match found in a haystack or inside one of its decoded layers. `start..end` is the span in the
@@ -1290,6 +1440,65 @@ mod tests {
                 String::from_utf8_lossy(&hay)
             );
         }
+    }
+
+    #[test]
+    fn prefiltered_scan_equals_the_full_walk() {
+        let ids = [
+            Identifier::new("imei", IMEI),
+            Identifier::new("phone_number", "+6598765432"),
+            Identifier::new("contact_name", "Wei Ling Tan"),
+        ];
+        let m = Matcher::new(&ids);
+        assert!(m.prefilter.is_some());
+        let full = |hay: &[u8]| {
+            let mut out = Vec::new();
+            m.scan_window(m.ac.as_ref().unwrap(), hay, 0, hay.len(), &mut out);
+            drop_nested(&mut out);
+            out
+        };
+        let all: Vec<Vec<u8>> = ids
+            .iter()
+            .flat_map(|i| needles(i).into_iter().map(|n| n.0))
+            .collect();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut found = 0;
+        for round in 0..400 {
+            let len = 256 + (next() % 6000) as usize;
+            // Random bytes, or digits and letters (text-like), with needles planted anywhere,
+            // touching, overlapping or cut by the haystack's ends.
+            let text = round % 2 == 0;
+            let mut hay: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if text {
+                        b"0123456789abcdefXYZ+/= %"[(r % 24) as usize]
+                    } else {
+                        r as u8
+                    }
+                })
+                .collect();
+            for _ in 0..(next() % 12) {
+                let n = &all[(next() % all.len() as u64) as usize];
+                let at = (next() % len as u64) as usize;
+                let end = (at + n.len()).min(len);
+                hay[at..end].copy_from_slice(&n[..end - at]);
+            }
+            let want = full(&hay);
+            found += want.len();
+            assert_eq!(m.scan(&hay), want, "round {round}");
+        }
+        assert!(found > 1000, "{found}");
+        // A haystack that is one long needle run, and one with no needle at all.
+        let run = IMEI.repeat(200);
+        assert_eq!(m.scan(run.as_bytes()), full(run.as_bytes()));
+        assert!(m.scan(&[0u8; 4096]).is_empty());
     }
 
     #[test]
