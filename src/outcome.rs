@@ -514,7 +514,10 @@ mod tests {
         let ids = vec![Identifier::new("imei", "356938035643809")];
         let redactor = Redactor::new(&ids);
         // The IMEI without its check digit, as a DNS label.
-        assert_eq!(redactor.clean("35693803564380.t.example"), "<imei>.t.example");
+        assert_eq!(
+            redactor.clean("35693803564380.t.example"),
+            "<imei>.t.example"
+        );
         assert_eq!(redactor.clean("plain.example\n"), "plain.example?");
     }
 }

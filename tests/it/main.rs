@@ -3,6 +3,7 @@
 
 mod adb_client;
 mod analysis_tshark;
+mod analyze_cli;
 mod cli;
 mod outcomes;
 mod runs;
@@ -10,4 +11,3 @@ mod scenario_files;
 mod support;
 mod vhandset_adb;
 mod vhandset_traffic;
-mod analyze_cli;

@@ -767,12 +767,21 @@ async fn reboot_drops_the_connection_and_the_handset_comes_back() {
 async fn silent_connections_are_closed_after_the_handshake_timeout() {
     use tokio::io::AsyncReadExt;
     let profile = std::sync::Arc::new(tattle::vhandset::Profile::builtin("aosp-clean").unwrap());
-    let handset = tattle::vhandset::start(tattle::vhandset::HandsetConfig { profile, adb_port: 0 })
+    let handset = tattle::vhandset::start(tattle::vhandset::HandsetConfig {
+        profile,
+        adb_port: 0,
+    })
+    .await
+    .unwrap();
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", handset.port()))
         .await
         .unwrap();
-    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", handset.port())).await.unwrap();
     let mut buf = [0u8; 16];
-    let read = tokio::time::timeout(std::time::Duration::from_secs(20), socket.read(&mut buf)).await;
-    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the handset kept a silent connection open: {read:?}");
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(20), socket.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the handset kept a silent connection open: {read:?}"
+    );
     handset.shutdown().await;
 }
