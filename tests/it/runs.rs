@@ -118,3 +118,66 @@ async fn device_unplugged_mid_run_keeps_the_capture() {
     assert!(record.contains("\"interrupted\""), "{record}");
     drop(adb);
 }
+
+/// Ctrl-C during a run: stepping stops, the capture taken so far is analysed and kept, no `.snap.new`
+/// is offered, and the exit code is 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_keeps_the_capture_and_exits_2() {
+    let bench = Bench::start(&["miui-cloud-default"]).await;
+    let runs = tempfile::tempdir().unwrap();
+    let snapshots = tempfile::tempdir().unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .args([
+            "run",
+            "send-sms",
+            "--device",
+            &bench.handsets[0].serial(),
+            "--runs",
+        ])
+        .arg(runs.path())
+        .arg("--snapshots")
+        .arg(snapshots.path())
+        .env("ANDROID_ADB_SERVER_PORT", bench.server().port().to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Into the idle step after fresh-setup.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let pid = child.id().expect("running") as i32;
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("tattle stops after Ctrl-C")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("RUN INTERRUPTED: stopped by the user"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("not compared"), "{stdout}");
+    assert_eq!(
+        std::fs::read_dir(snapshots.path()).unwrap().count(),
+        0,
+        "no .snap.new for a partial run"
+    );
+    let dir = std::fs::read_dir(runs.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(std::fs::metadata(dir.join("capture.pcap")).unwrap().len() > 24);
+    assert!(
+        stdout.contains("activate.kestrelcloud.net"),
+        "fresh-setup's traffic was analysed: {stdout}"
+    );
+    bench.finish().await;
+}
