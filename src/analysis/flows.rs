@@ -319,6 +319,7 @@ struct Notes {
 #[derive(Debug)]
 struct Shared {
     dns_queries: Vec<DnsQuery>,
+    max_queries: usize,
     /// Decoded HTTP body bytes still allowed (see `DECODE_BUDGET_BASE`).
     decode_budget: u64,
     notes: Notes,
@@ -326,7 +327,7 @@ struct Shared {
 
 impl Shared {
     fn query(&mut self, q: DnsQuery) {
-        if self.dns_queries.len() < MAX_DNS_QUERIES {
+        if self.dns_queries.len() < self.max_queries {
             self.dns_queries.push(q);
         } else {
             self.notes.dns_queries.add(q.frame, 1);
@@ -374,6 +375,9 @@ pub struct Engine {
     held: usize,
     /// The last frame seen.
     frame: u64,
+    /// `MAX_OPEN_FLOWS` and `MAX_BUFFERED` (smaller in tests).
+    max_open: usize,
+    max_buffered: usize,
     dns_names: HashMap<IpAddr, String, FxBuild>,
     shared: Shared,
 }
@@ -404,9 +408,12 @@ impl Engine {
             findings: Vec::new(),
             held: 0,
             frame: 0,
+            max_open: MAX_OPEN_FLOWS,
+            max_buffered: MAX_BUFFERED,
             dns_names: HashMap::default(),
             shared: Shared {
                 dns_queries: Vec::new(),
+                max_queries: MAX_DNS_QUERIES,
                 decode_budget: DECODE_BUDGET_BASE,
                 notes: Notes::default(),
             },
@@ -494,7 +501,7 @@ impl Engine {
         let now = f.holding();
         self.held = self.held - f.held + now;
         f.held = now;
-        if self.held > MAX_BUFFERED {
+        if self.held > self.max_buffered {
             self.enforce_budget(frame);
         }
     }
@@ -514,7 +521,7 @@ impl Engine {
             "buffer budget exceeded: flushing the largest holders"
         );
         for (_, idx) in holders {
-            if self.held <= MAX_BUFFERED / 2 {
+            if self.held <= self.max_buffered / 2 {
                 break;
             }
             self.shared.notes.budget.add(frame, 1);
@@ -532,7 +539,7 @@ impl Engine {
         if let Some(Entry::Open(old)) = self.table.get(&key).copied() {
             self.close(old, frame);
         }
-        while self.open_count >= MAX_OPEN_FLOWS {
+        while self.open_count >= self.max_open {
             let Some((slot, id)) = self.open.pop_front() else {
                 break;
             };
@@ -1255,5 +1262,169 @@ fn raw(
             location: location.to_string(),
             at: at + r.end as u64 - 1,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::packet::decode;
+    use crate::analysis::packet::tests::{ethernet, ipv4_tcp, ipv4_udp};
+    use crate::identifier::Identifier;
+
+    const IMEI: &str = "356938035643809";
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    const PSH_ACK: u8 = 0x18;
+    const FIN_ACK: u8 = 0x11;
+    const C: [u8; 4] = [10, 0, 0, 2];
+    const S: [u8; 4] = [10, 0, 0, 1];
+
+    fn engine() -> Engine {
+        Engine::new(Matcher::new(&[Identifier::new("imei", IMEI)]))
+    }
+
+    struct Feed {
+        e: Engine,
+        frame: u64,
+    }
+
+    impl Feed {
+        fn send(&mut self, frame: &[u8]) {
+            self.frame += 1;
+            let p = decode(1, frame).expect("packet");
+            self.e.packet(self.frame, self.frame as f64, &p);
+        }
+
+        /// A whole connection from `port`: handshake, `data` in one segment, FIN both ways.
+        fn connection(&mut self, port: u16, data: &[u8]) {
+            self.send(&ethernet(&ipv4_tcp(C, S, port, 80, 100, SYN, b"")));
+            self.send(&ethernet(&ipv4_tcp(S, C, 80, port, 500, SYN | ACK, b"")));
+            self.send(&ethernet(&ipv4_tcp(C, S, port, 80, 101, PSH_ACK, data)));
+            let end = 101 + data.len() as u32;
+            self.send(&ethernet(&ipv4_tcp(C, S, port, 80, end, FIN_ACK, b"")));
+            self.send(&ethernet(&ipv4_tcp(S, C, 80, port, 501, FIN_ACK, b"")));
+            self.send(&ethernet(&ipv4_tcp(C, S, port, 80, end + 1, ACK, b"")));
+        }
+    }
+
+    #[test]
+    fn closed_flows_keep_only_their_summary_and_free_their_slot() {
+        let mut f = Feed {
+            e: engine(),
+            frame: 0,
+        };
+        // One UDP conversation stays open throughout, in front of the open-flow queue.
+        f.send(&ethernet(&ipv4_udp(C, S, 5000, 9999, b"hello")));
+        for i in 0..3000u16 {
+            f.connection(20_000 + i, format!("id={IMEI}").as_bytes());
+        }
+        assert_eq!(f.e.slots.len(), 2, "slots are reused");
+        assert_eq!(f.e.open_count, 1);
+        assert!(
+            f.e.open.len() <= 2 * f.e.open_count + 1024 + 1,
+            "{}",
+            f.e.open.len()
+        );
+        assert_eq!(f.e.done.len(), 3000);
+        assert_eq!(f.e.held, 0);
+        // A trailing ACK on a closed 4-tuple updates that flow; a new SYN opens a new one.
+        f.send(&ethernet(&ipv4_tcp(C, S, 20_000, 80, 200, ACK, b"")));
+        f.send(&ethernet(&ipv4_tcp(C, S, 20_000, 80, 9000, SYN, b"")));
+        let (flows, findings, _, damage) = f.e.finish();
+        assert_eq!(flows.len(), 3002);
+        assert_eq!(findings.len(), 3000);
+        assert!(findings.iter().all(|x| x.location == "tcp.payload"));
+        assert!(damage.is_empty(), "{damage:?}");
+        let first = flows.iter().find(|x| x.client.1 == 20_000).unwrap();
+        assert_eq!(first.last_ts, (1 + 3000 * 6 + 1) as f64);
+    }
+
+    #[test]
+    fn the_open_flow_cap_closes_the_oldest_in_constant_time() {
+        let mut f = Feed {
+            e: engine(),
+            frame: 0,
+        };
+        f.e.max_open = 100;
+        for i in 0..1000u16 {
+            f.send(&ethernet(&ipv4_tcp(C, S, 1000 + i, 80, 1, SYN, b"")));
+        }
+        assert_eq!(f.e.open_count, 100);
+        assert!(f.e.open.len() <= 100 + 1024);
+        assert_eq!(f.e.slots.len(), 100);
+        let (flows, _, _, damage) = f.e.finish();
+        assert_eq!(flows.len(), 1000);
+        assert_eq!(damage.len(), 1, "{damage:?}");
+        assert!(
+            damage[0].what.starts_with("900 flow(s) closed early"),
+            "{}",
+            damage[0].what
+        );
+        assert_eq!(damage[0].after_frame, 100);
+    }
+
+    #[test]
+    fn the_global_buffer_budget_flushes_the_largest_holders() {
+        let mut f = Feed {
+            e: engine(),
+            frame: 0,
+        };
+        f.e.max_buffered = 256 << 10;
+        let chunk = vec![b'x'; 1000];
+        // 20 connections, each holding 100 kB out of order (its first byte never comes), with the
+        // IMEI in the held bytes.
+        for c in 0..20u16 {
+            let port = 30_000 + c;
+            f.send(&ethernet(&ipv4_tcp(C, S, port, 80, 100, SYN, b"")));
+            let mut seq = 102;
+            f.send(&ethernet(&ipv4_tcp(
+                C,
+                S,
+                port,
+                80,
+                seq,
+                PSH_ACK,
+                IMEI.as_bytes(),
+            )));
+            seq += IMEI.len() as u32;
+            for _ in 0..100 {
+                f.send(&ethernet(&ipv4_tcp(C, S, port, 80, seq, PSH_ACK, &chunk)));
+                seq += chunk.len() as u32;
+                assert!(f.e.held <= f.e.max_buffered, "{}", f.e.held);
+            }
+        }
+        let evicted = f.e.shared.notes.budget.count;
+        assert!(evicted >= 10, "{evicted}");
+        let (flows, findings, _, damage) = f.e.finish();
+        // Flushed or closed, every connection's bytes were searched, its missing byte a gap.
+        assert_eq!(findings.len(), 20);
+        assert!(flows.iter().all(|x| x.gap_bytes == 1));
+        assert!(
+            damage.iter().any(|d| d.what.contains("flushed early")),
+            "{damage:?}"
+        );
+    }
+
+    #[test]
+    fn dns_lists_are_bounded_and_the_cut_reported() {
+        let mut f = Feed {
+            e: engine(),
+            frame: 0,
+        };
+        f.e.shared.max_queries = 10;
+        for i in 0..25u16 {
+            let q = dns::tests::query(i, &format!("h{i}.example"));
+            f.send(&ethernet(&ipv4_udp(C, S, 40_000 + i, 53, &q)));
+        }
+        let (_, _, queries, damage) = f.e.finish();
+        assert_eq!(queries.len(), 10);
+        assert_eq!(damage.len(), 1);
+        assert!(
+            damage[0].what.starts_with("15 DNS question(s) not listed"),
+            "{}",
+            damage[0].what
+        );
+        assert_eq!(damage[0].after_frame, 10);
     }
 }
