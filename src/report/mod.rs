@@ -6,6 +6,8 @@
 //!
 //! Must not touch: files, the terminal, exit codes.
 
+pub mod capture;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
