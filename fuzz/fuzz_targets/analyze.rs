@@ -84,7 +84,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(whole) => {
             // analyze_reader refuses fewer than 4 bytes; `feed` only refuses a bad magic. So a
             // successful whole-file run means every feed must have been accepted.
-            assert!(!feed_failed, "feed refused a capture analyze_reader accepted");
+            assert!(
+                !feed_failed,
+                "feed refused a capture analyze_reader accepted"
+            );
             let streamed = streamed.finish();
             assert!(
                 whole == streamed,
@@ -100,7 +103,10 @@ fuzz_target!(|data: &[u8]| {
                 streamed.damage.len(),
             );
             for f in &whole.findings {
-                assert!(f.frame >= 1 && f.frame <= whole.frames, "finding past the last frame");
+                assert!(
+                    f.frame >= 1 && f.frame <= whole.frames,
+                    "finding past the last frame"
+                );
             }
             for f in &whole.flows {
                 assert!(

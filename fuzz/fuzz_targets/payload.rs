@@ -57,7 +57,11 @@ impl Capture {
     /// One packet from the client (`outbound`) or the server.
     fn packet(&mut self, outbound: bool, port: u16, tcp: Option<(u32, u32, u8)>, data: &[u8]) {
         let (cport, sport) = (41_000u16, port);
-        let (sp, dp) = if outbound { (cport, sport) } else { (sport, cport) };
+        let (sp, dp) = if outbound {
+            (cport, sport)
+        } else {
+            (sport, cport)
+        };
         let mut l4 = Vec::with_capacity(20 + data.len());
         l4.extend_from_slice(&sp.to_be_bytes());
         l4.extend_from_slice(&dp.to_be_bytes());
@@ -87,23 +91,34 @@ impl Capture {
             frame.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
             frame.extend_from_slice(&(l4.len() as u16).to_be_bytes());
             frame.extend_from_slice(&[proto, 64]);
-            let (s, d) = if outbound { (client6, server6) } else { (server6, client6) };
+            let (s, d) = if outbound {
+                (client6, server6)
+            } else {
+                (server6, client6)
+            };
             frame.extend_from_slice(&s);
             frame.extend_from_slice(&d);
         } else {
             frame.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
             frame.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
             frame.extend_from_slice(&[0, 0, 0x40, 0, 64, proto, 0, 0]);
-            let (s, d) = if outbound { (client4, server4) } else { (server4, client4) };
+            let (s, d) = if outbound {
+                (client4, server4)
+            } else {
+                (server4, client4)
+            };
             frame.extend_from_slice(&s);
             frame.extend_from_slice(&d);
         }
         frame.extend_from_slice(&l4);
         self.frames += 1;
         self.out.extend_from_slice(&1_700_000_000u32.to_le_bytes());
-        self.out.extend_from_slice(&(self.frames * 10).to_le_bytes());
-        self.out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.out
+            .extend_from_slice(&(self.frames * 10).to_le_bytes());
+        self.out
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.out
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
         self.out.extend_from_slice(&frame);
     }
 }
@@ -141,7 +156,9 @@ fuzz_target!(|data: &[u8]| {
             let seq = cisn.wrapping_add(*off as u32);
             cap.packet(true, port, Some((seq, sisn, 0x18)), piece);
             if control & OVERLAP != 0 && i % 2 == 0 {
-                let more = client.get(off + piece.len()..off + piece.len() + 1).unwrap_or(&[]);
+                let more = client
+                    .get(off + piece.len()..off + piece.len() + 1)
+                    .unwrap_or(&[]);
                 let copy = [*piece, more].concat();
                 cap.packet(true, port, Some((seq, sisn, 0x18)), &copy);
             }
@@ -149,7 +166,12 @@ fuzz_target!(|data: &[u8]| {
         let mut soff = 0u32;
         for piece in server.chunks(seg) {
             let ack = cisn.wrapping_add(client.len() as u32);
-            cap.packet(false, port, Some((sisn.wrapping_add(soff), ack, 0x18)), piece);
+            cap.packet(
+                false,
+                port,
+                Some((sisn.wrapping_add(soff), ack, 0x18)),
+                piece,
+            );
             soff = soff.wrapping_add(piece.len() as u32);
         }
         let end = cisn.wrapping_add(client.len() as u32);
@@ -174,13 +196,20 @@ fuzz_target!(|data: &[u8]| {
         Identifier::new("contact_name", "Wei Ling Tan"),
     ];
     let a = analyze_reader(&cap.out[..], &ids).expect("a well-formed pcap is always accepted");
-    assert_eq!(a.frames, u64::from(cap.frames), "every frame written is counted");
+    assert_eq!(
+        a.frames,
+        u64::from(cap.frames),
+        "every frame written is counted"
+    );
     assert!(
         a.damage.is_empty(),
         "a well-formed capture reports no damage: {:?}",
         a.damage.iter().map(|d| &d.what).collect::<Vec<_>>()
     );
     for f in &a.findings {
-        assert!(f.frame >= 1 && f.frame <= a.frames, "finding past the last frame");
+        assert!(
+            f.frame >= 1 && f.frame <= a.frames,
+            "finding past the last frame"
+        );
     }
 });
