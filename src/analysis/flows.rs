@@ -43,8 +43,12 @@ const MAX_FRAME_MAP: usize = 4096;
 const FRAME_MAP_REACH: u64 = 4 << 20;
 /// Distinct findings kept per flow.
 const MAX_FINDINGS_PER_FLOW: usize = 10_000;
-/// Flows tracked at once; past it the oldest open flow is closed early.
-pub const MAX_OPEN_FLOWS: usize = 100_000;
+/// Flows tracked at once; past it the oldest open flow is closed early. An open flow costs about
+/// 1 KiB (state, table entry), so this bounds the open flows to ~32 MiB. UDP conversations never
+/// close, so a long capture reaches it with old DNS lookups: closing those early loses nothing (a
+/// later datagram starts a new flow); a TCP connection closed early loses what it sends after,
+/// and is reported.
+pub const MAX_OPEN_FLOWS: usize = 32_768;
 /// Bytes held by all open flows together (out-of-order data, unfinished messages, frame maps);
 /// past it the largest holders are flushed until half of it is left.
 pub const MAX_BUFFERED: usize = 32 << 20;
@@ -191,7 +195,8 @@ enum Reader {
     },
     /// Past the ClientHello: encrypted.
     Opaque,
-    Http(HttpStream),
+    /// Boxed: most flows never carry HTTP, and the state would make every flow bigger.
+    Http(Box<HttpStream>),
     /// DNS over TCP: 2-byte length, message.
     DnsTcp {
         abs: u64,
@@ -543,9 +548,13 @@ impl Engine {
             let Some((slot, id)) = self.open.pop_front() else {
                 break;
             };
-            if self.slots.get(slot).and_then(|s| s.as_ref()).map(|f| f.id) == Some(id) {
+            if let Some(f) = self.slots.get(slot).and_then(|s| s.as_ref())
+                && f.id == id
+            {
                 tracing::debug!("open-flow cap reached: closing the oldest flow early");
-                self.shared.notes.open_cap.add(frame, 1);
+                if f.tcp {
+                    self.shared.notes.open_cap.add(frame, 1);
+                }
                 self.close(slot, frame);
             }
         }
@@ -1045,7 +1054,10 @@ impl Engine {
                 )
             }),
             n.open_cap.damage(|c| {
-                format!("{c} flow(s) closed early: more than {MAX_OPEN_FLOWS} open at once")
+                format!(
+                    "{c} TCP connection(s) closed early: more than {} flows open at once",
+                    self.max_open
+                )
             }),
             n.budget.damage(|c| {
                 format!(
@@ -1134,7 +1146,7 @@ fn read_client(
                     match looks_like_http(&bytes) {
                         Some(true) => {
                             f.protocol = Protocol::Http;
-                            Reader::Http(HttpStream::new(start))
+                            Reader::Http(Box::new(HttpStream::new(start)))
                         }
                         None => {
                             f.reader = Reader::Detect {
@@ -1357,7 +1369,9 @@ mod tests {
         assert_eq!(flows.len(), 1000);
         assert_eq!(damage.len(), 1, "{damage:?}");
         assert!(
-            damage[0].what.starts_with("900 flow(s) closed early"),
+            damage[0]
+                .what
+                .starts_with("900 TCP connection(s) closed early"),
             "{}",
             damage[0].what
         );
