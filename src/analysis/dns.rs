@@ -49,6 +49,30 @@ impl Names {
     }
 }
 
+/// The dotted text of a name, as simple-dns's `Display` writes it (labels as lossy UTF-8, a `.` or
+/// a backslash inside a label escaped with a backslash), without formatting it one character at a time: every
+/// question of every DNS message goes through here.
+fn name_text(name: &simple_dns::Name<'_>) -> String {
+    let mut out = String::new();
+    for (i, label) in name.as_bytes().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if label.is_ascii() && !label.iter().any(|&b| b == b'.' || b == b'\\') {
+            // ASCII is valid UTF-8: the whole label at once.
+            out.push_str(std::str::from_utf8(label).unwrap_or_default());
+            continue;
+        }
+        for c in String::from_utf8_lossy(label).chars() {
+            if c == '.' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `None` when the payload is not a DNS message. Question names are de-duplicated, and the
 /// distinct names kept from a message (questions and answers) total at most its length in bytes.
 pub fn parse(payload: &[u8]) -> Option<DnsMessage> {
@@ -58,10 +82,24 @@ pub fn parse(payload: &[u8]) -> Option<DnsMessage> {
         left: payload.len(),
     };
     let mut questions: Vec<String> = Vec::new();
-    for q in packet.questions.iter().take(MAX_RECORDS) {
-        let name = q.qname.to_string();
+    // Indices of the questions kept, to skip repeats before their text is built.
+    let mut kept: Vec<usize> = Vec::new();
+    for (i, q) in packet.questions.iter().take(MAX_RECORDS).enumerate() {
+        let repeat = kept
+            .iter()
+            .any(|&k| packet.questions[k].qname.as_bytes().eq(q.qname.as_bytes()));
+        let labels = q.qname.as_bytes().map(|l| l.len() + 1).sum::<usize>();
+        if repeat {
+            continue;
+        }
+        if labels.saturating_sub(1) > names.left {
+            names.left = 0;
+            continue;
+        }
+        let name = name_text(&q.qname);
         if names.admit(&name) {
             questions.push(name);
+            kept.push(i);
         }
     }
     let mut answers = Vec::new();
@@ -74,7 +112,7 @@ pub fn parse(payload: &[u8]) -> Option<DnsMessage> {
         let name = match questions.first() {
             Some(q) => q.clone(),
             None => {
-                let owner = rr.name.to_string();
+                let owner = name_text(&rr.name);
                 if !names.seen.contains(&owner) && !names.admit(&owner) {
                     continue;
                 }
@@ -177,6 +215,29 @@ pub(crate) mod tests {
         let bytes: usize = m.questions.iter().map(String::len).sum();
         assert!(bytes <= msg.len(), "{bytes} > {}", msg.len());
         assert!(m.questions.len() < 10, "{}", m.questions.len());
+    }
+
+    #[test]
+    fn name_text_is_what_display_writes() {
+        use simple_dns::Name;
+        let labels: [&[u8]; 6] = [
+            b"api",
+            b"ex.ample",
+            b"back\\slash",
+            b"caf\xc3\xa9",
+            b"\xff\xfe",
+            b"",
+        ];
+        for a in labels {
+            for b in labels {
+                let ls = [
+                    simple_dns::Label::new_unchecked(a),
+                    simple_dns::Label::new_unchecked(b),
+                ];
+                let n = Name::new_with_labels(&ls);
+                assert_eq!(name_text(&n), n.to_string());
+            }
+        }
     }
 
     #[test]
