@@ -152,7 +152,8 @@ pub enum AnalysisError {
     NotACapture { magic: String },
 }
 
-/// Analyses a capture file.
+/// Analyses a capture file. (Mapping the file instead was measured slower: page faults in this
+/// VM cost more than the copy `read` makes from the page cache.)
 pub fn analyze_file(
     path: &std::path::Path,
     identifiers: &[Identifier],
@@ -553,6 +554,31 @@ mod tests {
         assert_eq!(an.finish(), whole);
         assert_eq!(whole.findings.len(), 1);
         assert_eq!(whole.findings[0].location, "http.url");
+    }
+
+    /// A file is analysed exactly as the same bytes given to `analyze_reader`, cut anywhere; an
+    /// empty or 3-byte file is not a capture either way.
+    #[test]
+    fn file_equals_read_bytes() {
+        let file: &[u8] = include_bytes!("../../tests/data/analysis/http-imei.pcap");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.pcap");
+        let imei = [Identifier::new("imei", IMEI)];
+        for cut in [file.len(), file.len() - 1, file.len() / 2, 30, 24] {
+            std::fs::write(&path, &file[..cut]).expect("write");
+            let mapped = analyze_file(&path, &imei).expect("mapped");
+            let read = analyze_reader(&file[..cut], &imei).expect("read");
+            assert_eq!(mapped, read, "cut {cut}");
+        }
+        for bad in [&b""[..], b"\xd4\xc3\xb2", b"not a capture at all"] {
+            std::fs::write(&path, bad).expect("write");
+            assert!(matches!(
+                analyze_file(&path, &imei),
+                Err(AnalysisError::NotACapture { .. })
+            ));
+        }
+        let full = analyze_file(&path.with_file_name("missing.pcap"), &imei);
+        assert!(matches!(full, Err(AnalysisError::Open { .. })));
     }
 
     /// A real tcpdump capture (tests/data/analysis/http-imei.pcap): cut at every offset and with
