@@ -1,7 +1,9 @@
 //! DNS messages (UDP datagrams, or TCP messages after their 2-byte length): the names asked and the
 //! addresses answered, which name later flows to those addresses.
 //!
-//! Owns DNS decoding only (via simple-dns). Must not touch: flows, matching, I/O.
+//! Owns DNS decoding only (via simple-dns). A message yields distinct names only, totalling at most
+//! its own length in bytes: compression pointers cannot make a datagram worth more names than it
+//! carries. Must not touch: flows, matching, I/O.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

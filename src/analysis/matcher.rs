@@ -6,6 +6,11 @@
 //! which searches a byte stream that arrives in pieces without buffering it (it keeps only the last
 //! `max_needle_len - 1` bytes so a needle split across pieces is still found).
 //!
+//! Speed: the automaton is an overlapping search, which cannot skip ahead by itself; a sampled
+//! 4-gram prefilter (`Prefilter`) first rules out the bytes no needle can cover and the automaton
+//! walks only the windows left, with exactly the matches of a walk over everything. The layer
+//! loops (base64 runs, `%XX` values) are table-driven and skip ahead the same way.
+//!
 //! Encoding names (innermost first, joined by `+`; a decoding layer found by a protocol parser, such as
 //! `gzip`, is appended by the caller):
 //! - `plain`: the value's bytes. For phone numbers (`phone_number`, `contact_phone`) the E.164 form
