@@ -52,6 +52,11 @@ pub const MAX_OPEN_FLOWS: usize = 32_768;
 /// Bytes held by all open flows together (out-of-order data, unfinished messages, frame maps);
 /// past it the largest holders are flushed until half of it is left.
 pub const MAX_BUFFERED: usize = 32 << 20;
+/// A UDP conversation silent this long (capture time, seconds) is closed, as conntrack does: UDP
+/// has no end, and without this every DNS lookup of a long capture would stay open to the end.
+pub const UDP_IDLE: f64 = 120.0;
+/// Packets between two sweeps for idle UDP conversations (each sweep is linear in the open flows).
+const SWEEP_EVERY: u64 = 16_384;
 /// 4-tuples of closed TCP flows remembered (to tell a trailing ACK from a new connection).
 const MAX_CLOSED_KEYS: usize = 65_536;
 /// DNS questions kept for the report.
@@ -378,8 +383,9 @@ pub struct Engine {
     findings: Vec<Finding>,
     /// Bytes held by all open flows (sum of their `held`).
     held: usize,
-    /// The last frame seen.
+    /// The last frame seen, and the latest timestamp.
     frame: u64,
+    now: Timestamp,
     /// `MAX_OPEN_FLOWS` and `MAX_BUFFERED` (smaller in tests).
     max_open: usize,
     max_buffered: usize,
@@ -413,6 +419,7 @@ impl Engine {
             findings: Vec::new(),
             held: 0,
             frame: 0,
+            now: 0.0,
             max_open: MAX_OPEN_FLOWS,
             max_buffered: MAX_BUFFERED,
             dns_names: HashMap::default(),
@@ -440,6 +447,12 @@ impl Engine {
 
     pub fn packet(&mut self, frame: u64, ts: Timestamp, p: &Packet<'_>) {
         self.frame = frame;
+        if ts > self.now {
+            self.now = ts;
+        }
+        if frame % SWEEP_EVERY == 0 {
+            self.expire_udp(frame);
+        }
         let idx = match p.transport {
             Transport::Tcp {
                 src_port,
@@ -496,6 +509,23 @@ impl Engine {
             }
         };
         self.account(idx, frame);
+    }
+
+    /// Closes the UDP conversations idle for more than `UDP_IDLE`.
+    fn expire_udp(&mut self, frame: u64) {
+        let idle: Vec<usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                s.as_ref()
+                    .filter(|f| !f.tcp && f.last_ts + UDP_IDLE < self.now)
+                    .map(|_| i)
+            })
+            .collect();
+        for idx in idle {
+            self.close(idx, frame);
+        }
     }
 
     /// Brings `held` up to date with what flow `idx` holds now, enforcing the global budget.
@@ -1305,7 +1335,8 @@ mod tests {
         fn send(&mut self, frame: &[u8]) {
             self.frame += 1;
             let p = decode(1, frame).expect("packet");
-            self.e.packet(self.frame, self.frame as f64, &p);
+            // A millisecond apart: no UDP conversation goes idle in these tests.
+            self.e.packet(self.frame, self.frame as f64 * 1e-3, &p);
         }
 
         /// A whole connection from `port`: handshake, `data` in one segment, FIN both ways.
@@ -1349,7 +1380,7 @@ mod tests {
         assert!(findings.iter().all(|x| x.location == "tcp.payload"));
         assert!(damage.is_empty(), "{damage:?}");
         let first = flows.iter().find(|x| x.client.1 == 20_000).unwrap();
-        assert_eq!(first.last_ts, (1 + 3000 * 6 + 1) as f64);
+        assert_eq!(first.last_ts, (1 + 3000 * 6 + 1) as f64 * 1e-3);
     }
 
     #[test]
@@ -1418,6 +1449,39 @@ mod tests {
             damage.iter().any(|d| d.what.contains("flushed early")),
             "{damage:?}"
         );
+    }
+
+    #[test]
+    fn idle_udp_conversations_are_closed() {
+        let mut f = Feed {
+            e: engine(),
+            frame: 0,
+        };
+        let q = dns::tests::query(1, "a.example");
+        // Many lookups, one per source port, each 1 s apart; a conversation active throughout.
+        for i in 0..(2 * SWEEP_EVERY) {
+            f.frame += 1;
+            let port = 10_000 + (i % 50_000) as u16;
+            let frame = ethernet(&ipv4_udp(C, S, port, 53, &q));
+            let p = decode(1, &frame).expect("packet");
+            f.e.packet(f.frame, i as f64, &p);
+            let keep = ethernet(&ipv4_udp(C, S, 7000, 7001, &i.to_be_bytes()));
+            let p = decode(1, &keep).expect("packet");
+            f.frame += 1;
+            f.e.packet(f.frame, i as f64, &p);
+        }
+        // Only those of the last UDP_IDLE seconds (plus one sweep interval) are still open.
+        assert!(
+            f.e.open_count <= UDP_IDLE as usize + SWEEP_EVERY as usize / 2 + 2,
+            "{}",
+            f.e.open_count
+        );
+        let (flows, _, queries, damage) = f.e.finish();
+        assert_eq!(flows.len() as u64, 2 * SWEEP_EVERY + 1);
+        assert_eq!(queries.len() as u64, 2 * SWEEP_EVERY);
+        assert!(damage.is_empty(), "{damage:?}");
+        let long = flows.iter().find(|x| x.client.1 == 7000).unwrap();
+        assert_eq!(long.bytes_out, 2 * SWEEP_EVERY * 8);
     }
 
     #[test]
