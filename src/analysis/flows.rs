@@ -450,7 +450,7 @@ impl Engine {
         if ts > self.now {
             self.now = ts;
         }
-        if frame % SWEEP_EVERY == 0 {
+        if frame.is_multiple_of(SWEEP_EVERY) {
             self.expire_udp(frame);
         }
         let idx = match p.transport {
