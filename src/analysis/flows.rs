@@ -71,6 +71,8 @@ const NTP_PORT: u16 = 123;
 /// Two identical datagrams of one flow, same direction, this close (seconds): one packet captured
 /// twice (loopback seen leaving and arriving on `-i any`), not an application repeat.
 const DUPLICATE_WINDOW: f64 = 0.001;
+/// Bytes a held out-of-order segment costs besides its payload (tree node share, allocation).
+const OOO_ENTRY: usize = 96;
 /// Bytes an offset → frame entry costs.
 const FRAME_ENTRY: usize = std::mem::size_of::<(u64, u64, Timestamp)>();
 
@@ -288,7 +290,12 @@ impl FlowState {
             Reader::Http(h) => h.buffered(),
             Reader::Opaque | Reader::Raw(_) => 0,
         };
-        self.dirs[0].ooo_bytes + self.dirs[1].ooo_bytes + reader + self.frames.len() * FRAME_ENTRY
+        let segments = self.dirs[0].ooo.len() + self.dirs[1].ooo.len();
+        self.dirs[0].ooo_bytes
+            + self.dirs[1].ooo_bytes
+            + segments * OOO_ENTRY
+            + reader
+            + self.frames.len() * FRAME_ENTRY
     }
 }
 
