@@ -241,15 +241,7 @@ async fn shell_v2_exit_codes_and_split_stderr() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_out_is_raw_and_push_pull_round_trip_300k() {
     let (_adb, h, device) = bench().await;
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let data: Vec<u8> = (0..300_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let data = crate::support::random_bytes(0x9e37_79b9_7f4a_7c15, 300_000);
     let path = "/data/local/tmp/adb_client.bin";
     assert_eq!(device.stat(path).await.expect("stat missing"), None);
     device.push(&data, path, 0o644).await.expect("push");

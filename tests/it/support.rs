@@ -58,3 +58,16 @@ pub fn profile_values(name: &str) -> Vec<String> {
         .cloned()
         .collect()
 }
+
+/// `len` pseudo-random bytes (xorshift64), reproducible from `seed`: binary test payloads.
+pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -182,15 +182,7 @@ async fn push_pull_round_trip_300k_and_ls() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("blob.bin");
     let back = dir.path().join("back.bin");
-    let mut x: u64 = 0x1234_5678_9abc_def0;
-    let data: Vec<u8> = (0..300_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let data = crate::support::random_bytes(0x1234_5678_9abc_def0, 300_000);
     std::fs::write(&src, &data).unwrap();
 
     let out = adb
