@@ -167,6 +167,27 @@ pub(crate) mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
+    /// A 20-byte IPv4 header (DF set, TTL 64, checksum zero) for `total` bytes of `protocol`.
+    fn ipv4_header(total: usize, protocol: u8, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+        let mut p = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            protocol,
+            0,
+            0,
+        ];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p
+    }
+
     /// An IPv4 + TCP packet (checksums left zero: nothing here verifies them, nor does Wireshark
     /// by default).
     pub(crate) fn ipv4_tcp(
@@ -178,23 +199,7 @@ pub(crate) mod tests {
         flags: u8,
         payload: &[u8],
     ) -> Vec<u8> {
-        let total = 20 + 20 + payload.len();
-        let mut p = vec![
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-        ];
-        p.extend_from_slice(&src);
-        p.extend_from_slice(&dst);
+        let mut p = ipv4_header(20 + 20 + payload.len(), 6, src, dst);
         p.extend_from_slice(&sport.to_be_bytes());
         p.extend_from_slice(&dport.to_be_bytes());
         p.extend_from_slice(&seq.to_be_bytes());
@@ -211,23 +216,7 @@ pub(crate) mod tests {
         dport: u16,
         payload: &[u8],
     ) -> Vec<u8> {
-        let total = 20 + 8 + payload.len();
-        let mut p = vec![
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            17,
-            0,
-            0,
-        ];
-        p.extend_from_slice(&src);
-        p.extend_from_slice(&dst);
+        let mut p = ipv4_header(20 + 8 + payload.len(), 17, src, dst);
         p.extend_from_slice(&sport.to_be_bytes());
         p.extend_from_slice(&dport.to_be_bytes());
         p.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
