@@ -23,27 +23,13 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
 pub(super) async fn serve(
     sock: UdpSocket,
     zone: BTreeMap<String, Ipv4Addr>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     // 512 bytes is classic DNS; EDNS clients may send more, and anything longer is not ours to parse.
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let (len, peer) = tokio::select! {
-            _ = super::stopped(&mut shutdown) => break,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::debug!(error = %e, "resolver recv");
-                    continue;
-                }
-            },
-        };
-        if let Some(reply) = answer(&buf[..len], &zone)
-            && let Err(e) = sock.send_to(&reply, peer).await
-        {
-            tracing::debug!(error = %e, "resolver send");
-        }
-    }
+    super::serve_udp(sock, 4096, shutdown, "resolver", |query| {
+        answer(query, &zone)
+    })
+    .await;
 }
 
 /// The reply to one query, or `None` for something that is not a query at all.

@@ -495,3 +495,32 @@ async fn accept_loop(
         });
     }
 }
+
+/// Answers datagrams on `sock` with `handler` (no reply when it returns `None`) until `shutdown`.
+/// Receive and send errors are logged and skipped: one bad peer must not stop a sink.
+async fn serve_udp(
+    sock: tokio::net::UdpSocket,
+    buf_len: usize,
+    mut shutdown: watch::Receiver<bool>,
+    what: &'static str,
+    handler: impl Fn(&[u8]) -> Option<Vec<u8>>,
+) {
+    let mut buf = vec![0u8; buf_len];
+    loop {
+        let (len, peer) = tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::debug!(error = %e, "{what} recv");
+                    continue;
+                }
+            },
+        };
+        if let Some(reply) = handler(&buf[..len])
+            && let Err(e) = sock.send_to(&reply, peer).await
+        {
+            tracing::debug!(error = %e, "{what} send");
+        }
+    }
+}

@@ -49,25 +49,11 @@ pub(super) fn answer(req: &[u8], refid: Ipv4Addr) -> Option<[u8; PACKET]> {
     Some(out)
 }
 
-pub(super) async fn serve(sock: UdpSocket, refid: Ipv4Addr, mut shutdown: watch::Receiver<bool>) {
-    let mut buf = [0u8; 512];
-    loop {
-        let (len, peer) = tokio::select! {
-            _ = super::stopped(&mut shutdown) => break,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::debug!(error = %e, "ntp sink recv");
-                    continue;
-                }
-            },
-        };
-        if let Some(reply) = answer(&buf[..len], refid)
-            && let Err(e) = sock.send_to(&reply, peer).await
-        {
-            tracing::debug!(error = %e, "ntp sink send");
-        }
-    }
+pub(super) async fn serve(sock: UdpSocket, refid: Ipv4Addr, shutdown: watch::Receiver<bool>) {
+    super::serve_udp(sock, 512, shutdown, "ntp sink", |req| {
+        answer(req, refid).map(|reply| reply.to_vec())
+    })
+    .await;
 }
 
 /// One SNTP query from `from` to `server`; returns the server's stratum.
