@@ -910,18 +910,23 @@ impl Engine {
         }
     }
 
-    /// Searches and drops everything flow `idx` holds, keeping it open: missing TCP bytes are
-    /// declared lost, an unfinished HTTP message is searched as far as it goes, and the rest of
-    /// the stream is searched raw.
-    fn flush(&mut self, idx: usize, frame: u64) {
-        let tcp = flow!(self.slots, idx).tcp;
-        if tcp {
+    /// Declares every byte still missing in either direction of a TCP flow lost, so what is held out
+    /// of order can be searched.
+    fn skip_all_gaps(&mut self, idx: usize) {
+        if flow!(self.slots, idx).tcp {
             for d in 0..2 {
                 while !flow!(self.slots, idx).dirs[d].ooo.is_empty() {
                     self.skip_gap(idx, d);
                 }
             }
         }
+    }
+
+    /// Searches and drops everything flow `idx` holds, keeping it open: missing TCP bytes are
+    /// declared lost, an unfinished HTTP message is searched as far as it goes, and the rest of
+    /// the stream is searched raw.
+    fn flush(&mut self, idx: usize, frame: u64) {
+        self.skip_all_gaps(idx);
         let f = flow!(self.slots, idx);
         let next = f.dirs[0].next;
         let mut hits = Vec::new();
@@ -960,14 +965,7 @@ impl Engine {
     /// Ends a flow's streams (lost bytes skipped, buffered bytes searched) and keeps only its final
     /// `Flow` and findings.
     fn close(&mut self, idx: usize, frame: u64) {
-        let tcp = flow!(self.slots, idx).tcp;
-        if tcp {
-            for d in 0..2 {
-                while !flow!(self.slots, idx).dirs[d].ooo.is_empty() {
-                    self.skip_gap(idx, d);
-                }
-            }
-        }
+        self.skip_all_gaps(idx);
         let f = flow!(self.slots, idx);
         let mut hits = Vec::new();
         match std::mem::replace(&mut f.reader, Reader::Opaque) {
