@@ -5,11 +5,9 @@
 //! of the crate. `cli` is the only module that prints or picks exit codes.
 
 pub mod adb;
-pub mod analysis;
 pub mod capture;
 pub mod cli;
 pub mod device;
-pub mod identifier;
 pub mod outcome;
 pub mod report;
 pub mod runner;

@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Analysis, Protocol, Timestamp};
 use crate::device::DeviceIdentity;
-use crate::identifier::{Identifier, placeholder, redact};
+use tattle_analysis::identifier::{Identifier, placeholder, redact};
+use tattle_analysis::{Analysis, Protocol, Timestamp};
 
 /// One step's time window on the host clock, as the runner recorded it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,14 +176,14 @@ fn step_label(windows: &[StepWindow], t: Timestamp) -> String {
 /// analysis knows (an IMEI without its check digit, hex or base64 of a phone number in a DNS label…),
 /// not only the literal value, then control characters.
 pub struct Redactor {
-    matcher: crate::analysis::matcher::Matcher,
+    matcher: tattle_analysis::matcher::Matcher,
     identifiers: Vec<Identifier>,
 }
 
 impl Redactor {
     pub fn new(identifiers: &[Identifier]) -> Self {
         Self {
-            matcher: crate::analysis::matcher::Matcher::new(identifiers),
+            matcher: tattle_analysis::matcher::Matcher::new(identifiers),
             identifiers: identifiers.to_vec(),
         }
     }
@@ -327,8 +327,8 @@ pub fn sanitize(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::{DnsQuery, Finding, Flow, HostSource};
     use std::net::{IpAddr, Ipv4Addr};
+    use tattle_analysis::{DnsQuery, Finding, Flow, HostSource};
 
     fn identity() -> DeviceIdentity {
         DeviceIdentity {

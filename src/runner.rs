@@ -13,14 +13,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::analysis::{self, Analysis, Damage};
 use crate::capture::{self, CaptureCounters, CaptureSummary};
 use crate::device::{self, Device, DeviceError, DeviceIdentity, MissingIdentifier};
-use crate::identifier::Identifier;
 use crate::outcome::{self, EvidenceItem, Outcome, Redactor, StepTraffic, StepWindow};
 use crate::report;
 use crate::scenario::{Scenario, StepAction};
 use crate::snapshot;
+use tattle_analysis::identifier::Identifier;
+use tattle_analysis::{self as analysis, Analysis, Damage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -344,7 +344,7 @@ fn write_run_files(
     write_private(
         &r.dir.join("run.json"),
         // serde_json escapes control characters itself; only the values need redacting.
-        &crate::identifier::redact(&json, &r.identifiers),
+        &tattle_analysis::identifier::redact(&json, &r.identifiers),
     )?;
     let evidence = serde_json::to_string_pretty(&serde_json::json!({
         "findings": r.evidence,

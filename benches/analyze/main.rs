@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tattle::analysis::Analyzer;
-use tattle::identifier::Identifier;
+use tattle_analysis::Analyzer;
+use tattle_analysis::identifier::Identifier;
 
 const MIB: u64 = 1 << 20;
 const SEED: u64 = 0x7a77_1e00_0000_0004;
@@ -291,9 +291,9 @@ fn microbench(g: &Generated, runs: usize) {
 /// The names tattle learnt (DNS questions; SNI and HTTP hosts of flows) against tshark's fields on
 /// the same file: the generated traffic must read the same to both, or the comparison of their
 /// speeds compares different work.
-fn compare_names(file: &Path, a: &tattle::analysis::Analysis) {
+fn compare_names(file: &Path, a: &tattle_analysis::Analysis) {
     use std::collections::BTreeSet;
-    use tattle::analysis::HostSource;
+    use tattle_analysis::HostSource;
     let out = tshark_cmd(file)
         .stderr(Stdio::null())
         .output()

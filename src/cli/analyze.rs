@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use anyhow::{Context as _, anyhow};
 
 use super::{Exit, Format, parse_ids};
-use crate::analysis::matcher::Matcher;
-use crate::identifier::Identifier;
 use crate::report::capture::Report;
+use tattle_analysis::identifier::Identifier;
+use tattle_analysis::matcher::Matcher;
 
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {
@@ -84,9 +84,9 @@ fn load_identifiers(args: &AnalyzeArgs) -> anyhow::Result<Vec<Identifier>> {
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<Exit> {
     let ids = load_identifiers(&args)?;
     let analysis = if args.capture.as_os_str() == "-" {
-        crate::analysis::analyze_reader(std::io::stdin().lock(), &ids)?
+        tattle_analysis::analyze_reader(std::io::stdin().lock(), &ids)?
     } else {
-        crate::analysis::analyze_file(&args.capture, &ids)?
+        tattle_analysis::analyze_file(&args.capture, &ids)?
     };
     let matcher = Matcher::new(&ids);
     let report = Report::build(&analysis, &matcher, &ids);

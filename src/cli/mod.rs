@@ -21,12 +21,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::adb::{AdbError, AdbServer, DeviceState};
 use crate::device::Device;
-use crate::identifier::{Identifier, is_valid_kind};
 use crate::report;
 use crate::runner::{self, RunOptions, RunResult};
 use crate::scenario::{self, Scenario};
 use crate::snapshot::{self, Comparison};
 use crate::vhandset;
+use tattle_analysis::identifier::{Identifier, is_valid_kind};
 
 /// Exit codes a CI can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

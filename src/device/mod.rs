@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::adb::{AdbDevice, AdbError, ShellOutput, shell_quote};
-use crate::identifier::{Identifier, kinds};
+use tattle_analysis::identifier::{Identifier, kinds};
 
 /// Errors while driving a handset.
 #[derive(Debug, thiserror::Error)]
@@ -483,7 +483,7 @@ impl Device {
 fn validate_identifier(kind: &str, value: &str) -> Result<String, String> {
     let digits_only = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
     let ok = match kind {
-        kinds::IMEI => value.len() == 15 && crate::identifier::luhn_valid(value),
+        kinds::IMEI => value.len() == 15 && tattle_analysis::identifier::luhn_valid(value),
         kinds::IMSI => digits_only && (6..=15).contains(&value.len()),
         kinds::ICCID => {
             (18..=22).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_hexdigit())

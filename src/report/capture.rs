@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::analysis::matcher::Matcher;
-use crate::analysis::{Analysis, HostSource};
-use crate::identifier::Identifier;
+use tattle_analysis::identifier::Identifier;
+use tattle_analysis::matcher::Matcher;
+use tattle_analysis::{Analysis, HostSource};
 
 /// Version of the JSON document; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
@@ -81,8 +81,12 @@ pub struct DamageOut {
 impl Report {
     pub fn build(a: &Analysis, matcher: &Matcher, ids: &[Identifier]) -> Report {
         // Names from the network: every form of every identifier replaced, control characters too.
-        let clean =
-            |s: &str| crate::outcome::sanitize(&crate::identifier::redact(&matcher.redact(s), ids));
+        let clean = |s: &str| {
+            crate::outcome::sanitize(&tattle_analysis::identifier::redact(
+                &matcher.redact(s),
+                ids,
+            ))
+        };
         let findings: Vec<FindingOut> = a
             .findings
             .iter()
@@ -257,7 +261,7 @@ fn kb(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::{Finding, Flow, Protocol};
+    use tattle_analysis::{Finding, Flow, Protocol};
 
     #[test]
     fn report_redacts_names_and_always_states_coverage() {

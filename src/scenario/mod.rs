@@ -20,7 +20,7 @@ use std::time::Duration;
 
 pub use error::{Diagnostic, ScenarioError};
 
-use crate::identifier::Identifier;
+use tattle_analysis::identifier::Identifier;
 
 /// The placeholder every scenario may use: a value unique to the run.
 pub const RUN_ID: &str = "run_id";

@@ -109,9 +109,9 @@ fn expand_fills_templates_and_returns_canaries() {
     assert_eq!(
         canaries,
         vec![
-            crate::identifier::Identifier::new("contact_name", "Wei Ling Tan"),
-            crate::identifier::Identifier::new("contact_phone", "+6598765432"),
-            crate::identifier::Identifier::new("sms_body", "tattle canary r42"),
+            tattle_analysis::identifier::Identifier::new("contact_name", "Wei Ling Tan"),
+            tattle_analysis::identifier::Identifier::new("contact_phone", "+6598765432"),
+            tattle_analysis::identifier::Identifier::new("sms_body", "tattle canary r42"),
         ]
     );
     // The original keeps its templates, so it can be expanded again for the next run.

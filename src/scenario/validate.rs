@@ -14,7 +14,7 @@ use super::tree::{self, Kind, Node, Pos};
 use super::{
     DEFAULT_SETTLE, MAX_FILE_BYTES, MAX_STEPS, RUN_ID, STEP_NAMES, Scenario, Step, StepAction,
 };
-use crate::identifier::is_valid_kind;
+use tattle_analysis::identifier::is_valid_kind;
 
 /// Shorter canary values would match by chance.
 const MIN_CANARY_CHARS: usize = 4;

@@ -20,7 +20,7 @@ use md5::Digest as _;
 use serde::Deserialize;
 
 use super::{HandsetEvent, VhandsetError};
-use crate::identifier::{is_valid_kind, kinds};
+use tattle_analysis::identifier::{is_valid_kind, kinds};
 
 /// Profile files are small; anything bigger is a mistake (or an attack on the parser).
 const MAX_PROFILE_BYTES: u64 = 1024 * 1024;
@@ -718,7 +718,10 @@ fn validate_identifiers(ids: &BTreeMap<String, String>) -> Result<(), String> {
         }
         // Messages name the kind and the rule, never the value.
         let rule = match kind.as_str() {
-            kinds::IMEI if !(all_digits(value, 15, 15) && crate::identifier::luhn_valid(value)) => {
+            kinds::IMEI
+                if !(all_digits(value, 15, 15)
+                    && tattle_analysis::identifier::luhn_valid(value)) =>
+            {
                 "15 digits with a valid Luhn check digit"
             }
             kinds::IMSI if !all_digits(value, 14, 15) => "14-15 digits (MCC + MNC + MSIN)",

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use md5::Digest as _;
-use tattle::analysis::{Analysis, HostSource, Protocol, analyze_file};
-use tattle::identifier::Identifier;
+use tattle_analysis::identifier::Identifier;
+use tattle_analysis::{Analysis, HostSource, Protocol, analyze_file};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 
@@ -571,7 +571,7 @@ async fn any_capture_is_sll2_and_agrees_with_tshark() {
 /// each prefix never panics, never errors past the file header, and never sees more than the whole.
 fn every_prefix(file: &Path, ids: &[Identifier]) {
     let bytes = std::fs::read(file).expect("capture");
-    let full = tattle::analysis::analyze_reader(&bytes[..], ids).expect("full");
+    let full = tattle_analysis::analyze_reader(&bytes[..], ids).expect("full");
     let mut cuts = vec![0, 10, 24];
     let mut pos = 24usize;
     while pos + 16 <= bytes.len() {
@@ -580,7 +580,7 @@ fn every_prefix(file: &Path, ids: &[Identifier]) {
         pos += 16 + caplen;
     }
     for cut in cuts.into_iter().filter(|&c| c <= bytes.len()) {
-        match tattle::analysis::analyze_reader(&bytes[..cut], ids) {
+        match tattle_analysis::analyze_reader(&bytes[..cut], ids) {
             Ok(a) => {
                 assert!(a.frames <= full.frames, "cut {cut}");
                 assert!(a.findings.len() <= full.findings.len() + 2, "cut {cut}");
@@ -609,7 +609,7 @@ async fn quic_initial(net: [u8; 3], sni: &str) {
     let mut hello = Vec::new();
     conn.write_hs(&mut hello);
     assert_eq!(hello[0], 1, "ClientHello");
-    let pkt = tattle::analysis::quic::seal_client_initial(
+    let pkt = tattle_analysis::quic::seal_client_initial(
         &[0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08],
         &[0xaa, 0xbb],
         0,
@@ -739,19 +739,20 @@ fn urlencode(s: &str) -> String {
 
 #[test]
 fn damaged_capture_from_a_real_file_is_analysed_up_to_the_damage() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/analysis/http-imei.pcap");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/tattle-analysis/tests/data/http-imei.pcap");
     let bytes = std::fs::read(&file).expect("fixture");
     let full = analyze_file(&file, &identifiers()).expect("fixture analysis");
     assert!(!full.findings.is_empty());
     assert!(full.damage.is_empty());
     let cut = &bytes[..bytes.len() - 7];
-    let a = tattle::analysis::analyze_reader(cut, &identifiers()).expect("cut analysis");
+    let a = tattle_analysis::analyze_reader(cut, &identifiers()).expect("cut analysis");
     assert_eq!(a.frames, full.frames - 1);
     assert_eq!(a.damage.len(), 1);
     assert_eq!(a.damage[0].after_frame, full.frames - 1);
     let mut garbage = bytes.clone();
     garbage.extend_from_slice(&[0xff; 40]);
-    let g = tattle::analysis::analyze_reader(&garbage[..], &identifiers()).expect("garbage");
+    let g = tattle_analysis::analyze_reader(&garbage[..], &identifiers()).expect("garbage");
     assert_eq!(g.frames, full.frames);
     assert_eq!(g.findings, full.findings);
     assert_eq!(g.damage.len(), 1, "{:?}", g.damage);

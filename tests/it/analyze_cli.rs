@@ -1,4 +1,4 @@
-//! `tattle analyze` end to end: the real binary on a real tcpdump capture (tests/data/analysis/):
+//! `tattle analyze` end to end: the real binary on a real tcpdump capture (crates/tattle-analysis/tests/data/):
 //! exit codes, text and versioned JSON, stdin, YAML identifiers, and no identifier value in any output.
 
 use std::io::Write as _;
@@ -11,7 +11,8 @@ const IMEI: &str = "356938035643809";
 const PHONE: &str = "+6598765432";
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/analysis/http-imei.pcap")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/tattle-analysis/tests/data/http-imei.pcap")
 }
 
 fn tattle(args: &[&str], stdin: Option<&[u8]>) -> Output {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tattle::adb::PrivateAdbServer;
-use tattle::analysis::{self, HostSource};
+use tattle_analysis::{self as analysis, HostSource};
 
 use crate::support::profile_values;
 

@@ -25,7 +25,7 @@ fn every_builtin_profile_loads_with_valid_identifiers() {
         assert_eq!(p.prop("ro.build.version.sdk"), Some("33"));
         let imei = &p.identifiers["imei"];
         assert!(
-            imei.len() == 15 && tattle::identifier::luhn_valid(imei),
+            imei.len() == 15 && tattle_analysis::identifier::luhn_valid(imei),
             "{name}: IMEI not Luhn-valid"
         );
         assert!(

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use super::providers::{self, Output};
 use super::{Compose, Handset, fs, now_ms, service};
-use crate::identifier::kinds;
 use crate::vhandset::HandsetEvent;
+use tattle_analysis::identifier::kinds;
 
 /// What a command produced.
 #[derive(Debug, Default)]

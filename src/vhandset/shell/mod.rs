@@ -74,14 +74,17 @@ impl State {
         ] {
             props.entry(k.to_string()).or_insert_with(|| v.to_string());
         }
-        if let Some(serial) = profile.identifiers.get(crate::identifier::kinds::SERIAL) {
+        if let Some(serial) = profile
+            .identifiers
+            .get(tattle_analysis::identifier::kinds::SERIAL)
+        {
             props
                 .entry("ro.serialno".into())
                 .or_insert_with(|| serial.clone());
         }
         let android_id = profile
             .identifiers
-            .get(crate::identifier::kinds::ANDROID_ID)
+            .get(tattle_analysis::identifier::kinds::ANDROID_ID)
             .cloned()
             .unwrap_or_default();
         State {

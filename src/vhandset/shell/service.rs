@@ -14,7 +14,7 @@
 //!
 //! Must not touch: the device-side (`device` module) tables; this one is written from AOSP separately.
 
-use crate::identifier::kinds;
+use tattle_analysis::identifier::kinds;
 
 /// What an IPhoneSubInfo method returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,8 +15,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tattle::analysis::{Analyzer, analyze_reader};
-use tattle::identifier::Identifier;
+use tattle_analysis::{Analyzer, analyze_reader};
+use tattle_analysis::identifier::Identifier;
 
 /// The identifiers searched: a couple of real kinds, one with phone-number formats, one with spaces
 /// (URL encoding differs from plain), so every needle family is in the automaton.

@@ -1315,9 +1315,9 @@ fn raw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::packet::decode;
-    use crate::analysis::packet::tests::{ethernet, ipv4_tcp, ipv4_udp};
     use crate::identifier::Identifier;
+    use crate::packet::decode;
+    use crate::packet::tests::{ethernet, ipv4_tcp, ipv4_udp};
 
     const IMEI: &str = "356938035643809";
     const SYN: u8 = 0x02;

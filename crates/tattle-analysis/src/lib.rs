@@ -10,6 +10,7 @@
 pub mod dns;
 pub mod flows;
 pub mod http;
+pub mod identifier;
 pub mod matcher;
 pub mod packet;
 pub mod quic;
@@ -560,7 +561,7 @@ mod tests {
     /// empty or 3-byte file is not a capture either way.
     #[test]
     fn file_equals_read_bytes() {
-        let file: &[u8] = include_bytes!("../../tests/data/analysis/http-imei.pcap");
+        let file: &[u8] = include_bytes!("../tests/data/http-imei.pcap");
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.pcap");
         let imei = [Identifier::new("imei", IMEI)];
@@ -581,11 +582,11 @@ mod tests {
         assert!(matches!(full, Err(AnalysisError::Open { .. })));
     }
 
-    /// A real tcpdump capture (tests/data/analysis/http-imei.pcap): cut at every offset and with
+    /// A real tcpdump capture (crates/tattle-analysis/tests/data/http-imei.pcap): cut at every offset and with
     /// bytes corrupted at every offset, the analysis never panics and never errors past the header.
     #[test]
     fn real_capture_cut_or_corrupted_anywhere() {
-        let file: &[u8] = include_bytes!("../../tests/data/analysis/http-imei.pcap");
+        let file: &[u8] = include_bytes!("../tests/data/http-imei.pcap");
         let full = analyze_reader(file, &ids()).expect("fixture");
         assert_eq!(full.frames, 8);
         assert_eq!(full.findings.len(), 3, "{:?}", full.findings);

@@ -15,8 +15,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tattle::analysis::analyze_reader;
-use tattle::identifier::Identifier;
+use tattle_analysis::analyze_reader;
+use tattle_analysis::identifier::Identifier;
 
 /// Server ports by the low 3 bits of the control byte: (port, tcp).
 const SERVICES: [(u16, bool); 8] = [
