@@ -420,6 +420,21 @@ impl PrivateAdbServer {
 
     /// Same with an explicit `adb` program.
     pub async fn start_with(adb_binary: PathBuf) -> Result<PrivateAdbServer, AdbError> {
+        // An adb server's first start creates the user's key pair (~/.android/adbkey); two servers
+        // starting at once on a fresh machine race on it and one aborts (SIGABRT, seen on a fresh
+        // CI machine). So starts wait for each other until one server of this process has answered.
+        static KEY_READY: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
+        let mut key_ready = KEY_READY.lock().await;
+        if *key_ready {
+            drop(key_ready);
+            return Self::start_unserialised(adb_binary).await;
+        }
+        let started = Self::start_unserialised(adb_binary).await;
+        *key_ready = started.is_ok();
+        started
+    }
+
+    async fn start_unserialised(adb_binary: PathBuf) -> Result<PrivateAdbServer, AdbError> {
         let port = free_port()?;
         let server = AdbServer::at(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
             .with_adb_binary(&adb_binary);
