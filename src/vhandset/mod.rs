@@ -1,6 +1,7 @@
 //! The virtual handset: tattle's own Android device, reachable through the real adb server.
 //!
-//! It owns an adbd speaking the ADB transport over TCP on loopback (`adbd`), an Android-like shell
+//! It owns an adbd speaking the ADB transport over TCP on loopback (`adbd`), the start and stop of a
+//! whole handset (`lifecycle`: `start`, `RunningHandset`), an Android-like shell
 //! (`shell`), the sync protocol for push/pull (`sync`), firmware profiles loaded from data files
 //! (`profile`) and the real network traffic those profiles emit (`network`: a DNS resolver and HTTP/TLS/NTP
 //! sinks on the handset's own 127.77.N.0/24 addresses, plus the traffic emitter), and the on-"device"
@@ -11,6 +12,7 @@
 //! between them prove something.
 
 pub mod adbd;
+pub mod lifecycle;
 pub mod network;
 pub mod profile;
 pub mod shell;
@@ -19,7 +21,7 @@ pub mod tcpdump;
 
 use tokio::sync::mpsc;
 
-pub use adbd::{HandsetConfig, RunningHandset, start};
+pub use lifecycle::{HandsetConfig, RunningHandset, start};
 pub use profile::Profile;
 
 /// Something that happened on the handset that a firmware may react to with network traffic.

@@ -1,0 +1,171 @@
+//! The services a host may OPEN, parsed from the OPEN payload (AOSP SERVICES.TXT): `shell,v2,…:`, legacy
+//! `shell:`, `exec:`, `sync:`, `reboot:`, and the production-build refusals of `root:`/`unroot:`; and
+//! the dispatch of an opened stream to the code that serves it. Anything else is not offered (the
+//! connection refuses it with CLSE(0, id)).
+//!
+//! Must not touch: the ADB messages (`message`, `connection`), command semantics (`shell`), the sync wire
+//! format (`sync`).
+
+use std::sync::Arc;
+
+use super::shell_service::{run_raw, run_v2};
+use super::stream::AdbStream;
+use crate::vhandset::shell::Handset;
+
+/// A service the host may OPEN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Service {
+    /// `shell,v2,…:CMD`, `shell:CMD`. Empty command = interactive.
+    Shell {
+        v2: bool,
+        pty: bool,
+        command: String,
+    },
+    /// `exec:CMD`: raw bytes, stderr merged into stdout, no exit status.
+    Exec {
+        command: String,
+    },
+    Sync,
+    /// `root:`/`unroot:`: a production build answers with a message and closes.
+    Message(&'static str),
+    /// `reboot:…`: the handset drops its connections and comes back (the server reconnects).
+    Reboot,
+}
+
+/// Parses the OPEN payload; `None` for services the handset does not offer.
+pub fn parse_service(payload: &[u8]) -> Option<Service> {
+    let end = payload
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(payload.len());
+    let text = std::str::from_utf8(&payload[..end]).ok()?;
+    match text {
+        "sync:" => return Some(Service::Sync),
+        "root:" => {
+            return Some(Service::Message(
+                "adbd cannot run as root in production builds\n",
+            ));
+        }
+        "unroot:" => return Some(Service::Message("adbd not running as root\n")),
+        t if t.starts_with("reboot:") => return Some(Service::Reboot),
+        _ => {}
+    }
+    if let Some(command) = text.strip_prefix("exec:") {
+        return Some(Service::Exec {
+            command: command.to_string(),
+        });
+    }
+    let rest = text.strip_prefix("shell")?;
+    let (options, command) = if let Some(command) = rest.strip_prefix(':') {
+        ("", command)
+    } else {
+        let rest = rest.strip_prefix(',')?;
+        rest.split_once(':')?
+    };
+    let options: Vec<&str> = options.split(',').filter(|o| !o.is_empty()).collect();
+    let v2 = options.contains(&"v2");
+    let pty = if options.contains(&"raw") {
+        false
+    } else if options.contains(&"pty") {
+        true
+    } else {
+        command.is_empty()
+    };
+    Some(Service::Shell {
+        v2,
+        pty,
+        command: command.to_string(),
+    })
+}
+
+pub(super) async fn run_service(mut stream: AdbStream, service: Service, handset: Arc<Handset>) {
+    match service {
+        Service::Sync => crate::vhandset::sync::serve(&mut stream, &handset).await,
+        Service::Reboot => {
+            handset.forget_volatile_state();
+            stream.close().await;
+            // Let the CLSE reach the host before the connections go.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            handset.drop_connections();
+            return;
+        }
+        Service::Message(text) => {
+            let _ = stream.write(text.as_bytes()).await;
+        }
+        Service::Exec { command } => run_raw(&mut stream, handset, Some(command)).await,
+        Service::Shell {
+            v2: false, command, ..
+        } => {
+            let command = (!command.is_empty()).then_some(command);
+            run_raw(&mut stream, handset, command).await
+        }
+        Service::Shell {
+            v2: true,
+            pty,
+            command,
+        } => {
+            let command = (!command.is_empty()).then_some(command);
+            run_v2(&mut stream, handset, command, pty).await
+        }
+    }
+    stream.close().await;
+}
+
+/// A short name of the service, for logs.
+pub(super) fn service_kind(s: &Service) -> &'static str {
+    match s {
+        Service::Shell { v2: true, .. } => "shell-v2",
+        Service::Shell { .. } => "shell",
+        Service::Exec { .. } => "exec",
+        Service::Sync => "sync",
+        Service::Message(_) => "message",
+        Service::Reboot => "reboot",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_parse() {
+        assert_eq!(
+            parse_service(b"shell,v2,TERM=xterm,raw:getprop ro.x\0"),
+            Some(Service::Shell {
+                v2: true,
+                pty: false,
+                command: "getprop ro.x".into()
+            })
+        );
+        assert_eq!(
+            parse_service(b"shell,v2,TERM=xterm-256color,pty:\0"),
+            Some(Service::Shell {
+                v2: true,
+                pty: true,
+                command: String::new()
+            })
+        );
+        assert_eq!(
+            parse_service(b"shell:echo a:b\0"),
+            Some(Service::Shell {
+                v2: false,
+                pty: false,
+                command: "echo a:b".into()
+            })
+        );
+        assert_eq!(
+            parse_service(b"exec:tcpdump -w -\0"),
+            Some(Service::Exec {
+                command: "tcpdump -w -".into()
+            })
+        );
+        assert_eq!(parse_service(b"sync:\0"), Some(Service::Sync));
+        assert!(matches!(
+            parse_service(b"root:\0"),
+            Some(Service::Message(_))
+        ));
+        assert_eq!(parse_service(b"reverse:forward:tcp:1;tcp:2\0"), None);
+        assert_eq!(parse_service(b"shellfish"), None);
+        assert_eq!(parse_service(&[0xff, 0xfe, 0]), None);
+    }
+}
