@@ -2,9 +2,9 @@
 //! handset's shared state (`Handset`: properties, settings, contacts, SMS, files, the messaging app's
 //! compose screen) that every stream of every connection sees.
 //!
-//! Submodules: `parse` (command line → script), `commands` (getprop, settings, content, am, pm, input,
-//! service, date, ls, …), `providers` (contacts/SMS/settings tables), `service` (binder replies),
-//! `fs` (the in-memory file system also used by `sync`).
+//! Submodules: `parse` (command line → script), `commands` (getprop, am, pm, input, service, date, ls, …,
+//! one file per family), `providers` (contacts/SMS/settings tables, with the `settings` and `content`
+//! commands), `fs` (the in-memory file system also used by `sync`).
 //!
 //! Events (`SetupComplete`, `ContactAdded`, `SmsSent`) are emitted after the state lock is released,
 //! through the handset's network, and kept in a small log for tests.
@@ -15,7 +15,6 @@ pub mod commands;
 pub mod fs;
 pub mod parse;
 pub mod providers;
-pub mod service;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -14,6 +14,10 @@
 //!
 //! Must not touch: the device-side (`device` module) tables; this one is written from AOSP separately.
 
+use std::sync::Arc;
+
+use super::CmdResult;
+use crate::vhandset::shell::Handset;
 use tattle_analysis::identifier::kinds;
 
 /// What an IPhoneSubInfo method returns.
@@ -230,6 +234,106 @@ pub const SERVICES: &[(&str, &str)] = &[
     ("settings", ""),
     ("window", "android.view.IWindowManager"),
 ];
+
+/// `service list|check|call`.
+pub(super) fn command(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
+    match args.first().map(String::as_str) {
+        Some("list") => {
+            let mut out = format!("Found {} services:\n", SERVICES.len());
+            for (i, (name, iface)) in SERVICES.iter().enumerate() {
+                out.push_str(&format!("{i}\t{name}: [{iface}]\n"));
+            }
+            CmdResult::ok(out)
+        }
+        Some("check") => {
+            let Some(name) = args.get(1) else {
+                return CmdResult::fail("service: No service specified for check\n", 10);
+            };
+            let found = SERVICES.iter().any(|(n, _)| n == name);
+            CmdResult::ok(format!(
+                "Service {name}: {}\n",
+                if found { "found" } else { "not found" }
+            ))
+        }
+        Some("call") => {
+            let (Some(name), Some(code)) = (args.get(1), args.get(2)) else {
+                return CmdResult::fail("service: No service specified for call\n", 10);
+            };
+            if !SERVICES.iter().any(|(n, _)| n == name) {
+                return CmdResult::fail(format!("service: Service {name} does not exist\n"), 10);
+            }
+            let Ok(code) = code.parse::<u32>() else {
+                return CmdResult::fail("service: No code specified for call\n", 10);
+            };
+            let mut i = 3;
+            while i < args.len() {
+                let needs_value = match args[i].as_str() {
+                    "i32" | "i64" | "f" | "d" | "s16" => true,
+                    "null" => false,
+                    t => return CmdResult::fail(format!("service: unknown option {t}\n"), 10),
+                };
+                if needs_value {
+                    let Some(v) = args.get(i + 1) else {
+                        let what = if args[i] == "s16" {
+                            "string"
+                        } else {
+                            "integer"
+                        };
+                        return CmdResult::fail(
+                            format!("service: no {what} supplied for '{}'\n", args[i]),
+                            10,
+                        );
+                    };
+                    let ok = match args[i].as_str() {
+                        "i32" => v.parse::<i32>().is_ok(),
+                        "i64" => v.parse::<i64>().is_ok(),
+                        "f" | "d" => v.parse::<f64>().is_ok(),
+                        _ => true,
+                    };
+                    if !ok {
+                        return CmdResult::fail(
+                            format!("service: bad value for '{}'\n", args[i]),
+                            10,
+                        );
+                    }
+                    i += 2;
+                } else {
+                    i += 1;
+                }
+            }
+            let reply = if name == "iphonesubinfo" {
+                let sdk = handset.state().sdk();
+                match iphonesubinfo_method(sdk, code) {
+                    None => Vec::new(),
+                    Some(SubInfo::DeviceSvn) => string_reply(Some("01")),
+                    Some(m) => {
+                        let value = m
+                            .identifier_kind()
+                            .and_then(|k| handset.profile().identifiers.get(k).map(String::as_str))
+                            .or(if m == SubInfo::Imei {
+                                handset
+                                    .profile()
+                                    .identifiers
+                                    .get(kinds::IMEI)
+                                    .map(String::as_str)
+                            } else {
+                                None
+                            });
+                        string_reply(value)
+                    }
+                }
+            } else {
+                // Other services: a bare "no exception" reply.
+                0i32.to_le_bytes().to_vec()
+            };
+            CmdResult::ok(format_result(&reply))
+        }
+        _ => CmdResult::fail(
+            "usage: service [-h|-?]\n       service list\n       service check SERVICE\n       service call SERVICE CODE [i32 N | i64 N | f N | d N | s16 STR | null] ...\n",
+            10,
+        ),
+    }
+}
 
 #[cfg(test)]
 mod tests {
