@@ -79,7 +79,12 @@ pub(super) fn ls(handset: &Arc<Handset>, args: &[String], cwd: &str) -> CmdResul
     res
 }
 
-pub(super) fn cat(handset: &Arc<Handset>, args: &[String], input: Option<&[u8]>, cwd: &str) -> CmdResult {
+pub(super) fn cat(
+    handset: &Arc<Handset>,
+    args: &[String],
+    input: Option<&[u8]>,
+    cwd: &str,
+) -> CmdResult {
     let mut res = CmdResult::default();
     if args.is_empty() {
         res.out = input.unwrap_or_default().to_vec();
