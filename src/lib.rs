@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: `scenario` → `device` (over `adb`) + `capture` → `analysis` → `outcome` →
 //! `snapshot` / `report`. `vhandset` is the embedded virtual handset, a device like any other to the rest
-//! of the crate. `cli` is the only module that prints or picks exit codes.
+//! of the crate; `virtual_device` starts one and registers it with an adb server. `cli` is the only module
+//! that prints or picks exit codes.
 
 pub mod adb;
 pub mod capture;
@@ -14,3 +15,4 @@ pub mod runner;
 pub mod scenario;
 pub mod snapshot;
 pub mod vhandset;
+pub mod virtual_device;

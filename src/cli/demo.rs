@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 
@@ -14,7 +13,8 @@ use crate::adb::AdbServer;
 use crate::device::Device;
 use crate::report;
 use crate::runner::{self, RunOptions};
-use crate::vhandset::{self, HandsetConfig, RunningHandset};
+use crate::vhandset;
+use crate::virtual_device::VirtualDevice;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -53,22 +53,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
 
     let profile_a = Arc::new(super::load_profile(&args.a)?);
     let profile_b = Arc::new(super::load_profile(&args.b)?);
-    let mut handsets: Vec<RunningHandset> = Vec::new();
+    let mut handsets: Vec<VirtualDevice> = Vec::new();
     let result = async {
         for profile in [&profile_a, &profile_b] {
-            let handset = vhandset::start(HandsetConfig {
-                profile: profile.clone(),
-                adb_port: 0,
-            })
-            .await
-            .with_context(|| format!("starting the virtual handset `{}`", profile.name))?;
-            handsets.push(handset);
-        }
-        for handset in &handsets {
-            server.connect(&handset.serial()).await?;
-            server
-                .wait_for_device(&handset.serial(), Duration::from_secs(20))
-                .await?;
+            handsets.push(VirtualDevice::start(profile.clone(), &server).await?);
         }
         println!(
             "tattle demo: the `{}` scenario on two builds of the same phone",
@@ -97,8 +85,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
             cancel: Some(super::cancel_on_ctrl_c()),
             ..RunOptions::default()
         };
-        let device_a = Device::new(server.device(&handsets[0].serial()));
-        let device_b = Device::new(server.device(&handsets[1].serial()));
+        let device_a = Device::new(handsets[0].adb());
+        let device_b = Device::new(handsets[1].adb());
         let progress_a = TerminalProgress::new(&multi, &format!("A {}", profile_a.name));
         let progress_b = TerminalProgress::new(&multi, &format!("B {}", profile_b.name));
         let (ra, rb) = tokio::join!(
@@ -136,7 +124,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     .await;
 
     for handset in handsets {
-        let _ = server.disconnect(&handset.serial()).await;
         handset.shutdown().await;
     }
     result

@@ -9,32 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tattle::adb::{AdbDevice, AdbError, AdbServer, DeviceState, PrivateAdbServer};
-use tattle::vhandset::{self, HandsetConfig, Profile, RunningHandset};
+use tattle::vhandset::RunningHandset;
+use tattle::virtual_device::register;
 use tokio::io::AsyncReadExt;
+
+use crate::support::{Bench, unregistered_handset};
 
 fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
     l.local_addr().expect("addr")
-}
-
-/// A private server with one virtual handset connected and ready.
-async fn bench() -> (PrivateAdbServer, RunningHandset, AdbDevice) {
-    let adb = PrivateAdbServer::start().await.expect("private adb server");
-    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
-    let handset = vhandset::start(HandsetConfig {
-        profile,
-        adb_port: 0,
-    })
-    .await
-    .expect("virtual handset");
-    let serial = handset.serial();
-    adb.server().connect(&serial).await.expect("connect");
-    adb.server()
-        .wait_for_device(&serial, Duration::from_secs(20))
-        .await
-        .expect("device ready");
-    let device = adb.server().device(&serial);
-    (adb, handset, device)
 }
 
 #[tokio::test]
@@ -152,8 +135,9 @@ async fn unknown_serials_and_closed_ports_are_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_lists_the_handset_with_its_banner() {
-    let (adb, h, device) = bench().await;
-    let list = adb.server().devices().await.expect("devices");
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let (h, device) = (bench.handset(), bench.device());
+    let list = bench.server().devices().await.expect("devices");
     let info = list
         .iter()
         .find(|d| d.serial == h.serial())
@@ -175,21 +159,23 @@ async fn devices_lists_the_handset_with_its_banner() {
     assert!(features.iter().any(|f| f == "shell_v2"), "{features:?}");
     assert!(device.has_feature("stat_v2").await.unwrap());
 
-    adb.server()
+    bench
+        .server()
         .disconnect(&h.serial())
         .await
         .expect("disconnect");
-    let fresh = adb.server().device(&h.serial());
+    let fresh = bench.server().device(&h.serial());
     assert!(matches!(
         fresh.shell("true").await,
         Err(AdbError::DeviceNotFound { .. })
     ));
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shell_v2_exit_codes_and_split_stderr() {
-    let (_adb, h, device) = bench().await;
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let (h, device) = (bench.handset(), bench.device());
     let out = device
         .shell("getprop ro.product.model")
         .await
@@ -235,12 +221,13 @@ async fn shell_v2_exit_codes_and_split_stderr() {
         small.shell("echo 0123456789").await,
         Err(AdbError::TooLarge { .. })
     ));
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_out_is_raw_and_push_pull_round_trip_300k() {
-    let (_adb, h, device) = bench().await;
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let device = bench.device();
     let data = crate::support::random_bytes(0x9e37_79b9_7f4a_7c15, 300_000);
     let path = "/data/local/tmp/adb_client.bin";
     assert_eq!(device.stat(path).await.expect("stat missing"), None);
@@ -288,12 +275,13 @@ async fn exec_out_is_raw_and_push_pull_round_trip_300k() {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read");
     assert_eq!(raw, b"a\tb\r\nc\n");
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_bound_every_wait() {
-    let (_adb, h, device) = bench().await;
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let device = bench.device();
     let started = Instant::now();
     let err = device
         .shell_with_timeout("sleep 5", Duration::from_millis(500))
@@ -313,12 +301,15 @@ async fn timeouts_bound_every_wait() {
     assert!(!err.to_string().contains("secret-canary"), "{err}");
     // The device is still usable afterwards.
     assert_eq!(device.shell("true").await.unwrap().exit_code, Some(0));
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handset_gone_mid_command_is_device_lost_never_success() {
-    let (_adb, h, device) = bench().await;
+    let mut bench = Bench::start(&["aosp-clean"]).await;
+    let device = bench.device();
+    // Stopped while the server still lists it: a device lost, not one disconnected.
+    let h = bench.handsets.pop().expect("handset").into_handset();
     let running = tokio::spawn({
         let device = device.clone();
         async move {
@@ -354,11 +345,13 @@ async fn handset_gone_mid_command_is_device_lost_never_success() {
         ),
         "{after:?}"
     );
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_shell_state_and_refused_push() {
-    let (_adb, h, device) = bench().await;
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let device = bench.device();
     assert_eq!(device.state().await.expect("state"), DeviceState::Device);
     // Legacy `shell:`: stderr merged, no exit status, so never counted as success.
     let out = device
@@ -377,7 +370,7 @@ async fn legacy_shell_state_and_refused_push() {
         .expect_err("refused");
     assert!(matches!(err, AdbError::Failed { .. }), "{err:?}");
     assert_eq!(device.shell("true").await.unwrap().exit_code, Some(0));
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 /// A TCP relay between the adb server and a handset that can be frozen: it stops passing bytes but keeps
@@ -435,11 +428,26 @@ async fn strip_shell_v2_from_banner(
     to.write_all(stripped.as_bytes()).await
 }
 
-async fn relay(target: SocketAddr) -> Relay {
-    relay_with(target, false).await
+/// A virtual handset the server reaches only through a relay, registered under the relay's address; the
+/// handset itself is not registered. `legacy_only`: the relay hides `shell_v2` from the banner.
+async fn relayed_handset(
+    server: &AdbServer,
+    legacy_only: bool,
+) -> (RunningHandset, Relay, AdbDevice) {
+    let handset = unregistered_handset("aosp-clean").await;
+    let relay = relay(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, handset.port())),
+        legacy_only,
+    )
+    .await;
+    let serial = relay.addr.to_string();
+    register(server, &serial)
+        .await
+        .expect("relay registered with adb");
+    (handset, relay, server.device(&serial))
 }
 
-async fn relay_with(target: SocketAddr, legacy_only: bool) -> Relay {
+async fn relay(target: SocketAddr, legacy_only: bool) -> Relay {
     use std::sync::atomic::AtomicBool;
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
@@ -473,24 +481,8 @@ async fn relay_with(target: SocketAddr, legacy_only: bool) -> Relay {
 async fn a_frozen_device_times_out_instead_of_hanging() {
     use std::sync::atomic::Ordering;
     let adb = PrivateAdbServer::start().await.expect("private adb server");
-    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
-    let handset = vhandset::start(HandsetConfig {
-        profile,
-        adb_port: 0,
-    })
-    .await
-    .expect("virtual handset");
-    let relay = relay(SocketAddr::from((Ipv4Addr::LOCALHOST, handset.port()))).await;
-    let serial = relay.addr.to_string();
-    adb.server().connect(&serial).await.expect("connect");
-    adb.server()
-        .wait_for_device(&serial, Duration::from_secs(20))
-        .await
-        .expect("device ready");
-    let device = adb
-        .server()
-        .device(&serial)
-        .with_timeout(Duration::from_secs(1));
+    let (handset, relay, device) = relayed_handset(adb.server(), false).await;
+    let device = device.with_timeout(Duration::from_secs(1));
     assert_eq!(
         device.shell("true").await.expect("before freeze").exit_code,
         Some(0)
@@ -525,13 +517,15 @@ async fn a_frozen_device_times_out_instead_of_hanging() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reboot_and_wait_for_the_device_to_come_back() {
-    let (adb, h, device) = bench().await;
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let device = bench.device();
     device
         .push(b"kept", "/sdcard/k", 0o644)
         .await
         .expect("push");
     device.reboot("").await.expect("reboot");
-    adb.server()
+    bench
+        .server()
         .wait_for_device(device.serial(), Duration::from_secs(30))
         .await
         .expect("came back");
@@ -550,32 +544,13 @@ async fn reboot_and_wait_for_the_device_to_come_back() {
     // Proof that it really rebooted: run-time properties are gone.
     let prop = device.shell("getprop debug.tattle").await.expect("getprop");
     assert_eq!((prop.stdout_text().as_str(), prop.exit_code), ("", Some(0)));
-    drop(adb);
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_without_shell_v2_falls_back_to_the_legacy_shell() {
     let adb = PrivateAdbServer::start().await.expect("private adb server");
-    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
-    let handset = vhandset::start(HandsetConfig {
-        profile,
-        adb_port: 0,
-    })
-    .await
-    .expect("virtual handset");
-    let relay = relay_with(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, handset.port())),
-        true,
-    )
-    .await;
-    let serial = relay.addr.to_string();
-    adb.server().connect(&serial).await.expect("connect");
-    adb.server()
-        .wait_for_device(&serial, Duration::from_secs(20))
-        .await
-        .expect("device ready");
-    let device = adb.server().device(&serial);
+    let (handset, relay, device) = relayed_handset(adb.server(), true).await;
     let features = device.features().await.expect("features");
     assert!(!features.iter().any(|f| f == "shell_v2"), "{features:?}");
     assert!(features.iter().any(|f| f == "stat_v2"), "{features:?}");

@@ -1,15 +1,16 @@
-//! Shared test set-up: a private adb server (never the user's) and virtual handsets registered with it.
+//! Shared test set-up: a private adb server (never the user's) and virtual handsets registered with it
+//! (`tattle::virtual_device`), or started alone.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use tattle::adb::{AdbServer, PrivateAdbServer};
+use tattle::adb::{AdbDevice, AdbServer, PrivateAdbServer};
 use tattle::vhandset::{self, HandsetConfig, Profile, RunningHandset};
+use tattle::virtual_device::VirtualDevice;
 
-/// A private adb server with virtual handsets connected to it. Shuts everything down on `finish`.
+/// A private adb server with virtual handsets registered with it. Shuts everything down on `finish`.
 pub struct Bench {
     pub adb: PrivateAdbServer,
-    pub handsets: Vec<RunningHandset>,
+    pub handsets: Vec<VirtualDevice>,
 }
 
 impl Bench {
@@ -17,21 +18,9 @@ impl Bench {
         let adb = PrivateAdbServer::start().await.expect("private adb server");
         let mut handsets = Vec::new();
         for name in profiles {
-            let profile = Arc::new(Profile::builtin(name).expect("built-in profile"));
-            let handset = vhandset::start(HandsetConfig {
-                profile,
-                adb_port: 0,
-            })
-            .await
-            .expect("virtual handset");
-            adb.server()
-                .connect(&handset.serial())
+            let handset = VirtualDevice::start(builtin(name), adb.server())
                 .await
-                .expect("adb connect");
-            adb.server()
-                .wait_for_device(&handset.serial(), Duration::from_secs(20))
-                .await
-                .expect("device ready");
+                .expect("virtual handset registered with adb");
             handsets.push(handset);
         }
         Bench { adb, handsets }
@@ -41,12 +30,38 @@ impl Bench {
         self.adb.server()
     }
 
+    /// The first handset.
+    pub fn handset(&self) -> &VirtualDevice {
+        &self.handsets[0]
+    }
+
+    /// The first handset as the adb server serves it.
+    pub fn device(&self) -> AdbDevice {
+        self.handset().adb()
+    }
+
+    /// Disconnects and stops every handset still here, then the adb server.
     pub async fn finish(self) {
         for h in self.handsets {
-            let _ = self.adb.server().disconnect(&h.serial()).await;
             h.shutdown().await;
         }
     }
+}
+
+/// A built-in firmware profile.
+pub fn builtin(name: &str) -> Arc<Profile> {
+    Arc::new(Profile::builtin(name).expect("built-in profile"))
+}
+
+/// A virtual handset on a free port that no adb server knows: for tests that speak the ADB transport
+/// themselves, or put something between the server and the handset.
+pub async fn unregistered_handset(profile: &str) -> RunningHandset {
+    vhandset::start(HandsetConfig {
+        profile: builtin(profile),
+        adb_port: 0,
+    })
+    .await
+    .expect("virtual handset")
 }
 
 /// Every raw value a profile holds, for "never written anywhere" checks.

@@ -2,45 +2,37 @@
 //! `devices -l`, shell v2 exit codes and stderr, `exec-out`, push/pull, parallel streams, the contacts
 //! provider, the SMS compose flow, `service call iphonesubinfo`, disconnect.
 //!
-//! Every test starts its own adb server on a free port and kills it at the end.
+//! Every test starts its own adb server on a free port and kills it at the end (`support::Bench`); the
+//! handset is registered through `tattle::virtual_device`, then driven with Debian's `adb` client only
+//! (`adb connect` itself is exercised in `disconnect_and_shutdown`).
 
 use std::process::Output;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tattle::vhandset::{self, HandsetConfig, HandsetEvent, Profile, RunningHandset};
+use tattle::vhandset::HandsetEvent;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+use crate::support::{Bench, unregistered_handset};
+
+/// Debian's `adb` client, talking to a bench's private server.
+#[derive(Clone)]
+struct AdbCli {
+    port: String,
 }
 
-/// A private adb server; killed on drop.
-struct Adb {
-    port: u16,
-}
-
-impl Adb {
-    async fn start() -> Adb {
-        let adb = Adb { port: free_port() };
-        let out = adb.run(&["start-server"]).await;
-        assert!(out.status.success(), "adb start-server: {out:?}");
-        adb
+impl AdbCli {
+    /// `adb -P PORT ARGS…` against the server; killed if dropped.
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new("adb");
+        cmd.arg("-P")
+            .arg(&self.port)
+            .args(args)
+            .env("ANDROID_ADB_SERVER_PORT", &self.port)
+            .kill_on_drop(true);
+        cmd
     }
 
     async fn run(&self, args: &[&str]) -> Output {
-        let port = self.port.to_string();
-        let fut = tokio::process::Command::new("adb")
-            .arg("-P")
-            .arg(&port)
-            .args(args)
-            .env("ANDROID_ADB_SERVER_PORT", &port)
-            .kill_on_drop(true)
-            .output();
-        tokio::time::timeout(Duration::from_secs(60), fut)
+        tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
             .await
             .unwrap_or_else(|_| panic!("adb {args:?} timed out"))
             .expect("run adb")
@@ -63,50 +55,19 @@ impl Adb {
     }
 }
 
-impl Drop for Adb {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("adb")
-            .args(["-P", &self.port.to_string(), "kill-server"])
-            .env("ANDROID_ADB_SERVER_PORT", self.port.to_string())
-            .output();
-    }
-}
-
-/// A handset on a free port, connected to a fresh private adb server.
-async fn bench() -> (Adb, RunningHandset) {
-    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
-    let handset = vhandset::start(HandsetConfig {
-        profile,
-        adb_port: 0,
-    })
-    .await
-    .expect("start handset");
-    assert_ne!(handset.port(), 0);
-    let adb = Adb::start().await;
-    let serial = handset.serial();
-    let out = adb.run(&["connect", &serial]).await;
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("connected to"),
-        "{out:?}"
-    );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let state = adb.on(&serial, &["get-state"]).await;
-        if String::from_utf8_lossy(&state.stdout).trim() == "device" {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never became a device: {state:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (adb, handset)
+/// A handset on a free port, registered with a fresh private adb server, and Debian's client for it.
+async fn bench() -> (Bench, AdbCli) {
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let adb = AdbCli {
+        port: bench.server().port().to_string(),
+    };
+    (bench, adb)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_lists_the_profile_and_shell_reports_status() {
-    let (adb, h) = bench().await;
+    let (bench, adb) = bench().await;
+    let h = bench.handset();
     let serial = h.serial();
     let model = h.profile().prop("ro.product.model").unwrap().to_string();
     let product = h.profile().prop("ro.product.name").unwrap().to_string();
@@ -151,13 +112,13 @@ async fn connect_lists_the_profile_and_shell_reports_status() {
     let out = adb.on(&serial, &["shell", "echo", "a", "b"]).await;
     assert_eq!(String::from_utf8_lossy(&out.stdout), "a b\n");
 
-    drop(adb);
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_out_is_raw_and_merges_stderr() {
-    let (adb, h) = bench().await;
+    let (bench, adb) = bench().await;
+    let h = bench.handset();
     let serial = h.serial();
     let out = adb
         .on(&serial, &["exec-out", "echo hi; echo err >&2"])
@@ -171,13 +132,13 @@ async fn exec_out_is_raw_and_merges_stderr() {
         .on(&serial, &["exec-out", "echo -e 'a\\tb\\r\\nc'"])
         .await;
     assert_eq!(out.stdout, b"a\tb\r\nc\n");
-    drop(adb);
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_pull_round_trip_300k_and_ls() {
-    let (adb, h) = bench().await;
+    let (bench, adb) = bench().await;
+    let h = bench.handset();
     let serial = h.serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("blob.bin");
@@ -235,15 +196,14 @@ async fn push_pull_round_trip_300k_and_ls() {
         adb.shell(&serial, "cat /data/local/tmp/blob.bin").await.2,
         1
     );
-    drop(adb);
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_shells_do_not_mix() {
-    let (adb, h) = bench().await;
+    let (bench, adb) = bench().await;
+    let h = bench.handset();
     let serial = h.serial();
-    let adb = Arc::new(adb);
     let mut tasks = Vec::new();
     for i in 0..8 {
         let adb = adb.clone();
@@ -260,12 +220,13 @@ async fn parallel_shells_do_not_mix() {
             (format!("stream-{i}\n"), String::new(), i)
         );
     }
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_insert_query_and_event() {
-    let (adb, h) = bench().await;
+    let (bench, adb) = bench().await;
+    let h = bench.handset();
     let s = h.serial();
     let cmds = [
         "content insert --uri content://com.android.contacts/raw_contacts --bind account_type:n: --bind account_name:n:",
@@ -307,13 +268,13 @@ async fn contacts_insert_query_and_event() {
         )
         .await;
     assert_eq!(out, "No result found.\n");
-    drop(adb);
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sms_compose_send_flow_and_setup() {
-    let (adb, h) = bench().await;
+    let (bench, adb) = bench().await;
+    let h = bench.handset();
     let s = h.serial();
     let (out, _, code) = adb
         .shell(&s, "am start -a android.intent.action.SENDTO -d sms:+6598765432 --es sms_body 'tattle canary 7' --ez exit_on_sent true")
@@ -369,8 +330,7 @@ async fn sms_compose_send_flow_and_setup() {
         adb.shell(&s, "settings get secure android_id").await.0,
         format!("{android_id}\n")
     );
-    drop(adb);
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 /// Decodes the String16 of a `service call` reply from its hex dump, independently of the handset.
@@ -403,7 +363,8 @@ fn parcel_string(dump: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_call_iphonesubinfo_returns_identifiers() {
-    let (adb, h) = bench().await;
+    let (bench, adb) = bench().await;
+    let h = bench.handset();
     let s = h.serial();
     let ids = h.profile().identifiers.clone();
     // SDK 33 (Android 13): 1 getDeviceId, 9 getSubscriberIdWithFeature, 15 getLine1Number.
@@ -428,13 +389,13 @@ async fn service_call_iphonesubinfo_returns_identifiers() {
         adb.shell(&s, "service check iphonesubinfo").await.0,
         "Service iphonesubinfo: found\n"
     );
-    drop(adb);
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_and_shutdown() {
-    let (adb, h) = bench().await;
+    let (bench, adb) = bench().await;
+    let h = bench.handset();
     let s = h.serial();
     let out = adb.run(&["disconnect", &s]).await;
     assert!(out.status.success(), "{out:?}");
@@ -447,25 +408,18 @@ async fn disconnect_and_shutdown() {
         "{out:?}"
     );
     let port = h.port();
-    h.shutdown().await;
+    bench.finish().await;
     assert!(
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_err()
     );
-    drop(adb);
 }
 
 #[tokio::test]
 async fn garbage_peer_only_loses_its_own_connection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
-    let h = vhandset::start(HandsetConfig {
-        profile,
-        adb_port: 0,
-    })
-    .await
-    .expect("start");
+    let h = unregistered_handset("aosp-clean").await;
     // Garbage, then a header claiming a 4 GiB payload: the connection is closed, nothing allocated.
     let mut bad = tokio::net::TcpStream::connect(("127.0.0.1", h.port()))
         .await
@@ -512,15 +466,13 @@ async fn garbage_peer_only_loses_its_own_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shell_reads_commands_from_stdin_without_a_tty() {
     use tokio::io::AsyncWriteExt;
-    let (adb, h) = bench().await;
-    let port = adb.port.to_string();
-    let mut child = tokio::process::Command::new("adb")
-        .args(["-P", &port, "-s", &h.serial(), "shell"])
-        .env("ANDROID_ADB_SERVER_PORT", &port)
+    let (bench, adb) = bench().await;
+    let h = bench.handset();
+    let mut child = adb
+        .command(&["-s", &h.serial(), "shell"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("spawn adb shell");
     let mut stdin = child.stdin.take().unwrap();
@@ -539,8 +491,7 @@ async fn shell_reads_commands_from_stdin_without_a_tty() {
         format!("{device}\nsecond\n")
     );
     assert_eq!(out.status.code(), Some(5));
-    drop(adb);
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 /// Speaks the ADB transport directly: legacy `shell:`, flow control, unknown services.
@@ -568,13 +519,7 @@ async fn raw_protocol_legacy_shell_and_unknown_service() {
         s.read_exact(&mut p).await.unwrap();
         (h[0..4].try_into().unwrap(), w(4), w(8), p)
     }
-    let profile = Arc::new(Profile::builtin("aosp-clean").expect("profile"));
-    let h = vhandset::start(HandsetConfig {
-        profile,
-        adb_port: 0,
-    })
-    .await
-    .expect("start");
+    let h = unregistered_handset("aosp-clean").await;
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", h.port()))
         .await
         .unwrap();
@@ -659,20 +604,16 @@ async fn exec_out_tcpdump_streams_the_handsets_traffic() {
         eprintln!("skipped: capturing needs root");
         return;
     }
-    let (adb, h) = bench().await;
-    let port = adb.port.to_string();
-    let mut child = tokio::process::Command::new("adb")
-        .args([
-            "-P",
-            &port,
+    let (bench, adb) = bench().await;
+    let h = bench.handset();
+    let mut child = adb
+        .command(&[
             "-s",
             &h.serial(),
             "exec-out",
             "tcpdump -i any -U -w - 2>/dev/null",
         ])
-        .env("ANDROID_ADB_SERVER_PORT", &port)
         .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("spawn adb exec-out");
     let mut stdout = child.stdout.take().unwrap();
@@ -723,13 +664,13 @@ async fn exec_out_tcpdump_streams_the_handsets_traffic() {
         adb.shell(&h.serial(), "echo still-here").await.0,
         "still-here\n"
     );
-    drop(adb);
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reboot_drops_the_connection_and_the_handset_comes_back() {
-    let (adb, h) = bench().await;
+    let (bench, adb) = bench().await;
+    let h = bench.handset();
     let s = h.serial();
     adb.shell(&s, "setprop debug.tattle 1; echo kept > /sdcard/k")
         .await;
@@ -749,8 +690,7 @@ async fn reboot_drops_the_connection_and_the_handset_comes_back() {
     }
     // files survive a reboot; properties set at run time do not
     assert_eq!(back, "kept\n\n");
-    drop(adb);
-    h.shutdown().await;
+    bench.finish().await;
 }
 
 /// A peer that connects and never sends CNXN is dropped, so silent connections cannot use up the
@@ -758,13 +698,7 @@ async fn reboot_drops_the_connection_and_the_handset_comes_back() {
 #[tokio::test]
 async fn silent_connections_are_closed_after_the_handshake_timeout() {
     use tokio::io::AsyncReadExt;
-    let profile = std::sync::Arc::new(tattle::vhandset::Profile::builtin("aosp-clean").unwrap());
-    let handset = tattle::vhandset::start(tattle::vhandset::HandsetConfig {
-        profile,
-        adb_port: 0,
-    })
-    .await
-    .unwrap();
+    let handset = unregistered_handset("aosp-clean").await;
     let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", handset.port()))
         .await
         .unwrap();
