@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceIdentity;
-use tattle_analysis::identifier::{Identifier, placeholder, redact};
+use tattle_analysis::identifier::placeholder;
 use tattle_analysis::{Analysis, Protocol, Timestamp};
+use tattle_analysis::{Redactor, sanitize};
 
 /// One step's time window on the host clock, as the runner recorded it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,27 +173,6 @@ fn step_label(windows: &[StepWindow], t: Timestamp) -> String {
     }
 }
 
-/// Removes identifiers from names before they are shown or stored: every form and encoding the
-/// analysis knows (an IMEI without its check digit, hex or base64 of a phone number in a DNS label…),
-/// not only the literal value, then control characters.
-pub struct Redactor {
-    matcher: tattle_analysis::matcher::Matcher,
-    identifiers: Vec<Identifier>,
-}
-
-impl Redactor {
-    pub fn new(identifiers: &[Identifier]) -> Self {
-        Self {
-            matcher: tattle_analysis::matcher::Matcher::new(identifiers),
-            identifiers: identifiers.to_vec(),
-        }
-    }
-
-    pub fn clean(&self, text: &str) -> String {
-        sanitize(&redact(&self.matcher.redact(text), &self.identifiers))
-    }
-}
-
 /// Builds the outcome and the evidence of a run.
 ///
 /// `clock_offset` is device clock minus host clock: capture timestamps (device clock) minus the offset
@@ -316,19 +296,12 @@ fn step_sort_key(label: &str) -> (usize, String) {
     (n, label.to_string())
 }
 
-/// Device- and network-supplied strings are untrusted: no control characters reach a terminal or file.
-pub fn sanitize(text: &str) -> String {
-    text.chars()
-        .take(512)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::{IpAddr, Ipv4Addr};
-    use tattle_analysis::{DnsQuery, Finding, Flow, HostSource};
+    use tattle_analysis::identifier::Identifier;
+    use tattle_analysis::{DnsQuery, Finding, Flow, FlowEnd, HostSource};
 
     fn identity() -> DeviceIdentity {
         DeviceIdentity {
@@ -361,6 +334,8 @@ mod tests {
             opaque_bytes: 0,
             gap_bytes: 0,
             alpn: vec![],
+            end: FlowEnd::Fin,
+            resumed: false,
         }
     }
 
@@ -388,6 +363,7 @@ mod tests {
                 name: "a.example".into(),
                 frame: 1,
                 ts: 101.0,
+                flow: 1,
             }],
             findings: vec![Finding {
                 identifier: "imei".into(),
@@ -397,9 +373,10 @@ mod tests {
                 protocol: Protocol::Tls,
                 location: "tls.sni".into(),
                 frame: 3,
+                flow: 1,
                 ts: 112.0,
             }],
-            damage: vec![],
+            ..Analysis::default()
         };
         // Device clock 2 s ahead of the host's.
         let shifted = Analysis {
@@ -416,6 +393,7 @@ mod tests {
                 .iter()
                 .map(|q| DnsQuery {
                     ts: q.ts + 2.0,
+                    flow: 1,
                     ..q.clone()
                 })
                 .collect(),
@@ -462,11 +440,13 @@ mod tests {
                     name: "early.example".into(),
                     frame: 1,
                     ts: 90.0,
+                    flow: 1,
                 },
                 DnsQuery {
                     name: "late.example".into(),
                     frame: 2,
                     ts: 130.0,
+                    flow: 1,
                 },
             ],
             ..Analysis::default()

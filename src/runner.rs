@@ -15,10 +15,11 @@ use serde::Serialize;
 
 use crate::capture::{self, CaptureCounters, CaptureSummary};
 use crate::device::{self, Device, DeviceError, DeviceIdentity, MissingIdentifier};
-use crate::outcome::{self, EvidenceItem, Outcome, Redactor, StepTraffic, StepWindow};
+use crate::outcome::{self, EvidenceItem, Outcome, StepTraffic, StepWindow};
 use crate::report;
 use crate::scenario::{Scenario, StepAction};
 use crate::snapshot;
+use tattle_analysis::Redactor;
 use tattle_analysis::identifier::Identifier;
 use tattle_analysis::{self as analysis, Analysis, Damage};
 
@@ -344,7 +345,7 @@ fn write_run_files(
     write_private(
         &r.dir.join("run.json"),
         // serde_json escapes control characters itself; only the values need redacting.
-        &tattle_analysis::identifier::redact(&json, &r.identifiers),
+        &Redactor::new(&r.identifiers).redact(&json),
     )?;
     let evidence = serde_json::to_string_pretty(&serde_json::json!({
         "findings": r.evidence,

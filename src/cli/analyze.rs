@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use anyhow::{Context as _, anyhow};
 
 use super::{Exit, Format, parse_ids};
-use crate::report::capture::Report;
+use crate::report::capture::{Analysed, Report};
 use tattle_analysis::identifier::Identifier;
-use tattle_analysis::matcher::Matcher;
+use tattle_analysis::{Redactor, Summary};
 
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {
@@ -30,6 +30,10 @@ pub struct AnalyzeArgs {
     identifiers: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Threads that follow flows (flows are sharded by their addresses); default: every core.
+    /// `--threads 1` analyses on one thread.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
 }
 
 /// A YAML identifier value: a scalar (an IMEI may be written unquoted, as a number) or a list.
@@ -83,13 +87,30 @@ fn load_identifiers(args: &AnalyzeArgs) -> anyhow::Result<Vec<Identifier>> {
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<Exit> {
     let ids = load_identifiers(&args)?;
-    let analysis = if args.capture.as_os_str() == "-" {
-        tattle_analysis::analyze_reader(std::io::stdin().lock(), &ids)?
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let done = if args.capture.as_os_str() == "-" {
+        tattle_analysis::analyze_parallel(std::io::stdin().lock(), &ids, threads, Summary::default)?
     } else {
-        tattle_analysis::analyze_file(&args.capture, &ids)?
+        let file = std::fs::File::open(&args.capture)
+            .with_context(|| format!("cannot read capture {}", args.capture.display()))?;
+        tattle_analysis::analyze_parallel(file, &ids, threads, Summary::default)?
     };
-    let matcher = Matcher::new(&ids);
-    let report = Report::build(&analysis, &matcher, &ids);
+    let mut summary = Summary::default();
+    for shard in done.sink {
+        summary.merge(shard);
+    }
+    let analysed = Analysed {
+        summary,
+        frames: done.frames,
+        damage: done.damage,
+        limits: done.limits,
+        skipped: done.skipped,
+        threads,
+    };
+    let report = Report::build(&analysed, &Redactor::new(&ids));
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -102,7 +123,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<Exit> {
             } else {
                 args.capture.display().to_string()
             };
-            out.write_all(report.text(&crate::outcome::sanitize(&name)).as_bytes())?;
+            out.write_all(report.text(&tattle_analysis::sanitize(&name)).as_bytes())?;
         }
     }
     out.flush()?;

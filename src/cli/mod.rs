@@ -286,7 +286,7 @@ fn list_serials(devices: &[crate::adb::DeviceInfo]) -> String {
     }
     devices
         .iter()
-        .map(|d| format!("{} ({:?})", crate::outcome::sanitize(&d.serial), d.state))
+        .map(|d| format!("{} ({:?})", tattle_analysis::sanitize(&d.serial), d.state))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -491,10 +491,10 @@ async fn devices_command() -> anyhow::Result<Exit> {
     for d in devices {
         println!(
             "{:24} {:12} {} {}",
-            crate::outcome::sanitize(&d.serial),
+            tattle_analysis::sanitize(&d.serial),
             format!("{:?}", d.state).to_lowercase(),
-            crate::outcome::sanitize(&d.model.unwrap_or_default()),
-            crate::outcome::sanitize(&d.product.unwrap_or_default())
+            tattle_analysis::sanitize(&d.model.unwrap_or_default()),
+            tattle_analysis::sanitize(&d.product.unwrap_or_default())
         );
     }
     Ok(Exit::Clean)

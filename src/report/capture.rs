@@ -1,6 +1,8 @@
-//! The report of an offline capture analysis (`tattle analyze`): flows grouped by host, findings,
-//! DNS names and damage, as the versioned JSON document of docs/analysis-json.md and as text. Every
-//! name goes through `Matcher::redact` (host and DNS names may carry an identifier in any encoding).
+//! The report of an offline capture analysis (`tattle analyze`): findings grouped by (identifier,
+//! encoding, host, location), hosts, DNS names, how flows ended, damage and limits — as the
+//! versioned JSON document of docs/analysis-json.md and as text. Built from the analysis'
+//! bounded `Summary`, so its size follows the hosts and names of a capture, not its length. Every
+//! name goes through the `Redactor` (a host or DNS name may carry an identifier in any encoding).
 //!
 //! Must not touch: files, the terminal, exit codes (the CLI prints what this returns).
 
@@ -8,34 +10,58 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use tattle_analysis::identifier::Identifier;
-use tattle_analysis::matcher::Matcher;
-use tattle_analysis::{Analysis, HostSource};
+use tattle_analysis::{FlowEnd, HostSource, Redactor, Summary, registrable_domain};
 
 /// Version of the JSON document; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
-/// The JSON document (docs/analysis-json.md). Every name in it went through `Matcher::redact`.
+/// What the analysis ended with, as the report needs it.
+pub struct Analysed {
+    pub summary: Summary,
+    pub frames: u64,
+    pub damage: Vec<tattle_analysis::Damage>,
+    pub limits: Vec<tattle_analysis::Limit>,
+    pub skipped: Vec<tattle_analysis::Limit>,
+    /// Threads the flows were followed on.
+    pub threads: usize,
+}
+
+/// The JSON document (docs/analysis-json.md). Every name in it went through the `Redactor`.
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub format_version: u32,
     pub frames: u64,
-    pub summary: Summary,
+    pub summary: Totals,
     pub findings: Vec<FindingOut>,
     pub hosts: Vec<HostOut>,
-    pub dns_queries: Vec<DnsOut>,
+    pub dns_names: Vec<DnsOut>,
+    /// Flows by how they ended (`fin`, `half_fin`, `reset`, `idle`, `reused`, `evicted`,
+    /// `capture_end`).
+    pub flow_ends: BTreeMap<FlowEnd, u64>,
     pub damage: Vec<DamageOut>,
+    pub limits: Vec<NoteOut>,
+    pub skipped: Vec<NoteOut>,
+    /// Counted but not listed (over the report's bounds).
+    pub unlisted: Unlisted,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Summary {
+pub struct Totals {
+    /// Finding groups listed.
     pub findings: usize,
-    pub flows: usize,
+    /// (flow, group) pairs: each group counts once per flow it was found in.
+    pub finding_flows: u64,
+    pub flows: u64,
+    /// Flows that continue an earlier one after a silence (same addresses, client and host).
+    pub resumed_flows: u64,
     /// Client→server bytes the analysis could read (sent bytes minus opaque ones, per flow).
     pub readable_bytes: u64,
     /// Bytes that could not be inspected (encrypted, undecodable, over a cap).
     pub opaque_bytes: u64,
+    pub dns_queries: u64,
+    /// The capture itself is damaged (`damage` is not empty).
     pub damaged: bool,
+    pub threads: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,20 +70,27 @@ pub struct FindingOut {
     pub identifier: String,
     pub encoding: String,
     pub host: String,
+    /// The registrable part of `host` (eTLD+1), when it is a name.
+    pub domain: Option<String>,
     pub host_source: HostSource,
     pub protocol: &'static str,
     pub location: String,
-    pub frame: u64,
-    pub ts: f64,
+    /// Flows it was found in.
+    pub flows: u64,
+    pub first_frame: u64,
+    pub first_ts: f64,
+    /// The first frames (at most 16), for Wireshark.
+    pub frames: Vec<u64>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct HostOut {
     pub host: String,
+    pub domain: Option<String>,
     /// How the name was learnt, best first: sni, http, dns, ip.
     pub how: Vec<HostSource>,
     pub protocols: Vec<&'static str>,
-    pub flows: usize,
+    pub flows: u64,
     pub first_frame: u64,
     pub bytes_out: u64,
     pub bytes_in: u64,
@@ -68,7 +101,8 @@ pub struct HostOut {
 #[derive(Debug, Serialize)]
 pub struct DnsOut {
     pub name: String,
-    pub frame: u64,
+    pub count: u64,
+    pub first_frame: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -78,93 +112,147 @@ pub struct DamageOut {
     pub what: String,
 }
 
+#[derive(Debug, Serialize)]
+pub struct NoteOut {
+    pub after_frame: u64,
+    pub what: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Unlisted {
+    pub hosts: u64,
+    pub finding_groups: u64,
+    pub dns_names: u64,
+}
+
 impl Report {
-    pub fn build(a: &Analysis, matcher: &Matcher, ids: &[Identifier]) -> Report {
-        // Names from the network: every form of every identifier replaced, control characters too.
-        let clean = |s: &str| {
-            crate::outcome::sanitize(&tattle_analysis::identifier::redact(
-                &matcher.redact(s),
-                ids,
-            ))
-        };
-        let findings: Vec<FindingOut> = a
-            .findings
-            .iter()
-            .map(|f| FindingOut {
-                identifier: f.identifier.clone(),
-                encoding: f.encoding.clone(),
-                host: clean(&f.host),
-                host_source: f.host_source,
-                protocol: f.protocol.as_str(),
-                location: clean(&f.location),
-                frame: f.frame,
-                ts: f.ts,
-            })
-            .collect();
-        let mut by_host: BTreeMap<String, HostOut> = BTreeMap::new();
-        let mut how: BTreeMap<String, BTreeSet<HostSource>> = BTreeMap::new();
-        let mut protos: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
-        let (mut readable, mut opaque) = (0u64, 0u64);
-        for f in &a.flows {
-            let host = clean(&f.host);
-            readable += f.bytes_out.saturating_sub(f.opaque_bytes);
-            opaque += f.opaque_bytes;
-            how.entry(host.clone()).or_default().insert(f.host_source);
-            protos
-                .entry(host.clone())
-                .or_default()
-                .insert(f.protocol.as_str());
-            let h = by_host.entry(host.clone()).or_insert_with(|| HostOut {
+    pub fn build(a: &Analysed, redactor: &Redactor) -> Report {
+        let clean = |s: &str| redactor.clean(s);
+        let domain = |host: &str| registrable_domain(host).map(|d| clean(&d));
+        // Grouped again after redaction: names that differ only in an identifier's encoding
+        // read the same once redacted.
+        let mut findings: BTreeMap<(String, String, String, String, &'static str), FindingOut> =
+            BTreeMap::new();
+        for g in a.summary.findings() {
+            let host = clean(&g.host);
+            let key = (
+                g.identifier.clone(),
+                g.encoding.clone(),
+                host.clone(),
+                clean(&g.location),
+                g.protocol.as_str(),
+            );
+            let out = findings.entry(key).or_insert_with(|| FindingOut {
+                identifier: g.identifier.clone(),
+                encoding: g.encoding.clone(),
+                domain: domain(&g.host),
                 host,
-                how: Vec::new(),
-                protocols: Vec::new(),
+                host_source: g.host_source,
+                protocol: g.protocol.as_str(),
+                location: clean(&g.location),
                 flows: 0,
-                first_frame: f.first_frame,
-                bytes_out: 0,
-                bytes_in: 0,
-                opaque_bytes: 0,
-                gap_bytes: 0,
+                first_frame: g.first_frame,
+                first_ts: g.first_ts,
+                frames: Vec::new(),
             });
-            h.flows += 1;
-            h.first_frame = h.first_frame.min(f.first_frame);
-            h.bytes_out += f.bytes_out;
-            h.bytes_in += f.bytes_in;
-            h.opaque_bytes += f.opaque_bytes;
-            h.gap_bytes += f.gap_bytes;
+            out.flows += g.flows;
+            if g.first_frame < out.first_frame {
+                out.first_frame = g.first_frame;
+                out.first_ts = g.first_ts;
+            }
+            out.frames.extend(&g.frames);
+            out.frames.sort_unstable();
+            out.frames.dedup();
+            out.frames.truncate(tattle_analysis::FRAMES_PER_GROUP);
         }
-        let mut hosts: Vec<HostOut> = by_host
-            .into_iter()
-            .map(|(name, mut h)| {
-                h.how = how.remove(&name).unwrap_or_default().into_iter().collect();
-                h.protocols = protos
-                    .remove(&name)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
-                h
+        let mut findings: Vec<FindingOut> = findings.into_values().collect();
+        findings.sort_by(|a, b| {
+            (a.first_frame, &a.identifier, &a.encoding, &a.location).cmp(&(
+                b.first_frame,
+                &b.identifier,
+                &b.encoding,
+                &b.location,
+            ))
+        });
+        let mut hosts: BTreeMap<String, (HostOut, BTreeSet<HostSource>, BTreeSet<&'static str>)> =
+            BTreeMap::new();
+        for (name, h) in &a.summary.hosts {
+            let host = clean(name);
+            let (out, how, protocols) = hosts.entry(host.clone()).or_insert_with(|| {
+                (
+                    HostOut {
+                        domain: domain(name),
+                        host,
+                        how: Vec::new(),
+                        protocols: Vec::new(),
+                        flows: 0,
+                        first_frame: h.first_frame,
+                        bytes_out: 0,
+                        bytes_in: 0,
+                        opaque_bytes: 0,
+                        gap_bytes: 0,
+                    },
+                    BTreeSet::new(),
+                    BTreeSet::new(),
+                )
+            });
+            how.extend(h.how.iter().copied());
+            protocols.extend(h.protocols.iter().map(|p| p.as_str()));
+            out.flows += h.flows;
+            out.first_frame = out.first_frame.min(h.first_frame);
+            out.bytes_out += h.bytes_out;
+            out.bytes_in += h.bytes_in;
+            out.opaque_bytes += h.opaque_bytes;
+            out.gap_bytes += h.gap_bytes;
+        }
+        let mut hosts: Vec<HostOut> = hosts
+            .into_values()
+            .map(|(mut out, how, protocols)| {
+                out.how = how.into_iter().collect();
+                out.protocols = protocols.into_iter().collect();
+                out
             })
             .collect();
         hosts.sort_by_key(|h| h.first_frame);
+        let mut names: BTreeMap<String, DnsOut> = BTreeMap::new();
+        for (name, n) in &a.summary.dns_names {
+            let name = clean(name);
+            let out = names.entry(name.clone()).or_insert(DnsOut {
+                name,
+                count: 0,
+                first_frame: n.first_frame,
+            });
+            out.count += n.count;
+            out.first_frame = out.first_frame.min(n.first_frame);
+        }
+        let mut dns_names: Vec<DnsOut> = names.into_values().collect();
+        dns_names.sort_by_key(|n| n.first_frame);
+        let notes = |v: &[tattle_analysis::Limit]| {
+            v.iter()
+                .map(|l| NoteOut {
+                    after_frame: l.after_frame,
+                    what: clean(&l.what),
+                })
+                .collect()
+        };
         Report {
             format_version: FORMAT_VERSION,
             frames: a.frames,
-            summary: Summary {
+            summary: Totals {
                 findings: findings.len(),
-                flows: a.flows.len(),
-                readable_bytes: readable,
-                opaque_bytes: opaque,
+                finding_flows: a.summary.finding_count(),
+                flows: a.summary.flows,
+                resumed_flows: a.summary.resumed_flows,
+                readable_bytes: a.summary.readable_bytes,
+                opaque_bytes: a.summary.opaque_bytes,
+                dns_queries: a.summary.dns_queries,
                 damaged: !a.damage.is_empty(),
+                threads: a.threads,
             },
             findings,
             hosts,
-            dns_queries: a
-                .dns_queries
-                .iter()
-                .map(|q| DnsOut {
-                    name: clean(&q.name),
-                    frame: q.frame,
-                })
-                .collect(),
+            dns_names,
+            flow_ends: a.summary.endings.clone(),
             damage: a
                 .damage
                 .iter()
@@ -174,6 +262,13 @@ impl Report {
                     what: clean(&d.what),
                 })
                 .collect(),
+            limits: notes(&a.limits),
+            skipped: notes(&a.skipped),
+            unlisted: Unlisted {
+                hosts: a.summary.unlisted.hosts,
+                finding_groups: a.summary.unlisted.finding_groups,
+                dns_names: a.summary.unlisted.dns_names,
+            },
         }
     }
 
@@ -192,10 +287,15 @@ impl Report {
         if !self.findings.is_empty() {
             let _ = writeln!(s, "\nFindings ({}):", self.findings.len());
             for f in &self.findings {
+                let flows = if f.flows > 1 {
+                    format!(" (in {} flows)", f.flows)
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     s,
-                    "  <{}> as {} → {} ({}, {}) frame {}",
-                    f.identifier, f.encoding, f.host, f.protocol, f.location, f.frame
+                    "  <{}> as {} → {} ({}, {}) frame {}{flows}",
+                    f.identifier, f.encoding, f.host, f.protocol, f.location, f.first_frame
                 );
             }
         }
@@ -227,6 +327,20 @@ impl Report {
                 let _ = writeln!(s, "  after frame {}{at}: {}", d.after_frame, d.what);
             }
         }
+        for (title, notes) in [
+            (
+                "Limits (the analysis stopped short; the capture is fine)",
+                &self.limits,
+            ),
+            ("Not analysed", &self.skipped),
+        ] {
+            if !notes.is_empty() {
+                let _ = writeln!(s, "\n{title}:");
+                for n in notes {
+                    let _ = writeln!(s, "  after frame {}: {}", n.after_frame, n.what);
+                }
+            }
+        }
         let tail = format!(
             "{} readable; {} opaque",
             kb(self.summary.readable_bytes),
@@ -235,7 +349,7 @@ impl Report {
         if self.findings.is_empty() {
             let _ = writeln!(s, "\nno findings in {tail}");
         } else {
-            let _ = writeln!(s, "\n{} finding(s) in {tail}", self.findings.len());
+            let _ = writeln!(s, "\n{} finding(s) in {tail}", self.summary.finding_flows);
         }
         s
     }
@@ -247,6 +361,7 @@ fn source_name(s: HostSource) -> &'static str {
         HostSource::Http => "http",
         HostSource::Dns => "dns",
         HostSource::Ip => "ip",
+        HostSource::Qname => "qname",
     }
 }
 
@@ -261,17 +376,18 @@ fn kb(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tattle_analysis::{Finding, Flow, Protocol};
+    use tattle_analysis::identifier::Identifier;
+    use tattle_analysis::{Finding, Flow, FlowEnd, Protocol, Sink};
 
     #[test]
     fn report_redacts_names_and_always_states_coverage() {
         let ids = vec![Identifier::new("imei", "356938035643809")];
-        let m = Matcher::new(&ids);
+        let redactor = Redactor::new(&ids);
         let flow = Flow {
             transport: "udp",
             client: ("10.0.0.2".parse().unwrap(), 4000),
             server: ("10.0.0.1".parse().unwrap(), 53),
-            host: "35693803564380.t.example".into(),
+            host: "10.0.0.1".into(),
             host_source: HostSource::Ip,
             protocol: Protocol::Dns,
             first_frame: 1,
@@ -282,32 +398,49 @@ mod tests {
             opaque_bytes: 1024,
             gap_bytes: 0,
             alpn: vec![],
+            end: FlowEnd::Idle,
+            resumed: false,
         };
-        let a = Analysis {
+        let finding = Finding {
+            identifier: "imei".into(),
+            encoding: "plain".into(),
+            host: "35693803564380.t.example".into(),
+            host_source: HostSource::Qname,
+            protocol: Protocol::Dns,
+            location: "dns.qname".into(),
+            flow: 1,
+            frame: 1,
+            ts: 0.0,
+        };
+        let mut summary = Summary::default();
+        summary.flow(flow, vec![finding]);
+        let analysed = Analysed {
+            summary,
             frames: 1,
-            flows: vec![flow],
-            findings: vec![Finding {
-                identifier: "imei".into(),
-                encoding: "plain".into(),
-                host: "35693803564380.t.example".into(),
-                host_source: HostSource::Ip,
-                protocol: Protocol::Dns,
-                location: "dns.qname".into(),
-                frame: 1,
-                ts: 0.0,
-            }],
-            ..Default::default()
+            damage: vec![],
+            limits: vec![],
+            skipped: vec![],
+            threads: 1,
         };
-        let r = Report::build(&a, &m, &ids);
+        let r = Report::build(&analysed, &redactor);
         let json = serde_json::to_string(&r).unwrap();
         assert!(!json.contains("3569380356438"), "{json}");
-        assert!(json.contains("<imei>.t.example"), "{json}");
+        assert!(json.contains("\"host\":\"<imei>.t.example\""), "{json}");
+        assert!(json.contains("\"domain\":\"t.example\""), "{json}");
         let text = r.text("x.pcap");
         assert!(
             text.contains("1 finding(s) in 3.0 KB readable; 1.0 KB opaque"),
             "{text}"
         );
-        let empty = Report::build(&Analysis::default(), &m, &ids).text("y");
+        let empty = Analysed {
+            summary: Summary::default(),
+            frames: 0,
+            damage: vec![],
+            limits: vec![],
+            skipped: vec![],
+            threads: 1,
+        };
+        let empty = Report::build(&empty, &redactor).text("y");
         assert!(
             empty.contains("no findings in 0.0 KB readable; 0.0 KB opaque"),
             "{empty}"

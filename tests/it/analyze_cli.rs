@@ -70,7 +70,7 @@ fn json_and_text_report_findings_without_values() {
     );
     assert_no_value(&json);
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
-    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["format_version"], 2);
     assert_eq!(doc["frames"], 8);
     let findings = doc["findings"].as_array().expect("findings");
     assert!(!findings.is_empty());
@@ -81,7 +81,9 @@ fn json_and_text_report_findings_without_values() {
             "host",
             "protocol",
             "location",
-            "frame",
+            "flows",
+            "first_frame",
+            "frames",
         ] {
             assert!(!f[key].is_null(), "{key} missing in {f}");
         }

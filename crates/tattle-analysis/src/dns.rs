@@ -8,6 +8,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use simple_dns::rdata::RData;
+
+use crate::matcher::Matcher;
 use simple_dns::{Packet, PacketFlag};
 
 /// Ports whose UDP/TCP payload is decoded as DNS: DNS, mDNS, LLMNR.
@@ -130,6 +132,34 @@ pub fn parse(payload: &[u8]) -> Option<DnsMessage> {
         questions,
         answers,
     })
+}
+
+/// The identifiers in a DNS name asked, as (identifier, encoding): the name as written, lower-cased
+/// (resolvers and 0x20 randomisation change letter case; hex and base32 labels are usually lower
+/// case), and its labels joined without dots (a value too long for one 63-byte label is split
+/// across several).
+pub fn scan_name(m: &Matcher, name: &str) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let mut add = |hay: &[u8]| {
+        for r in m.scan_layers(hay, true) {
+            if !out
+                .iter()
+                .any(|(i, e)| *i == r.identifier && *e == r.encoding)
+            {
+                out.push((r.identifier, r.encoding));
+            }
+        }
+    };
+    add(name.as_bytes());
+    let lower = name.to_ascii_lowercase();
+    if lower != name {
+        add(lower.as_bytes());
+    }
+    if lower.contains('.') {
+        let joined: String = lower.split('.').collect();
+        add(joined.as_bytes());
+    }
+    out
 }
 
 #[cfg(test)]

@@ -75,27 +75,32 @@ pub fn is_valid_kind(kind: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// The Luhn check: an IMEI's 15th digit makes the digit sum a multiple of 10. One definition for the
-/// device side (validating what a phone reports) and the virtual handset (validating its profiles).
-pub fn luhn_valid(digits: &str) -> bool {
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let d2 = d * 2;
-                if d2 > 9 { d2 - 9 } else { d2 }
-            } else {
-                d
+/// The Luhn check digit of `body` (an IMEI's first 14 digits give its 15th). The one Luhn of the
+/// workspace: the matcher derives an IMEI's other form with it, the device side and the virtual
+/// handset validate IMEIs with [`luhn_valid`].
+pub fn luhn_check_digit(body: &str) -> Option<char> {
+    let mut sum = 0u32;
+    for (i, c) in body.chars().rev().enumerate() {
+        let mut d = c.to_digit(10)?;
+        // From the right, every other digit of the body is doubled (it sits left of the check digit).
+        if i % 2 == 0 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
             }
-        })
-        .sum();
-    sum.is_multiple_of(10)
+        }
+        sum += d;
+    }
+    char::from_digit((10 - sum % 10) % 10, 10)
+}
+
+/// Whether `digits` ends with the Luhn check digit of the digits before it.
+pub fn luhn_valid(digits: &str) -> bool {
+    let Some(last) = digits.chars().last() else {
+        return false;
+    };
+    let body = &digits[..digits.len() - last.len_utf8()];
+    last.is_ascii_digit() && luhn_check_digit(body) == Some(last)
 }
 
 impl fmt::Debug for Identifier {
@@ -109,10 +114,10 @@ impl fmt::Debug for Identifier {
     }
 }
 
-/// Replaces every identifier value in `text` by its placeholder, longest values first so a value that
-/// contains another is replaced whole. Used on anything that came from the device or the network before
-/// it is shown or stored.
-pub fn redact(text: &str, identifiers: &[Identifier]) -> String {
+/// Replaces every identifier value, as written, in `text` by its placeholder, longest values first so
+/// a value that contains another is replaced whole. Only the literal values: [`crate::Redactor`]
+/// replaces every encoded form too, and is what outputs use.
+pub(crate) fn redact_literal(text: &str, identifiers: &[Identifier]) -> String {
     let mut sorted: Vec<&Identifier> = identifiers.iter().filter(|i| !i.value.is_empty()).collect();
     sorted.sort_by_key(|i| std::cmp::Reverse(i.value.len()));
     let mut out = text.to_string();
@@ -143,7 +148,7 @@ mod tests {
             Identifier::new("contact_phone", "91234567"),
         ];
         assert_eq!(
-            redact("to +6591234567 or 91234567", &ids),
+            redact_literal("to +6591234567 or 91234567", &ids),
             "to <phone_number> or <contact_phone>"
         );
     }

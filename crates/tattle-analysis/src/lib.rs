@@ -1,29 +1,87 @@
-//! Analysis: capture bytes in, hosts and findings out.
+//! tattle's analysis engine: capture bytes in, hosts and personal-identifier findings out.
 //!
-//! Pure: reads a pcap/pcapng (file or any `Read`), decodes packets, groups them into flows, parses DNS,
-//! TLS ClientHello and HTTP/1.x, and looks for identifiers in every encoding it knows. It knows nothing
-//! of scenarios, steps, devices or snapshots — timestamps and frame numbers let `outcome` place results
-//! in steps — so it works as a library on captures taken by anything (PCAPdroid, a router, tcpdump).
+//! It reads a pcap or pcapng (a file, a pipe, bytes as they arrive), decodes packets, follows each
+//! TCP connection and UDP conversation, reads DNS, the TLS ClientHello, HTTP/1.x and the QUIC
+//! Initial, and looks for identifiers (an IMEI, a phone number, a contact's name…) in every
+//! encoding it knows — plain, URL, base64, base32, hex, md5/sha1/sha256, JSON escapes, gzip inside
+//! base64… — in a single pass. It knows nothing of devices, scenarios or snapshots: frame numbers
+//! and timestamps let the caller place results (tattle places them in a scenario's steps), so it
+//! works as a library on a capture taken by anything (tcpdump, PCAPdroid, a router, PiRogue).
 //!
-//! Must not touch: the device, the terminal, the file system (besides reading the capture).
+//! # Using it
+//! ```
+//! use tattle_analysis::{Analyzer, Summary, identifier::Identifier};
+//! # fn main() -> Result<(), tattle_analysis::AnalysisError> {
+//! # let capture = tattle_analysis::pcap::to_vec(1, &[]);
+//! let ids = [Identifier::new("imei", "356938035643809")];
+//! // Everything kept (small captures, tests):
+//! let all = tattle_analysis::analyze_reader(&capture[..], &ids)?;
+//! // Memory bounded by the flows open at once, whatever the capture's size:
+//! let mut analyzer = Analyzer::with_sink(&ids, Summary::default());
+//! analyzer.feed(&capture)?; // as bytes arrive
+//! let done = analyzer.end();
+//! assert_eq!(done.frames, all.frames);
+//! # Ok(()) }
+//! ```
+//! A [`Sink`] receives each flow when it ends (with its findings), each DNS question, and each
+//! finding the moment it is made; [`Analysis`] keeps them all, [`Summary`] keeps totals per host
+//! and per kind of finding. [`analyze_parallel`] shards flows over threads. Every name that comes
+//! out of a capture may carry an identifier: show it through a [`Redactor`].
+//!
+//! # Inside (one way: bytes → records → packets → flows → readers → matcher → sink)
+//! `reader` (pcap/pcapng records), `packet` (link, IP, TCP/UDP headers), `flows` (each flow's life,
+//! reassembly, and its readers), `dns`, `tls`, `http`, `quic` (protocol readers), `matcher` (every
+//! identifier's needles in one automaton), `sink`/`summary` (what is kept), `parallel`
+//! (sharding), `redact` (names shown to people), `domain` (registrable domains).
+//!
+//! Must not touch: the device, the terminal, the file system (besides reading a capture it is
+//! given), an async runtime.
 
-pub mod dns;
-pub mod flows;
-pub mod http;
+mod analyzer;
+mod dns;
+mod domain;
+mod flows;
+mod http;
 pub mod identifier;
-pub mod matcher;
-pub mod packet;
-pub mod quic;
-pub mod reader;
-pub mod tls;
+mod matcher;
+mod packet;
+mod parallel;
+pub mod pcap;
+mod quic;
+mod reader;
+mod redact;
+mod sink;
+mod summary;
+#[cfg(any(test, feature = "testgen"))]
+pub mod testgen;
+mod tls;
 
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::identifier::Identifier;
+pub use analyzer::{Analyzer, Finished, analyze_file, analyze_reader};
+pub use domain::registrable_domain;
+pub use flows::limits::{
+    CLOSING_IDLE, FLOW_STATE_BYTES, MAX_BUFFERED, MAX_FLOW_STATE, TCP_IDLE, UDP_IDLE,
+};
+pub use parallel::analyze_parallel;
+pub use redact::{Redactor, sanitize, sanitize_lines};
+pub use sink::Sink;
+pub use summary::{FRAMES_PER_GROUP, FindingGroup, HostSummary, NameSummary, Summary, Unlisted};
 
-/// How a flow's host name was learnt, best first.
+/// The identifiers of an analysis compiled into one automaton of every form and encoding: built
+/// once, shared by any number of analysers and threads (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Needles(std::sync::Arc<matcher::Matcher>);
+
+impl Needles {
+    pub fn new(identifiers: &[identifier::Identifier]) -> Self {
+        Needles(std::sync::Arc::new(matcher::Matcher::new(identifiers)))
+    }
+}
+
+/// How a name was learnt, best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HostSource {
@@ -35,6 +93,8 @@ pub enum HostSource {
     Dns,
     /// No name known: the server's IP address.
     Ip,
+    /// The finding is about a name the handset asked DNS for (`dns.qname`): this is that name.
+    Qname,
 }
 
 /// Application protocol of a flow or finding.
@@ -64,6 +124,26 @@ impl Protocol {
     }
 }
 
+/// How a flow ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowEnd {
+    /// FIN from both sides.
+    Fin,
+    /// FIN from one side, then silence for [`CLOSING_IDLE`].
+    HalfFin,
+    /// RST from either side.
+    Reset,
+    /// Silence for [`TCP_IDLE`] or [`UDP_IDLE`]: if it speaks again, a resumed flow follows.
+    Idle,
+    /// A new connection (a SYN with a new sequence number) took its addresses.
+    Reused,
+    /// Ended early to keep the open flows within [`MAX_FLOW_STATE`].
+    Evicted,
+    /// Still open when the capture ended.
+    CaptureEnd,
+}
+
 /// Capture timestamp in seconds since the Unix epoch (the capturing machine's clock).
 pub type Timestamp = f64;
 
@@ -78,7 +158,7 @@ pub struct Flow {
     pub host: String,
     pub host_source: HostSource,
     pub protocol: Protocol,
-    /// Wireshark frame number (1-based) of the flow's first packet.
+    /// Wireshark frame number (1-based) of the flow's first packet: the flow's id in findings.
     pub first_frame: u64,
     pub first_ts: Timestamp,
     pub last_ts: Timestamp,
@@ -91,6 +171,10 @@ pub struct Flow {
     pub gap_bytes: u64,
     /// ALPN protocols offered in the TLS ClientHello, in order.
     pub alpn: Vec<String>,
+    pub end: FlowEnd,
+    /// This flow continues one that ended idle (or was evicted): same addresses, client,
+    /// protocol and host; its earlier bytes are in that flow's record.
+    pub resumed: bool,
 }
 
 /// A DNS question seen in the capture.
@@ -99,6 +183,8 @@ pub struct DnsQuery {
     pub name: String,
     pub frame: u64,
     pub ts: Timestamp,
+    /// The first frame of the flow that asked.
+    pub flow: u64,
 }
 
 /// An identifier found in traffic.
@@ -109,11 +195,15 @@ pub struct Finding {
     /// Transformations between the identifier and the wire, innermost first, joined by `+`:
     /// `plain`, `url`, `md5`, `md5+base64`, `gzip`…
     pub encoding: String,
+    /// The flow's host; for a DNS question (`dns.qname`), the name asked (`host_source: qname`).
     pub host: String,
     pub host_source: HostSource,
     pub protocol: Protocol,
-    /// Where in the message: `dns.qname`, `http.url`, `http.header:Cookie`, `http.body`, `tcp.payload`…
+    /// Where in the message: `dns.qname`, `http.url`, `http.header:NAME`, `http.body`,
+    /// `tcp.payload`…
     pub location: String,
+    /// The flow: its first frame ([`Flow::first_frame`]).
+    pub flow: u64,
     /// Wireshark frame number (1-based) of the packet that completed the match.
     pub frame: u64,
     pub ts: Timestamp,
@@ -129,15 +219,30 @@ pub struct Damage {
     pub what: String,
 }
 
-/// Everything the analysis learnt from one capture.
+/// Something the analysis did not do: a bound that cut it short (a decompression budget, the
+/// open-flow memory), or frames it does not read (not IP, an unsupported link type). The capture
+/// itself may be perfectly healthy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limit {
+    /// Frame number after which it first happened (0 = before the first frame).
+    pub after_frame: u64,
+    pub what: String,
+}
+
+/// Everything the analysis learnt from one capture (the [`Sink`] that keeps it all).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Analysis {
     /// Frames read (Wireshark's numbering ends here).
     pub frames: u64,
+    /// Sorted by first frame.
     pub flows: Vec<Flow>,
     pub dns_queries: Vec<DnsQuery>,
+    /// Sorted by frame.
     pub findings: Vec<Finding>,
     pub damage: Vec<Damage>,
+    pub limits: Vec<Limit>,
+    /// Frames not analysed by design (not IP, unsupported link types).
+    pub skipped: Vec<Limit>,
 }
 
 /// Errors that stop an analysis before it starts. Damage inside a capture is not an error: it is
@@ -151,456 +256,4 @@ pub enum AnalysisError {
     },
     #[error("not a pcap or pcapng capture (first bytes {magic})")]
     NotACapture { magic: String },
-}
-
-/// Analyses a capture file. (Mapping the file instead was measured slower: page faults in this
-/// VM cost more than the copy `read` makes from the page cache.)
-pub fn analyze_file(
-    path: &std::path::Path,
-    identifiers: &[Identifier],
-) -> Result<Analysis, AnalysisError> {
-    let file = std::fs::File::open(path).map_err(|source| AnalysisError::Open {
-        path: path.display().to_string(),
-        source,
-    })?;
-    analyze_reader(file, identifiers)
-}
-
-/// Analyses a capture from any reader (a file, a pipe). A read error part-way is damage, not an
-/// error: what was read is analysed.
-pub fn analyze_reader(
-    mut reader: impl std::io::Read,
-    identifiers: &[Identifier],
-) -> Result<Analysis, AnalysisError> {
-    let mut analyzer = Analyzer::new(identifiers);
-    let mut total = 0u64;
-    loop {
-        // Read into the capture reader's own buffer: one copy from the kernel, none after.
-        match analyzer.reader.fill_from(&mut reader, READ_CHUNK) {
-            Ok(0) => break,
-            Ok(n) => {
-                total += n as u64;
-                analyzer.analyse_buffered()?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                if total == 0 {
-                    return Err(AnalysisError::Open {
-                        path: "(reader)".into(),
-                        source: e,
-                    });
-                }
-                analyzer.read_error(total, &e);
-                break;
-            }
-        }
-    }
-    if total < 4 {
-        return Err(AnalysisError::NotACapture {
-            magic: hex::encode(&analyzer.head),
-        });
-    }
-    Ok(analyzer.finish())
-}
-
-/// Bytes read from the capture at a time: large enough that system calls are rare, small enough
-/// to stay in the CPU's cache while the records in it are analysed.
-const READ_CHUNK: usize = 256 << 10;
-
-/// Streaming analysis: `feed` capture bytes as they arrive (from a pipe, a live tcpdump), then
-/// `finish`. Memory stays bounded whatever the capture size (see the limits in docs/analysis.md).
-#[derive(Debug)]
-pub struct Analyzer {
-    reader: reader::CaptureReader,
-    engine: flows::Engine,
-    /// Undecodable records by reason: (count, first frame, its offset).
-    undecoded: std::collections::BTreeMap<String, (u64, u64, u64)>,
-    damage: Vec<Damage>,
-    /// The first bytes, for the "not a capture" message.
-    head: Vec<u8>,
-}
-
-impl Analyzer {
-    pub fn new(identifiers: &[Identifier]) -> Self {
-        Analyzer {
-            reader: reader::CaptureReader::new(),
-            engine: flows::Engine::new(matcher::Matcher::new(identifiers)),
-            undecoded: Default::default(),
-            damage: Vec::new(),
-            head: Vec::new(),
-        }
-    }
-
-    /// Analyses the next bytes of the capture. Fails only if the capture does not start like a
-    /// pcap or pcapng.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), AnalysisError> {
-        self.reader.push(bytes);
-        self.analyse_buffered()
-    }
-
-    /// Analyses the records now complete in the reader's buffer.
-    fn analyse_buffered(&mut self) -> Result<(), AnalysisError> {
-        if self.head.len() < 8 && self.reader.head(8).len() > self.head.len() {
-            self.head = self.reader.head(8).to_vec();
-        }
-        while let Some(rec) = self.reader.next_record()? {
-            let Some(linktype) = rec.linktype else {
-                continue;
-            };
-            match packet::decode(linktype, rec.data) {
-                Ok(p) => self.engine.packet(rec.frame, rec.ts, &p),
-                Err(packet::DecodeError::OtherTransport) => {}
-                Err(e) => {
-                    let reason = match e {
-                        packet::DecodeError::Malformed(_) => "malformed packet".to_string(),
-                        other => other.to_string(),
-                    };
-                    let entry = self
-                        .undecoded
-                        .entry(reason)
-                        .or_insert((0, rec.frame, rec.offset));
-                    entry.0 += 1;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn read_error(&mut self, offset: u64, e: &std::io::Error) {
-        self.damage.push(Damage {
-            offset: Some(offset),
-            after_frame: self.reader.frames(),
-            what: format!("read error: {e}"),
-        });
-    }
-
-    /// Frames read so far.
-    pub fn frames(&self) -> u64 {
-        self.reader.frames()
-    }
-
-    /// Ends the capture: flushes every flow and returns what was learnt, sorted.
-    pub fn finish(mut self) -> Analysis {
-        let mut damage = self.reader.finish();
-        damage.append(&mut self.damage);
-        for (reason, (count, first, offset)) in self.undecoded {
-            damage.push(Damage {
-                offset: Some(offset),
-                after_frame: first - 1,
-                what: format!("{count} frame(s) not analysed: {reason} (first: frame {first})"),
-            });
-        }
-        let frames = self.reader.frames();
-        let (flows, findings, dns_queries, mut limits) = self.engine.finish();
-        damage.append(&mut limits);
-        damage.sort_by_key(|d| (d.after_frame, d.offset));
-        tracing::debug!(
-            frames,
-            flows = flows.len(),
-            findings = findings.len(),
-            damage = damage.len(),
-            "analysis done"
-        );
-        Analysis {
-            frames,
-            flows,
-            dns_queries,
-            findings,
-            damage,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use packet::tests::{ethernet, ipv4_tcp, ipv4_udp};
-    use reader::tests::pcap;
-
-    const IMEI: &str = "356938035643809";
-    const C: [u8; 4] = [127, 1, 0, 2];
-    const S: [u8; 4] = [127, 1, 0, 1];
-    const SYN: u8 = 0x02;
-    const ACK: u8 = 0x10;
-    const PSH_ACK: u8 = 0x18;
-    const FIN_ACK: u8 = 0x11;
-
-    fn ids() -> Vec<Identifier> {
-        vec![
-            Identifier::new("imei", IMEI),
-            Identifier::new("phone_number", "+6598765432"),
-            Identifier::new("contact_phone", "98765432"),
-        ]
-    }
-
-    fn run(frames: &[Vec<u8>]) -> Analysis {
-        let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-        analyze_reader(&pcap(1, &refs)[..], &ids()).expect("analysis")
-    }
-
-    /// Client segment with payload at relative offset `off` (ISN 1000).
-    fn c(off: u32, data: &[u8]) -> Vec<u8> {
-        ethernet(&ipv4_tcp(C, S, 40000, 8000, 1001 + off, PSH_ACK, data))
-    }
-
-    fn handshake() -> Vec<Vec<u8>> {
-        vec![
-            ethernet(&ipv4_tcp(C, S, 40000, 8000, 1000, SYN, b"")),
-            ethernet(&ipv4_tcp(S, C, 8000, 40000, 5000, SYN | ACK, b"")),
-            ethernet(&ipv4_tcp(C, S, 40000, 8000, 1001, ACK, b"")),
-        ]
-    }
-
-    fn summary(a: &Analysis) -> Vec<String> {
-        a.findings
-            .iter()
-            .map(|f| {
-                format!(
-                    "{} {} {} {} #{}",
-                    f.identifier, f.encoding, f.location, f.host, f.frame
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn out_of_order_retransmitted_and_overlapping_segments_reassemble() {
-        let msg = format!("hello imei={IMEI} bye");
-        let b = msg.as_bytes();
-        let mut frames = handshake();
-        frames.push(c(10, &b[10..20])); // 4: out of order
-        frames.push(c(0, &b[0..12])); // 5: fills the hole, overlaps frame 4
-        frames.push(c(0, &b[0..12])); // 6: retransmission
-        frames.push(c(20, &b[20..])); // 7: completes the IMEI
-        let a = run(&frames);
-        assert_eq!(a.frames, 7);
-        assert_eq!(summary(&a), vec!["imei plain tcp.payload 127.1.0.1 #7"]);
-        assert_eq!(a.flows.len(), 1);
-        let f = &a.flows[0];
-        assert_eq!(f.client, ("127.1.0.2".parse().unwrap(), 40000));
-        assert_eq!(f.bytes_out, b.len() as u64);
-        assert_eq!(f.gap_bytes, 0);
-        assert!(a.damage.is_empty(), "{:?}", a.damage);
-    }
-
-    #[test]
-    fn a_gap_is_counted_and_does_not_join_bytes() {
-        let mut frames = handshake();
-        frames.push(c(0, &IMEI.as_bytes()[..8]));
-        frames.push(c(100, &IMEI.as_bytes()[8..]));
-        frames.push(c(200, IMEI.as_bytes()));
-        let a = run(&frames);
-        assert_eq!(summary(&a), vec!["imei plain tcp.payload 127.1.0.1 #6"]);
-        assert_eq!(a.flows[0].gap_bytes, 100 - 8 + 200 - 107);
-    }
-
-    #[test]
-    fn http_host_dns_name_and_nested_identifiers() {
-        let dns_a = dns::tests::answer(
-            1,
-            "api.vendor.example",
-            std::net::Ipv4Addr::new(127, 1, 0, 1),
-        );
-        let dns_q = dns::tests::query(1, "api.vendor.example");
-        let req = "POST /r HTTP/1.1\r\nHost: api.vendor.example\r\nContent-Length: 15\r\n\r\nm=+6598765432&x";
-        let mut frames = vec![
-            ethernet(&ipv4_udp(C, [127, 1, 0, 53], 5555, 53, &dns_q)),
-            ethernet(&ipv4_udp([127, 1, 0, 53], C, 53, 5555, &dns_a)),
-        ];
-        frames.extend(handshake());
-        frames.push(c(0, req.as_bytes()));
-        // A raw flow to the same server: named through DNS.
-        frames.push(ethernet(&ipv4_tcp(
-            C,
-            S,
-            40001,
-            9000,
-            1,
-            PSH_ACK,
-            IMEI.as_bytes(),
-        )));
-        let a = run(&frames);
-        assert_eq!(a.dns_queries.len(), 1);
-        assert_eq!(a.dns_queries[0].name, "api.vendor.example");
-        assert_eq!(a.dns_queries[0].frame, 1);
-        assert_eq!(
-            summary(&a),
-            vec![
-                "contact_phone plain http.body api.vendor.example #6",
-                "phone_number plain http.body api.vendor.example #6",
-                "imei plain tcp.payload api.vendor.example #7",
-            ]
-        );
-        assert_eq!(a.flows[1].host_source, HostSource::Http);
-        assert_eq!(a.flows[1].protocol, Protocol::Http);
-        assert_eq!(a.flows[2].host_source, HostSource::Dns);
-        assert_eq!(a.flows[0].protocol, Protocol::Dns);
-    }
-
-    #[test]
-    fn tls_sni_and_opaque_bytes() {
-        let hello = tls::tests::hello_records("secure.example", &["h2"], 1000);
-        let mut frames = handshake();
-        frames.push(c(0, &hello));
-        frames.push(c(hello.len() as u32, &[0x17, 3, 3, 0, 3, 1, 2, 3]));
-        frames.push(ethernet(&ipv4_tcp(
-            S,
-            C,
-            8000,
-            40000,
-            5001,
-            PSH_ACK,
-            &[0x16; 40],
-        )));
-        let a = run(&frames);
-        let f = &a.flows[0];
-        assert_eq!(
-            (f.host.as_str(), f.host_source, f.protocol),
-            ("secure.example", HostSource::Sni, Protocol::Tls)
-        );
-        assert_eq!(f.alpn, vec!["h2"]);
-        assert_eq!(f.opaque_bytes, 8 + 40);
-        assert_eq!(f.bytes_in, 40);
-    }
-
-    #[test]
-    fn dns_qname_finding_and_port_reuse_makes_two_flows() {
-        let q = dns::tests::query(9, &format!("{IMEI}.t.example"));
-        let mut frames = vec![ethernet(&ipv4_udp(C, S, 4444, 53, &q))];
-        frames.extend(handshake());
-        frames.push(c(0, b"one"));
-        frames.push(ethernet(&ipv4_tcp(C, S, 40000, 8000, 1004, FIN_ACK, b"")));
-        frames.push(ethernet(&ipv4_tcp(S, C, 8000, 40000, 5001, FIN_ACK, b"")));
-        frames.push(ethernet(&ipv4_tcp(C, S, 40000, 8000, 1005, ACK, b"")));
-        frames.push(ethernet(&ipv4_tcp(C, S, 40000, 8000, 7000, SYN, b"")));
-        frames.push(ethernet(&ipv4_tcp(
-            C,
-            S,
-            40000,
-            8000,
-            7001,
-            PSH_ACK,
-            IMEI.as_bytes(),
-        )));
-        let a = run(&frames);
-        assert_eq!(
-            summary(&a),
-            vec![
-                "imei plain dns.qname 127.1.0.1 #1",
-                "imei plain tcp.payload 127.1.0.1 #10"
-            ]
-        );
-        let firsts: Vec<u64> = a.flows.iter().map(|f| f.first_frame).collect();
-        assert_eq!(firsts, vec![1, 2, 9]);
-    }
-
-    #[test]
-    fn non_ip_and_unknown_link_types_are_damage_not_errors() {
-        let mut arp = vec![0u8; 12];
-        arp.extend_from_slice(&0x0806u16.to_be_bytes());
-        arp.extend_from_slice(&[0u8; 28]);
-        let a = run(&[arp.clone(), arp, c(0, b"x")]);
-        assert_eq!(a.frames, 3);
-        assert_eq!(a.damage.len(), 1, "{:?}", a.damage);
-        assert_eq!(a.damage[0].after_frame, 0);
-        assert!(
-            a.damage[0].what.starts_with("2 frame(s)"),
-            "{}",
-            a.damage[0].what
-        );
-        let odd = analyze_reader(&pcap(147, &[b"abc"])[..], &ids()).expect("analysis");
-        assert_eq!(odd.frames, 1);
-        assert!(odd.damage[0].what.contains("link type 147"));
-    }
-
-    #[test]
-    fn truncated_capture_keeps_what_came_before() {
-        let mut frames = handshake();
-        frames.push(c(0, IMEI.as_bytes()));
-        frames.push(c(15, b"more bytes here"));
-        let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-        let file = pcap(1, &refs);
-        let full = analyze_reader(&file[..], &ids()).expect("full");
-        for cut in 24..file.len() {
-            let a = analyze_reader(&file[..cut], &ids()).expect("cut");
-            assert!(a.frames <= full.frames);
-            if a.frames >= 4 {
-                assert_eq!(a.findings.len(), 1, "cut {cut}");
-            }
-        }
-        assert!(matches!(
-            analyze_reader(&b""[..], &ids()),
-            Err(AnalysisError::NotACapture { .. })
-        ));
-        assert!(matches!(
-            analyze_reader(&b"\x00\x01\x02\x03"[..], &ids()),
-            Err(AnalysisError::NotACapture { .. })
-        ));
-    }
-
-    #[test]
-    fn streaming_feed_matches_whole_file() {
-        let mut frames = handshake();
-        frames.push(c(
-            0,
-            format!("GET /?imei={IMEI} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes(),
-        ));
-        let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-        let file = pcap(1, &refs);
-        let whole = analyze_reader(&file[..], &ids()).expect("whole");
-        let mut an = Analyzer::new(&ids());
-        for piece in file.chunks(5) {
-            an.feed(piece).expect("feed");
-        }
-        assert_eq!(an.finish(), whole);
-        assert_eq!(whole.findings.len(), 1);
-        assert_eq!(whole.findings[0].location, "http.url");
-    }
-
-    /// A file is analysed exactly as the same bytes given to `analyze_reader`, cut anywhere; an
-    /// empty or 3-byte file is not a capture either way.
-    #[test]
-    fn file_equals_read_bytes() {
-        let file: &[u8] = include_bytes!("../tests/data/http-imei.pcap");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("c.pcap");
-        let imei = [Identifier::new("imei", IMEI)];
-        for cut in [file.len(), file.len() - 1, file.len() / 2, 30, 24] {
-            std::fs::write(&path, &file[..cut]).expect("write");
-            let mapped = analyze_file(&path, &imei).expect("mapped");
-            let read = analyze_reader(&file[..cut], &imei).expect("read");
-            assert_eq!(mapped, read, "cut {cut}");
-        }
-        for bad in [&b""[..], b"\xd4\xc3\xb2", b"not a capture at all"] {
-            std::fs::write(&path, bad).expect("write");
-            assert!(matches!(
-                analyze_file(&path, &imei),
-                Err(AnalysisError::NotACapture { .. })
-            ));
-        }
-        let full = analyze_file(&path.with_file_name("missing.pcap"), &imei);
-        assert!(matches!(full, Err(AnalysisError::Open { .. })));
-    }
-
-    /// A real tcpdump capture (crates/tattle-analysis/tests/data/http-imei.pcap): cut at every offset and with
-    /// bytes corrupted at every offset, the analysis never panics and never errors past the header.
-    #[test]
-    fn real_capture_cut_or_corrupted_anywhere() {
-        let file: &[u8] = include_bytes!("../tests/data/http-imei.pcap");
-        let full = analyze_reader(file, &ids()).expect("fixture");
-        assert_eq!(full.frames, 8);
-        assert_eq!(full.findings.len(), 3, "{:?}", full.findings);
-        // One identifier keeps the automaton small: these loops run ~1500 analyses.
-        let imei = [Identifier::new("imei", IMEI)];
-        for cut in 24..file.len() {
-            let a = analyze_reader(&file[..cut], &imei).expect("cut");
-            assert!(a.frames <= full.frames);
-        }
-        for at in 24..file.len() {
-            let mut bad = file.to_vec();
-            bad[at] ^= 0xff;
-            let a = analyze_reader(&bad[..], &imei).expect("corrupt");
-            assert!(a.frames <= full.frames + 1);
-        }
-    }
 }

@@ -20,8 +20,10 @@
 //! - `base64`, `base64url`: standard / URL-safe alphabet, padded or not, at any of the three byte
 //!   alignments (only the part of the encoding that depends on the value alone is searched).
 //! - `hex`: hex of the value's bytes (either case).
+//! - `base32`: RFC 4648 base32 (either case, unpadded, at any of the five byte alignments), as DNS
+//!   tunnels and some SDKs put bytes into names.
 //! - `md5`, `sha1`, `sha256`: the digest of the value as hex (either case);
-//!   `md5+base64`, `md5+base64url`, … the digest in base64.
+//!   `md5+base64`, `md5+base64url`, … the digest in base64; `md5+base32`, … in base32.
 //!
 //! When one identifier matches several needles whose spans nest (`%2B6598…` contains `6598…`), only
 //! the outermost match is kept: it is the more specific statement of what went on the wire. Matches of
@@ -733,22 +735,6 @@ fn groupings(n: &str) -> Vec<Vec<&str>> {
     out
 }
 
-/// Luhn check digit of the digits in `body` (the IMEI's 15th digit).
-fn luhn_digit(body: &str) -> Option<char> {
-    let mut sum = 0u32;
-    for (i, c) in body.chars().rev().enumerate() {
-        let mut d = c.to_digit(10)?;
-        if i % 2 == 0 {
-            d *= 2;
-            if d > 9 {
-                d -= 9;
-            }
-        }
-        sum += d;
-    }
-    char::from_digit((10 - sum % 10) % 10, 10)
-}
-
 /// A textual form of a value before any encoding, and whether every encoding of it is searched
 /// (`false`: display variants, searched plain and URL-encoded only, to keep the automaton small).
 type Form = (Vec<u8>, bool);
@@ -798,7 +784,7 @@ fn plain_forms(id: &Identifier) -> Vec<Form> {
         // Without the Luhn check digit (what some SDKs report).
         forms.push((v.as_bytes()[..14].to_vec(), true));
     } else if id.kind == kinds::IMEI && v.len() == 14 && v.bytes().all(|b| b.is_ascii_digit()) {
-        if let Some(c) = luhn_digit(v) {
+        if let Some(c) = crate::identifier::luhn_check_digit(v) {
             forms.push((format!("{v}{c}").into_bytes(), true));
         }
     } else if id.kind == kinds::WIFI_MAC {
@@ -904,27 +890,33 @@ fn needles(id: &Identifier) -> Vec<(Vec<u8>, &'static str)> {
         }
         derived(&mut out, hex::encode(&form).into_bytes(), "hex");
         derived(&mut out, hex::encode_upper(&form).into_bytes(), "hex");
-        let digests: [(Vec<u8>, &'static str, &'static str, &'static str); 3] = [
+        for n in base32_alignments(&form) {
+            derived(&mut out, n, "base32");
+        }
+        let digests: [(Vec<u8>, [&'static str; 4]); 3] = [
             (
                 md5::Md5::digest(&form).to_vec(),
-                "md5",
-                "md5+base64",
-                "md5+base64url",
+                ["md5", "md5+base64", "md5+base64url", "md5+base32"],
             ),
             (
                 sha1::Sha1::digest(&form).to_vec(),
-                "sha1",
-                "sha1+base64",
-                "sha1+base64url",
+                ["sha1", "sha1+base64", "sha1+base64url", "sha1+base32"],
             ),
             (
                 sha2::Sha256::digest(&form).to_vec(),
-                "sha256",
-                "sha256+base64",
-                "sha256+base64url",
+                [
+                    "sha256",
+                    "sha256+base64",
+                    "sha256+base64url",
+                    "sha256+base32",
+                ],
             ),
         ];
-        for (digest, hex_name, b64_name, b64url_name) in digests {
+        for (digest, [hex_name, b64_name, b64url_name, b32_name]) in digests {
+            // A digest in base32 stands alone (a DNS label, a file name): aligned, either case.
+            let b32 = base32(&digest);
+            derived(&mut out, b32.to_ascii_uppercase().into_bytes(), b32_name);
+            derived(&mut out, b32.into_bytes(), b32_name);
             derived(&mut out, hex::encode(&digest).into_bytes(), hex_name);
             derived(&mut out, hex::encode_upper(&digest).into_bytes(), hex_name);
             // A digest is usually encoded on its own, but it may sit inside a longer blob.
@@ -1007,6 +999,44 @@ pub(crate) fn base64_alignments(value: &[u8], url_safe: bool) -> Vec<Vec<u8>> {
         let full = (k + value.len()) * 8 / 6;
         if full > skip {
             out.push(enc[skip..full].to_vec());
+        }
+    }
+    out
+}
+
+/// RFC 4648 base32 (lower case, unpadded) of `bytes`.
+pub(crate) fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
+    let (mut acc, mut bits) = (0u64, 0u32);
+    for &b in bytes {
+        acc = (acc << 8) | u64::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// The base32 characters fully determined by `value` when it starts at byte offset 0–4 of a 5-byte
+/// group, in lower and upper case (DNS tunnels write lower case, RFC 4648 upper).
+pub(crate) fn base32_alignments(value: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for k in 0..5usize {
+        let mut buf = vec![0u8; k];
+        buf.extend_from_slice(value);
+        let enc = base32(&buf);
+        let skip = (k * 8).div_ceil(5);
+        let full = (k + value.len()) * 8 / 5;
+        if full > skip {
+            let part = &enc.as_bytes()[skip..full];
+            out.push(part.to_ascii_uppercase());
+            out.push(part.to_vec());
         }
     }
     out
@@ -1281,7 +1311,10 @@ mod tests {
         assert_eq!(layer_names(&imei, md5_14.as_bytes()), vec!["imei:md5"]);
         let short = Matcher::new(&[Identifier::new("imei", &IMEI[..14])]);
         assert_eq!(layer_names(&short, IMEI.as_bytes()), vec!["imei:plain"]);
-        assert_eq!(luhn_digit("49015420323751"), Some('8'));
+        assert_eq!(
+            crate::identifier::luhn_check_digit("49015420323751"),
+            Some('8')
+        );
         let mac = Matcher::new(&[Identifier::new("wifi_mac", "02:1A:2b:3c:4D:5e")]);
         for hay in [
             "021a2b3c4d5e",

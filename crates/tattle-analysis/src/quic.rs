@@ -383,6 +383,7 @@ fn decode_pn(largest: Option<u64>, truncated: u64, pn_len: usize) -> u64 {
 /// Builds a protected client Initial packet carrying `crypto` (TLS handshake bytes) at CRYPTO offset
 /// `crypto_off`, padded so the datagram is `min_size` bytes. Used by tests and by anything that must
 /// emit a real QUIC first flight (the virtual handset's profiles).
+#[cfg(any(test, feature = "testgen"))]
 pub fn seal_client_initial(
     dcid: &[u8],
     scid: &[u8],
@@ -434,6 +435,7 @@ pub fn seal_client_initial(
     pkt
 }
 
+#[cfg(any(test, feature = "testgen"))]
 fn put_varint(out: &mut Vec<u8>, v: u64) {
     if v < 1 << 6 {
         out.push(v as u8);

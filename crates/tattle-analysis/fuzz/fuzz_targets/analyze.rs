@@ -15,8 +15,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tattle_analysis::{Analyzer, analyze_reader};
+use std::sync::OnceLock;
+
 use tattle_analysis::identifier::Identifier;
+use tattle_analysis::{Analysis, Analyzer, Needles};
 
 /// The identifiers searched: a couple of real kinds, one with phone-number formats, one with spaces
 /// (URL encoding differs from plain), so every needle family is in the automaton.
@@ -59,14 +61,20 @@ impl Chunks {
     }
 }
 
+/// Compiled once per process: building the automaton costs more than analysing most inputs.
+fn needles() -> &'static Needles {
+    static NEEDLES: OnceLock<Needles> = OnceLock::new();
+    NEEDLES.get_or_init(|| Needles::new(&identifiers()))
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&control, capture)) = data.split_first() else {
         return;
     };
-    let ids = identifiers();
-    let whole = analyze_reader(capture, &ids);
+    let mut whole = Analyzer::with_needles(needles(), Analysis::default());
+    let whole = whole.read_all(capture).map(|()| whole.finish());
 
-    let mut streamed = Analyzer::new(&ids);
+    let mut streamed = Analyzer::with_needles(needles(), Analysis::default());
     let mut chunks = Chunks::new(control);
     let mut rest = capture;
     let mut feed_failed = false;

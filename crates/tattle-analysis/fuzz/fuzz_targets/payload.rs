@@ -15,8 +15,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tattle_analysis::analyze_reader;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
 use tattle_analysis::identifier::Identifier;
+use tattle_analysis::pcap::{PcapWriter, linktype};
+use tattle_analysis::testgen::frame::{self, L4};
+use tattle_analysis::{Analysis, Analyzer, Needles};
 
 /// Server ports by the low 3 bits of the control byte: (port, tcp).
 const SERVICES: [(u16, bool); 8] = [
@@ -38,89 +43,53 @@ const REPLY: u8 = 0x40;
 /// No handshake: the capture starts mid-connection.
 const MIDSTREAM: u8 = 0x80;
 
+/// A capture being built: Ethernet frames of one client and one server, through the workspace's
+/// one frame builder and pcap writer.
 struct Capture {
-    out: Vec<u8>,
-    frames: u32,
+    pcap: PcapWriter<Vec<u8>>,
+    frame: Vec<u8>,
     v6: bool,
 }
 
 impl Capture {
     fn new(v6: bool) -> Self {
-        let mut out = Vec::new();
-        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        out.extend_from_slice(&262_144u32.to_le_bytes());
-        out.extend_from_slice(&1u32.to_le_bytes());
-        Capture { out, frames: 0, v6 }
+        Capture {
+            pcap: PcapWriter::new(Vec::new(), linktype::ETHERNET).expect("to memory"),
+            frame: Vec::new(),
+            v6,
+        }
     }
 
     /// One packet from the client (`outbound`) or the server.
     fn packet(&mut self, outbound: bool, port: u16, tcp: Option<(u32, u32, u8)>, data: &[u8]) {
-        let (cport, sport) = (41_000u16, port);
-        let (sp, dp) = if outbound {
-            (cport, sport)
+        let (client, server): (IpAddr, IpAddr) = if self.v6 {
+            ("fd00::15".parse().unwrap(), "2001::1".parse().unwrap())
         } else {
-            (sport, cport)
+            ("10.0.2.15".parse().unwrap(), "142.250.0.1".parse().unwrap())
         };
-        let mut l4 = Vec::with_capacity(20 + data.len());
-        l4.extend_from_slice(&sp.to_be_bytes());
-        l4.extend_from_slice(&dp.to_be_bytes());
-        match tcp {
-            Some((seq, ack, flags)) => {
-                l4.extend_from_slice(&seq.to_be_bytes());
-                l4.extend_from_slice(&ack.to_be_bytes());
-                l4.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-            }
-            None => {
-                l4.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
-                l4.extend_from_slice(&[0, 0]);
-            }
-        }
-        l4.extend_from_slice(data);
-        let proto = if tcp.is_some() { 6 } else { 17 };
-        let mut frame = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
-        let (client4, server4) = ([10, 0, 2, 15], [142, 250, 0, 1]);
-        let mut client6 = [0u8; 16];
-        client6[0] = 0xfd;
-        client6[15] = 0x15;
-        let mut server6 = [0u8; 16];
-        server6[0] = 0x20;
-        server6[1] = 0x01;
-        server6[15] = 1;
-        if self.v6 {
-            frame.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
-            frame.extend_from_slice(&(l4.len() as u16).to_be_bytes());
-            frame.extend_from_slice(&[proto, 64]);
-            let (s, d) = if outbound {
-                (client6, server6)
-            } else {
-                (server6, client6)
-            };
-            frame.extend_from_slice(&s);
-            frame.extend_from_slice(&d);
-        } else {
-            frame.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-            frame.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
-            frame.extend_from_slice(&[0, 0, 0x40, 0, 64, proto, 0, 0]);
-            let (s, d) = if outbound {
-                (client4, server4)
-            } else {
-                (server4, client4)
-            };
-            frame.extend_from_slice(&s);
-            frame.extend_from_slice(&d);
-        }
-        frame.extend_from_slice(&l4);
-        self.frames += 1;
-        self.out.extend_from_slice(&1_700_000_000u32.to_le_bytes());
-        self.out
-            .extend_from_slice(&(self.frames * 10).to_le_bytes());
-        self.out
-            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.out
-            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.out.extend_from_slice(&frame);
+        let (c, s) = ((client, 41_000u16), (server, port));
+        let (src, dst) = if outbound { (c, s) } else { (s, c) };
+        let l4 = match tcp {
+            Some((seq, ack, flags)) => L4::Tcp { seq, ack, flags },
+            None => L4::Udp,
+        };
+        self.frame.clear();
+        frame::ethernet(&mut self.frame, src, dst, l4, data);
+        let ts = 1_700_000_000_000_000 + self.pcap.frames * 10;
+        self.pcap.record(ts, &self.frame).expect("to memory");
     }
+}
+
+/// Compiled once per process: building the automaton costs more than analysing most inputs.
+fn needles() -> &'static Needles {
+    static NEEDLES: OnceLock<Needles> = OnceLock::new();
+    NEEDLES.get_or_init(|| {
+        Needles::new(&[
+            Identifier::new("imei", "356938035643809"),
+            Identifier::new("phone_number", "+6598765432"),
+            Identifier::new("contact_name", "Wei Ling Tan"),
+        ])
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -188,17 +157,18 @@ fuzz_target!(|data: &[u8]| {
     // tshark or `tattle analyze`.
     static DUMP: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
     if let Some(path) = DUMP.get_or_init(|| std::env::var_os("PAYLOAD_DUMP")) {
-        let _ = std::fs::write(path, &cap.out);
+        let _ = std::fs::write(path, cap.pcap.get_ref());
     }
-    let ids = [
-        Identifier::new("imei", "356938035643809"),
-        Identifier::new("phone_number", "+6598765432"),
-        Identifier::new("contact_name", "Wei Ling Tan"),
-    ];
-    let a = analyze_reader(&cap.out[..], &ids).expect("a well-formed pcap is always accepted");
+    let frames = cap.pcap.frames;
+    let out = cap.pcap.into_inner();
+    let mut analyzer = Analyzer::with_needles(needles(), Analysis::default());
+    analyzer
+        .read_all(&out[..])
+        .expect("a well-formed pcap is always accepted");
+    let a = analyzer.finish();
     assert_eq!(
         a.frames,
-        u64::from(cap.frames),
+        frames,
         "every frame written is counted"
     );
     assert!(

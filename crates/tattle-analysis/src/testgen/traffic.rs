@@ -1,18 +1,19 @@
-//! Synthetic phone traffic for the analysis benchmark: a seeded, deterministic pcap writer.
+//! The two traffic models (`Shape`): sessions drawn from a mix, their packets interleaved.
 //!
-//! Owns the traffic model of the bench (what a handset's capture looks like by bytes and by packets)
-//! and its pcap encoding (Ethernet, IPv4/IPv6, TCP/UDP with sane headers and checksums). It is written
-//! from the formats themselves (pcap, IP, TCP, DNS, TLS, HTTP), not from the analysis code, so the
-//! bench measures the analysis on traffic it did not shape.
+//! `Phone`: several sessions open at once. A session is DNS resolution followed by one connection:
+//! TLS API calls (ClientHello with SNI and ALPN, opaque records), plain HTTP/1.1 GETs and form POSTs
+//! (a minority carrying the IMEI or phone number as plain, URL-encoded, MD5 or base64 text, some
+//! with gzip bodies), NTP, and bulk transfers (TLS and HTTP downloads, QUIC streaming, uploads) that
+//! carry most of the bytes, as on a real phone.
 //!
-//! The model: several sessions open at once, their packets interleaved. A session is DNS resolution
-//! followed by one connection: TLS API calls (ClientHello with SNI and ALPN, opaque records), plain
-//! HTTP/1.1 GETs and form POSTs (a minority carrying the IMEI or phone number as plain, URL-encoded,
-//! MD5 or base64 text, some with gzip bodies), NTP, and bulk transfers (TLS and HTTP downloads, QUIC
-//! streaming, uploads) that carry most of the bytes, as on a real phone. Server data is ACKed every
-//! second segment; a few segments are retransmitted.
+//! `ManyFlows`: ~48 short sessions at once from 32 clients; each a lookup (one in twenty with the
+//! IMEI in a label of the name asked: plain, hex, base32, md5, base64url) and one small TLS or HTTP
+//! exchange; connections end with FINs from both sides (a quarter), the client's FIN only, the
+//! server's FIN only, a reset from either side, or nothing at all (a quarter).
 //!
-//! Must not touch: the analysis (it is the thing measured), the file system besides the writer given.
+//! In both, server data is ACKed every second segment and one segment in 2000 is sent twice.
+//!
+//! Must not touch: the analysis (it is the thing measured), pcap framing (`Wire`).
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -20,39 +21,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use base64::Engine as _;
 use md5::Digest as _;
 
-/// The identifiers planted in the traffic; the bench searches for exactly these.
-pub const IMEI: &str = "356938035643809";
-pub const PHONE: &str = "+6598765432";
-
-/// Deterministic PRNG (splitmix64): the same seed gives the same capture, byte for byte.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..hi` (`hi` exclusive, `hi > lo`).
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo)
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.range(0, 100) < percent
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.range(0, items.len() as u64) as usize]
-    }
-}
+use super::frame::{ACK, FIN, L4, PSH, RST, SYN};
+use super::{IMEI, PHONE, Plant, Rng, Wire};
 
 /// Incompressible bytes that bulk payloads are sliced from (encrypted or compressed content).
 const POOL_LEN: usize = 8 << 20;
@@ -164,12 +134,44 @@ impl Msg {
     }
 }
 
-/// One flow of a session: its endpoints and what each side sends, in order.
+/// How a TCP connection ends in the capture. Phones and routers see every one of them: most
+/// connections are not closed by a FIN from both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// FIN from the client, FIN from the server, last ACK.
+    BothFin,
+    /// The client's FIN, ACKed; the server never sends its own.
+    ClientFin,
+    /// The server's FIN, ACKed; the client goes quiet.
+    ServerFin,
+    ClientRst,
+    ServerRst,
+    /// No end at all: the connection just stops.
+    Quiet,
+}
+
+/// One flow of a session: its endpoints, what each side sends in order, how it ends, and the
+/// identifiers planted in it (kind, encoding, location).
 struct Phase {
     tcp: bool,
     client: (IpAddr, u16),
     server: (IpAddr, u16),
     msgs: Vec<Msg>,
+    ending: Ending,
+    plants: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+impl Phase {
+    fn new(tcp: bool, client: (IpAddr, u16), server: (IpAddr, u16), msgs: Vec<Msg>) -> Self {
+        Phase {
+            tcp,
+            client,
+            server,
+            msgs,
+            ending: Ending::BothFin,
+            plants: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -178,9 +180,8 @@ enum Step {
     SynAck,
     Ack,
     Data,
-    Fin1,
-    Fin2,
-    LastAck,
+    /// The ending's packets, counted from 0.
+    End(u8),
     Done,
 }
 
@@ -210,161 +211,26 @@ impl Session {
             unacked: 0,
         }
     }
-}
 
-const FIN: u8 = 0x01;
-const SYN: u8 = 0x02;
-const PSH: u8 = 0x08;
-const ACK: u8 = 0x10;
-
-/// Frames one packet at a time into a pcap stream (little-endian, µs, Ethernet).
-pub struct PcapWriter<W: Write> {
-    out: W,
-    ts_us: u64,
-    pub frames: u64,
-    pub bytes: u64,
-    frame: Vec<u8>,
-    payload: Vec<u8>,
-}
-
-impl<W: Write> PcapWriter<W> {
-    pub fn new(mut out: W, start_ts_us: u64) -> io::Result<Self> {
-        let mut hdr = Vec::with_capacity(24);
-        hdr.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        hdr.extend_from_slice(&2u16.to_le_bytes());
-        hdr.extend_from_slice(&4u16.to_le_bytes());
-        hdr.extend_from_slice(&0i32.to_le_bytes());
-        hdr.extend_from_slice(&0u32.to_le_bytes());
-        hdr.extend_from_slice(&262_144u32.to_le_bytes());
-        hdr.extend_from_slice(&1u32.to_le_bytes());
-        out.write_all(&hdr)?;
-        Ok(PcapWriter {
-            out,
-            ts_us: start_ts_us,
-            frames: 0,
-            bytes: 24,
-            frame: Vec::with_capacity(2048),
-            payload: Vec::with_capacity(2048),
-        })
-    }
-
-    /// Writes one Ethernet frame carrying `self.payload` from `src` to `dst`.
-    fn emit(
-        &mut self,
-        rng: &mut Rng,
-        src: (IpAddr, u16),
-        dst: (IpAddr, u16),
-        tcp: Option<(u32, u32, u8)>,
-    ) -> io::Result<()> {
-        let f = &mut self.frame;
-        f.clear();
-        let client_mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x15];
-        let gw_mac = [0x52, 0x54, 0x00, 0x12, 0x35, 0x02];
-        let from_phone = matches!(src.0, IpAddr::V4(a) if a.octets()[0] == 10)
-            || matches!(src.0, IpAddr::V6(a) if a.segments()[0] == 0xfd00);
-        let (dmac, smac) = if from_phone {
-            (gw_mac, client_mac)
-        } else {
-            (client_mac, gw_mac)
-        };
-        f.extend_from_slice(&dmac);
-        f.extend_from_slice(&smac);
-        let l4_len = if tcp.is_some() { 20 } else { 8 } + self.payload.len();
-        let proto = if tcp.is_some() { 6u8 } else { 17u8 };
-        let addr_sum = match (src.0, dst.0) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                f.extend_from_slice(&0x0800u16.to_be_bytes());
-                let ip_start = f.len();
-                f.push(0x45);
-                f.push(0);
-                f.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
-                f.extend_from_slice(&(self.frames as u16).to_be_bytes());
-                f.extend_from_slice(&0x4000u16.to_be_bytes());
-                f.push(64);
-                f.push(proto);
-                f.extend_from_slice(&[0, 0]);
-                f.extend_from_slice(&s.octets());
-                f.extend_from_slice(&d.octets());
-                let ck = !fold(sum16(&f[ip_start..ip_start + 20]));
-                f[ip_start + 10..ip_start + 12].copy_from_slice(&ck.to_be_bytes());
-                sum16(&s.octets()) + sum16(&d.octets())
-            }
-            (IpAddr::V6(s), IpAddr::V6(d)) => {
-                f.extend_from_slice(&0x86ddu16.to_be_bytes());
-                f.extend_from_slice(&[0x60, 0, 0, 0]);
-                f.extend_from_slice(&(l4_len as u16).to_be_bytes());
-                f.push(proto);
-                f.push(64);
-                f.extend_from_slice(&s.octets());
-                f.extend_from_slice(&d.octets());
-                sum16(&s.octets()) + sum16(&d.octets())
-            }
-            _ => unreachable!("mixed address families in one flow"),
-        };
-        let pseudo = addr_sum + u32::from(proto) + l4_len as u32;
-        let l4_start = f.len();
-        f.extend_from_slice(&src.1.to_be_bytes());
-        f.extend_from_slice(&dst.1.to_be_bytes());
-        match tcp {
-            Some((seq, ack, flags)) => {
-                f.extend_from_slice(&seq.to_be_bytes());
-                f.extend_from_slice(&(if flags & ACK != 0 { ack } else { 0 }).to_be_bytes());
-                f.push(5 << 4);
-                f.push(flags);
-                f.extend_from_slice(&65535u16.to_be_bytes());
-                f.extend_from_slice(&[0, 0, 0, 0]);
-            }
-            None => {
-                f.extend_from_slice(&(l4_len as u16).to_be_bytes());
-                f.extend_from_slice(&[0, 0]);
-            }
-        }
-        f.extend_from_slice(&self.payload);
-        let ck = !fold(pseudo + sum16(&f[l4_start..]));
-        let at = l4_start + if tcp.is_some() { 16 } else { 6 };
-        let ck = if tcp.is_none() && ck == 0 { 0xffff } else { ck };
-        f[at..at + 2].copy_from_slice(&ck.to_be_bytes());
-
-        // Phones talk in bursts: mostly back-to-back packets, sometimes a pause.
-        self.ts_us += if rng.chance(2) {
-            rng.range(1_000, 200_000)
-        } else {
-            rng.range(2, 300)
-        };
-        let mut rec = [0u8; 16];
-        rec[0..4].copy_from_slice(&((self.ts_us / 1_000_000) as u32).to_le_bytes());
-        rec[4..8].copy_from_slice(&((self.ts_us % 1_000_000) as u32).to_le_bytes());
-        rec[8..12].copy_from_slice(&(f.len() as u32).to_le_bytes());
-        rec[12..16].copy_from_slice(&(f.len() as u32).to_le_bytes());
-        self.out.write_all(&rec)?;
-        self.out.write_all(f)?;
-        self.frames += 1;
-        self.bytes += 16 + f.len() as u64;
-        Ok(())
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
+    /// Moves to the next phase (a new flow with fresh sequence numbers).
+    fn next_phase(&mut self, rng: &mut Rng) {
+        self.phase += 1;
+        self.msg = 0;
+        self.pos = 0;
+        self.step = Step::Syn;
+        self.unacked = 0;
+        self.seq = [rng.next_u64() as u32, rng.next_u64() as u32];
     }
 }
 
-fn sum16(bytes: &[u8]) -> u32 {
-    let mut s = 0u32;
-    let mut chunks = bytes.chunks_exact(2);
-    for c in &mut chunks {
-        s += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        s += u32::from(*last) << 8;
-    }
-    s
-}
-
-fn fold(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
+/// What a capture looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A handset by bytes: a few sessions at once, bulk transfers carrying most bytes.
+    Phone,
+    /// A handset's or router's day by connections: ~48 short sessions at once from 32 clients,
+    /// most TCP connections ending with one FIN, a reset or nothing, DNS lookups that leak.
+    ManyFlows,
 }
 
 /// Generates the capture: sessions drawn from the traffic mix until `target_bytes` are written.
@@ -372,6 +238,7 @@ pub struct Generator {
     rng: Rng,
     pool: Vec<u8>,
     next_port: u16,
+    shape: Shape,
     /// Sessions open at once (their packets interleave).
     pub concurrency: usize,
     /// Stop at this file size even inside sessions (small fuzz seeds); `None` drains them.
@@ -379,12 +246,21 @@ pub struct Generator {
     /// Identifier occurrences planted, by `kind:encoding` as the analysis names them (`gzip`
     /// for any form inside a gzip body): what a correct analysis must report.
     pub planted: std::collections::BTreeMap<&'static str, u64>,
+    /// Every identifier planted, with its flow (`Shape::ManyFlows` records them; `Phone` counts
+    /// `planted` only, its bulk flows are too long to keep a list for).
+    pub plants: Vec<Plant>,
     /// Per traffic category: (sessions, frames, pcap bytes), to document the mix.
     pub mix: std::collections::BTreeMap<&'static str, (u64, u64, u64)>,
+    /// Flows started, by how they end (`both-fin`, `client-fin`…, `udp`).
+    pub endings: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Generator {
     pub fn new(seed: u64) -> Self {
+        Self::with_shape(seed, Shape::Phone)
+    }
+
+    pub fn with_shape(seed: u64, shape: Shape) -> Self {
         let mut rng = Rng::new(seed);
         let mut pool = Vec::with_capacity(POOL_LEN);
         while pool.len() < POOL_LEN {
@@ -394,42 +270,76 @@ impl Generator {
             rng,
             pool,
             next_port: 40_000,
-            concurrency: 6,
+            shape,
+            concurrency: match shape {
+                Shape::Phone => 6,
+                Shape::ManyFlows => 48,
+            },
             hard_limit: None,
             planted: Default::default(),
+            plants: Vec::new(),
             mix: Default::default(),
+            endings: Default::default(),
         }
     }
 
     /// Writes a capture of at least `target_bytes` (pcap file size) to `out`.
-    pub fn write<W: Write>(&mut self, out: W, target_bytes: u64) -> io::Result<PcapWriter<W>> {
-        let mut w = PcapWriter::new(out, 1_700_000_000_000_000)?;
+    pub fn write<W: Write>(&mut self, out: W, target_bytes: u64) -> io::Result<Wire<W>> {
+        let mut w = Wire::new(out)?;
         let mut active: Vec<Session> = Vec::new();
         loop {
-            while active.len() < self.concurrency && w.bytes < target_bytes {
-                let (category, phases) = self.session();
+            while active.len() < self.concurrency && w.bytes() < target_bytes {
+                let (category, phases) = match self.shape {
+                    Shape::Phone => self.session(),
+                    Shape::ManyFlows => self.short_session(),
+                };
                 self.mix.entry(category).or_default().0 += 1;
                 active.push(Session::new(category, phases, &mut self.rng));
             }
-            if active.is_empty() || self.hard_limit.is_some_and(|h| w.bytes >= h) {
+            if active.is_empty() || self.hard_limit.is_some_and(|h| w.bytes() >= h) {
                 break;
             }
             let i = self.rng.range(0, active.len() as u64) as usize;
-            let (frames, bytes) = (w.frames, w.bytes);
+            let (frames, bytes) = (w.frames(), w.bytes());
             let more = self.step(&mut w, &mut active[i])?;
             let m = self.mix.entry(active[i].category).or_default();
-            m.1 += w.frames - frames;
-            m.2 += w.bytes - bytes;
+            m.1 += w.frames() - frames;
+            m.2 += w.bytes() - bytes;
             if !more {
                 active.swap_remove(i);
             }
         }
-        w.out.flush()?;
+        w.flush()?;
         Ok(w)
     }
 
+    /// Notes the identifiers planted in the phase whose first packet is about to be written.
+    fn flow_starts(&mut self, first_frame: u64, ph: &Phase) {
+        let ending = if !ph.tcp {
+            "udp"
+        } else {
+            match ph.ending {
+                Ending::BothFin => "both-fin",
+                Ending::ClientFin => "client-fin",
+                Ending::ServerFin => "server-fin",
+                Ending::ClientRst => "client-rst",
+                Ending::ServerRst => "server-rst",
+                Ending::Quiet => "quiet",
+            }
+        };
+        *self.endings.entry(ending).or_default() += 1;
+        for &(kind, encoding, location) in &ph.plants {
+            self.plants.push(Plant {
+                flow: first_frame,
+                kind,
+                encoding,
+                location,
+            });
+        }
+    }
+
     /// Emits the next packet of `s`; false when the session is over.
-    fn step<W: Write>(&mut self, w: &mut PcapWriter<W>, s: &mut Session) -> io::Result<bool> {
+    fn step<W: Write>(&mut self, w: &mut Wire<W>, s: &mut Session) -> io::Result<bool> {
         loop {
             let Some(ph) = s.phases.get(s.phase) else {
                 return Ok(false);
@@ -437,43 +347,47 @@ impl Generator {
             let (c, sv) = (ph.client, ph.server);
             if !ph.tcp {
                 let Some(m) = ph.msgs.get(s.msg) else {
-                    s.phase += 1;
-                    s.msg = 0;
+                    s.next_phase(&mut self.rng);
                     continue;
                 };
+                if s.msg == 0 {
+                    self.flow_starts(w.frames() + 1, ph);
+                }
                 w.payload.clear();
                 m.fill(&self.pool, 0, m.len(), &mut w.payload);
                 let (src, dst) = if m.from_client { (c, sv) } else { (sv, c) };
-                w.emit(&mut self.rng, src, dst, None)?;
+                w.emit(&mut self.rng, src, dst, L4::Udp)?;
                 s.msg += 1;
                 return Ok(true);
             }
             let mss = if c.0.is_ipv4() { MSS_V4 } else { MSS_V6 };
             w.payload.clear();
             let [cs, ss] = s.seq;
+            let tcp = |seq, ack, flags| L4::Tcp { seq, ack, flags };
             match s.step {
                 Step::Syn => {
-                    w.emit(&mut self.rng, c, sv, Some((cs, 0, SYN)))?;
+                    self.flow_starts(w.frames() + 1, ph);
+                    w.emit(&mut self.rng, c, sv, tcp(cs, 0, SYN))?;
                     s.seq[0] = cs.wrapping_add(1);
                     s.step = Step::SynAck;
                 }
                 Step::SynAck => {
-                    w.emit(&mut self.rng, sv, c, Some((ss, s.seq[0], SYN | ACK)))?;
+                    w.emit(&mut self.rng, sv, c, tcp(ss, s.seq[0], SYN | ACK))?;
                     s.seq[1] = ss.wrapping_add(1);
                     s.step = Step::Ack;
                 }
                 Step::Ack => {
-                    w.emit(&mut self.rng, c, sv, Some((cs, ss, ACK)))?;
+                    w.emit(&mut self.rng, c, sv, tcp(cs, ss, ACK))?;
                     s.step = Step::Data;
                 }
                 Step::Data => {
                     if s.unacked >= 2 {
-                        w.emit(&mut self.rng, c, sv, Some((cs, ss, ACK)))?;
+                        w.emit(&mut self.rng, c, sv, tcp(cs, ss, ACK))?;
                         s.unacked = 0;
                         return Ok(true);
                     }
                     let Some(m) = ph.msgs.get(s.msg) else {
-                        s.step = Step::Fin1;
+                        s.step = Step::End(0);
                         continue;
                     };
                     let n = mss.min(m.len() - s.pos);
@@ -485,10 +399,10 @@ impl Generator {
                     } else {
                         (sv, c, ss, cs)
                     };
-                    w.emit(&mut self.rng, src, dst, Some((seq, ack, flags)))?;
+                    w.emit(&mut self.rng, src, dst, tcp(seq, ack, flags))?;
                     // A lost segment on a phone link: the same bytes again a little later.
                     if self.rng.range(0, 2000) == 0 {
-                        w.emit(&mut self.rng, src, dst, Some((seq, ack, flags)))?;
+                        w.emit(&mut self.rng, src, dst, tcp(seq, ack, flags))?;
                     }
                     let dir = usize::from(!m.from_client);
                     s.seq[dir] = s.seq[dir].wrapping_add(n as u32);
@@ -499,26 +413,34 @@ impl Generator {
                         s.pos = 0;
                     }
                 }
-                Step::Fin1 => {
-                    w.emit(&mut self.rng, c, sv, Some((cs, ss, FIN | ACK)))?;
-                    s.seq[0] = cs.wrapping_add(1);
-                    s.step = Step::Fin2;
-                }
-                Step::Fin2 => {
-                    w.emit(&mut self.rng, sv, c, Some((ss, s.seq[0], FIN | ACK)))?;
-                    s.seq[1] = ss.wrapping_add(1);
-                    s.step = Step::LastAck;
-                }
-                Step::LastAck => {
-                    w.emit(&mut self.rng, c, sv, Some((cs, s.seq[1], ACK)))?;
-                    s.step = Step::Done;
+                Step::End(k) => {
+                    // (sender is the client, flags) of each packet of the ending, in order.
+                    let script: &[(bool, u8)] = match ph.ending {
+                        Ending::BothFin => &[(true, FIN | ACK), (false, FIN | ACK), (true, ACK)],
+                        Ending::ClientFin => &[(true, FIN | ACK), (false, ACK)],
+                        Ending::ServerFin => &[(false, FIN | ACK), (true, ACK)],
+                        Ending::ClientRst => &[(true, RST | ACK)],
+                        Ending::ServerRst => &[(false, RST | ACK)],
+                        Ending::Quiet => &[],
+                    };
+                    let Some(&(from_client, flags)) = script.get(k as usize) else {
+                        s.step = Step::Done;
+                        continue;
+                    };
+                    let (src, dst, seq, ack) = if from_client {
+                        (c, sv, s.seq[0], s.seq[1])
+                    } else {
+                        (sv, c, s.seq[1], s.seq[0])
+                    };
+                    w.emit(&mut self.rng, src, dst, tcp(seq, ack, flags))?;
+                    if flags & FIN != 0 {
+                        let dir = usize::from(!from_client);
+                        s.seq[dir] = s.seq[dir].wrapping_add(1);
+                    }
+                    s.step = Step::End(k + 1);
                 }
                 Step::Done => {
-                    s.phase += 1;
-                    s.msg = 0;
-                    s.pos = 0;
-                    s.step = Step::Syn;
-                    s.unacked = 0;
+                    s.next_phase(&mut self.rng);
                     continue;
                 }
             }
@@ -533,6 +455,20 @@ impl Generator {
             self.next_port + 1
         };
         self.next_port
+    }
+
+    /// The handset's address; `ManyFlows` spreads its flows over 32 clients (a router's view), so
+    /// (address, port) pairs are not reused while a UDP conversation may still be open.
+    fn phone_addr(&mut self, v6: bool) -> IpAddr {
+        let host = match self.shape {
+            Shape::Phone => 15,
+            Shape::ManyFlows => 16 + self.rng.range(0, 32) as u8,
+        };
+        if v6 {
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(host)))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(10, 0, 2, host))
+        }
     }
 
     fn server_addr(host: &str, v6: bool) -> IpAddr {
@@ -564,14 +500,121 @@ impl Generator {
         self.rng.range(0, POOL_LEN as u64) as usize
     }
 
+    /// A short session of the many-flow shape: a lookup (one in twenty leaking an identifier in
+    /// the name asked), then one small TLS or HTTP exchange ending as connections on a phone do.
+    fn short_session(&mut self) -> (&'static str, Vec<Phase>) {
+        let v6 = self.rng.chance(20);
+        let phone = self.phone_addr(v6);
+        let resolver: IpAddr = if v6 {
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x3))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(10, 0, 2, 3))
+        };
+        let host = *self.rng.pick(HOSTS);
+        let server = Self::server_addr(host, v6);
+        let mut phases = Vec::new();
+        let kind = self.rng.range(0, 100);
+        if kind < 10 || self.rng.chance(60) {
+            let id = self.rng.next_u64() as u16;
+            let (name, plant) = if self.rng.chance(5) {
+                self.leaky_name()
+            } else {
+                (host.to_string(), None)
+            };
+            let mut ph = Phase::new(
+                false,
+                (phone, self.port()),
+                (resolver, 53),
+                vec![
+                    Msg::bytes(true, dns_query(id, &name, v6)),
+                    Msg::bytes(false, dns_answer(id, &name, server)),
+                ],
+            );
+            ph.plants.extend(plant);
+            phases.push(ph);
+        }
+        let client = (phone, self.port());
+        let ending = match self.rng.range(0, 100) {
+            0..25 => Ending::BothFin,
+            25..50 => Ending::ClientFin,
+            50..62 => Ending::ServerFin,
+            62..68 => Ending::ClientRst,
+            68..75 => Ending::ServerRst,
+            _ => Ending::Quiet,
+        };
+        let category = match kind {
+            0..10 => "dns only",
+            10..60 => {
+                let mut msgs = tls_handshake(&mut self.rng, host);
+                let (req, resp) = (self.rng.range(100, 1500), self.rng.range(200, 6000));
+                let (o1, o2) = (self.bulk_off(), self.bulk_off());
+                msgs.push(tls_data(true, req as usize, o1));
+                msgs.push(tls_data(false, resp as usize, o2));
+                let mut ph = Phase::new(true, client, (server, 443), msgs);
+                ph.ending = ending;
+                phases.push(ph);
+                "tls api call"
+            }
+            60..90 => {
+                let (req, plant) = self.http_request(host);
+                let body = format!("{{\"ok\":{}}}", self.rng.range(0, 1000));
+                let mut ph = Phase::new(
+                    true,
+                    client,
+                    (server, 80),
+                    vec![Msg::bytes(true, req), Msg::bytes(false, http_ok(&body))],
+                );
+                ph.plants.extend(plant);
+                ph.ending = ending;
+                phases.push(ph);
+                "http api (get/form)"
+            }
+            _ => {
+                let (req, plants) = self.http_gzip_post(host);
+                let mut ph = Phase::new(
+                    true,
+                    client,
+                    (server, 80),
+                    vec![Msg::bytes(true, req), Msg::bytes(false, http_ok("{}"))],
+                );
+                ph.plants.extend(plants);
+                ph.ending = ending;
+                phases.push(ph);
+                "http gzip post"
+            }
+        };
+        (category, phases)
+    }
+
+    /// A DNS name carrying the IMEI in one label, as telemetry SDKs and DNS tunnels do, in one of
+    /// the encodings a label can hold.
+    fn leaky_name(&mut self) -> (String, Option<(&'static str, &'static str, &'static str)>) {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (label, encoding) = match self.rng.range(0, 5) {
+            0 => (IMEI.to_string(), "plain"),
+            1 => (hex::encode(IMEI), "hex"),
+            2 => (base32_lower(IMEI.as_bytes()), "base32"),
+            3 => (hex::encode(md5::Md5::digest(IMEI.as_bytes())), "md5"),
+            // SHA-1 of this IMEI in base64url has `-` and `_`: it is not also base64.
+            _ => (
+                URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(IMEI.as_bytes())),
+                "sha1+base64url",
+            ),
+        };
+        let zone = *self
+            .rng
+            .pick(&["t.tracker.example", "dns.telemetry.example"]);
+        *self.planted.entry("imei:dns.qname").or_default() += 1;
+        (
+            format!("{label}.{zone}"),
+            Some(("imei", encoding, "dns.qname")),
+        )
+    }
+
     /// Draws one session from the traffic mix.
     fn session(&mut self) -> (&'static str, Vec<Phase>) {
         let v6 = self.rng.chance(25);
-        let phone: IpAddr = if v6 {
-            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x15))
-        } else {
-            IpAddr::V4(Ipv4Addr::new(10, 0, 2, 15))
-        };
+        let phone = self.phone_addr(v6);
         let resolver: IpAddr = if v6 {
             IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x3))
         } else {
@@ -585,29 +628,19 @@ impl Generator {
         if kind < 12 || self.rng.chance(70) {
             let id = self.rng.next_u64() as u16;
             let cport = self.port();
-            phases.push(Phase {
-                tcp: false,
-                client: (phone, cport),
-                server: (resolver, 53),
-                msgs: vec![
+            phases.push(Phase::new(
+                false,
+                (phone, cport),
+                (resolver, 53),
+                vec![
                     Msg::bytes(true, dns_query(id, host, v6)),
                     Msg::bytes(false, dns_answer(id, host, server)),
                 ],
-            });
+            ));
         }
         let client = (phone, self.port());
-        let tls = |msgs| Phase {
-            tcp: true,
-            client,
-            server: (server, 443),
-            msgs,
-        };
-        let http = |msgs| Phase {
-            tcp: true,
-            client,
-            server: (server, 80),
-            msgs,
-        };
+        let tls = |msgs| Phase::new(true, client, (server, 443), msgs);
+        let http = |msgs| Phase::new(true, client, (server, 80), msgs);
         match kind {
             // Lookup only (a name resolved for later or for a connectivity probe).
             0..12 => {}
@@ -628,7 +661,7 @@ impl Generator {
             }
             // Plain HTTP API call, a quarter of them with an identifier.
             50..70 => {
-                let req = self.http_request(host);
+                let (req, _) = self.http_request(host);
                 let body = format!(
                     "{{\"status\":\"ok\",\"ttl\":{}}}",
                     self.rng.range(60, 86_400)
@@ -640,7 +673,7 @@ impl Generator {
             }
             // HTTP POST of a gzip JSON body (telemetry batches).
             70..78 => {
-                let req = self.http_gzip_post(host);
+                let (req, _) = self.http_gzip_post(host);
                 phases.push(http(vec![
                     Msg::bytes(true, req),
                     Msg::bytes(false, http_ok("{}")),
@@ -653,12 +686,12 @@ impl Generator {
                 let mut a = vec![0u8; 48];
                 a[0] = 0x24;
                 a[1] = 2;
-                phases.push(Phase {
-                    tcp: false,
-                    client: (phone, 123),
-                    server: (server, 123),
-                    msgs: vec![Msg::bytes(true, q), Msg::bytes(false, a)],
-                });
+                phases.push(Phase::new(
+                    false,
+                    (phone, 123),
+                    (server, 123),
+                    vec![Msg::bytes(true, q), Msg::bytes(false, a)],
+                ));
             }
             // TLS download (app update, images, video segments).
             81..85 => {
@@ -718,12 +751,7 @@ impl Generator {
                         });
                     }
                 }
-                phases.push(Phase {
-                    tcp: false,
-                    client,
-                    server: (server, 443),
-                    msgs,
-                });
+                phases.push(Phase::new(false, client, (server, 443), msgs));
             }
             // TLS upload (photo backup).
             90..93 => {
@@ -754,37 +782,54 @@ impl Generator {
         (category(kind), phases)
     }
 
-    /// A GET or form POST; one in four carries an identifier in one of the usual forms.
-    fn http_request(&mut self, host: &str) -> Vec<u8> {
+    /// A GET or form POST; one in four carries an identifier in one of the usual forms (in the
+    /// URL of a GET, the body of a POST).
+    fn http_request(
+        &mut self,
+        host: &str,
+    ) -> (Vec<u8>, Option<(&'static str, &'static str, &'static str)>) {
         let tag = self.rng.next_u64() as u32;
         let ua = "Dalvik/2.1.0 (Linux; U; Android 14; Pixel 7 Build/UQ1A.240205.004)";
-        let id_param = if self.rng.chance(25) {
-            let (form, param) = match self.rng.range(0, 6) {
-                0 => ("imei:plain", format!("&imei={IMEI}")),
-                1 => ("phone_number:url", format!("&msisdn={}", pct(PHONE))),
+        let get = self.rng.chance(60);
+        let location = if get { "http.url" } else { "http.body" };
+        let (id_param, plant) = if self.rng.chance(25) {
+            let (kind, encoding, param) = match self.rng.range(0, 6) {
+                0 => ("imei", "plain", format!("&imei={IMEI}")),
+                1 => ("phone_number", "url", format!("&msisdn={}", pct(PHONE))),
                 2 => (
-                    "imei:md5",
+                    "imei",
+                    "md5",
                     format!("&did={}", hex::encode(md5::Md5::digest(IMEI.as_bytes()))),
                 ),
                 3 => (
-                    "imei:base64",
+                    "imei",
+                    "base64",
                     format!(
                         "&d={}",
                         pct(&base64::engine::general_purpose::STANDARD.encode(IMEI))
                     ),
                 ),
                 4 => (
-                    "phone_number:md5",
+                    "phone_number",
+                    "md5",
                     format!("&h={}", hex::encode(md5::Md5::digest(PHONE.as_bytes()))),
                 ),
-                _ => ("phone_number:plain", format!("&tel={PHONE}")),
+                _ => ("phone_number", "plain", format!("&tel={PHONE}")),
+            };
+            let form = match (kind, encoding) {
+                ("imei", "plain") => "imei:plain",
+                ("imei", "md5") => "imei:md5",
+                ("imei", _) => "imei:base64",
+                ("phone_number", "url") => "phone_number:url",
+                ("phone_number", "md5") => "phone_number:md5",
+                _ => "phone_number:plain",
             };
             *self.planted.entry(form).or_default() += 1;
-            param
+            (param, Some((kind, encoding, location)))
         } else {
-            String::new()
+            (String::new(), None)
         };
-        if self.rng.chance(60) {
+        let req = if get {
             format!(
                 "GET /v1/config?app=com.vendor.app&v=14.2.{}&r={tag:08x}{id_param} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {ua}\r\nAccept-Encoding: gzip\r\nConnection: keep-alive\r\n\r\n",
                 tag % 100
@@ -800,10 +845,15 @@ impl Generator {
                 body.len()
             )
             .into_bytes()
-        }
+        };
+        (req, plant)
     }
 
-    fn http_gzip_post(&mut self, host: &str) -> Vec<u8> {
+    /// A gzip JSON batch; three in ten carry the IMEI and the phone number inside.
+    fn http_gzip_post(
+        &mut self,
+        host: &str,
+    ) -> (Vec<u8>, Vec<(&'static str, &'static str, &'static str)>) {
         let mut json = String::from("{\"events\":[");
         for i in 0..self.rng.range(5, 80) {
             if i > 0 {
@@ -816,8 +866,11 @@ impl Generator {
             ));
         }
         json.push(']');
+        let mut plants = Vec::new();
         if self.rng.chance(30) {
             *self.planted.entry("imei:gzip").or_default() += 1;
+            plants.push(("imei", "gzip", "http.body"));
+            plants.push(("phone_number", "gzip", "http.body"));
             json.push_str(&format!(
                 ",\"device\":{{\"imei\":\"{IMEI}\",\"line1\":\"{PHONE}\"}}"
             ));
@@ -832,7 +885,7 @@ impl Generator {
         )
         .into_bytes();
         req.extend_from_slice(&body);
-        req
+        (req, plants)
     }
 }
 
@@ -853,8 +906,36 @@ fn category(kind: u64) -> &'static str {
     }
 }
 
+/// Percent-encodes every byte but ASCII letters and digits.
 fn pct(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// RFC 4648 base32, lower case, unpadded: how DNS tunnels put bytes in a label.
+fn base32_lower(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
 }
 
 fn http_ok(body: &str) -> Vec<u8> {
@@ -998,94 +1079,4 @@ fn tls_data(from_client: bool, len: usize, off: usize) -> Msg {
         head: Vec::new(),
         bulk: Bulk::Tls { len, off },
     }
-}
-
-/// An adversarial capture: DNS queries of 64 questions each, the first a 253-character name and
-/// the other 63 two-byte compression pointers to it (6 bytes on the wire, 253 characters once
-/// read). Measures how the analysis' memory and time grow with what a capture *claims*, not with
-/// its size (see docs/performance.md, "Adversarial input").
-pub fn dns_amplification<W: Write>(out: W, packets: u64) -> io::Result<PcapWriter<W>> {
-    let mut rng = Rng::new(7);
-    let mut w = PcapWriter::new(out, 1_700_000_000_000_000)?;
-    let mut name = Vec::new();
-    for (i, len) in [63u8, 63, 63, 61].into_iter().enumerate() {
-        name.push(len);
-        name.extend(std::iter::repeat_n(b'a' + i as u8, len as usize));
-    }
-    name.push(0);
-    let phone = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 15));
-    let resolver = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 3));
-    for k in 0..packets {
-        w.payload.clear();
-        w.payload.extend_from_slice(&(k as u16).to_be_bytes());
-        w.payload
-            .extend_from_slice(&[0x01, 0x00, 0, 64, 0, 0, 0, 0, 0, 0]);
-        w.payload.extend_from_slice(&name);
-        w.payload.extend_from_slice(&[0, 1, 0, 1]);
-        for _ in 1..64 {
-            w.payload.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1]);
-        }
-        let port = 40_000 + (k % 1000) as u16;
-        w.emit(&mut rng, (phone, port), (resolver, 53), None)?;
-    }
-    w.out.flush()?;
-    Ok(w)
-}
-
-/// An adversarial capture: `packets` SYNs, each opening a new connection (distinct port and
-/// server), none ever closed: 70 bytes of capture per flow the analysis must track or evict.
-pub fn syn_flood<W: Write>(out: W, packets: u64) -> io::Result<PcapWriter<W>> {
-    let mut rng = Rng::new(8);
-    let mut w = PcapWriter::new(out, 1_700_000_000_000_000)?;
-    let phone = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 15));
-    for k in 0..packets {
-        w.payload.clear();
-        let server = IpAddr::V4(Ipv4Addr::new(142, 250, (k / 60_000) as u8, 1));
-        let port = 1024 + (k % 60_000) as u16;
-        w.emit(
-            &mut rng,
-            (phone, port),
-            (server, 443),
-            Some((k as u32, 0, SYN)),
-        )?;
-    }
-    w.out.flush()?;
-    Ok(w)
-}
-
-/// An adversarial capture: `posts` HTTP POSTs, each a ~8 KB gzip body that inflates to 8 MiB (the
-/// analysis' decoded-body cap) of text: CPU per capture byte, not memory.
-pub fn gzip_bombs<W: Write>(out: W, posts: u64) -> io::Result<PcapWriter<W>> {
-    let mut rng = Rng::new(9);
-    let mut w = PcapWriter::new(out, 1_700_000_000_000_000)?;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let line = [b'a'; 1024];
-    for _ in 0..8 * 1024 {
-        gz.write_all(&line)?;
-    }
-    let body = gz.finish()?;
-    let mut req = format!(
-        "POST /batch HTTP/1.1\r\nHost: bomb.example\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(&body);
-    let phone = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 15));
-    let server = (IpAddr::V4(Ipv4Addr::new(142, 250, 0, 1)), 80);
-    for k in 0..posts {
-        let client = (phone, 20_000 + k as u16);
-        w.payload.clear();
-        w.emit(&mut rng, client, server, Some((999, 0, SYN)))?;
-        for (i, seg) in req.chunks(MSS_V4).enumerate() {
-            w.payload.clear();
-            w.payload.extend_from_slice(seg);
-            let seq = 1000 + (i * MSS_V4) as u32;
-            w.emit(&mut rng, client, server, Some((seq, 1, PSH | ACK)))?;
-        }
-        w.payload.clear();
-        let end = 1000 + req.len() as u32;
-        w.emit(&mut rng, client, server, Some((end, 1, FIN | ACK)))?;
-    }
-    w.out.flush()?;
-    Ok(w)
 }

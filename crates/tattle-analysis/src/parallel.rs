@@ -1,0 +1,236 @@
+//! Sharded analysis: one thread frames records and decodes their headers, `N` threads follow the
+//! flows, each flow always on the same shard (a hash of its addresses, the same both ways).
+//!
+//! What shards must share is sent to all of them in capture order: a DNS answer names flows on
+//! every shard, so each DNS response goes to every shard (the owner follows its flow, the others
+//! only learn its names) before any later packet. Everything else is per shard, so the result is
+//! the single-threaded one split in `N`: merge the sinks (`Analysis::merge`, `Summary::merge`).
+//!
+//! Must not touch: what happens inside flows.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use crate::analyzer::{READ_CHUNK, Undecoded};
+use crate::flows::Engine;
+use crate::flows::limits::{DECODE_BUDGET_BASE, MAX_BUFFERED, Notes};
+use crate::flows::table::FlowKey;
+use crate::identifier::Identifier;
+use crate::matcher::Matcher;
+use crate::packet::{self, Packet, Transport};
+use crate::reader::CaptureReader;
+use crate::sink::Sink;
+use crate::{AnalysisError, Damage, Finished, dns};
+
+/// Record bytes a shard's batch collects before it is sent.
+const BATCH_BYTES: usize = 256 << 10;
+/// Batches in flight per shard: enough to keep workers busy, bounded so a slow shard holds the
+/// reader back instead of memory growing.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// One record of a batch.
+struct Item {
+    frame: u64,
+    ts: f64,
+    linktype: u32,
+    start: usize,
+    end: usize,
+    /// Only a DNS response's names are for this shard (another shard follows its flow).
+    names_only: bool,
+}
+
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    items: Vec<Item>,
+}
+
+/// Analyses the capture read from `reader` on `threads` shards (1: on this thread), each with a
+/// sink from `make_sink`. Returns the shards' sinks: merge them.
+pub fn analyze_parallel<S, F>(
+    mut reader: impl Read,
+    identifiers: &[Identifier],
+    threads: usize,
+    make_sink: F,
+) -> Result<Finished<Vec<S>>, AnalysisError>
+where
+    S: Sink + Send,
+    F: Fn() -> S,
+{
+    let matcher = Arc::new(Matcher::new(identifiers));
+    if threads <= 1 {
+        let mut a = crate::Analyzer::with_matcher(matcher, make_sink());
+        a.read_all(reader)?;
+        let done = a.end();
+        return Ok(Finished {
+            sink: vec![done.sink],
+            frames: done.frames,
+            damage: done.damage,
+            limits: done.limits,
+            skipped: done.skipped,
+        });
+    }
+    let sinks: Vec<S> = (0..threads).map(|_| make_sink()).collect();
+    std::thread::scope(|scope| {
+        let mut senders = Vec::with_capacity(threads);
+        let mut workers = Vec::with_capacity(threads);
+        for sink in sinks {
+            let (tx, rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+            senders.push(tx);
+            let engine = Engine::new(matcher.clone(), sink)
+                .with_decode_budget(DECODE_BUDGET_BASE / threads as u64);
+            workers.push(scope.spawn(move || follow(engine, rx)));
+        }
+        let framed = frame_and_dispatch(&mut reader, &senders);
+        drop(senders);
+        let mut notes = Notes::default();
+        let mut out = Vec::with_capacity(threads);
+        for w in workers {
+            let (sink, n) = w.join().expect("a shard panicked");
+            notes.merge(&n);
+            out.push(sink);
+        }
+        let (frames, mut damage, undecoded) = framed?;
+        let (mut bad, mut limits_cut, skipped) = undecoded.into_notes();
+        damage.append(&mut bad);
+        damage.sort_by_key(|d| (d.after_frame, d.offset));
+        let mut limits = notes.limits(MAX_BUFFERED);
+        limits.append(&mut limits_cut);
+        limits.sort_by_key(|l| l.after_frame);
+        Ok(Finished {
+            sink: out,
+            frames,
+            damage,
+            limits,
+            skipped,
+        })
+    })
+}
+
+/// A shard: follows the flows of its batches, then ends them.
+fn follow<S: Sink>(mut engine: Engine<S>, rx: Receiver<Batch>) -> (S, Notes) {
+    for batch in rx {
+        for it in &batch.items {
+            let Ok(p) = packet::decode(it.linktype, &batch.data[it.start..it.end]) else {
+                continue;
+            };
+            if it.names_only {
+                learn_names(&mut engine, &p);
+            } else {
+                engine.packet(it.frame, it.ts, &p);
+            }
+        }
+    }
+    engine.finish_notes()
+}
+
+fn learn_names<S: Sink>(engine: &mut Engine<S>, p: &Packet<'_>) {
+    if let Transport::Udp { payload, .. } = p.transport
+        && let Some(msg) = dns::parse(payload)
+        && msg.is_response
+    {
+        for (ip, name) in msg.answers {
+            engine.learn_name(ip, &name);
+        }
+    }
+}
+
+/// A DNS response over UDP: its answers name flows on every shard.
+fn is_dns_response(p: &Packet<'_>) -> bool {
+    matches!(p.transport, Transport::Udp { src_port, .. } if dns::DNS_PORTS.contains(&src_port))
+}
+
+type Framed = Result<(u64, Vec<Damage>, Undecoded), AnalysisError>;
+
+/// Reads the capture, decodes each record's headers to find its shard, and sends batches.
+fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> Framed {
+    let n = senders.len();
+    let mut capture = CaptureReader::new();
+    let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
+    let mut undecoded = Undecoded::default();
+    let mut damage = Vec::new();
+    let mut total = 0u64;
+    let mut head = Vec::new();
+    loop {
+        match capture.fill_from(reader, READ_CHUNK) {
+            Ok(0) => break,
+            Ok(got) => total += got as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                if total == 0 {
+                    return Err(AnalysisError::Open {
+                        path: "(reader)".into(),
+                        source: e,
+                    });
+                }
+                damage.push(Damage {
+                    offset: Some(total),
+                    after_frame: capture.frames(),
+                    what: format!("read error: {e}"),
+                });
+                break;
+            }
+        }
+        if head.len() < 8 {
+            head = capture.head(8).to_vec();
+        }
+        while let Some(rec) = capture.next_record()? {
+            let Some(linktype) = rec.linktype else {
+                continue;
+            };
+            let p = match packet::decode(linktype, rec.data) {
+                Ok(p) => p,
+                Err(e) => {
+                    undecoded.add(e, rec.frame, rec.offset);
+                    continue;
+                }
+            };
+            let (src_port, dst_port, tcp) = match p.transport {
+                Transport::Tcp {
+                    src_port, dst_port, ..
+                } => (src_port, dst_port, true),
+                Transport::Udp {
+                    src_port, dst_port, ..
+                } => (src_port, dst_port, false),
+            };
+            let key = FlowKey::new((p.src, src_port), (p.dst, dst_port), tcp);
+            let owner = (key.shard_hash() % n as u64) as usize;
+            let names = is_dns_response(&p);
+            for (i, b) in batches.iter_mut().enumerate() {
+                if i != owner && !names {
+                    continue;
+                }
+                let start = b.data.len();
+                b.data.extend_from_slice(rec.data);
+                b.items.push(Item {
+                    frame: rec.frame,
+                    ts: rec.ts,
+                    linktype,
+                    start,
+                    end: b.data.len(),
+                    names_only: i != owner,
+                });
+            }
+        }
+        for (b, tx) in batches.iter_mut().zip(senders) {
+            if b.data.len() >= BATCH_BYTES {
+                // A shard that died has nothing left to receive; the join reports it.
+                let _ = tx.send(std::mem::take(b));
+            }
+        }
+    }
+    for (b, tx) in batches.into_iter().zip(senders) {
+        if !b.items.is_empty() {
+            let _ = tx.send(b);
+        }
+    }
+    if total < 4 {
+        return Err(AnalysisError::NotACapture {
+            magic: hex::encode(&head),
+        });
+    }
+    let mut framing = capture.finish();
+    damage.append(&mut framing);
+    Ok((capture.frames(), damage, undecoded))
+}

@@ -1,0 +1,248 @@
+//! A sink of bounded size: totals per host, per kind of finding and per DNS name, whatever the
+//! length of the capture (`tattle analyze` on a day of a router's traffic).
+//!
+//! Owns the aggregation only; names are kept raw (the caller redacts them for display, see
+//! `Redactor`). Must not touch: how flows are followed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::{DnsQuery, Finding, Flow, FlowEnd, HostSource, Protocol, Sink, Timestamp};
+
+/// Hosts listed; flows to further hosts are counted in the totals only.
+pub const MAX_HOSTS: usize = 50_000;
+/// Distinct (identifier, encoding, host, location, protocol) groups listed.
+pub const MAX_FINDING_GROUPS: usize = 50_000;
+/// Distinct DNS names listed.
+pub const MAX_DNS_NAMES_LISTED: usize = 100_000;
+/// Frames kept per finding group (the first ones), for a person to look up.
+pub const FRAMES_PER_GROUP: usize = 16;
+
+/// What flows to one host add up to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostSummary {
+    /// How the name was learnt, over its flows.
+    pub how: BTreeSet<HostSource>,
+    pub protocols: BTreeSet<Protocol>,
+    pub flows: u64,
+    pub first_frame: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub opaque_bytes: u64,
+    pub gap_bytes: u64,
+}
+
+/// One identifier, sent one way, to one host, in one place: in how many flows, and where first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingGroup {
+    pub identifier: String,
+    pub encoding: String,
+    pub host: String,
+    pub host_source: HostSource,
+    pub protocol: Protocol,
+    pub location: String,
+    /// Flows it was found in (once per flow).
+    pub flows: u64,
+    pub first_frame: u64,
+    pub first_ts: Timestamp,
+    /// The first `FRAMES_PER_GROUP` frames, ascending.
+    pub frames: Vec<u64>,
+}
+
+/// A DNS name asked: how often, and first where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameSummary {
+    pub count: u64,
+    pub first_frame: u64,
+}
+
+type GroupKey = (String, String, String, String, Protocol);
+
+/// Totals of a capture, bounded in memory (see the `MAX_*` bounds; what they leave out is counted
+/// in `unlisted`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub flows: u64,
+    /// Flows that continue an earlier one after a silence.
+    pub resumed_flows: u64,
+    pub endings: BTreeMap<FlowEnd, u64>,
+    /// Client bytes the analysis could read (sent bytes minus opaque ones, per flow).
+    pub readable_bytes: u64,
+    /// Bytes that could not be inspected, both directions (encrypted, undecodable, over a cap).
+    pub opaque_bytes: u64,
+    pub hosts: BTreeMap<String, HostSummary>,
+    groups: BTreeMap<GroupKey, FindingGroup>,
+    pub dns_names: BTreeMap<String, NameSummary>,
+    pub dns_queries: u64,
+    /// Hosts, finding groups and DNS names past their bound: counted, not listed.
+    pub unlisted: Unlisted,
+}
+
+/// What a `Summary` counted but did not list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unlisted {
+    pub hosts: u64,
+    pub finding_groups: u64,
+    pub dns_names: u64,
+}
+
+impl Summary {
+    /// The finding groups, by first frame.
+    pub fn findings(&self) -> Vec<&FindingGroup> {
+        let mut v: Vec<&FindingGroup> = self.groups.values().collect();
+        v.sort_by(|a, b| {
+            (
+                a.first_frame,
+                &a.identifier,
+                &a.encoding,
+                &a.location,
+                &a.host,
+            )
+                .cmp(&(
+                    b.first_frame,
+                    &b.identifier,
+                    &b.encoding,
+                    &b.location,
+                    &b.host,
+                ))
+        });
+        v
+    }
+
+    /// Flows with at least one finding, counted once per (flow, group).
+    pub fn finding_count(&self) -> u64 {
+        self.groups.values().map(|g| g.flows).sum()
+    }
+
+    fn add_group(&mut self, key: GroupKey, g: FindingGroup) {
+        let full = self.groups.len() >= MAX_FINDING_GROUPS;
+        match self.groups.get_mut(&key) {
+            Some(mine) => {
+                mine.flows += g.flows;
+                if g.first_frame < mine.first_frame {
+                    mine.first_frame = g.first_frame;
+                    mine.first_ts = g.first_ts;
+                }
+                mine.frames.extend(g.frames);
+                mine.frames.sort_unstable();
+                mine.frames.dedup();
+                mine.frames.truncate(FRAMES_PER_GROUP);
+            }
+            None if full => self.unlisted.finding_groups += g.flows,
+            None => {
+                self.groups.insert(key, g);
+            }
+        }
+    }
+
+    fn add_host(&mut self, host: String, h: HostSummary) {
+        let full = self.hosts.len() >= MAX_HOSTS;
+        match self.hosts.get_mut(&host) {
+            Some(mine) => {
+                mine.how.extend(h.how);
+                mine.protocols.extend(h.protocols);
+                mine.flows += h.flows;
+                mine.first_frame = mine.first_frame.min(h.first_frame);
+                mine.bytes_out += h.bytes_out;
+                mine.bytes_in += h.bytes_in;
+                mine.opaque_bytes += h.opaque_bytes;
+                mine.gap_bytes += h.gap_bytes;
+            }
+            None if full => self.unlisted.hosts += h.flows,
+            None => {
+                self.hosts.insert(host, h);
+            }
+        }
+    }
+
+    fn add_name(&mut self, name: String, n: NameSummary) {
+        let full = self.dns_names.len() >= MAX_DNS_NAMES_LISTED;
+        match self.dns_names.get_mut(&name) {
+            Some(mine) => {
+                mine.count += n.count;
+                mine.first_frame = mine.first_frame.min(n.first_frame);
+            }
+            None if full => self.unlisted.dns_names += n.count,
+            None => {
+                self.dns_names.insert(name, n);
+            }
+        }
+    }
+
+    /// Adds another summary (a shard of a parallel analysis of the same capture).
+    pub fn merge(&mut self, other: Summary) {
+        self.flows += other.flows;
+        self.resumed_flows += other.resumed_flows;
+        for (end, n) in other.endings {
+            *self.endings.entry(end).or_default() += n;
+        }
+        self.readable_bytes += other.readable_bytes;
+        self.opaque_bytes += other.opaque_bytes;
+        for (host, h) in other.hosts {
+            self.add_host(host, h);
+        }
+        for (key, g) in other.groups {
+            self.add_group(key, g);
+        }
+        for (name, n) in other.dns_names {
+            self.add_name(name, n);
+        }
+        self.dns_queries += other.dns_queries;
+        self.unlisted.hosts += other.unlisted.hosts;
+        self.unlisted.finding_groups += other.unlisted.finding_groups;
+        self.unlisted.dns_names += other.unlisted.dns_names;
+    }
+}
+
+impl Sink for Summary {
+    fn flow(&mut self, flow: Flow, findings: Vec<Finding>) {
+        self.flows += 1;
+        self.resumed_flows += u64::from(flow.resumed);
+        *self.endings.entry(flow.end).or_default() += 1;
+        self.readable_bytes += flow.bytes_out.saturating_sub(flow.opaque_bytes);
+        self.opaque_bytes += flow.opaque_bytes;
+        for f in findings {
+            let key = (
+                f.identifier.clone(),
+                f.encoding.clone(),
+                f.host.clone(),
+                f.location.clone(),
+                f.protocol,
+            );
+            let g = FindingGroup {
+                identifier: f.identifier,
+                encoding: f.encoding,
+                host: f.host,
+                host_source: f.host_source,
+                protocol: f.protocol,
+                location: f.location,
+                flows: 1,
+                first_frame: f.frame,
+                first_ts: f.ts,
+                frames: vec![f.frame],
+            };
+            self.add_group(key, g);
+        }
+        let h = HostSummary {
+            how: BTreeSet::from([flow.host_source]),
+            protocols: BTreeSet::from([flow.protocol]),
+            flows: 1,
+            first_frame: flow.first_frame,
+            bytes_out: flow.bytes_out,
+            bytes_in: flow.bytes_in,
+            opaque_bytes: flow.opaque_bytes,
+            gap_bytes: flow.gap_bytes,
+        };
+        self.add_host(flow.host, h);
+    }
+
+    fn dns_query(&mut self, query: DnsQuery) {
+        self.dns_queries += 1;
+        self.add_name(
+            query.name,
+            NameSummary {
+                count: 1,
+                first_frame: query.frame,
+            },
+        );
+    }
+}
