@@ -438,26 +438,30 @@ fn scan(
 /// than that (the output is cut at `limit`). A body cut short (end of capture) still yields what
 /// could be decoded.
 fn decode(coding: &str, data: &[u8], limit: u64) -> Option<(Vec<u8>, bool)> {
+    use crate::inflate::{self, Inflated};
     let mut out = Vec::new();
-    // One byte past the limit tells a body of exactly `limit` bytes from a longer one.
-    let attempt = |r: &mut dyn std::io::Read, out: &mut Vec<u8>| {
-        out.clear();
-        let res = r.take(limit + 1).read_to_end(out);
-        res.is_ok() || !out.is_empty()
-    };
-    let ok = match coding {
-        "gzip" => attempt(&mut flate2::read::MultiGzDecoder::new(data), &mut out),
+    let how = match coding {
+        "gzip" => inflate::gzip(data, limit, &mut out),
         // `deflate` is zlib-wrapped by the spec, raw deflate by some servers.
-        "deflate" => {
-            attempt(&mut flate2::read::ZlibDecoder::new(data), &mut out)
-                || attempt(&mut flate2::read::DeflateDecoder::new(data), &mut out)
+        "deflate" => match inflate::zlib(data, limit, &mut out) {
+            Inflated::Cut if out.is_empty() => Some(inflate::raw_deflate(data, limit, &mut out)),
+            how => Some(how),
+        },
+        "brotli" => {
+            // One byte past the limit tells a body of exactly `limit` bytes from a longer one.
+            let mut r = brotli::Decompressor::new(data, 4096).take(limit + 1);
+            let _ = r.read_to_end(&mut out);
+            Some(if out.len() as u64 > limit {
+                Inflated::OverLimit
+            } else {
+                Inflated::Whole
+            })
         }
-        "brotli" => attempt(&mut brotli::Decompressor::new(data, 4096), &mut out),
-        _ => false,
-    };
-    let cut = out.len() as u64 > limit;
+        _ => None,
+    }?;
+    let cut = how == Inflated::OverLimit;
     out.truncate(limit as usize);
-    (ok && !out.is_empty()).then_some((out, cut))
+    (!out.is_empty()).then_some((out, cut))
 }
 
 /// `host:port` → `host`, `[v6]:port` → `v6`.

@@ -43,6 +43,7 @@ mod domain;
 mod flows;
 mod http;
 pub mod identifier;
+mod inflate;
 mod matcher;
 mod packet;
 mod parallel;

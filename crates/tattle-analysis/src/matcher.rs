@@ -443,11 +443,8 @@ impl Matcher {
         if depth > 0 && hay.starts_with(&[0x1f, 0x8b]) {
             let mut dec = Vec::new();
             let limit = (*budget).min(MAX_LAYER_BYTES) as u64;
-            let r = std::io::Read::read_to_end(
-                &mut std::io::Read::take(flate2::read::GzDecoder::new(hay), limit),
-                &mut dec,
-            );
-            if r.is_ok() || !dec.is_empty() {
+            if crate::inflate::gzip(hay, limit, &mut dec).is_some() && !dec.is_empty() {
+                dec.truncate(limit as usize);
                 *budget -= dec.len().min(*budget);
                 nest(&dec, "gzip", 0, hay.len(), out, budget);
             }

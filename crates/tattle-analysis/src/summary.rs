@@ -222,6 +222,18 @@ impl Sink for Summary {
             };
             self.add_group(key, g);
         }
+        // Most flows go to a host seen before: add to it without building its sets.
+        if let Some(h) = self.hosts.get_mut(flow.host.as_str()) {
+            h.how.insert(flow.host_source);
+            h.protocols.insert(flow.protocol);
+            h.flows += 1;
+            h.first_frame = h.first_frame.min(flow.first_frame);
+            h.bytes_out += flow.bytes_out;
+            h.bytes_in += flow.bytes_in;
+            h.opaque_bytes += flow.opaque_bytes;
+            h.gap_bytes += flow.gap_bytes;
+            return;
+        }
         let h = HostSummary {
             how: BTreeSet::from([flow.host_source]),
             protocols: BTreeSet::from([flow.protocol]),
@@ -237,6 +249,11 @@ impl Sink for Summary {
 
     fn dns_query(&mut self, query: DnsQuery) {
         self.dns_queries += 1;
+        if let Some(n) = self.dns_names.get_mut(query.name.as_str()) {
+            n.count += 1;
+            n.first_frame = n.first_frame.min(query.frame);
+            return;
+        }
         self.add_name(
             query.name,
             NameSummary {

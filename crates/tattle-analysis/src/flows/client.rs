@@ -4,6 +4,8 @@
 //!
 //! Must not touch: reassembly (bytes arrive in order, with their stream offset), flow lifecycles.
 
+use std::collections::HashSet;
+
 use crate::dns::{self, DNS_PORTS};
 use crate::http::{HttpStream, looks_like_http};
 use crate::matcher::{Hit, Matcher, StreamScanner};
@@ -12,6 +14,7 @@ use crate::tls::{self, MAX_HELLO};
 use crate::{DnsQuery, Protocol, Timestamp};
 
 use super::limits::Note;
+use super::table::FxBuild;
 use super::{FlowState, NewFinding};
 
 /// What reads the client→server byte stream.
@@ -68,9 +71,35 @@ impl Reader {
     }
 }
 
+/// Names (DNS questions, TLS SNI) already searched and found clean. A handset asks for the same
+/// few dozen names all day: each is searched once, not once per lookup.
+#[derive(Debug, Default)]
+pub(crate) struct CleanNames(HashSet<Box<str>, FxBuild>);
+
+/// Names remembered as clean at most; then the memory starts over.
+const CLEAN_NAMES: usize = 4096;
+
+impl CleanNames {
+    /// The identifiers in `name`, as (identifier, encoding) — see `dns::scan_name`.
+    pub fn scan(&mut self, m: &Matcher, name: &str) -> Vec<(usize, String)> {
+        if self.0.contains(name) {
+            return Vec::new();
+        }
+        let found = dns::scan_name(m, name);
+        if found.is_empty() {
+            if self.0.len() >= CLEAN_NAMES {
+                self.0.clear();
+            }
+            self.0.insert(name.into());
+        }
+        found
+    }
+}
+
 /// What readers share with the engine while they read.
 pub(crate) struct Context<'a, S> {
     pub matcher: &'a Matcher,
+    pub names: &'a mut CleanNames,
     /// Decoded HTTP body bytes the capture may still produce.
     pub decode_budget: &'a mut u64,
     pub decode_cut: &'a mut Note,
@@ -186,10 +215,10 @@ pub(crate) fn read<S: Sink>(
                     tls::Progress::Hello(hello, used) => {
                         if let Some(sni) = &hello.sni {
                             let end = hello_at + used as u64 - 1;
-                            for r in m.scan_layers(sni.as_bytes(), true) {
+                            for (identifier, encoding) in ctx.names.scan(m, sni) {
                                 hits.push(Hit {
-                                    identifier: r.identifier,
-                                    encoding: r.encoding,
+                                    identifier,
+                                    encoding,
                                     location: "tls.sni".into(),
                                     at: end,
                                 });
@@ -259,7 +288,7 @@ pub(crate) fn read<S: Sink>(
 
 /// A DNS question the client asked: listed, and searched (`dns.qname`, about the name asked).
 pub(crate) fn question<S: Sink>(f: &mut FlowState, ctx: &mut Context<'_, S>, name: String) {
-    for (identifier, encoding) in dns::scan_name(ctx.matcher, &name) {
+    for (identifier, encoding) in ctx.names.scan(ctx.matcher, &name) {
         let n = NewFinding {
             identifier,
             encoding,

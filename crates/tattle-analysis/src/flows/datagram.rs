@@ -67,6 +67,7 @@ impl<S: Sink> Engine<S> {
                 }
                 let mut ctx = Context {
                     matcher: &self.matcher,
+                    names: &mut self.names,
                     decode_budget: &mut self.decode_budget,
                     decode_cut: &mut self.notes.decode_cut,
                     sink: &mut self.sink,
@@ -89,10 +90,10 @@ impl<S: Sink> Engine<S> {
                 f.opaque += q.opaque - before;
                 if let Some(hello) = hello {
                     if let Some(sni) = &hello.sni {
-                        for r in self.matcher.scan_layers(sni.as_bytes(), true) {
+                        for (identifier, encoding) in self.names.scan(&self.matcher, sni) {
                             let n = NewFinding {
-                                identifier: r.identifier,
-                                encoding: r.encoding,
+                                identifier,
+                                encoding,
                                 location: "tls.sni".into(),
                                 name: None,
                                 frame,

@@ -179,6 +179,7 @@ pub struct Engine<S> {
     /// Decoded HTTP body bytes still allowed (see `DECODE_BUDGET_BASE`).
     decode_budget: u64,
     notes: Notes,
+    names: client::CleanNames,
     /// Flows ended so far (a test's view of the engine).
     ended_count: u64,
 }
@@ -214,6 +215,7 @@ impl<S: Sink> Engine<S> {
             dns_names: HashMap::default(),
             decode_budget: DECODE_BUDGET_BASE,
             notes: Notes::default(),
+            names: client::CleanNames::default(),
             ended_count: 0,
         }
     }
@@ -290,6 +292,9 @@ impl<S: Sink> Engine<S> {
                             None => return,
                         }
                     }
+                    // An ACK, FIN or RST without data of a connection not followed (it ended,
+                    // or began before the capture): nothing to start a flow with.
+                    _ if !syn && payload.is_empty() => return,
                     _ => {
                         let client = if syn && !ack {
                             src
@@ -638,6 +643,7 @@ impl<S: Sink> Engine<S> {
         let mut hits = Vec::new();
         let mut ctx = client::Context {
             matcher: &self.matcher,
+            names: &mut self.names,
             decode_budget: &mut self.decode_budget,
             decode_cut: &mut self.notes.decode_cut,
             sink: &mut self.sink,
@@ -677,6 +683,7 @@ impl<S: Sink> Engine<S> {
         let mut hits = Vec::new();
         let mut ctx = client::Context {
             matcher: &self.matcher,
+            names: &mut self.names,
             decode_budget: &mut self.decode_budget,
             decode_cut: &mut self.notes.decode_cut,
             sink: &mut self.sink,
@@ -700,6 +707,7 @@ impl<S: Sink> Engine<S> {
         let mut hits = Vec::new();
         let mut ctx = client::Context {
             matcher: &self.matcher,
+            names: &mut self.names,
             decode_budget: &mut self.decode_budget,
             decode_cut: &mut self.notes.decode_cut,
             sink: &mut self.sink,
@@ -748,8 +756,11 @@ impl<S: Sink> Engine<S> {
             let dir = &f.dirs[d];
             dir.base.map(|b| b.wrapping_add(dir.next as u32))
         });
-        let remembered_host =
-            (host_source != HostSource::Ip).then(|| (Arc::from(host.as_str()), host_source));
+        // Only a flow ended by silence or for memory may go on (as a resumed flow); one ended by
+        // its endpoints is followed by trailing ACKs (which start nothing) or a new connection.
+        let remember = matches!(how, FlowEnd::Idle | FlowEnd::Evicted);
+        let remembered_host = (remember && host_source != HostSource::Ip)
+            .then(|| (Arc::from(host.as_str()), host_source));
         let flow = Flow {
             transport: if f.tcp { "tcp" } else { "udp" },
             client: f.client,
@@ -769,7 +780,9 @@ impl<S: Sink> Engine<S> {
             resumed: f.resumed,
         };
         self.sink.flow(flow, findings);
-        if self.table.get(&f.key) == Some(&Entry::Open(idx)) {
+        // A new flow may own the addresses already (a reused 4-tuple).
+        let ours = self.table.get(&f.key) == Some(&Entry::Open(idx));
+        if ours && remember {
             let (e, replaced) = self.ended.push(Ended {
                 key: f.key,
                 client: f.client,
@@ -778,16 +791,15 @@ impl<S: Sink> Engine<S> {
                 next_seq,
                 end: how,
             });
+            // The memory overwritten, if its key still points at it, goes.
             if let Some(old) = replaced
-                && old != f.key
-                && self
-                    .table
-                    .get(&old)
-                    .is_some_and(|x| matches!(x, Entry::Ended(_)))
+                && self.table.get(&old) == Some(&Entry::Ended(e))
             {
                 self.table.remove(&old);
             }
             self.table.insert(f.key, Entry::Ended(e));
+        } else if ours {
+            self.table.remove(&f.key);
         }
         if self.last.is_some_and(|(_, i)| i == idx) {
             self.last = None;
