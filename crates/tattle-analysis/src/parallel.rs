@@ -44,6 +44,9 @@ struct Item {
 struct Batch {
     data: Vec<u8>,
     items: Vec<Item>,
+    /// The capture's latest timestamp so far: a shard's clock moves with the whole capture's,
+    /// not only with its own packets, so flows end idle when they would on one thread.
+    now: f64,
 }
 
 /// Analyses the capture read from `reader` on `threads` shards (1: on this thread), each with a
@@ -121,6 +124,7 @@ fn follow<S: Sink>(mut engine: Engine<S>, rx: Receiver<Batch>) -> (S, Notes) {
                 engine.packet(it.frame, it.ts, &p);
             }
         }
+        engine.advance(batch.now);
     }
     engine.finish_notes()
 }
@@ -152,6 +156,7 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
     let mut damage = Vec::new();
     let mut total = 0u64;
     let mut head = Vec::new();
+    let mut now = 0f64;
     loop {
         match capture.fill_from(reader, READ_CHUNK) {
             Ok(0) => break,
@@ -179,6 +184,7 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
             let Some(linktype) = rec.linktype else {
                 continue;
             };
+            now = now.max(rec.ts);
             let p = match packet::decode(linktype, rec.data) {
                 Ok(p) => p,
                 Err(e) => {
@@ -214,16 +220,17 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
             }
         }
         for (b, tx) in batches.iter_mut().zip(senders) {
+            b.now = now;
             if b.data.len() >= BATCH_BYTES {
                 // A shard that died has nothing left to receive; the join reports it.
                 let _ = tx.send(std::mem::take(b));
             }
         }
     }
-    for (b, tx) in batches.into_iter().zip(senders) {
-        if !b.items.is_empty() {
-            let _ = tx.send(b);
-        }
+    // Every shard gets the last batch, empty or not: it carries the capture's last timestamp.
+    for (mut b, tx) in batches.into_iter().zip(senders) {
+        b.now = now;
+        let _ = tx.send(b);
     }
     if total < 4 {
         return Err(AnalysisError::NotACapture {

@@ -464,23 +464,9 @@ enum Step {
 pub(crate) mod tests {
     use super::*;
 
-    /// A little-endian µs pcap with the given link type and packets.
+    /// A little-endian µs pcap with the given link type and packets (the crate's one writer).
     pub(crate) fn pcap(linktype: u32, packets: &[&[u8]]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        out.extend_from_slice(&2u16.to_le_bytes());
-        out.extend_from_slice(&4u16.to_le_bytes());
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&65535u32.to_le_bytes());
-        out.extend_from_slice(&linktype.to_le_bytes());
-        for (i, p) in packets.iter().enumerate() {
-            out.extend_from_slice(&(1_700_000_000u32 + i as u32).to_le_bytes());
-            out.extend_from_slice(&500_000u32.to_le_bytes());
-            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-            out.extend_from_slice(p);
-        }
-        out
+        crate::pcap::to_vec(linktype, packets)
     }
 
     fn be32(v: u32) -> [u8; 4] {

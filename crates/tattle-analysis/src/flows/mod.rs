@@ -828,6 +828,15 @@ impl<S: Sink> Engine<S> {
         (self.sink, self.notes)
     }
 
+    /// The capture's clock has reached `ts` (a shard of a parallel analysis learns the end of the
+    /// capture this way: its own last packet may be older), ending the flows idle by then.
+    pub(crate) fn advance(&mut self, ts: Timestamp) {
+        if ts > self.now {
+            self.now = ts;
+            self.expire();
+        }
+    }
+
     /// A DNS answer seen by another shard of a parallel analysis: names later flows here too.
     pub(crate) fn learn_name(&mut self, ip: IpAddr, name: &str) {
         self.remember_name(ip, name);

@@ -90,6 +90,8 @@ impl Rng {
 pub struct Wire<W: Write> {
     pcap: PcapWriter<W>,
     ts_us: u64,
+    /// Multiplies the gaps between packets: a capture that spans more capture time.
+    pub time_scale: u64,
     frame: Vec<u8>,
     /// The next frame's payload (filled by the caller before `emit`).
     pub payload: Vec<u8>,
@@ -103,6 +105,7 @@ impl<W: Write> Wire<W> {
         Ok(Wire {
             pcap: PcapWriter::new(out, linktype::ETHERNET)?,
             ts_us: START_US,
+            time_scale: 1,
             frame: Vec::with_capacity(2048),
             payload: Vec::with_capacity(2048),
         })
@@ -132,11 +135,12 @@ impl<W: Write> Wire<W> {
     pub fn emit(&mut self, rng: &mut Rng, src: Endpoint, dst: Endpoint, l4: L4) -> io::Result<()> {
         self.frame.clear();
         frame::ethernet(&mut self.frame, src, dst, l4, &self.payload);
-        self.ts_us += if rng.chance(2) {
-            rng.range(1_000, 200_000)
-        } else {
-            rng.range(2, 300)
-        };
+        self.ts_us += self.time_scale
+            * if rng.chance(2) {
+                rng.range(1_000, 200_000)
+            } else {
+                rng.range(2, 300)
+            };
         self.pcap.record(self.ts_us, &self.frame)
     }
 

@@ -253,6 +253,10 @@ pub struct Generator {
     pub mix: std::collections::BTreeMap<&'static str, (u64, u64, u64)>,
     /// Flows started, by how they end (`both-fin`, `client-fin`…, `udp`).
     pub endings: std::collections::BTreeMap<&'static str, u64>,
+    /// Multiplies the gaps between packets (see `Wire::time_scale`).
+    pub time_scale: u64,
+    /// Capture time spanned by the last capture written, in seconds.
+    pub duration: f64,
 }
 
 impl Generator {
@@ -280,12 +284,15 @@ impl Generator {
             plants: Vec::new(),
             mix: Default::default(),
             endings: Default::default(),
+            time_scale: 1,
+            duration: 0.0,
         }
     }
 
     /// Writes a capture of at least `target_bytes` (pcap file size) to `out`.
     pub fn write<W: Write>(&mut self, out: W, target_bytes: u64) -> io::Result<Wire<W>> {
         let mut w = Wire::new(out)?;
+        w.time_scale = self.time_scale;
         let mut active: Vec<Session> = Vec::new();
         loop {
             while active.len() < self.concurrency && w.bytes() < target_bytes {
@@ -310,6 +317,7 @@ impl Generator {
             }
         }
         w.flush()?;
+        self.duration = (w.now_us() - super::START_US) as f64 / 1e6;
         Ok(w)
     }
 
