@@ -176,7 +176,7 @@ impl Report {
         });
         let mut hosts: BTreeMap<String, (HostOut, BTreeSet<HostSource>, BTreeSet<&'static str>)> =
             BTreeMap::new();
-        for (name, h) in &a.summary.hosts {
+        for (name, h) in a.summary.hosts() {
             let host = clean(name);
             let (out, how, protocols) = hosts.entry(host.clone()).or_insert_with(|| {
                 (
@@ -215,7 +215,7 @@ impl Report {
             .collect();
         hosts.sort_by_key(|h| h.first_frame);
         let mut names: BTreeMap<String, DnsOut> = BTreeMap::new();
-        for (name, n) in &a.summary.dns_names {
+        for (name, n) in a.summary.dns_names() {
             let name = clean(name);
             let out = names.entry(name.clone()).or_insert(DnsOut {
                 name,

@@ -166,9 +166,13 @@ impl HttpStream {
             State::Body(b) => self.finish_body(b, m, hits),
             State::Head => {
                 if !self.buf.is_empty() {
-                    scan(m, &self.buf, "tcp.payload", hits, |off| {
-                        self.buf_abs + off as u64
-                    });
+                    scan(
+                        m,
+                        &self.buf,
+                        || "tcp.payload".to_string(),
+                        hits,
+                        |off| self.buf_abs + off as u64,
+                    );
                 }
             }
         }
@@ -230,51 +234,53 @@ impl HttpStream {
             }
             Err(_) => return Err(self.fail()),
         };
-        // Owned facts first: `req` borrows the buffer.
-        let path = req.path.map(|p| (p.as_ptr() as usize - base, p.len()));
-        let mut fields: Vec<(String, usize, usize)> = Vec::with_capacity(req.headers.len());
+        let abs = self.buf_abs;
         let mut length: Option<u64> = None;
         let mut chunked = false;
         let mut coding: Option<&'static str> = None;
         let mut host = None;
+        // Search the request target and every header value where they lie in the buffer; a
+        // location string is only built for a value that holds something.
+        if let Some(p) = req.path {
+            let off = p.as_ptr() as usize - base;
+            scan(
+                m,
+                p.as_bytes(),
+                || "http.url".to_string(),
+                hits,
+                |e| abs + (off + e) as u64,
+            );
+        }
         for h in req.headers.iter() {
-            fields.push((
-                h.name.to_string(),
-                h.value.as_ptr() as usize - base,
-                h.value.len(),
-            ));
-            let value = String::from_utf8_lossy(h.value).trim().to_ascii_lowercase();
-            if h.name.eq_ignore_ascii_case("content-length") {
-                length = value.parse().ok();
-            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.split(',').any(|t| t.trim() == "chunked");
-            } else if h.name.eq_ignore_ascii_case("content-encoding") {
-                coding = match value.as_str() {
+            let off = h.value.as_ptr() as usize - base;
+            let name = h.name;
+            scan(
+                m,
+                h.value,
+                || format!("http.header:{name}"),
+                hits,
+                |e| abs + (off + e) as u64,
+            );
+            let value = || String::from_utf8_lossy(h.value).trim().to_ascii_lowercase();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value().parse().ok();
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value().split(',').any(|t| t.trim() == "chunked");
+            } else if name.eq_ignore_ascii_case("content-encoding") {
+                coding = match value().as_str() {
                     "" | "identity" => None,
                     "gzip" | "x-gzip" => Some("gzip"),
                     "deflate" => Some("deflate"),
                     "br" => Some("brotli"),
                     _ => Some("other"),
                 };
-            } else if h.name.eq_ignore_ascii_case("host") && host.is_none() {
+            } else if name.eq_ignore_ascii_case("host") && host.is_none() {
                 host = Some(strip_port(String::from_utf8_lossy(h.value).trim()));
             }
         }
         self.requests += 1;
         if self.host.is_none() {
             self.host = host;
-        }
-        let abs = self.buf_abs;
-        if let Some((off, len)) = path {
-            scan(m, &self.buf[off..off + len], "http.url", hits, |e| {
-                abs + (off + e) as u64
-            });
-        }
-        for (name, off, len) in &fields {
-            let loc = format!("http.header:{name}");
-            scan(m, &self.buf[*off..*off + len], &loc, hits, |e| {
-                abs + (off + e) as u64
-            });
         }
         let last_abs = self.consume(n);
         let framing = if chunked {
@@ -388,7 +394,13 @@ impl HttpStream {
                     self.opaque += b.data.len() as u64;
                 }
                 let before = hits.len();
-                scan(m, &decoded, "http.body", hits, |_| b.last_abs);
+                scan(
+                    m,
+                    &decoded,
+                    || "http.body".to_string(),
+                    hits,
+                    |_| b.last_abs,
+                );
                 for h in &mut hits[before..] {
                     h.encoding = add_layer(&h.encoding, coding);
                 }
@@ -398,12 +410,18 @@ impl HttpStream {
             self.opaque += b.data.len() as u64;
         }
         let map = &b.map;
-        scan(m, &b.data, "http.body", hits, |end| {
-            let i = map.partition_point(|(s, _, _)| *s <= end).saturating_sub(1);
-            map.get(i)
-                .map(|(s, a, _)| a + (end - s) as u64)
-                .unwrap_or(b.last_abs)
-        });
+        scan(
+            m,
+            &b.data,
+            || "http.body".to_string(),
+            hits,
+            |end| {
+                let i = map.partition_point(|(s, _, _)| *s <= end).saturating_sub(1);
+                map.get(i)
+                    .map(|(s, a, _)| a + (end - s) as u64)
+                    .unwrap_or(b.last_abs)
+            },
+        );
     }
 }
 
@@ -416,11 +434,12 @@ fn store(b: &mut Body, piece: &[u8], abs: u64, opaque: &mut u64) {
     *opaque += (piece.len() - room) as u64;
 }
 
-/// Searches `hay`; `abs_of` maps the offset of a match's last byte to its absolute stream offset.
+/// Searches `hay`; `location` names the place (built only if something is found), `abs_of` maps
+/// the offset of a match's last byte to its absolute stream offset.
 fn scan(
     m: &Matcher,
     hay: &[u8],
-    location: &str,
+    location: impl Fn() -> String,
     hits: &mut Vec<Hit>,
     abs_of: impl Fn(usize) -> u64,
 ) {
@@ -428,7 +447,7 @@ fn scan(
         hits.push(Hit {
             identifier: r.identifier,
             encoding: r.encoding,
-            location: location.to_string(),
+            location: location(),
             at: abs_of(r.end - 1),
         });
     }

@@ -4,7 +4,9 @@
 //! Owns the aggregation only; names are kept raw (the caller redacts them for display, see
 //! `Redactor`). Must not touch: how flows are followed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::flows::table::FxBuild;
 
 use crate::{DnsQuery, Finding, Flow, FlowEnd, HostSource, Protocol, Sink, Timestamp};
 
@@ -59,7 +61,7 @@ type GroupKey = (String, String, String, String, Protocol);
 
 /// Totals of a capture, bounded in memory (see the `MAX_*` bounds; what they leave out is counted
 /// in `unlisted`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub flows: u64,
     /// Flows that continue an earlier one after a silence.
@@ -69,9 +71,10 @@ pub struct Summary {
     pub readable_bytes: u64,
     /// Bytes that could not be inspected, both directions (encrypted, undecodable, over a cap).
     pub opaque_bytes: u64,
-    pub hosts: BTreeMap<String, HostSummary>,
-    groups: BTreeMap<GroupKey, FindingGroup>,
-    pub dns_names: BTreeMap<String, NameSummary>,
+    /// Looked up once per flow and per DNS question: hashed, not ordered.
+    hosts: HashMap<String, HostSummary, FxBuild>,
+    groups: HashMap<GroupKey, FindingGroup, FxBuild>,
+    dns_names: HashMap<String, NameSummary, FxBuild>,
     pub dns_queries: u64,
     /// Hosts, finding groups and DNS names past their bound: counted, not listed.
     pub unlisted: Unlisted,
@@ -106,6 +109,16 @@ impl Summary {
                 ))
         });
         v
+    }
+
+    /// Hosts, in no particular order.
+    pub fn hosts(&self) -> impl Iterator<Item = (&str, &HostSummary)> {
+        self.hosts.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// DNS names asked, in no particular order.
+    pub fn dns_names(&self) -> impl Iterator<Item = (&str, &NameSummary)> {
+        self.dns_names.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Flows with at least one finding, counted once per (flow, group).

@@ -280,14 +280,17 @@ impl<S: Sink> Engine<S> {
                     Some(Entry::Open(i)) => {
                         if opens && self.is_new_connection(i, src, seq) {
                             self.end(i, FlowEnd::Reused);
-                            self.create(key, src, frame, ts, None)
+                            self.create(key, sides(src, src, dst), frame, ts, None)
                         } else {
                             i
                         }
                     }
                     Some(Entry::Ended(e)) if !opens => {
                         match self.resume_tcp(e, src, seq, payload.len(), fin || rst) {
-                            Some(ended) => self.create(key, ended.client, frame, ts, Some(ended)),
+                            Some(ended) => {
+                                let sides = sides(ended.client, src, dst);
+                                self.create(key, sides, frame, ts, Some(ended))
+                            }
                             // A trailing ACK, a retransmission, or the last FIN of a flow ended.
                             None => return,
                         }
@@ -303,7 +306,7 @@ impl<S: Sink> Engine<S> {
                         } else {
                             guess_client(src, dst)
                         };
-                        self.create(key, client, frame, ts, None)
+                        self.create(key, sides(client, src, dst), frame, ts, None)
                     }
                 };
                 self.tcp(idx, frame, ts, src, seq, syn, fin, rst, payload);
@@ -330,9 +333,12 @@ impl<S: Sink> Engine<S> {
                         if evicted.is_some() {
                             self.notes.resumed_evicted.add(frame, 1);
                         }
-                        self.create(key, client, frame, ts, evicted)
+                        self.create(key, sides(client, src, dst), frame, ts, evicted)
                     }
-                    None => self.create(key, guess_client(src, dst), frame, ts, None),
+                    None => {
+                        let sides = sides(guess_client(src, dst), src, dst);
+                        self.create(key, sides, frame, ts, None)
+                    }
                 };
                 self.udp(idx, frame, ts, src, payload);
                 idx
@@ -468,7 +474,7 @@ impl<S: Sink> Engine<S> {
     fn create(
         &mut self,
         key: FlowKey,
-        client: Endpoint,
+        (client, server): (Endpoint, Endpoint),
         frame: u64,
         ts: Timestamp,
         resumes: Option<Ended>,
@@ -478,7 +484,6 @@ impl<S: Sink> Engine<S> {
                 break;
             }
         }
-        let server = if client == key.lo { key.hi } else { key.lo };
         let mut protocol = if DNS_PORTS.contains(&server.1) || DNS_PORTS.contains(&client.1) {
             Protocol::Dns
         } else if server.1 == NTP_PORT || client.1 == NTP_PORT {
@@ -780,26 +785,31 @@ impl<S: Sink> Engine<S> {
             resumed: f.resumed,
         };
         self.sink.flow(flow, findings);
-        // A new flow may own the addresses already (a reused 4-tuple).
-        let ours = self.table.get(&f.key) == Some(&Entry::Open(idx));
-        if ours && remember {
-            let (e, replaced) = self.ended.push(Ended {
-                key: f.key,
-                client: f.client,
-                protocol: f.protocol,
-                host: remembered_host,
-                next_seq,
-                end: how,
-            });
-            // The memory overwritten, if its key still points at it, goes.
-            if let Some(old) = replaced
-                && self.table.get(&old) == Some(&Entry::Ended(e))
-            {
-                self.table.remove(&old);
+        // A new flow may own the addresses already (a reused 4-tuple): then it keeps them.
+        match self.table.remove(&f.key) {
+            Some(Entry::Open(i)) if i == idx => {
+                if remember {
+                    let (e, replaced) = self.ended.push(Ended {
+                        key: f.key,
+                        client: f.client,
+                        protocol: f.protocol,
+                        host: remembered_host,
+                        next_seq,
+                        end: how,
+                    });
+                    // The memory overwritten, if its key still points at it, goes.
+                    if let Some(old) = replaced
+                        && self.table.get(&old) == Some(&Entry::Ended(e))
+                    {
+                        self.table.remove(&old);
+                    }
+                    self.table.insert(f.key, Entry::Ended(e));
+                }
             }
-            self.table.insert(f.key, Entry::Ended(e));
-        } else if ours {
-            self.table.remove(&f.key);
+            Some(other) => {
+                self.table.insert(f.key, other);
+            }
+            None => {}
         }
         if self.last.is_some_and(|(_, i)| i == idx) {
             self.last = None;
@@ -886,6 +896,15 @@ pub(crate) fn record<S: Sink>(f: &mut FlowState, matcher: &Matcher, sink: &mut S
         ts: n.ts,
     });
     f.findings.insert(key, (n.frame, n.ts));
+}
+
+/// (client, server) of a packet from `src` to `dst` whose client is `client`.
+fn sides(client: Endpoint, src: Endpoint, dst: Endpoint) -> (Endpoint, Endpoint) {
+    if client == src {
+        (src, dst)
+    } else {
+        (dst, src)
+    }
 }
 
 /// Client on a packet that is neither SYN nor SYN-ACK: the side on a high port talking to a

@@ -55,20 +55,36 @@ impl Hasher for FxHasher {
     }
 }
 
-pub type FxBuild = BuildHasherDefault<FxHasher>;
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 
-/// A conversation's identity, the same in both directions.
+/// A conversation's identity, the same in both directions: addresses as 128-bit words (IPv4
+/// mapped into IPv6), so comparing and hashing a key is a few integer operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FlowKey {
-    pub lo: Endpoint,
-    pub hi: Endpoint,
+    lo: u128,
+    hi: u128,
+    /// The lower side's port in the high half.
+    ports: u32,
     pub tcp: bool,
+}
+
+fn word(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v) => u128::from(v.to_ipv6_mapped()),
+        IpAddr::V6(v) => u128::from(v),
+    }
 }
 
 impl FlowKey {
     pub fn new(a: Endpoint, b: Endpoint, tcp: bool) -> Self {
-        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        FlowKey { lo, hi, tcp }
+        let (wa, wb) = ((word(a.0), a.1), (word(b.0), b.1));
+        let (lo, hi) = if wa <= wb { (wa, wb) } else { (wb, wa) };
+        FlowKey {
+            lo: lo.0,
+            hi: hi.0,
+            ports: u32::from(lo.1) << 16 | u32::from(hi.1),
+            tcp,
+        }
     }
 
     /// A hash of the key that does not depend on the table: the shard a flow belongs to.
@@ -82,26 +98,10 @@ impl FlowKey {
 }
 
 impl Hash for FlowKey {
-    /// Whole words rather than the derived byte-by-byte walk through two `IpAddr` enums.
     fn hash<H: Hasher>(&self, h: &mut H) {
-        let word = |ip: &IpAddr| -> (u64, u64) {
-            match ip {
-                IpAddr::V4(v) => (u32::from(*v) as u64, 0),
-                IpAddr::V6(v) => {
-                    let n = u128::from(*v);
-                    ((n >> 64) as u64, n as u64 | 1 << 63)
-                }
-            }
-        };
-        let (a, b) = word(&self.lo.0);
-        let (c, d) = word(&self.hi.0);
-        let ports = (self.lo.1 as u64) << 32 | (self.hi.1 as u64) << 16 | self.tcp as u64;
-        h.write_u64(a ^ ports);
-        h.write_u64(c);
-        if b | d != 0 {
-            h.write_u64(b);
-            h.write_u64(d);
-        }
+        let fold = |w: u128| (w >> 64) as u64 ^ w as u64;
+        h.write_u64(fold(self.lo) ^ u64::from(self.ports) << 1 ^ u64::from(self.tcp));
+        h.write_u64(fold(self.hi));
     }
 }
 
