@@ -3,8 +3,9 @@
 //! Owns the capture sources and the capture file. The default source runs tcpdump on the device over
 //! `adb exec-out` (works on the emulator, rooted phones and the virtual handset alike) and writes the
 //! pcap stream to the run directory as it arrives, flushed after every chunk, so a run that is
-//! interrupted (device unplugged, Ctrl-C) keeps every byte received. Counters are shared for progress
-//! display.
+//! interrupted (device unplugged, Ctrl-C) keeps every byte received, and hands the same bytes, in
+//! the same order, to a [`Tee`] (the runner's live analysis) once they are on disk. Counters are
+//! shared for progress display.
 //!
 //! Must not touch: the analysis of the bytes (it only counts records), the terminal.
 
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::adb::{AdbDevice, AdbError};
@@ -45,6 +46,10 @@ pub enum CaptureError {
     )]
     NotPcap(String),
 }
+
+/// Where a capture also sends every byte it writes to the capture file, chunk by chunk. Unbounded:
+/// the capture never waits for its reader; the channel closes when the capture ends.
+pub type Tee = mpsc::UnboundedSender<Vec<u8>>;
 
 /// Live counters of a running capture.
 #[derive(Debug, Default)]
@@ -99,11 +104,13 @@ impl RunningCapture {
 }
 
 /// Starts `command` (a tcpdump writing pcap to stdout) on the device through `exec:` and writes its
-/// output to `path` (created 0600). Returns once the pcap header has arrived, i.e. tcpdump is capturing.
+/// output to `path` (created 0600) and to `tee`. Returns once the pcap header has arrived, i.e.
+/// tcpdump is capturing.
 pub async fn start_on_device(
     device: &AdbDevice,
     command: &str,
     path: &Path,
+    tee: Tee,
 ) -> Result<RunningCapture, CaptureError> {
     let mut stream = device.exec_out(command).await?;
     let mut file = create_private(path).await?;
@@ -138,6 +145,8 @@ pub async fn start_on_device(
         )
     })?;
     write_all(&mut file, path, &header).await?;
+    // A reader that went away loses the rest; the file keeps everything.
+    let _ = tee.send(header.to_vec());
 
     let counters = Arc::new(CaptureCounters::default());
     counters.bytes.store(header.len() as u64, Ordering::Relaxed);
@@ -166,6 +175,7 @@ pub async fn start_on_device(
                             break;
                         }
                         write_all(&mut file, &path_buf, &buf[..n]).await?;
+                        let _ = tee.send(buf[..n].to_vec());
                         task_counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
                         let records = tracker.feed(&buf[..n]);
                         task_counters.packets.fetch_add(records, Ordering::Relaxed);

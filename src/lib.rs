@@ -1,13 +1,48 @@
 //! tattle audits what an Android handset tells the network.
 //!
-//! Data flows one way: `scenario` → `device` (over `adb`) + `capture` → `analysis` → `outcome` →
-//! `snapshot` / `report`. `vhandset` is the embedded virtual handset, a device like any other to the rest
-//! of the crate; `virtual_device` starts one and registers it with an adb server. `cli` is the only module
-//! that prints or picks exit codes.
+//! # Architecture: the rooms, and one-way data flow
+//!
+//! ```text
+//!                                   cli  (arguments, progress, messages, exit codes: the only
+//!                                    │    place that prints)
+//!                                    ▼
+//!   scenario ──▶ runner ──▶ device (over adb) ─┐
+//!                  │                           ├─▶ analysis ──▶ outcome ──▶ snapshot / report
+//!                  └──▶ capture (concurrent) ──┘   (tattle-analysis crate, fed live)
+//!
+//!   vhandset (+ virtual_device): a device like any other, below everything, reached through adb
+//! ```
+//!
+//! Each room owns one concept, says so in its module doc, and lists what it must not touch:
+//!
+//! - `scenario`: YAML scenarios, validated with `file:line:col` and the fix, canaries expanded.
+//! - `adb`: the client of the adb server (smart sockets, shell v2, exec, sync).
+//! - `device`: what a handset can do, as Android shell commands (identity, identifiers, steps,
+//!   clock, the capture command), and the parsing of their output.
+//! - `capture`: the capture source (tcpdump over `adb exec-out`), the private capture file, and the
+//!   tee of its bytes.
+//! - `runner`: the order of a run in short phases, the live analysis of the capture as it arrives,
+//!   the run directory (0700, files 0600).
+//! - analysis — the `tattle_analysis` crate: capture bytes in, flows, DNS and identifier findings
+//!   out; streaming, pure; its `Redactor` and `sanitize` are the one way any text from a device or
+//!   the network is shown.
+//! - `outcome`: findings placed in step windows; the redacted, deterministic `Outcome` and its
+//!   evidence.
+//! - `snapshot`: snapshot names (`<scenario>@<firmware>.snap`, `.snap.new`), insta's file format,
+//!   comparison.
+//! - `report`: outcomes and diffs in words, the typed JSON documents (`report::json`), the
+//!   `tattle analyze` report.
+//! - `vhandset`: the virtual handset (adbd, shell and its commands, profiles, network, tcpdump);
+//!   depends on nothing above it. `virtual_device` starts one and registers it with an adb server.
+//! - `cli` (private): on top of everything; the binary calls [`main`].
+//!
+//! Data flows one way: a room takes what it needs from the rooms before it and never calls back
+//! into them; `runner` orchestrates a run across them, `cli` everything. Details, and where the
+//! design sketch was departed from: docs/architecture.md.
 
 pub mod adb;
 pub mod capture;
-pub mod cli;
+mod cli;
 pub mod device;
 pub mod outcome;
 pub mod report;
@@ -16,3 +51,10 @@ pub mod scenario;
 pub mod snapshot;
 pub mod vhandset;
 pub mod virtual_device;
+
+/// The `tattle` command line: parses the arguments, runs the command, prints, and returns the exit
+/// code (0 clean or equal to the accepted snapshot, 1 findings or a difference, 2 usage or
+/// environment error).
+pub fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,5 +1,6 @@
-//! The `tattle` binary: everything lives in the library; `cli` parses, prints and picks exit codes.
+//! The `tattle` binary: everything lives in the library; its `cli` parses, prints and picks exit
+//! codes.
 
 fn main() -> std::process::ExitCode {
-    tattle::cli::main()
+    tattle::main()
 }

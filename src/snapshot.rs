@@ -1,9 +1,12 @@
 //! Snapshots: outcomes stored in insta's `.snap` format under `snapshots/`, named
 //! `<scenario>@<firmware>.snap`, with pending changes written as `.snap.new` beside them.
 //!
-//! The file is insta's: a `---` front-matter block (`source`, `expression`) and the body, here the
-//! outcome as YAML. tattle's tests write the same files through `insta::assert_snapshot!`, and
-//! `cargo insta review` can accept a `.snap.new` written by `tattle run`.
+//! The one home of snapshot naming (`name`, `path_for`, `pending_path`, a run directory's
+//! `outcome.snap`), of the file (`render_file`: insta's `---` front matter with `source` and
+//! `expression`, then the body, the outcome as YAML) and of comparison (`compare_and_record`). The
+//! runner stores `render_file` in the run directory, the CLI compares, and tattle's tests write the
+//! same files through `insta::assert_snapshot!(snapshot::name(…), snapshot::render(…))`, so `cargo
+//! insta review` accepts a `.snap.new` written by `tattle run`.
 //!
 //! Must not touch: the terminal (the CLI prints), the device, the analysis.
 
@@ -27,12 +30,23 @@ pub enum SnapshotError {
     Parse { path: PathBuf, message: String },
 }
 
-/// `DIR/<scenario>@<firmware>.snap`.
-pub fn path_for(dir: &Path, scenario: &str, firmware: &str) -> PathBuf {
-    dir.join(format!("{scenario}@{firmware}.snap"))
+/// The file name of an outcome inside a run directory.
+pub const RUN_DIR_FILE: &str = "outcome.snap";
+
+/// `<scenario>@<firmware>`: what a snapshot is known by (insta adds `.snap` to it).
+pub fn name(scenario: &str, firmware: &str) -> String {
+    format!("{scenario}@{firmware}")
 }
 
-/// The `.snap.new` beside a snapshot path.
+/// `DIR/<scenario>@<firmware>.snap`: where the accepted snapshot of an outcome lives.
+pub fn path_for(dir: &Path, outcome: &Outcome) -> PathBuf {
+    dir.join(format!(
+        "{}.snap",
+        name(&outcome.scenario, &outcome.firmware)
+    ))
+}
+
+/// The `.snap.new` beside a snapshot path: a pending change `cargo insta review` offers.
 pub fn pending_path(snap: &Path) -> PathBuf {
     let mut name = snap.as_os_str().to_owned();
     name.push(".new");
@@ -49,37 +63,48 @@ pub fn render(outcome: &Outcome) -> String {
     text
 }
 
+/// A whole `.snap` file of an outcome: insta's front matter (`source`, `expression`: `<scenario> on
+/// <firmware>`), then the body.
+pub fn render_file(outcome: &Outcome) -> String {
+    format!(
+        "---\nsource: tattle\nexpression: {} on {}\n---\n{}",
+        outcome.scenario,
+        outcome.firmware,
+        render(outcome)
+    )
+}
+
 /// Parses a snapshot body back into an outcome.
-pub fn parse_body(body: &str, path: &Path) -> Result<Outcome, SnapshotError> {
+fn parse_body(body: &str, path: &Path) -> Result<Outcome, SnapshotError> {
     serde_saphyr::from_str(body).map_err(|e| SnapshotError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
 }
 
-/// Splits a `.snap` file into its front matter and body (insta's layout).
-pub fn split_snap(text: &str) -> (&str, &str) {
+/// The body of a `.snap` file: what follows insta's front matter (all of it when there is none).
+fn body_of(text: &str) -> &str {
     if let Some(rest) = text.strip_prefix("---\n")
         && let Some(end) = rest.find("\n---\n")
     {
-        return (&rest[..end], &rest[end + 5..]);
+        return &rest[end + 5..];
     }
-    ("", text)
+    text
 }
 
 /// Reads a `.snap` (or `.snap.new`) file and returns its body.
-pub fn read_body(path: &Path) -> Result<String, SnapshotError> {
+fn read_body(path: &Path) -> Result<String, SnapshotError> {
     let text = std::fs::read_to_string(path).map_err(|source| SnapshotError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(split_snap(&text).1.to_string())
+    Ok(body_of(&text).to_string())
 }
 
 /// Reads an outcome from a `.snap` file or a run directory (its `outcome.snap`).
 pub fn load_outcome(path: &Path) -> Result<Outcome, SnapshotError> {
     let file = if path.is_dir() {
-        path.join("outcome.snap")
+        path.join(RUN_DIR_FILE)
     } else {
         path.to_path_buf()
     };
@@ -87,21 +112,18 @@ pub fn load_outcome(path: &Path) -> Result<Outcome, SnapshotError> {
     parse_body(&body, &file)
 }
 
-/// Writes a snapshot file in insta's format. `expression` says what it is a snapshot of.
-pub fn write(path: &Path, expression: &str, body: &str) -> Result<(), SnapshotError> {
-    let text = format!("---\nsource: tattle\nexpression: {expression}\n---\n{body}");
+/// Writes the `.snap` file of an outcome (creating its directory).
+fn write(path: &Path, outcome: &Outcome) -> Result<(), SnapshotError> {
+    let error = |source| SnapshotError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).map_err(|source| SnapshotError::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(parent).map_err(error)?;
     }
-    std::fs::write(path, text).map_err(|source| SnapshotError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::write(path, render_file(outcome)).map_err(error)
 }
 
 /// Result of comparing a run's outcome with its stored snapshot.
@@ -115,25 +137,22 @@ pub enum Comparison {
     Different { pending: PathBuf, diff: String },
 }
 
-/// Compares `body` with the snapshot at `snap`; writes `.snap.new` unless equal (and removes a stale
-/// `.snap.new` when equal).
-pub fn compare_and_record(
-    snap: &Path,
-    expression: &str,
-    body: &str,
-) -> Result<Comparison, SnapshotError> {
+/// Compares `outcome` with the snapshot at `snap`; writes `.snap.new` unless equal (and removes a
+/// stale `.snap.new` when equal).
+pub fn compare_and_record(snap: &Path, outcome: &Outcome) -> Result<Comparison, SnapshotError> {
     let pending = pending_path(snap);
     if !snap.exists() {
-        write(&pending, expression, body)?;
+        write(&pending, outcome)?;
         return Ok(Comparison::Missing { pending });
     }
     let stored = read_body(snap)?;
+    let body = render(outcome);
     // insta ignores trailing whitespace differences; so do we.
     if stored.trim_end() == body.trim_end() {
         let _ = std::fs::remove_file(&pending);
         return Ok(Comparison::Equal);
     }
-    write(&pending, expression, body)?;
+    write(&pending, outcome)?;
     let diff = similar::TextDiff::from_lines(stored.trim_end(), body.trim_end())
         .unified_diff()
         .context_radius(3)
@@ -178,38 +197,82 @@ mod tests {
         let o = outcome();
         let body = render(&o);
         assert_eq!(parse_body(&body, Path::new("x")).unwrap(), o);
+        let file = render_file(&o);
+        assert_eq!(
+            file,
+            format!("---\nsource: tattle\nexpression: send-sms on fw-1\n---\n{body}")
+        );
+        assert_eq!(body_of(&file), body);
+    }
+
+    #[test]
+    fn names_and_paths() {
+        assert_eq!(name("send-sms", "fw-1"), "send-sms@fw-1");
+        let snap = path_for(Path::new("snapshots"), &outcome());
+        assert_eq!(snap, Path::new("snapshots/send-sms@fw-1.snap"));
+        assert_eq!(
+            pending_path(&snap),
+            Path::new("snapshots/send-sms@fw-1.snap.new")
+        );
+    }
+
+    /// The accepted snapshots (written by insta from the integration tests) render back to the
+    /// same bytes: what `tattle run` compares is what insta stored.
+    #[test]
+    fn committed_snapshots_render_byte_identically() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "snap") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let outcome = load_outcome(&path).unwrap();
+            assert_eq!(render(&outcome), body_of(&text), "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 9, "{seen} snapshots");
     }
 
     #[test]
     fn compare_writes_pending_and_diff() {
         let dir = tempfile::tempdir().unwrap();
-        let snap = path_for(dir.path(), "send-sms", "fw-1");
-        let body = render(&outcome());
-        let first = compare_and_record(&snap, "e", &body).unwrap();
+        let snap = path_for(dir.path(), &outcome());
+        let first = compare_and_record(&snap, &outcome()).unwrap();
         assert!(matches!(first, Comparison::Missing { .. }));
         std::fs::rename(pending_path(&snap), &snap).unwrap();
         assert_eq!(
-            compare_and_record(&snap, "e", &body).unwrap(),
+            compare_and_record(&snap, &outcome()).unwrap(),
             Comparison::Equal
         );
+        assert!(!pending_path(&snap).exists());
         let mut changed = outcome();
         changed.steps[0].leaks.clear();
-        match compare_and_record(&snap, "e", &render(&changed)).unwrap() {
+        match compare_and_record(&snap, &changed).unwrap() {
             Comparison::Different { diff, pending } => {
                 assert!(
-                    diff.contains("-  - identifier: <imei>") || diff.contains("identifier"),
+                    diff.lines()
+                        .any(|l| l.starts_with('-') && l.contains("identifier: <imei>")),
                     "{diff}"
                 );
-                assert!(pending.exists());
+                assert_eq!(
+                    std::fs::read_to_string(&pending).unwrap(),
+                    render_file(&changed)
+                );
             }
             other => panic!("expected a difference, got {other:?}"),
         }
         assert_eq!(load_outcome(&pending_path(&snap)).unwrap(), changed);
+        // A run directory holds its outcome as `outcome.snap`.
+        std::fs::write(dir.path().join(RUN_DIR_FILE), render_file(&changed)).unwrap();
+        assert_eq!(load_outcome(dir.path()).unwrap(), changed);
     }
 
     #[test]
     fn reads_insta_written_files() {
         let text = "---\nsource: tests/it/outcomes.rs\nexpression: body\n---\nscenario: x\n";
-        assert_eq!(split_snap(text).1, "scenario: x\n");
+        assert_eq!(body_of(text), "scenario: x\n");
+        assert_eq!(body_of("scenario: x\n"), "scenario: x\n");
     }
 }

@@ -88,20 +88,14 @@ impl AdbError {
     }
 }
 
-/// Text from the server or the device, made safe to put in an error message: control characters (terminal
-/// escapes included) become `?`, and the length is capped.
+/// Bytes from the server or the device, made safe to put in an error message by
+/// `tattle_analysis::sanitize_lines` (control characters become `?`, lines kept, length capped);
+/// only a prefix longer than it ever shows is decoded, and trailing whitespace goes.
 pub(crate) fn sanitize(bytes: &[u8]) -> String {
-    const MAX: usize = 512;
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]);
-    let mut out: String = text
-        .trim_end()
-        .chars()
-        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
-        .collect();
-    if bytes.len() > MAX {
-        out.push('…');
-    }
-    out
+    const DECODED: usize = 4096;
+    tattle_analysis::sanitize_lines(
+        String::from_utf8_lossy(&bytes[..bytes.len().min(DECODED)]).trim_end(),
+    )
 }
 
 /// The program name of a shell command, the only part of it that goes into logs and errors.
@@ -133,7 +127,12 @@ mod tests {
     #[test]
     fn sanitize_neutralises_escapes() {
         assert_eq!(sanitize(b"bad\x1b[31mred\r\n"), "bad?[31mred");
-        let long = vec![b'a'; 2000];
-        assert!(sanitize(&long).chars().count() <= 513);
+        assert_eq!(sanitize(b"two\nlines\n"), "two\nlines");
+        let long = vec![b'a'; 20_000];
+        let shown = sanitize(&long);
+        assert!(
+            shown.chars().count() <= 513 && shown.ends_with('…'),
+            "{shown}"
+        );
     }
 }

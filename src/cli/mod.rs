@@ -21,7 +21,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::adb::{AdbError, AdbServer, DeviceState};
 use crate::device::Device;
-use crate::report;
+use crate::report::{
+    self,
+    json::{self, CaptureOut, ComparisonOut, DiffReport, RunReport},
+};
 use crate::runner::{self, RunOptions, RunResult};
 use crate::scenario::{self, Scenario};
 use crate::snapshot::{self, Comparison};
@@ -322,13 +325,11 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Exit> {
 /// Prints a run's outcome, compares it with its snapshot and picks the exit code.
 fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::Result<Exit> {
     let outcome = &result.outcome;
-    let snap = snapshot::path_for(snapshots, &outcome.scenario, &outcome.firmware);
-    let body = snapshot::render(outcome);
-    let expression = format!("{} on {}", outcome.scenario, outcome.firmware);
+    let snap = snapshot::path_for(snapshots, outcome);
     // A partial outcome is never offered for acceptance: no comparison, no `.snap.new`.
     let comparison = match result.interrupted {
         Some(_) => None,
-        None => Some(snapshot::compare_and_record(&snap, &expression, &body)?),
+        None => Some(snapshot::compare_and_record(&snap, outcome)?),
     };
     let exit = match &comparison {
         None => Exit::Environment,
@@ -338,58 +339,72 @@ fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::R
         Some(Comparison::Different { .. }) => Exit::Findings,
     };
     match format {
-        Format::Json => {
-            let json = serde_json::json!({
-                "format_version": 1,
-                "run_dir": result.dir,
-                "outcome": outcome,
-                "evidence": result.evidence,
-                "traffic": result.traffic,
-                "snapshot": snap,
-                "comparison": match &comparison {
-                    None => "not compared (interrupted)",
-                    Some(Comparison::Equal) => "equal",
-                    Some(Comparison::Missing { .. }) => "missing",
-                    Some(Comparison::Different { .. }) => "different",
-                },
-                "interrupted": result.interrupted,
-                "identifiers_missing": result.missing.iter().map(|m| serde_json::json!({"kind": m.kind, "reason": m.reason})).collect::<Vec<_>>(),
-                "capture": {"bytes": result.capture.bytes, "packets": result.capture.packets, "ended_early": result.capture.ended_early},
-            });
-            println!("{}", serde_json::to_string_pretty(&json)?);
-        }
+        Format::Json => print_json(&run_report(result, &snap, comparison.as_ref()))?,
         Format::Text => {
             print!("{}", report::render_outcome(outcome, &result.traffic));
             print_run_notes(result);
-            match &comparison {
-                None => println!(
-                    "not compared with {}: the run was interrupted",
-                    snap.display()
-                ),
-                Some(Comparison::Equal) => {
-                    println!("outcome equals the accepted snapshot {}", snap.display())
-                }
-                Some(Comparison::Missing { pending }) => println!(
-                    "no accepted snapshot yet; wrote {} (accept it: mv {} {})",
-                    pending.display(),
-                    pending.display(),
-                    snap.display()
-                ),
-                Some(Comparison::Different { pending, diff }) => {
-                    println!("outcome differs from the accepted snapshot:\n{diff}");
-                    println!(
-                        "wrote {} (accept it: mv {} {}, or `cargo insta review`)",
-                        pending.display(),
-                        pending.display(),
-                        snap.display()
-                    );
-                }
-            }
+            print_comparison(&snap, comparison.as_ref());
         }
     }
     Ok(exit)
 }
 
+/// The `run --format json` document of a run (docs/run-json.md).
+fn run_report<'a>(
+    result: &'a RunResult,
+    snap: &Path,
+    comparison: Option<&Comparison>,
+) -> RunReport<'a> {
+    let (comparison, pending) = ComparisonOut::of(comparison);
+    RunReport {
+        format_version: json::RUN_FORMAT_VERSION,
+        run_dir: result.dir.display().to_string(),
+        outcome: &result.outcome,
+        evidence: &result.evidence,
+        traffic: &result.traffic,
+        snapshot: snap.display().to_string(),
+        comparison,
+        pending,
+        interrupted: result.interrupted.as_deref(),
+        identifiers_missing: &result.missing,
+        capture: CaptureOut::from(&result.capture),
+    }
+}
+
+fn print_json(document: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(document)?);
+    Ok(())
+}
+
+fn print_comparison(snap: &Path, comparison: Option<&Comparison>) {
+    match comparison {
+        None => println!(
+            "not compared with {}: the run was interrupted",
+            snap.display()
+        ),
+        Some(Comparison::Equal) => {
+            println!("outcome equals the accepted snapshot {}", snap.display())
+        }
+        Some(Comparison::Missing { pending }) => println!(
+            "no accepted snapshot yet; wrote {} (accept it: mv {} {})",
+            pending.display(),
+            pending.display(),
+            snap.display()
+        ),
+        Some(Comparison::Different { pending, diff }) => {
+            println!("outcome differs from the accepted snapshot:\n{diff}");
+            println!(
+                "wrote {} (accept it: mv {} {}, or `cargo insta review`)",
+                pending.display(),
+                pending.display(),
+                snap.display()
+            );
+        }
+    }
+}
+
+/// The run directory and what the reader must know about the run: identifiers not read, damage,
+/// interruption. Everything from the device or the network goes through the run's redactor.
 pub(crate) fn print_run_notes(result: &RunResult) {
     println!(
         "  run directory {} (capture: {} packets, {} bytes)",
@@ -403,10 +418,11 @@ pub(crate) fn print_run_notes(result: &RunResult) {
             m.kind, m.reason, m.kind
         );
     }
-    for d in &result.damage {
+    for d in &result.analysis.damage {
         println!(
             "  note: capture damaged after frame {}: {}",
-            d.after_frame, d.what
+            d.after_frame,
+            result.redactor.clean(&d.what)
         );
     }
     if let Some(why) = &result.interrupted {
@@ -420,25 +436,7 @@ fn diff_command(a: &Path, b: &Path, format: Format) -> anyhow::Result<Exit> {
     let d = report::diff(&oa, &ob, &a.display().to_string(), &b.display().to_string());
     match format {
         Format::Text => print!("{}", report::render_diff(&d)),
-        Format::Json => {
-            let steps: Vec<_> = d
-                .steps
-                .iter()
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    serde_json::json!({
-                        "step": s.step,
-                        "leaks_appeared": s.leaks_appeared,
-                        "leaks_gone": s.leaks_gone,
-                        "hosts_appeared": s.hosts_appeared,
-                        "hosts_gone": s.hosts_gone,
-                    })
-                })
-                .collect();
-            let json = serde_json::json!({"format_version": 1, "a": d.a_name, "b": d.b_name,
-                "steps": steps, "summary": report::summary(&d)});
-            println!("{}", serde_json::to_string_pretty(&json)?);
-        }
+        Format::Json => print_json(&DiffReport::new(&d))?,
     }
     Ok(if d.is_empty() {
         Exit::Clean

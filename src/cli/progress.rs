@@ -1,5 +1,6 @@
-//! Terminal progress for runs: a spinner per run with the current step and live capture counters.
-//! Drawn on stderr only when it is a terminal (indicatif hides itself otherwise), so piped output stays clean.
+//! Terminal progress for runs: a spinner per run with the current step and live capture counters,
+//! and a line above it for each finding the live analysis makes. Drawn on stderr only when it is a
+//! terminal (indicatif hides itself, and drops those lines, otherwise), so piped output stays clean.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -67,8 +68,13 @@ impl RunObserver for TerminalProgress {
         self.set_step(format!("step {index}/{total} {name}"));
     }
 
+    fn live_finding(&self, notice: &str) {
+        // A no-op when the bar is hidden (stderr is not a terminal).
+        self.bar.println(format!("{}: LEAK {notice}", self.label));
+    }
+
     fn analysing(&self) {
-        self.set_step("analysing the capture".into());
+        self.set_step("finishing the analysis".into());
     }
 
     fn finished(&self) {

@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::adb::{AdbDevice, AdbError, ShellOutput, shell_quote};
+use tattle_analysis::Redactor;
 use tattle_analysis::identifier::{Identifier, kinds};
 
 /// Errors while driving a handset.
@@ -60,6 +61,23 @@ impl DeviceIdentity {
     pub fn firmware_id(&self) -> String {
         sanitize_firmware_id(&self.build)
     }
+
+    /// Every text field through `redactor` (a serial or a fingerprint may hold an identifier),
+    /// for records that are written or shown.
+    pub fn redacted(&self, redactor: &Redactor) -> DeviceIdentity {
+        let clean = |s: &String| redactor.clean(s);
+        DeviceIdentity {
+            serial: clean(&self.serial),
+            manufacturer: clean(&self.manufacturer),
+            model: clean(&self.model),
+            product: clean(&self.product),
+            device: clean(&self.device),
+            fingerprint: clean(&self.fingerprint),
+            build: clean(&self.build),
+            android_release: clean(&self.android_release),
+            sdk: self.sdk,
+        }
+    }
 }
 
 /// Makes a build name usable in a file name: `[A-Za-z0-9._-]`, others become `-`.
@@ -84,7 +102,7 @@ pub fn sanitize_firmware_id(raw: &str) -> String {
 }
 
 /// An identifier the device would not give, with the reason, so the user can supply it (`--id`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MissingIdentifier {
     pub kind: String,
     pub reason: String,

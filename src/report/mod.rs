@@ -1,15 +1,20 @@
 //! Reports: outcomes and their differences in words people can read and quote.
 //!
 //! Owns the text rendering of an outcome (per step: hosts contacted, identifiers that left) and the
-//! comparison of two outcomes (`diff`), with the one-sentence summary a regulator can quote. Returns
-//! strings; the CLI decides where they go.
+//! comparison of two outcomes (`diff`), with the one-sentence summary a regulator can quote; the
+//! typed JSON documents of runs and diffs (`json`, docs/run-json.md and docs/diff-json.md); the
+//! `tattle analyze` report (`capture`, docs/analysis-json.md). Returns strings and serialisable
+//! values; the CLI and the runner decide where they go.
 //!
 //! Must not touch: files, the terminal, exit codes.
 
 pub mod capture;
+pub mod json;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+
+use serde::Serialize;
 
 use crate::outcome::{HostContact, Leak, Outcome, StepTraffic};
 
@@ -137,7 +142,7 @@ fn group_leaks(leaks: &[Leak]) -> BTreeMap<LeakKey, Vec<String>> {
 }
 
 /// What changed in one step between outcome A and outcome B.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StepDiff {
     pub step: String,
     /// Leaks in B that A did not have.

@@ -1,27 +1,30 @@
-//! The runner: one scenario on one device, with a concurrent capture, into a private run directory.
+//! The runner: one scenario on one device, with a concurrent capture analysed live, into a private
+//! run directory.
 //!
-//! Owns the order of a run — identity and identifiers, clock offset, capture start, steps with their
-//! time windows, capture stop, analysis, outcome — and the run directory's files. When the device goes
-//! away mid-run it stops stepping, keeps the capture taken so far, analyses it and says what happened.
+//! Owns the order of a run, each phase a short function: `prepare` (identity and identifiers, clock
+//! offset, run directory), `start_capture`, `run_steps` (each step in its time window, the live
+//! analysis fed as packets arrive, `live`), `stop_capture`, the end of the analysis, `build_result`
+//! (outcome, evidence, traffic) and the run directory's files (`files`). When the device goes away
+//! mid-run it stops stepping; what was captured is already analysed, and is recorded with what
+//! happened.
 //!
-//! Must not touch: the terminal (progress goes through `RunObserver`), exit codes, snapshots.
+//! Must not touch: the terminal (progress and live findings go through `RunObserver`), exit codes,
+//! snapshot comparison.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+mod files;
+mod live;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::capture::{self, CaptureCounters, CaptureSummary};
+use crate::capture::{self, CaptureCounters, CaptureSummary, RunningCapture};
 use crate::device::{self, Device, DeviceError, DeviceIdentity, MissingIdentifier};
 use crate::outcome::{self, EvidenceItem, Outcome, StepTraffic, StepWindow};
-use crate::report;
-use crate::scenario::{Scenario, StepAction};
-use crate::snapshot;
-use tattle_analysis::Redactor;
+use crate::scenario::{Scenario, Step, StepAction};
+use live::LiveAnalysis;
 use tattle_analysis::identifier::Identifier;
-use tattle_analysis::{self as analysis, Analysis, Damage};
+use tattle_analysis::{Analysis, Needles, Redactor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -34,14 +37,16 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("analysing the capture: {0}")]
-    Analysis(#[from] analysis::AnalysisError),
 }
 
 /// Progress of a run, for a spinner on a terminal. Every method has a no-op default.
 pub trait RunObserver: Send + Sync {
     fn capture_started(&self, _counters: Arc<CaptureCounters>) {}
     fn step_started(&self, _index: usize, _total: usize, _name: &str) {}
+    /// The live analysis just found an identifier: one redacted line, `<imei> → HOST (LOCATION as
+    /// ENCODING) in step 4 send-sms`, each line once per run. The host is the best known so far.
+    fn live_finding(&self, _notice: &str) {}
+    /// The capture stopped; the analysis ends the flows still open.
     fn analysing(&self) {}
     fn finished(&self) {}
 }
@@ -78,7 +83,8 @@ impl Default for RunOptions {
     }
 }
 
-/// Everything a run produced. The raw identifier values stay in `identifiers` (memory only).
+/// Everything a run produced. Raw identifier values stay in memory: in `identifiers`, `identity`
+/// and `analysis`; every other text field is redacted.
 pub struct RunResult {
     pub dir: PathBuf,
     pub identity: DeviceIdentity,
@@ -87,48 +93,76 @@ pub struct RunResult {
     /// What each step sent, readable and opaque (byte counts: not part of the outcome).
     pub traffic: Vec<StepTraffic>,
     pub capture: CaptureSummary,
+    /// Identifiers the device would not give (reasons redacted).
     pub missing: Vec<MissingIdentifier>,
-    pub damage: Vec<Damage>,
+    /// What the live analysis learnt from the whole capture (equal to `analyze_file` on
+    /// `capture.pcap`). Raw: show nothing of it but through `redactor`.
+    pub analysis: Analysis,
     /// Set when the run stopped early: which step and why.
     pub interrupted: Option<String>,
     pub identifiers: Vec<Identifier>,
+    /// The redactor of this run's identifiers: what shows anything of the run goes through it.
+    pub redactor: Arc<Redactor>,
 }
 
-/// What `run.json` records: the run's facts, kinds of identifiers but never their values.
-#[derive(Serialize)]
-struct RunRecord<'a> {
-    scenario: &'a str,
-    scenario_file: String,
-    run_id: &'a str,
-    device: &'a DeviceIdentity,
-    firmware: &'a str,
-    clock_offset_seconds: f64,
-    identifiers_watched: Vec<&'a str>,
-    identifiers_missing: Vec<(&'a str, &'a str)>,
-    steps: &'a [StepWindow],
-    capture: CaptureRecord<'a>,
-    damage: Vec<String>,
-    interrupted: Option<&'a str>,
+/// What a run knows before it captures: set up by `prepare`, read by every later phase.
+struct Prepared {
+    run_id: String,
+    /// The scenario with `{run_id}` and canaries expanded.
+    scenario: Scenario,
+    identity: DeviceIdentity,
+    identifiers: Vec<Identifier>,
+    /// Reasons redacted.
+    missing: Vec<MissingIdentifier>,
+    firmware: String,
+    clock_offset: f64,
+    dir: PathBuf,
+    needles: Needles,
+    redactor: Arc<Redactor>,
 }
 
-#[derive(Serialize)]
-struct CaptureRecord<'a> {
-    file: &'a str,
-    bytes: u64,
-    packets: u64,
-    ended_early: bool,
+/// What stepping did: each step's window, and why it stopped early, if it did.
+#[derive(Default)]
+struct Stepped {
+    windows: Vec<StepWindow>,
+    interrupted: Option<String>,
 }
 
-/// Runs `scenario` on `device`.
+/// Runs `scenario` on `device`: the capture is analysed live, as it arrives, and whatever happens
+/// after the capture started (a failed step, the device gone, Ctrl-C), what was captured is
+/// analysed and recorded.
 pub async fn run(
     scenario: &Scenario,
     device: &Device,
     options: &RunOptions,
     observer: &dyn RunObserver,
 ) -> Result<RunResult, RunError> {
+    let prepared = prepare(scenario, device, options).await?;
+    let (tee, chunks) = tokio::sync::mpsc::unbounded_channel();
+    let capture = start_capture(&prepared, device, tee).await?;
+    observer.capture_started(capture.counters());
+    let mut live = LiveAnalysis::new(&prepared.needles, &prepared.redactor, observer, chunks);
+    let mut stepped = run_steps(&prepared, device, options, &capture, &mut live, observer).await;
+    let (summary, failure) =
+        stop_capture(capture, options.capture_grace, &mut live, &prepared).await;
+    append_reason(&mut stepped.interrupted, failure);
+    observer.analysing();
+    let analysis = live.finish().await;
+    let result = build_result(&prepared, &stepped, summary, analysis);
+    files::write_run_files(&prepared, &stepped.windows, &result)?;
+    observer.finished();
+    Ok(result)
+}
+
+/// Reads the device (identity, identifiers, clock offset), merges the user's identifiers and
+/// creates the run directory.
+async fn prepare(
+    scenario: &Scenario,
+    device: &Device,
+    options: &RunOptions,
+) -> Result<Prepared, RunError> {
     let run_id = new_run_id();
     let (scenario, canaries) = scenario.expand(&run_id);
-
     let identity = device.identity().await?;
     device.check_capture().await?;
     let (mut identifiers, mut missing) = device.identifiers(&identity).await?;
@@ -139,231 +173,206 @@ pub async fn run(
         identifiers.push(extra.clone());
     }
     identifiers.extend(canaries);
+    let redactor = Arc::new(Redactor::new(&identifiers));
+    for m in &mut missing {
+        m.reason = redactor.clean(&m.reason);
+    }
     let firmware = options
         .firmware
         .as_deref()
         .map(device::sanitize_firmware_id)
         .unwrap_or_else(|| identity.firmware_id());
     let clock_offset = device.clock_offset().await?;
+    let dir = files::create_run_dir(&options.runs_root, &scenario.name, &firmware)?;
+    Ok(Prepared {
+        needles: Needles::new(&identifiers),
+        run_id,
+        scenario,
+        identity,
+        identifiers,
+        missing,
+        firmware,
+        clock_offset,
+        dir,
+        redactor,
+    })
+}
 
-    let redactor = Redactor::new(&identifiers);
-    let dir = create_run_dir(&options.runs_root, &scenario.name, &firmware)?;
-    let capture_path = dir.join("capture.pcap");
-    let capture = match capture::start_on_device(
-        device.adb(),
-        device::CAPTURE_COMMAND,
-        &capture_path,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            // Leave a record of why the run directory holds no usable capture.
-            let note = serde_json::json!({
-                "scenario": scenario.name,
-                "device": identity,
-                "error": redactor.clean(&e.to_string()),
-            });
-            let _ = write_private(
-                &dir.join("run.json"),
-                &serde_json::to_string_pretty(&note).unwrap_or_default(),
-            );
-            return Err(e.into());
-        }
-    };
-    observer.capture_started(capture.counters());
+/// Starts the capture into the run directory, teed to the live analysis; records why when it
+/// cannot start.
+async fn start_capture(
+    p: &Prepared,
+    device: &Device,
+    tee: capture::Tee,
+) -> Result<RunningCapture, RunError> {
+    let path = p.dir.join(files::CAPTURE_FILE);
+    capture::start_on_device(device.adb(), device::CAPTURE_COMMAND, &path, tee)
+        .await
+        .map_err(|e| {
+            files::write_failure_record(p, &e.to_string());
+            e.into()
+        })
+}
 
+/// Runs the steps in order, analysing the capture while they run; stops at the first step that
+/// fails, on Ctrl-C, or when the capture stream ends.
+async fn run_steps(
+    p: &Prepared,
+    device: &Device,
+    options: &RunOptions,
+    capture: &RunningCapture,
+    live: &mut LiveAnalysis<'_>,
+    observer: &dyn RunObserver,
+) -> Stepped {
     let mut cancel = options.cancel.clone();
-    let mut windows = Vec::new();
-    let mut interrupted = None;
-    let total = scenario.steps.len();
-    for (i, step) in scenario.steps.iter().enumerate() {
-        let index = i + 1;
-        let name = step.action.name();
-        observer.step_started(index, total, name);
-        let start = device::now_unix();
-        let action = async {
-            let result = match &step.action {
-                StepAction::FreshSetup => device.fresh_setup().await,
-                StepAction::Idle(d) => {
-                    tokio::time::sleep(*d).await;
-                    Ok(())
-                }
-                StepAction::AddContact { name, phone } => device.add_contact(name, phone).await,
-                StepAction::SendSms { to, body } => device.send_sms(to, body).await,
-                StepAction::Shell {
-                    command,
-                    expect_exit,
-                } => device.shell_step(command, *expect_exit).await.map(|_| ()),
-            };
-            if result.is_ok() && !matches!(step.action, StepAction::Idle(_)) {
-                tokio::time::sleep(step.settle).await;
-            }
-            result
+    let mut stepped = Stepped::default();
+    let total = p.scenario.steps.len();
+    for (i, step) in p.scenario.steps.iter().enumerate() {
+        let mut window = StepWindow {
+            index: i + 1,
+            name: step.action.name().to_string(),
+            start: device::now_unix(),
+            end: 0.0,
         };
-        let outcome = tokio::select! {
-            result = action => Some(result),
+        observer.step_started(window.index, total, &window.name);
+        live.set_step(window.label());
+        let done = tokio::select! {
+            result = perform(device, step) => Some(result),
             () = cancelled(&mut cancel) => None,
+            never = live.follow() => match never {},
         };
-        windows.push(StepWindow {
-            index,
-            name: name.to_string(),
-            start,
-            end: device::now_unix(),
-        });
-        match outcome {
-            None => {
-                interrupted = Some(format!("stopped by the user during step {index} {name}"));
-                break;
-            }
-            Some(Err(e)) => {
-                interrupted = Some(format!(
-                    "step {index} {name} (line {}) failed: {}",
-                    step.line,
-                    redactor.clean(&e.to_string())
-                ));
-                break;
-            }
-            Some(Ok(())) => {}
-        }
-        if capture.has_ended() {
-            interrupted = Some(format!(
-                "the capture stream ended during step {index} {name}: the device went away or \
-                 tcpdump stopped"
-            ));
+        window.end = device::now_unix();
+        let why = interruption(&window, step.line, done, capture.has_ended(), &p.redactor);
+        stepped.windows.push(window);
+        if why.is_some() {
+            stepped.interrupted = why;
             break;
         }
     }
-    // Whatever happens from here on, the capture on disk is analysed and the run recorded.
-    let summary = match capture.stop(options.capture_grace).await {
-        Ok(summary) => summary,
-        Err(e) => {
-            let note = format!(
-                "the capture could not be completed: {}",
-                redactor.clean(&e.to_string())
-            );
-            interrupted = Some(match interrupted {
-                Some(before) => format!("{before}; {note}"),
-                None => note,
-            });
-            CaptureSummary {
-                path: capture_path.clone(),
-                bytes: std::fs::metadata(&capture_path)
-                    .map(|m| m.len())
-                    .unwrap_or(0),
-                packets: 0,
-                ended_early: true,
-            }
-        }
-    };
-    observer.analysing();
-
-    let analysis = match analysis::analyze_file(&capture_path, &identifiers) {
-        Ok(analysis) => analysis,
-        Err(e) => Analysis {
-            damage: vec![Damage {
-                offset: Some(0),
-                after_frame: 0,
-                what: redactor.clean(&e.to_string()),
-            }],
-            ..Analysis::default()
-        },
-    };
-    let (outcome, evidence) = outcome::build(
-        &scenario.name,
-        &identity,
-        &windows,
-        clock_offset,
-        &analysis,
-        &redactor,
-    );
-    let traffic = outcome::traffic_by_step(&windows, clock_offset, &analysis, &redactor);
-    let outcome = Outcome {
-        firmware: firmware.clone(),
-        ..outcome
-    };
-    let result = RunResult {
-        dir: dir.clone(),
-        identity,
-        outcome,
-        evidence,
-        traffic,
-        capture: summary,
-        missing,
-        damage: analysis.damage.clone(),
-        interrupted,
-        identifiers,
-    };
-    write_run_files(
-        &result,
-        &scenario,
-        &run_id,
-        &windows,
-        clock_offset,
-        &analysis,
-    )?;
-    observer.finished();
-    Ok(result)
+    stepped
 }
 
-fn write_run_files(
-    r: &RunResult,
-    scenario: &Scenario,
-    run_id: &str,
-    windows: &[StepWindow],
-    clock_offset: f64,
-    analysis: &Analysis,
-) -> Result<(), RunError> {
-    let record = RunRecord {
-        scenario: &scenario.name,
-        scenario_file: scenario.path.display().to_string(),
-        run_id,
-        device: &r.identity,
-        firmware: &r.outcome.firmware,
-        clock_offset_seconds: clock_offset,
-        identifiers_watched: r.identifiers.iter().map(|i| i.kind.as_str()).collect(),
-        identifiers_missing: r
-            .missing
-            .iter()
-            .map(|m| (m.kind.as_str(), m.reason.as_str()))
-            .collect(),
-        steps: windows,
-        capture: CaptureRecord {
-            file: "capture.pcap",
-            bytes: r.capture.bytes,
-            packets: analysis.frames.max(r.capture.packets),
-            ended_early: r.capture.ended_early,
-        },
-        damage: r
-            .damage
-            .iter()
-            .map(|d| format!("after frame {}: {}", d.after_frame, d.what))
-            .collect(),
-        interrupted: r.interrupted.as_deref(),
-    };
-    let json = serde_json::to_string_pretty(&record).unwrap_or_default();
-    write_private(
-        &r.dir.join("run.json"),
-        // serde_json escapes control characters itself; only the values need redacting.
-        &Redactor::new(&r.identifiers).redact(&json),
-    )?;
-    let evidence = serde_json::to_string_pretty(&serde_json::json!({
-        "findings": r.evidence,
-        "traffic": r.traffic,
-    }))
-    .unwrap_or_default();
-    write_private(&r.dir.join("evidence.json"), &evidence)?;
-    let body = snapshot::render(&r.outcome);
-    let snap = format!(
-        "---\nsource: tattle\nexpression: {} on {}\n---\n{body}",
-        r.outcome.scenario, r.outcome.firmware
-    );
-    write_private(&r.dir.join("outcome.snap"), &snap)?;
-    write_private(
-        &r.dir.join("report.txt"),
-        &report::render_outcome(&r.outcome, &r.traffic),
-    )?;
+/// Does one step on the device; an action step then waits `settle` for the traffic it caused.
+async fn perform(device: &Device, step: &Step) -> Result<(), DeviceError> {
+    match &step.action {
+        StepAction::FreshSetup => device.fresh_setup().await?,
+        StepAction::Idle(d) => {
+            // An idle step's window is its duration: no settle after it.
+            tokio::time::sleep(*d).await;
+            return Ok(());
+        }
+        StepAction::AddContact { name, phone } => device.add_contact(name, phone).await?,
+        StepAction::SendSms { to, body } => device.send_sms(to, body).await?,
+        StepAction::Shell {
+            command,
+            expect_exit,
+        } => {
+            device.shell_step(command, *expect_exit).await?;
+        }
+    }
+    tokio::time::sleep(step.settle).await;
     Ok(())
+}
+
+/// Why the run stops after `window`'s step: it was cancelled (`done` is `None`), it failed, or the
+/// capture stream ended. `None`: go on.
+fn interruption(
+    window: &StepWindow,
+    line: usize,
+    done: Option<Result<(), DeviceError>>,
+    capture_ended: bool,
+    redactor: &Redactor,
+) -> Option<String> {
+    let step = window.label();
+    match done {
+        None => Some(format!("stopped by the user during step {step}")),
+        Some(Err(e)) => Some(format!(
+            "step {step} (line {line}) failed: {}",
+            redactor.clean(&e.to_string())
+        )),
+        Some(Ok(())) if capture_ended => Some(format!(
+            "the capture stream ended during step {step}: the device went away or tcpdump stopped"
+        )),
+        Some(Ok(())) => None,
+    }
+}
+
+/// Stops the capture after its grace time (analysing what arrives meanwhile). When it cannot be
+/// completed, says why and falls back to what is on disk.
+async fn stop_capture(
+    capture: RunningCapture,
+    grace: Duration,
+    live: &mut LiveAnalysis<'_>,
+    p: &Prepared,
+) -> (CaptureSummary, Option<String>) {
+    let stopped = tokio::select! {
+        stopped = capture.stop(grace) => stopped,
+        never = live.follow() => match never {},
+    };
+    match stopped {
+        Ok(summary) => (summary, None),
+        Err(e) => {
+            let path = p.dir.join(files::CAPTURE_FILE);
+            let note = format!(
+                "the capture could not be completed: {}",
+                p.redactor.clean(&e.to_string())
+            );
+            let summary = CaptureSummary {
+                bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+                path,
+                packets: 0,
+                ended_early: true,
+            };
+            (summary, Some(note))
+        }
+    }
+}
+
+/// `why; more` when both are there.
+fn append_reason(why: &mut Option<String>, more: Option<String>) {
+    if let Some(more) = more {
+        *why = Some(match why.take() {
+            Some(before) => format!("{before}; {more}"),
+            None => more,
+        });
+    }
+}
+
+/// Places the analysis in the steps: the outcome, its evidence and the bytes per step.
+fn build_result(
+    p: &Prepared,
+    stepped: &Stepped,
+    mut capture: CaptureSummary,
+    analysis: Analysis,
+) -> RunResult {
+    let windows = &stepped.windows;
+    let (outcome, evidence) = outcome::build(
+        &p.scenario.name,
+        &p.identity,
+        windows,
+        p.clock_offset,
+        &analysis,
+        &p.redactor,
+    );
+    let traffic = outcome::traffic_by_step(windows, p.clock_offset, &analysis, &p.redactor);
+    // The analysis read every frame the capture wrote: its count is exact.
+    capture.packets = capture.packets.max(analysis.frames);
+    RunResult {
+        dir: p.dir.clone(),
+        identity: p.identity.clone(),
+        outcome: Outcome {
+            firmware: p.firmware.clone(),
+            ..outcome
+        },
+        evidence,
+        traffic,
+        capture,
+        missing: p.missing.clone(),
+        analysis,
+        interrupted: stepped.interrupted.clone(),
+        identifiers: p.identifiers.clone(),
+        redactor: p.redactor.clone(),
+    }
 }
 
 /// Resolves when the cancel flag turns true; never when there is none.
@@ -376,54 +385,6 @@ async fn cancelled(cancel: &mut Option<tokio::sync::watch::Receiver<bool>>) {
         }
         None => std::future::pending().await,
     }
-}
-
-/// Creates `ROOT/<scenario>@<firmware>-<UTC time>-<n>` with mode 0700 (the capture holds personal data).
-fn create_run_dir(root: &Path, scenario: &str, firmware: &str) -> Result<PathBuf, RunError> {
-    let err = |path: &Path, source| RunError::RunDir {
-        path: path.to_path_buf(),
-        source,
-    };
-    std::fs::create_dir_all(root).map_err(|e| err(root, e))?;
-    let stamp = utc_stamp(device::now_unix() as i64);
-    for n in 0..1000 {
-        let path = root.join(format!("{scenario}@{firmware}-{stamp}-{n}"));
-        let mut builder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        match builder.create(&path) {
-            Ok(()) => {
-                // The umask may have removed bits but never adds any; set exactly 0700 anyway.
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
-                        .map_err(|e| err(&path, e))?;
-                }
-                return Ok(path);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(err(&path, e)),
-        }
-    }
-    Err(err(
-        root,
-        std::io::Error::other("too many runs in the same second"),
-    ))
-}
-
-fn write_private(path: &Path, text: &str) -> Result<(), RunError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|source| RunError::RunDir {
-            path: path.to_path_buf(),
-            source,
-        })
 }
 
 /// A short id unique to this run, planted in canaries (`tattle canary {run_id}`).
@@ -440,50 +401,9 @@ fn new_run_id() -> String {
     format!("{:08x}", (z ^ (z >> 31)) as u32)
 }
 
-/// `20261125T070000Z` from Unix seconds (civil-from-days, proleptic Gregorian).
-fn utc_stamp(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_stamps() {
-        assert_eq!(utc_stamp(0), "19700101T000000Z");
-        assert_eq!(utc_stamp(1_795_590_000), "20261125T070000Z");
-    }
-
-    #[test]
-    fn run_dirs_are_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let root = tempfile::tempdir().unwrap();
-        let a = create_run_dir(root.path(), "s", "fw").unwrap();
-        let b = create_run_dir(root.path(), "s", "fw").unwrap();
-        assert_ne!(a, b);
-        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
-        write_private(&a.join("f"), "x").unwrap();
-        let mode = std::fs::metadata(a.join("f")).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-    }
 
     #[test]
     fn run_ids_differ() {
@@ -491,5 +411,15 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
             new_run_id()
         });
+    }
+
+    #[test]
+    fn reasons_add_up() {
+        let mut why = None;
+        append_reason(&mut why, None);
+        assert_eq!(why, None);
+        append_reason(&mut why, Some("a".into()));
+        append_reason(&mut why, Some("b".into()));
+        assert_eq!(why.as_deref(), Some("a; b"));
     }
 }

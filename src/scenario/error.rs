@@ -23,9 +23,13 @@ pub struct Diagnostic {
     pub message: String,
     /// How to fix it.
     pub help: Option<String>,
-    /// The offending source line, sanitised for a terminal (control characters replaced).
+    /// The offending source line as shown: sanitised for a terminal (control characters replaced,
+    /// tabs made spaces so the caret lines up) and, when long, a window around the column with `...`
+    /// where it was cut.
     pub source_line: Option<String>,
-    /// Characters to underline from `column`.
+    /// Characters of `source_line` before the caret.
+    pub caret: usize,
+    /// Characters to underline from the caret.
     pub width: usize,
 }
 
@@ -39,31 +43,50 @@ impl Diagnostic {
         message: String,
         help: Option<String>,
     ) -> Self {
-        let source_line = source
+        let column = column.max(1);
+        let shown = source
             .lines()
             .nth(line.saturating_sub(1))
-            .map(|l| sanitize(l.trim_end_matches('\r')));
+            .map(|l| window(&l.trim_end_matches('\r').replace('\t', " "), column, width));
+        let (source_line, caret, width) = match shown {
+            Some((text, caret, width)) => (Some(text), caret, width),
+            None => (None, 0, width.max(1)),
+        };
         Diagnostic {
             path: path.to_path_buf(),
             line,
-            column: column.max(1),
+            column,
             message,
             help,
             source_line,
-            width: width.max(1),
+            caret,
+            width,
         }
     }
 }
 
-/// Control characters (including ESC) would reach the terminal verbatim; tabs would misplace the caret.
-fn sanitize(line: &str) -> String {
-    line.chars()
-        .map(|c| match c {
-            '\t' => ' ',
-            c if c.is_control() => '?',
-            c => c,
-        })
-        .collect()
+/// The part of `line` shown under a diagnostic at 1-based `column`: all of it, or for a long line a
+/// window that keeps the caret in view; sanitised. Returns it with the caret's offset in it and the
+/// width to underline.
+fn window(line: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let col0 = (column - 1).min(chars.len());
+    let start = col0.saturating_sub(SNIPPET_CHARS / 2);
+    let end = (start + SNIPPET_CHARS).min(chars.len());
+    let mut shown = tattle_analysis::sanitize(&chars[start..end].iter().collect::<String>());
+    let mut caret = col0 - start;
+    if start > 0 {
+        shown.insert_str(0, "...");
+        caret += 3;
+    }
+    if end < chars.len() {
+        shown.push_str("...");
+    }
+    let width = width
+        .max(1)
+        .min(end.saturating_sub(col0).max(1))
+        .min(SNIPPET_CHARS);
+    (shown, caret, width)
 }
 
 impl fmt::Display for Diagnostic {
@@ -79,32 +102,14 @@ impl fmt::Display for Diagnostic {
         if let Some(help) = &self.help {
             write!(f, "\n  help: {help}")?;
         }
-        if let Some(src) = &self.source_line {
-            let chars: Vec<char> = src.chars().collect();
-            let col0 = (self.column - 1).min(chars.len());
-            // Long lines: show a window that keeps the caret in view.
-            let start = col0.saturating_sub(SNIPPET_CHARS / 2);
-            let end = (start + SNIPPET_CHARS).min(chars.len());
-            let mut shown: String = chars[start..end].iter().collect();
-            let mut caret_at = col0 - start;
-            if start > 0 {
-                shown.insert_str(0, "...");
-                caret_at += 3;
-            }
-            if end < chars.len() {
-                shown.push_str("...");
-            }
-            let width = self
-                .width
-                .min(end.saturating_sub(col0).max(1))
-                .min(SNIPPET_CHARS);
+        if let Some(shown) = &self.source_line {
             let num = self.line.to_string();
             let pad = " ".repeat(num.len());
             write!(
                 f,
                 "\n {pad} |\n {num} | {shown}\n {pad} | {}{}",
-                " ".repeat(caret_at),
-                "^".repeat(width)
+                " ".repeat(self.caret),
+                "^".repeat(self.width)
             )?;
         }
         Ok(())

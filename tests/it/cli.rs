@@ -69,6 +69,41 @@ fn diff_of_snapshots_names_what_went_away() {
     let same = tattle().args(["diff"]).arg(&a).arg(&a).output().unwrap();
     assert_eq!(same.status.code(), Some(0));
     assert!(text(&same.stdout).contains("no difference"));
+
+    // As JSON (docs/diff-json.md).
+    let out = tattle()
+        .args(["diff", "--format", "json"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let keys: BTreeSet<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["format_version", "a", "b", "same", "steps", "summary"])
+    );
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["same"], false);
+    let step = &doc["steps"][0];
+    assert_eq!(step["step"], "4 send-sms");
+    assert_eq!(step["leaks_gone"][0]["identifier"], "<imei>");
+    assert!(
+        doc["summary"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("A sends <imei>")
+    );
+    for value in profile_values("miui-cloud-default") {
+        assert!(!stdout.contains(&value), "raw identifier in the diff");
+    }
 }
 
 #[test]

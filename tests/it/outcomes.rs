@@ -76,7 +76,17 @@ fn check_run(profile: &str, result: &RunResult) {
                 path.display()
             );
         }
+        if path.extension().is_some_and(|e| e == "json") {
+            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(doc["format_version"], 1, "{}", path.display());
+        }
     }
+    // The run directory's outcome is the run's, in the snapshot format.
+    assert_eq!(
+        snapshot::load_outcome(&result.dir).unwrap(),
+        result.outcome,
+        "{profile}"
+    );
 }
 
 fn assert_outcome_snapshot(scenario: &str, profile: &str, result: &RunResult) {
@@ -86,7 +96,7 @@ fn assert_outcome_snapshot(scenario: &str, profile: &str, result: &RunResult) {
         prepend_module_to_snapshot => false,
         omit_expression => true,
     }, {
-        insta::assert_snapshot!(format!("{scenario}@{profile}"), body);
+        insta::assert_snapshot!(snapshot::name(scenario, profile), body);
     });
 }
 

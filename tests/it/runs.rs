@@ -5,11 +5,71 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use std::sync::Mutex;
+
 use tattle::device::Device;
-use tattle::runner::{self, Quiet, RunOptions};
+use tattle::runner::{self, Quiet, RunObserver, RunOptions};
 use tattle::scenario::Scenario;
 
-use crate::support::Bench;
+use crate::support::{Bench, profile_values};
+
+/// Collects the live findings a run announces.
+#[derive(Default)]
+struct LiveNotices(Mutex<Vec<String>>);
+
+impl RunObserver for LiveNotices {
+    fn live_finding(&self, notice: &str) {
+        self.0.lock().unwrap().push(notice.to_string());
+    }
+}
+
+/// The capture is analysed as it arrives: the run announces findings while it runs, and its
+/// analysis is exactly what analysing the capture file afterwards gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_analysis_equals_the_capture_file_analysed_afterwards() {
+    let bench = Bench::start(&["miui-cloud-default"]).await;
+    let scenario = Scenario::parse(
+        "name: live\nsteps:\n  - fresh-setup\n  - send-sms: { to: \"+6598765432\", body: \"hi {run_id}\" }\n",
+        Path::new("live.yaml"),
+    )
+    .unwrap();
+    let device = Device::new(bench.device());
+    let runs = tempfile::tempdir().unwrap();
+    let options = RunOptions {
+        runs_root: runs.path().to_path_buf(),
+        ..RunOptions::default()
+    };
+    let notices = LiveNotices::default();
+    let result = runner::run(&scenario, &device, &options, &notices)
+        .await
+        .expect("run");
+    bench.finish().await;
+    assert!(result.interrupted.is_none(), "{:?}", result.interrupted);
+    let afterwards =
+        tattle_analysis::analyze_file(&result.capture.path, &result.identifiers).expect("analysis");
+    assert!(afterwards.frames > 0 && !afterwards.findings.is_empty());
+    assert!(
+        result.analysis == afterwards,
+        "live and file analyses differ"
+    );
+    assert_eq!(result.capture.packets, afterwards.frames);
+
+    let notices = notices.0.into_inner().unwrap();
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.starts_with("<imei> → msg.kestrelcloud.net (")
+                && n.ends_with("in step 2 send-sms")),
+        "{notices:?}"
+    );
+    let mut values = profile_values("miui-cloud-default");
+    values.extend(result.identifiers.iter().map(|i| i.value.clone()));
+    for n in &notices {
+        for v in &values {
+            assert!(!n.contains(v.as_str()), "raw identifier in a live notice");
+        }
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
@@ -18,12 +78,13 @@ async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
     let port = bench.server().port().to_string();
     let runs = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let run = |snapshots: &Path| {
+    let run_with = |snapshots: &Path, extra: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_tattle"))
             .args(["run", "send-sms", "--device", &serial, "--runs"])
             .arg(runs.path())
             .arg("--snapshots")
             .arg(snapshots)
+            .args(extra)
             .env("ANDROID_ADB_SERVER_PORT", &port)
             .output()
             .unwrap();
@@ -32,6 +93,8 @@ async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
+    let run = |snapshots: &Path| run_with(snapshots, &[]);
+    let run_json = |snapshots: &Path| run_with(snapshots, &["--format", "json"]);
     // The accepted snapshot in the repository: equal → 0.
     let (code, stdout) = run(&repo.join("snapshots"));
     assert_eq!(code, Some(0), "{stdout}");
@@ -57,16 +120,43 @@ async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
             .exists()
     );
 
-    // No snapshot and no findings → 0, and a .snap.new to accept.
+    // No snapshot and no findings → 0, and a .snap.new to accept; as JSON (docs/run-json.md).
     let empty = tempfile::tempdir().unwrap();
-    let (code, stdout) = tokio::task::block_in_place(|| run(empty.path()));
+    let (code, stdout) = tokio::task::block_in_place(|| run_json(empty.path()));
     assert_eq!(code, Some(0), "{stdout}");
-    assert!(
-        empty
-            .path()
-            .join("send-sms@miui-cloud-optin.snap.new")
-            .exists()
-    );
+    let pending = empty.path().join("send-sms@miui-cloud-optin.snap.new");
+    assert!(pending.exists());
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for field in [
+        "format_version",
+        "run_dir",
+        "outcome",
+        "evidence",
+        "traffic",
+        "snapshot",
+        "comparison",
+        "pending",
+        "interrupted",
+        "identifiers_missing",
+        "capture",
+    ] {
+        assert!(keys.contains(&field), "no `{field}` in {keys:?}");
+    }
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["comparison"], "missing");
+    assert_eq!(doc["pending"], pending.display().to_string());
+    assert_eq!(doc["outcome"]["firmware"], "miui-cloud-optin");
+    assert!(doc["capture"]["packets"].as_u64().unwrap() > 0);
+    assert!(Path::new(doc["run_dir"].as_str().unwrap()).is_dir());
+    for value in profile_values("miui-cloud-optin") {
+        assert!(!stdout.contains(&value), "raw identifier in the JSON");
+    }
     bench.finish().await;
 }
 

@@ -1,0 +1,347 @@
+//! The JSON documents tattle writes for machines, one typed struct per document, each with its
+//! `format_version` (bumped on any incompatible change) and documented field by field:
+//! `tattle run --format json` ([`RunReport`]) and a run directory's `run.json` ([`RunRecord`]) and
+//! `evidence.json` ([`EvidenceRecord`]) in docs/run-json.md; `tattle diff --format json`
+//! ([`DiffReport`]) in docs/diff-json.md. (`tattle analyze`'s is `report::capture::Report`.)
+//!
+//! Every string in them is either tattle's own vocabulary or went through the run's `Redactor`
+//! before it got here (outcomes, evidence, reasons, errors): no document holds an identifier's
+//! value. Serialisation escapes control characters.
+//!
+//! Must not touch: files, the terminal, exit codes (callers write or print what this serialises).
+
+use serde::Serialize;
+
+use crate::capture::CaptureSummary;
+use crate::device::{DeviceIdentity, MissingIdentifier};
+use crate::outcome::{EvidenceItem, Outcome, StepTraffic, StepWindow};
+use crate::report::{OutcomeDiff, StepDiff, summary};
+use crate::snapshot::Comparison;
+
+/// `format_version` of [`RunReport`], [`RunRecord`] and [`EvidenceRecord`].
+pub const RUN_FORMAT_VERSION: u32 = 1;
+/// `format_version` of [`DiffReport`].
+pub const DIFF_FORMAT_VERSION: u32 = 1;
+
+/// `tattle run --format json`: a run's outcome, its evidence and its comparison with the accepted
+/// snapshot.
+#[derive(Debug, Serialize)]
+pub struct RunReport<'a> {
+    pub format_version: u32,
+    /// The run directory (`capture.pcap`, `run.json`, `evidence.json`, `outcome.snap`, `report.txt`).
+    pub run_dir: String,
+    /// What the snapshot stores: hosts and leaks per step.
+    pub outcome: &'a Outcome,
+    /// Every finding with its step and Wireshark frame number.
+    pub evidence: &'a [EvidenceItem],
+    /// Bytes per step, readable and opaque.
+    pub traffic: &'a [StepTraffic],
+    /// The accepted snapshot the outcome was compared with (`<scenario>@<firmware>.snap`).
+    pub snapshot: String,
+    pub comparison: ComparisonOut,
+    /// The `.snap.new` written for review (comparison `missing` or `different`).
+    pub pending: Option<String>,
+    /// Why the run stopped early; `null` when it ran every step.
+    pub interrupted: Option<&'a str>,
+    pub identifiers_missing: &'a [MissingIdentifier],
+    pub capture: CaptureOut,
+}
+
+/// How the outcome compares with its accepted snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComparisonOut {
+    /// Equal to the accepted snapshot.
+    Equal,
+    /// No accepted snapshot yet: `pending` was written.
+    Missing,
+    /// Different from the accepted snapshot: `pending` was written.
+    Different,
+    /// The run was interrupted: a partial outcome is never compared.
+    NotCompared,
+}
+
+impl ComparisonOut {
+    /// The kind of a comparison, and the `.snap.new` it wrote.
+    pub fn of(comparison: Option<&Comparison>) -> (Self, Option<String>) {
+        let shown = |p: &std::path::Path| Some(p.display().to_string());
+        match comparison {
+            None => (ComparisonOut::NotCompared, None),
+            Some(Comparison::Equal) => (ComparisonOut::Equal, None),
+            Some(Comparison::Missing { pending }) => (ComparisonOut::Missing, shown(pending)),
+            Some(Comparison::Different { pending, .. }) => {
+                (ComparisonOut::Different, shown(pending))
+            }
+        }
+    }
+}
+
+/// What the capture recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaptureOut {
+    /// The capture's file name in the run directory.
+    pub file: String,
+    pub bytes: u64,
+    pub packets: u64,
+    /// The stream ended before tattle stopped it (device gone, tcpdump died, size cap).
+    pub ended_early: bool,
+}
+
+impl From<&CaptureSummary> for CaptureOut {
+    fn from(c: &CaptureSummary) -> Self {
+        CaptureOut {
+            file: c
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            bytes: c.bytes,
+            packets: c.packets,
+            ended_early: c.ended_early,
+        }
+    }
+}
+
+/// A run directory's `run.json`: the run's facts — the device, the step windows, the clock offset,
+/// the capture — with kinds of identifiers but never their values. Written also when the capture
+/// could not start (`error` set, `capture` null, no steps).
+#[derive(Debug, Serialize)]
+pub struct RunRecord<'a> {
+    pub format_version: u32,
+    pub scenario: &'a str,
+    pub scenario_file: String,
+    /// The id planted in canaries (`{run_id}`).
+    pub run_id: &'a str,
+    /// The device's identity, every field redacted.
+    pub device: DeviceIdentity,
+    /// The snapshot key (`<scenario>@<firmware>`).
+    pub firmware: &'a str,
+    /// Device clock minus host clock, in seconds.
+    pub clock_offset_seconds: f64,
+    /// Kinds of the identifiers looked for.
+    pub identifiers_watched: Vec<&'a str>,
+    pub identifiers_missing: &'a [MissingIdentifier],
+    /// Each step's window on the host clock (Unix seconds).
+    pub steps: &'a [StepWindow],
+    pub capture: Option<CaptureOut>,
+    /// Where the capture could not be read (`after frame N: what`).
+    pub damage: Vec<String>,
+    pub interrupted: Option<&'a str>,
+    /// Why the run could not capture at all.
+    pub error: Option<String>,
+}
+
+/// A run directory's `evidence.json`: every finding with its frame, and the bytes per step.
+#[derive(Debug, Serialize)]
+pub struct EvidenceRecord<'a> {
+    pub format_version: u32,
+    pub findings: &'a [EvidenceItem],
+    pub traffic: &'a [StepTraffic],
+}
+
+/// `tattle diff --format json`: what changed between outcome A and outcome B.
+#[derive(Debug, Serialize)]
+pub struct DiffReport<'a> {
+    pub format_version: u32,
+    /// What A is (the path given).
+    pub a: &'a str,
+    pub b: &'a str,
+    /// True when A and B have the same hosts and leaks in every step.
+    pub same: bool,
+    /// The steps that changed, in order.
+    pub steps: Vec<&'a StepDiff>,
+    /// One sentence per (step, host, direction), as `tattle diff` prints them.
+    pub summary: Vec<String>,
+}
+
+impl<'a> DiffReport<'a> {
+    pub fn new(d: &'a OutcomeDiff) -> Self {
+        DiffReport {
+            format_version: DIFF_FORMAT_VERSION,
+            a: &d.a_name,
+            b: &d.b_name,
+            same: d.is_empty(),
+            steps: d.steps.iter().filter(|s| !s.is_empty()).collect(),
+            summary: summary(d),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::outcome::{HostContact, Leak, OutcomeDevice, StepOutcome};
+    use crate::report::diff;
+
+    const IMEI: &str = "356938035643809";
+
+    fn outcome(leaks: Vec<Leak>) -> Outcome {
+        Outcome {
+            scenario: "send-sms".into(),
+            firmware: "fw".into(),
+            device: OutcomeDevice {
+                manufacturer: "Acme".into(),
+                model: "One".into(),
+                android: "13".into(),
+            },
+            steps: vec![StepOutcome {
+                step: "4 send-sms".into(),
+                hosts: vec![HostContact {
+                    host: "msg.vendor.example".into(),
+                    protocols: vec!["http".into()],
+                }],
+                leaks,
+            }],
+        }
+    }
+
+    fn leak() -> Leak {
+        Leak {
+            identifier: "<imei>".into(),
+            host: "msg.vendor.example".into(),
+            protocol: "http".into(),
+            location: "http.body".into(),
+            encoding: "plain".into(),
+        }
+    }
+
+    /// The names documented as `` `name` `` at the start of a table row of `page`'s section
+    /// `heading` (docs/run-json.md, docs/diff-json.md).
+    fn documented(page: &str, heading: &str) -> BTreeSet<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs")
+            .join(page);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let section = text
+            .split("\n## ")
+            .find(|s| s.starts_with(heading))
+            .unwrap_or_else(|| panic!("{page}: no section `{heading}`"));
+        section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn keys(v: &Value) -> BTreeSet<String> {
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    fn parsed(doc: &impl Serialize) -> (String, Value) {
+        let text = serde_json::to_string_pretty(doc).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        (text, value)
+    }
+
+    #[test]
+    fn run_documents_have_the_documented_fields() {
+        let o = outcome(vec![leak()]);
+        let missing = [MissingIdentifier {
+            kind: "imsi".into(),
+            reason: "the device has none (no SIM?)".into(),
+        }];
+        let capture = CaptureSummary {
+            path: PathBuf::from("runs/x/capture.pcap"),
+            bytes: 100,
+            packets: 3,
+            ended_early: false,
+        };
+        let (comparison, pending) = ComparisonOut::of(Some(&Comparison::Missing {
+            pending: PathBuf::from("snapshots/send-sms@fw.snap.new"),
+        }));
+        let report = RunReport {
+            format_version: RUN_FORMAT_VERSION,
+            run_dir: "runs/x".into(),
+            outcome: &o,
+            evidence: &[],
+            traffic: &[],
+            snapshot: "snapshots/send-sms@fw.snap".into(),
+            comparison,
+            pending,
+            interrupted: None,
+            identifiers_missing: &missing,
+            capture: CaptureOut::from(&capture),
+        };
+        let (text, v) = parsed(&report);
+        assert_eq!(
+            keys(&v),
+            documented("run-json.md", "`tattle run --format json`")
+        );
+        assert_eq!(v["format_version"], 1);
+        assert_eq!(v["comparison"], "missing");
+        assert_eq!(v["pending"], "snapshots/send-sms@fw.snap.new");
+        assert_eq!(v["capture"]["file"], "capture.pcap");
+        assert_eq!(v["identifiers_missing"][0]["kind"], "imsi");
+        assert_eq!(v["outcome"]["steps"][0]["leaks"][0]["identifier"], "<imei>");
+        assert!(!text.contains(IMEI));
+
+        let identity = DeviceIdentity {
+            serial: IMEI.into(),
+            manufacturer: "Acme".into(),
+            model: "One".into(),
+            product: "p".into(),
+            device: "d".into(),
+            fingerprint: format!("acme/{IMEI}"),
+            build: "fw".into(),
+            android_release: "13".into(),
+            sdk: 33,
+        };
+        let redactor =
+            tattle_analysis::Redactor::new(&[tattle_analysis::identifier::Identifier::new(
+                "imei", IMEI,
+            )]);
+        let record = RunRecord {
+            format_version: RUN_FORMAT_VERSION,
+            scenario: "send-sms",
+            scenario_file: "scenarios/send-sms.yaml".into(),
+            run_id: "0badf00d",
+            device: identity.redacted(&redactor),
+            firmware: "fw",
+            clock_offset_seconds: 0.5,
+            identifiers_watched: vec!["imei"],
+            identifiers_missing: &missing,
+            steps: &[],
+            capture: Some(CaptureOut::from(&capture)),
+            damage: vec![],
+            interrupted: None,
+            error: None,
+        };
+        let (text, v) = parsed(&record);
+        assert_eq!(keys(&v), documented("run-json.md", "`run.json`"));
+        assert_eq!(v["device"]["serial"], "<imei>");
+        assert!(!text.contains(IMEI), "{text}");
+
+        let evidence = EvidenceRecord {
+            format_version: RUN_FORMAT_VERSION,
+            findings: &[],
+            traffic: &[],
+        };
+        let (_, v) = parsed(&evidence);
+        assert_eq!(keys(&v), documented("run-json.md", "`evidence.json`"));
+    }
+
+    #[test]
+    fn diff_document_has_the_documented_fields() {
+        let a = outcome(vec![leak()]);
+        let b = outcome(vec![]);
+        let d = diff(&a, &b, "a.snap", "b.snap");
+        let (_, v) = parsed(&DiffReport::new(&d));
+        assert_eq!(keys(&v), documented("diff-json.md", "Fields"));
+        assert_eq!(v["format_version"], 1);
+        assert_eq!(v["same"], false);
+        let step = &v["steps"][0];
+        assert_eq!(keys(step), documented("diff-json.md", "Each step"));
+        assert_eq!(step["leaks_gone"][0]["identifier"], "<imei>");
+        assert_eq!(v["summary"].as_array().unwrap().len(), 1);
+        let same = diff(&a, &a, "a", "a");
+        let (_, v) = parsed(&DiffReport::new(&same));
+        assert_eq!(v["same"], true);
+        assert_eq!(v["steps"].as_array().unwrap().len(), 0);
+    }
+}
