@@ -787,25 +787,24 @@ impl<S: Sink> Engine<S> {
         self.sink.flow(flow, findings);
         // A new flow may own the addresses already (a reused 4-tuple): then it keeps them.
         match self.table.remove(&f.key) {
-            Some(Entry::Open(i)) if i == idx => {
-                if remember {
-                    let (e, replaced) = self.ended.push(Ended {
-                        key: f.key,
-                        client: f.client,
-                        protocol: f.protocol,
-                        host: remembered_host,
-                        next_seq,
-                        end: how,
-                    });
-                    // The memory overwritten, if its key still points at it, goes.
-                    if let Some(old) = replaced
-                        && self.table.get(&old) == Some(&Entry::Ended(e))
-                    {
-                        self.table.remove(&old);
-                    }
-                    self.table.insert(f.key, Entry::Ended(e));
+            Some(Entry::Open(i)) if i == idx && remember => {
+                let (e, replaced) = self.ended.push(Ended {
+                    key: f.key,
+                    client: f.client,
+                    protocol: f.protocol,
+                    host: remembered_host,
+                    next_seq,
+                    end: how,
+                });
+                // The memory overwritten, if its key still points at it, goes.
+                if let Some(old) = replaced
+                    && self.table.get(&old) == Some(&Entry::Ended(e))
+                {
+                    self.table.remove(&old);
                 }
+                self.table.insert(f.key, Entry::Ended(e));
             }
+            Some(Entry::Open(i)) if i == idx => {}
             Some(other) => {
                 self.table.insert(f.key, other);
             }
