@@ -22,7 +22,7 @@ use crate::adb::{AdbDevice, AdbError};
 
 /// A capture stops growing here (a device streaming without end must not fill the disk); the run
 /// then ends like one whose device went away, keeping what it has.
-pub const MAX_CAPTURE_BYTES: u64 = 16 * 1024 * 1024 * 1024;
+const MAX_CAPTURE_BYTES: u64 = 16 * 1024 * 1024 * 1024;
 
 /// How long the device may take to start tcpdump and send the pcap header.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -49,7 +49,7 @@ pub enum CaptureError {
 
 /// Where a capture also sends every byte it writes to the capture file, chunk by chunk. Unbounded:
 /// the capture never waits for its reader; the channel closes when the capture ends.
-pub type Tee = mpsc::UnboundedSender<Vec<u8>>;
+pub(crate) type Tee = mpsc::UnboundedSender<Vec<u8>>;
 
 /// Live counters of a running capture.
 #[derive(Debug, Default)]
@@ -69,7 +69,7 @@ pub struct CaptureSummary {
 }
 
 /// A running capture. Stop it with `stop`; dropping it also ends the capture task.
-pub struct RunningCapture {
+pub(crate) struct RunningCapture {
     counters: Arc<CaptureCounters>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<CaptureSummary, CaptureError>>,
@@ -77,18 +77,18 @@ pub struct RunningCapture {
 }
 
 impl RunningCapture {
-    pub fn counters(&self) -> Arc<CaptureCounters> {
+    pub(crate) fn counters(&self) -> Arc<CaptureCounters> {
         self.counters.clone()
     }
 
     /// True once the stream from the device has ended on its own (device lost).
-    pub fn has_ended(&self) -> bool {
+    pub(crate) fn has_ended(&self) -> bool {
         self.ended.load(Ordering::SeqCst)
     }
 
     /// Lets in-flight packets arrive, then closes the stream (the device side sees its stdout closed
     /// and stops tcpdump) and returns what was written.
-    pub async fn stop(mut self, grace: Duration) -> Result<CaptureSummary, CaptureError> {
+    pub(crate) async fn stop(mut self, grace: Duration) -> Result<CaptureSummary, CaptureError> {
         tokio::time::sleep(grace).await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -106,7 +106,7 @@ impl RunningCapture {
 /// Starts `command` (a tcpdump writing pcap to stdout) on the device through `exec:` and writes its
 /// output to `path` (created 0600) and to `tee`. Returns once the pcap header has arrived, i.e.
 /// tcpdump is capturing.
-pub async fn start_on_device(
+pub(crate) async fn start_on_device(
     device: &AdbDevice,
     command: &str,
     path: &Path,

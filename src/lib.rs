@@ -30,11 +30,15 @@
 //!   evidence.
 //! - `snapshot`: snapshot names (`<scenario>@<firmware>.snap`, `.snap.new`), insta's file format,
 //!   comparison.
-//! - `report`: outcomes and diffs in words, the typed JSON documents (`report::json`), the
-//!   `tattle analyze` report.
+//! - `report` (private: the runner and the CLI use it): outcomes and diffs in words, the typed
+//!   JSON documents (`report::json`), the `tattle analyze` report.
 //! - `vhandset`: the virtual handset (adbd, shell and its commands, profiles, network, tcpdump);
 //!   depends on nothing above it. `virtual_device` starts one and registers it with an adb server.
 //! - `cli` (private): on top of everything; the binary calls [`main`].
+//!
+//! The public surface is what the integration tests, the fuzz targets and a library user driving a
+//! run need (`runner::run` and what its signature names; `snapshot::{name, render, load_outcome}`;
+//! the adb client; the virtual handset); everything else is `pub(crate)`.
 //!
 //! Data flows one way: a room takes what it needs from the rooms before it and never calls back
 //! into them; `runner` orchestrates a run across them, `cli` everything. Details, and where the
@@ -45,7 +49,7 @@ pub mod capture;
 mod cli;
 pub mod device;
 pub mod outcome;
-pub mod report;
+mod report;
 pub mod runner;
 pub mod scenario;
 pub mod snapshot;

@@ -36,9 +36,9 @@ impl StepWindow {
 }
 
 /// Label of traffic captured before the first step started.
-pub const BEFORE_STEPS: &str = "0 before-steps";
+pub(crate) const BEFORE_STEPS: &str = "0 before-steps";
 /// Label of traffic captured after the last step ended.
-pub const AFTER_STEPS: &str = "after-steps";
+pub(crate) const AFTER_STEPS: &str = "after-steps";
 
 /// The redacted, comparable result of one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,7 +131,7 @@ impl StepTraffic {
 }
 
 /// Sums what each step sent, readable and opaque, by the step in which each flow started.
-pub fn traffic_by_step(
+pub(crate) fn traffic_by_step(
     windows: &[StepWindow],
     clock_offset: f64,
     analysis: &Analysis,
@@ -177,7 +177,7 @@ fn step_label(windows: &[StepWindow], t: Timestamp) -> String {
 ///
 /// `clock_offset` is device clock minus host clock: capture timestamps (device clock) minus the offset
 /// give host time, which the step windows use.
-pub fn build(
+pub(crate) fn build(
     scenario: &str,
     identity: &DeviceIdentity,
     windows: &[StepWindow],

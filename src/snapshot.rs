@@ -31,7 +31,7 @@ pub enum SnapshotError {
 }
 
 /// The file name of an outcome inside a run directory.
-pub const RUN_DIR_FILE: &str = "outcome.snap";
+pub(crate) const RUN_DIR_FILE: &str = "outcome.snap";
 
 /// `<scenario>@<firmware>`: what a snapshot is known by (insta adds `.snap` to it).
 pub fn name(scenario: &str, firmware: &str) -> String {
@@ -39,7 +39,7 @@ pub fn name(scenario: &str, firmware: &str) -> String {
 }
 
 /// `DIR/<scenario>@<firmware>.snap`: where the accepted snapshot of an outcome lives.
-pub fn path_for(dir: &Path, outcome: &Outcome) -> PathBuf {
+pub(crate) fn path_for(dir: &Path, outcome: &Outcome) -> PathBuf {
     dir.join(format!(
         "{}.snap",
         name(&outcome.scenario, &outcome.firmware)
@@ -47,7 +47,7 @@ pub fn path_for(dir: &Path, outcome: &Outcome) -> PathBuf {
 }
 
 /// The `.snap.new` beside a snapshot path: a pending change `cargo insta review` offers.
-pub fn pending_path(snap: &Path) -> PathBuf {
+pub(crate) fn pending_path(snap: &Path) -> PathBuf {
     let mut name = snap.as_os_str().to_owned();
     name.push(".new");
     PathBuf::from(name)
@@ -65,7 +65,7 @@ pub fn render(outcome: &Outcome) -> String {
 
 /// A whole `.snap` file of an outcome: insta's front matter (`source`, `expression`: `<scenario> on
 /// <firmware>`), then the body.
-pub fn render_file(outcome: &Outcome) -> String {
+pub(crate) fn render_file(outcome: &Outcome) -> String {
     format!(
         "---\nsource: tattle\nexpression: {} on {}\n---\n{}",
         outcome.scenario,
@@ -128,7 +128,7 @@ fn write(path: &Path, outcome: &Outcome) -> Result<(), SnapshotError> {
 
 /// Result of comparing a run's outcome with its stored snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Comparison {
+pub(crate) enum Comparison {
     /// The outcome equals the accepted snapshot.
     Equal,
     /// No snapshot yet: the outcome was written as `.snap.new`.
@@ -139,7 +139,10 @@ pub enum Comparison {
 
 /// Compares `outcome` with the snapshot at `snap`; writes `.snap.new` unless equal (and removes a
 /// stale `.snap.new` when equal).
-pub fn compare_and_record(snap: &Path, outcome: &Outcome) -> Result<Comparison, SnapshotError> {
+pub(crate) fn compare_and_record(
+    snap: &Path,
+    outcome: &Outcome,
+) -> Result<Comparison, SnapshotError> {
     let pending = pending_path(snap);
     if !snap.exists() {
         write(&pending, outcome)?;

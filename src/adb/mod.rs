@@ -29,6 +29,8 @@ mod wire;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+// Public beyond what the crate's own users need: the wire and shell v2 decoders (`encode_request`,
+// `parse_hex4`, `parse_devices_l`, `ShellV2Decoder`) are what the fuzz targets in fuzz/ exercise.
 pub use device::{AdbDevice, ExecStream};
 pub use server::{AdbServer, DeviceInfo, DeviceState, PrivateAdbServer, parse_devices_l};
 pub use shell::{ShellEvent, ShellOutput, ShellV2Decoder, shell_quote};
@@ -36,7 +38,7 @@ pub use sync::RemoteStat;
 pub use wire::{encode_request, parse_hex4};
 
 /// Default bound on a shell command's stdout + stderr.
-pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Everything that can go wrong talking to the adb server or a device behind it. Each variant is meant to be
 /// turned by the CLI into one clear message (exit code 2).

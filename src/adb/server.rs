@@ -33,7 +33,7 @@ pub struct AdbServer {
 impl AdbServer {
     /// The server the `adb` command line would use: `ADB_SERVER_SOCKET=tcp:[host:]port`, else
     /// 127.0.0.1:`ANDROID_ADB_SERVER_PORT`, else 127.0.0.1:5037. Unusable values are logged and ignored.
-    pub fn from_env() -> AdbServer {
+    pub(crate) fn from_env() -> AdbServer {
         let socket = std::env::var("ADB_SERVER_SOCKET").ok();
         let port = std::env::var("ANDROID_ADB_SERVER_PORT").ok();
         AdbServer::at(addr_from_env(socket.as_deref(), port.as_deref()))

@@ -15,7 +15,6 @@
 
 pub mod parse;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -58,13 +57,13 @@ pub struct DeviceIdentity {
 
 impl DeviceIdentity {
     /// The name snapshots are keyed by: the build's display id made file-name safe.
-    pub fn firmware_id(&self) -> String {
+    pub(crate) fn firmware_id(&self) -> String {
         sanitize_firmware_id(&self.build)
     }
 
     /// Every text field through `redactor` (a serial or a fingerprint may hold an identifier),
     /// for records that are written or shown.
-    pub fn redacted(&self, redactor: &Redactor) -> DeviceIdentity {
+    pub(crate) fn redacted(&self, redactor: &Redactor) -> DeviceIdentity {
         let clean = |s: &String| redactor.clean(s);
         DeviceIdentity {
             serial: clean(&self.serial),
@@ -81,7 +80,7 @@ impl DeviceIdentity {
 }
 
 /// Makes a build name usable in a file name: `[A-Za-z0-9._-]`, others become `-`.
-pub fn sanitize_firmware_id(raw: &str) -> String {
+pub(crate) fn sanitize_firmware_id(raw: &str) -> String {
     let cleaned: String = raw
         .trim()
         .chars()
@@ -148,7 +147,7 @@ fn subinfo_codes(sdk: u32) -> Option<SubInfoCodes> {
 /// The capture command: tcpdump on every interface, packet-buffered, pcap on stdout. `exec:` merges
 /// stderr into stdout on Android, so tcpdump's "listening on" banner must go to /dev/null or it would
 /// corrupt the pcap stream.
-pub const CAPTURE_COMMAND: &str = "tcpdump -i any -U -s 0 -w - 2>/dev/null";
+pub(crate) const CAPTURE_COMMAND: &str = "tcpdump -i any -U -s 0 -w - 2>/dev/null";
 
 /// Time a step's shell commands may take before the device counts as hung.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -197,7 +196,7 @@ impl Device {
 
     /// Checks the device can run the capture command before anything else happens, so a phone without
     /// tcpdump gets one clear message instead of an empty capture.
-    pub async fn check_capture(&self) -> Result<(), DeviceError> {
+    pub(crate) async fn check_capture(&self) -> Result<(), DeviceError> {
         let out = self
             .adb
             .shell_with_timeout("which tcpdump", COMMAND_TIMEOUT)
@@ -220,7 +219,7 @@ impl Device {
     }
 
     /// Reads the handset's identity from its system properties (one `getprop`).
-    pub async fn identity(&self) -> Result<DeviceIdentity, DeviceError> {
+    pub(crate) async fn identity(&self) -> Result<DeviceIdentity, DeviceError> {
         let out = self.run("getprop").await?;
         let props = parse::getprop_all(&out.stdout_text());
         if props.is_empty() {
@@ -247,7 +246,7 @@ impl Device {
     /// `service call iphonesubinfo` (works from `adb shell` on Android 11–14 because the shell holds
     /// READ_PRIVILEGED_PHONE_STATE), the Android ID through `settings`. What cannot be read is returned
     /// as missing with the reason, never guessed.
-    pub async fn identifiers(
+    pub(crate) async fn identifiers(
         &self,
         identity: &DeviceIdentity,
     ) -> Result<(Vec<Identifier>, Vec<MissingIdentifier>), DeviceError> {
@@ -332,7 +331,7 @@ impl Device {
     /// midpoint of the round trip. Capture timestamps come from the device's clock; step times from the
     /// host's. An offset within the measurement's own uncertainty (half the round trip, plus a second
     /// when the device's `date` has no `%N`) is taken as none: shifting by noise would misplace traffic.
-    pub async fn clock_offset(&self) -> Result<f64, DeviceError> {
+    pub(crate) async fn clock_offset(&self) -> Result<f64, DeviceError> {
         let before = now_unix();
         let out = self.run("date +%s.%N").await?;
         let after = now_unix();
@@ -362,7 +361,7 @@ impl Device {
     /// "A known clean state" without a factory reset: wipes the contacts and SMS databases, then marks
     /// the setup wizard as completed (0 → 1), which is what firmwares react to with their post-setup
     /// activation and sync. A true fresh setup needs the phone reset by hand before the run.
-    pub async fn fresh_setup(&self) -> Result<(), DeviceError> {
+    pub(crate) async fn fresh_setup(&self) -> Result<(), DeviceError> {
         self.run("pm clear com.android.providers.contacts").await?;
         self.run("pm clear com.android.providers.telephony").await?;
         self.run("settings put secure user_setup_complete 0")
@@ -375,7 +374,7 @@ impl Device {
 
     /// Adds a contact through the contacts provider: a raw contact in the local (null) account, then a
     /// name row and a mobile phone row attached to it. Verified by reading the rows back.
-    pub async fn add_contact(&self, name: &str, phone: &str) -> Result<(), DeviceError> {
+    pub(crate) async fn add_contact(&self, name: &str, phone: &str) -> Result<(), DeviceError> {
         self.run(
             "content insert --uri content://com.android.contacts/raw_contacts \
              --bind account_type:n: --bind account_name:n:",
@@ -432,7 +431,7 @@ impl Device {
     /// Sends an SMS the way a person does: the SENDTO intent opens the default messaging app's compose
     /// screen with the text filled in, then DPAD_RIGHT moves focus to the send button and ENTER presses
     /// it. Verified through the SMS provider's sent box.
-    pub async fn send_sms(&self, to: &str, body: &str) -> Result<(), DeviceError> {
+    pub(crate) async fn send_sms(&self, to: &str, body: &str) -> Result<(), DeviceError> {
         self.run(&format!(
             "am start -a android.intent.action.SENDTO -d {} --es sms_body {} --ez exit_on_sent true",
             shell_quote(&format!("sms:{to}")),
@@ -464,7 +463,7 @@ impl Device {
     }
 
     /// A scenario's `shell` step: runs the command; checks the exit code when one is expected.
-    pub async fn shell_step(
+    pub(crate) async fn shell_step(
         &self,
         command: &str,
         expect_exit: Option<i32>,
@@ -487,12 +486,6 @@ impl Device {
             });
         }
         Ok(out)
-    }
-
-    /// Properties as a map (for `tattle devices` and diagnostics).
-    pub async fn props(&self) -> Result<BTreeMap<String, String>, DeviceError> {
-        let out = self.run("getprop").await?;
-        Ok(parse::getprop_all(&out.stdout_text()))
     }
 }
 
@@ -531,11 +524,9 @@ fn program_of(command: &str) -> String {
     words.join(" ")
 }
 
+/// A command's output for an error message: its first 200 characters, sanitised.
 fn truncate_for_message(text: &str) -> String {
-    let t: String = text.trim().chars().take(200).collect();
-    t.chars()
-        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
-        .collect()
+    tattle_analysis::sanitize_lines(&text.trim().chars().take(200).collect::<String>())
 }
 
 pub(crate) fn now_unix() -> f64 {

@@ -175,40 +175,10 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::outcome::{HostContact, Leak, OutcomeDevice, StepOutcome};
     use crate::report::diff;
+    use crate::report::tests::{leak, outcome};
 
     const IMEI: &str = "356938035643809";
-
-    fn outcome(leaks: Vec<Leak>) -> Outcome {
-        Outcome {
-            scenario: "send-sms".into(),
-            firmware: "fw".into(),
-            device: OutcomeDevice {
-                manufacturer: "Acme".into(),
-                model: "One".into(),
-                android: "13".into(),
-            },
-            steps: vec![StepOutcome {
-                step: "4 send-sms".into(),
-                hosts: vec![HostContact {
-                    host: "msg.vendor.example".into(),
-                    protocols: vec!["http".into()],
-                }],
-                leaks,
-            }],
-        }
-    }
-
-    fn leak() -> Leak {
-        Leak {
-            identifier: "<imei>".into(),
-            host: "msg.vendor.example".into(),
-            protocol: "http".into(),
-            location: "http.body".into(),
-            encoding: "plain".into(),
-        }
-    }
 
     /// The names documented as `` `name` `` at the start of a table row of `page`'s section
     /// `heading` (docs/run-json.md, docs/diff-json.md).
@@ -241,7 +211,7 @@ mod tests {
 
     #[test]
     fn run_documents_have_the_documented_fields() {
-        let o = outcome(vec![leak()]);
+        let o = outcome(vec![leak("<imei>", "plain")]);
         let missing = [MissingIdentifier {
             kind: "imsi".into(),
             reason: "the device has none (no SIM?)".into(),
@@ -328,7 +298,7 @@ mod tests {
 
     #[test]
     fn diff_document_has_the_documented_fields() {
-        let a = outcome(vec![leak()]);
+        let a = outcome(vec![leak("<imei>", "plain")]);
         let b = outcome(vec![]);
         let d = diff(&a, &b, "a.snap", "b.snap");
         let (_, v) = parsed(&DiffReport::new(&d));

@@ -363,11 +363,12 @@ fn join_and(items: &[&str]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::outcome::{OutcomeDevice, StepOutcome};
 
-    fn leak(id: &str, enc: &str) -> Leak {
+    /// A leak to `msg.vendor.example` over HTTP, in the body (this module's and `json`'s tests).
+    pub(crate) fn leak(id: &str, enc: &str) -> Leak {
         Leak {
             identifier: id.into(),
             host: "msg.vendor.example".into(),
@@ -377,7 +378,8 @@ mod tests {
         }
     }
 
-    fn outcome(leaks: Vec<Leak>) -> Outcome {
+    /// `send-sms` on `fw` with one step, `4 send-sms`, that contacts `msg.vendor.example`.
+    pub(crate) fn outcome(leaks: Vec<Leak>) -> Outcome {
         Outcome {
             scenario: "send-sms".into(),
             firmware: "fw".into(),

@@ -8,7 +8,7 @@ use std::process::Command;
 use tattle::adb::PrivateAdbServer;
 use tattle_analysis::{self as analysis, HostSource};
 
-use crate::support::profile_values;
+use crate::support::{json_document, profile_values};
 
 fn tattle() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tattle"))
@@ -79,16 +79,12 @@ fn diff_of_snapshots_names_what_went_away() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
-    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
-    let keys: BTreeSet<&str> = doc
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let (doc, keys) = json_document(&stdout);
     assert_eq!(
         keys,
-        BTreeSet::from(["format_version", "a", "b", "same", "steps", "summary"])
+        ["format_version", "a", "b", "same", "steps", "summary"]
+            .map(String::from)
+            .into()
     );
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["same"], false);

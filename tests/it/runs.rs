@@ -3,15 +3,31 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
-
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tattle::device::Device;
 use tattle::runner::{self, Quiet, RunObserver, RunOptions};
 use tattle::scenario::Scenario;
 
-use crate::support::{Bench, profile_values};
+use crate::support::{Bench, json_document, profile_values};
+
+/// A scenario given inline.
+fn scenario(name: &str, steps: &str) -> Scenario {
+    Scenario::parse(
+        &format!("name: {name}\nsteps:\n{steps}"),
+        Path::new("inline.yaml"),
+    )
+    .unwrap()
+}
+
+/// Run options with run directories under `runs`.
+fn options(runs: &tempfile::TempDir) -> RunOptions {
+    RunOptions {
+        runs_root: runs.path().to_path_buf(),
+        ..RunOptions::default()
+    }
+}
 
 /// Collects the live findings a run announces.
 #[derive(Default)]
@@ -28,17 +44,13 @@ impl RunObserver for LiveNotices {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_analysis_equals_the_capture_file_analysed_afterwards() {
     let bench = Bench::start(&["miui-cloud-default"]).await;
-    let scenario = Scenario::parse(
-        "name: live\nsteps:\n  - fresh-setup\n  - send-sms: { to: \"+6598765432\", body: \"hi {run_id}\" }\n",
-        Path::new("live.yaml"),
-    )
-    .unwrap();
+    let scenario = scenario(
+        "live",
+        "  - fresh-setup\n  - send-sms: { to: \"+6598765432\", body: \"hi {run_id}\" }\n",
+    );
     let device = Device::new(bench.device());
     let runs = tempfile::tempdir().unwrap();
-    let options = RunOptions {
-        runs_root: runs.path().to_path_buf(),
-        ..RunOptions::default()
-    };
+    let options = options(&runs);
     let notices = LiveNotices::default();
     let result = runner::run(&scenario, &device, &options, &notices)
         .await
@@ -126,13 +138,7 @@ async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
     assert_eq!(code, Some(0), "{stdout}");
     let pending = empty.path().join("send-sms@miui-cloud-optin.snap.new");
     assert!(pending.exists());
-    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
-    let keys: Vec<&str> = doc
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let (doc, keys) = json_document(&stdout);
     for field in [
         "format_version",
         "run_dir",
@@ -146,7 +152,7 @@ async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
         "identifiers_missing",
         "capture",
     ] {
-        assert!(keys.contains(&field), "no `{field}` in {keys:?}");
+        assert!(keys.contains(field), "no `{field}` in {keys:?}");
     }
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["comparison"], "missing");
@@ -163,17 +169,13 @@ async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_unplugged_mid_run_keeps_the_capture() {
     let bench = Bench::start(&["miui-cloud-default"]).await;
-    let scenario = Scenario::parse(
-        "name: unplug\nsteps:\n  - fresh-setup\n  - idle: 4s\n  - send-sms: { to: \"+6598765432\", body: \"hello {run_id}\" }\n",
-        Path::new("unplug.yaml"),
-    )
-    .unwrap();
-    let device = Device::new(bench.server().device(&bench.handsets[0].serial()));
+    let scenario = scenario(
+        "unplug",
+        "  - fresh-setup\n  - idle: 4s\n  - send-sms: { to: \"+6598765432\", body: \"hello {run_id}\" }\n",
+    );
+    let device = Device::new(bench.device());
     let runs = tempfile::tempdir().unwrap();
-    let options = RunOptions {
-        runs_root: runs.path().to_path_buf(),
-        ..RunOptions::default()
-    };
+    let options = options(&runs);
     let run = tokio::spawn(async move { runner::run(&scenario, &device, &options, &Quiet).await });
     // Unplug during the idle step, after fresh-setup's traffic.
     tokio::time::sleep(Duration::from_secs(4)).await;

@@ -74,6 +74,18 @@ pub fn profile_values(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// A JSON document printed by tattle, parsed, with its top-level field names.
+pub fn json_document(text: &str) -> (serde_json::Value, std::collections::BTreeSet<String>) {
+    let doc: serde_json::Value = serde_json::from_str(text).expect("one JSON document");
+    let keys = doc
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
+    (doc, keys)
+}
+
 /// `len` pseudo-random bytes (xorshift64), reproducible from `seed`: binary test payloads.
 pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed;
