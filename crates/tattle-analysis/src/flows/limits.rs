@@ -35,8 +35,9 @@ pub const TCP_IDLE: f64 = 300.0;
 pub const CLOSING_IDLE: f64 = 10.0;
 /// A UDP conversation silent this long has ended, as conntrack has it: UDP has no end.
 pub const UDP_IDLE: f64 = 120.0;
-/// Ended flows remembered (to tell a trailing ACK from a new flow, and to resume one).
-pub(crate) const MAX_ENDED_KEYS: usize = 65_536;
+/// Flows ended idle or evicted that are remembered, so that one that speaks again is resumed (its
+/// client, protocol and name kept): the most recent ones, about 2 MiB of them.
+pub(crate) const MAX_ENDED_KEYS: usize = 16_384;
 /// Addresses named by DNS answers kept (to name later flows).
 pub const MAX_DNS_NAMES: usize = 100_000;
 /// Decoded HTTP body bytes the capture may produce: this much, plus `DECODE_PER_BYTE` per client
