@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{AdbError, sanitize};
@@ -89,64 +89,88 @@ impl Conn {
 
     /// Reads OKAY, or FAIL + message turned into an error.
     pub(crate) async fn status(&mut self, serial: Option<&str>) -> Result<(), AdbError> {
-        let mut tag = [0u8; 4];
-        self.read_exact_or_eof(&mut tag, "the server's reply")
-            .await?;
-        match &tag {
-            b"OKAY" => Ok(()),
-            b"FAIL" => {
-                let message = self.read_hex4_body().await?;
-                Err(classify_fail(&message, serial))
-            }
-            other => Err(AdbError::protocol(format!(
-                "expected OKAY or FAIL, got {:?}",
-                sanitize(other)
-            ))),
-        }
+        read_status(&mut self.stream, serial).await
     }
 
     /// A hex4-length-prefixed body (at most 64 KiB, so bounded by construction).
     pub(crate) async fn read_hex4_body(&mut self) -> Result<Vec<u8>, AdbError> {
-        let mut digits = [0u8; 4];
-        self.read_exact_or_eof(&mut digits, "a reply length")
-            .await?;
-        let len = parse_hex4(&digits)?;
-        let mut body = vec![0u8; len];
-        self.read_exact_or_eof(&mut body, "a reply body").await?;
-        Ok(body)
-    }
-
-    pub(crate) async fn read_exact_or_eof(
-        &mut self,
-        buf: &mut [u8],
-        what: &str,
-    ) -> Result<(), AdbError> {
-        match self.stream.read_exact(buf).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(AdbError::protocol(
-                format!("the server closed the connection while sending {what}"),
-            )),
-            Err(e) => Err(e.into()),
-        }
+        read_hex4_body(&mut self.stream).await
     }
 
     /// Everything until the server closes, bounded.
     pub(crate) async fn read_to_end_bounded(&mut self, limit: usize) -> Result<Vec<u8>, AdbError> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            let n = self.stream.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(out);
-            }
-            if out.len() + n > limit {
-                return Err(AdbError::TooLarge {
-                    what: "reply from the adb server".into(),
-                    limit: limit as u64,
-                });
-            }
-            out.extend_from_slice(&buf[..n]);
+        read_to_end_bounded(&mut self.stream, limit).await
+    }
+}
+
+// The reading half of the framing works on any byte stream, so that it can be tested (and fuzzed) on
+// in-memory streams split at every possible point; `Conn` applies it to its TCP stream.
+
+/// Reads the server's answer to a request: `OKAY`, or `FAIL` + hex4 length + message, turned into an
+/// error for the device `serial` the request was about (see [`classify_fail`]).
+pub async fn read_status<R: AsyncRead + Unpin>(
+    r: &mut R,
+    serial: Option<&str>,
+) -> Result<(), AdbError> {
+    let mut tag = [0u8; 4];
+    read_exact_or_eof(r, &mut tag, "the server's reply").await?;
+    match &tag {
+        b"OKAY" => Ok(()),
+        b"FAIL" => {
+            let message = read_hex4_body(r).await?;
+            Err(classify_fail(&message, serial))
         }
+        other => Err(AdbError::protocol(format!(
+            "expected OKAY or FAIL, got {:?}",
+            sanitize(other)
+        ))),
+    }
+}
+
+/// Reads a hex4-length-prefixed body. The length is at most [`MAX_HEX4`] by construction, and the buffer
+/// is made only once the four digits were read and checked.
+pub async fn read_hex4_body<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, AdbError> {
+    let mut digits = [0u8; 4];
+    read_exact_or_eof(r, &mut digits, "a reply length").await?;
+    let len = parse_hex4(&digits)?;
+    let mut body = vec![0u8; len];
+    read_exact_or_eof(r, &mut body, "a reply body").await?;
+    Ok(body)
+}
+
+/// Reads everything until the stream ends, failing `TooLarge` as soon as more than `limit` bytes came.
+pub async fn read_to_end_bounded<R: AsyncRead + Unpin>(
+    r: &mut R,
+    limit: usize,
+) -> Result<Vec<u8>, AdbError> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(out);
+        }
+        if out.len() + n > limit {
+            return Err(AdbError::TooLarge {
+                what: "reply from the adb server".into(),
+                limit: limit as u64,
+            });
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+async fn read_exact_or_eof<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    what: &str,
+) -> Result<(), AdbError> {
+    match r.read_exact(buf).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(AdbError::protocol(
+            format!("the server closed the connection while sending {what}"),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -167,6 +191,51 @@ mod tests {
             &encode_request(&"x".repeat(MAX_HEX4)).unwrap()[..4],
             b"ffff"
         );
+    }
+
+    /// Drives one of the readers over an in-memory stream (`&[u8]` ends like a closed socket).
+    fn run<T>(f: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn replies_read_from_any_stream() {
+        let mut r: &[u8] = b"OKAY000bdevice\tokay";
+        run(read_status(&mut r, None)).unwrap();
+        assert_eq!(run(read_hex4_body(&mut r)).unwrap(), b"device\tokay");
+        assert!(r.is_empty());
+        let mut r: &[u8] = b"FAIL0006closed";
+        assert!(matches!(
+            run(read_status(&mut r, Some("s"))),
+            Err(AdbError::Failed { message }) if message == "closed"
+        ));
+        let mut r: &[u8] = b"HTTP/1.1";
+        assert!(matches!(
+            run(read_status(&mut r, None)),
+            Err(AdbError::Protocol { .. })
+        ));
+        // A body shorter than its length, or no length at all, is the server closing mid-reply.
+        for short in [&b"OKAY0010abc"[..], b"OKAY00", b"OK"] {
+            let mut r = short;
+            let got = run(async {
+                read_status(&mut r, None).await?;
+                read_hex4_body(&mut r).await
+            });
+            assert!(
+                matches!(&got, Err(AdbError::Protocol { message }) if message.contains("closed")),
+                "{got:?}"
+            );
+        }
+        let mut r: &[u8] = b"0123456789";
+        assert_eq!(run(read_to_end_bounded(&mut r, 10)).unwrap(), b"0123456789");
+        let mut r: &[u8] = b"0123456789";
+        assert!(matches!(
+            run(read_to_end_bounded(&mut r, 9)),
+            Err(AdbError::TooLarge { limit: 9, .. })
+        ));
     }
 
     #[test]

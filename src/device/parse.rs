@@ -38,37 +38,17 @@ pub fn getprop_all(text: &str) -> BTreeMap<String, String> {
 /// hex. A String16 reply is: i32 exception code (0 = none), i32 length in UTF-16 units (-1 = null), the
 /// units, a NUL unit, padding to 4 bytes.
 ///
-/// Returns `Ok(Some(string))`, `Ok(None)` for a null string, `Err(reason)` for an exception or garbage.
+/// Returns `Ok(Some(string))`, `Ok(None)` for a null string, `Err(reason)` for an exception, a failed
+/// call (`Parcel(Error: …)`), or garbage. Only the dump's own lines are read (the words after
+/// `Parcel(` on its line, or the `0xOFFSET:` lines, at consecutive offsets), and each must show the
+/// same bytes in its ASCII column: stray output mixed into the reply (a merged stderr) is skipped or
+/// refused, never decoded as part of the string.
 pub fn parcel_string16(text: &str) -> Result<Option<String>, String> {
     let start = text
         .find("Parcel(")
         .ok_or_else(|| "no `Result: Parcel(` in the reply".to_string())?;
     let body = &text[start + "Parcel(".len()..];
-    let mut bytes: Vec<u8> = Vec::new();
-    for line in body.lines() {
-        let line = line.trim();
-        // Either `0x00000000: 00000000 0000000f …` or, for short replies on one line, the words right
-        // after `Parcel(` (e.g. `Result: Parcel(00000000 ffffffff   '........')`).
-        let words_part = match line.split_once(": ") {
-            Some((offset, rest)) if offset.starts_with("0x") => rest,
-            _ => line,
-        };
-        // The ASCII column starts at the first quote.
-        let words_part = words_part.split('\'').next().unwrap_or("");
-        for word in words_part.split_whitespace() {
-            let word = word.trim_end_matches(')');
-            if word.len() != 8 {
-                continue;
-            }
-            let Ok(value) = u32::from_str_radix(word, 16) else {
-                continue;
-            };
-            bytes.extend_from_slice(&value.to_le_bytes());
-            if bytes.len() > 64 * 1024 {
-                return Err("reply larger than 64 KiB".into());
-            }
-        }
-    }
+    let bytes = parcel_bytes(body)?;
     if bytes.len() < 4 {
         return Err("reply has no status word".into());
     }
@@ -100,6 +80,100 @@ pub fn parcel_string16(text: &str) -> Result<Option<String>, String> {
     String::from_utf16(&units)
         .map(Some)
         .map_err(|_| "string is not valid UTF-16".to_string())
+}
+
+/// The data bytes of a printed Parcel (the text after `Parcel(`), as libbinder's `printHexData`
+/// lays them out: up to 16 bytes on the `Parcel(` line itself, else one `0xOFFSET: ` line per 16
+/// bytes.
+fn parcel_bytes(body: &str) -> Result<Vec<u8>, String> {
+    const LIMIT: usize = 64 * 1024;
+    let head = body.trim_start();
+    if head.starts_with("Error") {
+        let what: String = head.lines().next().unwrap_or("").chars().take(80).collect();
+        return Err(format!(
+            "the service call failed: {}",
+            tattle_analysis::sanitize(what.trim_end_matches(')'))
+        ));
+    }
+    if head.starts_with("NULL") {
+        return Err("the reply Parcel is empty".into());
+    }
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut lines = body.lines();
+    let first = lines.next().unwrap_or("").trim();
+    if !first.is_empty() {
+        // A short reply on one line: `Result: Parcel(00000000 ffffffff   '........')`.
+        dump_line(first, &mut bytes)?;
+        return Ok(bytes);
+    }
+    for line in lines {
+        let line = line.trim();
+        let Some((offset, rest)) = line.split_once(": ") else {
+            continue;
+        };
+        let Some(offset) = offset
+            .strip_prefix("0x")
+            .and_then(|h| usize::from_str_radix(h, 16).ok())
+        else {
+            // Not a line of the dump (the dump's `Object #…` lines, or other output).
+            continue;
+        };
+        if offset != bytes.len() {
+            return Err(format!(
+                "the dump jumps to offset {offset:#x} after {:#x} bytes",
+                bytes.len()
+            ));
+        }
+        dump_line(rest, &mut bytes)?;
+        if bytes.len() > LIMIT {
+            return Err("reply larger than 64 KiB".into());
+        }
+        if rest.ends_with("')") {
+            break;
+        }
+    }
+    Ok(bytes)
+}
+
+/// One line of the dump after its offset: up to four words, each the hex of 1 to 4 bytes shown as a
+/// little-endian value (last byte first), then the ASCII column `'…'`, which must show the same bytes
+/// (printable ASCII as itself, others as `.`, padded with spaces on a last line).
+fn dump_line(line: &str, bytes: &mut Vec<u8>) -> Result<(), String> {
+    let (words, column) = line
+        .split_once('\'')
+        .ok_or("a line of the reply dump has no ASCII column")?;
+    let column = column.strip_suffix(')').unwrap_or(column);
+    let column = column
+        .strip_suffix('\'')
+        .ok_or("a line of the reply dump has an unterminated ASCII column")?;
+    let mut data: Vec<u8> = Vec::with_capacity(16);
+    for word in words.split_whitespace() {
+        let digits = word.len();
+        let hex = word.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex || digits % 2 != 0 || digits > 8 || data.len() >= 16 {
+            return Err(format!(
+                "`{}` is not a word of a reply dump",
+                tattle_analysis::sanitize(word)
+            ));
+        }
+        let value = u32::from_str_radix(word, 16).expect("2 to 8 hex digits");
+        data.extend_from_slice(&value.to_le_bytes()[..digits / 2]);
+    }
+    let shown: String = data
+        .iter()
+        .map(|&b| {
+            if (b' '..127).contains(&b) {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    if shown.trim_end_matches(' ') != column.trim_end_matches(' ') {
+        return Err("a line of the reply dump does not match its ASCII column".into());
+    }
+    bytes.extend_from_slice(&data);
+    Ok(())
 }
 
 /// One row of `content query`: `Row: N key=value, key=value`. Values may contain `, ` themselves, so
@@ -159,7 +233,9 @@ mod tests {
         assert_eq!(props.len(), 2);
     }
 
-    /// Builds the dump the way `service call` prints a Parcel holding `status, String16(s)`.
+    /// Builds the dump the way `service call` prints a Parcel holding `status, String16(s)` of more
+    /// than 16 bytes: libbinder's `printHexData`, 16 bytes a line at `0xOFFSET:`, 4-byte words as
+    /// little-endian values, the ASCII column padded on the last line, which closes the Parcel.
     fn dump_of(s: &str) -> String {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&0i32.to_le_bytes());
@@ -171,22 +247,46 @@ mod tests {
         while bytes.len() % 4 != 0 {
             bytes.push(0);
         }
+        assert!(bytes.len() > 16, "short replies are printed on one line");
         let mut out = String::from("Result: Parcel(\n");
+        let lines = bytes.len().div_ceil(16);
         for (i, chunk) in bytes.chunks(16).enumerate() {
-            out.push_str(&format!("  0x{:08x}: ", i * 16));
-            for w in chunk.chunks(4) {
-                let v = u32::from_le_bytes(w.try_into().unwrap());
-                out.push_str(&format!("{v:08x} "));
+            let words: Vec<String> = chunk
+                .chunks(4)
+                .map(|w| format!("{:08x}", u32::from_le_bytes(w.try_into().unwrap())))
+                .collect();
+            let ascii: String = chunk
+                .iter()
+                .map(|&b| {
+                    if (b' '..127).contains(&b) {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            out.push_str(&format!(
+                "  0x{:08x}: {:35} '{ascii:16}'",
+                i * 16,
+                words.join(" ")
+            ));
+            if i + 1 == lines {
+                out.push(')');
             }
-            out.push_str("'................')\n");
+            out.push('\n');
         }
-        out.push(')');
         out
     }
 
     #[test]
     fn parcel_string_round_trip() {
         let text = dump_of("356938035643809");
+        assert!(
+            text.ends_with(
+                "  0x00000020: 00300038 00000039                   '8.0.9...        ')\n"
+            ),
+            "{text}"
+        );
         assert_eq!(
             parcel_string16(&text).unwrap().as_deref(),
             Some("356938035643809")
@@ -210,6 +310,64 @@ mod tests {
             let _ = parcel_string16(text);
         }
         assert!(parcel_string16("Result: Parcel(00000000 7fffffff)").is_err());
+    }
+
+    #[test]
+    fn parcel_forms_a_device_prints() {
+        // One line, with a short last word and the ASCII column.
+        assert_eq!(
+            parcel_string16("Result: Parcel(00000000 ffffffff   '........')"),
+            Ok(None)
+        );
+        let one = "Result: Parcel(00000000 00000001 00000041   '........A...')";
+        assert_eq!(parcel_string16(one).unwrap().as_deref(), Some("A"));
+        // CRLF from a legacy `shell:` pty, and the `Object #` lines after the dump.
+        let text = dump_of("+6598765432").replace('\n', "\r\n");
+        assert_eq!(
+            parcel_string16(&text).unwrap().as_deref(),
+            Some("+6598765432")
+        );
+        let with_objects =
+            dump_of("89650123").replace("')\n", "'\nObject #0 @ 0x10: BINDER = 0x12345678)\n");
+        assert_eq!(
+            parcel_string16(&with_objects).unwrap().as_deref(),
+            Some("89650123")
+        );
+        assert!(parcel_string16("Result: Parcel(NULL)").is_err());
+    }
+
+    // Found by fuzzing (fuzz/regressions/parcel/): a failed call, stray output inside the dump, and
+    // a dump without its ASCII column each produced a value.
+
+    #[test]
+    fn parcel_error_form_never_yields_a_value() {
+        let text = "Result: Parcel(Error: 0xffffffe0 \"00000000 00000000 00000001 00000041 \")\n";
+        let err = parcel_string16(text).unwrap_err();
+        assert!(err.starts_with("the service call failed"), "{err}");
+    }
+
+    #[test]
+    fn parcel_stray_lines_are_never_decoded() {
+        let dump = dump_of("359881234567890");
+        let mut lines: Vec<&str> = dump.lines().collect();
+        lines.insert(2, "00000000 00000001 00410041");
+        assert_eq!(
+            parcel_string16(&lines.join("\n")).unwrap().as_deref(),
+            Some("359881234567890")
+        );
+        // A line that claims an offset must continue the dump.
+        lines[2] = "  0x00000000: 00000000 00000001 00000041 '........A...'";
+        assert!(parcel_string16(&lines.join("\n")).is_err());
+    }
+
+    #[test]
+    fn parcel_words_must_match_their_ascii_column() {
+        assert!(parcel_string16("Result: Parcel(00000000 00000001 00000041)").is_err());
+        assert!(
+            parcel_string16("Result: Parcel(00000000 00000001 00000042 '........A...')").is_err()
+        );
+        let tampered = dump_of("359881234567890").replacen("00350033", "00350034", 1);
+        assert!(parcel_string16(&tampered).is_err());
     }
 
     #[test]

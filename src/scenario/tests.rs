@@ -573,3 +573,46 @@ fn mutated_scenarios_never_panic_and_always_point_inside_the_file() {
         }
     }
 }
+
+// Found by fuzzing (fuzz/regressions/scenario/).
+
+#[test]
+fn control_characters_from_escapes_never_reach_a_message() {
+    let err = parse("steps: [\"\\e[31m\"]\n").unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        !shown.chars().any(|c| c.is_control() && c != '\n'),
+        "{shown:?}"
+    );
+    assert!(shown.contains("unknown step `?[31m`"), "{shown}");
+}
+
+#[test]
+fn a_lone_carriage_return_ends_a_line_in_diagnostics_too() {
+    let err = parse("name: t\rsteps:\r  - idle: 5\r").unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert_eq!((d.line, d.column), (3, 11), "{d:?}");
+    assert_eq!(d.source_line.as_deref(), Some("  - idle: 5"));
+    // The same file with LF or CRLF says the same.
+    for text in [
+        "name: t\nsteps:\n  - idle: 5\n",
+        "name: t\r\nsteps:\r\n  - idle: 5\r\n",
+    ] {
+        assert_eq!(parse(text).unwrap_err().diagnostics(), err.diagnostics());
+    }
+}
+
+#[test]
+fn columns_stay_within_their_line() {
+    // saphyr-parser 0.3.4 counts a directive name's bytes, not its characters, into the column.
+    for text in ["%\u{fffd}\0", "%ééé\0"] {
+        let err = parse(text).unwrap_err();
+        for d in err.diagnostics() {
+            let len = text
+                .lines()
+                .nth(d.line - 1)
+                .map_or(0, |l| l.chars().count());
+            assert!(d.column <= len + 1, "{text:?}: {d:?}");
+        }
+    }
+}

@@ -15,6 +15,7 @@ use super::{
     DEFAULT_SETTLE, MAX_FILE_BYTES, MAX_STEPS, RUN_ID, STEP_NAMES, Scenario, Step, StepAction,
 };
 use tattle_analysis::identifier::is_valid_kind;
+use tattle_analysis::sanitize;
 
 /// Shorter canary values would match by chance.
 const MIN_CANARY_CHARS: usize = 4;
@@ -34,14 +35,23 @@ impl Ctx<'_> {
             self.omitted += 1;
             return;
         }
+        // A column stays within its line (one past its end at most): saphyr-parser 0.3.4 adds the
+        // bytes of a directive name to the column, not its characters (`%ééé\0` is reported 3
+        // columns too far).
+        let col = match self.text.lines().nth(pos.line.saturating_sub(1)) {
+            Some(line) => pos.col.min(line.trim_end_matches('\r').chars().count() + 1),
+            None => 1,
+        };
+        // Messages quote the file (a key, a step name, a value), and YAML escapes such as "\e" can
+        // put any control character there: they reach the terminal only as `?`.
         let d = Diagnostic::new(
             self.path,
             self.text,
             pos.line,
-            pos.col,
+            col,
             width,
-            message,
-            help.into(),
+            sanitize(&message),
+            help.into().map(|h| sanitize(&h)),
         );
         self.diags.push(d);
     }
@@ -221,6 +231,16 @@ impl Ctx<'_> {
 
 /// Parses and validates a whole scenario file.
 pub(super) fn validate(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+    // YAML breaks lines at a lone CR too, so the parser's line numbers count it; the diagnostics
+    // look the line up with `str::lines`, which does not. A lone CR is never content in YAML (it is
+    // a line break wherever it appears), so making it an LF changes no value and no position.
+    let normalized;
+    let text = if text.contains('\r') {
+        normalized = lone_cr_to_lf(text);
+        normalized.as_str()
+    } else {
+        text
+    };
     let mut cx = Ctx {
         path,
         text,
@@ -242,6 +262,20 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Scenario, ScenarioErro
             })
         }
     }
+}
+
+/// `\r` not followed by `\n` becomes `\n`; CRLF stays.
+fn lone_cr_to_lf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() != Some(&'\n') {
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
