@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::*;
 use crate::packet::decode;
 use crate::packet::tests::{ethernet, ipv4_tcp, ipv4_udp};
-use crate::{Analysis, dns, identifier::Identifier, tls};
+use crate::{Analysis, Flow, Limit, dns, identifier::Identifier, tls};
 
 const IMEI: &str = "356938035643809";
 const SYN: u8 = 0x02;
