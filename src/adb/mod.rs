@@ -29,13 +29,14 @@ mod wire;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-// Public beyond what the crate's own users need: the wire and shell v2 decoders (`encode_request`,
-// `parse_hex4`, `parse_devices_l`, `ShellV2Decoder`) are what the fuzz targets in fuzz/ exercise.
+// Public beyond what the crate's own users need: the wire readers and decoders (`encode_request`,
+// `parse_hex4`, `read_status`, `read_hex4_body`, `read_to_end_bounded`, `parse_devices_l`,
+// `ShellV2Decoder`) are what the fuzz targets in fuzz/ exercise.
 pub use device::{AdbDevice, ExecStream};
 pub use server::{AdbServer, DeviceInfo, DeviceState, PrivateAdbServer, parse_devices_l};
 pub use shell::{ShellEvent, ShellOutput, ShellV2Decoder, shell_quote};
 pub use sync::RemoteStat;
-pub use wire::{encode_request, parse_hex4};
+pub use wire::{encode_request, parse_hex4, read_hex4_body, read_status, read_to_end_bounded};
 
 /// Default bound on a shell command's stdout + stderr.
 pub(crate) const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024 * 1024;
