@@ -119,15 +119,16 @@ impl<'a> LiveAnalysis<'a> {
         while let Some(chunk) = self.chunks.recv().await {
             self.feed(&chunk);
         }
-        let done = self.analyzer.end();
-        let redactor = done.sink.redactor;
-        let mut analysis = Analysis {
-            frames: done.frames,
-            damage: done.damage,
-            limits: done.limits,
-            skipped: done.skipped,
-            ..done.sink.analysis
-        };
+        let mut redactor = None;
+        let mut analysis = self
+            .analyzer
+            .end()
+            .map_sink(|sink| {
+                redactor = Some(sink.redactor);
+                sink.analysis
+            })
+            .into_analysis();
+        let redactor = redactor.expect("the sink was just taken");
         if let Some(e) = self.failed {
             analysis.damage.insert(
                 0,
@@ -138,7 +139,6 @@ impl<'a> LiveAnalysis<'a> {
                 },
             );
         }
-        analysis.sort();
         analysis
     }
 }

@@ -173,7 +173,9 @@ async fn prepare(
         identifiers.push(extra.clone());
     }
     identifiers.extend(canaries);
-    let redactor = Arc::new(Redactor::new(&identifiers));
+    // One automaton of every form of every identifier, for the live analysis and the redactor.
+    let needles = Needles::new(&identifiers);
+    let redactor = Arc::new(Redactor::with_needles(&needles, &identifiers));
     for m in &mut missing {
         m.reason = redactor.clean(&m.reason);
     }
@@ -185,7 +187,7 @@ async fn prepare(
     let clock_offset = device.clock_offset().await?;
     let dir = files::create_run_dir(&options.runs_root, &scenario.name, &firmware)?;
     Ok(Prepared {
-        needles: Needles::new(&identifiers),
+        needles,
         run_id,
         scenario,
         identity,

@@ -59,6 +59,33 @@ pub struct Finished<S> {
     pub skipped: Vec<Limit>,
 }
 
+impl<S> Finished<S> {
+    /// The same result with the sink changed (a sink that wraps another gives it up).
+    pub fn map_sink<T>(self, f: impl FnOnce(S) -> T) -> Finished<T> {
+        Finished {
+            sink: f(self.sink),
+            frames: self.frames,
+            damage: self.damage,
+            limits: self.limits,
+            skipped: self.skipped,
+        }
+    }
+}
+
+impl Finished<Analysis> {
+    /// One `Analysis`: the sink's flows, findings and questions, in capture order, with the
+    /// frames, damage, limits and skipped frames.
+    pub fn into_analysis(self) -> Analysis {
+        let mut a = self.sink;
+        a.frames = self.frames;
+        a.damage = self.damage;
+        a.limits = self.limits;
+        a.skipped = self.skipped;
+        a.sort();
+        a
+    }
+}
+
 /// Frames that yielded no packet, by reason: (count, first frame, its offset).
 #[derive(Debug, Default)]
 pub(crate) struct Undecoded {
@@ -129,13 +156,7 @@ impl Analyzer<Analysis> {
 
     /// Ends the capture: every flow still open is ended, and everything learnt returned, sorted.
     pub fn finish(self) -> Analysis {
-        let done = self.end();
-        let mut a = done.sink;
-        a.frames = done.frames;
-        a.damage = done.damage;
-        a.limits = done.limits;
-        a.skipped = done.skipped;
-        a.sort();
+        let a = self.end().into_analysis();
         tracing::debug!(
             frames = a.frames,
             flows = a.flows.len(),

@@ -5,6 +5,9 @@
 //! Must not touch: I/O. Never logs what it redacts.
 
 use crate::identifier::{Identifier, redact_literal};
+use std::sync::Arc;
+
+use crate::Needles;
 use crate::matcher::Matcher;
 
 /// Text longer than this is cut (with `…`) before it is shown: device output and network names
@@ -15,7 +18,7 @@ pub const MAX_SHOWN: usize = 512;
 /// check digit, the hex or base32 of a phone number in a DNS label, a URL-encoded name…), then the
 /// literal values (including ones too short for the matcher), then control characters.
 pub struct Redactor {
-    matcher: Matcher,
+    matcher: Arc<Matcher>,
     identifiers: Vec<Identifier>,
 }
 
@@ -27,8 +30,13 @@ impl std::fmt::Debug for Redactor {
 
 impl Redactor {
     pub fn new(identifiers: &[Identifier]) -> Self {
+        Self::with_needles(&Needles::new(identifiers), identifiers)
+    }
+
+    /// A redactor sharing needles compiled for an analysis of the same `identifiers`.
+    pub fn with_needles(needles: &Needles, identifiers: &[Identifier]) -> Self {
         Redactor {
-            matcher: Matcher::new(identifiers),
+            matcher: needles.0.clone(),
             identifiers: identifiers.to_vec(),
         }
     }
