@@ -29,8 +29,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tattle_analysis::Analysis;
+use tattle_analysis::testgen::tshark::Names;
 use tattle_analysis::testgen::{self, Generator, Shape};
-use tattle_analysis::{Analysis, HostSource};
 
 const MIB: u64 = 1 << 20;
 const SEED: u64 = 0x7a77_1e00_0000_0004;
@@ -321,50 +322,21 @@ fn check_report(json: &[u8], g: &Generator, shape: Shape) {
     }
 }
 
-/// The names tattle learnt (DNS questions; SNI and HTTP hosts of flows) against tshark's fields on
-/// the same file: the generated traffic must read the same to both, or comparing their speeds
+/// The names tattle learnt (DNS questions; SNI and HTTP hosts of flows) against tshark's on the
+/// same file: the generated traffic must read the same to both, or comparing their speeds
 /// compares different work.
 fn compare_names(file: &Path, a: &Analysis) {
-    use std::collections::BTreeSet;
-    let out = tshark_cmd(file)
-        .stderr(Stdio::null())
-        .output()
-        .expect("run tshark");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (mut t_dns, mut t_named) = (BTreeSet::new(), BTreeSet::new());
-    for line in text.lines() {
-        let mut fields = line.split('\t');
-        if let Some(q) = fields.next().filter(|q| !q.is_empty()) {
-            t_dns.extend(q.split(',').map(str::to_string));
-        }
-        t_named.extend(fields.filter(|f| !f.is_empty()).map(str::to_string));
-    }
-    let ours_dns: BTreeSet<String> = a.dns_queries.iter().map(|q| q.name.clone()).collect();
-    let ours_named: BTreeSet<String> = a
-        .flows
-        .iter()
-        .filter(|f| matches!(f.host_source, HostSource::Sni | HostSource::Http))
-        .map(|f| f.host.clone())
-        .collect();
+    let theirs = Names::from_tshark(file).expect("run tshark");
+    let ours = Names::from_analysis(a);
+    let verdict = |agree: bool| if agree { "agree" } else { "DIFFER" };
     println!(
         "  names vs tshark: DNS {} ({} names), SNI/HTTP hosts {} ({} names)",
-        if ours_dns == t_dns { "agree" } else { "DIFFER" },
-        t_dns.len(),
-        if ours_named == t_named {
-            "agree"
-        } else {
-            "DIFFER"
-        },
-        t_named.len()
+        verdict(ours.dns == theirs.dns),
+        theirs.dns.len(),
+        verdict(ours.named == theirs.named),
+        theirs.named.len()
     );
-    assert!(
-        ours_dns == t_dns && ours_named == t_named,
-        "tattle and tshark disagree: dns {:?}, hosts {:?}",
-        ours_dns.symmetric_difference(&t_dns).collect::<Vec<_>>(),
-        ours_named
-            .symmetric_difference(&t_named)
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(ours, theirs, "tattle and tshark read different names");
 }
 
 /// One row of the table.

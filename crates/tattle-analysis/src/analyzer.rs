@@ -143,9 +143,6 @@ pub struct Analyzer<S: Sink = Analysis> {
     reader: CaptureReader,
     engine: Engine<S>,
     undecoded: Undecoded,
-    damage: Vec<Damage>,
-    /// The first bytes, for the "not a capture" message.
-    head: Vec<u8>,
 }
 
 impl Analyzer<Analysis> {
@@ -184,8 +181,6 @@ impl<S: Sink> Analyzer<S> {
             reader: CaptureReader::new(),
             engine: Engine::new(matcher, sink),
             undecoded: Undecoded::default(),
-            damage: Vec::new(),
-            head: Vec::new(),
         }
     }
 
@@ -199,40 +194,14 @@ impl<S: Sink> Analyzer<S> {
     /// Reads `reader` to its end (straight into the capture reader's own buffer: one copy from
     /// the kernel, none after). Fails only if nothing could be read or it is not a capture.
     pub fn read_all(&mut self, mut reader: impl Read) -> Result<(), AnalysisError> {
-        let mut total = 0u64;
-        loop {
-            match self.reader.fill_from(&mut reader, READ_CHUNK) {
-                Ok(0) => break,
-                Ok(n) => {
-                    total += n as u64;
-                    self.analyse_buffered()?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    if total == 0 {
-                        return Err(AnalysisError::Open {
-                            path: "(reader)".into(),
-                            source: e,
-                        });
-                    }
-                    self.read_error(total, &e);
-                    break;
-                }
-            }
+        while self.reader.read_chunk(&mut reader, READ_CHUNK)? {
+            self.analyse_buffered()?;
         }
-        if total < 4 {
-            return Err(AnalysisError::NotACapture {
-                magic: hex::encode(&self.head),
-            });
-        }
-        Ok(())
+        self.reader.check_read()
     }
 
     /// Analyses the records now complete in the reader's buffer.
     fn analyse_buffered(&mut self) -> Result<(), AnalysisError> {
-        if self.head.len() < 8 && self.reader.head(8).len() > self.head.len() {
-            self.head = self.reader.head(8).to_vec();
-        }
         while let Some(rec) = self.reader.next_record()? {
             let Some(linktype) = rec.linktype else {
                 continue;
@@ -243,14 +212,6 @@ impl<S: Sink> Analyzer<S> {
             }
         }
         Ok(())
-    }
-
-    fn read_error(&mut self, offset: u64, e: &std::io::Error) {
-        self.damage.push(Damage {
-            offset: Some(offset),
-            after_frame: self.reader.frames(),
-            what: format!("read error: {e}"),
-        });
     }
 
     /// Frames read so far.
@@ -275,7 +236,6 @@ impl<S: Sink> Analyzer<S> {
     /// Ends the capture: every flow still open is ended and handed to the sink.
     pub fn end(mut self) -> Finished<S> {
         let mut damage = self.reader.finish();
-        damage.append(&mut self.damage);
         let frames = self.reader.frames();
         let (sink, mut limits) = self.engine.finish();
         let (mut undecodable, mut cut, skipped) = self.undecoded.into_notes();
@@ -547,6 +507,38 @@ mod tests {
         assert_eq!(an.finish(), whole);
         assert_eq!(whole.findings.len(), 1);
         assert_eq!(whole.findings[0].location, "http.url");
+    }
+
+    /// A reader that fails part-way: what came before is analysed, the failure is damage; one
+    /// that fails at once is an error.
+    #[test]
+    fn a_read_error_is_damage_after_the_first_bytes() {
+        struct Failing<'a>(&'a [u8]);
+        impl std::io::Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("cable pulled"));
+                }
+                let n = buf.len().min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut frames = handshake();
+        frames.push(c(0, IMEI.as_bytes()));
+        let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let file = pcap(1, &refs);
+        let a = analyze_reader(Failing(&file), &ids()).expect("analysed up to the error");
+        assert_eq!(a.frames, 4);
+        assert_eq!(a.findings.len(), 1);
+        assert_eq!(a.damage.len(), 1, "{:?}", a.damage);
+        assert!(a.damage[0].what.contains("read error: cable pulled"));
+        assert_eq!(a.damage[0].offset, Some(file.len() as u64));
+        assert!(matches!(
+            analyze_reader(Failing(&[]), &ids()),
+            Err(AnalysisError::Open { .. })
+        ));
     }
 
     /// A file is analysed exactly as the same bytes given to `analyze_reader`, cut anywhere; an

@@ -153,33 +153,8 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
     let mut capture = CaptureReader::new();
     let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
     let mut undecoded = Undecoded::default();
-    let mut damage = Vec::new();
-    let mut total = 0u64;
-    let mut head = Vec::new();
     let mut now = 0f64;
-    loop {
-        match capture.fill_from(reader, READ_CHUNK) {
-            Ok(0) => break,
-            Ok(got) => total += got as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                if total == 0 {
-                    return Err(AnalysisError::Open {
-                        path: "(reader)".into(),
-                        source: e,
-                    });
-                }
-                damage.push(Damage {
-                    offset: Some(total),
-                    after_frame: capture.frames(),
-                    what: format!("read error: {e}"),
-                });
-                break;
-            }
-        }
-        if head.len() < 8 {
-            head = capture.head(8).to_vec();
-        }
+    while capture.read_chunk(reader, READ_CHUNK)? {
         while let Some(rec) = capture.next_record()? {
             let Some(linktype) = rec.linktype else {
                 continue;
@@ -232,12 +207,7 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
         b.now = now;
         let _ = tx.send(b);
     }
-    if total < 4 {
-        return Err(AnalysisError::NotACapture {
-            magic: hex::encode(&head),
-        });
-    }
-    let mut framing = capture.finish();
-    damage.append(&mut framing);
+    capture.check_read()?;
+    let damage = capture.finish();
     Ok((capture.frames(), damage, undecoded))
 }

@@ -76,6 +76,9 @@ pub struct CaptureReader {
     last_ts: Timestamp,
     /// Set once the capture cannot be read further; later bytes are ignored.
     stopped: bool,
+    /// Bytes read from a reader so far (`read_chunk`), and the first 8 of them.
+    read: u64,
+    first: Vec<u8>,
     damage: Vec<Damage>,
 }
 
@@ -96,8 +99,57 @@ impl CaptureReader {
             frames: 0,
             last_ts: 0.0,
             stopped: false,
+            read: 0,
+            first: Vec::new(),
             damage: Vec::new(),
         }
+    }
+
+    /// Reads the next chunk of a capture from `r` into the buffer: `Ok(true)` when bytes came,
+    /// `Ok(false)` at the end. A read error after the first bytes is damage (what came before is
+    /// analysed) and ends the reading; before any byte it is an error.
+    pub fn read_chunk(
+        &mut self,
+        r: &mut impl std::io::Read,
+        want: usize,
+    ) -> Result<bool, AnalysisError> {
+        loop {
+            match self.fill_from(r, want) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    if self.first.len() < 8 {
+                        self.first = self.head(8).to_vec();
+                    }
+                    self.read += n as u64;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) if self.read == 0 => {
+                    return Err(AnalysisError::Open {
+                        path: "(reader)".into(),
+                        source,
+                    });
+                }
+                Err(e) => {
+                    self.damage.push(Damage {
+                        offset: Some(self.read),
+                        after_frame: self.frames,
+                        what: format!("read error: {e}"),
+                    });
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// After reading to the end: too few bytes to be any capture is an error.
+    pub fn check_read(&self) -> Result<(), AnalysisError> {
+        if self.read < 4 {
+            return Err(AnalysisError::NotACapture {
+                magic: hex::encode(&self.first),
+            });
+        }
+        Ok(())
     }
 
     pub fn frames(&self) -> u64 {

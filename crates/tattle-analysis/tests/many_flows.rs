@@ -4,12 +4,10 @@
 //! table stays bounded by what is active (counted, not timed), sharding changes nothing, and the
 //! names read the same to tshark.
 
-use std::collections::BTreeSet;
-use std::process::Command;
-
+use tattle_analysis::testgen::tshark::Names;
 use tattle_analysis::testgen::{Generator, Shape, identifiers};
 use tattle_analysis::{
-    Analysis, Analyzer, CLOSING_IDLE, FlowEnd, HostSource, TCP_IDLE, UDP_IDLE, analyze_parallel,
+    Analysis, Analyzer, CLOSING_IDLE, FlowEnd, TCP_IDLE, UDP_IDLE, analyze_parallel,
 };
 
 /// A many-flow capture of `bytes`, its packets `time_scale` times further apart than a busy phone
@@ -137,55 +135,14 @@ fn names_agree_with_tshark() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("many.pcap");
     std::fs::write(&file, &cap).expect("write capture");
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(&file)
-        .args([
-            "-T",
-            "fields",
-            "-e",
-            "dns.qry.name",
-            "-e",
-            "dns.flags.response",
-        ])
-        .args([
-            "-e",
-            "tls.handshake.extensions_server_name",
-            "-e",
-            "http.host",
-        ])
-        .output()
+    let theirs = Names::from_tshark(&file)
         .expect("tshark must be installed (apt-get install tshark; .ci/run does it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (mut dns, mut named) = (BTreeSet::new(), BTreeSet::new());
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        if f.len() < 4 {
-            continue;
-        }
-        if !f[0].is_empty() && f[1] == "0" {
-            dns.extend(f[0].split(',').map(str::to_string));
-        }
-        named.extend(
-            f[2..]
-                .iter()
-                .filter(|x| !x.is_empty())
-                .map(|x| x.to_string()),
-        );
-    }
     let a = tattle_analysis::analyze_reader(&cap[..], &identifiers()).expect("a capture");
-    let ours_dns: BTreeSet<String> = a.dns_queries.iter().map(|q| q.name.clone()).collect();
-    let ours_named: BTreeSet<String> = a
-        .flows
-        .iter()
-        .filter(|f| matches!(f.host_source, HostSource::Sni | HostSource::Http))
-        .map(|f| f.host.clone())
-        .collect();
-    assert!(dns.len() > 20 && named.len() > 10);
-    assert_eq!(ours_dns, dns, "DNS names asked");
-    assert_eq!(ours_named, named, "SNI and HTTP hosts");
+    let ours = Names::from_analysis(&a);
+    assert!(
+        theirs.dns.len() > 20 && theirs.named.len() > 10,
+        "{theirs:?}"
+    );
+    assert_eq!(ours.dns, theirs.dns, "DNS names asked");
+    assert_eq!(ours.named, theirs.named, "SNI and HTTP hosts");
 }

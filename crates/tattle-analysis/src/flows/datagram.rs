@@ -5,9 +5,9 @@
 
 use std::hash::Hasher as _;
 
-use super::client::{Context, question};
+use super::client::question;
 use super::table::{Endpoint, FxHasher};
-use super::{DUPLICATE_WINDOW, Engine, NewFinding, flow, record};
+use super::{DUPLICATE_WINDOW, Engine, NewFinding, context, flow, record};
 use crate::quic;
 use crate::sink::Sink;
 use crate::{Protocol, Timestamp, dns};
@@ -65,15 +65,7 @@ impl<S: Sink> Engine<S> {
                     }
                     return;
                 }
-                let mut ctx = Context {
-                    matcher: &self.matcher,
-                    names: &mut self.names,
-                    decode_budget: &mut self.decode_budget,
-                    decode_cut: &mut self.notes.decode_cut,
-                    sink: &mut self.sink,
-                    frame,
-                    ts,
-                };
+                let mut ctx = context!(self, frame, ts);
                 for name in msg.questions {
                     question(f, &mut ctx, name);
                 }

@@ -11,7 +11,7 @@ use super::client::Reader;
 use super::limits::*;
 use super::table::{Ended, Endpoint, Entry, FlowKey, List};
 use super::tcp::TcpDir;
-use super::{Engine, FlowState, client, flow};
+use super::{Engine, FlowState, client, context, flow};
 use crate::dns::DNS_PORTS;
 use crate::sink::Sink;
 use crate::{Finding, Flow, FlowEnd, HostSource, Limit, Protocol, Timestamp};
@@ -194,15 +194,7 @@ impl<S: Sink> Engine<S> {
         self.skip_all_gaps(idx);
         let f = flow!(self.slots, idx);
         let mut hits = Vec::new();
-        let mut ctx = client::Context {
-            matcher: &self.matcher,
-            names: &mut self.names,
-            decode_budget: &mut self.decode_budget,
-            decode_cut: &mut self.notes.decode_cut,
-            sink: &mut self.sink,
-            frame: self.frame,
-            ts: self.now,
-        };
+        let mut ctx = context!(self, self.frame, self.now);
         client::finish(f, &mut ctx, &mut hits);
         self.add_hits(idx, hits);
         let Some(f) = self.slots.get_mut(idx as usize).and_then(Option::take) else {

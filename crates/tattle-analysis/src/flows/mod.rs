@@ -196,6 +196,23 @@ macro_rules! flow {
 }
 pub(crate) use flow;
 
+/// The readers' view of the engine (`client::Context`) for a packet at `frame`/`ts`, borrowing
+/// the engine's fields one by one so that a flow's slot can be borrowed beside it.
+macro_rules! context {
+    ($engine:expr, $frame:expr, $ts:expr) => {
+        crate::flows::client::Context {
+            matcher: &$engine.matcher,
+            names: &mut $engine.names,
+            decode_budget: &mut $engine.decode_budget,
+            decode_cut: &mut $engine.notes.decode_cut,
+            sink: &mut $engine.sink,
+            frame: $frame,
+            ts: $ts,
+        }
+    };
+}
+pub(crate) use context;
+
 impl<S: Sink> Engine<S> {
     pub fn new(matcher: Arc<Matcher>, sink: S) -> Self {
         Engine {
@@ -476,15 +493,7 @@ impl<S: Sink> Engine<S> {
             .decode_budget
             .saturating_add(DECODE_PER_BYTE * keep as u64);
         let mut hits = Vec::new();
-        let mut ctx = client::Context {
-            matcher: &self.matcher,
-            names: &mut self.names,
-            decode_budget: &mut self.decode_budget,
-            decode_cut: &mut self.notes.decode_cut,
-            sink: &mut self.sink,
-            frame,
-            ts,
-        };
+        let mut ctx = context!(self, frame, ts);
         client::read(f, &mut ctx, at, data, &mut hits);
         self.add_hits(idx, hits);
     }
@@ -516,15 +525,7 @@ impl<S: Sink> Engine<S> {
         self.skip_all_gaps(idx);
         let f = flow!(self.slots, idx);
         let mut hits = Vec::new();
-        let mut ctx = client::Context {
-            matcher: &self.matcher,
-            names: &mut self.names,
-            decode_budget: &mut self.decode_budget,
-            decode_cut: &mut self.notes.decode_cut,
-            sink: &mut self.sink,
-            frame: self.frame,
-            ts: self.now,
-        };
+        let mut ctx = context!(self, self.frame, self.now);
         client::flush(f, &mut ctx, &mut hits);
         self.add_hits(idx, hits);
         let f = flow!(self.slots, idx);

@@ -18,6 +18,7 @@
 pub mod adversarial;
 pub mod frame;
 mod traffic;
+pub mod tshark;
 
 use std::io::{self, Write};
 

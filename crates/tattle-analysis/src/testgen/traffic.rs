@@ -504,6 +504,26 @@ impl Generator {
         }
     }
 
+    /// A DNS lookup from `phone` of `name`, answered with `server`.
+    fn lookup(&mut self, phone: IpAddr, name: &str, server: IpAddr) -> Phase {
+        let v6 = phone.is_ipv6();
+        let resolver: IpAddr = if v6 {
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x3))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(10, 0, 2, 3))
+        };
+        let id = self.rng.next_u64() as u16;
+        Phase::new(
+            false,
+            (phone, self.port()),
+            (resolver, 53),
+            vec![
+                Msg::bytes(true, dns_query(id, name, v6)),
+                Msg::bytes(false, dns_answer(id, name, server)),
+            ],
+        )
+    }
+
     fn bulk_off(&mut self) -> usize {
         self.rng.range(0, POOL_LEN as u64) as usize
     }
@@ -513,31 +533,17 @@ impl Generator {
     fn short_session(&mut self) -> (&'static str, Vec<Phase>) {
         let v6 = self.rng.chance(20);
         let phone = self.phone_addr(v6);
-        let resolver: IpAddr = if v6 {
-            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x3))
-        } else {
-            IpAddr::V4(Ipv4Addr::new(10, 0, 2, 3))
-        };
         let host = *self.rng.pick(HOSTS);
         let server = Self::server_addr(host, v6);
         let mut phases = Vec::new();
         let kind = self.rng.range(0, 100);
         if kind < 10 || self.rng.chance(60) {
-            let id = self.rng.next_u64() as u16;
             let (name, plant) = if self.rng.chance(5) {
                 self.leaky_name()
             } else {
                 (host.to_string(), None)
             };
-            let mut ph = Phase::new(
-                false,
-                (phone, self.port()),
-                (resolver, 53),
-                vec![
-                    Msg::bytes(true, dns_query(id, &name, v6)),
-                    Msg::bytes(false, dns_answer(id, &name, server)),
-                ],
-            );
+            let mut ph = self.lookup(phone, &name, server);
             ph.plants.extend(plant);
             phases.push(ph);
         }
@@ -623,28 +629,14 @@ impl Generator {
     fn session(&mut self) -> (&'static str, Vec<Phase>) {
         let v6 = self.rng.chance(25);
         let phone = self.phone_addr(v6);
-        let resolver: IpAddr = if v6 {
-            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x3))
-        } else {
-            IpAddr::V4(Ipv4Addr::new(10, 0, 2, 3))
-        };
         let host = *self.rng.pick(HOSTS);
         let server = Self::server_addr(host, v6);
         let mut phases = Vec::new();
         let kind = self.rng.range(0, 100);
         // Resolution first (cached names skip it), so DNS can name the flow.
         if kind < 12 || self.rng.chance(70) {
-            let id = self.rng.next_u64() as u16;
-            let cport = self.port();
-            phases.push(Phase::new(
-                false,
-                (phone, cport),
-                (resolver, 53),
-                vec![
-                    Msg::bytes(true, dns_query(id, host, v6)),
-                    Msg::bytes(false, dns_answer(id, host, server)),
-                ],
-            ));
+            let ph = self.lookup(phone, host, server);
+            phases.push(ph);
         }
         let client = (phone, self.port());
         let tls = |msgs| Phase::new(true, client, (server, 443), msgs);
