@@ -8,6 +8,7 @@ use std::time::Duration;
 use tattle::vhandset::network::HandsetNetwork;
 use tattle::vhandset::profile::{Context, Template};
 use tattle::vhandset::{HandsetEvent, Profile, ShellIo, VhandsetError, tcpdump};
+use tattle_analysis::testgen::tshark::Names;
 use tokio::sync::mpsc;
 
 fn sms() -> HandsetEvent {
@@ -237,31 +238,11 @@ async fn capture(profile: &str) -> Vec<u8> {
     pcap
 }
 
-fn tshark_names(pcap: &[u8]) -> String {
+fn tshark_names(pcap: &[u8]) -> Names {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.pcap");
     std::fs::write(&file, pcap).unwrap();
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(&file)
-        .args([
-            "-T",
-            "fields",
-            "-e",
-            "dns.qry.name",
-            "-e",
-            "http.host",
-            "-e",
-            "tls.handshake.extensions_server_name",
-        ])
-        .output()
-        .expect("tshark");
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    Names::from_tshark(&file).expect("tshark")
 }
 
 fn contains(hay: &[u8], needle: &str) -> bool {
@@ -283,28 +264,21 @@ async fn miui_cloud_default_leaks_imei_and_number_on_sms() {
         "connectivitycheck.gstatic.com",
         "time.android.com",
     ] {
-        assert!(names.contains(host), "{host} not seen by tshark: {names}");
+        assert!(
+            names.dns.contains(host),
+            "{host} not asked, says tshark: {names:?}"
+        );
     }
-    let lines: Vec<Vec<&str>> = names.lines().map(|l| l.split('\t').collect()).collect();
-    let col = |i: usize, v: &str| {
-        lines
-            .iter()
-            .any(|l| l.get(i).is_some_and(|f| f.split(',').any(|x| x == v)))
-    };
     assert!(
-        col(0, "msg.kestrelcloud.net"),
-        "DNS query for the messaging host"
-    );
-    assert!(
-        col(1, "msg.kestrelcloud.net"),
+        names.http.contains("msg.kestrelcloud.net"),
         "HTTP Host of the messaging host"
     );
     assert!(
-        col(2, "activate.kestrelcloud.net"),
+        names.sni.contains("activate.kestrelcloud.net"),
         "TLS SNI of the activation host"
     );
     assert!(
-        col(2, "connectivitycheck.gstatic.com"),
+        names.sni.contains("connectivitycheck.gstatic.com"),
         "TLS SNI of the connectivity check"
     );
 
@@ -335,7 +309,10 @@ async fn miui_cloud_optin_sends_nothing_personal() {
         "api.kestrelcloud.net",
         "activate.kestrelcloud.net",
     ] {
-        assert!(names.contains(host), "{host} not seen by tshark: {names}");
+        assert!(
+            names.dns.contains(host),
+            "{host} not asked, says tshark: {names:?}"
+        );
     }
     let p = Profile::builtin("miui-cloud-optin").unwrap();
     let ctx = Context::new(&p, None);
@@ -528,14 +505,16 @@ async fn tcpdump_count_and_filter_are_honoured() {
         pcap.extend(c);
     }
     drain.abort();
-    let names = tshark_names(&pcap);
-    let frames: Vec<&str> = names.lines().collect();
-    assert_eq!(frames.len(), 4, "{names}");
-    assert!(
-        frames
-            .iter()
-            .all(|l| l.starts_with("connectivitycheck.gstatic.com")),
-        "{names}"
+    // Exactly the 4 packets asked for, all lookups of the connectivity check.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.pcap");
+    std::fs::write(&file, &pcap).unwrap();
+    let a = tattle_analysis::analyze_file(&file, &[]).expect("a capture");
+    assert_eq!(a.frames, 4);
+    let names = Names::from_tshark(&file).expect("tshark");
+    assert_eq!(
+        names.dns.into_iter().collect::<Vec<_>>(),
+        ["connectivitycheck.gstatic.com"]
     );
     net.shutdown().await;
 }

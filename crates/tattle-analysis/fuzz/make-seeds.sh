@@ -48,7 +48,7 @@ done
 editcap -F pcapng "$tmp/lo.pcap" "$tmp/lo.pcapng"
 
 n=0
-for f in "$tmp/lo.pcap" "$tmp/any.pcap" "$tmp/lo.pcapng" tests/data/analysis/*.pcap; do
+for f in "$tmp/lo.pcap" "$tmp/any.pcap" "$tmp/lo.pcapng" crates/tattle-analysis/tests/data/*.pcap; do
   for control in 000 001 002 003 007; do
     { printf "\\$control"; cat "$f"; } > "$out/$(basename "$f")-$control"
     n=$((n + 1))

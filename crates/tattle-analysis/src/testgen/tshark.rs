@@ -9,11 +9,12 @@ use std::process::Command;
 
 use crate::{Analysis, HostSource};
 
-/// DNS names asked, and the names flows were given by SNI or an HTTP `Host` header.
+/// DNS names asked, and the names flows were given by TLS/QUIC SNI or an HTTP `Host` header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Names {
     pub dns: BTreeSet<String>,
-    pub named: BTreeSet<String>,
+    pub sni: BTreeSet<String>,
+    pub http: BTreeSet<String>,
 }
 
 impl Names {
@@ -53,26 +54,35 @@ impl Names {
                 names.dns.extend(qname.split(',').map(str::to_string));
             }
             if !sni.is_empty() {
-                names.named.insert(sni.to_string());
+                names.sni.insert(sni.to_string());
             }
             // tshark keeps a Host header's port; the analysis names the host without it.
             if let Some(h) = host.split(',').next().filter(|h| !h.is_empty()) {
-                names.named.insert(crate::http::strip_port(h));
+                names.http.insert(crate::http::strip_port(h));
             }
         }
         Ok(names)
     }
 
-    /// What the analysis found.
+    /// What the analysis found. (A flow named by SNI that also sent a `Host` header is listed
+    /// under SNI only: compare `named()` with tshark's.)
     pub fn from_analysis(a: &Analysis) -> Names {
+        let named = |source: HostSource| {
+            a.flows
+                .iter()
+                .filter(|f| f.host_source == source)
+                .map(|f| f.host.clone())
+                .collect()
+        };
         Names {
             dns: a.dns_queries.iter().map(|q| q.name.clone()).collect(),
-            named: a
-                .flows
-                .iter()
-                .filter(|f| matches!(f.host_source, HostSource::Sni | HostSource::Http))
-                .map(|f| f.host.clone())
-                .collect(),
+            sni: named(HostSource::Sni),
+            http: named(HostSource::Http),
         }
+    }
+
+    /// SNI and HTTP names together.
+    pub fn named(&self) -> BTreeSet<String> {
+        self.sni.union(&self.http).cloned().collect()
     }
 }
