@@ -7,7 +7,8 @@
 //! the same order, to a [`Tee`] (the runner's live analysis) once they are on disk. Counters are
 //! shared for progress display.
 //!
-//! Must not touch: the analysis of the bytes (it only counts records), the terminal.
+//! Must not touch: the analysis of the bytes (it only counts records, with the analysis crate's own
+//! pcap framing: `tattle_analysis::pcap::RecordCounter`), the terminal.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::adb::{AdbDevice, AdbError};
+use tattle_analysis::pcap::RecordCounter;
 
 /// A capture stops growing here (a device streaming without end must not fill the disk); the run
 /// then ends like one whose device went away, keeping what it has.
@@ -136,7 +138,8 @@ pub(crate) async fn start_on_device(
         Ok(Err(e)) => return Err(CaptureError::Adb(AdbError::Io(e))),
         _ => {}
     }
-    let mut tracker = RecordCounter::new(&header).ok_or_else(|| {
+    let mut tracker = RecordCounter::new();
+    tracker.feed(&header).map_err(|_| {
         CaptureError::NotPcap(
             header[..4]
                 .iter()
@@ -177,7 +180,8 @@ pub(crate) async fn start_on_device(
                         write_all(&mut file, &path_buf, &buf[..n]).await?;
                         let _ = tee.send(buf[..n].to_vec());
                         task_counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        let records = tracker.feed(&buf[..n]);
+                        // A stream that stops making sense stops counting; the analysis says why.
+                        let records = tracker.feed(&buf[..n]).unwrap_or(0);
                         task_counters.packets.fetch_add(records, Ordering::Relaxed);
                     }
                 }
@@ -232,89 +236,4 @@ async fn write_all(
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// Counts pcap records in a byte stream without buffering it: only the 16-byte record headers are
-/// looked at, to skip each record's `incl_len` bytes.
-struct RecordCounter {
-    little_endian: bool,
-    /// Bytes of the current record header collected so far.
-    header: [u8; 16],
-    header_len: usize,
-    /// Bytes of packet data still to skip.
-    skip: u64,
-}
-
-impl RecordCounter {
-    /// `None` if `global_header` is not a pcap header (pcapng is written by tcpdump only when asked).
-    fn new(global_header: &[u8; 24]) -> Option<Self> {
-        let magic = u32::from_le_bytes(global_header[0..4].try_into().ok()?);
-        let little_endian = match magic {
-            0xa1b2_c3d4 | 0xa1b2_3c4d => true,
-            0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
-            _ => return None,
-        };
-        Some(Self {
-            little_endian,
-            header: [0; 16],
-            header_len: 0,
-            skip: 0,
-        })
-    }
-
-    fn feed(&mut self, mut bytes: &[u8]) -> u64 {
-        let mut records = 0;
-        while !bytes.is_empty() {
-            if self.skip > 0 {
-                let n = (self.skip as usize).min(bytes.len());
-                self.skip -= n as u64;
-                bytes = &bytes[n..];
-                continue;
-            }
-            let n = (16 - self.header_len).min(bytes.len());
-            self.header[self.header_len..self.header_len + n].copy_from_slice(&bytes[..n]);
-            self.header_len += n;
-            bytes = &bytes[n..];
-            if self.header_len == 16 {
-                let raw: [u8; 4] = self.header[8..12].try_into().expect("4 bytes");
-                let incl = if self.little_endian {
-                    u32::from_le_bytes(raw)
-                } else {
-                    u32::from_be_bytes(raw)
-                };
-                self.skip = u64::from(incl);
-                self.header_len = 0;
-                records += 1;
-            }
-        }
-        records
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_records_across_chunk_boundaries() {
-        let mut global = [0u8; 24];
-        global[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        let mut counter = RecordCounter::new(&global).unwrap();
-        let mut stream = Vec::new();
-        for len in [10u32, 0, 70] {
-            let mut hdr = [0u8; 16];
-            hdr[8..12].copy_from_slice(&len.to_le_bytes());
-            hdr[12..16].copy_from_slice(&len.to_le_bytes());
-            stream.extend_from_slice(&hdr);
-            stream.extend(std::iter::repeat_n(0xab, len as usize));
-        }
-        let total: u64 = stream.chunks(7).map(|c| counter.feed(c)).sum();
-        assert_eq!(total, 3);
-    }
-
-    #[test]
-    fn rejects_non_pcap() {
-        let global = [b'x'; 24];
-        assert!(RecordCounter::new(&global).is_none());
-    }
 }

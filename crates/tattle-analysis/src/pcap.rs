@@ -79,6 +79,28 @@ impl<W: Write> PcapWriter<W> {
     }
 }
 
+/// Counts the packet records of a capture stream as it arrives (pcap or pcapng), with the same
+/// framing as the analysis, decoding nothing: a live capture's progress counter.
+#[derive(Debug, Default)]
+pub struct RecordCounter {
+    reader: crate::reader::CaptureReader,
+}
+
+impl RecordCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next bytes of the stream; how many records they completed. An error if the stream
+    /// does not start like a capture (its first bytes say so).
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<u64, crate::AnalysisError> {
+        let before = self.reader.frames();
+        self.reader.push(bytes);
+        while self.reader.next_record()?.is_some() {}
+        Ok(self.reader.frames() - before)
+    }
+}
+
 /// A whole capture in memory: `packets` as Ethernet (or `linktype`) frames one second apart from
 /// 2023-11-14T22:13:20.5Z. For tests and seeds.
 pub fn to_vec(linktype: u32, packets: &[&[u8]]) -> Vec<u8> {
@@ -110,6 +132,15 @@ mod tests {
         let second = r.next_record().expect("header").expect("record");
         assert_eq!(second.frame, 2);
         assert!(r.next_record().expect("end").is_none());
+    }
+
+    #[test]
+    fn records_are_counted_across_pieces_and_a_non_capture_refused() {
+        let file = to_vec(linktype::ETHERNET, &[&[0u8; 10], b"", &[0xab; 70]]);
+        let mut counter = RecordCounter::new();
+        let total: u64 = file.chunks(7).map(|c| counter.feed(c).expect("pcap")).sum();
+        assert_eq!(total, 3);
+        assert!(RecordCounter::new().feed(&[b'x'; 24]).is_err());
     }
 
     #[test]
