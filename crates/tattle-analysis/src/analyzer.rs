@@ -48,6 +48,7 @@ pub fn analyze_reader(
 /// What an analysis ended with: the sink, and what the capture did not let it do.
 #[derive(Debug)]
 pub struct Finished<S> {
+    /// The sink, with everything it was given.
     pub sink: S,
     /// Frames read (Wireshark's numbering ends here).
     pub frames: u64,
@@ -224,6 +225,7 @@ impl<S: Sink> Analyzer<S> {
         self.engine.sink()
     }
 
+    /// The sink, to take out what it has kept so far (a live display).
     pub fn sink_mut(&mut self) -> &mut S {
         self.engine.sink_mut()
     }

@@ -10,6 +10,7 @@
 use std::fmt;
 
 /// Well-known kinds. Any other snake_case name is accepted as a custom kind.
+#[allow(missing_docs)] // the names say what they are
 pub mod kinds {
     pub const IMEI: &str = "imei";
     pub const IMSI: &str = "imsi";
@@ -45,11 +46,14 @@ pub mod kinds {
 /// One identifier to look for: its kind and its raw value.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Identifier {
+    /// `imei`, `phone_number`, … or any snake_case name (see [`is_valid_kind`]).
     pub kind: String,
+    /// The value as the device reports it or the scenario plants it.
     pub value: String,
 }
 
 impl Identifier {
+    /// An identifier of `kind` with `value`.
     pub fn new(kind: impl Into<String>, value: impl Into<String>) -> Self {
         Self {
             kind: kind.into(),

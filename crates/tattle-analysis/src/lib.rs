@@ -37,6 +37,8 @@
 //! Must not touch: the device, the terminal, the file system (besides reading a capture it is
 //! given), an async runtime.
 
+#![warn(missing_docs)]
+
 mod analyzer;
 mod dns;
 mod domain;
@@ -53,7 +55,9 @@ mod reader;
 mod redact;
 mod sink;
 mod summary;
+// Test support, documented by module; not part of the engine's API.
 #[cfg(any(test, feature = "testgen"))]
+#[allow(missing_docs)]
 pub mod testgen;
 mod tls;
 
@@ -77,6 +81,7 @@ pub use summary::{FRAMES_PER_GROUP, FindingGroup, HostSummary, NameSummary, Summ
 pub struct Needles(std::sync::Arc<matcher::Matcher>);
 
 impl Needles {
+    /// Every form and encoding of every identifier, in one automaton.
     pub fn new(identifiers: &[identifier::Identifier]) -> Self {
         Needles(std::sync::Arc::new(matcher::Matcher::new(identifiers)))
     }
@@ -102,16 +107,24 @@ pub enum HostSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
+    /// DNS, mDNS, LLMNR (UDP, or TCP with its length prefix).
     Dns,
+    /// HTTP/1.x requests.
     Http,
+    /// TLS: the ClientHello read, the rest opaque.
     Tls,
+    /// QUIC v1: the client's Initial read, the rest opaque.
     Quic,
+    /// NTP (port 123).
     Ntp,
+    /// Any other TCP stream, searched raw.
     Tcp,
+    /// Any other UDP datagrams, searched raw.
     Udp,
 }
 
 impl Protocol {
+    /// The name reports use: `dns`, `http`, `tls`, `quic`, `ntp`, `tcp`, `udp`.
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Dns => "dns",
@@ -153,18 +166,25 @@ pub type Timestamp = f64;
 pub struct Flow {
     /// `tcp` or `udp`.
     pub transport: &'static str,
+    /// The side that opened the conversation (the handset, on a handset's capture).
     pub client: (IpAddr, u16),
+    /// The other side.
     pub server: (IpAddr, u16),
     /// Best name known for the server; the IP as text if none.
     pub host: String,
+    /// How `host` was learnt.
     pub host_source: HostSource,
+    /// What the client spoke, as far as it could be told.
     pub protocol: Protocol,
     /// Wireshark frame number (1-based) of the flow's first packet: the flow's id in findings.
     pub first_frame: u64,
+    /// Capture time of the first packet.
     pub first_ts: Timestamp,
+    /// Capture time of the last packet.
     pub last_ts: Timestamp,
-    /// Payload bytes client → server and server → client.
+    /// Payload bytes client → server.
     pub bytes_out: u64,
+    /// Payload bytes server → client.
     pub bytes_in: u64,
     /// Payload bytes that could not be inspected (TLS application data, undecodable payload).
     pub opaque_bytes: u64,
@@ -172,6 +192,7 @@ pub struct Flow {
     pub gap_bytes: u64,
     /// ALPN protocols offered in the TLS ClientHello, in order.
     pub alpn: Vec<String>,
+    /// How it ended.
     pub end: FlowEnd,
     /// This flow continues one that ended idle (or was evicted): same addresses, client,
     /// protocol and host; its earlier bytes are in that flow's record.
@@ -181,8 +202,11 @@ pub struct Flow {
 /// A DNS question seen in the capture.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsQuery {
+    /// The name asked, dotted, without the trailing dot.
     pub name: String,
+    /// Frame of the question.
     pub frame: u64,
+    /// Its capture time.
     pub ts: Timestamp,
     /// The first frame of the flow that asked.
     pub flow: u64,
@@ -198,7 +222,9 @@ pub struct Finding {
     pub encoding: String,
     /// The flow's host; for a DNS question (`dns.qname`), the name asked (`host_source: qname`).
     pub host: String,
+    /// How `host` was learnt.
     pub host_source: HostSource,
+    /// The flow's protocol.
     pub protocol: Protocol,
     /// Where in the message: `dns.qname`, `http.url`, `http.header:NAME`, `http.body`,
     /// `tcp.payload`…
@@ -207,6 +233,7 @@ pub struct Finding {
     pub flow: u64,
     /// Wireshark frame number (1-based) of the packet that completed the match.
     pub frame: u64,
+    /// That frame's capture time.
     pub ts: Timestamp,
 }
 
@@ -217,6 +244,7 @@ pub struct Damage {
     pub offset: Option<u64>,
     /// Frame number after which the damage happened (0 = before the first frame).
     pub after_frame: u64,
+    /// What was wrong, in words.
     pub what: String,
 }
 
@@ -227,6 +255,7 @@ pub struct Damage {
 pub struct Limit {
     /// Frame number after which it first happened (0 = before the first frame).
     pub after_frame: u64,
+    /// What was cut or skipped, how often, and where first.
     pub what: String,
 }
 
@@ -237,10 +266,13 @@ pub struct Analysis {
     pub frames: u64,
     /// Sorted by first frame.
     pub flows: Vec<Flow>,
+    /// Sorted by frame.
     pub dns_queries: Vec<DnsQuery>,
     /// Sorted by frame.
     pub findings: Vec<Finding>,
+    /// Where the capture is damaged.
     pub damage: Vec<Damage>,
+    /// Bounds that cut the analysis short.
     pub limits: Vec<Limit>,
     /// Frames not analysed by design (not IP, unsupported link types).
     pub skipped: Vec<Limit>,
@@ -250,11 +282,18 @@ pub struct Analysis {
 /// reported in `Analysis::damage` and everything before it is analysed.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
+    /// The capture could not be opened, or nothing could be read from it.
     #[error("cannot read capture {path}: {source}")]
     Open {
+        /// The file (or `(reader)`).
         path: String,
+        /// Why.
         source: std::io::Error,
     },
+    /// The first bytes are not those of a pcap or pcapng file.
     #[error("not a pcap or pcapng capture (first bytes {magic})")]
-    NotACapture { magic: String },
+    NotACapture {
+        /// Those bytes, in hex.
+        magic: String,
+    },
 }

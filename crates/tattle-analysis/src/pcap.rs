@@ -8,6 +8,7 @@
 use std::io::{self, Write};
 
 /// Link types (pcap `LINKTYPE_*` values) the writer is used with.
+#[allow(missing_docs)] // LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 pub mod linktype {
     pub const ETHERNET: u32 = 1;
     pub const RAW: u32 = 101;
@@ -66,14 +67,17 @@ impl<W: Write> PcapWriter<W> {
         Ok(())
     }
 
+    /// Flushes the underlying writer.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
+    /// The underlying writer.
     pub fn get_ref(&self) -> &W {
         &self.out
     }
 
+    /// The underlying writer, the capture written to it.
     pub fn into_inner(self) -> W {
         self.out
     }
@@ -87,6 +91,7 @@ pub struct RecordCounter {
 }
 
 impl RecordCounter {
+    /// A counter at the start of a stream.
     pub fn new() -> Self {
         Self::default()
     }

@@ -29,6 +29,7 @@ impl std::fmt::Debug for Redactor {
 }
 
 impl Redactor {
+    /// A redactor for `identifiers` (compiles their needles; see [`Redactor::with_needles`]).
     pub fn new(identifiers: &[Identifier]) -> Self {
         Self::with_needles(&Needles::new(identifiers), identifiers)
     }

@@ -24,27 +24,42 @@ pub const FRAMES_PER_GROUP: usize = 16;
 pub struct HostSummary {
     /// How the name was learnt, over its flows.
     pub how: BTreeSet<HostSource>,
+    /// What its flows spoke.
     pub protocols: BTreeSet<Protocol>,
+    /// Flows to it.
     pub flows: u64,
+    /// The first frame of its first flow.
     pub first_frame: u64,
+    /// Payload bytes sent to it.
     pub bytes_out: u64,
+    /// Payload bytes received from it.
     pub bytes_in: u64,
+    /// Bytes that could not be inspected.
     pub opaque_bytes: u64,
+    /// TCP bytes missing from the capture.
     pub gap_bytes: u64,
 }
 
 /// One identifier, sent one way, to one host, in one place: in how many flows, and where first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FindingGroup {
+    /// The identifier's kind.
     pub identifier: String,
+    /// The encoding chain (see [`crate::Finding::encoding`]).
     pub encoding: String,
+    /// The host (raw: redact before showing).
     pub host: String,
+    /// How the host was learnt.
     pub host_source: HostSource,
+    /// The flows' protocol.
     pub protocol: Protocol,
+    /// Where in the message.
     pub location: String,
     /// Flows it was found in (once per flow).
     pub flows: u64,
+    /// The earliest frame that completed a match.
     pub first_frame: u64,
+    /// Its capture time.
     pub first_ts: Timestamp,
     /// The first `FRAMES_PER_GROUP` frames, ascending.
     pub frames: Vec<u64>,
@@ -53,7 +68,9 @@ pub struct FindingGroup {
 /// A DNS name asked: how often, and first where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NameSummary {
+    /// Times asked.
     pub count: u64,
+    /// The first question's frame.
     pub first_frame: u64,
 }
 
@@ -63,9 +80,11 @@ type GroupKey = (String, String, String, String, Protocol);
 /// in `unlisted`).
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
+    /// Flows ended (every flow ends, at the latest with the capture).
     pub flows: u64,
     /// Flows that continue an earlier one after a silence.
     pub resumed_flows: u64,
+    /// Flows by how they ended.
     pub endings: BTreeMap<FlowEnd, u64>,
     /// Client bytes the analysis could read (sent bytes minus opaque ones, per flow).
     pub readable_bytes: u64,
@@ -75,6 +94,7 @@ pub struct Summary {
     hosts: HashMap<String, HostSummary, FxBuild>,
     groups: HashMap<GroupKey, FindingGroup, FxBuild>,
     dns_names: HashMap<String, NameSummary, FxBuild>,
+    /// DNS questions asked, listed or not.
     pub dns_queries: u64,
     /// Hosts, finding groups and DNS names past their bound: counted, not listed.
     pub unlisted: Unlisted,
@@ -83,8 +103,11 @@ pub struct Summary {
 /// What a `Summary` counted but did not list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Unlisted {
+    /// Flows to hosts past `MAX_HOSTS`.
     pub hosts: u64,
+    /// Findings in groups past `MAX_FINDING_GROUPS`.
     pub finding_groups: u64,
+    /// Questions for names past `MAX_DNS_NAMES_LISTED`.
     pub dns_names: u64,
 }
 
