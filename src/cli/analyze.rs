@@ -91,12 +91,14 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<Exit> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    // One thread: everything inline. More: that many shards follow flows while this thread reads.
+    let shards = if threads == 1 { 0 } else { threads };
     let done = if args.capture.as_os_str() == "-" {
-        tattle_analysis::analyze_parallel(std::io::stdin().lock(), &ids, threads, Summary::default)?
+        tattle_analysis::analyze_parallel(std::io::stdin().lock(), &ids, shards, Summary::default)?
     } else {
         let file = std::fs::File::open(&args.capture)
             .with_context(|| format!("cannot read capture {}", args.capture.display()))?;
-        tattle_analysis::analyze_parallel(file, &ids, threads, Summary::default)?
+        tattle_analysis::analyze_parallel(file, &ids, shards, Summary::default)?
     };
     let mut summary = Summary::default();
     for shard in done.sink {

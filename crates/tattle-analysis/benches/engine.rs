@@ -53,28 +53,33 @@ fn main() {
             last = Some(done);
         }
         let done = last.expect("a run");
-        let mut all = Vec::new();
-        for _ in 0..runs {
-            let t = Instant::now();
-            let shards =
-                analyze_parallel(&capture[..], &ids, cores, Summary::default).expect("a capture");
-            all.push(mb / t.elapsed().as_secs_f64());
-            let mut merged = Summary::default();
-            for s in shards.sink {
-                merged.merge(s);
+        // Sharded: `shards` threads follow flows while this one reads and dispatches.
+        let mut sharded = Vec::new();
+        for shards in (1..=cores).rev() {
+            let mut rates = Vec::new();
+            for _ in 0..runs {
+                let t = Instant::now();
+                let done_n = analyze_parallel(&capture[..], &ids, shards, Summary::default)
+                    .expect("a capture");
+                rates.push(mb / t.elapsed().as_secs_f64());
+                let mut merged = Summary::default();
+                for s in done_n.sink {
+                    merged.merge(s);
+                }
+                assert_eq!(merged.flows, done.sink.flows, "sharding changed the flows");
+                assert_eq!(merged.finding_count(), done.sink.finding_count());
             }
-            assert_eq!(merged.flows, done.sink.flows, "sharding changed the flows");
-            assert_eq!(merged.finding_count(), done.sink.finding_count());
+            sharded.push(format!("{shards} shard(s) {:.0} MB/s", median(rates)));
         }
         if shape == Shape::ManyFlows {
             assert_eq!(done.sink.finding_count(), g.plants.len() as u64);
         }
         assert!(done.damage.is_empty() && done.limits.is_empty());
         println!(
-            "{name:<11} {mb:>6.0} MB {:>8} flows: 1 thread {:>6.0} MB/s, {cores} threads {:>6.0} MB/s (median of {runs})",
+            "{name:<11} {mb:>6.0} MB {:>8} flows: 1 thread {:>6.0} MB/s; {} (median of {runs})",
             done.sink.flows,
             median(one),
-            median(all)
+            sharded.join(", ")
         );
     }
 }

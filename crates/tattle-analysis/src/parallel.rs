@@ -1,5 +1,7 @@
-//! Sharded analysis: one thread frames records and decodes their headers, `N` threads follow the
-//! flows, each flow always on the same shard (a hash of its addresses, the same both ways).
+//! Sharded analysis: one thread frames records and decodes their headers, `N` shards follow the
+//! flows, each flow always on the same shard (a hash of its addresses, the same both ways). A
+//! shard receives each packet already decoded — its addresses, ports, TCP fields and a copy of
+//! its payload — so no packet is decoded twice and no header byte is copied.
 //!
 //! What shards must share is sent to all of them in capture order: a DNS answer names flows on
 //! every shard, so each DNS response goes to every shard (the owner follows its flow, the others
@@ -9,6 +11,7 @@
 //! Must not touch: what happens inside flows.
 
 use std::io::Read;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -23,21 +26,65 @@ use crate::reader::CaptureReader;
 use crate::sink::Sink;
 use crate::{AnalysisError, Damage, Finished, dns};
 
-/// Record bytes a shard's batch collects before it is sent.
+/// Payload bytes, or packets, a shard's batch collects before it is sent.
 const BATCH_BYTES: usize = 256 << 10;
+const BATCH_PACKETS: usize = 2048;
 /// Batches in flight per shard: enough to keep workers busy, bounded so a slow shard holds the
 /// reader back instead of memory growing.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-/// One record of a batch.
+/// One decoded packet of a batch; its payload is `data[start..end]` of the batch.
 struct Item {
     frame: u64,
     ts: f64,
-    linktype: u32,
+    src: IpAddr,
+    dst: IpAddr,
+    /// The transport header, its payload left empty (it is in the batch's data).
+    header: Transport<'static>,
     start: usize,
     end: usize,
     /// Only a DNS response's names are for this shard (another shard follows its flow).
     names_only: bool,
+}
+
+impl Item {
+    /// The packet again, its payload in `data`.
+    fn packet<'a>(&self, data: &'a [u8]) -> Packet<'a> {
+        let payload = &data[self.start..self.end];
+        let transport = match self.header {
+            Transport::Tcp {
+                src_port,
+                dst_port,
+                seq,
+                syn,
+                ack,
+                fin,
+                rst,
+                ..
+            } => Transport::Tcp {
+                src_port,
+                dst_port,
+                seq,
+                syn,
+                ack,
+                fin,
+                rst,
+                payload,
+            },
+            Transport::Udp {
+                src_port, dst_port, ..
+            } => Transport::Udp {
+                src_port,
+                dst_port,
+                payload,
+            },
+        };
+        Packet {
+            src: self.src,
+            dst: self.dst,
+            transport,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -49,12 +96,13 @@ struct Batch {
     now: f64,
 }
 
-/// Analyses the capture read from `reader` on `threads` shards (1: on this thread), each with a
-/// sink from `make_sink`. Returns the shards' sinks: merge them.
+/// Analyses the capture read from `reader` with `shards` threads following flows while the calling
+/// thread reads the capture and dispatches its packets (`shards == 0`: all on the calling thread),
+/// each shard with a sink from `make_sink`. Returns the shards' sinks: merge them.
 pub fn analyze_parallel<S, F>(
     mut reader: impl Read,
     identifiers: &[Identifier],
-    threads: usize,
+    shards: usize,
     make_sink: F,
 ) -> Result<Finished<Vec<S>>, AnalysisError>
 where
@@ -62,7 +110,7 @@ where
     F: Fn() -> S,
 {
     let matcher = Arc::new(Matcher::new(identifiers));
-    if threads <= 1 {
+    if shards == 0 {
         let mut a = crate::Analyzer::with_matcher(matcher, make_sink());
         a.read_all(reader)?;
         let done = a.end();
@@ -74,21 +122,21 @@ where
             skipped: done.skipped,
         });
     }
-    let sinks: Vec<S> = (0..threads).map(|_| make_sink()).collect();
+    let sinks: Vec<S> = (0..shards).map(|_| make_sink()).collect();
     std::thread::scope(|scope| {
-        let mut senders = Vec::with_capacity(threads);
-        let mut workers = Vec::with_capacity(threads);
+        let mut senders = Vec::with_capacity(shards);
+        let mut workers = Vec::with_capacity(shards);
         for sink in sinks {
             let (tx, rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
             senders.push(tx);
             let engine = Engine::new(matcher.clone(), sink)
-                .with_decode_budget(DECODE_BUDGET_BASE / threads as u64);
+                .with_decode_budget(DECODE_BUDGET_BASE / shards as u64);
             workers.push(scope.spawn(move || follow(engine, rx)));
         }
         let framed = frame_and_dispatch(&mut reader, &senders);
         drop(senders);
         let mut notes = Notes::default();
-        let mut out = Vec::with_capacity(threads);
+        let mut out = Vec::with_capacity(shards);
         for w in workers {
             let (sink, n) = w.join().expect("a shard panicked");
             notes.merge(&n);
@@ -115,9 +163,7 @@ where
 fn follow<S: Sink>(mut engine: Engine<S>, rx: Receiver<Batch>) -> (S, Notes) {
     for batch in rx {
         for it in &batch.items {
-            let Ok(p) = packet::decode(it.linktype, &batch.data[it.start..it.end]) else {
-                continue;
-            };
+            let p = it.packet(&batch.data);
             if it.names_only {
                 learn_names(&mut engine, &p);
             } else {
@@ -167,13 +213,41 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
                     continue;
                 }
             };
-            let (src_port, dst_port, tcp) = match p.transport {
+            let (src_port, dst_port, tcp, payload, header) = match p.transport {
                 Transport::Tcp {
-                    src_port, dst_port, ..
-                } => (src_port, dst_port, true),
+                    src_port,
+                    dst_port,
+                    seq,
+                    syn,
+                    ack,
+                    fin,
+                    rst,
+                    payload,
+                } => {
+                    let header = Transport::Tcp {
+                        src_port,
+                        dst_port,
+                        seq,
+                        syn,
+                        ack,
+                        fin,
+                        rst,
+                        payload: &[],
+                    };
+                    (src_port, dst_port, true, payload, header)
+                }
                 Transport::Udp {
-                    src_port, dst_port, ..
-                } => (src_port, dst_port, false),
+                    src_port,
+                    dst_port,
+                    payload,
+                } => {
+                    let header = Transport::Udp {
+                        src_port,
+                        dst_port,
+                        payload: &[],
+                    };
+                    (src_port, dst_port, false, payload, header)
+                }
             };
             let key = FlowKey::new((p.src, src_port), (p.dst, dst_port), tcp);
             let owner = (key.shard_hash() % n as u64) as usize;
@@ -183,11 +257,13 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
                     continue;
                 }
                 let start = b.data.len();
-                b.data.extend_from_slice(rec.data);
+                b.data.extend_from_slice(payload);
                 b.items.push(Item {
                     frame: rec.frame,
                     ts: rec.ts,
-                    linktype,
+                    src: p.src,
+                    dst: p.dst,
+                    header,
                     start,
                     end: b.data.len(),
                     names_only: i != owner,
@@ -196,7 +272,7 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
         }
         for (b, tx) in batches.iter_mut().zip(senders) {
             b.now = now;
-            if b.data.len() >= BATCH_BYTES {
+            if b.data.len() >= BATCH_BYTES || b.items.len() >= BATCH_PACKETS {
                 // A shard that died has nothing left to receive; the join reports it.
                 let _ = tx.send(std::mem::take(b));
             }

@@ -108,7 +108,7 @@ fn every_plant_is_found_once_in_its_flow_and_the_table_stays_bounded() {
 fn sharded_analysis_equals_the_single_threaded_one() {
     let (cap, _) = capture(12, 6 << 20, 5);
     let one = tattle_analysis::analyze_reader(&cap[..], &identifiers()).expect("a capture");
-    for threads in [2, 3] {
+    for threads in [1, 2, 3] {
         let done = analyze_parallel(&cap[..], &identifiers(), threads, Analysis::default)
             .expect("a capture");
         let mut merged = Analysis::default();
