@@ -352,6 +352,20 @@ fn identifiers_in_dns_names_are_about_the_name() {
             format!("{}.t.example", hex::encode(md5::Md5::digest(IMEI))),
             "md5",
         ),
+        (
+            format!(
+                "{}.t.example",
+                crate::matcher::base32(&md5::Md5::digest(IMEI))
+            ),
+            "md5+base32",
+        ),
+        (
+            format!(
+                "{}.t.example",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(IMEI)
+            ),
+            "base64",
+        ),
         // 0x20 randomisation of a base32 label.
         (
             format!(
