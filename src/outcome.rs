@@ -273,7 +273,7 @@ pub(crate) fn build(
         .collect();
     let outcome = Outcome {
         scenario: scenario.to_string(),
-        firmware: identity.firmware_id(),
+        firmware: identity.firmware_key().key,
         device: OutcomeDevice {
             manufacturer: sanitize(&identity.manufacturer),
             model: sanitize(&identity.model),
@@ -310,8 +310,13 @@ mod tests {
             model: "Phone\x1b[31m".into(),
             product: "p".into(),
             device: "d".into(),
+            brand: "acme".into(),
             fingerprint: "f".into(),
             build: "build 1".into(),
+            build_id: "B1".into(),
+            incremental: "1".into(),
+            security_patch: None,
+            baseband: None,
             android_release: "13".into(),
             sdk: 33,
         }

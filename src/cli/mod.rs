@@ -99,7 +99,8 @@ struct RunArgs {
     /// Where run directories are created.
     #[arg(long, default_value = "runs")]
     runs: PathBuf,
-    /// Snapshot key instead of the device's build display id.
+    /// Snapshot key instead of the one made from the device's build fingerprint
+    /// (`brand-device-id-incremental`).
     #[arg(long)]
     firmware: Option<String>,
     /// An identifier to watch for, overriding what the device reports: KIND=VALUE (e.g. imei=…).
@@ -412,6 +413,9 @@ pub(crate) fn print_run_notes(result: &RunResult) {
         result.capture.packets,
         result.capture.bytes
     );
+    if let Some(note) = &result.firmware.note {
+        println!("  note: firmware key {}: {note}", result.firmware.key);
+    }
     for m in &result.missing {
         println!(
             "  note: could not read <{}> from the device: {} (pass --id {}=VALUE)",

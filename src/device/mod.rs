@@ -13,11 +13,15 @@
 //! the commands follow AOSP's tools (`content`, `am`, `input`, `service`, `settings`, `pm`) for
 //! Android 11–14 and are documented in docs/device.md with what to check on a real phone.
 
+pub mod firmware;
 pub mod parse;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use firmware::{Fingerprint, FirmwareKey, FirmwareSource};
 
 use crate::adb::{AdbDevice, AdbError, ShellOutput, shell_quote};
 use tattle_analysis::Redactor;
@@ -46,19 +50,63 @@ pub struct DeviceIdentity {
     pub serial: String,
     pub manufacturer: String,
     pub model: String,
+    /// `ro.product.name`.
     pub product: String,
+    /// `ro.product.device`.
     pub device: String,
+    /// `ro.product.brand`.
+    pub brand: String,
+    /// `ro.build.fingerprint`, whole: `brand/product/device:release/id/incremental:type/tags`.
     pub fingerprint: String,
-    /// `ro.build.display.id`: the build users see in Settings → About.
+    /// `ro.build.display.id`: the build users see in Settings → About (two builds of a phone often
+    /// share it).
     pub build: String,
+    /// `ro.build.id`.
+    pub build_id: String,
+    /// `ro.build.version.incremental`.
+    pub incremental: String,
+    /// `ro.build.version.security_patch` (Android 6+); `None` when the device has none.
+    pub security_patch: Option<String>,
+    /// `gsm.version.baseband`: the modem firmware; `None` when the device has none (no modem, or
+    /// the radio has not reported it yet).
+    pub baseband: Option<String>,
     pub android_release: String,
     pub sdk: u32,
 }
 
 impl DeviceIdentity {
-    /// The name snapshots are keyed by: the build's display id made file-name safe.
-    pub(crate) fn firmware_id(&self) -> String {
-        sanitize_firmware_id(&self.build)
+    /// The identity in a set of system properties (`getprop`'s `[key]: [value]` lines, parsed).
+    pub fn from_props(serial: &str, props: &BTreeMap<String, String>) -> DeviceIdentity {
+        let get = |key: &str| props.get(key).cloned().unwrap_or_default();
+        let optional = |key: &str| {
+            props
+                .get(key)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        DeviceIdentity {
+            serial: serial.to_string(),
+            manufacturer: get("ro.product.manufacturer"),
+            model: get("ro.product.model"),
+            product: get("ro.product.name"),
+            device: get("ro.product.device"),
+            brand: get("ro.product.brand"),
+            fingerprint: get("ro.build.fingerprint"),
+            build: get("ro.build.display.id"),
+            build_id: get("ro.build.id"),
+            incremental: get("ro.build.version.incremental"),
+            security_patch: optional("ro.build.version.security_patch"),
+            baseband: optional("gsm.version.baseband"),
+            android_release: get("ro.build.version.release"),
+            sdk: get("ro.build.version.sdk").trim().parse().unwrap_or(0),
+        }
+    }
+
+    /// The key snapshots of this build are known by: from the fingerprint (brand, device, build
+    /// id, incremental), or what can be read when it is missing or malformed (`FirmwareKey::of`).
+    pub fn firmware_key(&self) -> FirmwareKey {
+        FirmwareKey::of(self)
     }
 
     /// Every text field through `redactor` (a serial or a fingerprint may hold an identifier),
@@ -71,32 +119,16 @@ impl DeviceIdentity {
             model: clean(&self.model),
             product: clean(&self.product),
             device: clean(&self.device),
+            brand: clean(&self.brand),
             fingerprint: clean(&self.fingerprint),
             build: clean(&self.build),
+            build_id: clean(&self.build_id),
+            incremental: clean(&self.incremental),
+            security_patch: self.security_patch.as_ref().map(clean),
+            baseband: self.baseband.as_ref().map(clean),
             android_release: clean(&self.android_release),
             sdk: self.sdk,
         }
-    }
-}
-
-/// Makes a build name usable in a file name: `[A-Za-z0-9._-]`, others become `-`.
-pub(crate) fn sanitize_firmware_id(raw: &str) -> String {
-    let cleaned: String = raw
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(100)
-        .collect();
-    if cleaned.is_empty() {
-        "unknown-build".to_string()
-    } else {
-        cleaned
     }
 }
 
@@ -228,18 +260,7 @@ impl Device {
                 detail: "no `[key]: [value]` lines".into(),
             });
         }
-        let get = |key: &str| props.get(key).cloned().unwrap_or_default();
-        Ok(DeviceIdentity {
-            serial: self.serial().to_string(),
-            manufacturer: get("ro.product.manufacturer"),
-            model: get("ro.product.model"),
-            product: get("ro.product.name"),
-            device: get("ro.product.device"),
-            fingerprint: get("ro.build.fingerprint"),
-            build: get("ro.build.display.id"),
-            android_release: get("ro.build.version.release"),
-            sdk: get("ro.build.version.sdk").parse().unwrap_or(0),
-        })
+        Ok(DeviceIdentity::from_props(self.serial(), &props))
     }
 
     /// Reads the identifiers a handset holds: IMEI, IMSI, ICCID and phone number through
@@ -541,13 +562,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn firmware_ids_are_file_safe() {
-        assert_eq!(
-            sanitize_firmware_id("TQ3A.230901.001 test-keys"),
-            "TQ3A.230901.001-test-keys"
+    fn identity_from_getprop() {
+        let props = parse::getprop_all(
+            "[ro.product.brand]: [google]\n[ro.product.device]: [oriole]\n\
+             [ro.build.fingerprint]: [google/oriole/oriole:14/AP2A.240805.005/12025142:user/release-keys]\n\
+             [ro.build.id]: [AP2A.240805.005]\n[ro.build.version.incremental]: [12025142]\n\
+             [ro.build.version.security_patch]: [2024-08-05]\n[gsm.version.baseband]: []\n\
+             [ro.build.version.sdk]: [34]\n",
         );
-        assert_eq!(sanitize_firmware_id("../../etc"), "..-..-etc");
-        assert_eq!(sanitize_firmware_id(""), "unknown-build");
+        let id = DeviceIdentity::from_props("s", &props);
+        assert_eq!(id.security_patch.as_deref(), Some("2024-08-05"));
+        assert_eq!(id.baseband, None, "an empty baseband is no baseband");
+        assert_eq!(id.sdk, 34);
+        assert_eq!(
+            id.firmware_key().key,
+            "google-oriole-AP2A.240805.005-12025142"
+        );
     }
 
     #[test]

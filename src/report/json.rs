@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use crate::capture::CaptureSummary;
-use crate::device::{DeviceIdentity, MissingIdentifier};
+use crate::device::{DeviceIdentity, FirmwareSource, MissingIdentifier};
 use crate::outcome::{EvidenceItem, Outcome, StepTraffic, StepWindow};
 use crate::report::{OutcomeDiff, StepDiff, summary};
 use crate::snapshot::Comparison;
@@ -114,8 +114,15 @@ pub struct RunRecord<'a> {
     pub run_id: &'a str,
     /// The device's identity, every field redacted.
     pub device: DeviceIdentity,
-    /// The snapshot key (`<scenario>@<firmware>`).
+    /// The snapshot key (`<scenario>@<firmware>`): `brand-device-id-incremental` of the build
+    /// fingerprint, file-safe, or `--firmware`.
     pub firmware: &'a str,
+    /// What the key was made from: the fingerprint, the props it is made of, the display id, or
+    /// `--firmware`.
+    pub firmware_source: FirmwareSource,
+    /// Why the key is not the fingerprint's (missing or malformed, and what was used instead);
+    /// `null` when it is, or when `--firmware` named it. Redacted.
+    pub firmware_note: Option<String>,
     /// Device clock minus host clock, in seconds.
     pub clock_offset_seconds: f64,
     /// Kinds of the identifiers looked for.
@@ -257,11 +264,17 @@ mod tests {
             model: "One".into(),
             product: "p".into(),
             device: "d".into(),
+            brand: "acme".into(),
             fingerprint: format!("acme/{IMEI}"),
             build: "fw".into(),
+            build_id: "ID1".into(),
+            incremental: "1".into(),
+            security_patch: Some("2024-08-05".into()),
+            baseband: None,
             android_release: "13".into(),
             sdk: 33,
         };
+        let key = identity.firmware_key();
         let redactor =
             tattle_analysis::Redactor::new(&[tattle_analysis::identifier::Identifier::new(
                 "imei", IMEI,
@@ -272,7 +285,9 @@ mod tests {
             scenario_file: "scenarios/send-sms.yaml".into(),
             run_id: "0badf00d",
             device: identity.redacted(&redactor),
-            firmware: "fw",
+            firmware: &key.key,
+            firmware_source: key.source,
+            firmware_note: key.note.as_deref().map(|n| redactor.clean(n)),
             clock_offset_seconds: 0.5,
             identifiers_watched: vec!["imei"],
             identifiers_missing: &missing,
@@ -284,7 +299,23 @@ mod tests {
         };
         let (text, v) = parsed(&record);
         assert_eq!(keys(&v), documented("run-json.md", "`run.json`"));
+        assert_eq!(
+            keys(&v["device"]),
+            documented("run-json.md", "`run.json`: `device`")
+        );
         assert_eq!(v["device"]["serial"], "<imei>");
+        assert_eq!(v["device"]["security_patch"], "2024-08-05");
+        assert_eq!(v["device"]["baseband"], Value::Null);
+        // `acme/<imei>` is no fingerprint: the key was made from the props, and the record says so.
+        assert_eq!(v["firmware"], "acme-d-ID1-1");
+        assert_eq!(v["firmware_source"], "props");
+        assert!(
+            v["firmware_note"]
+                .as_str()
+                .unwrap()
+                .starts_with("ro.build.fingerprint is malformed"),
+            "{text}"
+        );
         assert!(!text.contains(IMEI), "{text}");
 
         let evidence = EvidenceRecord {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::capture::{self, CaptureCounters, CaptureSummary, RunningCapture};
-use crate::device::{self, Device, DeviceError, DeviceIdentity, MissingIdentifier};
+use crate::device::{self, Device, DeviceError, DeviceIdentity, FirmwareKey, MissingIdentifier};
 use crate::outcome::{self, EvidenceItem, Outcome, StepTraffic, StepWindow};
 use crate::scenario::{Scenario, Step, StepAction};
 use live::LiveAnalysis;
@@ -62,7 +62,8 @@ pub struct RunOptions {
     pub runs_root: PathBuf,
     /// Identifiers the user supplied (`--id imei=…`): they override what the device reports.
     pub extra_identifiers: Vec<Identifier>,
-    /// Snapshot key override (default: the device's build display id).
+    /// Snapshot key override, `--firmware NAME` (default: the device's firmware key, made from its
+    /// build fingerprint: `device::FirmwareKey`).
     pub firmware: Option<String>,
     /// Time after the last step for in-flight packets to arrive before the capture stops.
     pub capture_grace: Duration,
@@ -88,6 +89,9 @@ impl Default for RunOptions {
 pub struct RunResult {
     pub dir: PathBuf,
     pub identity: DeviceIdentity,
+    /// The snapshot key (`outcome.firmware`), where it came from, and why it is not the
+    /// fingerprint's when it is not (note redacted).
+    pub firmware: FirmwareKey,
     pub outcome: Outcome,
     pub evidence: Vec<EvidenceItem>,
     /// What each step sent, readable and opaque (byte counts: not part of the outcome).
@@ -114,7 +118,8 @@ struct Prepared {
     identifiers: Vec<Identifier>,
     /// Reasons redacted.
     missing: Vec<MissingIdentifier>,
-    firmware: String,
+    /// Its note redacted.
+    firmware: FirmwareKey,
     clock_offset: f64,
     dir: PathBuf,
     needles: Needles,
@@ -179,13 +184,14 @@ async fn prepare(
     for m in &mut missing {
         m.reason = redactor.clean(&m.reason);
     }
-    let firmware = options
+    let mut firmware = options
         .firmware
         .as_deref()
-        .map(device::sanitize_firmware_id)
-        .unwrap_or_else(|| identity.firmware_id());
+        .map(FirmwareKey::from_option)
+        .unwrap_or_else(|| identity.firmware_key());
+    firmware.note = firmware.note.map(|n| redactor.clean(&n));
     let clock_offset = device.clock_offset().await?;
-    let dir = files::create_run_dir(&options.runs_root, &scenario.name, &firmware)?;
+    let dir = files::create_run_dir(&options.runs_root, &scenario.name, &firmware.key)?;
     Ok(Prepared {
         needles,
         run_id,
@@ -362,8 +368,9 @@ fn build_result(
     RunResult {
         dir: p.dir.clone(),
         identity: p.identity.clone(),
+        firmware: p.firmware.clone(),
         outcome: Outcome {
-            firmware: p.firmware.clone(),
+            firmware: p.firmware.key.clone(),
             ..outcome
         },
         evidence,

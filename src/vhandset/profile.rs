@@ -60,6 +60,9 @@ pub const REQUIRED_PROPS: &[&str] = &[
     "ro.product.manufacturer",
     "ro.build.fingerprint",
     "ro.build.display.id",
+    "ro.build.id",
+    "ro.build.type",
+    "ro.build.tags",
     "ro.build.version.release",
     "ro.build.version.sdk",
     "ro.build.version.incremental",
@@ -599,7 +602,7 @@ impl Profile {
                 truncate_utf8(&name, 80)
             ));
         }
-        validate_props(&name, &props)?;
+        validate_props(&props)?;
         validate_identifiers(&identifiers)?;
         if props.get("ro.serialno") != identifiers.get(kinds::SERIAL) {
             return Err("props.ro.serialno must equal identifiers.serial".into());
@@ -653,7 +656,7 @@ impl Profile {
     }
 }
 
-fn validate_props(name: &str, props: &BTreeMap<String, String>) -> Result<(), String> {
+fn validate_props(props: &BTreeMap<String, String>) -> Result<(), String> {
     for key in REQUIRED_PROPS {
         match props.get(*key) {
             None => return Err(format!("props: `{key}` is missing")),
@@ -682,9 +685,26 @@ fn validate_props(name: &str, props: &BTreeMap<String, String>) -> Result<(), St
             ));
         }
     }
-    if props["ro.build.display.id"] != name {
+    // A phone's fingerprint is made from these props by the build (AOSP build/make/core/sysprop.mk,
+    // BUILD_FINGERPRINT: `$(PRODUCT_BRAND)/$(TARGET_PRODUCT)/$(TARGET_DEVICE):$(PLATFORM_VERSION)/
+    // $(BUILD_ID)/$(BUILD_NUMBER):$(TARGET_BUILD_VARIANT)/$(BUILD_VERSION_TAGS)`); a profile whose
+    // fingerprint disagrees with its props would be a phone no build system makes.
+    let built = format!(
+        "{}/{}/{}:{}/{}/{}:{}/{}",
+        props["ro.product.brand"],
+        props["ro.product.name"],
+        props["ro.product.device"],
+        props["ro.build.version.release"],
+        props["ro.build.id"],
+        props["ro.build.version.incremental"],
+        props["ro.build.type"],
+        props["ro.build.tags"],
+    );
+    if props["ro.build.fingerprint"] != built {
         return Err(format!(
-            "props.ro.build.display.id must equal the profile name `{name}` (it is how a run records the firmware)"
+            "props.ro.build.fingerprint must be made of the other props as a build makes it \
+             (brand/name/device:release/id/incremental:type/tags): `{}`",
+            truncate_utf8(&built, 300)
         ));
     }
     if !props["ro.build.version.sdk"]
@@ -893,11 +913,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_builtin_loads_and_is_named_after_its_build() {
+    fn a_fingerprint_must_be_made_of_the_props() {
+        let text = include_str!("../../profiles/aosp-clean.yaml")
+            .replace("vhandset:13/TP1A.220624.014", "vhandset:14/TP1A.220624.014");
+        let e = Profile::from_yaml(&text, "test.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ro.build.fingerprint must be made of the other props")
+                && e.contains("Android/aosp_vhandset/vhandset:13/"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_builtin_loads() {
         for name in Profile::builtin_names() {
             let p = Profile::builtin(name).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(&p.name, name);
-            assert_eq!(p.prop("ro.build.display.id"), Some(*name));
             assert!(!p.hosts().is_empty());
         }
     }

@@ -59,8 +59,8 @@ fn scenario_typo_fails_before_touching_any_device() {
 
 #[test]
 fn diff_of_snapshots_names_what_went_away() {
-    let a = repo().join("snapshots/send-sms@miui-cloud-default.snap");
-    let b = repo().join("snapshots/send-sms@miui-cloud-optin.snap");
+    let a = repo().join("snapshots/send-sms@kestrel-wren-TP1A.220624.014-V14.0.3.0.TGLMIXM.snap");
+    let b = repo().join("snapshots/send-sms@kestrel-wren-TP1A.220624.014-V14.0.4.0.TGLMIXM.snap");
     let out = tattle().args(["diff"]).arg(&a).arg(&b).output().unwrap();
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));

@@ -115,8 +115,10 @@ async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
     // An accepted snapshot that says otherwise (the default build's): different → 1, .snap.new + diff.
     let other = tempfile::tempdir().unwrap();
     std::fs::copy(
-        repo.join("snapshots/send-sms@miui-cloud-default.snap"),
-        other.path().join("send-sms@miui-cloud-optin.snap"),
+        repo.join("snapshots/send-sms@kestrel-wren-TP1A.220624.014-V14.0.3.0.TGLMIXM.snap"),
+        other
+            .path()
+            .join("send-sms@kestrel-wren-TP1A.220624.014-V14.0.4.0.TGLMIXM.snap"),
     )
     .unwrap();
     let (code, stdout) = tokio::task::block_in_place(|| run(other.path()));
@@ -128,7 +130,7 @@ async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
     assert!(
         other
             .path()
-            .join("send-sms@miui-cloud-optin.snap.new")
+            .join("send-sms@kestrel-wren-TP1A.220624.014-V14.0.4.0.TGLMIXM.snap.new")
             .exists()
     );
 
@@ -136,7 +138,9 @@ async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
     let empty = tempfile::tempdir().unwrap();
     let (code, stdout) = tokio::task::block_in_place(|| run_json(empty.path()));
     assert_eq!(code, Some(0), "{stdout}");
-    let pending = empty.path().join("send-sms@miui-cloud-optin.snap.new");
+    let pending = empty
+        .path()
+        .join("send-sms@kestrel-wren-TP1A.220624.014-V14.0.4.0.TGLMIXM.snap.new");
     assert!(pending.exists());
     let (doc, keys) = json_document(&stdout);
     for field in [
@@ -157,7 +161,10 @@ async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["comparison"], "missing");
     assert_eq!(doc["pending"], pending.display().to_string());
-    assert_eq!(doc["outcome"]["firmware"], "miui-cloud-optin");
+    assert_eq!(
+        doc["outcome"]["firmware"],
+        "kestrel-wren-TP1A.220624.014-V14.0.4.0.TGLMIXM"
+    );
     assert!(doc["capture"]["packets"].as_u64().unwrap() > 0);
     assert!(Path::new(doc["run_dir"].as_str().unwrap()).is_dir());
     for value in profile_values("miui-cloud-optin") {
