@@ -15,6 +15,7 @@
 //!
 //! Must not touch: packets, flows, I/O.
 
+use std::cell::RefCell;
 use std::io::Read as _;
 
 use super::matcher::{Hit, Matcher, add_layer};
@@ -386,24 +387,22 @@ impl HttpStream {
             if limit == 0 {
                 self.decode_cut += 1;
             }
-            if let Some((decoded, cut)) = decode(coding, &b.data, limit) {
-                self.decode_budget -= (decoded.len() as u64).min(self.decode_budget);
+            let mut decoded_len = None;
+            with_decoded(coding, &b.data, limit, |decoded, cut| {
+                decoded_len = Some(decoded.len() as u64);
                 if cut {
                     // Not inspected in full: what was decoded is searched, the body counts opaque.
                     self.decode_cut += 1;
                     self.opaque += b.data.len() as u64;
                 }
                 let before = hits.len();
-                scan(
-                    m,
-                    &decoded,
-                    || "http.body".to_string(),
-                    hits,
-                    |_| b.last_abs,
-                );
+                scan(m, decoded, || "http.body".to_string(), hits, |_| b.last_abs);
                 for h in &mut hits[before..] {
                     h.encoding = add_layer(&h.encoding, coding);
                 }
+            });
+            if let Some(len) = decoded_len {
+                self.decode_budget -= len.min(self.decode_budget);
                 return;
             }
             // Undecodable: still searched as sent, but counted as not inspected.
@@ -453,34 +452,58 @@ fn scan(
     }
 }
 
-/// Decodes a gzip/deflate/brotli body, up to `limit` bytes; `true` when the body decodes to more
-/// than that (the output is cut at `limit`). A body cut short (end of capture) still yields what
-/// could be decoded.
-fn decode(coding: &str, data: &[u8], limit: u64) -> Option<(Vec<u8>, bool)> {
+thread_local! {
+    /// Decoded bodies are written here, one after the other: a new buffer per body cost an
+    /// allocation, zeroing and fresh pages each time (a capture of many short flows holds tens of
+    /// thousands of small gzip bodies).
+    static DECODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Room kept for the next body; a larger one (a body of several MiB) is given back.
+const DECODED_KEEP: usize = 256 << 10;
+
+/// Decodes a gzip/deflate/brotli body, up to `limit` bytes, and gives `use_it` the decoded bytes
+/// and `true` when the body decodes to more than that (the output is cut at `limit`). A body cut
+/// short (end of capture) still yields what could be decoded. `use_it` is not called when nothing
+/// decodes (unknown coding, not that coding, empty output).
+fn with_decoded(coding: &str, data: &[u8], limit: u64, use_it: impl FnOnce(&[u8], bool)) {
     use crate::inflate::{self, Inflated};
-    let mut out = Vec::new();
-    let how = match coding {
-        "gzip" => inflate::gzip(data, limit, &mut out),
-        // `deflate` is zlib-wrapped by the spec, raw deflate by some servers.
-        "deflate" => match inflate::zlib(data, limit, &mut out) {
-            Inflated::Cut if out.is_empty() => Some(inflate::raw_deflate(data, limit, &mut out)),
-            how => Some(how),
-        },
-        "brotli" => {
-            // One byte past the limit tells a body of exactly `limit` bytes from a longer one.
-            let mut r = brotli::Decompressor::new(data, 4096).take(limit + 1);
-            let _ = r.read_to_end(&mut out);
-            Some(if out.len() as u64 > limit {
-                Inflated::OverLimit
-            } else {
-                Inflated::Whole
-            })
+    DECODED.with(|cell| {
+        let Ok(mut out) = cell.try_borrow_mut() else {
+            return;
+        };
+        let out = &mut *out;
+        out.clear();
+        let how = match coding {
+            "gzip" => inflate::gzip(data, limit, out),
+            // `deflate` is zlib-wrapped by the spec, raw deflate by some servers.
+            "deflate" => match inflate::zlib(data, limit, out) {
+                Inflated::Cut if out.is_empty() => Some(inflate::raw_deflate(data, limit, out)),
+                how => Some(how),
+            },
+            "brotli" => {
+                // One byte past the limit tells a body of exactly `limit` bytes from a longer one.
+                let mut r = brotli::Decompressor::new(data, 4096).take(limit + 1);
+                let _ = r.read_to_end(out);
+                Some(if out.len() as u64 > limit {
+                    Inflated::OverLimit
+                } else {
+                    Inflated::Whole
+                })
+            }
+            _ => None,
+        };
+        if let Some(how) = how {
+            out.truncate(limit as usize);
+            if !out.is_empty() {
+                use_it(out, how == Inflated::OverLimit);
+            }
         }
-        _ => None,
-    }?;
-    let cut = how == Inflated::OverLimit;
-    out.truncate(limit as usize);
-    (!out.is_empty()).then_some((out, cut))
+        out.clear();
+        if out.capacity() > DECODED_KEEP {
+            out.shrink_to(DECODED_KEEP);
+        }
+    });
 }
 
 /// `host:port` → `host`, `[v6]:port` → `v6`.
