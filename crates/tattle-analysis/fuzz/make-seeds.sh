@@ -2,9 +2,9 @@
 # Builds the seed corpus of the `analyze` fuzz target: real loopback captures (Ethernet on `lo`,
 # Linux SLL2 on `any`, and a pcapng conversion), plus the repository's analysis fixtures. Each seed
 # is one control byte (the chunking, see fuzz_targets/analyze.rs) followed by the capture.
-# Needs root (tcpdump), python3, curl, editcap. Usage: fuzz/make-seeds.sh  (from the repo root)
+# Needs root (tcpdump), python3, curl, editcap. Usage: crates/tattle-analysis/fuzz/make-seeds.sh  (from the repo root)
 set -eu
-out=fuzz/seeds/analyze
+out=crates/tattle-analysis/fuzz/seeds/analyze
 mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'kill $srv 2>/dev/null || true; rm -rf "$tmp"' EXIT

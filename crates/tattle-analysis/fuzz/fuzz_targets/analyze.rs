@@ -2,8 +2,8 @@
 //! `analyze_reader` and streamed through `Analyzer::feed` in chunkings chosen by the input.
 //!
 //! Input layout: byte 0 is a control byte choosing the chunking, the rest is the capture. The seed
-//! corpus (fuzz/seeds/analyze/) is real and generated captures with one control byte in front, so the
-//! fuzzer starts from valid pcap/pcapng and mutates both the capture and the split points.
+//! corpus (crates/tattle-analysis/fuzz/seeds/analyze/) is real and generated captures with one
+//! control byte in front, so the fuzzer starts from valid pcap/pcapng and mutates both the capture and the split points.
 //!
 //! Properties checked, beyond "never panics / never aborts on allocation":
 //! - the streamed analysis equals the whole-file analysis, whatever the chunk boundaries (the reader
@@ -11,7 +11,7 @@
 //! - no finding, flow, or damage entry is produced for frames that do not exist.
 //!
 //! Owns nothing in src/: a failure here is reported, with its input committed under
-//! fuzz/regressions/, never fixed from this crate.
+//! crates/tattle-analysis/fuzz/regressions/, never fixed from this crate.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -11,7 +11,8 @@
 //! `PAYLOAD_DUMP=FILE` writes the capture built from the (last) input run, for tshark or
 //! `tattle analyze`.
 //!
-//! Owns nothing in src/: a failure is reported with its input under fuzz/regressions/.
+//! Owns nothing in src/: a failure is reported with its input under
+//! crates/tattle-analysis/fuzz/regressions/.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
