@@ -4,14 +4,17 @@
 //! whole handset (`lifecycle`: `start`, `RunningHandset`), an Android-like shell
 //! (`shell`), the sync protocol for push/pull (`sync`), firmware profiles loaded from data files
 //! (`profile`) and the real network traffic those profiles emit (`network`: a DNS resolver and HTTP/TLS/NTP
-//! sinks on the handset's own 127.77.N.0/24 addresses, plus the traffic emitter), and the on-"device"
-//! `tcpdump` that runs the host's real tcpdump on that traffic (`tcpdump`).
+//! sinks on the handset's own 127.77.N.0/24 addresses, plus the traffic emitter), the on-"device"
+//! `tcpdump` that runs the host's real tcpdump on that traffic (`tcpdump`), and the Android releases a
+//! handset can imitate (`generation`: per-release tables the shell and adbd consult, selected by the
+//! profile's `generation:`).
 //!
 //! It depends on nothing above it in the crate (not `adb`, not `device`, not `analysis`): the handset and
 //! the code that drives real phones are written separately from Android's own sources, so that tests
 //! between them prove something.
 
 pub mod adbd;
+pub mod generation;
 pub mod lifecycle;
 pub mod network;
 pub mod profile;
@@ -22,7 +25,8 @@ pub mod tcpdump;
 use tokio::sync::mpsc;
 
 pub use lifecycle::{HandsetConfig, RunningHandset, start};
-pub use profile::Profile;
+pub use generation::{GENERATIONS, Generation};
+pub use profile::{Persona, Profile, SendButton};
 
 /// Something that happened on the handset that a firmware may react to with network traffic.
 /// The shell raises these; `network` plays the profile's traffic for them.

@@ -19,6 +19,7 @@ use base64::Engine as _;
 use md5::Digest as _;
 use serde::Deserialize;
 
+use super::generation::{self, Generation};
 use super::{HandsetEvent, VhandsetError};
 use tattle_analysis::identifier::{is_valid_kind, kinds};
 
@@ -43,12 +44,29 @@ const BUILTINS: &[(&str, &str)] = &[
         include_str!("../../profiles/miui-cloud-optin.yaml"),
     ),
     ("hostile", include_str!("../../profiles/hostile.yaml")),
+    (
+        "aosp-4.4-rooted",
+        include_str!("../../profiles/aosp-4.4-rooted.yaml"),
+    ),
+    (
+        "aosp-9-userdebug",
+        include_str!("../../profiles/aosp-9-userdebug.yaml"),
+    ),
+    ("aosp-12", include_str!("../../profiles/aosp-12.yaml")),
+    (
+        "vendor-14-locked",
+        include_str!("../../profiles/vendor-14-locked.yaml"),
+    ),
 ];
 const BUILTIN_NAMES: &[&str] = &[
     "aosp-clean",
     "miui-cloud-default",
     "miui-cloud-optin",
     "hostile",
+    "aosp-4.4-rooted",
+    "aosp-9-userdebug",
+    "aosp-12",
+    "vendor-14-locked",
 ];
 
 /// Props every profile must define: what `getprop`, the adb banner and device identity read.
@@ -104,6 +122,43 @@ pub struct Profile {
     pub traffic: BTreeMap<String, Vec<Action>>,
     /// Where the profile came from: `builtin:NAME` or the file path.
     pub source: String,
+    /// The Android release the handset imitates (`generation:`; by default the one of its SDK).
+    pub generation: &'static Generation,
+    /// What this build does differently from AOSP's defaults (`handset:`).
+    pub persona: Persona,
+}
+
+/// What a build decides rather than its Android release: the `handset:` section of a profile. The
+/// defaults are AOSP's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Persona {
+    /// The Shell package holds the permissions AOSP gives it for phone identifiers (READ_PHONE_STATE;
+    /// from 10 READ_PRIVILEGED_PHONE_STATE, READ_SMS, READ_PHONE_NUMBERS). A vendor build that removed
+    /// them refuses `service call iphonesubinfo` with the release's SecurityException.
+    pub shell_reads_phone_identifiers: bool,
+    /// How the messaging app's Send button is reached: `keys` (it is focusable, DPAD_RIGHT/TAB then ENTER
+    /// press it, and a tap works too) or `tap` (only a tap on it sends).
+    pub send_button: SendButton,
+    /// Seconds from a reboot until `sys.boot_completed` is `1` (adbd answers before that, as on a phone).
+    pub boot_seconds: f64,
+}
+
+impl Default for Persona {
+    fn default() -> Self {
+        Persona {
+            shell_reads_phone_identifiers: true,
+            send_button: SendButton::Keys,
+            boot_seconds: 2.0,
+        }
+    }
+}
+
+/// How the messaging app's Send button is reached (see `Persona::send_button`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendButton {
+    Keys,
+    Tap,
 }
 
 /// One network action of a firmware.
@@ -443,6 +498,18 @@ struct RawProfile {
     identifiers: BTreeMap<String, String>,
     #[serde(default)]
     traffic: BTreeMap<String, Vec<RawAction>>,
+    #[serde(default)]
+    generation: Option<String>,
+    #[serde(default)]
+    handset: RawPersona,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPersona {
+    shell_reads_phone_identifiers: Option<bool>,
+    send_button: Option<SendButton>,
+    boot_seconds: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -590,15 +657,20 @@ impl Profile {
             props,
             identifiers,
             traffic: raw_traffic,
+            generation: raw_generation,
+            handset,
         } = raw;
+        // `.` for release numbers (`aosp-4.4-rooted`); never leading, never `..`.
         if name.is_empty()
             || name.len() > 64
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            || name.starts_with('.')
+            || name.contains("..")
+            || !name.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+            })
         {
             return Err(format!(
-                "name `{}`: use 1-64 characters a-z, 0-9 and `-`",
+                "name `{}`: use 1-64 characters a-z, 0-9, `-` and `.`",
                 truncate_utf8(&name, 80)
             ));
         }
@@ -637,6 +709,19 @@ impl Profile {
             }
             traffic.insert(key, actions);
         }
+        let generation = resolve_generation(raw_generation.as_deref(), &props)?;
+        let defaults = Persona::default();
+        let boot_seconds = handset.boot_seconds.unwrap_or(defaults.boot_seconds);
+        if !(0.0..=600.0).contains(&boot_seconds) {
+            return Err("handset.boot_seconds: a number of seconds from 0 to 600".into());
+        }
+        let persona = Persona {
+            shell_reads_phone_identifiers: handset
+                .shell_reads_phone_identifiers
+                .unwrap_or(defaults.shell_reads_phone_identifiers),
+            send_button: handset.send_button.unwrap_or(defaults.send_button),
+            boot_seconds,
+        };
         let profile = Profile {
             name,
             description,
@@ -644,6 +729,8 @@ impl Profile {
             identifiers,
             traffic,
             source: origin.to_string(),
+            generation,
+            persona,
         };
         let hosts = profile.hosts();
         if hosts.len() > MAX_HOSTS {
@@ -654,6 +741,45 @@ impl Profile {
         }
         Ok(profile)
     }
+}
+
+/// The generation a profile names, or the one of its SDK; its SDK must be one the release has.
+fn resolve_generation(
+    named: Option<&str>,
+    props: &BTreeMap<String, String>,
+) -> Result<&'static Generation, String> {
+    let sdk: u32 = props["ro.build.version.sdk"]
+        .parse()
+        .map_err(|_| "props.ro.build.version.sdk must be a number such as \"33\"".to_string())?;
+    let known = generation::ids().join(", ");
+    let g = match named {
+        Some(id) => generation::by_id(id).ok_or_else(|| {
+            format!(
+                "generation `{}` is not one the handset imitates{}; generations: {known}",
+                truncate_utf8(id, 40),
+                did_you_mean(id, generation::ids().into_iter())
+            )
+        })?,
+        None => generation::for_sdk(sdk).ok_or_else(|| {
+            format!(
+                "no generation has SDK {sdk}; name one with `generation:` and a matching \
+                 ro.build.version.sdk (generations: {known})"
+            )
+        })?,
+    };
+    if !(g.sdk.0..=g.sdk.1).contains(&sdk) {
+        return Err(format!(
+            "props.ro.build.version.sdk is {sdk} but generation {} is SDK {}{}",
+            g.id,
+            g.sdk.0,
+            if g.sdk.1 != g.sdk.0 {
+                format!("-{}", g.sdk.1)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    Ok(g)
 }
 
 fn validate_props(props: &BTreeMap<String, String>) -> Result<(), String> {
@@ -736,8 +862,16 @@ fn validate_identifiers(ids: &BTreeMap<String, String>) -> Result<(), String> {
                 truncate_utf8(kind, 80)
             ));
         }
-        // Messages name the kind and the rule, never the value.
-        let rule = match kind.as_str() {
+        // Messages name the kind and the rule, never the value. `imei2`, `imsi2`, `iccid2` and
+        // `phone_number2` are the second SIM slot's and follow the same rules.
+        let base = match kind.as_str() {
+            "imei2" => kinds::IMEI,
+            "imsi2" => kinds::IMSI,
+            "iccid2" => kinds::ICCID,
+            "phone_number2" => kinds::PHONE_NUMBER,
+            k => k,
+        };
+        let rule = match base {
             kinds::IMEI
                 if !(all_digits(value, 15, 15)
                     && tattle_analysis::identifier::luhn_valid(value)) =>
@@ -924,6 +1058,31 @@ mod tests {
                 && e.contains("Android/aosp_vhandset/vhandset:13/"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn generations_and_personas_load() {
+        let p = Profile::builtin("vendor-14-locked").unwrap();
+        assert_eq!(p.generation.id, "android-14");
+        assert!(!p.persona.shell_reads_phone_identifiers);
+        assert_eq!(p.persona.send_button, SendButton::Tap);
+        assert_eq!(Profile::builtin("aosp-clean").unwrap().generation.id, "android-13");
+        // Without `generation:` the SDK picks it; a mismatch or an unknown one is refused.
+        let text = include_str!("../../profiles/aosp-clean.yaml").replace("generation: android-13\n", "");
+        assert_eq!(Profile::from_yaml(&text, "t").unwrap().generation.id, "android-13");
+        let text = include_str!("../../profiles/aosp-clean.yaml")
+            .replace("generation: android-13", "generation: android-14");
+        let e = Profile::from_yaml(&text, "t").unwrap_err().to_string();
+        assert!(e.contains("ro.build.version.sdk is 33 but generation android-14 is SDK 34"), "{e}");
+        let text = include_str!("../../profiles/aosp-clean.yaml")
+            .replace("generation: android-13", "generation: android-13.1");
+        let e = Profile::from_yaml(&text, "t").unwrap_err().to_string();
+        assert!(e.contains("generations: android-4.4, android-9"), "{e}");
+        // A second SIM's identifiers follow the first's rules.
+        let text = include_str!("../../profiles/vendor-14-locked.yaml")
+            .replace("imei2: \"352099140000023\"", "imei2: \"352099140000024\"");
+        let e = Profile::from_yaml(&text, "t").unwrap_err().to_string();
+        assert!(e.contains("identifiers.imei2 must be 15 digits with a valid Luhn"), "{e}");
     }
 
     #[test]

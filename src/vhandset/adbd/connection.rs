@@ -22,9 +22,9 @@ use tokio::task::JoinSet;
 
 use super::AbortOnDrop;
 use super::message::{
-    A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_VERSION, A_WRTE, MAX_PAYLOAD, Message, read_message,
+    A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_WRTE, MAX_PAYLOAD, Message, read_message,
 };
-use super::services::{parse_service, run_service, service_kind};
+use super::services::{offered, parse_service, run_service, service_kind};
 use super::stream::{AdbStream, Budgeted, MAX_PENDING_DATA, StreamEvent};
 use crate::vhandset::Profile;
 use crate::vhandset::shell::Handset;
@@ -42,7 +42,8 @@ const CONNECTION_BUDGET: usize = 32 * 1024 * 1024;
 /// How long a new connection may take to send its CNXN.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The CNXN banner: `device::ro.product.name=…;ro.product.model=…;ro.product.device=…;features=…`.
+/// The CNXN banner: `device::ro.product.name=…;ro.product.model=…;ro.product.device=…;features=…`
+/// (no `features=` before 7.0: the generation's adbd decides).
 pub fn banner(profile: &Profile) -> String {
     let mut out = String::from("device::");
     for key in ["ro.product.name", "ro.product.model", "ro.product.device"] {
@@ -55,8 +56,10 @@ pub fn banner(profile: &Profile) -> String {
             .collect();
         out.push_str(&format!("{key}={value};"));
     }
-    out.push_str("features=");
-    out.push_str(FEATURES);
+    if let Some(features) = profile.generation.adbd.features {
+        out.push_str("features=");
+        out.push_str(features);
+    }
     out
 }
 
@@ -152,7 +155,8 @@ async fn serve_connection(
                         let theirs = (msg.arg1 as usize).clamp(256, MAX_PAYLOAD);
                         max_payload = Some(theirs);
                         tracing::debug!(%peer, max_payload = theirs, "CNXN");
-                        let reply = Message::new(A_CNXN, A_VERSION, MAX_PAYLOAD as u32, banner.clone().into_bytes());
+                        let adbd = &handset.profile().generation.adbd;
+                        let reply = Message::new(A_CNXN, adbd.version, adbd.max_payload, banner.clone().into_bytes());
                         if !send(reply).await { break }
                     }
                     (_, None) => {
@@ -161,7 +165,8 @@ async fn serve_connection(
                     }
                     (A_OPEN, Some(max)) => {
                         let host_id = msg.arg0;
-                        let service = parse_service(&msg.payload);
+                        let service = parse_service(&msg.payload)
+                            .filter(|s| offered(s, handset.profile().generation));
                         match service {
                             Some(service) if host_id != 0 && streams.len() < MAX_STREAMS => {
                                 let local = next_id;
@@ -251,6 +256,8 @@ mod tests {
             identifiers: Default::default(),
             traffic: Default::default(),
             source: "test".into(),
+            generation: crate::vhandset::generation::by_id("android-13").unwrap(),
+            persona: Default::default(),
         };
         assert_eq!(
             banner(&profile),

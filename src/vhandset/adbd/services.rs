@@ -1,7 +1,12 @@
 //! The services a host may OPEN, parsed from the OPEN payload (AOSP SERVICES.TXT): `shell,v2,…:`, legacy
-//! `shell:`, `exec:`, `sync:`, `reboot:`, and the production-build refusals of `root:`/`unroot:`; and
-//! the dispatch of an opened stream to the code that serves it. Anything else is not offered (the
-//! connection refuses it with CLSE(0, id)).
+//! `shell:`, `exec:`, `sync:`, `reboot:`, `root:`/`unroot:`; which of them the profile's generation's
+//! adbd has (`offered`: 4.4 has no `exec:` and no `unroot:`); and the dispatch of an opened stream to
+//! the code that serves it. Anything else is not offered (the connection refuses it with CLSE(0, id)).
+//!
+//! `root:` and `unroot:` answer as adbd's `restart_root_service` / `restart_unroot_service` do
+//! (system/core adb/services.c at android-4.4.3_r1, adb/services.cpp at android-9): refused unless
+//! `ro.debuggable` is 1; otherwise adbd restarts as root (every connection drops and the server
+//! reconnects, as after a reboot) and later shells run as uid 0.
 //!
 //! Must not touch: the ADB messages (`message`, `connection`), command semantics (`shell`), the sync wire
 //! format (`sync`).
@@ -10,6 +15,7 @@ use std::sync::Arc;
 
 use super::shell_service::{run_raw, run_v2};
 use super::stream::AdbStream;
+use crate::vhandset::generation::Generation;
 use crate::vhandset::shell::Handset;
 
 /// A service the host may OPEN.
@@ -26,8 +32,10 @@ pub enum Service {
         command: String,
     },
     Sync,
-    /// `root:`/`unroot:`: a production build answers with a message and closes.
-    Message(&'static str),
+    /// `root:`: adbd restarts as root where the build allows it.
+    Root,
+    /// `unroot:` (6.0+): adbd restarts as the shell user.
+    Unroot,
     /// `reboot:…`: the handset drops its connections and comes back (the server reconnects).
     Reboot,
 }
@@ -41,12 +49,8 @@ pub fn parse_service(payload: &[u8]) -> Option<Service> {
     let text = std::str::from_utf8(&payload[..end]).ok()?;
     match text {
         "sync:" => return Some(Service::Sync),
-        "root:" => {
-            return Some(Service::Message(
-                "adbd cannot run as root in production builds\n",
-            ));
-        }
-        "unroot:" => return Some(Service::Message("adbd not running as root\n")),
+        "root:" => return Some(Service::Root),
+        "unroot:" => return Some(Service::Unroot),
         t if t.starts_with("reboot:") => return Some(Service::Reboot),
         _ => {}
     }
@@ -78,7 +82,35 @@ pub fn parse_service(payload: &[u8]) -> Option<Service> {
     })
 }
 
+/// Whether `generation`'s adbd has the service.
+pub fn offered(service: &Service, generation: &Generation) -> bool {
+    match service {
+        Service::Exec { .. } => generation.adbd.exec_service,
+        Service::Unroot => generation.adbd.unroot_service,
+        _ => true,
+    }
+}
+
+/// adbd's answer to `root:`/`unroot:`, and whether it restarts (dropping every connection).
+fn restart(handset: &Handset, to_root: bool) -> (&'static str, bool) {
+    let mut st = handset.state();
+    match (to_root, st.adbd_root) {
+        (true, true) => ("adbd is already running as root\n", false),
+        (true, false) if !st.debuggable() => ("adbd cannot run as root in production builds\n", false),
+        (true, false) => {
+            st.adbd_root = true;
+            ("restarting adbd as root\n", true)
+        }
+        (false, false) => ("adbd not running as root\n", false),
+        (false, true) => {
+            st.adbd_root = false;
+            ("restarting adbd as non root\n", true)
+        }
+    }
+}
+
 pub(super) async fn run_service(mut stream: AdbStream, service: Service, handset: Arc<Handset>) {
+    let crlf = handset.profile().generation.adbd.legacy_shell_pty;
     match service {
         Service::Sync => crate::vhandset::sync::serve(&mut stream, &handset).await,
         Service::Reboot => {
@@ -89,15 +121,22 @@ pub(super) async fn run_service(mut stream: AdbStream, service: Service, handset
             handset.drop_connections();
             return;
         }
-        Service::Message(text) => {
+        Service::Root | Service::Unroot => {
+            let (text, restarts) = restart(&handset, service == Service::Root);
             let _ = stream.write(text.as_bytes()).await;
+            if restarts {
+                stream.close().await;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                handset.drop_connections();
+                return;
+            }
         }
-        Service::Exec { command } => run_raw(&mut stream, handset, Some(command)).await,
+        Service::Exec { command } => run_raw(&mut stream, handset, Some(command), false).await,
         Service::Shell {
             v2: false, command, ..
         } => {
             let command = (!command.is_empty()).then_some(command);
-            run_raw(&mut stream, handset, command).await
+            run_raw(&mut stream, handset, command, crlf).await
         }
         Service::Shell {
             v2: true,
@@ -118,7 +157,8 @@ pub(super) fn service_kind(s: &Service) -> &'static str {
         Service::Shell { .. } => "shell",
         Service::Exec { .. } => "exec",
         Service::Sync => "sync",
-        Service::Message(_) => "message",
+        Service::Root => "root",
+        Service::Unroot => "unroot",
         Service::Reboot => "reboot",
     }
 }
@@ -160,10 +200,11 @@ mod tests {
             })
         );
         assert_eq!(parse_service(b"sync:\0"), Some(Service::Sync));
-        assert!(matches!(
-            parse_service(b"root:\0"),
-            Some(Service::Message(_))
-        ));
+        assert_eq!(parse_service(b"root:\0"), Some(Service::Root));
+        let kitkat = crate::vhandset::generation::by_id("android-4.4").unwrap();
+        assert!(!offered(&parse_service(b"exec:id\0").unwrap(), kitkat));
+        assert!(!offered(&Service::Unroot, kitkat));
+        assert!(offered(&Service::Sync, kitkat));
         assert_eq!(parse_service(b"reverse:forward:tcp:1;tcp:2\0"), None);
         assert_eq!(parse_service(b"shellfish"), None);
         assert_eq!(parse_service(&[0xff, 0xfe, 0]), None);

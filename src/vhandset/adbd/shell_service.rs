@@ -35,11 +35,13 @@ fn spawn_command(
     }))
 }
 
-/// `exec:` and legacy `shell:`: bytes both ways, stderr merged, no exit status.
+/// `exec:` and legacy `shell:`: bytes both ways, stderr merged, no exit status. `crlf`: the command
+/// runs under a pty (legacy `shell:` before 7.0), whose output processing turns every `\n` into `\r\n`.
 pub(super) async fn run_raw(
     stream: &mut AdbStream,
     handset: Arc<Handset>,
     command: Option<String>,
+    crlf: bool,
 ) {
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(16);
     let (in_tx, in_rx) = mpsc::channel::<Vec<u8>>(16);
@@ -56,7 +58,10 @@ pub(super) async fn run_raw(
         loop {
             tokio::select! {
                 d = out_rx.recv() => match d {
-                    Some(d) => if stream.write(&d).await.is_err() { break 'io true },
+                    Some(d) => {
+                        let d = if crlf { onlcr(&d) } else { d };
+                        if stream.write(&d).await.is_err() { break 'io true }
+                    }
                     None => break,
                 },
                 r = &mut task.0, if !finished => {
@@ -81,6 +86,18 @@ pub(super) async fn run_raw(
     if host_gone {
         stop_command(task, vec![out_rx]).await;
     }
+}
+
+/// A pty's ONLCR output processing.
+fn onlcr(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 16);
+    for &b in data {
+        if b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
 }
 
 /// The host is gone: close the command's outputs (its cue to stop, e.g. tcpdump's SIGINT), give it a

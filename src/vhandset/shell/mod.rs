@@ -1,10 +1,14 @@
 //! The handset's shell: an Android-like `/system/bin/sh` for the commands scenarios use, and the
-//! handset's shared state (`Handset`: properties, settings, contacts, SMS, files, the messaging app's
-//! compose screen) that every stream of every connection sees.
+//! handset's shared state (`Handset`: properties, settings, contacts, SMS, files, the screens, whether
+//! adbd runs as root, when the last boot completes) that every stream of every connection sees.
 //!
 //! Submodules: `parse` (command line → script), `commands` (getprop, am, pm, input, service, date, ls, …,
 //! one file per family), `providers` (contacts/SMS/settings tables, with the `settings` and `content`
-//! commands), `fs` (the in-memory file system also used by `sync`).
+//! commands), `fs` (the in-memory file system also used by `sync`), `ui` (the screens, taps and keys,
+//! and `uiautomator dump`'s XML).
+//!
+//! Who runs a command: uid 2000 (`shell`), or uid 0 after `adb root` or under `su` (the `su` of the
+//! profile's generation, present on userdebug/eng builds: AOSP ships it in PRODUCT_PACKAGES_DEBUG).
 //!
 //! Events (`SetupComplete`, `ContactAdded`, `SmsSent`) are emitted after the state lock is released,
 //! through the handset's network, and kept in a small log for tests.
@@ -15,10 +19,11 @@ pub mod commands;
 pub mod fs;
 pub mod parse;
 pub mod providers;
+pub mod ui;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
@@ -35,14 +40,16 @@ const MAX_DEPTH: usize = 8;
 /// Chunk size when sending output to the host.
 const CHUNK: usize = 64 * 1024;
 
-/// The messaging app's compose screen, opened by a SENDTO intent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Compose {
-    pub to: String,
-    pub body: String,
-    /// DPAD_RIGHT moved the focus from the text field to the send button.
-    pub send_focused: bool,
-}
+pub use ui::Compose;
+
+/// uid of the adb shell.
+pub const SHELL_UID: u32 = 2000;
+/// uid of root (`adb root`, `su`).
+pub const ROOT_UID: u32 = 0;
+
+/// Properties init sets when the boot completes (`sys.boot_completed` by ActivityManagerService,
+/// `dev.bootcomplete` by init.rc on boot completion); a reboot clears them until then.
+const BOOT_PROPS: [&str; 2] = ["sys.boot_completed", "dev.bootcomplete"];
 
 /// Everything a handset remembers.
 #[derive(Debug, Clone)]
@@ -51,7 +58,12 @@ pub struct State {
     pub settings: providers::Settings,
     pub providers: providers::Providers,
     pub fs: fs::MemFs,
-    pub compose: Option<Compose>,
+    /// The foreground screen (launcher, dialer, compose, contacts editor).
+    pub ui: ui::Ui,
+    /// adbd restarted as root (`adb root` on a build with `ro.debuggable=1`); a reboot ends it.
+    pub adbd_root: bool,
+    /// When the boot in progress completes (`None`: booted).
+    boot_done_at: Option<Instant>,
 }
 
 impl State {
@@ -86,13 +98,49 @@ impl State {
             .get(tattle_analysis::identifier::kinds::ANDROID_ID)
             .cloned()
             .unwrap_or_default();
+        let mut fs = fs::MemFs::new(fs::DEFAULT_LIMIT, now_secs());
+        // The shell's $EXTERNAL_STORAGE (where `uiautomator dump` writes by default).
+        let _ = fs.mkdir_all(profile.generation.ui.external_storage);
         State {
             props,
             settings: providers::Settings::defaults(&android_id),
             providers: providers::Providers::default(),
-            fs: fs::MemFs::new(fs::DEFAULT_LIMIT, now_secs()),
-            compose: None,
+            fs,
+            ui: ui::Ui::default(),
+            adbd_root: false,
+            boot_done_at: None,
         }
+    }
+
+    /// The compose screen, when it is in the foreground.
+    pub fn compose(&self) -> Option<&Compose> {
+        self.ui.compose()
+    }
+
+    /// Sets the boot-completed properties once the boot in progress is done.
+    pub fn settle_boot(&mut self) {
+        if let Some(at) = self.boot_done_at
+            && Instant::now() >= at
+        {
+            self.boot_done_at = None;
+            for k in BOOT_PROPS {
+                self.props.insert(k.to_string(), "1".to_string());
+            }
+        }
+    }
+
+    /// Whether the build lets adbd run as root: adbd's `restart_root_service` checks
+    /// `ro.debuggable` (system/core adb/services.c at android-4.4.3_r1, adb/services.cpp at 9).
+    pub fn debuggable(&self) -> bool {
+        self.props.get("ro.debuggable").map(String::as_str) == Some("1")
+    }
+
+    /// Whether `/system/xbin/su` exists: AOSP builds it only for userdebug and eng builds.
+    pub fn has_su(&self) -> bool {
+        matches!(
+            self.props.get("ro.build.type").map(String::as_str),
+            Some("userdebug" | "eng")
+        )
     }
 
     /// `ro.build.version.sdk` as a number (33 when absent or odd).
@@ -162,11 +210,13 @@ impl Handset {
         self.drop_connections();
     }
 
-    /// The state part of a reboot.
+    /// The state part of a reboot: running apps, adbd's root and the boot-completed properties go; the
+    /// boot takes the profile's `boot_seconds` again.
     pub fn forget_volatile_state(&self) {
         {
             let mut st = self.state();
-            st.compose = None;
+            st.ui = ui::Ui::default();
+            st.adbd_root = false;
             let fresh = State::fresh(&self.profile).props;
             st.props
                 .retain(|k, _| k.starts_with("persist.") || fresh.contains_key(k));
@@ -175,6 +225,20 @@ impl Handset {
                     st.props.insert(k, v);
                 }
             }
+            for k in BOOT_PROPS {
+                st.props.remove(k);
+            }
+            st.boot_done_at = Some(
+                Instant::now() + Duration::from_secs_f64(self.profile.persona.boot_seconds),
+            );
+        }
+    }
+
+    /// The context the screens are built in.
+    pub fn ui_context(&self) -> ui::Context<'_> {
+        ui::Context {
+            generation: self.profile.generation,
+            profile: &self.profile,
         }
     }
 
@@ -211,6 +275,42 @@ impl Handset {
             .iter()
             .cloned()
             .collect()
+    }
+}
+
+/// bionic's passwd entries for the AIDs `su` is asked for (android_filesystem_config.h).
+fn user_id(name: &str) -> Option<u32> {
+    Some(match name {
+        "root" => 0,
+        "system" => 1000,
+        "radio" => 1001,
+        "shell" => 2000,
+        _ => return None,
+    })
+}
+
+/// C `atoi`: optional sign and leading digits, 0 when there are none.
+fn atoi(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let n: i64 = digits
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(18)
+        .fold(0, |acc, c| acc * 10 + i64::from(c as u8 - b'0'));
+    if neg { -n } else { n }
+}
+
+/// `strtoul` that must convert at least one digit.
+fn leading_number(s: &str) -> Option<u32> {
+    let digits: String = s.trim_start().chars().take_while(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        None
+    } else {
+        Some(digits.parse().unwrap_or(u32::MAX))
     }
 }
 
@@ -254,8 +354,10 @@ struct Session {
     last: i32,
     vars: BTreeMap<String, String>,
     exit: Option<i32>,
-    /// Nesting of `sh -c`.
+    /// Nesting of `sh -c` and `su`.
     depth: usize,
+    /// Who runs the commands: `SHELL_UID`, or `ROOT_UID` after `adb root` or under `su`.
+    uid: u32,
 }
 
 /// Runs one command line (what `adb shell CMD` / `exec:CMD` carry) and returns its exit status.
@@ -273,12 +375,14 @@ pub async fn run_interactive(handset: Arc<Handset>, io: ShellIo, tty: bool) -> i
         .get("ro.product.device")
         .cloned()
         .unwrap_or_else(|| "generic".into());
+    let mut session = Session::new(handset, io);
+    // mksh's PS1: `#` for root.
+    let sign = if session.uid == ROOT_UID { '#' } else { '$' };
     let prompt = if tty {
-        format!("{device}:/ $ ")
+        format!("{device}:/ {sign} ")
     } else {
         String::new()
     };
-    let mut session = Session::new(handset, io);
     let Some(mut stdin) = session.stdin.take() else {
         return 0;
     };
@@ -358,6 +462,12 @@ pub async fn run_interactive(handset: Arc<Handset>, io: ShellIo, tty: bool) -> i
 
 impl Session {
     fn new(handset: Arc<Handset>, io: ShellIo) -> Self {
+        let uid = if handset.state().adbd_root {
+            ROOT_UID
+        } else {
+            SHELL_UID
+        };
+        let storage = handset.profile().generation.ui.external_storage;
         let mut vars = BTreeMap::new();
         for (k, v) in [
             (
@@ -366,13 +476,13 @@ impl Session {
             ),
             ("HOME", "/"),
             ("PWD", "/"),
-            ("USER", "shell"),
             ("HOSTNAME", "localhost"),
             ("SHELL", "/bin/sh"),
             ("TMPDIR", "/data/local/tmp"),
             ("ANDROID_DATA", "/data"),
             ("ANDROID_ROOT", "/system"),
-            ("EXTERNAL_STORAGE", "/sdcard"),
+            ("USER", if uid == ROOT_UID { "root" } else { "shell" }),
+            ("EXTERNAL_STORAGE", storage),
         ] {
             vars.insert(k.to_string(), v.to_string());
         }
@@ -385,6 +495,7 @@ impl Session {
             vars,
             exit: None,
             depth: 0,
+            uid,
         }
     }
 
@@ -689,6 +800,9 @@ impl Session {
                 self.vars = saved_vars;
                 return Ok((r?, None));
             }
+            "su" if self.handset.state().has_su() => {
+                return self.run_su(cmd, &args[1..], input, piped, &err_sink).await;
+            }
             "tcpdump" if out_sink != Sink::Pipe => {
                 let code = self.run_tcpdump(&args[1..], &out_sink, &err_sink).await?;
                 return Ok((code, None));
@@ -701,7 +815,13 @@ impl Session {
             _ => {}
         }
 
-        let result = commands::run(&self.handset, &args, input.as_deref(), &self.vars);
+        let result = commands::run(
+            &self.handset,
+            &args,
+            input.as_deref(),
+            &self.vars,
+            self.uid,
+        );
         let events = result.events;
         for e in events {
             self.handset.emit(e);
@@ -716,6 +836,136 @@ impl Session {
         };
         self.send(&err_sink, &result.err).await?;
         Ok((result.code, captured))
+    }
+
+    /// `su [WHO] [COMMAND [ARG…]]`, as the `su` of the generation parses it (system/extras su/su.c at
+    /// android-4.4.4_r1, su/su.cpp at 9 and 10+). The command then runs as a simple command of this
+    /// shell (same redirections, same pipe) under the new uid; without one, a shell reads stdin.
+    async fn run_su(
+        &mut self,
+        cmd: &SimpleCommand,
+        args: &[String],
+        input: Option<Vec<u8>>,
+        piped: bool,
+        err_sink: &Sink,
+    ) -> Result<(i32, Option<Vec<u8>>), Gone> {
+        use crate::vhandset::generation::SuFlavor;
+        let flavor = self.handset.profile().generation.su;
+        let none = piped.then(Vec::new);
+        if self.uid != ROOT_UID && self.uid != SHELL_UID {
+            let msg = match flavor {
+                SuFlavor::Kitkat => format!("su: uid {} not allowed to su\n", self.uid),
+                _ => "su: not allowed\n".to_string(),
+            };
+            self.send(err_sink, msg.as_bytes()).await?;
+            return Ok((1, none));
+        }
+        let mut rest = args;
+        if flavor != SuFlavor::Kitkat
+            && rest
+                .first()
+                .is_some_and(|a| a == "-h" || a == "--help")
+        {
+            self.send(err_sink, flavor.usage().as_bytes()).await?;
+            return Ok((0, none));
+        }
+        let mut uid = ROOT_UID;
+        if let Some(who) = rest.first() {
+            let first = who.split(',').next().unwrap_or("");
+            uid = match (user_id(first), flavor) {
+                (Some(u), _) => u,
+                // su.c: `atoi(tok)`, so a word that is no user name (`-c`) is uid 0.
+                (None, SuFlavor::Kitkat) => atoi(first) as u32,
+                // su.cpp: `strtoul` must convert something, or `invalid uid/gid`.
+                (None, _) => match leading_number(first) {
+                    Some(n) => n,
+                    None => {
+                        let msg = format!("su: invalid uid/gid '{first}'\n");
+                        self.send(err_sink, msg.as_bytes()).await?;
+                        return Ok((1, none));
+                    }
+                },
+            };
+            rest = &rest[1..];
+        }
+        if rest.is_empty() {
+            // The default shell reads its commands from stdin.
+            let saved = std::mem::replace(&mut self.uid, uid);
+            let r = self.run_stdin_script(input).await;
+            self.uid = saved;
+            return Ok((r?, none));
+        }
+        let program = rest[0].rsplit('/').next().unwrap_or(&rest[0]).to_string();
+        let exec_args: &[String] = if flavor == SuFlavor::Kitkat && rest.len() == 1 {
+            // su.c: `argc == 3` execs argv[2] alone, so `su -c 'a b'` looks for a program "a b".
+            &rest[..1]
+        } else {
+            rest
+        };
+        if !commands::is_known(&program) && !matches!(program.as_str(), "sh" | "exit" | "cd") {
+            let msg = match flavor {
+                SuFlavor::Kitkat => format!(
+                    "su: exec failed for {} Error:No such file or directory\n",
+                    rest[0]
+                ),
+                _ => format!("su: failed to exec {}: No such file or directory\n", rest[0]),
+            };
+            self.send(err_sink, msg.as_bytes()).await?;
+            // su.c returns -ENOENT (exit status 254); su.cpp's error(1, …) exits 1.
+            let code = if flavor == SuFlavor::Kitkat { 254 } else { 1 };
+            return Ok((code, none));
+        }
+        if self.depth >= MAX_DEPTH {
+            self.send(err_sink, b"/system/bin/sh: too deeply nested\n")
+                .await?;
+            return Ok((1, none));
+        }
+        let sub = SimpleCommand {
+            words: exec_args
+                .iter()
+                .map(|a| vec![Part::Lit(a.clone())])
+                .collect(),
+            // The outer redirections apply to the command su runs.
+            redirs: cmd.redirs.clone(),
+        };
+        let (saved_uid, saved_vars) = (std::mem::replace(&mut self.uid, uid), self.vars.clone());
+        self.vars.insert(
+            "USER".into(),
+            if uid == ROOT_UID { "root" } else { "shell" }.into(),
+        );
+        self.depth += 1;
+        let r = Box::pin(self.run_simple(&sub, input, piped)).await;
+        self.depth -= 1;
+        self.uid = saved_uid;
+        self.vars = saved_vars;
+        r
+    }
+
+    /// A shell reading its commands from `input` or the host's stdin (`su` without a command).
+    async fn run_stdin_script(&mut self, input: Option<Vec<u8>>) -> Result<i32, Gone> {
+        let mut text = input.unwrap_or_default();
+        if text.is_empty()
+            && let Some(mut stdin) = self.stdin.take()
+        {
+            while let Some(d) = stdin.recv().await {
+                if text.len() + d.len() > parse::MAX_LINE * 16 {
+                    break;
+                }
+                text.extend(d);
+            }
+        }
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let mut last = 0;
+        for line in text.lines() {
+            self.depth += 1;
+            let r = Box::pin(self.run_line(line)).await;
+            self.depth -= 1;
+            last = r?;
+            if let Some(code) = self.exit.take() {
+                return Ok(code);
+            }
+        }
+        Ok(last)
     }
 
     async fn copy_stdin(&mut self, sink: &Sink) -> Result<i32, Gone> {
@@ -802,6 +1052,8 @@ pub(crate) mod tests {
             identifiers,
             traffic: Default::default(),
             source: "test".into(),
+            generation: crate::vhandset::generation::by_id("android-13").unwrap(),
+            persona: Default::default(),
         })
     }
 

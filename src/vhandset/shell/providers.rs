@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::vhandset::HandsetEvent;
+use crate::vhandset::generation::ContentFlavor;
 
 /// Rows per table, so a script in a loop cannot exhaust memory.
 const MAX_ROWS: usize = 10_000;
@@ -204,6 +205,33 @@ impl Providers {
             ("type".into(), Value::Int(2)),
             ("body".into(), Value::Text(body.into())),
         ]))
+    }
+
+    /// Saves a contact the way the contacts app's editor does (a raw contact with a name and a mobile
+    /// number row); returns the `ContactAdded` event(s) the provider raises.
+    pub fn save_contact(&mut self, name: &str, phone: &str) -> Result<Vec<HandsetEvent>, String> {
+        let raw = self.raw_contacts.insert(Row(vec![
+            ("account_type".into(), Value::Null),
+            ("account_name".into(), Value::Null),
+            ("deleted".into(), Value::Int(0)),
+            ("starred".into(), Value::Int(0)),
+        ]))?;
+        if !name.is_empty() {
+            self.data.insert(Row(vec![
+                ("raw_contact_id".into(), Value::Int(raw)),
+                ("mimetype".into(), Value::Text(MIME_NAME.into())),
+                ("data1".into(), Value::Text(name.into())),
+            ]))?;
+        }
+        if !phone.is_empty() {
+            self.data.insert(Row(vec![
+                ("raw_contact_id".into(), Value::Int(raw)),
+                ("mimetype".into(), Value::Text(MIME_PHONE.into())),
+                ("data1".into(), Value::Text(phone.into())),
+                ("data2".into(), Value::Int(2)),
+            ]))?;
+        }
+        Ok(self.newly_complete())
     }
 
     fn thread_id(&self, address: &str) -> i64 {
@@ -496,8 +524,31 @@ fn provider_error(uri: &str, msg: &str) -> Output {
     )
 }
 
-/// `content insert|query|delete|update …`.
-pub fn content_cmd(p: &mut Providers, args: &[String], now_ms: i64) -> Output {
+/// `content insert|query|delete|update …`, as the `content` tool of `flavor`'s release prints it.
+pub fn content_cmd(
+    p: &mut Providers,
+    args: &[String],
+    now_ms: i64,
+    flavor: &ContentFlavor,
+) -> Output {
+    // KitKat's Content.java knows four verbs; anything else prints its usage and the error on stdout
+    // (Parser.parseCommand catches the IllegalArgumentException) and exits 0.
+    if let (Some(usage), Some(verb)) = (flavor.usage, args.first())
+        && !flavor.verbs.contains(&verb.as_str())
+    {
+        return Output {
+            out: format!("{usage}\n[ERROR] Unsupported operation: {verb}\n"),
+            ..Default::default()
+        };
+    }
+    let mut out = content_modern(p, args, now_ms);
+    if out.out == "No result found.\n" {
+        out.out = format!("{}\n", flavor.empty_cursor);
+    }
+    out
+}
+
+fn content_modern(p: &mut Providers, args: &[String], now_ms: i64) -> Output {
     let usage = || {
         Output::err(
             "usage: adb shell content [subcommand] [options]\n\nusage: adb shell content insert --uri <URI> [--user <USER_ID>] --bind <BINDING> [--bind <BINDING>...]\n  <URI> a content provider URI.\n  <BINDING> binds a typed value to a column and is formatted:\n  <COLUMN_NAME>:<TYPE>:<COLUMN_VALUE> where:\n  <TYPE> specifies data type such as:\n  b - boolean, s - string, i - integer, l - long, f - float, d - double, n - null\n\nusage: adb shell content query --uri <URI> [--user <USER_ID>] [--projection <PROJECTION>] [--where <WHERE>] [--sort <SORT_ORDER>]\n\nusage: adb shell content delete --uri <URI> [--user <USER_ID>] --where <WHERE>\n",
@@ -786,6 +837,29 @@ fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `content` tool of Android 13 (what these tests were written against).
+    fn content_cmd(p: &mut Providers, args: &[String], now_ms: i64) -> Output {
+        let g = crate::vhandset::generation::by_id("android-13").unwrap();
+        super::content_cmd(p, args, now_ms, &g.content)
+    }
+
+    #[test]
+    fn kitkat_content_has_its_typo_and_four_verbs() {
+        let g = crate::vhandset::generation::by_id("android-4.4").unwrap();
+        let mut p = Providers::default();
+        let q = super::content_cmd(
+            &mut p,
+            &a(&["query", "--uri", "content://sms/sent"]),
+            0,
+            &g.content,
+        );
+        assert_eq!(q.out, "No reuslt found.\n");
+        let c = super::content_cmd(&mut p, &a(&["call", "--uri", "content://settings"]), 0, &g.content);
+        assert!(c.out.starts_with("usage: adb shell content [subcommand] [options]\n"));
+        assert!(c.out.ends_with("\n\n[ERROR] Unsupported operation: call\n"), "{}", c.out);
+        assert_eq!(c.code, 0);
+    }
 
     fn a(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()

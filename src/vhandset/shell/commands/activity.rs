@@ -1,15 +1,19 @@
 //! `am` (and `cmd activity`): `start` / `broadcast` with intent options, printed the way
 //! `Intent.toString()` shows them (`Starting: Intent { … }`, data masked by `Uri.toSafeString` for sms:
-//! and tel:-like schemes), `force-stop`. A SENDTO/SEND intent to an sms: URI opens the messaging app's
-//! compose screen (`shell::Compose`), which `input` then drives.
+//! and tel:-like schemes), `force-stop`; and `monkey -p PKG`, which launches an app (its own output is
+//! not modelled). Intents open screens of `shell::ui`: SENDTO/SEND to an sms: URI the messaging app's
+//! compose screen, DIAL/VIEW to a tel: URI the dial pad with the number filled in (the dialer ignores
+//! codes that arrive this way), INSERT of a contact the contacts editor (`name`/`phone` extras), a
+//! component or a launcher intent the app's first screen.
 //!
-//! Must not touch: the keys pressed on the compose screen (`input`), the SMS tables (`providers`).
+//! Must not touch: the keys and taps on those screens (`input`, `shell::ui`), the SMS tables
+//! (`providers`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::CmdResult;
-use super::package::MESSAGING;
+use crate::vhandset::shell::ui::{App, Dialer, Editor, Screen};
 use crate::vhandset::shell::{Compose, Handset};
 
 /// `Uri.toSafeString`: sms/tel-like schemes keep only `-@.`, the rest becomes `x`.
@@ -193,6 +197,78 @@ fn sms_recipient(data: &str) -> Option<String> {
     Some(decoded)
 }
 
+/// The number of a tel: URI as the dialer fills it in: `Uri.getSchemeSpecificPart()` (percent-decoded;
+/// a raw `#` starts the fragment, so `tel:*#06#` is just `*`).
+fn tel_number(data: &str) -> Option<String> {
+    let (scheme, ssp) = data.split_once(':')?;
+    if !scheme.eq_ignore_ascii_case("tel") {
+        return None;
+    }
+    let ssp = ssp.split('#').next().unwrap_or("");
+    Some(
+        percent_encoding::percent_decode_str(ssp)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
+/// The screen an intent opens, if the handset models one.
+fn screen_for(intent: &Intent) -> Option<Screen> {
+    let action = intent.action.as_deref().unwrap_or("");
+    let data = intent.data.as_deref();
+    match action {
+        "android.intent.action.SENDTO" | "android.intent.action.SEND" => {
+            let to = data.and_then(sms_recipient)?;
+            let body = intent.extras.get("sms_body").cloned().unwrap_or_default();
+            return Some(Screen::Compose(Compose {
+                to,
+                body,
+                send_focused: false,
+            }));
+        }
+        "android.intent.action.DIAL" | "android.intent.action.VIEW"
+            if data.is_some_and(|d| tel_number(d).is_some()) =>
+        {
+            let digits = data.and_then(tel_number).unwrap_or_default();
+            return Some(Screen::Dialer(Dialer {
+                filled_by_intent: !digits.is_empty(),
+                digits,
+                imei_dialog: false,
+            }));
+        }
+        "android.intent.action.DIAL" => return Some(Screen::Dialer(Dialer::default())),
+        "android.intent.action.INSERT"
+            if intent.mime.as_deref().is_some_and(|t| {
+                t == "vnd.android.cursor.dir/contact" || t == "vnd.android.cursor.dir/raw_contact"
+            }) || data.is_some_and(|d| d.starts_with("content://com.android.contacts")) =>
+        {
+            let get = |k: &str| intent.extras.get(k).cloned().unwrap_or_default();
+            return Some(Screen::ContactEditor(Editor::new(&get("name"), &get("phone"))));
+        }
+        _ => {}
+    }
+    let package = intent
+        .component
+        .as_deref()
+        .map(|c| c.split('/').next().unwrap_or(c))
+        .or(intent.package.as_deref())?;
+    let mut ui = crate::vhandset::shell::ui::Ui::default();
+    ui.launch(App::from_package(package)?);
+    Some(ui.screen)
+}
+
+/// `monkey -p PKG …`: launches the package's launcher activity.
+pub(super) fn monkey(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
+    let package = args
+        .windows(2)
+        .find(|w| w[0] == "-p")
+        .map(|w| w[1].as_str());
+    if let Some(app) = package.and_then(App::from_package) {
+        handset.state().ui.launch(app);
+    }
+    CmdResult::default()
+}
+
 pub(super) fn am(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
     let Some(verb) = args.first() else {
         return CmdResult::fail(
@@ -211,32 +287,39 @@ pub(super) fn am(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
                 intent.action.as_deref(),
                 Some("android.intent.action.SENDTO" | "android.intent.action.SEND")
             );
-            if sendto {
-                match intent.data.as_deref().and_then(sms_recipient) {
-                    Some(to) => {
-                        let body = intent.extras.get("sms_body").cloned().unwrap_or_default();
-                        handset.state().compose = Some(Compose {
-                            to,
-                            body,
-                            send_focused: false,
-                        });
-                    }
-                    None => {
-                        return CmdResult {
-                            out: out.into_bytes(),
-                            err: format!(
-                                "Error: Activity not started, unable to resolve {}\n",
-                                intent.describe()
-                            )
-                            .into_bytes(),
-                            code: 1,
-                            ..Default::default()
-                        };
-                    }
+            let screen = screen_for(&intent);
+            let activity = match &screen {
+                Some(Screen::Compose(_)) => {
+                    "com.android.messaging/.ui.conversation.LaunchConversationActivity".to_string()
                 }
+                Some(Screen::Dialer(_)) => handset.profile().generation.ui.dialer_activity.into(),
+                Some(Screen::ContactEditor(_)) => {
+                    "com.android.contacts/.activities.ContactEditorActivity".into()
+                }
+                Some(Screen::ConversationList) => {
+                    "com.android.messaging/.ui.conversationlist.ConversationListActivity".into()
+                }
+                Some(Screen::Contacts) => "com.android.contacts/.activities.PeopleActivity".into(),
+                Some(Screen::Home) | None => intent.component.clone().unwrap_or_default(),
+            };
+            match screen {
+                Some(s) => handset.state().ui.open(s),
+                None if sendto => {
+                    return CmdResult {
+                        out: out.into_bytes(),
+                        err: format!(
+                            "Error: Activity not started, unable to resolve {}\n",
+                            intent.describe()
+                        )
+                        .into_bytes(),
+                        code: 1,
+                        ..Default::default()
+                    };
+                }
+                None => {}
             }
             if wait {
-                out.push_str("Status: ok\nLaunchState: COLD\nActivity: com.android.messaging/.ui.conversation.LaunchConversationActivity\nTotalTime: 412\nWaitTime: 418\nComplete\n");
+                out.push_str(&format!("Status: ok\nLaunchState: COLD\nActivity: {activity}\nTotalTime: 412\nWaitTime: 418\nComplete\n"));
             }
             CmdResult::ok(out)
         }
@@ -252,10 +335,8 @@ pub(super) fn am(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
             Err(e) => CmdResult::fail(format!("{e}\n"), 1),
         },
         "force-stop" | "kill" => {
-            if let Some(pkg) = args.get(1)
-                && MESSAGING.contains(&pkg.as_str())
-            {
-                handset.state().compose = None;
+            if let Some(app) = args.get(1).and_then(|p| App::from_package(p)) {
+                handset.state().ui.close_app(app);
             }
             CmdResult::default()
         }

@@ -1,33 +1,52 @@
-//! `input` (`keyevent`, `text`, and the touch commands that do nothing here), with an optional input
-//! source first. Keys drive the messaging app's compose screen: DPAD_RIGHT/TAB focus the send button,
-//! ENTER there sends the SMS (stored in the sent box, `SmsSent` raised), BACK/HOME close the screen.
+//! `input` (`tap`, `text`, `keyevent`, and the gestures that do nothing here), with an optional input
+//! source first, and `uiautomator dump`: the commands that look at and act on the screens of
+//! `shell::ui`. A tap hits the node under the point (the dialer's keys, the IMEI dialog's OK, the
+//! messaging app's Send button, the contacts editor's fields and Save); `input text` types into the
+//! focused field (`%s` is a space, as in Input.java); keys are the dialer's digits, BACK, HOME, DEL,
+//! and on the compose screen DPAD_RIGHT/TAB + ENTER where the Send button is focusable.
 //!
-//! Must not touch: how the compose screen is opened (`activity`), the SMS table's format (`providers`).
+//! Must not touch: how screens are opened by intents (`activity`), the SMS and contacts tables' format
+//! (`providers`).
 
 use std::sync::Arc;
 
 use super::CmdResult;
-use crate::vhandset::HandsetEvent;
-use crate::vhandset::shell::{Handset, now_ms};
+use crate::vhandset::shell::{Handset, fs, now_ms, now_secs, ui};
+
+/// RunTestCommand.detailedOptions (SDK 30).
+const RUNTEST_OPTIONS: &str = "    runtest <class spec> [options]\n    <class spec>: <JARS> < -c <CLASSES> | -e class <CLASSES> >\n      <JARS>: a list of jar files containing test classes and dependencies. If\n        the path is relative, it's assumed to be under /data/local/tmp. Use\n        absolute path if the file is elsewhere. Multiple files can be\n        specified, separated by space.\n      <CLASSES>: a list of test class names to run, separated by comma. To\n        a single method, use TestClass#testMethod format. The -e or -c option\n        may be repeated. This option is not required and if not provided then\n        all the tests in provided jars will be run automatically.\n    options:\n      --nohup: trap SIG_HUP, so test won't terminate even if parent process\n               is terminated, e.g. USB is disconnected.\n      -e debug [true|false]: wait for debugger to connect before starting.\n      -e runner [CLASS]: use specified test runner class instead. If\n        unspecified, framework default runner will be used.\n      -e <NAME> <VALUE>: other name-value pairs to be passed to test classes.\n        May be repeated.\n      -e outputFormat simple | -s: enabled less verbose JUnit style output.\n";
 
 fn keycode(name: &str) -> Option<u32> {
     if let Ok(n) = name.parse() {
         return Some(n);
     }
+    // KeyEvent.java's KEYCODE_ constants.
     Some(match name.trim_start_matches("KEYCODE_") {
         "HOME" => 3,
         "BACK" => 4,
+        "0" => 7,
+        "1" => 8,
+        "2" => 9,
+        "3" => 10,
+        "4" => 11,
+        "5" => 12,
+        "6" => 13,
+        "7" => 14,
+        "8" => 15,
+        "9" => 16,
+        "STAR" => 17,
+        "POUND" => 18,
         "DPAD_UP" => 19,
         "DPAD_DOWN" => 20,
         "DPAD_LEFT" => 21,
         "DPAD_RIGHT" => 22,
         "DPAD_CENTER" => 23,
+        "POWER" => 26,
         "TAB" => 61,
         "ENTER" => 66,
         "DEL" => 67,
         "MENU" => 82,
         "WAKEUP" => 224,
-        "POWER" => 26,
         _ => return None,
     })
 }
@@ -53,9 +72,11 @@ pub(super) fn input_cmd(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
         args = &args[1..];
     }
     let mut res = CmdResult::default();
+    let send_button = handset.profile().persona.send_button;
     match args.first().map(String::as_str) {
         Some("keyevent") => {
             let mut st = handset.state();
+            let st = &mut *st;
             for k in args[1..].iter().filter(|a| !a.starts_with("--")) {
                 let Some(code) = keycode(k) else {
                     res.err
@@ -63,46 +84,95 @@ pub(super) fn input_cmd(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
                     res.code = 1;
                     break;
                 };
-                match (code, st.compose.as_mut()) {
-                    (22 | 61, Some(c)) => c.send_focused = true,
-                    (21, Some(c)) => c.send_focused = false,
-                    (66 | 23, Some(c)) if c.send_focused && !c.body.is_empty() => {
-                        let (to, body) = (c.to.clone(), c.body.clone());
-                        st.compose = None;
-                        if st.providers.store_sent_sms(&to, &body, now_ms()).is_ok() {
-                            res.events.push(HandsetEvent::SmsSent { to, body });
-                        }
-                    }
-                    // The send button is disabled while the message is empty.
-                    (66 | 23, Some(c)) if c.send_focused => {}
-                    (66, Some(c)) => c.body.push('\n'),
-                    (67, Some(c)) if !c.send_focused => {
-                        c.body.pop();
-                    }
-                    (3 | 4, Some(_)) => st.compose = None,
-                    _ => {}
-                }
+                let events = st.ui.key(code, send_button, &mut st.providers, now_ms());
+                res.events.extend(events);
             }
         }
         Some("text") => {
             let Some(text) = args.get(1) else {
                 return CmdResult::fail("Error: text requires an argument\n", 1);
             };
-            let mut st = handset.state();
-            if let Some(c) = st.compose.as_mut()
-                && !c.send_focused
-                && c.body.len() + text.len() <= 64 * 1024
-            {
-                // `input text` turns %s into spaces.
-                c.body.push_str(&text.replace("%s", " "));
-            }
+            // `input text` turns %s into spaces.
+            handset.state().ui.type_text(&text.replace("%s", " "));
         }
-        Some(
-            "tap" | "swipe" | "draganddrop" | "press" | "roll" | "motionevent" | "keycombination",
-        ) => {}
+        Some("tap") => {
+            let (Some(x), Some(y)) = (
+                args.get(1).and_then(|v| v.parse::<f32>().ok()),
+                args.get(2).and_then(|v| v.parse::<f32>().ok()),
+            ) else {
+                return CmdResult::fail("Error: tap requires two coordinates\n", 1);
+            };
+            let ctx = handset.ui_context();
+            let mut st = handset.state();
+            let st = &mut *st;
+            let events = st
+                .ui
+                .tap(x as i32, y as i32, &ctx, &mut st.providers, now_ms());
+            res.events.extend(events);
+        }
+        Some("swipe" | "draganddrop" | "press" | "roll" | "motionevent" | "keycombination") => {}
         _ => {
             return CmdResult::fail("Usage: input [<source>] <command> [<arg>...]\n", 1);
         }
     }
     res
+}
+
+/// `uiautomator dump [--compressed] [--windows] [FILE]` (cmds/uiautomator DumpCommand.java): the
+/// active window's tree to FILE (default `$EXTERNAL_STORAGE/window_dump.xml` of the generation), then
+/// `UI hierchary dumped to: PATH` (AOSP's spelling). `/dev/tty` and `/dev/stdout` print the XML first.
+pub(super) fn uiautomator(handset: &Arc<Handset>, args: &[String], cwd: &str) -> CmdResult {
+    let storage = handset.profile().generation.ui.external_storage;
+    match args.first().map(String::as_str) {
+        Some("dump") => {
+            let mut file = format!("{storage}/window_dump.xml");
+            for a in &args[1..] {
+                if !a.starts_with('-') {
+                    file = a.clone();
+                }
+            }
+            // File.getAbsolutePath(): relative to the working directory, not normalized.
+            let shown = if file.starts_with('/') {
+                file.clone()
+            } else {
+                format!("{}/{file}", cwd.trim_end_matches('/'))
+            };
+            let xml = {
+                let ctx = handset.ui_context();
+                let st = handset.state();
+                ui::dump_xml(&st.ui.tree(&ctx))
+            };
+            let mut out = Vec::new();
+            if matches!(shown.as_str(), "/dev/tty" | "/dev/stdout") {
+                out.extend_from_slice(xml.as_bytes());
+            } else {
+                let written = fs::normalize(&shown, "/").and_then(|p| {
+                    handset
+                        .state()
+                        .fs
+                        .write(&p, xml.into_bytes(), 0o660, now_secs())
+                });
+                if written.is_err() {
+                    // DumpWindowToFile logs the IOException ("failed to dump window to file") and the
+                    // command still reports the path.
+                    tracing::debug!(path = %shown, "uiautomator: cannot write the dump");
+                }
+            }
+            out.extend_from_slice(format!("UI hierchary dumped to: {shown}\n").as_bytes());
+            CmdResult {
+                out,
+                ..Default::default()
+            }
+        }
+        Some("events") => CmdResult::default(),
+        // Launcher.HELP_COMMAND (SDK 30 com/android/commands/uiautomator/Launcher.java): on stderr,
+        // each command's short help and detailed options.
+        _ => CmdResult {
+            err: format!(
+                "Usage: uiautomator <subcommand> [options]\n\nAvailable subcommands:\n\nhelp: displays help message\n\nruntest: executes UI automation tests\n{RUNTEST_OPTIONS}\ndump: creates an XML dump of current UI hierarchy\n    dump [--verbose][file]\n      [--compressed]: dumps compressed layout information.\n      [file]: the location where the dumped XML should be stored, default is\n      {storage}/window_dump.xml\n\nevents: prints out accessibility events until terminated\n\n"
+            )
+            .into_bytes(),
+            ..Default::default()
+        },
+    }
 }

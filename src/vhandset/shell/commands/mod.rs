@@ -3,8 +3,10 @@
 //! and `CmdResult` is what every family returns. Output formats follow Android's own tools, one file per
 //! family: toybox's text tools (`text`: echo, grep, head, wc), identity (`identity`: id, whoami, uname),
 //! `date`, file tools (`files`: ls, cat, rm, mkdir), `getprop`/`setprop` (`props`), `am` (`activity`),
-//! `pm` (`package`), `input`, `service` (`service`: binder replies) and `dumpsys`/`wm` (`dumpsys`);
-//! `settings` and `content` live with their tables in `shell::providers`.
+//! `pm` (`package`), `input` and `uiautomator` (`input`: the screens of `shell::ui`), `service`
+//! (`service`: binder replies) and `dumpsys`/`wm` (`dumpsys`); `settings` and `content` live with their
+//! tables in `shell::providers`. What differs between Android releases is read from the profile's
+//! `Generation`, never decided here by SDK numbers.
 //!
 //! Must not touch: the streams (commands return bytes), the network (events are returned).
 
@@ -71,6 +73,7 @@ pub fn run(
     args: &[String],
     input: Option<&[u8]>,
     vars: &BTreeMap<String, String>,
+    uid: u32,
 ) -> CmdResult {
     let name = args[0].rsplit('/').next().unwrap_or(&args[0]);
     let rest = &args[1..];
@@ -82,8 +85,8 @@ pub fn run(
             ..Default::default()
         },
         "echo" => text::echo(rest),
-        "id" => identity::id(),
-        "whoami" => identity::whoami(),
+        "id" => identity::id(uid),
+        "whoami" => identity::whoami(uid),
         "pwd" => CmdResult::ok(format!("{cwd}\n")),
         "uname" => identity::uname(handset, rest),
         "date" => date::date(rest),
@@ -104,7 +107,13 @@ pub fn run(
         "getprop" => props::getprop(handset, rest),
         "setprop" => props::setprop(handset, rest),
         "settings" => providers::settings_cmd(&mut handset.state().settings, rest).into(),
-        "content" => providers::content_cmd(&mut handset.state().providers, rest, now_ms()).into(),
+        "content" => providers::content_cmd(
+            &mut handset.state().providers,
+            rest,
+            now_ms(),
+            &handset.profile().generation.content,
+        )
+        .into(),
         "am" => activity::am(handset, rest),
         "pm" => package::pm(handset, rest),
         "cmd" => match rest.first().map(String::as_str) {
@@ -120,20 +129,25 @@ pub fn run(
             ),
         },
         "input" => input::input_cmd(handset, rest),
-        "service" => service::command(handset, rest),
+        "uiautomator" => input::uiautomator(handset, rest, cwd),
+        "service" => service::command(handset, rest, uid),
         "wm" => dumpsys::wm(rest),
-        "dumpsys" => dumpsys::dumpsys(rest),
+        "dumpsys" => dumpsys::dumpsys(handset, rest),
         "logcat" => CmdResult::default(),
         "sh" | "mksh" => CmdResult::fail(
             "/system/bin/sh: only `sh -c COMMAND` without redirections is supported here\n",
             2,
         ),
-        "svc" | "monkey" | "sync" => CmdResult::default(),
+        "monkey" => activity::monkey(handset, rest),
+        "svc" | "sync" => CmdResult::default(),
         "which" => {
             let mut out = String::new();
             let mut code = 0;
+            let has_su = handset.state().has_su();
             for a in rest {
-                if is_known(a) {
+                if a == "su" && has_su {
+                    out.push_str("/system/xbin/su\n");
+                } else if is_known(a) {
                     out.push_str(&format!("/system/bin/{a}\n"));
                 } else {
                     code = 1;
@@ -156,7 +170,8 @@ pub fn run(
     }
 }
 
-fn is_known(name: &str) -> bool {
+/// Whether the handset has a program of that name (what `which` and `su` find).
+pub(crate) fn is_known(name: &str) -> bool {
     matches!(
         name,
         "echo"
@@ -195,6 +210,7 @@ fn is_known(name: &str) -> bool {
             | "sh"
             | "monkey"
             | "sync"
+            | "uiautomator"
     )
 }
 #[cfg(test)]
@@ -231,7 +247,7 @@ mod tests {
         )
         .await;
         assert_eq!(out, "Row: 0 address=+6598765432, body=hello canary\n");
-        assert!(h.state().compose.is_none());
+        assert!(h.state().compose().is_none());
         sh(&h, "pm clear com.android.providers.telephony").await;
         assert_eq!(
             sh(&h, "content query --uri content://sms").await.0,

@@ -1,6 +1,6 @@
 //! `pm` (and `cmd package`): the packages the handset has with their APK paths (`list packages`,
-//! `path`), and `clear`, which empties the data of the contacts and telephony providers or closes the
-//! messaging app's compose screen.
+//! `path`), and `clear`, which empties the data of the contacts and telephony providers or closes an
+//! app's screens.
 //!
 //! Must not touch: the provider tables' contents (`providers` clears them), intents (`activity`).
 
@@ -10,7 +10,7 @@ use super::CmdResult;
 use crate::vhandset::shell::Handset;
 
 /// Packages the handset has, with their APK paths.
-const PACKAGES: &[(&str, &str)] = &[
+pub(super) const PACKAGES: &[(&str, &str)] = &[
     ("android", "/system/framework/framework-res.apk"),
     (
         "com.android.contacts",
@@ -51,9 +51,6 @@ const PACKAGES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The messaging apps: the ones whose compose screen `am` opens.
-pub(super) const MESSAGING: &[&str] =
-    &["com.android.messaging", "com.google.android.apps.messaging"];
 
 pub(super) fn pm(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
     match args.first().map(String::as_str) {
@@ -97,8 +94,11 @@ pub(super) fn pm(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
             match pkg.as_str() {
                 "com.android.providers.contacts" => st.providers.clear_contacts(),
                 "com.android.providers.telephony" => st.providers.clear_sms(),
-                p if MESSAGING.contains(&p) => st.compose = None,
-                _ => {}
+                p => {
+                    if let Some(app) = crate::vhandset::shell::ui::App::from_package(p) {
+                        st.ui.close_app(app);
+                    }
+                }
             }
             CmdResult::ok("Success\n")
         }

@@ -9,7 +9,8 @@ use super::CmdResult;
 use crate::vhandset::shell::Handset;
 
 pub(super) fn getprop(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
-    let st = handset.state();
+    let mut st = handset.state();
+    st.settle_boot();
     match args {
         [] => {
             let mut out = String::new();

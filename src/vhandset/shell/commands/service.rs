@@ -1,13 +1,14 @@
-//! `service call|list|check`: the binder services a shell can poke, with replies printed the way
-//! `cmds/service/service.cpp` prints a Parcel (`Result: Parcel(…)`, hex dump of little-endian words).
+//! `service call|list|check`: the binder services a shell can poke, as the `service` binary of the
+//! profile's generation parses its arguments (`cmds/service/service.cpp`) and as libbinder prints the
+//! reply (`Result: Parcel(…)`, a hex dump of little-endian words).
 //!
-//! Transaction codes of `com.android.internal.telephony.IPhoneSubInfo` are the 1-based positions of
-//! the AIDL methods (FIRST_CALL_TRANSACTION = 1), read from frameworks/base
-//! `telephony/java/com/android/internal/telephony/IPhoneSubInfo.aidl`:
-//! - SDK 29 (Android 10): `getDeviceId(callingPackage)` first, no `…WithFeature` variants.
-//! - SDK 30–34 (Android 11–14): `…WithFeature` variants inserted after each deprecated method;
-//!   later releases appended methods only after the ones used here.
-//! - SDK 35+ (Android 15): `getGroupIdLevel2ForSubscriber` inserted after GID1, shifting codes ≥ 12.
+//! `service call iphonesubinfo N …` is answered from the generation's `IPhoneSubInfo` table: the data
+//! Parcel is built the way service.cpp writes it (`i32`, `i64`, `f`, `d`, `s16`, `null`…), read back the
+//! way the release's stub reads the method's parameters (so a wrong argument type misreads, as on a
+//! phone), then the method's checks run in the release's order (unread data on stubs that enforce it,
+//! the calling package where the release checks it, then the permission), and the reply is either the
+//! value (`writeNoException` + `writeString`) or the release's exception layout. Other services answer
+//! a bare "no exception" reply: their transaction codes are not modelled (see docs/profiles.md).
 //!
 //! The hex dump reproduces libbinder's `printHexData` (16 bytes a line, 4-byte words shown as
 //! little-endian values, one line without offsets up to 16 bytes, `'…'` ASCII column).
@@ -17,130 +18,21 @@
 use std::sync::Arc;
 
 use super::CmdResult;
-use crate::vhandset::shell::Handset;
-use tattle_analysis::identifier::kinds;
+use super::package::PACKAGES;
+use crate::vhandset::generation::{Check, Generation, Method, Param, ParcelPrint, Returns};
+use crate::vhandset::shell::{Handset, ROOT_UID};
 
-/// What an IPhoneSubInfo method returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubInfo {
-    Imei,
-    Imsi,
-    Iccid,
-    Line1,
-    DeviceSvn,
-    /// A method that exists but returns null (or something this handset does not model).
-    Null,
-}
+/// `Parcel` exception codes (android/os/Parcel.java, S4-35 lines 349–357).
+const EX_SECURITY: i32 = -1;
+const EX_BAD_PARCELABLE: i32 = -2;
+const EX_NULL_POINTER: i32 = -4;
 
-impl SubInfo {
-    /// The identifier kind the method returns, if any.
-    pub fn identifier_kind(self) -> Option<&'static str> {
-        match self {
-            SubInfo::Imei => Some(kinds::IMEI),
-            SubInfo::Imsi => Some(kinds::IMSI),
-            SubInfo::Iccid => Some(kinds::ICCID),
-            SubInfo::Line1 => Some(kinds::PHONE_NUMBER),
-            SubInfo::DeviceSvn | SubInfo::Null => None,
-        }
-    }
-}
+/// The system uid, which holds every permission as root does.
+const SYSTEM_UID: u32 = 1000;
 
-use SubInfo::*;
-
-// Positions 1.. of the AIDL methods (only the first ones matter for identifiers).
-const SDK29: &[SubInfo] = &[
-    Imei,      // getDeviceId
-    Null,      // getNaiForSubscriber
-    Imei,      // getDeviceIdForPhone
-    Imei,      // getImeiForSubscriber
-    DeviceSvn, // getDeviceSvn
-    DeviceSvn, // getDeviceSvnUsingSubId
-    Imsi,      // getSubscriberId
-    Imsi,      // getSubscriberIdForSubscriber
-    Null,      // getGroupIdLevel1ForSubscriber
-    Iccid,     // getIccSerialNumber
-    Iccid,     // getIccSerialNumberForSubscriber
-    Line1,     // getLine1Number
-    Line1,     // getLine1NumberForSubscriber
-    Null,      // getLine1AlphaTag
-    Null,      // getLine1AlphaTagForSubscriber
-    Line1,     // getMsisdn
-    Line1,     // getMsisdnForSubscriber
-];
-
-const SDK30: &[SubInfo] = &[
-    Imei,      // getDeviceId
-    Imei,      // getDeviceIdWithFeature
-    Null,      // getNaiForSubscriber
-    Imei,      // getDeviceIdForPhone
-    Imei,      // getImeiForSubscriber
-    DeviceSvn, // getDeviceSvn
-    DeviceSvn, // getDeviceSvnUsingSubId
-    Imsi,      // getSubscriberId
-    Imsi,      // getSubscriberIdWithFeature
-    Imsi,      // getSubscriberIdForSubscriber
-    Null,      // getGroupIdLevel1ForSubscriber
-    Iccid,     // getIccSerialNumber
-    Iccid,     // getIccSerialNumberWithFeature
-    Iccid,     // getIccSerialNumberForSubscriber
-    Line1,     // getLine1Number
-    Line1,     // getLine1NumberForSubscriber
-    Null,      // getLine1AlphaTag
-    Null,      // getLine1AlphaTagForSubscriber
-    Line1,     // getMsisdn
-    Line1,     // getMsisdnForSubscriber
-];
-
-const SDK35: &[SubInfo] = &[
-    Imei,      // getDeviceId
-    Imei,      // getDeviceIdWithFeature
-    Null,      // getNaiForSubscriber
-    Imei,      // getDeviceIdForPhone
-    Imei,      // getImeiForSubscriber
-    DeviceSvn, // getDeviceSvn
-    DeviceSvn, // getDeviceSvnUsingSubId
-    Imsi,      // getSubscriberId
-    Imsi,      // getSubscriberIdWithFeature
-    Imsi,      // getSubscriberIdForSubscriber
-    Null,      // getGroupIdLevel1ForSubscriber
-    Null,      // getGroupIdLevel2ForSubscriber
-    Iccid,     // getIccSerialNumber
-    Iccid,     // getIccSerialNumberWithFeature
-    Iccid,     // getIccSerialNumberForSubscriber
-    Line1,     // getLine1Number
-    Line1,     // getLine1NumberForSubscriber
-    Null,      // getLine1AlphaTag
-    Null,      // getLine1AlphaTagForSubscriber
-    Line1,     // getMsisdn
-    Line1,     // getMsisdnForSubscriber
-];
-
-/// Number of methods in the interface per table (codes above are unknown transactions).
-fn method_count(sdk: u32) -> u32 {
-    match sdk {
-        ..=29 => 33,
-        30..=33 => 36,
-        34 => 41,
-        _ => 46,
-    }
-}
-
-/// What transaction `code` of IPhoneSubInfo returns on `sdk`; `None` for an unknown transaction.
-pub fn iphonesubinfo_method(sdk: u32, code: u32) -> Option<SubInfo> {
-    if code == 0 || code > method_count(sdk) {
-        return None;
-    }
-    let table = match sdk {
-        ..=29 => SDK29,
-        30..=34 => SDK30,
-        _ => SDK35,
-    };
-    Some(table.get(code as usize - 1).copied().unwrap_or(Null))
-}
-
-/// A Java reply Parcel: `writeNoException()` then `writeString(value)` (String16, NUL, 4-aligned).
-pub fn string_reply(value: Option<&str>) -> Vec<u8> {
-    let mut p = 0i32.to_le_bytes().to_vec();
+/// Appends a String16 as libbinder's `writeString16` does: length in UTF-16 units, the units, a NUL,
+/// padding to 4 bytes; `None` is length -1.
+fn write_string16(p: &mut Vec<u8>, value: Option<&str>) {
     match value {
         None => p.extend_from_slice(&(-1i32).to_le_bytes()),
         Some(s) => {
@@ -153,6 +45,22 @@ pub fn string_reply(value: Option<&str>) -> Vec<u8> {
                 p.push(0);
             }
         }
+    }
+}
+
+/// A Java reply Parcel: `writeNoException()` then `writeString(value)`.
+pub fn string_reply(value: Option<&str>) -> Vec<u8> {
+    let mut p = 0i32.to_le_bytes().to_vec();
+    write_string16(&mut p, value);
+    p
+}
+
+/// A reply Parcel carrying an exception, as `Parcel.writeException` lays it out on `g`'s release.
+pub fn exception_reply(g: &Generation, code: i32, message: Option<&str>) -> Vec<u8> {
+    let mut p = code.to_le_bytes().to_vec();
+    write_string16(&mut p, message);
+    if g.parcel.stack_trace_header {
+        p.extend_from_slice(&0i32.to_le_bytes());
     }
     p
 }
@@ -211,12 +119,14 @@ pub fn hex_dump(data: &[u8], indent: &str) -> String {
     out
 }
 
-/// `Result: Parcel(…)` as `service call` prints it.
-pub fn format_result(data: &[u8]) -> String {
+/// `Result: Parcel(…)` as `service call` prints it with `print`'s libbinder.
+pub fn format_result(data: &[u8], print: ParcelPrint) -> String {
     if data.is_empty() {
-        "Result: Parcel(NULL)\n".into()
-    } else {
-        format!("Result: Parcel({})\n", hex_dump(data, "  "))
+        return "Result: Parcel(NULL)\n".into();
+    }
+    match print {
+        ParcelPrint::Indented => format!("Result: Parcel({})\n", hex_dump(data, "  ")),
+        ParcelPrint::Tab => format!("Result: Parcel(\t{})\n", hex_dump(data, "")),
     }
 }
 
@@ -229,150 +139,446 @@ pub const SERVICES: &[(&str, &str)] = &[
         "com.android.internal.telephony.IPhoneSubInfo",
     ),
     ("isms", "com.android.internal.telephony.ISms"),
+    ("isub", "com.android.internal.telephony.ISub"),
     ("package", "android.content.pm.IPackageManager"),
     ("phone", "com.android.internal.telephony.ITelephony"),
     ("settings", ""),
     ("window", "android.view.IWindowManager"),
 ];
 
-/// `service list|check|call`.
-pub(super) fn command(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
-    match args.first().map(String::as_str) {
-        Some("list") => {
-            let mut out = format!("Found {} services:\n", SERVICES.len());
-            for (i, (name, iface)) in SERVICES.iter().enumerate() {
-                out.push_str(&format!("{i}\t{name}: [{iface}]\n"));
-            }
-            CmdResult::ok(out)
-        }
-        Some("check") => {
-            let Some(name) = args.get(1) else {
-                return CmdResult::fail("service: No service specified for check\n", 10);
-            };
-            let found = SERVICES.iter().any(|(n, _)| n == name);
-            CmdResult::ok(format!(
-                "Service {name}: {}\n",
-                if found { "found" } else { "not found" }
-            ))
-        }
-        Some("call") => {
-            let (Some(name), Some(code)) = (args.get(1), args.get(2)) else {
-                return CmdResult::fail("service: No service specified for call\n", 10);
-            };
-            if !SERVICES.iter().any(|(n, _)| n == name) {
-                return CmdResult::fail(format!("service: Service {name} does not exist\n"), 10);
-            }
-            let Ok(code) = code.parse::<u32>() else {
-                return CmdResult::fail("service: No code specified for call\n", 10);
-            };
-            let mut i = 3;
-            while i < args.len() {
-                let needs_value = match args[i].as_str() {
-                    "i32" | "i64" | "f" | "d" | "s16" => true,
-                    "null" => false,
-                    t => return CmdResult::fail(format!("service: unknown option {t}\n"), 10),
-                };
-                if needs_value {
-                    let Some(v) = args.get(i + 1) else {
-                        let what = if args[i] == "s16" {
-                            "string"
-                        } else {
-                            "integer"
-                        };
-                        return CmdResult::fail(
-                            format!("service: no {what} supplied for '{}'\n", args[i]),
-                            10,
-                        );
-                    };
-                    let ok = match args[i].as_str() {
-                        "i32" => v.parse::<i32>().is_ok(),
-                        "i64" => v.parse::<i64>().is_ok(),
-                        "f" | "d" => v.parse::<f64>().is_ok(),
-                        _ => true,
-                    };
-                    if !ok {
-                        return CmdResult::fail(
-                            format!("service: bad value for '{}'\n", args[i]),
-                            10,
-                        );
-                    }
-                    i += 2;
-                } else {
-                    i += 1;
-                }
-            }
-            let reply = if name == "iphonesubinfo" {
-                let sdk = handset.state().sdk();
-                match iphonesubinfo_method(sdk, code) {
-                    None => Vec::new(),
-                    Some(SubInfo::DeviceSvn) => string_reply(Some("01")),
-                    Some(m) => {
-                        let value = m
-                            .identifier_kind()
-                            .and_then(|k| handset.profile().identifiers.get(k).map(String::as_str))
-                            .or(if m == SubInfo::Imei {
-                                handset
-                                    .profile()
-                                    .identifiers
-                                    .get(kinds::IMEI)
-                                    .map(String::as_str)
-                            } else {
-                                None
-                            });
-                        string_reply(value)
-                    }
-                }
-            } else {
-                // Other services: a bare "no exception" reply.
-                0i32.to_le_bytes().to_vec()
-            };
-            CmdResult::ok(format_result(&reply))
-        }
-        _ => CmdResult::fail(
-            "usage: service [-h|-?]\n       service list\n       service check SERVICE\n       service call SERVICE CODE [i32 N | i64 N | f N | d N | s16 STR | null] ...\n",
-            10,
-        ),
+/// The services registered on `g`'s release (`isub` exists from 5.0).
+fn services(g: &Generation) -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    let has_isub = g.has_isub();
+    SERVICES
+        .iter()
+        .filter(move |(name, _)| *name != "isub" || has_isub)
+}
+
+/// C `atoi` / `atoll`.
+fn atoi(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let n = digits
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(19)
+        .fold(0i64, |acc, c| {
+            acc.saturating_mul(10)
+                .saturating_add(i64::from(c as u8 - b'0'))
+        });
+    if neg { -n } else { n }
+}
+
+/// C `atof` for the handful of forms scripts write.
+fn atof(s: &str) -> f64 {
+    let t = s.trim_start();
+    let end = t
+        .char_indices()
+        .take_while(|(i, c)| c.is_ascii_digit() || *c == '.' || (*i == 0 && matches!(c, '+' | '-')))
+        .count();
+    t[..end].parse().unwrap_or(0.0)
+}
+
+/// Reads a data Parcel the way libbinder's `readInt32` / `readString16Inplace` do: a read past the end
+/// fails (0 for an int, null for a string) without moving.
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn i32(&mut self) -> Option<i32> {
+        let bytes = self.data.get(self.pos..self.pos + 4)?;
+        self.pos += 4;
+        Some(i32::from_le_bytes(bytes.try_into().ok()?))
     }
+
+    fn string16(&mut self) -> Option<String> {
+        let len = self.i32()?;
+        if len < 0 {
+            return None;
+        }
+        let bytes = (len as usize + 1) * 2;
+        let padded = bytes.div_ceil(4) * 4;
+        let raw = self.data.get(self.pos..self.pos + bytes)?;
+        if raw[bytes - 2..] != [0, 0] {
+            return None;
+        }
+        let units: Vec<u16> = raw[..bytes - 2]
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        self.pos = (self.pos + padded).min(self.data.len());
+        Some(String::from_utf16_lossy(&units))
+    }
+
+    fn remaining(&self) -> usize {
+        self.data.len().saturating_sub(self.pos)
+    }
+}
+
+/// What a method read from the data Parcel.
+#[derive(Default)]
+struct Args {
+    package: Option<String>,
+    sub_id: Option<i32>,
+    phone_id: Option<i32>,
+}
+
+/// Whether `package` belongs to `uid`, as AppOpsService.checkPackage decides (S4-34
+/// `AppOpsService.java` lines 2510–2524, `verifyAndGetBypass`): root passes every existing package and
+/// "root"; the shell's are `com.android.shell` and "shell".
+fn package_belongs(package: &str, uid: u32) -> bool {
+    match uid {
+        ROOT_UID => package == "root" || PACKAGES.iter().any(|(p, _)| *p == package),
+        SYSTEM_UID => matches!(package, "android" | "system"),
+        _ => matches!(package, "com.android.shell" | "shell"),
+    }
+}
+
+/// The reply of `iphonesubinfo`'s transaction `code` for the data `data` from caller `uid`; `None` for an
+/// unknown transaction (an empty reply).
+fn iphonesubinfo(handset: &Handset, code: i64, data: &[u8], uid: u32) -> Option<Vec<u8>> {
+    let profile = handset.profile();
+    let g = profile.generation;
+    let method: &Method = g.iphonesubinfo_method(code)?;
+    if method.returns == Returns::Unmodelled {
+        return Some(string_reply(None));
+    }
+    let mut reader = Reader { data, pos: 0 };
+    let mut args = Args::default();
+    for p in method.params {
+        match p {
+            Param::Package => args.package = reader.string16(),
+            Param::Feature => {
+                reader.string16();
+            }
+            Param::SubId => args.sub_id = Some(reader.i32().unwrap_or(0)),
+            Param::PhoneId => args.phone_id = Some(reader.i32().unwrap_or(0)),
+        }
+    }
+    // Generated stubs of 14 call data.enforceNoDataAvail() before the implementation
+    // (Parcel.java, S4-35 line 1057).
+    if g.parcel.enforce_no_data_avail && reader.remaining() > 0 {
+        let msg = format!(
+            "Parcel data not fully consumed, unread size: {}",
+            reader.remaining()
+        );
+        return Some(exception_reply(g, EX_BAD_PARCELABLE, Some(&msg)));
+    }
+    if method.package_check {
+        match &args.package {
+            // AppOpsService.checkPackage: Objects.requireNonNull(packageName) throws a
+            // NullPointerException without a message, which com.android.phone passes on.
+            None => return Some(exception_reply(g, EX_NULL_POINTER, None)),
+            // AppOpsManager.checkPackage (S4-34 line 8723).
+            Some(p) if !package_belongs(p, uid) => {
+                let msg = format!("Package {p} does not belong to {uid}");
+                return Some(exception_reply(g, EX_SECURITY, Some(&msg)));
+            }
+            Some(_) => {}
+        }
+    }
+    let privileged = uid == ROOT_UID || uid == SYSTEM_UID;
+    if !privileged && !profile.persona.shell_reads_phone_identifiers {
+        let refusal = match method.check {
+            // READ_PHONE_STATE is what a vendor takes away before 10; from 10 the Shell keeps it and
+            // loses READ_PRIVILEGED_PHONE_STATE, READ_SMS and READ_PHONE_NUMBERS.
+            Check::PhoneState if g.sdk.1 <= 28 => Some(g.deny.identifiers),
+            Check::PhoneState => None,
+            Check::DeviceIdentifiers | Check::SubscriberIdentifiers => Some(g.deny.identifiers),
+            Check::PhoneNumber => Some(g.deny.phone_number),
+        };
+        if let Some(style) = refusal {
+            let msg = style.message(method.label, uid);
+            return Some(exception_reply(g, EX_SECURITY, Some(&msg)));
+        }
+    }
+    let dual = profile.identifiers.contains_key("imei2");
+    let slots = if dual { 2 } else { 1 };
+    let slot = match (args.sub_id, args.phone_id) {
+        // subIds are 1 and 2 for slots 0 and 1; another one has no phone (null).
+        (Some(sub), _) => (1..=slots).contains(&sub).then(|| sub as usize - 1),
+        // PhoneSubInfoController: an invalid phone id falls back to phone 0.
+        (_, Some(phone)) => Some(if (0..slots).contains(&phone) {
+            phone as usize
+        } else {
+            0
+        }),
+        // The default subscription's phone.
+        (None, None) => Some(0),
+    };
+    let key = match method.returns {
+        Returns::Imei => "imei",
+        Returns::Imsi => "imsi",
+        Returns::Iccid => "iccid",
+        Returns::Line1 => "phone_number",
+        Returns::DeviceSvn => return Some(string_reply(Some("01"))),
+        Returns::Unmodelled => return Some(string_reply(None)),
+    };
+    let value = slot.and_then(|s| {
+        let k = if s == 0 {
+            key.to_string()
+        } else {
+            format!("{key}2")
+        };
+        profile.identifiers.get(&k).cloned()
+    });
+    Some(string_reply(value.as_deref()))
+}
+
+/// `service list|check|call`, as `g`'s service.cpp prints and refuses them.
+pub(super) fn command(handset: &Arc<Handset>, args: &[String], uid: u32) -> CmdResult {
+    let g = handset.profile().generation;
+    let mut out = String::new();
+    let mut err = String::new();
+    let mut wants_usage = false;
+    let mut result = 0;
+    // getopt("h?") over the leading options.
+    let mut i = 0;
+    while i < args.len() && args[i].starts_with('-') && args[i].len() > 1 {
+        wants_usage = true;
+        i += 1;
+    }
+    let rest = &args[i..];
+    if rest.is_empty() {
+        wants_usage = true;
+    } else if !wants_usage {
+        match rest[0].as_str() {
+            "check" => match rest.get(1) {
+                Some(name) => {
+                    let found = services(g).any(|(n, _)| n == name);
+                    out.push_str(&format!(
+                        "Service {name}: {}\n",
+                        if found { "found" } else { "not found" }
+                    ));
+                }
+                None => {
+                    err.push_str("service: No service specified for check\n");
+                    wants_usage = true;
+                    result = 10;
+                }
+            },
+            "list" => {
+                let list: Vec<_> = services(g).collect();
+                out.push_str(&format!("Found {} services:\n", list.len()));
+                for (n, (name, iface)) in list.iter().enumerate() {
+                    out.push_str(&format!("{n}\t{name}: [{iface}]\n"));
+                }
+            }
+            "call" if rest.len() >= 3 => {
+                let name = &rest[1];
+                let code = atoi(&rest[2]);
+                let registered = services(g).find(|(n, _)| n == name);
+                match registered {
+                    // service.cpp calls only services with an interface name.
+                    Some((_, iface)) if !iface.is_empty() => {
+                        let (data, problem) = call_data(handset, g, &rest[3..]);
+                        if let Some(p) = problem {
+                            err.push_str(&p);
+                            wants_usage = true;
+                            result = 10;
+                        }
+                        // The call is made even after a bad option, with what was written so far.
+                        let reply = if name == "iphonesubinfo" {
+                            iphonesubinfo(handset, code, &data, uid).unwrap_or_default()
+                        } else {
+                            0i32.to_le_bytes().to_vec()
+                        };
+                        out.push_str(&format_result(&reply, g.service_cmd.print));
+                    }
+                    _ => {
+                        err.push_str(&format!("service: Service {name} does not exist\n"));
+                        result = 10;
+                    }
+                }
+            }
+            "call" => {
+                // service.cpp's own wording: with a service but no code it says "No service".
+                if rest.len() == 2 {
+                    err.push_str("service: No service specified for call\n");
+                } else {
+                    err.push_str("service: No code specified for call\n");
+                }
+                wants_usage = true;
+                result = 10;
+            }
+            other => {
+                err.push_str(&format!("service: Unknown command {other}\n"));
+                wants_usage = true;
+                result = 10;
+            }
+        }
+    }
+    if wants_usage {
+        out.push_str(g.service_cmd.usage);
+    }
+    CmdResult {
+        out: out.into_bytes(),
+        err: err.into_bytes(),
+        code: result,
+        ..Default::default()
+    }
+}
+
+/// The data Parcel service.cpp writes for the arguments after the code (without the interface token),
+/// and the complaint that stopped it, if one did.
+fn call_data(handset: &Handset, g: &Generation, args: &[String]) -> (Vec<u8>, Option<String>) {
+    let mut data = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let opt = args[i].as_str();
+        if !g.service_cmd.options.contains(&opt) {
+            return (data, Some(format!("service: unknown option {opt}\n")));
+        }
+        let value = args.get(i + 1);
+        let missing = |what: &str| Some(format!("service: no {what} supplied for '{opt}'\n"));
+        match (opt, value) {
+            ("i32", Some(v)) => data.extend_from_slice(&(atoi(v) as i32).to_le_bytes()),
+            ("i64", Some(v)) => data.extend_from_slice(&atoi(v).to_le_bytes()),
+            ("f", Some(v)) => data.extend_from_slice(&(atof(v) as f32).to_le_bytes()),
+            ("d", Some(v)) => data.extend_from_slice(&atof(v).to_le_bytes()),
+            ("s16", Some(v)) => write_string16(&mut data, Some(v)),
+            ("i32" | "i64", None) => return (data, missing("integer")),
+            ("f" | "d", None) => return (data, missing("number")),
+            ("s16", None) => return (data, missing("string")),
+            ("fd" | "afd", None) => return (data, missing("path")),
+            ("nfd", None) => return (data, missing("file descriptor")),
+            ("fd" | "afd", Some(path)) => {
+                if handset.state().fs.read(path).is_err() {
+                    let msg = if opt == "fd" {
+                        format!("service: could not open '{path}'\n")
+                    } else {
+                        format!("service: could not open or stat '{path}'\n")
+                    };
+                    return (data, Some(msg));
+                }
+                data.extend_from_slice(&flat_object(0x66642a85));
+            }
+            ("nfd", Some(_)) => data.extend_from_slice(&flat_object(0x66642a85)),
+            ("null", _) => {
+                // writeStrongBinder(nullptr): a flat_binder_object (BINDER_TYPE_BINDER, no binder).
+                data.extend_from_slice(&flat_object(0x73622a85));
+                i += 1;
+                continue;
+            }
+            ("intent", _) => {
+                // `intent` consumes the key=value words after it and writes action, data, type,
+                // launchFlags, component, the categories and a null extras bundle.
+                let mut fields = std::collections::BTreeMap::new();
+                let mut j = i + 1;
+                while let Some((k, v)) = args.get(j).and_then(|a| a.split_once('=')) {
+                    fields.insert(k.to_string(), v.to_string());
+                    j += 1;
+                }
+                for k in ["action", "data", "type"] {
+                    write_string16(&mut data, fields.get(k).map(String::as_str));
+                }
+                let flags = fields.get("launchFlags").map_or(0, |f| atoi(f) as i32);
+                data.extend_from_slice(&flags.to_le_bytes());
+                write_string16(&mut data, fields.get("component").map(String::as_str));
+                data.extend_from_slice(&0i32.to_le_bytes());
+                data.extend_from_slice(&(-1i32).to_le_bytes());
+                i = j;
+                continue;
+            }
+            _ => return (data, Some(format!("service: unknown option {opt}\n"))),
+        }
+        i += 2;
+        if data.len() > 1024 * 1024 {
+            break;
+        }
+    }
+    (data, None)
+}
+
+/// A 24-byte flat_binder_object of `kind` with no binder (64-bit layout).
+fn flat_object(kind: u32) -> [u8; 24] {
+    let mut o = [0u8; 24];
+    o[..4].copy_from_slice(&kind.to_le_bytes());
+    o
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transaction_tables() {
-        assert_eq!(iphonesubinfo_method(33, 1), Some(Imei));
-        assert_eq!(iphonesubinfo_method(33, 15), Some(Line1));
-        assert_eq!(iphonesubinfo_method(33, 9), Some(Imsi));
-        assert_eq!(iphonesubinfo_method(33, 13), Some(Iccid));
-        assert_eq!(iphonesubinfo_method(29, 12), Some(Line1));
-        assert_eq!(iphonesubinfo_method(29, 7), Some(Imsi));
-        assert_eq!(iphonesubinfo_method(35, 16), Some(Line1));
-        assert_eq!(iphonesubinfo_method(33, 0), None);
-        assert_eq!(iphonesubinfo_method(33, 999), None);
-        assert_eq!(iphonesubinfo_method(33, 30), Some(Null));
-    }
+    use crate::vhandset::generation::by_id;
 
     #[test]
     fn imei_parcel_dump_matches_device_format() {
-        let dump = format_result(&string_reply(Some("359881234567890")));
+        let dump = format_result(
+            &string_reply(Some("359881234567890")),
+            ParcelPrint::Indented,
+        );
         assert_eq!(
             dump,
             "Result: Parcel(\n  0x00000000: 00000000 0000000f 00350033 00380039 '........3.5.9.8.'\n  0x00000010: 00310038 00330032 00350034 00370036 '8.1.2.3.4.5.6.7.'\n  0x00000020: 00390038 00000030                   '8.9.0...        ')\n"
+        );
+        // Android 14's libbinder: a tab after `Parcel(`, no indentation.
+        let dump = format_result(&string_reply(Some("359881234567890")), ParcelPrint::Tab);
+        assert!(
+            dump.starts_with("Result: Parcel(\t\n0x00000000: 00000000 0000000f 00350033 00380039 '........3.5.9.8.'\n0x00000010: "),
+            "{dump:?}"
         );
     }
 
     #[test]
     fn short_parcels_fit_one_line() {
         assert_eq!(
-            format_result(&string_reply(None)),
+            format_result(&string_reply(None), ParcelPrint::Indented),
             "Result: Parcel(00000000 ffffffff   '........')\n"
         );
-        assert_eq!(format_result(&[]), "Result: Parcel(NULL)\n");
+        assert_eq!(
+            format_result(&string_reply(None), ParcelPrint::Tab),
+            "Result: Parcel(\t00000000 ffffffff   '........')\n"
+        );
+        assert_eq!(
+            format_result(&[], ParcelPrint::Indented),
+            "Result: Parcel(NULL)\n"
+        );
         // a short last word is shown high byte first
         assert_eq!(
             hex_dump(&[1, 2, 3, 4, 5, 6], ""),
             "04030201 0605   '......'"
         );
+    }
+
+    #[test]
+    fn exception_layouts() {
+        let g14 = by_id("android-14").unwrap();
+        let g44 = by_id("android-4.4").unwrap();
+        assert_eq!(
+            format_result(
+                &exception_reply(g14, EX_NULL_POINTER, None),
+                ParcelPrint::Tab
+            ),
+            "Result: Parcel(\tfffffffc ffffffff 00000000  '............')\n"
+        );
+        assert_eq!(
+            exception_reply(g44, EX_SECURITY, Some("x")),
+            vec![
+                0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, b'x', 0, 0, 0
+            ]
+        );
+    }
+
+    #[test]
+    fn reader_reads_what_service_writes() {
+        let mut d = Vec::new();
+        write_string16(&mut d, Some("com.android.shell"));
+        d.extend_from_slice(&7i32.to_le_bytes());
+        let mut r = Reader { data: &d, pos: 0 };
+        assert_eq!(r.string16().as_deref(), Some("com.android.shell"));
+        assert_eq!(r.i32(), Some(7));
+        assert_eq!(r.string16(), None);
+        assert_eq!(r.remaining(), 0);
+        // An int read where a string was written reads its length.
+        let mut r = Reader { data: &d, pos: 0 };
+        assert_eq!(r.i32(), Some(17));
+        assert_eq!(atoi("12abc"), 12);
+        assert_eq!(atoi("x"), 0);
     }
 }
