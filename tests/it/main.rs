@@ -6,6 +6,7 @@ mod analysis_tshark;
 mod analyze_cli;
 mod cli;
 mod outcomes;
+mod personas;
 mod runs;
 mod scenario_files;
 mod support;

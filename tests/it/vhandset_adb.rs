@@ -102,10 +102,11 @@ async fn connect_lists_the_profile_and_shell_reports_status() {
         ("out\n".into(), "err\n".into(), 42)
     );
     assert_eq!(adb.shell(&serial, "false; echo $?").await.0, "1\n");
-    // a production build: `adb root` is refused the way adbd refuses it
-    let out = adb.on(&serial, &["root"]).await;
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("cannot run as root in production builds"),
+    // adbd is not root yet: `adb unroot` says so (root itself is covered in personas.rs)
+    let out = adb.on(&serial, &["unroot"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "adbd not running as root\n",
         "{out:?}"
     );
     // several arguments are joined into one command line, as adb does

@@ -22,7 +22,12 @@ fn sms() -> HandsetEvent {
 fn every_builtin_profile_loads_with_valid_identifiers() {
     for name in Profile::builtin_names() {
         let p = Profile::builtin(name).unwrap_or_else(|e| panic!("built-in {name}: {e}"));
-        assert_eq!(p.prop("ro.build.version.sdk"), Some("33"));
+        let sdk: u32 = p.prop("ro.build.version.sdk").unwrap().parse().unwrap();
+        assert!(
+            (p.generation.sdk.0..=p.generation.sdk.1).contains(&sdk),
+            "{name}: SDK {sdk} outside {}",
+            p.generation.id
+        );
         let imei = &p.identifiers["imei"];
         assert!(
             imei.len() == 15 && tattle_analysis::identifier::luhn_valid(imei),

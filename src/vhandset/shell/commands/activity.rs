@@ -16,7 +16,8 @@ use super::CmdResult;
 use crate::vhandset::shell::ui::{App, Dialer, Editor, Screen};
 use crate::vhandset::shell::{Compose, Handset};
 
-/// `Uri.toSafeString`: sms/tel-like schemes keep only `-@.`, the rest becomes `x`.
+/// `Uri.toSafeString`: sms/tel-like schemes keep only `-@.` of the (decoded) scheme-specific part, the
+/// rest becomes `x`.
 pub fn safe_uri(uri: &str) -> String {
     match uri.split_once(':') {
         Some((scheme, ssp))
@@ -24,6 +25,9 @@ pub fn safe_uri(uri: &str) -> String {
                 .iter()
                 .any(|s| s.eq_ignore_ascii_case(scheme)) =>
         {
+            // getSchemeSpecificPart(): without the fragment, percent-decoded.
+            let ssp = ssp.split('#').next().unwrap_or("");
+            let ssp = percent_encoding::percent_decode_str(ssp).decode_utf8_lossy();
             let masked: String = ssp
                 .chars()
                 .map(|c| if matches!(c, '-' | '@' | '.') { c } else { 'x' })
@@ -133,7 +137,7 @@ fn parse_intent(args: &[String]) -> Result<(Intent, bool), String> {
                 .map_err(|_| format!("Error: bad flags '{v}'"))?;
                 i += 2;
             }
-            "--es" | "--ez" | "--ei" | "--el" | "--ef" | "--eu" | "--ecn" | "--eia" | "--ela"
+            "-e" | "--es" | "--ez" | "--ei" | "--el" | "--ef" | "--eu" | "--ecn" | "--eia" | "--ela"
             | "--efa" | "--esa" => {
                 need(i, 2)?;
                 if intent.extras.len() < 256 {
@@ -353,5 +357,8 @@ mod tests {
         assert_eq!(safe_uri("sms:+6598765432"), "sms:xxxxxxxxxxx");
         assert_eq!(safe_uri("smsto:a.b-c@d"), "smsto:x.x-x@x");
         assert_eq!(safe_uri("http://x/y"), "http://x/y");
+        assert_eq!(safe_uri("tel:*%2306%23"), "tel:xxxxx");
+        assert_eq!(tel_number("tel:*%2306%23").as_deref(), Some("*#06#"));
+        assert_eq!(tel_number("tel:*#06#").as_deref(), Some("*"));
     }
 }
