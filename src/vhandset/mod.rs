@@ -24,8 +24,8 @@ pub mod tcpdump;
 
 use tokio::sync::mpsc;
 
-pub use lifecycle::{HandsetConfig, RunningHandset, start};
 pub use generation::{GENERATIONS, Generation};
+pub use lifecycle::{HandsetConfig, RunningHandset, start};
 pub use profile::{Persona, Profile, SendButton};
 
 /// Something that happened on the handset that a firmware may react to with network traffic.

@@ -665,9 +665,9 @@ impl Profile {
             || name.len() > 64
             || name.starts_with('.')
             || name.contains("..")
-            || !name.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
-            })
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         {
             return Err(format!(
                 "name `{}`: use 1-64 characters a-z, 0-9, `-` and `.`",
@@ -1066,14 +1066,24 @@ mod tests {
         assert_eq!(p.generation.id, "android-14");
         assert!(!p.persona.shell_reads_phone_identifiers);
         assert_eq!(p.persona.send_button, SendButton::Tap);
-        assert_eq!(Profile::builtin("aosp-clean").unwrap().generation.id, "android-13");
+        assert_eq!(
+            Profile::builtin("aosp-clean").unwrap().generation.id,
+            "android-13"
+        );
         // Without `generation:` the SDK picks it; a mismatch or an unknown one is refused.
-        let text = include_str!("../../profiles/aosp-clean.yaml").replace("generation: android-13\n", "");
-        assert_eq!(Profile::from_yaml(&text, "t").unwrap().generation.id, "android-13");
+        let text =
+            include_str!("../../profiles/aosp-clean.yaml").replace("generation: android-13\n", "");
+        assert_eq!(
+            Profile::from_yaml(&text, "t").unwrap().generation.id,
+            "android-13"
+        );
         let text = include_str!("../../profiles/aosp-clean.yaml")
             .replace("generation: android-13", "generation: android-14");
         let e = Profile::from_yaml(&text, "t").unwrap_err().to_string();
-        assert!(e.contains("ro.build.version.sdk is 33 but generation android-14 is SDK 34"), "{e}");
+        assert!(
+            e.contains("ro.build.version.sdk is 33 but generation android-14 is SDK 34"),
+            "{e}"
+        );
         let text = include_str!("../../profiles/aosp-clean.yaml")
             .replace("generation: android-13", "generation: android-13.1");
         let e = Profile::from_yaml(&text, "t").unwrap_err().to_string();
@@ -1082,7 +1092,10 @@ mod tests {
         let text = include_str!("../../profiles/vendor-14-locked.yaml")
             .replace("imei2: \"352099140000023\"", "imei2: \"352099140000024\"");
         let e = Profile::from_yaml(&text, "t").unwrap_err().to_string();
-        assert!(e.contains("identifiers.imei2 must be 15 digits with a valid Luhn"), "{e}");
+        assert!(
+            e.contains("identifiers.imei2 must be 15 digits with a valid Luhn"),
+            "{e}"
+        );
     }
 
     #[test]

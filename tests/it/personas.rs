@@ -212,14 +212,19 @@ async fn kitkat_rooted_answers_as_android_4_4() {
         (5, "8901260000000000193"),
         (6, "+15555550119"),
     ] {
-        let dump = adb.out(&s, &format!("service call iphonesubinfo {code}")).await;
+        let dump = adb
+            .out(&s, &format!("service call iphonesubinfo {code}"))
+            .await;
         assert_eq!(parcel_reply(&dump), (0, Some(want.to_string())), "{code}");
     }
     // service.cpp of 4.4 knows no i64: it complains, still makes the call, then prints its usage.
     // (The legacy shell merges stderr into stdout.)
     let (out, _, _) = adb.shell(&s, "service call iphonesubinfo 1 i64 1").await;
     assert!(out.contains("service: unknown option i64\r\n"), "{out:?}");
-    assert!(out.contains("Result: Parcel(\r\n  0x00000000: 00000000 0000000f"), "{out:?}");
+    assert!(
+        out.contains("Result: Parcel(\r\n  0x00000000: 00000000 0000000f"),
+        "{out:?}"
+    );
     assert!(out.contains("Usage: service [-h|-?]\r\n       service list\r\n       service check SERVICE\r\n       service call SERVICE CODE [i32 INT | s16 STR] ...\r\nOptions:\r\n   i32: Write the integer INT into the send parcel.\r\n   s16: Write the UTF-16 string STR into the send parcel.\r\n"), "{out:?}");
 
     // su.c of system/extras (android-4.4.4_r1): `su 0 CMD ARGS` runs as root; `-c` is atoi'ed to uid 0
@@ -249,9 +254,12 @@ async fn kitkat_rooted_answers_as_android_4_4() {
         "No reuslt found.\r\n"
     );
     assert!(
-        adb.out(&s, "content call --uri content://settings --method GET_secure")
-            .await
-            .ends_with("\r\n[ERROR] Unsupported operation: call\r\n")
+        adb.out(
+            &s,
+            "content call --uri content://settings --method GET_secure"
+        )
+        .await
+        .ends_with("\r\n[ERROR] Unsupported operation: call\r\n")
     );
 
     // uiautomator writes to $EXTERNAL_STORAGE, /storage/emulated/legacy on 4.4; the dialer's IMEI
@@ -264,10 +272,16 @@ async fn kitkat_rooted_answers_as_android_4_4() {
         .out(&s, "cat /storage/emulated/legacy/window_dump.xml")
         .await;
     assert!(parse_dump(&xml).iter().any(|n| n["text"] == "Phone"));
-    adb.out(&s, "monkey -p com.android.dialer -c android.intent.category.LAUNCHER 1")
-        .await;
-    adb.out(&s, "input keyevent KEYCODE_STAR KEYCODE_POUND 7 13 KEYCODE_POUND")
-        .await;
+    adb.out(
+        &s,
+        "monkey -p com.android.dialer -c android.intent.category.LAUNCHER 1",
+    )
+    .await;
+    adb.out(
+        &s,
+        "input keyevent KEYCODE_STAR KEYCODE_POUND 7 13 KEYCODE_POUND",
+    )
+    .await;
     let shell_dump = adb.out(&s, "uiautomator dump /dev/tty").await;
     let xml = shell_dump
         .split("UI hierchary dumped to")
@@ -280,7 +294,10 @@ async fn kitkat_rooted_answers_as_android_4_4() {
 
     // adbd's restart_root_service: ro.debuggable=1, so adbd restarts as root.
     let out = adb.on(&s, &["root"]).await;
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "restarting adbd as root\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "restarting adbd as root\n"
+    );
     adb.on(&s, &["wait-for-device"]).await;
     let mut id = String::new();
     for _ in 0..50 {
@@ -307,7 +324,8 @@ async fn pie_userdebug_answers_as_android_9() {
     assert_eq!(adb.shell(&s, "false").await.2, 1);
     // Android 9's IPhoneSubInfo: 1 / 7 / 10 / 12 with the calling package.
     assert_eq!(
-        adb.out(&s, "service call iphonesubinfo 1 s16 com.android.shell").await,
+        adb.out(&s, "service call iphonesubinfo 1 s16 com.android.shell")
+            .await,
         "Result: Parcel(\n  0x00000000: 00000000 0000000f 00350033 00320038 '........3.5.8.2.'\n  0x00000010: 00300034 00350030 00300030 00300030 '4.0.0.5.0.0.0.0.'\n  0x00000020: 00350034 00000034                   '4.5.4...        ')\n"
     );
     for (code, want) in [
@@ -316,12 +334,18 @@ async fn pie_userdebug_answers_as_android_9() {
         (12, "+447700900028"),
     ] {
         let dump = adb
-            .out(&s, &format!("service call iphonesubinfo {code} s16 com.android.shell"))
+            .out(
+                &s,
+                &format!("service call iphonesubinfo {code} s16 com.android.shell"),
+            )
             .await;
         assert_eq!(parcel_reply(&dump), (0, Some(want.to_string())), "{code}");
     }
     // From 5.0 the iphonesubinfo binder does not override dump(): nothing.
-    assert_eq!(adb.shell(&s, "dumpsys iphonesubinfo").await, (String::new(), String::new(), 0));
+    assert_eq!(
+        adb.shell(&s, "dumpsys iphonesubinfo").await,
+        (String::new(), String::new(), 0)
+    );
     assert_eq!(
         adb.out(&s, "dumpsys isub").await,
         " sSlotIndexToSubId[0]: subId=1\n"
@@ -337,18 +361,28 @@ async fn pie_userdebug_answers_as_android_9() {
     );
     assert_eq!(
         adb.shell(&s, "su 0 nosuch").await,
-        (String::new(), "su: failed to exec nosuch: No such file or directory\n".into(), 1)
+        (
+            String::new(),
+            "su: failed to exec nosuch: No such file or directory\n".into(),
+            1
+        )
     );
     assert_eq!(adb.out(&s, "su root whoami").await, "root\n");
     // service.cpp of 9 knows i64, not fd: it complains, calls with what it wrote (no package: 9's
     // AppOpsService resolves the shell's uid to com.android.shell), then prints its usage.
     let (out, err, code) = adb.shell(&s, "service call iphonesubinfo 1 fd /x").await;
     assert_eq!((err.as_str(), code), ("service: unknown option fd\n", 10));
-    assert!(out.starts_with("Result: Parcel(\n  0x00000000: 00000000 0000000f"), "{out:?}");
+    assert!(
+        out.starts_with("Result: Parcel(\n  0x00000000: 00000000 0000000f"),
+        "{out:?}"
+    );
     assert!(out.contains(")\nUsage: service [-h|-?]\n"), "{out:?}");
     // adb root / unroot on a userdebug build.
     let out = adb.on(&s, &["root"]).await;
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "restarting adbd as root\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "restarting adbd as root\n"
+    );
     adb.on(&s, &["wait-for-device"]).await;
     let mut who = String::new();
     for _ in 0..50 {
@@ -379,7 +413,10 @@ async fn android_12_shell_reads_the_imei_without_root() {
         (15, "+4915100000031"),
     ] {
         let dump = adb
-            .out(&s, &format!("service call iphonesubinfo {code} s16 com.android.shell"))
+            .out(
+                &s,
+                &format!("service call iphonesubinfo {code} s16 com.android.shell"),
+            )
             .await;
         assert_eq!(parcel_reply(&dump), (0, Some(want.to_string())), "{code}");
     }
@@ -388,7 +425,10 @@ async fn android_12_shell_reads_the_imei_without_root() {
     let dump = adb.out(&s, "service call iphonesubinfo 1").await;
     assert_eq!(parcel_reply(&dump), (0, Some("353456100000196".into())));
     let dump = adb
-        .out(&s, "service call iphonesubinfo 1 s16 com.android.shell s16 extra")
+        .out(
+            &s,
+            "service call iphonesubinfo 1 s16 com.android.shell s16 extra",
+        )
         .await;
     assert_eq!(parcel_reply(&dump), (0, Some("353456100000196".into())));
     // A user build: no su, no adb root.
@@ -420,7 +460,10 @@ async fn android_12_shell_reads_the_imei_without_root() {
         )
     );
     assert_eq!(
-        parcel_reply(&adb.out(&c, "service call iphonesubinfo 1 s16 com.android.shell").await),
+        parcel_reply(
+            &adb.out(&c, "service call iphonesubinfo 1 s16 com.android.shell")
+                .await
+        ),
         (0, Some("353915110000421".into()))
     );
     bench.finish().await;
@@ -431,10 +474,7 @@ async fn android_12_shell_reads_the_imei_without_root() {
 async fn start_capture(
     adb: &AdbCli,
     serial: &str,
-) -> (
-    tokio::process::Child,
-    tokio::task::JoinHandle<Vec<u8>>,
-) {
+) -> (tokio::process::Child, tokio::task::JoinHandle<Vec<u8>>) {
     let mut child = adb
         .command(&[
             "-s",
@@ -478,7 +518,8 @@ async fn vendor_14_refuses_the_shell_and_shows_imeis_on_the_dialer() {
     // Android 14's refusal (TelephonyPermissions, S4 android-34), printed by Android 14's libbinder:
     // a tab after `Parcel(` and no indentation.
     assert_eq!(
-        adb.out(&s, "service call iphonesubinfo 1 s16 com.android.shell").await,
+        adb.out(&s, "service call iphonesubinfo 1 s16 com.android.shell")
+            .await,
         "Result: Parcel(\t\n0x00000000: ffffffff 00000056 00650067 00440074 '....V...g.e.t.D.'\n0x00000010: 00760065 00630069 00490065 003a0064 'e.v.i.c.e.I.d.:.'\n0x00000020: 00540020 00650068 00750020 00640069 ' .T.h.e. .u.i.d.'\n0x00000030: 00320020 00300030 00200030 006f0064 ' .2.0.0.0. .d.o.'\n0x00000040: 00730065 006e0020 0074006f 006d0020 'e.s. .n.o.t. .m.'\n0x00000050: 00650065 00200074 00680074 00200065 'e.e.t. .t.h.e. .'\n0x00000060: 00650072 00750071 00720069 006d0065 'r.e.q.u.i.r.e.m.'\n0x00000070: 006e0065 00730074 00740020 0020006f 'e.n.t.s. .t.o. .'\n0x00000080: 00630061 00650063 00730073 00640020 'a.c.c.e.s.s. .d.'\n0x00000090: 00760065 00630069 00200065 00640069 'e.v.i.c.e. .i.d.'\n0x000000a0: 006e0065 00690074 00690066 00720065 'e.n.t.i.f.i.e.r.'\n0x000000b0: 002e0073 00000000 00000000          's...........    ')\n"
     );
     let refused = |label: &str| {
@@ -495,7 +536,9 @@ async fn vendor_14_refuses_the_shell_and_shows_imeis_on_the_dialer() {
         ("8 s16 com.android.shell", "getSubscriberIdForSubscriber"),
         ("12 s16 com.android.shell", "getIccSerialNumber"),
     ] {
-        let dump = adb.out(&s, &format!("service call iphonesubinfo {args}")).await;
+        let dump = adb
+            .out(&s, &format!("service call iphonesubinfo {args}"))
+            .await;
         assert_eq!(parcel_reply(&dump), refused(label), "{args}");
     }
     let dump = adb
@@ -512,11 +555,17 @@ async fn vendor_14_refuses_the_shell_and_shows_imeis_on_the_dialer() {
     );
     // Android 14 stubs call enforceNoDataAvail(): `s16 null` after getDeviceId's one argument.
     let dump = adb
-        .out(&s, "service call iphonesubinfo 1 s16 com.android.shell s16 null")
+        .out(
+            &s,
+            "service call iphonesubinfo 1 s16 com.android.shell s16 null",
+        )
         .await;
     assert_eq!(
         parcel_reply(&dump),
-        (-2, Some("Parcel data not fully consumed, unread size: 16".into()))
+        (
+            -2,
+            Some("Parcel data not fully consumed, unread size: 16".into())
+        )
     );
     // 5.0+: dumpsys iphonesubinfo prints nothing; dumpsys isub maps both slots.
     assert_eq!(adb.out(&s, "dumpsys iphonesubinfo").await, "");
@@ -540,8 +589,11 @@ async fn vendor_14_refuses_the_shell_and_shows_imeis_on_the_dialer() {
     );
     let home = parse_dump(&adb.out(&s, "cat /sdcard/window_dump.xml").await);
     assert!(texts(&home, "com.android.dialer:id/deviceid_hex").is_empty());
-    adb.out(&s, "am start -a android.intent.action.DIAL -d tel:*%2306%23")
-        .await;
+    adb.out(
+        &s,
+        "am start -a android.intent.action.DIAL -d tel:*%2306%23",
+    )
+    .await;
     let nodes = screen(&adb, &s).await;
     assert_eq!(texts(&nodes, "com.android.dialer:id/digits"), ["*#06#"]);
     assert!(texts(&nodes, "com.android.dialer:id/deviceid_hex").is_empty());
@@ -551,7 +603,11 @@ async fn vendor_14_refuses_the_shell_and_shows_imeis_on_the_dialer() {
     }
     for key in ["*", "#", "0", "6", "#"] {
         let nodes = screen(&adb, &s).await;
-        let (x, y) = centre(&nodes, "content-desc", if key == "6" { "6,MNO" } else { key });
+        let (x, y) = centre(
+            &nodes,
+            "content-desc",
+            if key == "6" { "6,MNO" } else { key },
+        );
         adb.out(&s, &format!("input tap {x} {y}")).await;
     }
     let nodes = screen(&adb, &s).await;
@@ -600,11 +656,18 @@ async fn vendor_14_sends_only_when_send_is_tapped_and_the_sms_traffic_leaves() {
         (send["content-desc"].as_str(), send["focusable"].as_str()),
         ("Send Message", "false")
     );
-    let (x, y) = centre(&nodes, "resource-id", "com.android.messaging:id/send_message_button");
+    let (x, y) = centre(
+        &nodes,
+        "resource-id",
+        "com.android.messaging:id/send_message_button",
+    );
     adb.out(&s, &format!("input tap {x} {y}")).await;
     assert_eq!(
-        adb.out(&s, "content query --uri content://sms/sent --projection address:body")
-            .await,
+        adb.out(
+            &s,
+            "content query --uri content://sms/sent --projection address:body"
+        )
+        .await,
         "Row: 0 address=+31600000001, body=canary 77\n\n"
     );
     assert_eq!(
@@ -623,7 +686,11 @@ async fn vendor_14_sends_only_when_send_is_tapped_and_the_sms_traffic_leaves() {
     .await;
     let nodes = screen(&adb, &s).await;
     assert!(nodes.iter().any(|n| n["text"] == "Wei"));
-    let (x, y) = centre(&nodes, "resource-id", "com.android.contacts:id/editor_menu_save_button");
+    let (x, y) = centre(
+        &nodes,
+        "resource-id",
+        "com.android.contacts:id/editor_menu_save_button",
+    );
     adb.out(&s, &format!("input tap {x} {y}")).await;
     assert_eq!(
         adb.out(

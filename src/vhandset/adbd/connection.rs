@@ -21,9 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::AbortOnDrop;
-use super::message::{
-    A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_WRTE, MAX_PAYLOAD, Message, read_message,
-};
+use super::message::{A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_WRTE, MAX_PAYLOAD, Message, read_message};
 use super::services::{offered, parse_service, run_service, service_kind};
 use super::stream::{AdbStream, Budgeted, MAX_PENDING_DATA, StreamEvent};
 use crate::vhandset::Profile;

@@ -96,7 +96,9 @@ fn restart(handset: &Handset, to_root: bool) -> (&'static str, bool) {
     let mut st = handset.state();
     match (to_root, st.adbd_root) {
         (true, true) => ("adbd is already running as root\n", false),
-        (true, false) if !st.debuggable() => ("adbd cannot run as root in production builds\n", false),
+        (true, false) if !st.debuggable() => {
+            ("adbd cannot run as root in production builds\n", false)
+        }
         (true, false) => {
             st.adbd_root = true;
             ("restarting adbd as root\n", true)

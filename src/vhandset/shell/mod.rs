@@ -228,9 +228,8 @@ impl Handset {
             for k in BOOT_PROPS {
                 st.props.remove(k);
             }
-            st.boot_done_at = Some(
-                Instant::now() + Duration::from_secs_f64(self.profile.persona.boot_seconds),
-            );
+            st.boot_done_at =
+                Some(Instant::now() + Duration::from_secs_f64(self.profile.persona.boot_seconds));
         }
     }
 
@@ -306,7 +305,11 @@ fn atoi(s: &str) -> i64 {
 
 /// `strtoul` that must convert at least one digit.
 fn leading_number(s: &str) -> Option<u32> {
-    let digits: String = s.trim_start().chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = s
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     if digits.is_empty() {
         None
     } else {
@@ -815,13 +818,7 @@ impl Session {
             _ => {}
         }
 
-        let result = commands::run(
-            &self.handset,
-            &args,
-            input.as_deref(),
-            &self.vars,
-            self.uid,
-        );
+        let result = commands::run(&self.handset, &args, input.as_deref(), &self.vars, self.uid);
         let events = result.events;
         for e in events {
             self.handset.emit(e);
@@ -861,11 +858,7 @@ impl Session {
             return Ok((1, none));
         }
         let mut rest = args;
-        if flavor != SuFlavor::Kitkat
-            && rest
-                .first()
-                .is_some_and(|a| a == "-h" || a == "--help")
-        {
+        if flavor != SuFlavor::Kitkat && rest.first().is_some_and(|a| a == "-h" || a == "--help") {
             self.send(err_sink, flavor.usage().as_bytes()).await?;
             return Ok((0, none));
         }
@@ -908,7 +901,10 @@ impl Session {
                     "su: exec failed for {} Error:No such file or directory\n",
                     rest[0]
                 ),
-                _ => format!("su: failed to exec {}: No such file or directory\n", rest[0]),
+                _ => format!(
+                    "su: failed to exec {}: No such file or directory\n",
+                    rest[0]
+                ),
             };
             self.send(err_sink, msg.as_bytes()).await?;
             // su.c returns -ENOENT (exit status 254); su.cpp's error(1, …) exits 1.

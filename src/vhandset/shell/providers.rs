@@ -855,9 +855,21 @@ mod tests {
             &g.content,
         );
         assert_eq!(q.out, "No reuslt found.\n");
-        let c = super::content_cmd(&mut p, &a(&["call", "--uri", "content://settings"]), 0, &g.content);
-        assert!(c.out.starts_with("usage: adb shell content [subcommand] [options]\n"));
-        assert!(c.out.ends_with("\n\n[ERROR] Unsupported operation: call\n"), "{}", c.out);
+        let c = super::content_cmd(
+            &mut p,
+            &a(&["call", "--uri", "content://settings"]),
+            0,
+            &g.content,
+        );
+        assert!(
+            c.out
+                .starts_with("usage: adb shell content [subcommand] [options]\n")
+        );
+        assert!(
+            c.out.ends_with("\n\n[ERROR] Unsupported operation: call\n"),
+            "{}",
+            c.out
+        );
         assert_eq!(c.code, 0);
     }
 

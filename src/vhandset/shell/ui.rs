@@ -410,10 +410,8 @@ impl Ui {
                 }
                 _ => {}
             },
-            Screen::ContactEditor(e) => {
-                if code == 67 {
-                    e.field_mut().pop();
-                }
+            Screen::ContactEditor(e) if code == 67 => {
+                e.field_mut().pop();
             }
             _ => {}
         }
@@ -587,7 +585,12 @@ fn dialer(d: &Dialer) -> Node {
                 "android.widget.TextView",
                 DIALER,
                 &id("dialpad_key_number"),
-                (bounds.0 + 130, bounds.1 + 40, bounds.0 + 230, bounds.1 + 150),
+                (
+                    bounds.0 + 130,
+                    bounds.1 + 40,
+                    bounds.0 + 230,
+                    bounds.1 + 150,
+                ),
             )
             .text(c.to_string()),
         ];
@@ -597,7 +600,12 @@ fn dialer(d: &Dialer) -> Node {
                     "android.widget.TextView",
                     DIALER,
                     &id("dialpad_key_letters"),
-                    (bounds.0 + 110, bounds.1 + 150, bounds.0 + 250, bounds.1 + 200),
+                    (
+                        bounds.0 + 110,
+                        bounds.1 + 150,
+                        bounds.0 + 250,
+                        bounds.1 + 200,
+                    ),
                 )
                 .text(*letters),
             );
@@ -811,9 +819,14 @@ fn contacts_list() -> Node {
 /// (packages/apps/Contacts at android-14.0.0_r1).
 fn editor(e: &Editor, ctx: &Context<'_>) -> Node {
     let field = |content: &str, hint: &str, f: EditorField, top: i32| {
-        let mut n = node("android.widget.EditText", CONTACTS, "", (150, top, 1050, top + 140))
-            .text(ctx.edit_text(content, hint))
-            .tap(Action::Focus(f));
+        let mut n = node(
+            "android.widget.EditText",
+            CONTACTS,
+            "",
+            (150, top, 1050, top + 140),
+        )
+        .text(ctx.edit_text(content, hint))
+        .tap(Action::Focus(f));
         n.focused = e.focus == f;
         n.long_clickable = true;
         n

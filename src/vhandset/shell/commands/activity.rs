@@ -137,8 +137,8 @@ fn parse_intent(args: &[String]) -> Result<(Intent, bool), String> {
                 .map_err(|_| format!("Error: bad flags '{v}'"))?;
                 i += 2;
             }
-            "-e" | "--es" | "--ez" | "--ei" | "--el" | "--ef" | "--eu" | "--ecn" | "--eia" | "--ela"
-            | "--efa" | "--esa" => {
+            "-e" | "--es" | "--ez" | "--ei" | "--el" | "--ef" | "--eu" | "--ecn" | "--eia"
+            | "--ela" | "--efa" | "--esa" => {
                 need(i, 2)?;
                 if intent.extras.len() < 256 {
                     intent
@@ -247,7 +247,10 @@ fn screen_for(intent: &Intent) -> Option<Screen> {
             }) || data.is_some_and(|d| d.starts_with("content://com.android.contacts")) =>
         {
             let get = |k: &str| intent.extras.get(k).cloned().unwrap_or_default();
-            return Some(Screen::ContactEditor(Editor::new(&get("name"), &get("phone"))));
+            return Some(Screen::ContactEditor(Editor::new(
+                &get("name"),
+                &get("phone"),
+            )));
         }
         _ => {}
     }

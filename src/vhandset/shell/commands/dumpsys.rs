@@ -49,7 +49,10 @@ fn iphonesubinfo(handset: &Handset) -> String {
     if !profile.generation.dumpsys.iphonesubinfo_prints_device_id {
         return String::new();
     }
-    let imei = profile.identifiers.get("imei").map_or("null", String::as_str);
+    let imei = profile
+        .identifiers
+        .get("imei")
+        .map_or("null", String::as_str);
     // GSMPhone.getPhoneName() is "GSM".
     format!("Phone Subscriber Info:\n  Phone Type = GSM\n  Device ID = {imei}\n")
 }

@@ -51,7 +51,6 @@ pub(super) const PACKAGES: &[(&str, &str)] = &[
     ),
 ];
 
-
 pub(super) fn pm(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
     match args.first().map(String::as_str) {
         Some("list") if args.get(1).is_some_and(|a| a == "packages") => {

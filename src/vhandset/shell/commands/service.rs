@@ -559,9 +559,7 @@ mod tests {
         );
         assert_eq!(
             exception_reply(g44, EX_SECURITY, Some("x")),
-            vec![
-                0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, b'x', 0, 0, 0
-            ]
+            vec![0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, b'x', 0, 0, 0]
         );
     }
 
