@@ -118,7 +118,7 @@ struct VhandsetArgs {
     /// The adbd's TCP port on 127.0.0.1 (avoid 5555-5585: the adb server treats those as emulators).
     #[arg(long, default_value_t = 6520)]
     port: u16,
-    /// List the built-in profiles and exit.
+    /// List the built-in profiles (with their Android generation) and the generations, and exit.
     #[arg(long)]
     list: bool,
 }
@@ -461,7 +461,11 @@ async fn vhandset_command(args: VhandsetArgs) -> anyhow::Result<Exit> {
     if args.list {
         for name in vhandset::Profile::builtin_names() {
             let p = vhandset::Profile::builtin(name)?;
-            println!("{name:22} {}", p.description);
+            println!("{name:22} {:12} {}", p.generation.id, p.description);
+        }
+        println!("\ngenerations (a profile's `generation:`):");
+        for g in vhandset::GENERATIONS {
+            println!("{:12} SDK {:<3} {}", g.id, g.sdk.0, g.summary);
         }
         return Ok(Exit::Clean);
     }

@@ -727,3 +727,44 @@ async fn vendor_14_sends_only_when_send_is_tapped_and_the_sms_traffic_leaves() {
     }
     bench.finish().await;
 }
+
+#[test]
+fn vhandset_list_names_each_profile_s_generation_and_the_generations() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .args(["vhandset", "--list"])
+        .output()
+        .expect("tattle vhandset --list");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    for (profile, generation) in [
+        ("aosp-clean", "android-13"),
+        ("aosp-4.4-rooted", "android-4.4"),
+        ("aosp-9-userdebug", "android-9"),
+        ("aosp-12", "android-12"),
+        ("vendor-14-locked", "android-14"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{profile} ")))
+            .unwrap_or_else(|| panic!("{profile} not listed: {text}"));
+        assert!(line.contains(&format!(" {generation} ")), "{line}");
+    }
+    let generations = text
+        .split("generations (a profile's `generation:`):\n")
+        .nth(1)
+        .expect("generations section");
+    let ids: Vec<&str> = generations
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "android-4.4",
+            "android-9",
+            "android-12",
+            "android-13",
+            "android-14"
+        ]
+    );
+}
