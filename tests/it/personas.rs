@@ -431,6 +431,16 @@ async fn android_12_shell_reads_the_imei_without_root() {
         )
         .await;
     assert_eq!(parcel_reply(&dump), (0, Some("353456100000196".into())));
+    // A subscription that does not exist: getIccSerialNumberForSubscriber finds no phone, a null
+    // String (`ffffffff`) on one line.
+    assert_eq!(
+        adb.out(
+            &s,
+            "service call iphonesubinfo 14 i32 7 s16 com.android.shell"
+        )
+        .await,
+        "Result: Parcel(00000000 ffffffff   '........')\n"
+    );
     // A user build: no su, no adb root.
     assert_eq!(
         adb.shell(&s, "su 0 id").await,
@@ -440,6 +450,26 @@ async fn android_12_shell_reads_the_imei_without_root() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "adbd cannot run as root in production builds\n"
+    );
+    // A reboot: adbd answers before the boot completes, then sys.boot_completed becomes 1.
+    assert_eq!(adb.out(&s, "getprop sys.boot_completed").await, "1\n");
+    assert!(adb.on(&s, &["reboot"]).await.status.success());
+    adb.on(&s, &["wait-for-device"]).await;
+    let mut seen = Vec::new();
+    for _ in 0..60 {
+        let (out, _, code) = adb.shell(&s, "getprop sys.boot_completed").await;
+        if code == 0 && seen.last() != Some(&out) {
+            seen.push(out.clone());
+        }
+        if out == "1\n" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        seen,
+        ["\n", "1\n"],
+        "boot_completed while booting, then after"
     );
 
     // Android 13 (the existing profiles): getDeviceId checks the calling package from 12L; without
