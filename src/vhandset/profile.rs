@@ -1,7 +1,9 @@
 //! Firmware profiles: data files that say what a handset is and what traffic it emits.
 //!
 //! Owns the profile format (YAML under `profiles/`, the built-ins embedded with `include_str!`), its
-//! validation (required props, identifier formats with the IMEI Luhn check, host names, templates) and the
+//! validation (required props, identifier formats with the IMEI Luhn check — the second SIM's `imei2`,
+//! `imsi2`, `iccid2`, `phone_number2` too —, the `generation:` a profile imitates and whose SDK it must
+//! have, the build's `handset:` traits (`Persona`), host names, templates) and the
 //! template language used in traffic actions: `{imei}`, `{prop:ro.product.model}`, event fields such as
 //! `{sms_body}`, filters `{phone_number|url}`, `|md5`, `|sha1`, `|sha256`, `|base64`, `|hex`, `|gzip`, and
 //! `{{` / `}}` for literal braces. Everything is checked at load time so a profile that loads never fails

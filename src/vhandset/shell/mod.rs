@@ -823,6 +823,9 @@ impl Session {
         for e in events {
             self.handset.emit(e);
         }
+        if result.err_first {
+            self.send(&err_sink, &result.err).await?;
+        }
         let captured = if piped {
             let mut data = result.out;
             data.truncate(MAX_CAPTURE);
@@ -831,7 +834,9 @@ impl Session {
             self.send(&out_sink, &result.out).await?;
             None
         };
-        self.send(&err_sink, &result.err).await?;
+        if !result.err_first {
+            self.send(&err_sink, &result.err).await?;
+        }
         Ok((result.code, captured))
     }
 

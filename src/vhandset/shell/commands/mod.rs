@@ -38,6 +38,9 @@ pub struct CmdResult {
     pub err: Vec<u8>,
     pub code: i32,
     pub events: Vec<HandsetEvent>,
+    /// The command wrote its stderr before its stdout (what matters where the two are merged: a legacy
+    /// shell, `exec:`).
+    pub err_first: bool,
 }
 
 impl CmdResult {
@@ -63,6 +66,7 @@ impl From<Output> for CmdResult {
             err: o.err.into_bytes(),
             code: o.code,
             events: o.events,
+            err_first: false,
         }
     }
 }

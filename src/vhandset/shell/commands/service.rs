@@ -420,6 +420,8 @@ pub(super) fn command(handset: &Arc<Handset>, args: &[String], uid: u32) -> CmdR
         out: out.into_bytes(),
         err: err.into_bytes(),
         code: result,
+        // service.cpp's complaints go out (aerr, flushed at endl) before the Result and the usage.
+        err_first: true,
         ..Default::default()
     }
 }
