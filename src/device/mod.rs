@@ -15,6 +15,7 @@
 
 pub mod firmware;
 pub mod parse;
+pub mod ui;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
