@@ -44,6 +44,8 @@ const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default wait for a node to appear (`timeout:` in scenarios).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A property that marks the boot before a `reboot` (gone after it).
+const BOOT_MARK: &str = "debug.tattle.boot_mark";
 /// The default wait for a rebooted device to report `sys.boot_completed`.
 pub const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -84,6 +86,23 @@ pub enum UiError {
 impl From<AdbError> for UiError {
     fn from(e: AdbError) -> Self {
         UiError::Device(DeviceError::Adb(e))
+    }
+}
+
+/// A reboot under way: how to tell the new boot from the old one.
+#[derive(Debug)]
+pub struct RebootWait {
+    /// The boot mark was set: the new boot is the one without it.
+    marked: bool,
+    /// The device stopped answering at least once (the proof of a reboot without a mark).
+    went_away: bool,
+    started: Instant,
+}
+
+impl RebootWait {
+    /// Time since the reboot was requested.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 }
 
@@ -498,25 +517,35 @@ impl Device {
         Ok(())
     }
 
-    /// `reboot`: asks adbd to reboot, then waits until the device is back and has booted
-    /// (`sys.boot_completed` = 1). Before it, a `debug.*` property is set (the shell may set those
-    /// on every release, and no property set at run time survives a reboot): the old boot, still
-    /// answering for a moment after the request, cannot be taken for the new one. Returns how
-    /// long the reboot took.
-    pub(crate) async fn reboot_and_wait(&self, timeout: Duration) -> Result<Duration, UiError> {
-        const MARK: &str = "debug.tattle.boot_mark";
-        let marked = self.run(&format!("setprop {MARK} 1")).await.is_ok();
-        let started = Instant::now();
+    /// `reboot`, first half: asks adbd to reboot. Before it, a `debug.*` property is set (the shell
+    /// may set those on every release, and no property set at run time survives a reboot), so the
+    /// old boot, still answering for a moment after the request, cannot be taken for the new one.
+    pub(crate) async fn request_reboot(&self) -> Result<RebootWait, UiError> {
+        let marked = self.run(&format!("setprop {BOOT_MARK} 1")).await.is_ok();
         self.adb.reboot("").await?;
-        let mut went_away = false;
+        Ok(RebootWait {
+            marked,
+            went_away: false,
+            started: Instant::now(),
+        })
+    }
+
+    /// `reboot`, second half: waits until the new boot answers the shell (`booted` false: adbd
+    /// is up, early enough to restart a capture) or has finished booting (`booted` true:
+    /// `sys.boot_completed` = 1), within `timeout` of the request.
+    pub(crate) async fn wait_after_reboot(
+        &self,
+        wait: &mut RebootWait,
+        booted: bool,
+        timeout: Duration,
+    ) -> Result<(), UiError> {
         loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
             let probe = self
                 .adb
                 .clone()
                 .with_timeout(Duration::from_secs(10))
                 .shell_with_timeout(
-                    &format!("getprop {MARK}; echo .; getprop sys.boot_completed"),
+                    &format!("getprop {BOOT_MARK}; echo .; getprop sys.boot_completed"),
                     Duration::from_secs(10),
                 )
                 .await;
@@ -524,27 +553,31 @@ impl Device {
                 Ok(out) => {
                     let text = out.stdout_text();
                     let (mark, rest) = text.split_once('.').unwrap_or((&text, ""));
-                    let new_boot = if marked {
+                    let new_boot = if wait.marked {
                         mark.trim().is_empty()
                     } else {
-                        went_away
+                        wait.went_away
                     };
-                    if new_boot && rest.trim() == "1" {
-                        return Ok(started.elapsed());
+                    if new_boot && (!booted || rest.trim() == "1") {
+                        return Ok(());
                     }
                 }
-                Err(_) => went_away = true,
+                Err(_) => wait.went_away = true,
             }
-            if started.elapsed() >= timeout {
+            if wait.started.elapsed() >= timeout {
+                let what = if booted {
+                    "report sys.boot_completed=1"
+                } else {
+                    "come back"
+                };
                 return Err(UiError::Refused {
                     what: "reboot".into(),
-                    detail: format!(
-                        "the device did not report sys.boot_completed=1 within {timeout:?}"
-                    ),
+                    detail: format!("the device did not {what} within {timeout:?}"),
                     fix: "check the phone's screen (a PIN at boot, a boot loop); raise `timeout`"
                         .into(),
                 });
             }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 

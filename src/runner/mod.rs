@@ -1,28 +1,34 @@
 //! The runner: one scenario on one device, with a concurrent capture analysed live, into a private
 //! run directory.
 //!
-//! Owns the order of a run, each phase a short function: `prepare` (identity and identifiers, clock
-//! offset, run directory), `start_capture`, `run_steps` (each step in its time window, the live
-//! analysis fed as packets arrive, `live`), `stop_capture`, the end of the analysis, `build_result`
-//! (outcome, evidence, traffic) and the run directory's files (`files`). When the device goes away
-//! mid-run it stops stepping; what was captured is already analysed, and is recorded with what
-//! happened.
+//! Owns the order of a run, each phase a short function: `prepare` (identity, the `preflight` of
+//! every step against the device, identifiers, clock offset, run directory), `start_capture`,
+//! `run_steps` (each step in its time window, the live analysis fed as packets arrive, `live`;
+//! methods and alternatives tried in order, `perform`), `stop_capture` (the capture's segments
+//! across reboots merged, `chain`), the end of the analysis, `build_result` (outcome, evidence,
+//! traffic) and the run directory's files (`files`). When the device goes away mid-run it stops
+//! stepping; what was captured is already analysed, and is recorded with what happened.
 //!
 //! Must not touch: the terminal (progress and live findings go through `RunObserver`), exit codes,
 //! snapshot comparison.
 
+mod chain;
 mod files;
 mod live;
+mod preflight;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::capture::{self, CaptureCounters, CaptureSummary, RunningCapture};
+use crate::device::ui::{self, Attempt, UiError};
 use crate::device::{self, Device, DeviceError, DeviceIdentity, FirmwareKey, MissingIdentifier};
 use crate::outcome::{self, EvidenceItem, Outcome, StepTraffic, StepWindow};
-use crate::scenario::{Scenario, Step, StepAction};
+use crate::scenario::{ContactVia, Launch, Scenario, SmsVia, Step, StepAction};
+use chain::CaptureChain;
 use live::LiveAnalysis;
+pub use preflight::PreflightError;
 use tattle_analysis::identifier::Identifier;
 use tattle_analysis::{Analysis, Needles, Redactor};
 
@@ -32,6 +38,9 @@ pub enum RunError {
     Device(#[from] DeviceError),
     #[error(transparent)]
     Capture(#[from] capture::CaptureError),
+    /// A step needs what the device lacks: nothing was captured.
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
     #[error("run directory {path}: {source}")]
     RunDir {
         path: PathBuf,
@@ -46,6 +55,9 @@ pub trait RunObserver: Send + Sync {
     /// The live analysis just found an identifier: one redacted line, `<imei> → HOST (LOCATION as
     /// ENCODING) in step 4 send-sms`, each line once per run. The host is the best known so far.
     fn live_finding(&self, _notice: &str) {}
+    /// Something the run decided that the scenario did not say: a method or an alternative
+    /// skipped (before the capture) or used (during it). Redacted, one line.
+    fn note(&self, _note: &str) {}
     /// The capture stopped; the analysis ends the flows still open.
     fn analysing(&self) {}
     fn finished(&self) {}
@@ -104,6 +116,9 @@ pub struct RunResult {
     pub analysis: Analysis,
     /// Set when the run stopped early: which step and why.
     pub interrupted: Option<String>,
+    /// What the run decided that the scenario did not say (redacted): methods and alternatives
+    /// skipped by the preflight or used by a step.
+    pub notes: Vec<String>,
     pub identifiers: Vec<Identifier>,
     /// The redactor of this run's identifiers: what shows anything of the run goes through it.
     pub redactor: Arc<Redactor>,
@@ -124,6 +139,8 @@ struct Prepared {
     dir: PathBuf,
     needles: Needles,
     redactor: Arc<Redactor>,
+    /// What the preflight decided for the steps.
+    plan: preflight::Plan,
 }
 
 /// What stepping did: each step's window, and why it stopped early, if it did.
@@ -131,6 +148,8 @@ struct Prepared {
 struct Stepped {
     windows: Vec<StepWindow>,
     interrupted: Option<String>,
+    /// Redacted notes from the steps (which method or alternative did it).
+    notes: Vec<String>,
 }
 
 /// Runs `scenario` on `device`: the capture is analysed live, as it arrives, and whatever happens
@@ -143,11 +162,15 @@ pub async fn run(
     observer: &dyn RunObserver,
 ) -> Result<RunResult, RunError> {
     let prepared = prepare(scenario, device, options).await?;
+    for note in &prepared.plan.notes {
+        observer.note(note);
+    }
     let (tee, chunks) = tokio::sync::mpsc::unbounded_channel();
-    let capture = start_capture(&prepared, device, tee).await?;
-    observer.capture_started(capture.counters());
+    let first = start_capture(&prepared, device, tee.clone()).await?;
+    observer.capture_started(first.counters());
+    let mut capture = CaptureChain::new(first, prepared.dir.join(files::CAPTURE_FILE), tee);
     let mut live = LiveAnalysis::new(&prepared.needles, &prepared.redactor, observer, chunks);
-    let mut stepped = run_steps(&prepared, device, options, &capture, &mut live, observer).await;
+    let mut stepped = run_steps(&prepared, device, options, &mut capture, &mut live, observer).await;
     let (summary, failure) =
         stop_capture(capture, options.capture_grace, &mut live, &prepared).await;
     append_reason(&mut stepped.interrupted, failure);
@@ -167,9 +190,10 @@ async fn prepare(
     options: &RunOptions,
 ) -> Result<Prepared, RunError> {
     let run_id = new_run_id();
-    let (scenario, canaries) = scenario.expand(&run_id);
+    let (mut scenario, canaries) = scenario.expand(&run_id);
     let identity = device.identity().await?;
     device.check_capture().await?;
+    let mut plan = preflight::check(&mut scenario, device, &identity).await?;
     let (mut identifiers, mut missing) = device.identifiers(&identity).await?;
     // The user's values win over the device's for the same kind.
     for extra in &options.extra_identifiers {
@@ -183,6 +207,9 @@ async fn prepare(
     let redactor = Arc::new(Redactor::with_needles(&needles, &identifiers));
     for m in &mut missing {
         m.reason = redactor.clean(&m.reason);
+    }
+    for n in &mut plan.notes {
+        *n = redactor.clean(n);
     }
     let mut firmware = options
         .firmware
@@ -203,6 +230,7 @@ async fn prepare(
         clock_offset,
         dir,
         redactor,
+        plan,
     })
 }
 
@@ -223,12 +251,12 @@ async fn start_capture(
 }
 
 /// Runs the steps in order, analysing the capture while they run; stops at the first step that
-/// fails, on Ctrl-C, or when the capture stream ends.
+/// fails, on Ctrl-C, or when the capture stream ends (but for a reboot's, which restarts it).
 async fn run_steps(
     p: &Prepared,
     device: &Device,
     options: &RunOptions,
-    capture: &RunningCapture,
+    capture: &mut CaptureChain,
     live: &mut LiveAnalysis<'_>,
     observer: &dyn RunObserver,
 ) -> Stepped {
@@ -244,11 +272,25 @@ async fn run_steps(
         };
         observer.step_started(window.index, total, &window.name);
         live.set_step(window.label());
+        let mut stepper = Stepper {
+            device,
+            plan: &p.plan,
+            capture: &mut *capture,
+            observer,
+            notes: Vec::new(),
+        };
         let done = tokio::select! {
-            result = perform(device, step) => Some(result),
+            result = stepper.perform(step) => Some(result),
             () = cancelled(&mut cancel) => None,
             never = live.follow() => match never {},
         };
+        for note in std::mem::take(&mut stepper.notes) {
+            let note = p
+                .redactor
+                .clean(&format!("step {} (line {}): {note}", window.label(), step.line));
+            observer.note(&note);
+            stepped.notes.push(note);
+        }
         window.end = device::now_unix();
         let why = interruption(&window, step.line, done, capture.has_ended(), &p.redactor);
         stepped.windows.push(window);
@@ -260,26 +302,221 @@ async fn run_steps(
     stepped
 }
 
-/// Does one step on the device; an action step then waits `settle` for the traffic it caused.
-async fn perform(device: &Device, step: &Step) -> Result<(), DeviceError> {
-    match &step.action {
-        StepAction::FreshSetup => device.fresh_setup().await?,
-        StepAction::Idle(d) => {
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error(transparent)]
+    Ui(#[from] UiError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Does steps on the device, with what they need from the run.
+struct Stepper<'a> {
+    device: &'a Device,
+    plan: &'a preflight::Plan,
+    capture: &'a mut CaptureChain,
+    observer: &'a dyn RunObserver,
+    /// What this step decided (a method, an alternative), unredacted until the runner cleans it.
+    notes: Vec<String>,
+}
+
+/// Failures of alternatives an `any` error lists at most (each is a few lines).
+const MAX_LISTED_FAILURES: usize = 4;
+
+impl Stepper<'_> {
+    /// Does one step; an action step then waits `settle` for the traffic it caused.
+    fn perform<'s>(
+        &'s mut self,
+        step: &'s Step,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StepError>> + Send + 's>>
+    {
+        // Boxed: `any` performs its alternatives' steps through this same function.
+        Box::pin(async move {
+            self.act(&step.action).await?;
+            if !matches!(step.action, StepAction::Idle(_)) {
+                tokio::time::sleep(step.settle).await;
+            }
+            Ok(())
+        })
+    }
+
+    async fn act(&mut self, action: &StepAction) -> Result<(), StepError> {
+        let device = self.device;
+        match action {
+            StepAction::FreshSetup => device.fresh_setup().await?,
             // An idle step's window is its duration: no settle after it.
-            tokio::time::sleep(*d).await;
-            return Ok(());
+            StepAction::Idle(d) => tokio::time::sleep(*d).await,
+            StepAction::AddContact { name, phone, via } => {
+                let mut skipped = Vec::new();
+                for method in via {
+                    let attempt = match method {
+                        ContactVia::Ui => device.add_contact_ui(name, phone).await,
+                        ContactVia::Provider => device
+                            .add_contact(name, phone)
+                            .await
+                            .map_err(Attempt::from),
+                    };
+                    if self.tried(method.name(), attempt, &mut skipped)? {
+                        return Ok(());
+                    }
+                }
+                return Err(StepError::Other(format!(
+                    "no method could add the contact: {}",
+                    skipped.join("; ")
+                )));
+            }
+            StepAction::SendSms { to, body, via } => {
+                let mut skipped = Vec::new();
+                for method in via {
+                    let attempt = match method {
+                        SmsVia::Ui => device.send_sms_ui(to, body).await,
+                        SmsVia::Keys => device.send_sms(to, body).await.map_err(Attempt::from),
+                    };
+                    if self.tried(method.name(), attempt, &mut skipped)? {
+                        return Ok(());
+                    }
+                }
+                return Err(StepError::Other(format!(
+                    "no method could send the SMS: {}",
+                    skipped.join("; ")
+                )));
+            }
+            StepAction::Shell {
+                command,
+                expect_exit,
+            } => {
+                device.shell_step(command, *expect_exit).await?;
+            }
+            StepAction::Launch(Launch::Package(package)) => device.launch_package(package).await?,
+            StepAction::Launch(Launch::Intent(intent)) => device.launch_intent(intent).await?,
+            StepAction::Tap { target, timeout } => device.tap(target, *timeout).await?,
+            StepAction::WaitFor { target, timeout } => {
+                device
+                    .wait_for_any(std::slice::from_ref(target), *timeout)
+                    .await?;
+            }
+            StepAction::Type {
+                text,
+                into,
+                timeout,
+            } => device.type_text(text, into.as_ref(), *timeout).await?,
+            StepAction::Key(keys) => {
+                let codes: Vec<u32> = keys.iter().map(|k| k.code).collect();
+                device.press_keys(&codes).await?;
+            }
+            StepAction::Toggle(toggles) => {
+                for (radio, on) in toggles {
+                    let airplane = self.plan.airplane.unwrap_or(ui::AirplaneMethod::Cmd);
+                    device.toggle(*radio, *on, airplane).await?;
+                }
+            }
+            StepAction::Install { apk } => {
+                let path = self.plan.apk(apk).ok_or_else(|| {
+                    StepError::Other(format!("the preflight did not check {apk}"))
+                })?;
+                let bytes = tokio::fs::read(path)
+                    .await
+                    .map_err(|e| StepError::Other(format!("reading {}: {e}", path.display())))?;
+                device.install_apk(&bytes).await?;
+            }
+            StepAction::Reboot { timeout } => self.reboot(*timeout).await?,
+            StepAction::Any(alternatives) => {
+                let mut failures = Vec::new();
+                for (i, steps) in alternatives.iter().enumerate() {
+                    let mut result = Ok(());
+                    for step in steps {
+                        result = self.perform(step).await;
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    match result {
+                        Ok(()) => {
+                            if i > 0 {
+                                self.notes.push(format!(
+                                    "alternative {} did it ({} failed before)",
+                                    i + 1,
+                                    i
+                                ));
+                            }
+                            return Ok(());
+                        }
+                        Err(e) => failures.push(format!("alternative {}: {e}", i + 1)),
+                    }
+                }
+                let more = failures.len().saturating_sub(MAX_LISTED_FAILURES);
+                failures.truncate(MAX_LISTED_FAILURES);
+                let mut text = format!("every alternative failed: {}", failures.join(" | "));
+                if more > 0 {
+                    text.push_str(&format!(" (and {more} more)"));
+                }
+                return Err(StepError::Other(text));
+            }
         }
-        StepAction::AddContact { name, phone } => device.add_contact(name, phone).await?,
-        StepAction::SendSms { to, body } => device.send_sms(to, body).await?,
-        StepAction::Shell {
-            command,
-            expect_exit,
-        } => {
-            device.shell_step(command, *expect_exit).await?;
+        Ok(())
+    }
+
+    /// One method's outcome: `Ok(true)` done, `Ok(false)` try the next (noted), `Err` the step
+    /// failed.
+    fn tried(
+        &mut self,
+        method: &str,
+        attempt: Result<(), Attempt>,
+        skipped: &mut Vec<String>,
+    ) -> Result<bool, StepError> {
+        match attempt {
+            Ok(()) => {
+                if !skipped.is_empty() {
+                    self.notes.push(format!(
+                        "done via {method} ({})",
+                        skipped.join("; ")
+                    ));
+                }
+                Ok(true)
+            }
+            Err(Attempt::NotApplicable(why)) => {
+                skipped.push(format!("{method} not usable: {why}"));
+                Ok(false)
+            }
+            Err(Attempt::Failed(e)) => Err(e.into()),
         }
     }
-    tokio::time::sleep(step.settle).await;
-    Ok(())
+
+    /// `reboot`: the capture dies with the old boot. As soon as the new boot answers the shell
+    /// tcpdump is started again (what the phone sends while booting is then captured; only the
+    /// seconds between the request and adbd's return are not), then the step waits for
+    /// `sys.boot_completed`. A capture that cannot restart (tcpdump needs root, which `adb root`
+    /// does not keep across a reboot) ends the run with that reason.
+    async fn reboot(&mut self, timeout: std::time::Duration) -> Result<(), StepError> {
+        let device = self.device;
+        let mut wait = device.request_reboot().await?;
+        device.wait_after_reboot(&mut wait, false, timeout).await?;
+        let mut restarted = self.capture.restart(device).await;
+        device.wait_after_reboot(&mut wait, true, timeout).await?;
+        if restarted.is_err() {
+            // Early in the boot tcpdump may not be there yet (/data not mounted): once more.
+            restarted = self.capture.restart(device).await;
+        }
+        match restarted {
+            Ok(counters) => {
+                self.observer.capture_started(counters);
+                self.notes.push(format!(
+                    "rebooted in {:.0?}; the capture went on in a new tcpdump (traffic during the \
+                     seconds without adb is not captured)",
+                    wait.elapsed()
+                ));
+                Ok(())
+            }
+            Err(e) => Err(StepError::Other(format!(
+                "the device rebooted, but the capture could not restart: {e}; traffic after the \
+                 reboot is not captured (if tcpdump needs `adb root`, run it again: a reboot \
+                 undoes it)"
+            ))),
+        }
+    }
 }
 
 /// Why the run stops after `window`'s step: it was cancelled (`done` is `None`), it failed, or the
@@ -287,7 +524,7 @@ async fn perform(device: &Device, step: &Step) -> Result<(), DeviceError> {
 fn interruption(
     window: &StepWindow,
     line: usize,
-    done: Option<Result<(), DeviceError>>,
+    done: Option<Result<(), StepError>>,
     capture_ended: bool,
     redactor: &Redactor,
 ) -> Option<String> {
@@ -305,35 +542,19 @@ fn interruption(
     }
 }
 
-/// Stops the capture after its grace time (analysing what arrives meanwhile). When it cannot be
-/// completed, says why and falls back to what is on disk.
+/// Stops the capture after its grace time (analysing what arrives meanwhile) and merges its
+/// segments. When it cannot be completed, says why; the summary then reflects what is on disk.
 async fn stop_capture(
-    capture: RunningCapture,
+    capture: CaptureChain,
     grace: Duration,
     live: &mut LiveAnalysis<'_>,
     p: &Prepared,
 ) -> (CaptureSummary, Option<String>) {
-    let stopped = tokio::select! {
+    let (summary, note) = tokio::select! {
         stopped = capture.stop(grace) => stopped,
         never = live.follow() => match never {},
     };
-    match stopped {
-        Ok(summary) => (summary, None),
-        Err(e) => {
-            let path = p.dir.join(files::CAPTURE_FILE);
-            let note = format!(
-                "the capture could not be completed: {}",
-                p.redactor.clean(&e.to_string())
-            );
-            let summary = CaptureSummary {
-                bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
-                path,
-                packets: 0,
-                ended_early: true,
-            };
-            (summary, Some(note))
-        }
-    }
+    (summary, note.map(|n| p.redactor.clean(&n)))
 }
 
 /// `why; more` when both are there.
@@ -379,6 +600,13 @@ fn build_result(
         missing: p.missing.clone(),
         analysis,
         interrupted: stepped.interrupted.clone(),
+        notes: p
+            .plan
+            .notes
+            .iter()
+            .chain(&stepped.notes)
+            .cloned()
+            .collect(),
         identifiers: p.identifiers.clone(),
         redactor: p.redactor.clone(),
     }

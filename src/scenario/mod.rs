@@ -1,12 +1,14 @@
-//! Scenarios: YAML files of steps (`fresh-setup`, `idle`, `add-contact`, `send-sms`, `shell`) plus
-//! the canary identifiers a run plants on the device.
+//! Scenarios: YAML files of steps (`fresh-setup`, `idle`, `add-contact`, `send-sms`, `shell`, and
+//! the UI steps `launch`, `tap`, `wait-for`, `type`, `key`, `toggle`, `install`, `reboot`, with
+//! `any` for alternatives) plus the canary identifiers a run plants on the device.
 //!
 //! Owns parsing, whole-file validation (every problem reported with file, line, column and a fix,
 //! before anything touches a device), `{placeholder}` expansion, and the built-in scenarios embedded
 //! from `scenarios/*.yaml`. The format is documented in `docs/scenarios.md`.
 //!
-//! Must not touch: devices or adb (the `device` module maps steps to adb commands), the terminal
-//! (errors are values; `cli` prints them), the network.
+//! Must not touch: devices or adb (the `device` module maps steps to adb commands, and owns the
+//! selector and intent types steps carry), the terminal (errors are values; `cli` prints them), the
+//! network, the host's files (an `install` path is checked by the runner's preflight).
 
 mod error;
 mod template;
@@ -20,6 +22,8 @@ use std::time::Duration;
 
 pub use error::{Diagnostic, ScenarioError};
 
+pub use crate::device::ui::{By, Intent, Radio, Selector};
+
 use tattle_analysis::identifier::Identifier;
 
 /// The placeholder every scenario may use: a value unique to the run.
@@ -31,7 +35,22 @@ pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 /// Steps per scenario.
 pub const MAX_STEPS: usize = 10_000;
 /// Every step name, in the order the docs present them.
-pub const STEP_NAMES: &[&str] = &["fresh-setup", "idle", "add-contact", "send-sms", "shell"];
+pub const STEP_NAMES: &[&str] = &[
+    "fresh-setup",
+    "idle",
+    "add-contact",
+    "send-sms",
+    "shell",
+    "launch",
+    "tap",
+    "wait-for",
+    "type",
+    "key",
+    "toggle",
+    "install",
+    "reboot",
+    "any",
+];
 
 /// A validated scenario. Templates (`{contact_name}`, `{run_id}`) are unexpanded until [`Scenario::expand`].
 #[derive(Clone, PartialEq, Eq)]
@@ -56,6 +75,67 @@ pub struct Step {
     pub line: usize,
 }
 
+/// How `send-sms` may send, in the order tried (`via:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SmsVia {
+    /// The messaging app's Send button, found on the screen and tapped.
+    Ui,
+    /// DPAD_RIGHT then ENTER on the compose screen (the method of tattle's first releases).
+    Keys,
+}
+
+/// How `add-contact` may add, in the order tried (`via:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContactVia {
+    /// The contacts editor opened by the INSERT intent, its Save button tapped.
+    Ui,
+    /// Rows written into the contacts provider with `content insert`.
+    Provider,
+}
+
+impl SmsVia {
+    pub fn name(self) -> &'static str {
+        match self {
+            SmsVia::Ui => "ui",
+            SmsVia::Keys => "keys",
+        }
+    }
+}
+
+impl ContactVia {
+    pub fn name(self) -> &'static str {
+        match self {
+            ContactVia::Ui => "ui",
+            ContactVia::Provider => "provider",
+        }
+    }
+}
+
+/// What `send-sms` tries when the scenario does not say: the screen first, as a person does.
+pub const DEFAULT_SMS_VIA: &[SmsVia] = &[SmsVia::Ui, SmsVia::Keys];
+/// What `add-contact` tries when the scenario does not say.
+pub const DEFAULT_CONTACT_VIA: &[ContactVia] = &[ContactVia::Ui, ContactVia::Provider];
+
+/// What `launch` starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launch {
+    /// A package's launcher activity.
+    Package(String),
+    /// An activity by intent (`am start`).
+    Intent(Intent),
+}
+
+/// A key of a `key` step, resolved from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPress {
+    /// `ENTER`: the name without `KEYCODE_`.
+    pub name: &'static str,
+    /// Android's `KeyEvent` code.
+    pub code: u32,
+    /// The first SDK that has the key (the preflight refuses it on older devices).
+    pub min_sdk: u32,
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub enum StepAction {
     /// Bring the device to a known clean state (not a factory reset on real phones; see docs).
@@ -65,16 +145,42 @@ pub enum StepAction {
     AddContact {
         name: String,
         phone: String,
+        /// Methods in the order tried; the next runs only when the one before did nothing.
+        via: Vec<ContactVia>,
     },
     SendSms {
         to: String,
         body: String,
+        /// Methods in the order tried; the next runs only when the one before sent nothing.
+        via: Vec<SmsVia>,
     },
     /// Run a shell command on the device; fail the step when `expect_exit` is set and differs.
     Shell {
         command: String,
         expect_exit: Option<i32>,
     },
+    /// Start an app or an activity.
+    Launch(Launch),
+    /// Wait for a node on the screen, then tap the centre of its bounds.
+    Tap { target: Selector, timeout: Duration },
+    /// Wait for a node on the screen.
+    WaitFor { target: Selector, timeout: Duration },
+    /// Type text, into the focused field or into the field `into` finds (tapped first).
+    Type {
+        text: String,
+        into: Option<Selector>,
+        timeout: Duration,
+    },
+    /// Press keys, in order.
+    Key(Vec<KeyPress>),
+    /// Switch radios, in order: `(radio, on)`.
+    Toggle(Vec<(Radio, bool)>),
+    /// Install an APK from the host; the path as written (relative to the scenario's folder).
+    Install { apk: String },
+    /// Reboot and wait for `sys.boot_completed`; the capture restarts after it.
+    Reboot { timeout: Duration },
+    /// Alternatives, each a list of steps: the first whose steps all succeed is the step's result.
+    Any(Vec<Vec<Step>>),
 }
 
 impl StepAction {
@@ -86,20 +192,33 @@ impl StepAction {
             StepAction::AddContact { .. } => "add-contact",
             StepAction::SendSms { .. } => "send-sms",
             StepAction::Shell { .. } => "shell",
+            StepAction::Launch(_) => "launch",
+            StepAction::Tap { .. } => "tap",
+            StepAction::WaitFor { .. } => "wait-for",
+            StepAction::Type { .. } => "type",
+            StepAction::Key(_) => "key",
+            StepAction::Toggle(_) => "toggle",
+            StepAction::Install { .. } => "install",
+            StepAction::Reboot { .. } => "reboot",
+            StepAction::Any(_) => "any",
         }
     }
 
-    fn map_strings(&self, f: impl Fn(&str) -> String) -> StepAction {
+    fn map_strings(&self, f: &dyn Fn(&str) -> String) -> StepAction {
+        let sel = |s: &Selector| Selector::new(s.by, f(&s.value));
+        let opt = |o: &Option<String>| o.as_deref().map(f);
         match self {
             StepAction::FreshSetup => StepAction::FreshSetup,
             StepAction::Idle(d) => StepAction::Idle(*d),
-            StepAction::AddContact { name, phone } => StepAction::AddContact {
+            StepAction::AddContact { name, phone, via } => StepAction::AddContact {
                 name: f(name),
                 phone: f(phone),
+                via: via.clone(),
             },
-            StepAction::SendSms { to, body } => StepAction::SendSms {
+            StepAction::SendSms { to, body, via } => StepAction::SendSms {
                 to: f(to),
                 body: f(body),
+                via: via.clone(),
             },
             StepAction::Shell {
                 command,
@@ -108,28 +227,109 @@ impl StepAction {
                 command: f(command),
                 expect_exit: *expect_exit,
             },
+            StepAction::Launch(Launch::Package(p)) => StepAction::Launch(Launch::Package(f(p))),
+            StepAction::Launch(Launch::Intent(i)) => StepAction::Launch(Launch::Intent(Intent {
+                action: opt(&i.action),
+                data: opt(&i.data),
+                mime: opt(&i.mime),
+                categories: i.categories.iter().map(|c| f(c)).collect(),
+                component: opt(&i.component),
+                package: opt(&i.package),
+                extras: i.extras.iter().map(|(k, v)| (k.clone(), f(v))).collect(),
+            })),
+            StepAction::Tap { target, timeout } => StepAction::Tap {
+                target: sel(target),
+                timeout: *timeout,
+            },
+            StepAction::WaitFor { target, timeout } => StepAction::WaitFor {
+                target: sel(target),
+                timeout: *timeout,
+            },
+            StepAction::Type {
+                text,
+                into,
+                timeout,
+            } => StepAction::Type {
+                text: f(text),
+                into: into.as_ref().map(sel),
+                timeout: *timeout,
+            },
+            StepAction::Key(k) => StepAction::Key(k.clone()),
+            StepAction::Toggle(t) => StepAction::Toggle(t.clone()),
+            StepAction::Install { apk } => StepAction::Install { apk: apk.clone() },
+            StepAction::Reboot { timeout } => StepAction::Reboot { timeout: *timeout },
+            StepAction::Any(alternatives) => StepAction::Any(
+                alternatives
+                    .iter()
+                    .map(|steps| steps.iter().map(|s| s.map_strings(f)).collect())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Steps inside this one (an `any`'s alternatives), for walks over a whole scenario.
+    pub fn alternatives(&self) -> &[Vec<Step>] {
+        match self {
+            StepAction::Any(a) => a,
+            _ => &[],
         }
     }
 }
 
-/// Expanded steps hold canary values (a contact's name, an SMS text), so `Debug` shows only their
-/// length: a stray `{:?}` in a log must not leak them. Shell commands are shown; they are code.
+impl Step {
+    fn map_strings(&self, f: &dyn Fn(&str) -> String) -> Step {
+        Step {
+            action: self.action.map_strings(f),
+            settle: self.settle,
+            line: self.line,
+        }
+    }
+
+    /// The least time this step takes: an idle's duration, else its settle (an `any` adds its
+    /// quickest alternative).
+    pub fn minimum_duration(&self) -> Duration {
+        match &self.action {
+            StepAction::Idle(d) => *d,
+            StepAction::Any(alternatives) => alternatives
+                .iter()
+                .map(|steps| {
+                    steps
+                        .iter()
+                        .map(Step::minimum_duration)
+                        .fold(Duration::ZERO, Duration::saturating_add)
+                })
+                .min()
+                .unwrap_or_default()
+                .saturating_add(self.settle),
+            _ => self.settle,
+        }
+    }
+}
+
+/// Expanded steps hold canary values (a contact's name, an SMS text, a typed text, a selector's
+/// text), so `Debug` shows only their length: a stray `{:?}` in a log must not leak them. Shell
+/// commands, resource ids, key names and paths are shown; they are code.
 impl fmt::Debug for StepAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let len = |s: &str| format!("{} chars", s.chars().count());
         match self {
             StepAction::FreshSetup => write!(f, "FreshSetup"),
             StepAction::Idle(d) => write!(f, "Idle({d:?})"),
-            StepAction::AddContact { name, phone } => {
+            StepAction::AddContact { name, phone, via } => {
                 write!(
                     f,
-                    "AddContact {{ name: {}, phone: {} }}",
+                    "AddContact {{ name: {}, phone: {}, via: {via:?} }}",
                     len(name),
                     len(phone)
                 )
             }
-            StepAction::SendSms { to, body } => {
-                write!(f, "SendSms {{ to: {}, body: {} }}", len(to), len(body))
+            StepAction::SendSms { to, body, via } => {
+                write!(
+                    f,
+                    "SendSms {{ to: {}, body: {}, via: {via:?} }}",
+                    len(to),
+                    len(body)
+                )
             }
             StepAction::Shell {
                 command,
@@ -139,6 +339,31 @@ impl fmt::Debug for StepAction {
                 .field("command", command)
                 .field("expect_exit", expect_exit)
                 .finish(),
+            StepAction::Launch(Launch::Package(p)) => write!(f, "Launch({p:?})"),
+            StepAction::Launch(Launch::Intent(i)) => write!(f, "Launch({i:?})"),
+            StepAction::Tap { target, timeout } => write!(f, "Tap({target:?}, {timeout:?})"),
+            StepAction::WaitFor { target, timeout } => {
+                write!(f, "WaitFor({target:?}, {timeout:?})")
+            }
+            StepAction::Type {
+                text,
+                into,
+                timeout,
+            } => write!(f, "Type({}, into {into:?}, {timeout:?})", len(text)),
+            StepAction::Key(keys) => {
+                let names: Vec<&str> = keys.iter().map(|k| k.name).collect();
+                write!(f, "Key({names:?})")
+            }
+            StepAction::Toggle(t) => {
+                let shown: Vec<String> = t
+                    .iter()
+                    .map(|(r, on)| format!("{} {}", r.name(), if *on { "on" } else { "off" }))
+                    .collect();
+                write!(f, "Toggle({shown:?})")
+            }
+            StepAction::Install { apk } => write!(f, "Install({apk:?})"),
+            StepAction::Reboot { timeout } => write!(f, "Reboot({timeout:?})"),
+            StepAction::Any(alternatives) => f.debug_list().entries(alternatives).finish(),
         }
     }
 }
@@ -258,15 +483,8 @@ impl Scenario {
                     .map(|(_, v)| v.as_str())
             }
         };
-        let steps = self
-            .steps
-            .iter()
-            .map(|s| Step {
-                action: s.action.map_strings(|t| template::fill(t, lookup)),
-                settle: s.settle,
-                line: s.line,
-            })
-            .collect();
+        let fill = |t: &str| template::fill(t, lookup);
+        let steps = self.steps.iter().map(|s| s.map_strings(&fill)).collect();
         let canaries = identifiers
             .iter()
             .filter(|(_, v)| !v.is_empty())
@@ -286,10 +504,7 @@ impl Scenario {
     pub fn minimum_duration(&self) -> Duration {
         self.steps
             .iter()
-            .map(|s| match s.action {
-                StepAction::Idle(d) => d,
-                _ => s.settle,
-            })
+            .map(Step::minimum_duration)
             .fold(Duration::ZERO, Duration::saturating_add)
     }
 }

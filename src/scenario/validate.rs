@@ -9,11 +9,14 @@ use std::time::Duration;
 use saphyr_parser::ScalarStyle;
 
 use super::error::{Diagnostic, MAX_DIAGNOSTICS, ScenarioError, suggestion};
-use super::template::{DurationError, parse_duration, placeholders};
+use super::template::{self, DurationError, parse_duration, placeholders};
 use super::tree::{self, Kind, Node, Pos};
 use super::{
-    DEFAULT_SETTLE, MAX_FILE_BYTES, MAX_STEPS, RUN_ID, STEP_NAMES, Scenario, Step, StepAction,
+    By, ContactVia, DEFAULT_CONTACT_VIA, DEFAULT_SETTLE, DEFAULT_SMS_VIA, Intent, KeyPress, Launch,
+    MAX_FILE_BYTES, MAX_STEPS, RUN_ID, Radio, STEP_NAMES, Scenario, Selector, SmsVia, Step,
+    StepAction,
 };
+use crate::device::ui;
 use tattle_analysis::identifier::is_valid_kind;
 use tattle_analysis::sanitize;
 
@@ -21,6 +24,10 @@ use tattle_analysis::sanitize;
 const MIN_CANARY_CHARS: usize = 4;
 const TOP_KEYS: &[&str] = &["name", "description", "identifiers", "steps"];
 const DURATION_HELP: &str = "use a number with a unit: 500ms, 5s or 2m (sums like 1m30s work too)";
+/// The default `settle` of `tap`, `type` and `key`.
+pub(super) const UI_SETTLE: Duration = Duration::from_secs(1);
+/// Alternatives an `any` may have.
+const MAX_ALTERNATIVES: usize = 16;
 
 struct Ctx<'a> {
     path: &'a Path,
@@ -517,7 +524,7 @@ fn steps(cx: &mut Ctx<'_>, node: &Node, defined: &[&str]) -> Option<Vec<Step>> {
     let mut out = Vec::with_capacity(items.len());
     let mut ok = true;
     for item in items {
-        match step(cx, item, defined) {
+        match step(cx, item, defined, false) {
             Some(s) => out.push(s),
             None => ok = false,
         }
@@ -525,7 +532,8 @@ fn steps(cx: &mut Ctx<'_>, node: &Node, defined: &[&str]) -> Option<Vec<Step>> {
     ok.then_some(out)
 }
 
-fn step(cx: &mut Ctx<'_>, item: &Node, defined: &[&str]) -> Option<Step> {
+/// One list item of `steps` (or of an `any`'s alternatives, `nested`).
+fn step(cx: &mut Ctx<'_>, item: &Node, defined: &[&str], nested: bool) -> Option<Step> {
     let entries: Vec<(&str, &Node, &Node)> = match &item.kind {
         Kind::Scalar { text, .. } if !item.is_null() => {
             // `- fresh-setup` on its own: a step with no arguments.
@@ -538,7 +546,7 @@ fn step(cx: &mut Ctx<'_>, item: &Node, defined: &[&str]) -> Option<Step> {
                 );
                 return None;
             }
-            return step_action(cx, name, item, None, defined).map(|(action, _)| Step {
+            return step_action(cx, name, item, None, defined, nested).map(|(action, _)| Step {
                 settle: default_settle(&action),
                 action,
                 line: item.pos.line,
@@ -595,7 +603,7 @@ fn step(cx: &mut Ctx<'_>, item: &Node, defined: &[&str]) -> Option<Step> {
         }
         return None;
     };
-    let (action, inner_settle) = step_action(cx, name, key, Some(args), defined)?;
+    let (action, inner_settle) = step_action(cx, name, key, Some(args), defined, nested)?;
     if bad {
         return None;
     }
@@ -629,9 +637,12 @@ fn step(cx: &mut Ctx<'_>, item: &Node, defined: &[&str]) -> Option<Step> {
     })
 }
 
+/// UI steps are small actions in long sequences: a second each (traffic a tap causes shows up within
+/// it), none for `wait-for`, which does nothing; everything else waits `DEFAULT_SETTLE`.
 fn default_settle(action: &StepAction) -> Duration {
     match action {
-        StepAction::Idle(_) => Duration::ZERO,
+        StepAction::Idle(_) | StepAction::WaitFor { .. } => Duration::ZERO,
+        StepAction::Tap { .. } | StepAction::Type { .. } | StepAction::Key(_) => UI_SETTLE,
         _ => DEFAULT_SETTLE,
     }
 }
@@ -643,10 +654,75 @@ fn step_action<'n>(
     key: &Node,
     args: Option<&'n Node>,
     defined: &[&str],
+    nested: bool,
 ) -> Option<(StepAction, Option<&'n Node>)> {
     // Point at the arguments when there are any, else at the step name.
     let args_or_key = args.filter(|a| !a.is_null()).unwrap_or(key);
     match name {
+        "any" if nested => {
+            cx.at(
+                key,
+                "an `any` inside an `any`".to_string(),
+                "list every alternative in the outer `any`".to_string(),
+            );
+            None
+        }
+        "reboot" if nested => {
+            cx.at(
+                key,
+                "`reboot` cannot be an alternative of an `any`".to_string(),
+                "put the reboot in the scenario's own `steps` (the capture restarts after it)"
+                    .to_string(),
+            );
+            None
+        }
+        "any" => any(cx, key, args, defined).map(|a| (a, None)),
+        "launch" => launch(cx, args_or_key, args, defined),
+        "tap" | "wait-for" => {
+            let f = fields(
+                cx,
+                name,
+                args,
+                &["text", "resource-id", "content-desc", "timeout"],
+            )?;
+            let target = selector(cx, name, &f, args_or_key, defined);
+            let timeout = timeout(cx, &f, ui::DEFAULT_TIMEOUT);
+            let (target, timeout) = (target?, timeout?);
+            let action = if name == "tap" {
+                StepAction::Tap { target, timeout }
+            } else {
+                StepAction::WaitFor { target, timeout }
+            };
+            Some((action, f.settle))
+        }
+        "type" => type_step(cx, args_or_key, args, defined),
+        "key" => {
+            let Some(args) = args.filter(|a| !a.is_null()) else {
+                cx.at(
+                    args_or_key,
+                    "`key` needs a key name".to_string(),
+                    "write e.g. `- key: HOME` or `- key: [DPAD_RIGHT, ENTER]`".to_string(),
+                );
+                return None;
+            };
+            Some((StepAction::Key(keys(cx, args)?), None))
+        }
+        "toggle" => toggle(cx, args_or_key, args),
+        "install" => install(cx, args_or_key, args),
+        "reboot" => {
+            if let Some(a) = args.filter(|a| matches!(a.kind, Kind::Scalar { .. }) && !a.is_null())
+            {
+                cx.at(
+                    a,
+                    "`reboot` takes no value".to_string(),
+                    "write `- reboot: {}` (or `{ timeout: 5m }`)".to_string(),
+                );
+                return None;
+            }
+            let f = fields(cx, name, args, &["timeout"])?;
+            let timeout = timeout(cx, &f, ui::DEFAULT_BOOT_TIMEOUT)?;
+            Some((StepAction::Reboot { timeout }, f.settle))
+        }
         "idle" => {
             let Some(args) = args.filter(|a| !a.is_null()) else {
                 cx.at(
@@ -707,7 +783,7 @@ fn step_action<'n>(
             Some((StepAction::FreshSetup, f.settle))
         }
         "add-contact" => {
-            let f = fields(cx, name, args, &["name", "phone"])?;
+            let f = fields(cx, name, args, &["name", "phone", "via"])?;
             let n = required(
                 cx,
                 name,
@@ -726,16 +802,21 @@ fn step_action<'n>(
                 "phone: \"{contact_phone}\"",
                 defined,
             );
+            let via = match f.get("via") {
+                Some(node) => via(cx, node, &[("ui", ContactVia::Ui), ("provider", ContactVia::Provider)]),
+                None => Some(DEFAULT_CONTACT_VIA.to_vec()),
+            };
             Some((
                 StepAction::AddContact {
                     name: n?,
                     phone: p?,
+                    via: via?,
                 },
                 f.settle,
             ))
         }
         "send-sms" => {
-            let f = fields(cx, name, args, &["to", "body"])?;
+            let f = fields(cx, name, args, &["to", "body", "via"])?;
             let to = required(
                 cx,
                 name,
@@ -754,10 +835,15 @@ fn step_action<'n>(
                 "body: \"{sms_body}\"",
                 defined,
             );
+            let via = match f.get("via") {
+                Some(node) => via(cx, node, &[("ui", SmsVia::Ui), ("keys", SmsVia::Keys)]),
+                None => Some(DEFAULT_SMS_VIA.to_vec()),
+            };
             Some((
                 StepAction::SendSms {
                     to: to?,
                     body: body?,
+                    via: via?,
                 },
                 f.settle,
             ))
@@ -886,4 +972,537 @@ fn exit_code(cx: &mut Ctx<'_>, node: &Node) -> Option<i32> {
             None
         }
     }
+}
+
+/// `via: ui` or `via: [ui, keys]`: methods by name, in order, each once.
+fn via<T: Copy + PartialEq>(cx: &mut Ctx<'_>, node: &Node, methods: &[(&str, T)]) -> Option<Vec<T>> {
+    let names: Vec<&str> = methods.iter().map(|(n, _)| *n).collect();
+    let example = format!("via: [{}]", names.join(", "));
+    let items: Vec<&Node> = match &node.kind {
+        Kind::Seq(items) => items.iter().collect(),
+        Kind::Scalar { .. } if !node.is_null() => vec![node],
+        _ => {
+            let got = node.describe();
+            cx.at(
+                node,
+                format!("`via` takes a method or a list of methods, got {got}"),
+                format!("write e.g. `{example}`"),
+            );
+            return None;
+        }
+    };
+    if items.is_empty() {
+        cx.at(
+            node,
+            "`via` is empty".to_string(),
+            format!("name at least one method: `{example}`"),
+        );
+        return None;
+    }
+    let mut out: Vec<T> = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let Some(name) = item.as_scalar().filter(|_| !item.is_null()) else {
+            cx.at(
+                item,
+                format!("a `via` method is a name, got {}", item.describe()),
+                format!("write e.g. `{example}`"),
+            );
+            ok = false;
+            continue;
+        };
+        match methods.iter().find(|(n, _)| *n == name) {
+            Some((_, m)) if out.contains(m) => {
+                cx.at(
+                    item,
+                    format!("`{name}` is listed twice in `via`"),
+                    "name each method once".to_string(),
+                );
+                ok = false;
+            }
+            Some((_, m)) => out.push(*m),
+            None => {
+                cx.at(
+                    item,
+                    format!("unknown method `{name}`"),
+                    suggestion(name, &names, "methods"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `timeout: 10s`, or `default`.
+fn timeout(cx: &mut Ctx<'_>, f: &Fields<'_>, default: Duration) -> Option<Duration> {
+    match f.get("timeout") {
+        None => Some(default),
+        Some(node) => {
+            let d = cx.duration("`timeout`", node)?;
+            if d.is_zero() {
+                cx.at(
+                    node,
+                    "`timeout` is zero: nothing could ever be found".to_string(),
+                    "give the screen time, e.g. `timeout: 10s`".to_string(),
+                );
+                return None;
+            }
+            Some(d)
+        }
+    }
+}
+
+/// Exactly one of `text`, `resource-id`, `content-desc`.
+fn selector(
+    cx: &mut Ctx<'_>,
+    step: &str,
+    f: &Fields<'_>,
+    at: &Node,
+    defined: &[&str],
+) -> Option<Selector> {
+    let given: Vec<(By, &Node)> = By::ALL
+        .iter()
+        .filter_map(|by| f.get(by.name()).map(|n| (*by, n)))
+        .collect();
+    match given.as_slice() {
+        [] => {
+            cx.at(
+                at,
+                format!("`{step}` needs what to look for on the screen"),
+                "add one of `text: \"Send\"`, `resource-id: \"com.android.messaging:id/send_message_button\"` \
+                 or `content-desc: \"Send SMS\"` (as `uiautomator dump` shows them)"
+                    .to_string(),
+            );
+            None
+        }
+        [(by, node)] => {
+            let what = format!("`{step}` `{}`", by.name());
+            let example = match by {
+                By::Text => "text: \"Send\"",
+                By::ResourceId => "resource-id: \"com.android.messaging:id/send_message_button\"",
+                By::ContentDesc => "content-desc: \"Send SMS\"",
+            };
+            let value = cx.string(&what, node, example)?;
+            cx.placeholders(node, value, defined, false);
+            Some(Selector::new(*by, value))
+        }
+        [(first, _), (second, node), ..] => {
+            cx.at(
+                node,
+                format!(
+                    "`{step}` looks for one thing: `{}` and `{}` are both given",
+                    first.name(),
+                    second.name()
+                ),
+                "keep one of them; to wait for one node and tap another, use two steps".to_string(),
+            );
+            None
+        }
+    }
+}
+
+/// `type: TEXT` or `type: { text: TEXT, into: { resource-id: … }, timeout: 10s }`.
+fn type_step<'n>(
+    cx: &mut Ctx<'_>,
+    args_or_key: &Node,
+    args: Option<&'n Node>,
+    defined: &[&str],
+) -> Option<(StepAction, Option<&'n Node>)> {
+    if let Some(a) = args.filter(|a| matches!(a.kind, Kind::Scalar { .. }) && !a.is_null()) {
+        let text = cx.string("`type`", a, "type: \"{sms_body}\"")?;
+        cx.placeholders(a, text, defined, false);
+        typeable(cx, a, text)?;
+        return Some((
+            StepAction::Type {
+                text: text.to_string(),
+                into: None,
+                timeout: ui::DEFAULT_TIMEOUT,
+            },
+            None,
+        ));
+    }
+    let f = fields(cx, "type", args, &["text", "into", "timeout"])?;
+    let text = required(
+        cx,
+        "type",
+        &f,
+        args_or_key,
+        "text",
+        "text: \"{sms_body}\"",
+        defined,
+    );
+    if let (Some(t), Some(node)) = (&text, f.get("text")) {
+        typeable(cx, node, t)?;
+    }
+    let into = match f.get("into") {
+        None => Some(None),
+        Some(node) => {
+            let inner = fields(cx, "into", Some(node), &["text", "resource-id", "content-desc"])?;
+            selector(cx, "into", &inner, node, defined).map(Some)
+        }
+    };
+    let timeout = timeout(cx, &f, ui::DEFAULT_TIMEOUT);
+    Some((
+        StepAction::Type {
+            text: text?,
+            into: into?,
+            timeout: timeout?,
+        },
+        f.settle,
+    ))
+}
+
+/// `input text` types printable ASCII only; what the file itself says is checked here (placeholder
+/// values are checked by the runner's preflight once they are known).
+fn typeable(cx: &mut Ctx<'_>, node: &Node, text: &str) -> Option<()> {
+    let literal = template::fill(text, |_| Some(""));
+    if let Some(c) = literal.chars().find(|c| !(' '..='~').contains(c)) {
+        let shown = if c.is_control() {
+            format!("U+{:04X}", u32::from(c))
+        } else {
+            format!("`{c}`")
+        };
+        cx.at(
+            node,
+            format!("`type` cannot type {shown}: Android's `input text` types printable ASCII only"),
+            "use ASCII text; press keys with `key` (ENTER, TAB), or set other text with a `shell` step"
+                .to_string(),
+        );
+        return None;
+    }
+    Some(())
+}
+
+/// `key: HOME` or `key: [DPAD_RIGHT, ENTER]`.
+fn keys(cx: &mut Ctx<'_>, node: &Node) -> Option<Vec<KeyPress>> {
+    let items: Vec<&Node> = match &node.kind {
+        Kind::Seq(items) if !items.is_empty() => items.iter().collect(),
+        Kind::Scalar { .. } => vec![node],
+        _ => {
+            cx.at(
+                node,
+                format!("`key` takes a key name or a list of them, got {}", node.describe()),
+                "write e.g. `- key: HOME` or `- key: [DPAD_RIGHT, ENTER]`".to_string(),
+            );
+            return None;
+        }
+    };
+    let names: Vec<&str> = ui::key_names().collect();
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let Some(text) = item.as_scalar().filter(|_| !item.is_null()) else {
+            cx.at(
+                item,
+                format!("a key is a name, got {}", item.describe()),
+                "write e.g. `ENTER`".to_string(),
+            );
+            ok = false;
+            continue;
+        };
+        match ui::key(text) {
+            Some((name, code, min_sdk)) => out.push(KeyPress {
+                name,
+                code,
+                min_sdk,
+            }),
+            None => {
+                let bare = text.trim().to_ascii_uppercase();
+                let bare = bare.strip_prefix("KEYCODE_").unwrap_or(&bare).to_string();
+                let help = if bare.parse::<u32>().is_ok() {
+                    "keys are named (`ENTER`, `0` is the digit key 0); for a raw code use \
+                     `shell: input keyevent N`"
+                        .to_string()
+                } else {
+                    suggestion(&bare, &names, "keys")
+                };
+                cx.at(item, format!("unknown key `{}`", text.trim()), help);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `toggle: { wifi: off, airplane: on }`.
+fn toggle<'n>(
+    cx: &mut Ctx<'_>,
+    args_or_key: &Node,
+    args: Option<&'n Node>,
+) -> Option<(StepAction, Option<&'n Node>)> {
+    let radios: Vec<&str> = Radio::ALL.iter().map(|r| r.name()).collect();
+    let f = fields(cx, "toggle", args, &radios)?;
+    if f.entries.is_empty() {
+        cx.at(
+            args_or_key,
+            "`toggle` needs a radio and a state".to_string(),
+            "write e.g. `- toggle: { wifi: off }` (radios: wifi, mobile-data, airplane)".to_string(),
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (name, node) in &f.entries {
+        let radio = Radio::ALL
+            .into_iter()
+            .find(|r| r.name() == *name)
+            .expect("fields() allowed only radio names");
+        let on = match node.as_scalar().filter(|_| !node.is_null()) {
+            Some("on") => Some(true),
+            Some("off") => Some(false),
+            other => {
+                let got = other.map_or_else(|| node.describe().to_string(), |t| format!("`{}`", t.chars().take(20).collect::<String>()));
+                let fix = match other.map(str::to_ascii_lowercase).as_deref() {
+                    Some("true" | "yes" | "enable" | "enabled" | "1" | "on") => format!("write `{name}: on`"),
+                    Some("false" | "no" | "disable" | "disabled" | "0" | "off") => format!("write `{name}: off`"),
+                    _ => format!("write `{name}: on` or `{name}: off`"),
+                };
+                cx.at(node, format!("`{name}` takes on or off, got {got}"), fix);
+                None
+            }
+        };
+        match on {
+            Some(on) => out.push((radio, on)),
+            None => ok = false,
+        }
+    }
+    ok.then_some((StepAction::Toggle(out), f.settle))
+}
+
+/// `install: app.apk` or `install: { apk: app.apk }`.
+fn install<'n>(
+    cx: &mut Ctx<'_>,
+    args_or_key: &Node,
+    args: Option<&'n Node>,
+) -> Option<(StepAction, Option<&'n Node>)> {
+    let (node, settle) = match args {
+        Some(a) if matches!(a.kind, Kind::Scalar { .. }) && !a.is_null() => (a, None),
+        _ => {
+            let f = fields(cx, "install", args, &["apk"])?;
+            let Some(node) = f.get("apk") else {
+                cx.at(
+                    args_or_key,
+                    "`install` is missing `apk`".to_string(),
+                    "add `apk: path/to/app.apk` (relative to the scenario's folder)".to_string(),
+                );
+                return None;
+            };
+            (node, f.settle)
+        }
+    };
+    let path = cx.string("`install` `apk`", node, "apk: apps/example.apk")?;
+    if !path.to_ascii_lowercase().ends_with(".apk") {
+        cx.at(
+            node,
+            format!("`{}` is not an .apk file", path.chars().take(80).collect::<String>()),
+            "give the path of an APK on this computer, e.g. `apk: apps/example.apk` (split APKs \
+             and .apks bundles are not supported)"
+                .to_string(),
+        );
+        return None;
+    }
+    Some((StepAction::Install { apk: path.to_string() }, settle))
+}
+
+/// `launch: PACKAGE` or `launch: { package | action | data | type | category | component | extras }`.
+fn launch<'n>(
+    cx: &mut Ctx<'_>,
+    args_or_key: &Node,
+    args: Option<&'n Node>,
+    defined: &[&str],
+) -> Option<(StepAction, Option<&'n Node>)> {
+    if let Some(a) = args.filter(|a| matches!(a.kind, Kind::Scalar { .. }) && !a.is_null()) {
+        let package = cx.string("`launch`", a, "launch: com.android.settings")?;
+        package_name(cx, a, package)?;
+        return Some((StepAction::Launch(Launch::Package(package.to_string())), None));
+    }
+    let f = fields(
+        cx,
+        "launch",
+        args,
+        &["package", "action", "data", "type", "category", "component", "extras"],
+    )?;
+    let mut ok = true;
+    let mut text = |cx: &mut Ctx<'_>, key: &str, example: &str| -> Option<String> {
+        let node = f.get(key)?;
+        match cx.string(&format!("`launch` `{key}`"), node, example) {
+            Some(t) => {
+                cx.placeholders(node, t, defined, false);
+                Some(t.to_string())
+            }
+            None => {
+                ok = false;
+                None
+            }
+        }
+    };
+    let package = text(cx, "package", "package: com.android.settings");
+    let action = text(cx, "action", "action: android.intent.action.VIEW");
+    let data = text(cx, "data", "data: \"https://example.org\"");
+    let mime = text(cx, "type", "type: vnd.android.cursor.dir/contact");
+    let category = text(cx, "category", "category: android.intent.category.DEFAULT");
+    let component = text(cx, "component", "component: com.android.settings/.Settings");
+    if let (Some(p), Some(node)) = (&package, f.get("package")) {
+        ok &= package_name(cx, node, p).is_some();
+    }
+    if let (Some(c), Some(node)) = (&component, f.get("component"))
+        && !c.contains('{')
+        && !c.split_once('/').is_some_and(|(p, a)| !p.is_empty() && !a.is_empty())
+    {
+        cx.at(
+            node,
+            format!("`{}` is not a component", c.chars().take(80).collect::<String>()),
+            "write PACKAGE/ACTIVITY, e.g. `component: com.android.settings/.Settings`".to_string(),
+        );
+        ok = false;
+    }
+    let mut extras = Vec::new();
+    if let Some(node) = f.get("extras") {
+        match &node.kind {
+            Kind::Map(entries) => {
+                for (key, _, value) in cx.keys(entries, "extras") {
+                    match cx.string(&format!("extra `{key}`"), value, "sms_body: \"{sms_body}\"") {
+                        Some(v) => {
+                            cx.placeholders(value, v, defined, false);
+                            extras.push((key.to_string(), v.to_string()));
+                        }
+                        None => ok = false,
+                    }
+                }
+            }
+            _ => {
+                cx.at(
+                    node,
+                    format!("`extras` takes a mapping of name: text, got {}", node.describe()),
+                    "write e.g. `extras: { sms_body: \"{sms_body}\" }` (string extras, `--es`)"
+                        .to_string(),
+                );
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let only_package = action.is_none()
+        && data.is_none()
+        && mime.is_none()
+        && category.is_none()
+        && component.is_none()
+        && extras.is_empty();
+    if let (Some(p), true) = (&package, only_package) {
+        return Some((StepAction::Launch(Launch::Package(p.clone())), f.settle));
+    }
+    if action.is_none() && component.is_none() && data.is_none() {
+        cx.at(
+            args_or_key,
+            "`launch` needs what to start".to_string(),
+            "give `package: …` (its launcher screen), or an intent with `action`, `data` or \
+             `component`"
+                .to_string(),
+        );
+        return None;
+    }
+    Some((
+        StepAction::Launch(Launch::Intent(Intent {
+            action,
+            data,
+            mime,
+            categories: category.into_iter().collect(),
+            component,
+            package,
+            extras,
+        })),
+        f.settle,
+    ))
+}
+
+/// A Java package name (`com.android.settings`); values with placeholders are checked when known.
+fn package_name(cx: &mut Ctx<'_>, node: &Node, text: &str) -> Option<()> {
+    let valid = text.split('.').count() >= 2
+        && text.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    if valid || text.contains('{') {
+        return Some(());
+    }
+    cx.at(
+        node,
+        format!("`{}` is not a package name", text.chars().take(80).collect::<String>()),
+        "write the app's package, e.g. `com.android.settings` (`adb shell pm list packages` lists \
+         them)"
+            .to_string(),
+    );
+    None
+}
+
+/// `any:` — a list of alternatives, each one step or `steps: [...]`.
+fn any(cx: &mut Ctx<'_>, key: &Node, args: Option<&Node>, defined: &[&str]) -> Option<StepAction> {
+    const EXAMPLE: &str = "- any:\\n    - tap: { content-desc: \"Send SMS\" }\\n    - steps:\\n        - key: DPAD_RIGHT\\n        - key: ENTER";
+    let items = match args.map(|a| &a.kind) {
+        Some(Kind::Seq(items)) => items,
+        _ => {
+            let at = args.filter(|a| !a.is_null()).unwrap_or(key);
+            cx.at(
+                at,
+                format!("`any` takes a list of alternatives, got {}", at.describe()),
+                format!("write e.g. `{EXAMPLE}`"),
+            );
+            return None;
+        }
+    };
+    if items.len() < 2 {
+        cx.at(
+            args.unwrap_or(key),
+            format!("`any` has {} alternative(s): it needs at least two", items.len()),
+            "with one way to do it, write its steps directly".to_string(),
+        );
+        return None;
+    }
+    if items.len() > MAX_ALTERNATIVES {
+        cx.at(
+            &items[MAX_ALTERNATIVES],
+            format!("more than {MAX_ALTERNATIVES} alternatives"),
+            "split the `any`".to_string(),
+        );
+        return None;
+    }
+    let mut alternatives = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for item in items {
+        let sequence = match &item.kind {
+            Kind::Map(entries) if entries.len() == 1 && entries[0].0.as_scalar() == Some("steps") => {
+                Some(&entries[0].1)
+            }
+            _ => None,
+        };
+        let steps: Option<Vec<Step>> = match sequence {
+            Some(seq) => match &seq.kind {
+                Kind::Seq(inner) if !inner.is_empty() => {
+                    let parsed: Vec<Option<Step>> =
+                        inner.iter().map(|i| step(cx, i, defined, true)).collect();
+                    parsed.into_iter().collect()
+                }
+                _ => {
+                    cx.at(
+                        seq,
+                        "an alternative's `steps` takes a non-empty list of steps".to_string(),
+                        format!("write e.g. `{EXAMPLE}`"),
+                    );
+                    None
+                }
+            },
+            None => step(cx, item, defined, true).map(|s| vec![s]),
+        };
+        match steps {
+            Some(s) => alternatives.push(s),
+            None => ok = false,
+        }
+    }
+    ok.then_some(StepAction::Any(alternatives))
 }
