@@ -555,3 +555,6 @@ pub fn builtin_names() -> &'static [&'static str] {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod ui_tests;

@@ -69,7 +69,8 @@ fn send_sms_parses_to_the_documented_steps() {
         s.steps[3].action,
         StepAction::SendSms {
             to: "{contact_phone}".into(),
-            body: "{sms_body}".into()
+            body: "{sms_body}".into(),
+            via: DEFAULT_SMS_VIA.to_vec()
         }
     );
     let first_step_line = SEND_SMS
@@ -92,14 +93,16 @@ fn expand_fills_templates_and_returns_canaries() {
         x.steps[2].action,
         StepAction::AddContact {
             name: "Wei Ling Tan".into(),
-            phone: "+6598765432".into()
+            phone: "+6598765432".into(),
+            via: DEFAULT_CONTACT_VIA.to_vec()
         }
     );
     assert_eq!(
         x.steps[3].action,
         StepAction::SendSms {
             to: "+6598765432".into(),
-            body: "tattle canary r42".into()
+            body: "tattle canary r42".into(),
+            via: DEFAULT_SMS_VIA.to_vec()
         }
     );
     assert_eq!(
@@ -157,7 +160,8 @@ fn all_step_forms_and_settle() {
         s.steps[3].action,
         StepAction::AddContact {
             name: "{contact_name}".into(),
-            phone: "+6598765432".into()
+            phone: "+6598765432".into(),
+            via: DEFAULT_CONTACT_VIA.to_vec()
         }
     );
     assert_eq!(s.steps[3].settle, Duration::from_millis(500));
@@ -181,7 +185,8 @@ fn all_step_forms_and_settle() {
         x.steps[6].action,
         StepAction::SendSms {
             to: "+6598765432".into(),
-            body: "two {literal} lines\nR\n".into()
+            body: "two {literal} lines\nR\n".into(),
+            via: DEFAULT_SMS_VIA.to_vec()
         }
     );
     assert_eq!(
@@ -212,11 +217,12 @@ fn unknown_step_lists_the_valid_ones_when_nothing_is_close() {
     assert_eq!(
         only(&with_steps("  - reboot-into-orbit: {}\n")),
         "6:5: unknown step `reboot-into-orbit` | valid steps and keys: `fresh-setup`, `idle`, \
-         `add-contact`, `send-sms`, `shell`, `settle`"
+         `add-contact`, `send-sms`, `shell`, `launch`, `tap`, `wait-for`, `type`, `key`, `toggle`, \
+         `install`, `reboot`, `any`, `settle`"
     );
     assert_eq!(
         only(&with_steps("  - warp\n")),
-        "6:5: unknown step `warp` | valid steps: `fresh-setup`, `idle`, `add-contact`, `send-sms`, `shell`"
+        "6:5: unknown step `warp` | valid steps: `fresh-setup`, `idle`, `add-contact`, `send-sms`, `shell`, `launch`, `tap`, `wait-for`, `type`, `key`, `toggle`, `install`, `reboot`, `any`"
     );
 }
 
@@ -426,7 +432,7 @@ fn structure_errors() {
     );
     assert_eq!(
         only(&with_steps("  - settle: 1s\n")),
-        "6:5: this list item has no step | valid steps: fresh-setup, idle, add-contact, send-sms, shell"
+        "6:5: this list item has no step | valid steps: fresh-setup, idle, add-contact, send-sms, shell, launch, tap, wait-for, type, key, toggle, install, reboot, any"
     );
     assert_eq!(
         only(&with_steps(

@@ -885,12 +885,17 @@ fn fields<'n>(
         }) => e,
         Some(other) => {
             let got = other.describe();
-            let shape = if allowed.is_empty() {
+            // Optional keys are left out of the example: it shows what must be there.
+            let shown: Vec<&&str> = allowed
+                .iter()
+                .filter(|k| !matches!(**k, "via" | "timeout" | "into"))
+                .collect();
+            let shape = if shown.is_empty() {
                 "`{}`".to_string()
             } else {
                 format!(
                     "{{ {} }}",
-                    allowed
+                    shown
                         .iter()
                         .map(|k| format!("{k}: …"))
                         .collect::<Vec<_>>()
