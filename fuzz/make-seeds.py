@@ -76,6 +76,23 @@ def scenario_seeds():
         "err-unclosed": "name: t\nsteps:\n  - add-contact: { name: a, phone: b\n",
         "err-duplicate": "name: t\nname: u\nsteps:\n  - idle: 1s\n",
         "err-two-steps": "name: t\nsteps:\n  - idle: 1s\n    fresh-setup: {}\n",
+        # UI steps, `any` and `via`
+        "ui-steps": head + "  - launch: com.android.messaging\n"
+                           "  - launch: { action: android.intent.action.SENDTO, data: \"sms:{contact_phone}\", "
+                           "extras: { sms_body: \"{sms_body}\" } }\n"
+                           "  - wait-for: { resource-id: \"com.android.messaging:id/compose_message_text\", timeout: 20s }\n"
+                           "  - type: { text: \"{sms_body}\", into: { resource-id: compose_message_text } }\n"
+                           "  - tap: { content-desc: \"Send SMS\" }\n  - key: [DPAD_RIGHT, keycode_enter]\n"
+                           "  - toggle: { wifi: off, mobile-data: on, airplane: off }\n  - install: apps/t.apk\n"
+                           "  - reboot: { timeout: 5m }\n"
+                           "  - send-sms: { to: \"{contact_phone}\", body: \"{sms_body}\", via: [ui, keys] }\n"
+                           "  - add-contact: { name: \"{contact_name}\", phone: \"{contact_phone}\", via: provider }\n",
+        "ui-any": "name: a\nsteps:\n  - any:\n      - tap: { text: Send }\n      - steps:\n"
+                  "          - key: DPAD_RIGHT\n          - key: ENTER\n    settle: 3s\n",
+        "err-ui-key": "name: t\nsteps:\n  - key: [HOME, ENTRE, 66]\n",
+        "err-ui-selectors": "name: t\nsteps:\n  - tap: { text: a, content-desc: b }\n  - wait-for: { timeout: 0s }\n",
+        "err-ui-any": "name: t\nsteps:\n  - any:\n      - any: [reboot, idle]\n  - toggle: { wfi: maybe }\n"
+                      "  - type: \"Zo\u00eb\"\n  - install: x.zip\n  - send-sms: { to: a, body: b, via: [ui, ui] }\n",
         "err-alias": "name: t\nx: &a 1s\nsteps:\n  - idle: *a\n",
         "err-second-doc": "name: t\nsteps:\n  - idle: 1s\n---\nname: u\n",
         "err-missing-steps": "name: t\n",

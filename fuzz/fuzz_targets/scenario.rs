@@ -3,9 +3,11 @@
 //! (`Scenario::parse`: positioned YAML tree, whole-file validation, diagnostics).
 //!
 //! Properties beyond "never panics":
-//! - an accepted scenario has at least one step, every step has a known name and a line inside the
-//!   file, a usable scenario name, and durations within the 24 h cap; expanding its templates and
-//!   summing its durations do not panic;
+//! - an accepted scenario has at least one step, every step (and every step of an `any`'s
+//!   alternatives) has a known name and a line inside the file, a usable scenario name, durations
+//!   within the 24 h cap, non-zero timeouts, non-empty selectors, keys, toggles and `via` lists
+//!   (each method once), `.apk` install paths, no `any` or `reboot` inside an `any` and 2–16
+//!   alternatives; expanding its templates and summing its durations do not panic;
 //! - a rejected scenario carries at least one diagnostic, each with a 1-based line and column inside
 //!   the input (line ≤ number of lines + 1, column ≤ that line's length + 1; lines end at LF, CRLF
 //!   or a lone CR, as YAML has it), showing that line when it exists, and its `Display` (and the
@@ -20,7 +22,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use tattle::scenario::{STEP_NAMES, Scenario, ScenarioError, StepAction};
+use tattle::scenario::{Launch, STEP_NAMES, Scenario, ScenarioError, Step, StepAction};
 
 const PATH: &str = "fuzz.yaml";
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -60,40 +62,89 @@ fn accepted(text: &str, s: &Scenario) {
     );
     let lines = yaml_lines(text).len();
     for step in &s.steps {
-        let name = step.action.name();
-        assert!(STEP_NAMES.contains(&name), "unknown step name {name}");
-        assert!(
-            step.line >= 1 && step.line <= lines + 1,
-            "step line {} outside the {lines} lines",
-            step.line
-        );
-        assert!(step.settle <= DAY, "settle {:?}", step.settle);
-        match &step.action {
-            StepAction::Idle(d) => {
-                assert!(*d <= DAY, "idle {d:?}");
-                assert_eq!(step.settle, Duration::ZERO, "idle with a settle");
-            }
-            StepAction::Shell {
-                command,
-                expect_exit,
-            } => {
-                assert!(!command.trim().is_empty(), "empty shell command accepted");
-                assert!(expect_exit.is_none_or(|c| (0..=255).contains(&c)));
-            }
-            StepAction::AddContact { name, phone } => {
-                assert!(!name.trim().is_empty() && !phone.trim().is_empty());
-            }
-            StepAction::SendSms { to, body } => {
-                assert!(!to.trim().is_empty() && !body.trim().is_empty());
-            }
-            StepAction::FreshSetup => {}
-        }
+        accepted_step(step, lines, false);
     }
     let (expanded, canaries) = s.expand("fuzzrun0");
     assert_eq!(expanded.steps.len(), s.steps.len());
     assert!(canaries.len() <= s.identifiers.len());
     let _ = s.minimum_duration();
     let _ = format!("{s:?}");
+}
+
+/// One accepted step's properties; `nested` inside an `any`.
+fn accepted_step(step: &Step, lines: usize, nested: bool) {
+    let name = step.action.name();
+    assert!(STEP_NAMES.contains(&name), "unknown step name {name}");
+    assert!(
+        step.line >= 1 && step.line <= lines + 1,
+        "step line {} outside the {lines} lines",
+        step.line
+    );
+    assert!(step.settle <= DAY, "settle {:?}", step.settle);
+    let timeout_ok = |t: &Duration| !t.is_zero() && *t <= DAY;
+    match &step.action {
+        StepAction::Idle(d) => {
+            assert!(*d <= DAY, "idle {d:?}");
+            assert_eq!(step.settle, Duration::ZERO, "idle with a settle");
+        }
+        StepAction::Shell {
+            command,
+            expect_exit,
+        } => {
+            assert!(!command.trim().is_empty(), "empty shell command accepted");
+            assert!(expect_exit.is_none_or(|c| (0..=255).contains(&c)));
+        }
+        StepAction::AddContact { name, phone, via } => {
+            assert!(!name.trim().is_empty() && !phone.trim().is_empty());
+            assert!(!via.is_empty(), "add-contact with no method");
+            assert!(via.iter().enumerate().all(|(i, v)| !via[..i].contains(v)), "a method twice");
+        }
+        StepAction::SendSms { to, body, via } => {
+            assert!(!to.trim().is_empty() && !body.trim().is_empty());
+            assert!(!via.is_empty(), "send-sms with no method");
+            assert!(via.iter().enumerate().all(|(i, v)| !via[..i].contains(v)), "a method twice");
+        }
+        StepAction::FreshSetup => {}
+        StepAction::Launch(Launch::Package(p)) => assert!(!p.trim().is_empty()),
+        StepAction::Launch(Launch::Intent(i)) => {
+            assert!(i.action.is_some() || i.component.is_some() || i.data.is_some());
+        }
+        StepAction::Tap { target, timeout } | StepAction::WaitFor { target, timeout } => {
+            assert!(!target.value.trim().is_empty(), "empty selector accepted");
+            assert!(timeout_ok(timeout), "timeout {timeout:?}");
+        }
+        StepAction::Type {
+            text,
+            into,
+            timeout,
+        } => {
+            assert!(!text.trim().is_empty(), "nothing to type");
+            assert!(into.as_ref().is_none_or(|s| !s.value.trim().is_empty()));
+            assert!(timeout_ok(timeout), "timeout {timeout:?}");
+        }
+        StepAction::Key(keys) => {
+            assert!(!keys.is_empty(), "no key");
+            assert!(keys.iter().all(|k| k.code > 0 && !k.name.is_empty()));
+        }
+        StepAction::Toggle(t) => assert!(!t.is_empty(), "nothing to toggle"),
+        StepAction::Install { apk } => {
+            assert!(apk.to_ascii_lowercase().ends_with(".apk"), "install of {apk:?}");
+        }
+        StepAction::Reboot { timeout } => {
+            assert!(!nested, "a reboot inside an any");
+            assert!(timeout_ok(timeout), "timeout {timeout:?}");
+        }
+        StepAction::Any(alternatives) => {
+            assert!(!nested, "an any inside an any");
+            assert!((2..=16).contains(&alternatives.len()), "{} alternatives", alternatives.len());
+            for steps in alternatives {
+                assert!(!steps.is_empty(), "an empty alternative");
+                for inner in steps {
+                    accepted_step(inner, lines, true);
+                }
+            }
+        }
+    }
 }
 
 fn rejected(text: &str, e: &ScenarioError) {

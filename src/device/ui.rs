@@ -261,9 +261,9 @@ impl Intent {
 /// exist`. The first such line, for a message.
 fn am_error(out: &ShellOutput) -> Option<String> {
     let text = format!("{}\n{}", out.stdout_text(), out.stderr_text());
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("Error") || l.contains("Exception") || l.contains("unable to resolve"));
+    let line = text.lines().find(|l| {
+        l.starts_with("Error") || l.contains("Exception") || l.contains("unable to resolve")
+    });
     match line {
         Some(l) => Some(l.to_string()),
         None if out.exit_code.is_some_and(|c| c != 0) => {
@@ -610,7 +610,10 @@ impl Device {
                     && i == 1
                 {
                     let back = format!("settings put global airplane_mode_on {}", u8::from(!on));
-                    let _ = self.adb.shell_with_timeout(&back, Duration::from_secs(30)).await;
+                    let _ = self
+                        .adb
+                        .shell_with_timeout(&back, Duration::from_secs(30))
+                        .await;
                     return Err(UiError::Refused {
                         what: format!("toggle airplane {}", if on { "on" } else { "off" }),
                         detail: format!(
@@ -890,7 +893,10 @@ mod tests {
             stderr: Vec::new(),
             exit_code: code,
         };
-        assert_eq!(am_error(&out("Starting: Intent { act=x }\n", Some(0))), None);
+        assert_eq!(
+            am_error(&out("Starting: Intent { act=x }\n", Some(0))),
+            None
+        );
         assert!(
             am_error(&out(
                 "Starting: Intent { act=x }\nError: Activity not started, unable to resolve Intent { act=x }\n",

@@ -114,7 +114,8 @@ impl CaptureChain {
                         let same = first_header
                             .as_deref()
                             .is_some_and(|first| same_format(first, &head));
-                        forward_verdict.store(if same { SAME } else { DIFFERENT }, Ordering::SeqCst);
+                        forward_verdict
+                            .store(if same { SAME } else { DIFFERENT }, Ordering::SeqCst);
                         if same && head.len() > PCAP_HEADER {
                             let _ = main.send(head[PCAP_HEADER..].to_vec());
                         }
@@ -145,7 +146,10 @@ impl CaptureChain {
         let mut kept = 0;
         for (i, summary) in self.ended.iter().enumerate() {
             let merged = i == 0
-                || self.later.get(i - 1).is_some_and(|s| s.header.load(Ordering::SeqCst) == SAME);
+                || self
+                    .later
+                    .get(i - 1)
+                    .is_some_and(|s| s.header.load(Ordering::SeqCst) == SAME);
             if merged {
                 packets += summary.packets;
             } else {

@@ -170,7 +170,15 @@ pub async fn run(
     observer.capture_started(first.counters());
     let mut capture = CaptureChain::new(first, prepared.dir.join(files::CAPTURE_FILE), tee);
     let mut live = LiveAnalysis::new(&prepared.needles, &prepared.redactor, observer, chunks);
-    let mut stepped = run_steps(&prepared, device, options, &mut capture, &mut live, observer).await;
+    let mut stepped = run_steps(
+        &prepared,
+        device,
+        options,
+        &mut capture,
+        &mut live,
+        observer,
+    )
+    .await;
     let (summary, failure) =
         stop_capture(capture, options.capture_grace, &mut live, &prepared).await;
     append_reason(&mut stepped.interrupted, failure);
@@ -285,9 +293,11 @@ async fn run_steps(
             never = live.follow() => match never {},
         };
         for note in std::mem::take(&mut stepper.notes) {
-            let note = p
-                .redactor
-                .clean(&format!("step {} (line {}): {note}", window.label(), step.line));
+            let note = p.redactor.clean(&format!(
+                "step {} (line {}): {note}",
+                window.label(),
+                step.line
+            ));
             observer.note(&note);
             stepped.notes.push(note);
         }
@@ -354,10 +364,9 @@ impl Stepper<'_> {
                 for method in via {
                     let attempt = match method {
                         ContactVia::Ui => device.add_contact_ui(name, phone).await,
-                        ContactVia::Provider => device
-                            .add_contact(name, phone)
-                            .await
-                            .map_err(Attempt::from),
+                        ContactVia::Provider => {
+                            device.add_contact(name, phone).await.map_err(Attempt::from)
+                        }
                     };
                     if self.tried(method.name(), attempt, &mut skipped)? {
                         return Ok(());
@@ -470,10 +479,8 @@ impl Stepper<'_> {
         match attempt {
             Ok(()) => {
                 if !skipped.is_empty() {
-                    self.notes.push(format!(
-                        "done via {method} ({})",
-                        skipped.join("; ")
-                    ));
+                    self.notes
+                        .push(format!("done via {method} ({})", skipped.join("; ")));
                 }
                 Ok(true)
             }
@@ -600,13 +607,7 @@ fn build_result(
         missing: p.missing.clone(),
         analysis,
         interrupted: stepped.interrupted.clone(),
-        notes: p
-            .plan
-            .notes
-            .iter()
-            .chain(&stepped.notes)
-            .cloned()
-            .collect(),
+        notes: p.plan.notes.iter().chain(&stepped.notes).cloned().collect(),
         identifiers: p.identifiers.clone(),
         redactor: p.redactor.clone(),
     }

@@ -77,7 +77,12 @@ pub(super) async fn check(
     let base = scenario_dir(&scenario.path);
     let mut problems = Vec::new();
     for (i, step) in scenario.steps.iter_mut().enumerate() {
-        let label = format!("step {} `{}` (line {})", i + 1, step.action.name(), step.line);
+        let label = format!(
+            "step {} `{}` (line {})",
+            i + 1,
+            step.action.name(),
+            step.line
+        );
         for p in check_step(step, &offers, &mut plan, &base, &label) {
             problems.push(format!("{label}: {p}"));
         }
@@ -223,7 +228,10 @@ fn check_step(
                 }
             }
             if kept.is_empty() {
-                problems.push(format!("no alternative can run here ({})", reasons.join(" | ")));
+                problems.push(format!(
+                    "no alternative can run here ({})",
+                    reasons.join(" | ")
+                ));
             }
             *alternatives = kept;
         }
@@ -283,17 +291,19 @@ mod tests {
 
     #[test]
     fn without_uiautomator_the_built_ins_fall_back_and_ui_steps_refuse() {
-        let mut s = scenario(
-            concat!(
-                "steps:\n",
-                "  - add-contact: { name: Wei Ling Tan, phone: \"+6598765432\" }\n",
-                "  - send-sms: { to: \"+6598765432\", body: hello }\n",
-                "  - tap: { text: Send }\n",
-            ),
-        );
+        let mut s = scenario(concat!(
+            "steps:\n",
+            "  - add-contact: { name: Wei Ling Tan, phone: \"+6598765432\" }\n",
+            "  - send-sms: { to: \"+6598765432\", body: hello }\n",
+            "  - tap: { text: Send }\n",
+        ));
         let (plan, problems) = run_checks(&mut s, Some(false), 34);
-        assert!(matches!(&s.steps[0].action, StepAction::AddContact { via, .. } if via == &[ContactVia::Provider]));
-        assert!(matches!(&s.steps[1].action, StepAction::SendSms { via, .. } if via == &[SmsVia::Keys]));
+        assert!(
+            matches!(&s.steps[0].action, StepAction::AddContact { via, .. } if via == &[ContactVia::Provider])
+        );
+        assert!(
+            matches!(&s.steps[1].action, StepAction::SendSms { via, .. } if via == &[SmsVia::Keys])
+        );
         assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("uiautomator"));
@@ -301,7 +311,9 @@ mod tests {
         let mut s2 = scenario("steps:\n  - send-sms: { to: \"+1234\", body: hi }\n");
         let (plan, problems) = run_checks(&mut s2, Some(true), 34);
         assert!(plan.notes.is_empty() && problems.is_empty());
-        assert!(matches!(&s2.steps[0].action, StepAction::SendSms { via, .. } if via == &[SmsVia::Ui, SmsVia::Keys]));
+        assert!(
+            matches!(&s2.steps[0].action, StepAction::SendSms { via, .. } if via == &[SmsVia::Ui, SmsVia::Keys])
+        );
     }
 
     #[test]
@@ -314,41 +326,43 @@ mod tests {
 
     #[test]
     fn alternatives_that_cannot_run_are_dropped_with_a_note() {
-        let mut s = scenario(
-            concat!(
-                "steps:\n",
-                "  - any:\n",
-                "      - tap: { content-desc: Send SMS }\n",
-                "      - steps:\n",
-                "          - key: DPAD_RIGHT\n",
-                "          - key: ENTER\n",
-            ),
-        );
+        let mut s = scenario(concat!(
+            "steps:\n",
+            "  - any:\n",
+            "      - tap: { content-desc: Send SMS }\n",
+            "      - steps:\n",
+            "          - key: DPAD_RIGHT\n",
+            "          - key: ENTER\n",
+        ));
         let (plan, problems) = run_checks(&mut s, Some(false), 34);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(s.steps[0].action.alternatives().len(), 1);
-        assert!(plan.notes[0].contains("alternative 1 skipped"), "{:?}", plan.notes);
-        // When none can run, the step cannot.
-        let mut s = scenario(
-            "steps:\n  - any:\n      - tap: { text: A }\n      - wait-for: { text: B }\n",
+        assert!(
+            plan.notes[0].contains("alternative 1 skipped"),
+            "{:?}",
+            plan.notes
         );
+        // When none can run, the step cannot.
+        let mut s =
+            scenario("steps:\n  - any:\n      - tap: { text: A }\n      - wait-for: { text: B }\n");
         let (_, problems) = run_checks(&mut s, Some(false), 34);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("no alternative can run here"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("no alternative can run here"),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn sdk_and_text_limits() {
-        let mut s = scenario(
-            concat!(
-                "identifiers:\n",
-                "  contact_name: \"Zoe Olstrup\"\n",
-                "steps:\n",
-                "  - key: [WAKEUP, HOME]\n",
-                "  - type: \"{contact_name}\"\n",
-                "  - toggle: { airplane: on }\n",
-            ),
-        );
+        let mut s = scenario(concat!(
+            "identifiers:\n",
+            "  contact_name: \"Zoe Olstrup\"\n",
+            "steps:\n",
+            "  - key: [WAKEUP, HOME]\n",
+            "  - type: \"{contact_name}\"\n",
+            "  - toggle: { airplane: on }\n",
+        ));
         let (expanded, _) = s.expand("r");
         s = expanded;
         let (_, problems) = run_checks(&mut s, None, 19);
@@ -363,7 +377,10 @@ mod tests {
         let (mut expanded, _) = s.expand("r");
         let (_, problems) = run_checks(&mut expanded, None, 34);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("character 3 of the text"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("character 3 of the text"),
+            "{problems:?}"
+        );
         assert!(!problems[0].contains("Zo"));
         s.steps.clear();
         // Airplane mode before 4.2 has no shell command.
@@ -381,10 +398,25 @@ mod tests {
             check_apk(dir.path(), "good.apk").unwrap(),
             dir.path().join("good.apk")
         );
-        assert!(check_apk(dir.path(), "bad.apk").unwrap_err().contains("not an APK"));
-        assert!(check_apk(dir.path(), "missing.apk").unwrap_err().contains("cannot read"));
-        assert!(check_apk(dir.path(), ".").unwrap_err().contains("not a file"));
-        assert_eq!(scenario_dir(Path::new("<builtin>/x.yaml")), PathBuf::from("."));
+        assert!(
+            check_apk(dir.path(), "bad.apk")
+                .unwrap_err()
+                .contains("not an APK")
+        );
+        assert!(
+            check_apk(dir.path(), "missing.apk")
+                .unwrap_err()
+                .contains("cannot read")
+        );
+        assert!(
+            check_apk(dir.path(), ".")
+                .unwrap_err()
+                .contains("not a file")
+        );
+        assert_eq!(
+            scenario_dir(Path::new("<builtin>/x.yaml")),
+            PathBuf::from(".")
+        );
         assert_eq!(scenario_dir(Path::new("x.yaml")), PathBuf::from("."));
         assert_eq!(scenario_dir(Path::new("a/b/x.yaml")), PathBuf::from("a/b"));
     }

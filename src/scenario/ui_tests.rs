@@ -59,8 +59,19 @@ fn ui_steps_parse() {
     assert_eq!(
         names,
         [
-            "launch", "launch", "wait-for", "type", "tap", "key", "key", "toggle", "install",
-            "reboot", "any", "send-sms", "add-contact"
+            "launch",
+            "launch",
+            "wait-for",
+            "type",
+            "tap",
+            "key",
+            "key",
+            "toggle",
+            "install",
+            "reboot",
+            "any",
+            "send-sms",
+            "add-contact"
         ]
     );
     assert_eq!(
@@ -71,7 +82,10 @@ fn ui_steps_parse() {
         panic!("{:?}", s.steps[1].action)
     };
     assert_eq!(intent.data.as_deref(), Some("sms:{contact_phone}"));
-    assert_eq!(intent.extras, [("sms_body".to_string(), "{sms_body}".to_string())]);
+    assert_eq!(
+        intent.extras,
+        [("sms_body".to_string(), "{sms_body}".to_string())]
+    );
     assert_eq!(
         s.steps[2].action,
         StepAction::WaitFor {
@@ -83,7 +97,11 @@ fn ui_steps_parse() {
         }
     );
     assert_eq!(s.steps[2].settle, Duration::ZERO, "wait-for causes nothing");
-    assert_eq!(s.steps[3].settle, Duration::from_secs(1), "UI steps settle 1s");
+    assert_eq!(
+        s.steps[3].settle,
+        Duration::from_secs(1),
+        "UI steps settle 1s"
+    );
     assert_eq!(
         s.steps[4].action,
         StepAction::Tap {
@@ -120,7 +138,9 @@ fn ui_steps_parse() {
     assert_eq!(alternatives[1].len(), 2);
     assert_eq!(alternatives[1][1].line, 20);
     assert_eq!(s.steps[10].settle, Duration::from_secs(3));
-    assert!(matches!(&s.steps[11].action, StepAction::SendSms { via, .. } if via == &[SmsVia::Keys]));
+    assert!(
+        matches!(&s.steps[11].action, StepAction::SendSms { via, .. } if via == &[SmsVia::Keys])
+    );
     assert!(
         matches!(&s.steps[12].action, StepAction::AddContact { via, .. } if via == &[ContactVia::Provider, ContactVia::Ui])
     );
@@ -139,7 +159,10 @@ fn ui_steps_parse() {
     assert_eq!(intent.extras[0].1, "tattle canary r1");
     // Debug keeps canaries out.
     let shown = format!("{x:?}");
-    assert!(!shown.contains("6598765432") && !shown.contains("canary"), "{shown}");
+    assert!(
+        !shown.contains("6598765432") && !shown.contains("canary"),
+        "{shown}"
+    );
     // The any's quickest alternative: a tap (1s), plus its own settle.
     assert_eq!(
         s.steps[10].minimum_duration(),
@@ -175,7 +198,9 @@ fn typos_get_suggestions() {
     );
     assert_eq!(
         problems("steps:\n  - key: 66\n"),
-        ["2:10: unknown key `66` | keys are named (`ENTER`, `0` is the digit key 0); for a raw code use `shell: input keyevent N`"]
+        [
+            "2:10: unknown key `66` | keys are named (`ENTER`, `0` is the digit key 0); for a raw code use `shell: input keyevent N`"
+        ]
     );
     assert_eq!(
         problems("steps:\n  - toggle: { wfi: off }\n"),
@@ -183,9 +208,7 @@ fn typos_get_suggestions() {
     );
     assert_eq!(
         problems("steps:\n  - tap: { txt: Send }\n"),
-        [
-            "2:12: unknown key `txt` in `tap` | did you mean `text`?",
-        ]
+        ["2:12: unknown key `txt` in `tap` | did you mean `text`?",]
     );
     assert_eq!(
         problems("steps:\n  - send-sms: { to: \"+1\", body: hi, via: [ui, keyz] }\n"),
@@ -197,11 +220,18 @@ fn typos_get_suggestions() {
 fn ui_step_mistakes_point_at_their_node() {
     assert_eq!(
         problems("steps:\n  - tap: { timeout: 5s }\n"),
-        ["2:10: `tap` needs what to look for on the screen | add one of `text: \"Send\"`, `resource-id: \"com.android.messaging:id/send_message_button\"` or `content-desc: \"Send SMS\"` (as `uiautomator dump` shows them)"]
+        [
+            "2:10: `tap` needs what to look for on the screen | add one of `text: \"Send\"`, `resource-id: \"com.android.messaging:id/send_message_button\"` or `content-desc: \"Send SMS\"` (as `uiautomator dump` shows them)"
+        ]
     );
     let p = problems("steps:\n  - tap: { text: Send, content-desc: Send }\n");
     assert_eq!(p.len(), 1);
-    assert!(p[0].starts_with("2:38: `tap` looks for one thing: `text` and `content-desc` are both given"), "{p:?}");
+    assert!(
+        p[0].starts_with(
+            "2:38: `tap` looks for one thing: `text` and `content-desc` are both given"
+        ),
+        "{p:?}"
+    );
     let p = problems("steps:\n  - toggle: { wifi: maybe, airplane: true }\n");
     assert_eq!(
         p,
@@ -211,17 +241,32 @@ fn ui_step_mistakes_point_at_their_node() {
         ]
     );
     let p = problems("steps:\n  - install: app.zip\n");
-    assert!(p[0].starts_with("2:14: `app.zip` is not an .apk file"), "{p:?}");
+    assert!(
+        p[0].starts_with("2:14: `app.zip` is not an .apk file"),
+        "{p:?}"
+    );
     let p = problems("steps:\n  - wait-for: { text: A, timeout: 0s }\n");
     assert!(p[0].starts_with("2:35: `timeout` is zero"), "{p:?}");
     let p = problems("steps:\n  - wait-for: { text: A, timeout: 5 }\n");
-    assert!(p[0].starts_with("2:35: `timeout`: `5` has no unit | did you mean `5s`?"), "{p:?}");
+    assert!(
+        p[0].starts_with("2:35: `timeout`: `5` has no unit | did you mean `5s`?"),
+        "{p:?}"
+    );
     let p = problems("steps:\n  - launch: not a package\n");
-    assert!(p[0].starts_with("2:13: `not a package` is not a package name"), "{p:?}");
+    assert!(
+        p[0].starts_with("2:13: `not a package` is not a package name"),
+        "{p:?}"
+    );
     let p = problems("steps:\n  - launch: { component: com.android.settings }\n");
-    assert!(p[0].starts_with("2:26: `com.android.settings` is not a component"), "{p:?}");
+    assert!(
+        p[0].starts_with("2:26: `com.android.settings` is not a component"),
+        "{p:?}"
+    );
     let p = problems("steps:\n  - launch: { category: x }\n");
-    assert!(p[0].starts_with("2:13: `launch` needs what to start"), "{p:?}");
+    assert!(
+        p[0].starts_with("2:13: `launch` needs what to start"),
+        "{p:?}"
+    );
     let p = problems("steps:\n  - type: \"Zoë\"\n");
     assert!(p[0].starts_with("2:11: `type` cannot type `ë`"), "{p:?}");
     let p = problems("steps:\n  - type: { text: \"{nope}\" }\n");
@@ -231,25 +276,47 @@ fn ui_step_mistakes_point_at_their_node() {
     let p = problems("steps:\n  - send-sms: { to: \"+1\", body: hi, via: [] }\n");
     assert!(p[0].starts_with("2:42: `via` is empty"), "{p:?}");
     let p = problems("steps:\n  - send-sms: { to: \"+1\", body: hi, via: [ui, ui] }\n");
-    assert!(p[0].starts_with("2:47: `ui` is listed twice in `via`"), "{p:?}");
+    assert!(
+        p[0].starts_with("2:47: `ui` is listed twice in `via`"),
+        "{p:?}"
+    );
     let p = problems("steps:\n  - add-contact: { name: Wei, phone: \"+1\", via: keys }\n");
-    assert!(p[0].starts_with("2:49: unknown method `keys` | did you mean `ui`?") || p[0].contains("valid methods"), "{p:?}");
+    assert!(
+        p[0].starts_with("2:49: unknown method `keys` | did you mean `ui`?")
+            || p[0].contains("valid methods"),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn any_is_checked_like_steps() {
     let p = problems("steps:\n  - any:\n      - tap: { text: A }\n");
-    assert!(p[0].starts_with("3:7: `any` has 1 alternative(s): it needs at least two"), "{p:?}");
+    assert!(
+        p[0].starts_with("3:7: `any` has 1 alternative(s): it needs at least two"),
+        "{p:?}"
+    );
     let p = problems(
         "steps:\n  - any:\n      - tap: { text: A }\n      - any:\n          - key: HOME\n          - key: BACK\n",
     );
     assert!(p[0].starts_with("4:9: an `any` inside an `any`"), "{p:?}");
     let p = problems("steps:\n  - any:\n      - reboot\n      - key: HOME\n");
-    assert!(p[0].starts_with("3:9: `reboot` cannot be an alternative of an `any`"), "{p:?}");
+    assert!(
+        p[0].starts_with("3:9: `reboot` cannot be an alternative of an `any`"),
+        "{p:?}"
+    );
     let p = problems("steps:\n  - any:\n      - tapp: { text: A }\n      - steps: []\n");
     assert_eq!(p.len(), 2, "{p:?}");
-    assert!(p[0].starts_with("3:9: unknown step `tapp` | did you mean `tap`?"), "{p:?}");
-    assert!(p[1].starts_with("4:16: an alternative's `steps` takes a non-empty list"), "{p:?}");
+    assert!(
+        p[0].starts_with("3:9: unknown step `tapp` | did you mean `tap`?"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with("4:16: an alternative's `steps` takes a non-empty list"),
+        "{p:?}"
+    );
     let p = problems("steps:\n  - any: { tap: { text: A } }\n");
-    assert!(p[0].starts_with("2:10: `any` takes a list of alternatives"), "{p:?}");
+    assert!(
+        p[0].starts_with("2:10: `any` takes a list of alternatives"),
+        "{p:?}"
+    );
 }

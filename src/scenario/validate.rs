@@ -803,7 +803,11 @@ fn step_action<'n>(
                 defined,
             );
             let via = match f.get("via") {
-                Some(node) => via(cx, node, &[("ui", ContactVia::Ui), ("provider", ContactVia::Provider)]),
+                Some(node) => via(
+                    cx,
+                    node,
+                    &[("ui", ContactVia::Ui), ("provider", ContactVia::Provider)],
+                ),
                 None => Some(DEFAULT_CONTACT_VIA.to_vec()),
             };
             Some((
@@ -980,7 +984,11 @@ fn exit_code(cx: &mut Ctx<'_>, node: &Node) -> Option<i32> {
 }
 
 /// `via: ui` or `via: [ui, keys]`: methods by name, in order, each once.
-fn via<T: Copy + PartialEq>(cx: &mut Ctx<'_>, node: &Node, methods: &[(&str, T)]) -> Option<Vec<T>> {
+fn via<T: Copy + PartialEq>(
+    cx: &mut Ctx<'_>,
+    node: &Node,
+    methods: &[(&str, T)],
+) -> Option<Vec<T>> {
     let names: Vec<&str> = methods.iter().map(|(n, _)| *n).collect();
     let example = format!("via: [{}]", names.join(", "));
     let items: Vec<&Node> = match &node.kind {
@@ -1143,7 +1151,12 @@ fn type_step<'n>(
     let into = match f.get("into") {
         None => Some(None),
         Some(node) => {
-            let inner = fields(cx, "into", Some(node), &["text", "resource-id", "content-desc"])?;
+            let inner = fields(
+                cx,
+                "into",
+                Some(node),
+                &["text", "resource-id", "content-desc"],
+            )?;
             selector(cx, "into", &inner, node, defined).map(Some)
         }
     };
@@ -1187,7 +1200,10 @@ fn keys(cx: &mut Ctx<'_>, node: &Node) -> Option<Vec<KeyPress>> {
         _ => {
             cx.at(
                 node,
-                format!("`key` takes a key name or a list of them, got {}", node.describe()),
+                format!(
+                    "`key` takes a key name or a list of them, got {}",
+                    node.describe()
+                ),
                 "write e.g. `- key: HOME` or `- key: [DPAD_RIGHT, ENTER]`".to_string(),
             );
             return None;
@@ -1242,7 +1258,8 @@ fn toggle<'n>(
         cx.at(
             args_or_key,
             "`toggle` needs a radio and a state".to_string(),
-            "write e.g. `- toggle: { wifi: off }` (radios: wifi, mobile-data, airplane)".to_string(),
+            "write e.g. `- toggle: { wifi: off }` (radios: wifi, mobile-data, airplane)"
+                .to_string(),
         );
         return None;
     }
@@ -1257,10 +1274,17 @@ fn toggle<'n>(
             Some("on") => Some(true),
             Some("off") => Some(false),
             other => {
-                let got = other.map_or_else(|| node.describe().to_string(), |t| format!("`{}`", t.chars().take(20).collect::<String>()));
+                let got = other.map_or_else(
+                    || node.describe().to_string(),
+                    |t| format!("`{}`", t.chars().take(20).collect::<String>()),
+                );
                 let fix = match other.map(str::to_ascii_lowercase).as_deref() {
-                    Some("true" | "yes" | "enable" | "enabled" | "1" | "on") => format!("write `{name}: on`"),
-                    Some("false" | "no" | "disable" | "disabled" | "0" | "off") => format!("write `{name}: off`"),
+                    Some("true" | "yes" | "enable" | "enabled" | "1" | "on") => {
+                        format!("write `{name}: on`")
+                    }
+                    Some("false" | "no" | "disable" | "disabled" | "0" | "off") => {
+                        format!("write `{name}: off`")
+                    }
                     _ => format!("write `{name}: on` or `{name}: off`"),
                 };
                 cx.at(node, format!("`{name}` takes on or off, got {got}"), fix);
@@ -1300,14 +1324,22 @@ fn install<'n>(
     if !path.to_ascii_lowercase().ends_with(".apk") {
         cx.at(
             node,
-            format!("`{}` is not an .apk file", path.chars().take(80).collect::<String>()),
+            format!(
+                "`{}` is not an .apk file",
+                path.chars().take(80).collect::<String>()
+            ),
             "give the path of an APK on this computer, e.g. `apk: apps/example.apk` (split APKs \
              and .apks bundles are not supported)"
                 .to_string(),
         );
         return None;
     }
-    Some((StepAction::Install { apk: path.to_string() }, settle))
+    Some((
+        StepAction::Install {
+            apk: path.to_string(),
+        },
+        settle,
+    ))
 }
 
 /// `launch: PACKAGE` or `launch: { package | action | data | type | category | component | extras }`.
@@ -1320,13 +1352,24 @@ fn launch<'n>(
     if let Some(a) = args.filter(|a| matches!(a.kind, Kind::Scalar { .. }) && !a.is_null()) {
         let package = cx.string("`launch`", a, "launch: com.android.settings")?;
         package_name(cx, a, package)?;
-        return Some((StepAction::Launch(Launch::Package(package.to_string())), None));
+        return Some((
+            StepAction::Launch(Launch::Package(package.to_string())),
+            None,
+        ));
     }
     let f = fields(
         cx,
         "launch",
         args,
-        &["package", "action", "data", "type", "category", "component", "extras"],
+        &[
+            "package",
+            "action",
+            "data",
+            "type",
+            "category",
+            "component",
+            "extras",
+        ],
     )?;
     let mut ok = true;
     let mut text = |cx: &mut Ctx<'_>, key: &str, example: &str| -> Option<String> {
@@ -1353,11 +1396,16 @@ fn launch<'n>(
     }
     if let (Some(c), Some(node)) = (&component, f.get("component"))
         && !c.contains('{')
-        && !c.split_once('/').is_some_and(|(p, a)| !p.is_empty() && !a.is_empty())
+        && !c
+            .split_once('/')
+            .is_some_and(|(p, a)| !p.is_empty() && !a.is_empty())
     {
         cx.at(
             node,
-            format!("`{}` is not a component", c.chars().take(80).collect::<String>()),
+            format!(
+                "`{}` is not a component",
+                c.chars().take(80).collect::<String>()
+            ),
             "write PACKAGE/ACTIVITY, e.g. `component: com.android.settings/.Settings`".to_string(),
         );
         ok = false;
@@ -1379,7 +1427,10 @@ fn launch<'n>(
             _ => {
                 cx.at(
                     node,
-                    format!("`extras` takes a mapping of name: text, got {}", node.describe()),
+                    format!(
+                        "`extras` takes a mapping of name: text, got {}",
+                        node.describe()
+                    ),
                     "write e.g. `extras: { sms_body: \"{sms_body}\" }` (string extras, `--es`)"
                         .to_string(),
                 );
@@ -1438,7 +1489,10 @@ fn package_name(cx: &mut Ctx<'_>, node: &Node, text: &str) -> Option<()> {
     }
     cx.at(
         node,
-        format!("`{}` is not a package name", text.chars().take(80).collect::<String>()),
+        format!(
+            "`{}` is not a package name",
+            text.chars().take(80).collect::<String>()
+        ),
         "write the app's package, e.g. `com.android.settings` (`adb shell pm list packages` lists \
          them)"
             .to_string(),
@@ -1464,7 +1518,10 @@ fn any(cx: &mut Ctx<'_>, key: &Node, args: Option<&Node>, defined: &[&str]) -> O
     if items.len() < 2 {
         cx.at(
             args.unwrap_or(key),
-            format!("`any` has {} alternative(s): it needs at least two", items.len()),
+            format!(
+                "`any` has {} alternative(s): it needs at least two",
+                items.len()
+            ),
             "with one way to do it, write its steps directly".to_string(),
         );
         return None;
@@ -1481,7 +1538,9 @@ fn any(cx: &mut Ctx<'_>, key: &Node, args: Option<&Node>, defined: &[&str]) -> O
     let mut ok = true;
     for item in items {
         let sequence = match &item.kind {
-            Kind::Map(entries) if entries.len() == 1 && entries[0].0.as_scalar() == Some("steps") => {
+            Kind::Map(entries)
+                if entries.len() == 1 && entries[0].0.as_scalar() == Some("steps") =>
+            {
                 Some(&entries[0].1)
             }
             _ => None,

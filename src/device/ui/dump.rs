@@ -412,7 +412,12 @@ impl<'a> Parser<'a> {
             // Character data between elements: uiautomator writes none but whitespace; skip any.
             match self.rest().find('<') {
                 Some(i) => self.at += i,
-                None => return Err(malformed(format!("<{}> is not closed", shorten(parent, 40)))),
+                None => {
+                    return Err(malformed(format!(
+                        "<{}> is not closed",
+                        shorten(parent, 40)
+                    )));
+                }
             }
             let rest = self.rest();
             if rest.starts_with("</") {
@@ -663,7 +668,10 @@ content-desc=\"\" bounds=\"[0,0][0,0]\" /></node></hierarchy>";
         };
         let send = "com.google.android.apps.messaging:id/send_message_button_icon";
         assert_eq!(find_one(By::ContentDesc, "send sms").as_deref(), Some(send));
-        assert_eq!(find_one(By::ContentDesc, " Send SMS ").as_deref(), Some(send));
+        assert_eq!(
+            find_one(By::ContentDesc, " Send SMS ").as_deref(),
+            Some(send)
+        );
         assert_eq!(find_one(By::ResourceId, send).as_deref(), Some(send));
         // Without its package, by entry name; a prefix of the entry name is not enough.
         assert_eq!(
@@ -674,7 +682,11 @@ content-desc=\"\" bounds=\"[0,0][0,0]\" /></node></hierarchy>";
         assert_eq!(find_one(By::ResourceId, "send_message_button"), None);
         assert_eq!(find_one(By::Text, "WEI LING TAN").is_some(), true);
         assert_eq!(find_one(By::Text, "Wei Ling"), None);
-        assert_eq!(find_one(By::Text, ""), None, "an empty selector matches nothing");
+        assert_eq!(
+            find_one(By::Text, ""),
+            None,
+            "an empty selector matches nothing"
+        );
         // Found but without an area to tap.
         assert_eq!(
             find(&nodes, &Selector::new(By::Text, "Collapsed")),
@@ -703,7 +715,10 @@ content-desc=\"\" bounds=\"[0,0][0,0]\" /></node></hierarchy>";
             ..UiNode::default()
         });
         let d = describe_screen(&nodes);
-        assert!(d.starts_with("com.google.android.apps.messaging, com.android.phone: "), "{d}");
+        assert!(
+            d.starts_with("com.google.android.apps.messaging, com.android.phone: "),
+            "{d}"
+        );
         assert!(d.contains("content-desc \"Send SMS\""), "{d}");
         assert!(d.contains("text \"IMEI: ###############\""), "{d}");
         assert!(d.contains("text \"+## #### ####\""), "{d}");
@@ -733,7 +748,9 @@ content-desc=\"\" bounds=\"[0,0][0,0]\" /></node></hierarchy>";
             <hierarchy><node text=\"&lol2;\"/></hierarchy>";
         assert_eq!(parse(bomb.as_bytes()), Err(DumpError::Doctype));
         let undefined = "<hierarchy><node text=\"&lol;\"/></hierarchy>";
-        assert!(matches!(parse(undefined.as_bytes()), Err(DumpError::Malformed(m)) if m.contains("unknown entity")));
+        assert!(
+            matches!(parse(undefined.as_bytes()), Err(DumpError::Malformed(m)) if m.contains("unknown entity"))
+        );
         let deep = format!(
             "<hierarchy>{}{}</hierarchy>",
             "<node>".repeat(10_000),
@@ -769,8 +786,14 @@ content-desc=\"\" bounds=\"[0,0][0,0]\" /></node></hierarchy>";
         }
         assert!(parse(&[0xff, 0xfe, b'<']).is_err());
         // Long values are cut, not refused.
-        let long = format!("<hierarchy><node text=\"{}\"/></hierarchy>", "a".repeat(100_000));
-        assert_eq!(parse(long.as_bytes()).unwrap()[0].text.len(), MAX_VALUE_CHARS);
+        let long = format!(
+            "<hierarchy><node text=\"{}\"/></hierarchy>",
+            "a".repeat(100_000)
+        );
+        assert_eq!(
+            parse(long.as_bytes()).unwrap()[0].text.len(),
+            MAX_VALUE_CHARS
+        );
     }
 
     #[test]
