@@ -54,7 +54,7 @@ fn the_story_scenario_plants_unique_canaries() {
     let kinds: Vec<&str> = canaries_a.iter().map(|c| c.kind.as_str()).collect();
     assert_eq!(kinds, ["contact_name", "contact_phone", "sms_body"]);
     assert_ne!(canaries_a[2], canaries_b[2], "the SMS body differs per run");
-    let StepAction::SendSms { to, body } = &a.steps[3].action else {
+    let StepAction::SendSms { to, body, .. } = &a.steps[3].action else {
         panic!("step 4 is send-sms: {:?}", a.steps[3]);
     };
     assert_eq!(to, &canaries_a[1].value);
