@@ -104,6 +104,9 @@ fn accepted_step(step: &Step, lines: usize, nested: bool) {
             assert!(!via.is_empty(), "send-sms with no method");
             assert!(via.iter().enumerate().all(|(i, v)| !via[..i].contains(v)), "a method twice");
         }
+        StepAction::ReceiveSms { from, body } => {
+            assert!(!from.trim().is_empty() && !body.trim().is_empty());
+        }
         StepAction::FreshSetup => {}
         StepAction::Launch(Launch::Package(p)) => assert!(!p.trim().is_empty()),
         StepAction::Launch(Launch::Intent(i)) => {

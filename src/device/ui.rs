@@ -701,6 +701,20 @@ impl Device {
             .count())
     }
 
+    /// Received messages from `from` in the SMS provider's inbox (digits compared), for
+    /// `receive-sms`.
+    pub(crate) async fn inbox_count(&self, from: &str) -> Result<usize, DeviceError> {
+        let out = self
+            .run("content query --uri content://sms/inbox --projection address")
+            .await?;
+        let rows = super::parse::content_rows(&out.stdout_text(), &["address"]);
+        let want = digits(from);
+        Ok(rows
+            .iter()
+            .filter(|r| r.get("address").is_some_and(|a| digits(a) == want))
+            .count())
+    }
+
     /// Phone rows holding `phone` in the contacts provider.
     async fn phone_rows(&self, phone: &str) -> Result<usize, DeviceError> {
         let out = self

@@ -13,6 +13,7 @@
 //! snapshot comparison.
 
 mod chain;
+mod console;
 mod files;
 mod live;
 mod preflight;
@@ -393,6 +394,7 @@ impl Stepper<'_> {
                     skipped.join("; ")
                 )));
             }
+            StepAction::ReceiveSms { from, body } => self.receive_sms(from, body).await?,
             StepAction::Shell {
                 command,
                 expect_exit,
@@ -490,6 +492,37 @@ impl Stepper<'_> {
             }
             Err(Attempt::Failed(e)) => Err(e.into()),
         }
+    }
+
+    /// `receive-sms`: the emulator's console delivers the SMS (`sms send`); the inbox must then
+    /// hold one more message from the sender within 10 s.
+    async fn receive_sms(&mut self, from: &str, body: &str) -> Result<(), StepError> {
+        let console =
+            self.plan.console.as_ref().ok_or_else(|| {
+                StepError::Other("the preflight found no emulator console".into())
+            })?;
+        let before = self.device.inbox_count(from).await?;
+        console::sms_send(
+            console.port,
+            console.token.as_deref(),
+            &console.token_file,
+            from,
+            body,
+        )
+        .await
+        .map_err(|e| StepError::Other(e.to_string()))?;
+        let started = std::time::Instant::now();
+        while self.device.inbox_count(from).await? <= before {
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err(StepError::Other(
+                    "the console took the SMS, but no message from the sender reached \
+                     content://sms/inbox within 10s (is a default SMS app installed?)"
+                        .into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(())
     }
 
     /// `reboot`: the capture dies with the old boot. As soon as the new boot answers the shell

@@ -30,6 +30,17 @@ pub(super) struct Plan {
     pub apks: Vec<(String, PathBuf)>,
     /// What changed from the scenario as written, and why (one line each).
     pub notes: Vec<String>,
+    /// The emulator console `receive-sms` talks to: its port, the auth token (when the file has
+    /// one) and the token file's path (for messages).
+    pub console: Option<Console>,
+}
+
+/// An emulator's console, found by the preflight.
+#[derive(Debug, Clone)]
+pub(super) struct Console {
+    pub port: u16,
+    pub token: Option<String>,
+    pub token_file: String,
 }
 
 impl Plan {
@@ -45,6 +56,8 @@ impl Plan {
 struct Offers {
     uiautomator: Option<bool>,
     sdk: u32,
+    /// The console port when the device is an emulator (`emulator-5554`).
+    console_port: Option<u16>,
 }
 
 /// Checks `scenario` (expanded) against the device; drops what cannot run where something else can.
@@ -59,6 +72,7 @@ pub(super) async fn check(
     let mut offers = Offers {
         uiautomator: None,
         sdk: identity.sdk,
+        console_port: super::console::console_port(device.serial()),
     };
     if needs_ui {
         offers.uiautomator = Some(device.has_uiautomator().await?);
@@ -73,6 +87,21 @@ pub(super) async fn check(
             }),
             None => None,
         };
+    }
+    if let (Some(port), true) = (offers.console_port, scenario.steps.iter().any(receives_sms)) {
+        let path = super::console::token_path();
+        let token = path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .map(|t| t.trim().to_string());
+        plan.console = Some(Console {
+            port,
+            token,
+            token_file: path.map_or_else(
+                || "~/.emulator_console_auth_token".into(),
+                |p| p.display().to_string(),
+            ),
+        });
     }
     let base = scenario_dir(&scenario.path);
     let mut problems = Vec::new();
@@ -119,6 +148,14 @@ fn needs_uiautomator(step: &Step) -> bool {
         StepAction::SendSms { via, .. } => via.contains(&SmsVia::Ui),
         StepAction::AddContact { via, .. } => via.contains(&ContactVia::Ui),
         StepAction::Any(alternatives) => alternatives.iter().flatten().any(needs_uiautomator),
+        _ => false,
+    }
+}
+
+fn receives_sms(step: &Step) -> bool {
+    match &step.action {
+        StepAction::ReceiveSms { .. } => true,
+        StepAction::Any(alternatives) => alternatives.iter().flatten().any(receives_sms),
         _ => false,
     }
 }
@@ -175,6 +212,30 @@ fn check_step(
                      this device has SDK {}",
                     offers.sdk
                 ));
+            }
+        }
+        StepAction::ReceiveSms { from, body } => {
+            if offers.console_port.is_none() {
+                problems.push(
+                    "needs the Android emulator's console to deliver an SMS (`sms send`); this \
+                     device is not an emulator (its serial is not emulator-NNNN) — send the SMS \
+                     from another phone during an `idle` step instead"
+                        .to_string(),
+                );
+            }
+            if !super::console::valid_number(from) {
+                problems.push(
+                    "the sender, placeholders filled, is not a number the emulator accepts \
+                     (digits with an optional leading `+`)"
+                        .to_string(),
+                );
+            }
+            if super::console::escape_text(body).is_none() {
+                problems.push(
+                    "the text, placeholders filled, has characters beyond U+FFFF (emoji), which \
+                     the console's escapes cannot carry"
+                        .to_string(),
+                );
             }
         }
         StepAction::Install { apk } => match check_apk(base, apk) {
@@ -276,7 +337,11 @@ mod tests {
     }
 
     fn run_checks(s: &mut Scenario, uiautomator: Option<bool>, sdk: u32) -> (Plan, Vec<String>) {
-        let offers = Offers { uiautomator, sdk };
+        let offers = Offers {
+            uiautomator,
+            sdk,
+            console_port: None,
+        };
         let mut plan = Plan {
             airplane: ui::airplane_method_for_sdk(sdk),
             ..Plan::default()
@@ -387,6 +452,21 @@ mod tests {
         let mut s = scenario("steps:\n  - toggle: { airplane: on }\n");
         let (_, problems) = run_checks(&mut s, None, 16);
         assert_eq!(problems.len(), 1);
+    }
+
+    #[test]
+    fn receive_sms_needs_an_emulator() {
+        let mut s = scenario("steps:\n  - receive-sms: { from: \"+6598765432\", body: hi }\n");
+        let (_, problems) = run_checks(&mut s, None, 34);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("not an emulator"), "{problems:?}");
+        let offers = Offers {
+            uiautomator: None,
+            sdk: 34,
+            console_port: Some(5554),
+        };
+        let mut plan = Plan::default();
+        assert!(check_step(&mut s.steps[0], &offers, &mut plan, Path::new("."), "s").is_empty());
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub const STEP_NAMES: &[&str] = &[
     "idle",
     "add-contact",
     "send-sms",
+    "receive-sms",
     "shell",
     "launch",
     "tap",
@@ -154,6 +155,8 @@ pub enum StepAction {
         /// Methods in the order tried; the next runs only when the one before sent nothing.
         via: Vec<SmsVia>,
     },
+    /// An SMS arrives from `from` (through the emulator's console: emulators only).
+    ReceiveSms { from: String, body: String },
     /// Run a shell command on the device; fail the step when `expect_exit` is set and differs.
     Shell {
         command: String,
@@ -191,6 +194,7 @@ impl StepAction {
             StepAction::Idle(_) => "idle",
             StepAction::AddContact { .. } => "add-contact",
             StepAction::SendSms { .. } => "send-sms",
+            StepAction::ReceiveSms { .. } => "receive-sms",
             StepAction::Shell { .. } => "shell",
             StepAction::Launch(_) => "launch",
             StepAction::Tap { .. } => "tap",
@@ -219,6 +223,10 @@ impl StepAction {
                 to: f(to),
                 body: f(body),
                 via: via.clone(),
+            },
+            StepAction::ReceiveSms { from, body } => StepAction::ReceiveSms {
+                from: f(from),
+                body: f(body),
             },
             StepAction::Shell {
                 command,
@@ -328,6 +336,14 @@ impl fmt::Debug for StepAction {
                     f,
                     "SendSms {{ to: {}, body: {}, via: {via:?} }}",
                     len(to),
+                    len(body)
+                )
+            }
+            StepAction::ReceiveSms { from, body } => {
+                write!(
+                    f,
+                    "ReceiveSms {{ from: {}, body: {} }}",
+                    len(from),
                     len(body)
                 )
             }

@@ -217,12 +217,12 @@ fn unknown_step_lists_the_valid_ones_when_nothing_is_close() {
     assert_eq!(
         only(&with_steps("  - reboot-into-orbit: {}\n")),
         "6:5: unknown step `reboot-into-orbit` | valid steps and keys: `fresh-setup`, `idle`, \
-         `add-contact`, `send-sms`, `shell`, `launch`, `tap`, `wait-for`, `type`, `key`, `toggle`, \
+         `add-contact`, `send-sms`, `receive-sms`, `shell`, `launch`, `tap`, `wait-for`, `type`, `key`, `toggle`, \
          `install`, `reboot`, `any`, `settle`"
     );
     assert_eq!(
         only(&with_steps("  - warp\n")),
-        "6:5: unknown step `warp` | valid steps: `fresh-setup`, `idle`, `add-contact`, `send-sms`, `shell`, `launch`, `tap`, `wait-for`, `type`, `key`, `toggle`, `install`, `reboot`, `any`"
+        "6:5: unknown step `warp` | valid steps: `fresh-setup`, `idle`, `add-contact`, `send-sms`, `receive-sms`, `shell`, `launch`, `tap`, `wait-for`, `type`, `key`, `toggle`, `install`, `reboot`, `any`"
     );
 }
 
@@ -432,7 +432,7 @@ fn structure_errors() {
     );
     assert_eq!(
         only(&with_steps("  - settle: 1s\n")),
-        "6:5: this list item has no step | valid steps: fresh-setup, idle, add-contact, send-sms, shell, launch, tap, wait-for, type, key, toggle, install, reboot, any"
+        "6:5: this list item has no step | valid steps: fresh-setup, idle, add-contact, send-sms, receive-sms, shell, launch, tap, wait-for, type, key, toggle, install, reboot, any"
     );
     assert_eq!(
         only(&with_steps(

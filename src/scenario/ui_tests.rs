@@ -289,6 +289,25 @@ fn ui_step_mistakes_point_at_their_node() {
 }
 
 #[test]
+fn receive_sms_takes_a_sender_the_console_accepts() {
+    let s = parse("identifiers:\n  sms_body: \"in {run_id}\"\nsteps:\n  - receive-sms: { from: \"+6598765432\", body: \"{sms_body}\" }\n").unwrap();
+    assert_eq!(
+        s.steps[0].action,
+        StepAction::ReceiveSms {
+            from: "+6598765432".into(),
+            body: "{sms_body}".into()
+        }
+    );
+    let p = problems("steps:\n  - receive-sms: { from: \"+65 9876\", body: hi }\n");
+    assert!(
+        p[0].starts_with("2:26: `+65 9876` is not a number the emulator accepts"),
+        "{p:?}"
+    );
+    let p = problems("steps:\n  - receive-sms: { body: hi }\n");
+    assert!(p[0].contains("`receive-sms` is missing `from`"), "{p:?}");
+}
+
+#[test]
 fn any_is_checked_like_steps() {
     let p = problems("steps:\n  - any:\n      - tap: { text: A }\n");
     assert!(

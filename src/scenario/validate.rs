@@ -852,6 +852,48 @@ fn step_action<'n>(
                 f.settle,
             ))
         }
+        "receive-sms" => {
+            let f = fields(cx, name, args, &["from", "body"])?;
+            let from = required(
+                cx,
+                name,
+                &f,
+                args_or_key,
+                "from",
+                "from: \"+6598765432\"",
+                defined,
+            );
+            let body = required(
+                cx,
+                name,
+                &f,
+                args_or_key,
+                "body",
+                "body: \"{sms_body}\"",
+                defined,
+            );
+            if let (Some(n), Some(node)) = (&from, f.get("from")) {
+                let digits = n.strip_prefix('+').unwrap_or(n);
+                if !n.contains('{')
+                    && (digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    cx.at(
+                        node,
+                        format!("`{}` is not a number the emulator accepts", n.chars().take(40).collect::<String>()),
+                        "write digits with an optional leading `+`, no spaces: `from: \"+6598765432\"`"
+                            .to_string(),
+                    );
+                    return None;
+                }
+            }
+            Some((
+                StepAction::ReceiveSms {
+                    from: from?,
+                    body: body?,
+                },
+                f.settle,
+            ))
+        }
         _ => None,
     }
 }
