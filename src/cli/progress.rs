@@ -73,6 +73,11 @@ impl RunObserver for TerminalProgress {
         self.bar.println(format!("{}: LEAK {notice}", self.label));
     }
 
+    fn note(&self, note: &str) {
+        // What the run decided that the scenario did not say (a method or alternative skipped).
+        self.bar.println(format!("{}: note: {note}", self.label));
+    }
+
     fn analysing(&self) {
         self.set_step("finishing the analysis".into());
     }

@@ -90,9 +90,21 @@ impl CaptureChain {
             self.later.len() + 1
         ));
         let (segment_tee, mut segment) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-        let running =
-            capture::start_on_device(device.adb(), device::CAPTURE_COMMAND, &path, segment_tee)
-                .await?;
+        let running = match capture::start_on_device(
+            device.adb(),
+            device::CAPTURE_COMMAND,
+            &path,
+            segment_tee,
+        )
+        .await
+        {
+            Ok(running) => running,
+            Err(e) => {
+                // At most a partial header: nothing to keep, and a retry reuses the name.
+                let _ = tokio::fs::remove_file(&path).await;
+                return Err(e);
+            }
+        };
         let counters = running.counters();
         let verdict = Arc::new(AtomicU8::new(UNKNOWN));
         let forward_verdict = verdict.clone();
@@ -143,8 +155,8 @@ impl CaptureChain {
         }
         let mut packets = 0;
         let mut ended_early = self.ended.last().is_none_or(|s| s.ended_early);
-        let mut kept = 0;
         for (i, summary) in self.ended.iter().enumerate() {
+            // Segment i ≥ 1 is later[i - 1]; only merged segments count towards capture.pcap.
             let merged = i == 0
                 || self
                     .later
@@ -152,8 +164,6 @@ impl CaptureChain {
                     .is_some_and(|s| s.header.load(Ordering::SeqCst) == SAME);
             if merged {
                 packets += summary.packets;
-            } else {
-                kept += 1;
             }
         }
         for segment in &self.later {
@@ -169,9 +179,6 @@ impl CaptureChain {
                 notes.push(format!("could not merge {file} into the capture: {e}"));
                 ended_early = true;
             }
-        }
-        if kept > 0 {
-            tracing::debug!(kept, "capture segments kept apart");
         }
         let summary = CaptureSummary {
             bytes: tokio::fs::metadata(&self.first_path)

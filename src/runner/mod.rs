@@ -285,7 +285,6 @@ async fn run_steps(
             device,
             plan: &p.plan,
             capture: &mut *capture,
-            observer,
             notes: Vec::new(),
         };
         let done = tokio::select! {
@@ -329,7 +328,6 @@ struct Stepper<'a> {
     device: &'a Device,
     plan: &'a preflight::Plan,
     capture: &'a mut CaptureChain,
-    observer: &'a dyn RunObserver,
     /// What this step decided (a method, an alternative), unredacted until the runner cleans it.
     notes: Vec<String>,
 }
@@ -541,8 +539,9 @@ impl Stepper<'_> {
             restarted = self.capture.restart(device).await;
         }
         match restarted {
-            Ok(counters) => {
-                self.observer.capture_started(counters);
+            Ok(_counters) => {
+                // The observer keeps the first capture's counters: a second ticker would fight
+                // the first over the progress line.
                 self.notes.push(format!(
                     "rebooted in {:.0?}; the capture went on in a new tcpdump (traffic during the \
                      seconds without adb is not captured)",

@@ -205,14 +205,14 @@ fn check_step(
                 ));
             }
         }
-        StepAction::Toggle(t) => {
-            if t.iter().any(|(r, _)| *r == Radio::Airplane) && plan.airplane.is_none() {
-                problems.push(format!(
-                    "airplane mode cannot be switched from the shell before Android 4.2 (SDK 17); \
-                     this device has SDK {}",
-                    offers.sdk
-                ));
-            }
+        StepAction::Toggle(t)
+            if t.iter().any(|(r, _)| *r == Radio::Airplane) && plan.airplane.is_none() =>
+        {
+            problems.push(format!(
+                "airplane mode cannot be switched from the shell before Android 4.2 (SDK 17); \
+                 this device has SDK {}",
+                offers.sdk
+            ));
         }
         StepAction::ReceiveSms { from, body } => {
             if offers.console_port.is_none() {

@@ -680,7 +680,7 @@ content-desc=\"\" bounds=\"[0,0][0,0]\" /></node></hierarchy>";
         );
         assert_eq!(find_one(By::ResourceId, "message_button_icon"), None);
         assert_eq!(find_one(By::ResourceId, "send_message_button"), None);
-        assert_eq!(find_one(By::Text, "WEI LING TAN").is_some(), true);
+        assert!(find_one(By::Text, "WEI LING TAN").is_some());
         assert_eq!(find_one(By::Text, "Wei Ling"), None);
         assert_eq!(
             find_one(By::Text, ""),
