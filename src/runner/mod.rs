@@ -534,8 +534,10 @@ impl Stepper<'_> {
         device.wait_after_reboot(&mut wait, false, timeout).await?;
         let mut restarted = self.capture.restart(device).await;
         device.wait_after_reboot(&mut wait, true, timeout).await?;
-        if restarted.is_err() {
-            // Early in the boot tcpdump may not be there yet (/data not mounted): once more.
+        if restarted.is_err() || self.capture.has_ended() {
+            // Early in the boot tcpdump may not be there yet (/data not mounted), or the adb
+            // connection of the early start did not last (the server reconnects a device that
+            // came back, sometimes twice): once more, now that the boot is complete.
             restarted = self.capture.restart(device).await;
         }
         match restarted {
@@ -570,9 +572,10 @@ fn interruption(
     let step = window.label();
     match done {
         None => Some(format!("stopped by the user during step {step}")),
+        // One line: an error's "\n  help: …" would reach run.json as `?` (control characters are).
         Some(Err(e)) => Some(format!(
             "step {step} (line {line}) failed: {}",
-            redactor.clean(&e.to_string())
+            redactor.clean(&e.to_string().replace("\n  help: ", "; help: "))
         )),
         Some(Ok(())) if capture_ended => Some(format!(
             "the capture stream ended during step {step}: the device went away or tcpdump stopped"

@@ -10,5 +10,6 @@ mod personas;
 mod runs;
 mod scenario_files;
 mod support;
+mod ui_steps;
 mod vhandset_adb;
 mod vhandset_traffic;

@@ -107,13 +107,28 @@ steps:
     );
     // What the compose screen shows: its ids and descriptions, the recipient as the run's
     // placeholder (a canary), never the raw number.
-    assert!(why.contains("resource-id \"com.android.messaging:id/compose_message_text\""), "{why}");
+    assert!(
+        why.contains("resource-id \"com.android.messaging:id/compose_message_text\""),
+        "{why}"
+    );
     assert!(why.contains("content-desc \"Add an attachment\""), "{why}");
-    assert!(why.contains("help: check the value against `adb shell uiautomator dump`"), "{why}");
+    assert!(
+        why.contains("; help: check the value against `adb shell uiautomator dump`"),
+        "{why}"
+    );
+    assert!(!why.contains('?'), "one clean line: {why}");
     assert_no_raw_values("aosp-12", &result, &why);
     assert!(!why.contains("6598765432"), "{why}");
     // The run stopped at the failing step: step 3 never ran.
-    assert_eq!(result.outcome.steps.iter().filter(|s| s.step == "3 idle").count(), 0);
+    assert_eq!(
+        result
+            .outcome
+            .steps
+            .iter()
+            .filter(|s| s.step == "3 idle")
+            .count(),
+        0
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
     // The run directory's files hold the message redacted too.
     let record = std::fs::read_to_string(result.dir.join("run.json")).unwrap();
@@ -168,12 +183,19 @@ async fn the_preflight_refuses_before_any_capture() {
         Ok(r) => panic!("ran: {:?}", r.interrupted),
     };
     assert!(
-        err.starts_with("this scenario cannot run on this device:\n  step 1 `key` (line 3): key \
-             WAKEUP needs Android SDK 20 or later; this device has SDK 19"),
+        err.starts_with(
+            "this scenario cannot run on this device:\n  step 1 `key` (line 3): key \
+             WAKEUP needs Android SDK 20 or later; this device has SDK 19"
+        ),
         "{err}"
     );
     // Nothing was captured: no run directory.
-    assert_eq!(std::fs::read_dir(runs.path()).map(|d| d.count()).unwrap_or(0), 0);
+    assert_eq!(
+        std::fs::read_dir(runs.path())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
 }
 
 #[tokio::test]
@@ -183,13 +205,20 @@ async fn a_reboot_keeps_one_capture() {
     let result = result.expect("run");
     assert_eq!(result.interrupted, None, "notes: {:?}", result.notes);
     assert!(
-        result.notes.iter().any(|n| n.starts_with("step 2 reboot (line 4): rebooted in ")),
+        result
+            .notes
+            .iter()
+            .any(|n| n.starts_with("step 2 reboot (line 4): rebooted in ")),
         "{:?}",
         result.notes
     );
     // After the reboot the capture went on: fresh-setup's activation traffic was captured and
     // placed in its step, and the segments were merged into capture.pcap.
-    assert!(!hosts_of(&result, "3 fresh-setup").is_empty(), "{:?}", result.outcome.steps);
+    assert!(
+        !hosts_of(&result, "3 fresh-setup").is_empty(),
+        "{:?}",
+        result.outcome.steps
+    );
     let files: Vec<String> = std::fs::read_dir(&result.dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -200,7 +229,10 @@ async fn a_reboot_keeps_one_capture() {
     );
     let bytes = std::fs::read(result.dir.join("capture.pcap")).unwrap();
     let reread = tattle_analysis::analyze_reader(&bytes[..], &result.identifiers).unwrap();
-    assert_eq!(reread.frames, result.analysis.frames, "the file is the stream analysed");
+    assert_eq!(
+        reread.frames, result.analysis.frames,
+        "the file is the stream analysed"
+    );
     assert!(reread.damage.is_empty(), "{:?}", reread.damage);
 }
 

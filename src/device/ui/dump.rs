@@ -231,7 +231,7 @@ const DESCRIBED_CHARS: usize = 40;
 
 /// What was on a screen, for an error message: the apps showing, then what a selector could have
 /// matched (`text "Send"`, `content-desc "Attach"`, `resource-id …:id/compose`), each once, in
-/// screen order, at most 24 entries of 40 characters. Any value holding five digits or more has
+/// screen order, at most 24 entries of 40 characters (100 for resource ids). Any value holding five digits or more has
 /// every digit shown as `#` (a phone number, an IMEI on the `*#06#` dialog); control characters
 /// are `?`. The runner's redactor then masks the run's own canaries (a contact's name).
 pub fn describe_screen(nodes: &[UiNode]) -> String {
@@ -254,7 +254,13 @@ pub fn describe_screen(nodes: &[UiNode]) -> String {
             if value.is_empty() {
                 continue;
             }
-            let entry = format!("{} \"{}\"", by.name(), mask_for_message(value));
+            // Resource ids are code, and only whole ones are useful to copy into a selector.
+            let max = if by == By::ResourceId {
+                100
+            } else {
+                DESCRIBED_CHARS
+            };
+            let entry = format!("{} \"{}\"", by.name(), mask_with(value, max));
             if entries.contains(&entry) {
                 continue;
             }
@@ -290,6 +296,10 @@ pub fn describe_screen(nodes: &[UiNode]) -> String {
 /// A screen value fit for a message: cut to 40 characters, digits masked when there are five or
 /// more (numbers that long on a screen are identifiers more often than not), no control characters.
 pub fn mask_for_message(value: &str) -> String {
+    mask_with(value, DESCRIBED_CHARS)
+}
+
+fn mask_with(value: &str, max: usize) -> String {
     let digits = value.chars().filter(char::is_ascii_digit).count();
     let masked: String = value
         .chars()
@@ -300,7 +310,7 @@ pub fn mask_for_message(value: &str) -> String {
             c => c,
         })
         .collect();
-    shorten(&masked, DESCRIBED_CHARS)
+    shorten(&masked, max)
 }
 
 fn shorten(text: &str, max: usize) -> String {
