@@ -9,6 +9,7 @@
 
 mod analyze;
 mod demo;
+mod devices;
 mod progress;
 
 use std::io::IsTerminal as _;
@@ -76,8 +77,9 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Start a virtual handset that `adb connect 127.0.0.1:PORT` accepts.
     Vhandset(VhandsetArgs),
-    /// List the devices the adb server knows.
-    Devices,
+    /// Check every device the adb server lists before a run: model, Android version, root,
+    /// tcpdump, capture sources, which identifiers can be read and how, firmware key, clock.
+    Devices(devices::DevicesArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -189,7 +191,7 @@ async fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Diff { a, b, format } => diff_command(&a, &b, format),
         Command::Analyze(args) => analyze::run(args),
         Command::Vhandset(args) => vhandset_command(args).await,
-        Command::Devices => devices_command().await,
+        Command::Devices(args) => devices::run(args).await,
     }
 }
 
@@ -484,24 +486,5 @@ async fn vhandset_command(args: VhandsetArgs) -> anyhow::Result<Exit> {
     println!("Ctrl-C stops it.");
     tokio::signal::ctrl_c().await.ok();
     handset.shutdown().await;
-    Ok(Exit::Clean)
-}
-
-async fn devices_command() -> anyhow::Result<Exit> {
-    let server = AdbServer::from_env();
-    server.ensure_running().await.map_err(adb_context)?;
-    let devices = server.devices().await.map_err(adb_context)?;
-    if devices.is_empty() {
-        println!("no devices");
-    }
-    for d in devices {
-        println!(
-            "{:24} {:12} {} {}",
-            tattle_analysis::sanitize(&d.serial),
-            format!("{:?}", d.state).to_lowercase(),
-            tattle_analysis::sanitize(&d.model.unwrap_or_default()),
-            tattle_analysis::sanitize(&d.product.unwrap_or_default())
-        );
-    }
     Ok(Exit::Clean)
 }

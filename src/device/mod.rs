@@ -3,19 +3,30 @@
 //!
 //! Owns the mapping from tattle's vocabulary (fresh-setup, add-contact, send-sms) to Android shell
 //! commands, chosen by Android version, and the parsing of their output (`parse`). Works unchanged on a
-//! USB phone, the emulator and the virtual handset: nothing here knows which one it drives.
+//! USB phone, the emulator and the virtual handset: nothing here knows which one it drives. Split by
+//! concern: `identifiers` reads the identifiers (with `methods`, the per-release `service call` table,
+//! `access` for root, `dialer` for the `*#06#` dialog, `screen` for `uiautomator dump`, `validate` for
+//! the formats), `preflight` is what `tattle devices` reports, `firmware` the snapshot key.
 //!
 //! Must not touch: the terminal, the capture bytes, the virtual handset's code or tables (the two are
-//! written separately from Android's sources so their tests prove something).
+//! written separately from Android's sources so their tests prove something), the UI steps of
+//! scenarios (`ui`, owned with the scenario runner).
 //!
 //! What was exercised where: every command here runs in the test suite against the virtual handset
 //! through Debian's adb server. Real phones and the emulator were not available when this was written;
-//! the commands follow AOSP's tools (`content`, `am`, `input`, `service`, `settings`, `pm`) for
-//! Android 11–14 and are documented in docs/device.md with what to check on a real phone.
+//! the commands follow AOSP's tools (`content`, `am`, `input`, `service`, `settings`, `pm`,
+//! `uiautomator`) and docs/device.md and docs/devices.md say what was run where.
 
+pub mod access;
+pub mod dialer;
 pub mod firmware;
+pub mod identifiers;
+pub mod methods;
 pub mod parse;
+pub mod preflight;
+pub mod screen;
 pub mod ui;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,10 +34,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use firmware::{Fingerprint, FirmwareKey, FirmwareSource};
+pub use identifiers::{IdentifierReport, ReadOptions, Reading};
 
 use crate::adb::{AdbDevice, AdbError, ShellOutput, shell_quote};
 use tattle_analysis::Redactor;
-use tattle_analysis::identifier::{Identifier, kinds};
+use tattle_analysis::identifier::Identifier;
 
 /// Errors while driving a handset.
 #[derive(Debug, thiserror::Error)]
@@ -140,43 +152,6 @@ pub struct MissingIdentifier {
     pub reason: String,
 }
 
-/// `service call iphonesubinfo` transaction codes: the 1-based position of each method in
-/// `com.android.internal.telephony.IPhoneSubInfo` (AOSP frameworks/base, telephony/java/…/IPhoneSubInfo.aidl)
-/// of that Android release. Android 11 (SDK 30) added the `…WithFeature` methods that shifted the codes;
-/// the table below is AOSP's; vendors (MediaTek, Samsung) are known to reorder this interface, so every
-/// value read is validated (IMEI: 15 digits with a valid Luhn digit) and the user can override it.
-struct SubInfoCodes {
-    device_id: u32,
-    subscriber_id: u32,
-    icc_serial: u32,
-    line1_number: u32,
-}
-
-fn subinfo_codes(sdk: u32) -> Option<SubInfoCodes> {
-    match sdk {
-        // Android 11–14: getDeviceId(1) getDeviceIdWithFeature(2) getNaiForSubscriber(3)
-        // getDeviceIdForPhone(4) getImeiForSubscriber(5) getDeviceSvn(6) getDeviceSvnUsingSubId(7)
-        // getSubscriberId(8) getSubscriberIdWithFeature(9) getSubscriberIdForSubscriber(10)
-        // getGroupIdLevel1ForSubscriber(11) getIccSerialNumber(12) getIccSerialNumberWithFeature(13)
-        // getIccSerialNumberForSubscriber(14) getLine1Number(15).
-        30..=34 => Some(SubInfoCodes {
-            device_id: 1,
-            subscriber_id: 8,
-            icc_serial: 12,
-            line1_number: 15,
-        }),
-        // Android 15 (AOSP main) inserted getGroupIdLevel2ForSubscriber after
-        // getGroupIdLevel1ForSubscriber; 12–14 are assumed to keep 11's order (unverified on phones).
-        35.. => Some(SubInfoCodes {
-            device_id: 1,
-            subscriber_id: 8,
-            icc_serial: 13,
-            line1_number: 16,
-        }),
-        _ => None,
-    }
-}
-
 /// The capture command: tcpdump on every interface, packet-buffered, pcap on stdout. `exec:` merges
 /// stderr into stdout on Android, so tcpdump's "listening on" banner must go to /dev/null or it would
 /// corrupt the pcap stream.
@@ -230,16 +205,7 @@ impl Device {
     /// Checks the device can run the capture command before anything else happens, so a phone without
     /// tcpdump gets one clear message instead of an empty capture.
     pub(crate) async fn check_capture(&self) -> Result<(), DeviceError> {
-        let out = self
-            .adb
-            .shell_with_timeout("which tcpdump", COMMAND_TIMEOUT)
-            .await?;
-        let found = match out.exit_code {
-            Some(code) => code == 0,
-            // Legacy shell (no exit codes): `which` prints a path only when it found one.
-            None => out.stdout_text().trim().starts_with('/'),
-        };
-        if found {
+        if access::has_program(&self.adb, "tcpdump").await? {
             Ok(())
         } else {
             Err(DeviceError::Unsupported {
@@ -264,89 +230,27 @@ impl Device {
         Ok(DeviceIdentity::from_props(self.serial(), &props))
     }
 
-    /// Reads the identifiers a handset holds: IMEI, IMSI, ICCID and phone number through
-    /// `service call iphonesubinfo` (works from `adb shell` on Android 11–14 because the shell holds
-    /// READ_PRIVILEGED_PHONE_STATE), the Android ID through `settings`. What cannot be read is returned
-    /// as missing with the reason, never guessed.
+    /// Reads the identifiers a handset holds (IMEI per slot, MEID, IMSI, ICCID, phone number,
+    /// Android ID, serial, Wi-Fi MAC, advertising ID), each with how it was read or why it could not
+    /// be (`identifiers`). Uses root when the shell is refused and root is there; types `*#06#`
+    /// when the IMEI is refused (the screen is left at HOME).
+    pub async fn read_identifiers(
+        &self,
+        identity: &DeviceIdentity,
+        options: ReadOptions,
+    ) -> Result<IdentifierReport, DeviceError> {
+        identifiers::read(&self.adb, identity, options).await
+    }
+
+    /// The identifiers to watch for and those that could not be read, for a run.
     pub(crate) async fn identifiers(
         &self,
         identity: &DeviceIdentity,
     ) -> Result<(Vec<Identifier>, Vec<MissingIdentifier>), DeviceError> {
-        let mut found = Vec::new();
-        let mut missing = Vec::new();
-
-        match subinfo_codes(identity.sdk) {
-            Some(codes) => {
-                let wanted = [
-                    (kinds::IMEI, codes.device_id),
-                    (kinds::IMSI, codes.subscriber_id),
-                    (kinds::ICCID, codes.icc_serial),
-                    (kinds::PHONE_NUMBER, codes.line1_number),
-                ];
-                for (kind, code) in wanted {
-                    let command =
-                        format!("service call iphonesubinfo {code} s16 com.android.shell");
-                    let out = self
-                        .adb
-                        .shell_with_timeout(&command, COMMAND_TIMEOUT)
-                        .await?;
-                    match parse::parcel_string16(&out.stdout_text()) {
-                        Ok(Some(value)) => match validate_identifier(kind, value.trim()) {
-                            Ok(v) => found.push(Identifier::new(kind, v)),
-                            Err(reason) => missing.push(MissingIdentifier {
-                                kind: kind.into(),
-                                reason: format!("transaction {code} returned {reason}"),
-                            }),
-                        },
-                        Ok(None) => missing.push(MissingIdentifier {
-                            kind: kind.into(),
-                            reason: "the device has none (no SIM?)".into(),
-                        }),
-                        Err(reason) => missing.push(MissingIdentifier {
-                            kind: kind.into(),
-                            reason,
-                        }),
-                    }
-                }
-            }
-            None => {
-                for kind in [kinds::IMEI, kinds::IMSI, kinds::ICCID, kinds::PHONE_NUMBER] {
-                    missing.push(MissingIdentifier {
-                        kind: kind.into(),
-                        reason: format!(
-                            "Android SDK {} is not supported for reading it; pass --id {kind}=VALUE",
-                            identity.sdk
-                        ),
-                    });
-                }
-            }
-        }
-
-        let out = self.run("settings get secure android_id").await?;
-        let android_id = out.stdout_text().trim().to_string();
-        if android_id.is_empty() || android_id == "null" {
-            missing.push(MissingIdentifier {
-                kind: kinds::ANDROID_ID.into(),
-                reason: "settings has no secure android_id".into(),
-            });
-        } else if android_id.len() <= 64 && android_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            found.push(Identifier::new(kinds::ANDROID_ID, android_id));
-        } else {
-            missing.push(MissingIdentifier {
-                kind: kinds::ANDROID_ID.into(),
-                reason: "android_id is not hex".into(),
-            });
-        }
-
-        let serial = self.run("getprop ro.serialno").await?.stdout_text();
-        let serial = serial.trim();
-        if serial.len() >= 6
-            && serial.len() <= 64
-            && serial.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            found.push(Identifier::new(kinds::SERIAL, serial));
-        }
-        Ok((found, missing))
+        let report = self
+            .read_identifiers(identity, ReadOptions::default())
+            .await?;
+        Ok((report.identifiers(), report.missing()))
     }
 
     /// Device clock minus host clock, in seconds: the device's `date` against the host clock at the
@@ -511,33 +415,6 @@ impl Device {
     }
 }
 
-/// Checks a value read from the device looks like its kind, so a vendor's reordered transaction codes
-/// cannot make tattle watch for the wrong string.
-fn validate_identifier(kind: &str, value: &str) -> Result<String, String> {
-    let digits_only = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
-    let ok = match kind {
-        kinds::IMEI => value.len() == 15 && tattle_analysis::identifier::luhn_valid(value),
-        kinds::IMSI => digits_only && (6..=15).contains(&value.len()),
-        kinds::ICCID => {
-            (18..=22).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_hexdigit())
-        }
-        kinds::PHONE_NUMBER => {
-            let rest = value.strip_prefix('+').unwrap_or(value);
-            !rest.is_empty()
-                && rest.bytes().all(|b| b.is_ascii_digit())
-                && (5..=15).contains(&rest.len())
-        }
-        _ => true,
-    };
-    if value.is_empty() {
-        Err("an empty string".into())
-    } else if ok {
-        Ok(value.to_string())
-    } else {
-        Err(format!("a value that is not a valid {kind}"))
-    }
-}
-
 /// The program and subcommand of one of this module's own command lines (`am start`), for error
 /// messages. Only for fixed commands: a user's `shell` step gets `adb::command_label` (one word), since
 /// its second word may be a canary.
@@ -579,14 +456,6 @@ mod tests {
             id.firmware_key().key,
             "google-oriole-AP2A.240805.005-12025142"
         );
-    }
-
-    #[test]
-    fn identifiers_are_validated() {
-        assert!(validate_identifier(kinds::IMEI, "356938035643809").is_ok());
-        assert!(validate_identifier(kinds::IMEI, "356938035643808").is_err());
-        assert!(validate_identifier(kinds::PHONE_NUMBER, "+6591234567").is_ok());
-        assert!(validate_identifier(kinds::PHONE_NUMBER, "Unknown").is_err());
     }
 
     #[test]

@@ -33,6 +33,68 @@ pub fn getprop_all(text: &str) -> BTreeMap<String, String> {
     props
 }
 
+/// Exception codes a Java service writes before its message (`Parcel.writeException`; AOSP
+/// frameworks/base `core/java/android/os/Parcel.java`, `EX_SECURITY` … `EX_PARCELABLE`).
+const EXCEPTION_NAMES: &[(i32, &str)] = &[
+    (-1, "SecurityException"),
+    (-2, "BadParcelableException"),
+    (-3, "IllegalArgumentException"),
+    (-4, "NullPointerException"),
+    (-5, "IllegalStateException"),
+    (-6, "NetworkOnMainThreadException"),
+    (-7, "UnsupportedOperationException"),
+    (-8, "ServiceSpecificException"),
+    (-9, "ParcelableException"),
+];
+
+/// `EX_HAS_STRICTMODE_REPLY_HEADER`: a "fat" reply header (StrictMode violations gathered by the
+/// service) that precedes the result of a call that threw nothing (`Parcel.writeNoException`).
+const EX_HAS_STRICTMODE_REPLY_HEADER: i32 = -128;
+
+/// What a `service call` that returns a `String` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StringReply {
+    /// The string (not yet validated: it may be anything the method at that code returns).
+    Value(String),
+    /// A null string (`00000000 ffffffff`): the method had nothing to return, or (Android ≤ 9) the
+    /// caller's app-op was denied.
+    Null,
+    /// The service threw: the exception code and, when the reply carries one, its message.
+    Exception(ParcelException),
+}
+
+/// An exception a service wrote into its reply (`writeException`: code, message String16, and on
+/// SDK 28+ a stack-trace header that is 0 outside system_server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParcelException {
+    pub code: i32,
+    /// The message as the service wrote it (sanitised: control characters shown as `?`).
+    pub message: Option<String>,
+}
+
+impl ParcelException {
+    /// The Java class of the exception code (`SecurityException`), or `exception N`.
+    pub fn name(&self) -> String {
+        EXCEPTION_NAMES
+            .iter()
+            .find(|(c, _)| *c == self.code)
+            .map_or_else(|| format!("exception {}", self.code), |(_, n)| n.to_string())
+    }
+
+    pub fn is_security(&self) -> bool {
+        self.code == -1
+    }
+}
+
+impl std::fmt::Display for ParcelException {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.message {
+            Some(m) => write!(f, "{}: {m}", self.name()),
+            None => f.write_str(&self.name()),
+        }
+    }
+}
+
 /// Decodes the reply of `service call iphonesubinfo N …`, which prints the reply Parcel as
 /// `Result: Parcel(` + lines of `0xOFFSET: w0 w1 w2 w3 'ascii'` + `)`, each word a little-endian u32 in
 /// hex. A String16 reply is: i32 exception code (0 = none), i32 length in UTF-16 units (-1 = null), the
@@ -42,38 +104,73 @@ pub fn getprop_all(text: &str) -> BTreeMap<String, String> {
 /// call (`Parcel(Error: …)`), or garbage. Only the dump's own lines are read (the words after
 /// `Parcel(` on its line, or the `0xOFFSET:` lines, at consecutive offsets), and each must show the
 /// same bytes in its ASCII column: stray output mixed into the reply (a merged stderr) is skipped or
-/// refused, never decoded as part of the string.
+/// refused, never decoded as part of the string. [`string_reply`] says which exception it was.
 pub fn parcel_string16(text: &str) -> Result<Option<String>, String> {
+    match string_reply(text)? {
+        StringReply::Value(v) => Ok(Some(v)),
+        StringReply::Null => Ok(None),
+        StringReply::Exception(e) => Err(format!("the service answered with {e}")),
+    }
+}
+
+/// [`parcel_string16`] with the exception kept apart: `Err` only for a reply that is not a String
+/// reply at all (no dump, a failed call, garbage).
+pub fn string_reply(text: &str) -> Result<StringReply, String> {
     let start = text
         .find("Parcel(")
         .ok_or_else(|| "no `Result: Parcel(` in the reply".to_string())?;
     let body = &text[start + "Parcel(".len()..];
     let bytes = parcel_bytes(body)?;
-    if bytes.len() < 4 {
+    let word = |at: usize| -> Option<i32> {
+        bytes
+            .get(at..at + 4)
+            .map(|w| i32::from_le_bytes(w.try_into().expect("4 bytes")))
+    };
+    let Some(mut code) = word(0) else {
         return Err("reply has no status word".into());
+    };
+    let mut at = 4;
+    if code == EX_HAS_STRICTMODE_REPLY_HEADER {
+        // The header's size counts from its own size word; the result follows it.
+        let size = word(4).ok_or("reply ends in its StrictMode header")?;
+        if size < 4 {
+            return Err("reply has a StrictMode header of a bad size".into());
+        }
+        at = 4 + size as usize;
+        code = 0;
     }
-    let exception = i32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
-    if exception != 0 {
-        return Err(format!(
-            "the service answered with exception code {exception} (often: permission denied)"
-        ));
+    if code != 0 {
+        let message = string16_at(&bytes, at).ok().flatten();
+        return Ok(StringReply::Exception(ParcelException {
+            code,
+            message: message.map(|m| tattle_analysis::sanitize(&m)),
+        }));
     }
-    if bytes.len() < 8 {
+    if bytes.len() < at + 4 {
         return Err("reply has no string".into());
     }
-    let len = i32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+    Ok(match string16_at(&bytes, at)? {
+        Some(s) => StringReply::Value(s),
+        None => StringReply::Null,
+    })
+}
+
+/// The String16 at `at`: i32 length in units (-1 = null), the units.
+fn string16_at(bytes: &[u8], at: usize) -> Result<Option<String>, String> {
+    let len_bytes = bytes.get(at..at + 4).ok_or("reply has no string")?;
+    let len = i32::from_le_bytes(len_bytes.try_into().expect("4 bytes"));
     if len < 0 {
         return Ok(None);
     }
     let len = len as usize;
-    let units_end = 8 + len * 2;
+    let units_end = at + 4 + len * 2;
     if bytes.len() < units_end {
         return Err(format!(
             "string of {len} units does not fit in a {}-byte reply",
             bytes.len()
         ));
     }
-    let units: Vec<u16> = bytes[8..units_end]
+    let units: Vec<u16> = bytes[at + 4..units_end]
         .chunks_exact(2)
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect();
@@ -84,7 +181,9 @@ pub fn parcel_string16(text: &str) -> Result<Option<String>, String> {
 
 /// The data bytes of a printed Parcel (the text after `Parcel(`), as libbinder's `printHexData`
 /// lays them out: up to 16 bytes on the `Parcel(` line itself, else one `0xOFFSET: ` line per 16
-/// bytes.
+/// bytes. Lines of words and an ASCII column without the offset are read too (one dump is either
+/// with offsets or without, never mixed), since a libbinder that prints the dump through a plain
+/// stream instead of its indenting `TextOutput` may lose the offsets' indentation or the offsets.
 fn parcel_bytes(body: &str) -> Result<Vec<u8>, String> {
     const LIMIT: usize = 64 * 1024;
     let head = body.trim_start();
@@ -106,24 +205,34 @@ fn parcel_bytes(body: &str) -> Result<Vec<u8>, String> {
         dump_line(first, &mut bytes)?;
         return Ok(bytes);
     }
+    // Whether this dump's lines carry offsets, once its first line is seen.
+    let mut with_offsets: Option<bool> = None;
     for line in lines {
         let line = line.trim();
-        let Some((offset, rest)) = line.split_once(": ") else {
-            continue;
-        };
-        let Some(offset) = offset
-            .strip_prefix("0x")
-            .and_then(|h| usize::from_str_radix(h, 16).ok())
-        else {
+        let offset_line = line.split_once(": ").and_then(|(offset, rest)| {
+            let offset = offset
+                .strip_prefix("0x")
+                .and_then(|h| usize::from_str_radix(h, 16).ok())?;
+            Some((offset, rest))
+        });
+        let rest = match offset_line {
+            Some((offset, rest)) if with_offsets != Some(false) => {
+                with_offsets = Some(true);
+                if offset != bytes.len() {
+                    return Err(format!(
+                        "the dump jumps to offset {offset:#x} after {:#x} bytes",
+                        bytes.len()
+                    ));
+                }
+                rest
+            }
+            None if with_offsets != Some(true) && is_offsetless_dump_line(line) => {
+                with_offsets = Some(false);
+                line
+            }
             // Not a line of the dump (the dump's `Object #…` lines, or other output).
-            continue;
+            _ => continue,
         };
-        if offset != bytes.len() {
-            return Err(format!(
-                "the dump jumps to offset {offset:#x} after {:#x} bytes",
-                bytes.len()
-            ));
-        }
         dump_line(rest, &mut bytes)?;
         if bytes.len() > LIMIT {
             return Err("reply larger than 64 KiB".into());
@@ -133,6 +242,25 @@ fn parcel_bytes(body: &str) -> Result<Vec<u8>, String> {
         }
     }
     Ok(bytes)
+}
+
+/// A dump line without its offset: one to four hex words, then the `'…'` ASCII column.
+fn is_offsetless_dump_line(line: &str) -> bool {
+    let Some((words, _)) = line.split_once('\'') else {
+        return false;
+    };
+    let mut count = 0;
+    for word in words.split_whitespace() {
+        count += 1;
+        if count > 4
+            || word.len() > 8
+            || word.len() % 2 != 0
+            || !word.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return false;
+        }
+    }
+    count > 0
 }
 
 /// One line of the dump after its offset: up to four words, each the hex of 1 to 4 bytes shown as a
@@ -211,6 +339,145 @@ pub fn content_rows(text: &str, expected: &[&str]) -> Vec<BTreeMap<String, Strin
 /// `date +%s` prints the epoch seconds.
 pub fn epoch_seconds(text: &str) -> Option<i64> {
     text.trim().parse().ok()
+}
+
+/// `dumpsys iphonesubinfo` on Android 4.4 (`PhoneSubInfo.dump`, AOSP frameworks/opt/telephony
+/// android-4.4.3_r1 `PhoneSubInfo.java`): `Phone Subscriber Info:` / `  Phone Type = GSM` /
+/// `  Device ID = <IMEI, or MEID/ESN on CDMA>`. From 5.0 the service prints nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubInfoDump {
+    /// `GSM`, `CDMA`, … as printed.
+    pub phone_type: Option<String>,
+    /// `None` when the dump has no `Device ID` line or it reads `null`.
+    pub device_id: Option<String>,
+}
+
+/// Parses `dumpsys iphonesubinfo`; `Err` with the device's words when it refused
+/// (`Permission Denial: can't dump PhoneSubInfo …`) or printed no subscriber info at all.
+pub fn dumpsys_iphonesubinfo(text: &str) -> Result<SubInfoDump, String> {
+    if let Some(line) = text.lines().find(|l| l.contains("Permission Denial")) {
+        return Err(tattle_analysis::sanitize(line.trim()));
+    }
+    if !text.contains("Phone Subscriber Info") && !text.contains("Device ID") {
+        return Err("it printed no subscriber info".into());
+    }
+    let field = |name: &str| {
+        text.lines().find_map(|l| {
+            let (key, value) = l.split_once('=')?;
+            (key.trim() == name)
+                .then(|| value.trim().trim_end_matches('\r').to_string())
+                .filter(|v| !v.is_empty() && v != "null")
+        })
+    };
+    Ok(SubInfoDump {
+        phone_type: field("Phone Type"),
+        device_id: field("Device ID"),
+    })
+}
+
+/// The SIM slots `dumpsys isub` lists and the subscription id in each (`-1`, or no line: no SIM).
+/// The line differs by release (AOSP frameworks/opt/telephony, `SubscriptionController.dump`, then
+/// `SubscriptionManagerService.dump`):
+/// - 5.1: ` mSlotIdToSubIdMap[0]: subId=1`
+/// - 7.1: ` sSlotIdxToSubId[0]: subId=1`; 9: ` sSlotIndexToSubId[0]: subId=1`
+/// - 10–13: ` sSlotIndexToSubId[0]: subIds=0=[1]` (a `Map.Entry` printed whole)
+/// - 14+: `  Logical SIM slot 0: subId=1`, and `Active modem count=2`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriptionDump {
+    /// Slot index → subscription id, for slots that hold one.
+    pub slots: BTreeMap<u32, i64>,
+    /// `Active modem count=N` (14+): how many SIMs the phone can use at once.
+    pub modem_count: Option<u32>,
+}
+
+pub fn dumpsys_isub(text: &str) -> SubscriptionDump {
+    let mut dump = SubscriptionDump::default();
+    for line in text.lines().take(100_000) {
+        let line = line.trim();
+        if let Some(n) = line.strip_prefix("Active modem count=") {
+            dump.modem_count = n.trim().parse().ok();
+            continue;
+        }
+        let (slot, value) = if let Some(rest) = line.strip_prefix("Logical SIM slot ") {
+            let Some((slot, value)) = rest.split_once(": subId=") else {
+                continue;
+            };
+            (slot, value)
+        } else if line.contains("SlotI") && line.contains("ToSubId[") {
+            // `mSlotIdToSubIdMap[0]: subId=1`, `sSlotIndexToSubId[0]: subIds=0=[1, 3]`.
+            let Some((_, rest)) = line.split_once("ToSubId") else {
+                continue;
+            };
+            let rest = rest.trim_start_matches("Map");
+            let Some(rest) = rest.strip_prefix('[') else {
+                continue;
+            };
+            let Some((slot, value)) = rest.split_once("]: ") else {
+                continue;
+            };
+            let value = if let Some(v) = value.strip_prefix("subId=") {
+                v
+            } else if let Some(v) = value.strip_prefix("subIds=") {
+                // `0=[1, 3]`: the first subscription of the slot.
+                v.split_once("=[")
+                    .map(|(_, ids)| ids.split([',', ']']).next().unwrap_or(""))
+                    .unwrap_or("")
+            } else {
+                continue;
+            };
+            (slot, value)
+        } else {
+            continue;
+        };
+        let (Ok(slot), Ok(sub)) = (slot.trim().parse::<u32>(), value.trim().parse::<i64>()) else {
+            continue;
+        };
+        if sub >= 0 && slot < 8 {
+            dump.slots.insert(slot, sub);
+        }
+    }
+    dump
+}
+
+/// Whether `id`'s output (`uid=0(root) gid=0(root) …`) is root's.
+pub fn id_is_root(text: &str) -> bool {
+    text.lines().any(|l| l.trim_start().starts_with("uid=0("))
+}
+
+/// The MAC address in `cat /sys/class/net/wlan0/address` or `ip link show wlan0`
+/// (`link/ether 02:00:00:00:00:00 brd ff:ff:ff:ff:ff:ff`), lower-case.
+pub fn mac_address(text: &str) -> Option<String> {
+    let is_mac = |w: &str| {
+        w.len() == 17
+            && w.split(':').count() == 6
+            && w.split(':')
+                .all(|o| o.len() == 2 && o.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [only] = words.as_slice()
+            && is_mac(only)
+        {
+            return Some(only.to_ascii_lowercase());
+        }
+        if let Some(i) = words.iter().position(|w| *w == "link/ether")
+            && let Some(mac) = words.get(i + 1)
+            && is_mac(mac)
+        {
+            return Some(mac.to_ascii_lowercase());
+        }
+    }
+    None
+}
+
+/// Google Play services' advertising ID in its shared preferences
+/// (`/data/data/com.google.android.gms/shared_prefs/adid_settings.xml`:
+/// `<string name="adid_key">UUID</string>`).
+pub fn adid_from_prefs(xml: &str) -> Option<String> {
+    let at = xml.find("name=\"adid_key\"")?;
+    let rest = &xml[at..];
+    let value = rest.split_once('>')?.1.split_once('<')?.0.trim();
+    Some(value.to_ascii_lowercase())
 }
 
 #[cfg(test)]

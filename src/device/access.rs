@@ -1,0 +1,178 @@
+//! What the shell may do on a device: whether adbd already runs as root (`adb root` on a
+//! userdebug/eng build or the emulator), which `su` works (`su -c CMD` of SuperSU/Magisk, `su 0 CMD`
+//! of AOSP's own su on userdebug builds), whether `adb root` is possible (`ro.debuggable=1`), and
+//! whether a program is on the PATH.
+//!
+//! Owns the detection and the wrapping of a command to run as root. Root is detected, never
+//! required, and never switched on: tattle does not run `adb root` itself (it restarts adbd and
+//! drops every stream the user has open), it says when it would help.
+//!
+//! Must not touch: what is read with root (`identifiers`), the adb protocol (`adb`).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{DeviceError, parse};
+use crate::adb::{AdbDevice, AdbError, ShellOutput, shell_quote};
+
+/// How long `su` may take to answer: a root manager (Magisk, SuperSU) may ask on the phone's
+/// screen first; past this it counts as not granted.
+const SU_TIMEOUT: Duration = Duration::from_secs(12);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How a command runs as root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RootForm {
+    /// adbd itself runs as root (`adb root` was done, or the build's adbd is root): commands as
+    /// they are.
+    #[serde(rename = "adb root")]
+    AdbdRoot,
+    /// `su -c 'CMD'` (SuperSU, Magisk, KingRoot …).
+    #[serde(rename = "su -c")]
+    SuC,
+    /// `su 0 CMD…` (AOSP system/extras/su on userdebug/eng builds: the command is exec'd
+    /// directly, so it must be a simple command).
+    #[serde(rename = "su 0")]
+    Su0,
+}
+
+impl RootForm {
+    pub fn label(self) -> &'static str {
+        match self {
+            RootForm::AdbdRoot => "adb root",
+            RootForm::SuC => "su -c",
+            RootForm::Su0 => "su 0",
+        }
+    }
+
+    /// `command` (a simple command: words, no redirections) as this form runs it as root.
+    pub fn wrap(self, command: &str) -> String {
+        match self {
+            RootForm::AdbdRoot => command.to_string(),
+            RootForm::SuC => format!("su -c {}", shell_quote(command)),
+            RootForm::Su0 => format!("su 0 {command}"),
+        }
+    }
+}
+
+/// What was found about root on a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RootAccess {
+    /// The form that works, if any.
+    pub form: Option<RootForm>,
+    /// `ro.debuggable=1`: `adb root` would give a root adbd (userdebug/eng builds, emulator).
+    pub adb_root_possible: bool,
+    /// What was tried and what it answered, in words (never command output verbatim).
+    pub note: String,
+}
+
+impl RootAccess {
+    /// What to tell a user who needs root and has none.
+    pub fn hint(&self) -> &'static str {
+        if self.form.is_some() {
+            ""
+        } else if self.adb_root_possible {
+            "this build is debuggable: `adb root` gives tattle root"
+        } else {
+            "no root: a user build without su"
+        }
+    }
+}
+
+/// Finds root: a root adbd first (no prompt, nothing to grant), then `su -c`, then `su 0`.
+/// `debuggable` is `ro.debuggable` read with the identity.
+pub async fn probe_root(adb: &AdbDevice, debuggable: bool) -> Result<RootAccess, DeviceError> {
+    let id = run(adb, "id", PROBE_TIMEOUT).await?;
+    if parse::id_is_root(&id.stdout_text()) {
+        return Ok(RootAccess {
+            form: Some(RootForm::AdbdRoot),
+            adb_root_possible: debuggable,
+            note: "adbd runs as root".into(),
+        });
+    }
+    let mut tried = Vec::new();
+    for form in [RootForm::SuC, RootForm::Su0] {
+        match run(adb, &form.wrap("id"), SU_TIMEOUT).await {
+            Ok(out) => {
+                let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+                if parse::id_is_root(&text) {
+                    return Ok(RootAccess {
+                        form: Some(form),
+                        adb_root_possible: debuggable,
+                        note: format!("`{}` gives uid 0", form.label()),
+                    });
+                }
+                let lower = text.to_ascii_lowercase();
+                if lower.contains("not found") || lower.contains("no such file") {
+                    tried.push("no `su` on the PATH".to_string());
+                    // No su at all: the other form cannot work either.
+                    break;
+                }
+                tried.push(format!("`{}` did not give uid 0", form.label()));
+            }
+            Err(DeviceError::Adb(AdbError::Timeout { .. })) => {
+                tried.push(format!(
+                    "`{}` did not answer within {}s (a root manager asking on the phone's screen?)",
+                    form.label(),
+                    SU_TIMEOUT.as_secs()
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    tried.dedup();
+    let mut note = tried.join("; ");
+    if debuggable {
+        note.push_str("; adbd is not root but `adb root` is possible (ro.debuggable=1)");
+    }
+    Ok(RootAccess {
+        form: None,
+        adb_root_possible: debuggable,
+        note,
+    })
+}
+
+/// Whether `program` is on the device's PATH: toybox `which` (6.0+), else mksh's `command -v`
+/// (KitKat's toolbox has no `which`).
+pub async fn has_program(adb: &AdbDevice, program: &str) -> Result<bool, DeviceError> {
+    let quoted = shell_quote(program);
+    let out = run(adb, &format!("which {quoted}"), PROBE_TIMEOUT).await?;
+    let text = out.stdout_text();
+    if text.lines().any(|l| l.trim().starts_with('/')) && out.exit_code.is_none_or(|c| c == 0) {
+        return Ok(true);
+    }
+    let which_missing = out.exit_code == Some(127)
+        || format!("{text}{}", out.stderr_text()).contains("which: not found");
+    if !which_missing {
+        return Ok(false);
+    }
+    let out = run(adb, &format!("command -v {quoted}"), PROBE_TIMEOUT).await?;
+    Ok(out
+        .stdout_text()
+        .lines()
+        .any(|l| l.trim().starts_with('/')))
+}
+
+async fn run(adb: &AdbDevice, command: &str, timeout: Duration) -> Result<ShellOutput, DeviceError> {
+    Ok(adb.shell_with_timeout(command, timeout).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_forms_wrap_commands() {
+        let cmd = "service call iphonesubinfo 1 s16 root";
+        assert_eq!(RootForm::AdbdRoot.wrap(cmd), cmd);
+        assert_eq!(
+            RootForm::SuC.wrap(cmd),
+            "su -c 'service call iphonesubinfo 1 s16 root'"
+        );
+        assert_eq!(
+            RootForm::Su0.wrap(cmd),
+            "su 0 service call iphonesubinfo 1 s16 root"
+        );
+    }
+}
