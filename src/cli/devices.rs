@@ -190,7 +190,10 @@ pub(crate) fn render(r: &DeviceReport) -> String {
             r.count(Status::Absent)
         );
         for reading in &r.identifiers {
-            let slot = reading.slot.map(|s| format!("slot {s}")).unwrap_or_default();
+            let slot = reading
+                .slot
+                .map(|s| format!("slot {s}"))
+                .unwrap_or_default();
             let what = match reading.status {
                 Status::Read => format!(
                     "read     {} [{}]",

@@ -148,13 +148,14 @@ pub async fn has_program(adb: &AdbDevice, program: &str) -> Result<bool, DeviceE
         return Ok(false);
     }
     let out = run(adb, &format!("command -v {quoted}"), PROBE_TIMEOUT).await?;
-    Ok(out
-        .stdout_text()
-        .lines()
-        .any(|l| l.trim().starts_with('/')))
+    Ok(out.stdout_text().lines().any(|l| l.trim().starts_with('/')))
 }
 
-async fn run(adb: &AdbDevice, command: &str, timeout: Duration) -> Result<ShellOutput, DeviceError> {
+async fn run(
+    adb: &AdbDevice,
+    command: &str,
+    timeout: Duration,
+) -> Result<ShellOutput, DeviceError> {
     Ok(adb.shell_with_timeout(command, timeout).await?)
 }
 

@@ -183,7 +183,11 @@ async fn run(adb: &AdbDevice, command: &str) -> Result<String, String> {
         Ok(out) => Ok(format!("{}{}", out.stdout_text(), out.stderr_text())),
         Err(e) => Err(format!(
             "`{}` failed: {e}",
-            command.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+            command
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
         )),
     }
 }
@@ -213,7 +217,11 @@ mod tests {
         let ids = ids_in(&nodes);
         assert_eq!(ids.imeis, ["490154203237518", "356938035643809"]);
         assert_eq!(ids.meids, ["A0000012345678"]);
-        assert!(ids_in(&[text_node("IMEI 490154203237517")]).imeis.is_empty());
+        assert!(
+            ids_in(&[text_node("IMEI 490154203237517")])
+                .imeis
+                .is_empty()
+        );
         assert!(format!("{ids:?}").contains("imeis: 2"));
     }
 }

@@ -96,7 +96,13 @@ impl std::fmt::Debug for Reading {
 }
 
 impl Reading {
-    fn read(kind: &str, slot: Option<u32>, value: String, method: String, via: &'static str) -> Self {
+    fn read(
+        kind: &str,
+        slot: Option<u32>,
+        value: String,
+        method: String,
+        via: &'static str,
+    ) -> Self {
         tracing::debug!(kind, slot, via, method = %method, "identifier read");
         Reading {
             kind: kind.into(),
@@ -275,7 +281,10 @@ struct Sims {
 
 impl Reader<'_> {
     async fn shell(&self, command: &str) -> Result<String, DeviceError> {
-        let out = self.adb.shell_with_timeout(command, COMMAND_TIMEOUT).await?;
+        let out = self
+            .adb
+            .shell_with_timeout(command, COMMAND_TIMEOUT)
+            .await?;
         Ok(format!("{}{}", out.stdout_text(), out.stderr_text()))
     }
 
@@ -299,7 +308,11 @@ impl Reader<'_> {
                 self.root = Some(Some(access::probe_root(self.adb, debuggable).await?));
             }
         }
-        Ok(self.root.as_ref().and_then(|r| r.as_ref()).and_then(|r| r.form))
+        Ok(self
+            .root
+            .as_ref()
+            .and_then(|r| r.as_ref())
+            .and_then(|r| r.form))
     }
 
     async fn debuggable(&mut self) -> Result<bool, DeviceError> {
@@ -403,9 +416,13 @@ impl Reader<'_> {
                 let why = match kind {
                     kinds::IMEI => "the phone reports no device ID (no modem?)".to_string(),
                     kinds::PHONE_NUMBER => {
-                        "the SIM does not store its phone number (getLine1Number returned null)".into()
+                        "the SIM does not store its phone number (getLine1Number returned null)"
+                            .into()
                     }
-                    _ => format!("{} returned null: no SIM, or the SIM is not ready", call.method),
+                    _ => format!(
+                        "{} returned null: no SIM, or the SIM is not ready",
+                        call.method
+                    ),
                 };
                 let why = if self.sdk <= 28 && !as_root && kind != kinds::PHONE_NUMBER {
                     format!(
@@ -470,7 +487,11 @@ impl Reader<'_> {
         for (kind, default, per_sub) in [
             (kinds::IMSI, &release.imsi, release.imsi_for_sub.as_ref()),
             (kinds::ICCID, &release.iccid, release.iccid_for_sub.as_ref()),
-            (kinds::PHONE_NUMBER, &release.line1, release.line1_for_sub.as_ref()),
+            (
+                kinds::PHONE_NUMBER,
+                &release.line1,
+                release.line1_for_sub.as_ref(),
+            ),
         ] {
             for slot in 0..sims.count {
                 let sub = sims.subs.as_ref().map(|s| s.get(&slot).copied());
@@ -542,7 +563,13 @@ impl Reader<'_> {
                     ]);
                 }
                 if let Ok(imei) = validate::identifier(kinds::IMEI, &id) {
-                    return Ok(vec![Reading::read(kinds::IMEI, Some(0), imei, method, "shell")]);
+                    return Ok(vec![Reading::read(
+                        kinds::IMEI,
+                        Some(0),
+                        imei,
+                        method,
+                        "shell",
+                    )]);
                 }
             }
         }
@@ -555,7 +582,10 @@ impl Reader<'_> {
                 return Ok(vec![Reading::missing(
                     kinds::IMEI,
                     Some(slot),
-                    format!("Android {} has no per-slot device ID getter", release.android),
+                    format!(
+                        "Android {} has no per-slot device ID getter",
+                        release.android
+                    ),
                 )]);
             }
         };
@@ -563,7 +593,10 @@ impl Reader<'_> {
         if first.kind == validate::MEID {
             return Ok(vec![first, cdma_imei(slot)]);
         }
-        let refused = first.reason.as_deref().is_some_and(|w| w.contains("refuses"));
+        let refused = first
+            .reason
+            .as_deref()
+            .is_some_and(|w| w.contains("refuses"));
         if first.status != Status::Read && refused && self.options.screen {
             return Ok(vec![self.from_dialog(slot, first).await?]);
         }
@@ -618,7 +651,13 @@ impl Reader<'_> {
         for key in ["ro.serialno", "ro.boot.serialno"] {
             let value = self.getprop(key).await?;
             if let Ok(v) = validate::identifier(kind, &value) {
-                return Ok(Reading::read(kind, None, v, format!("getprop {key}"), "shell"));
+                return Ok(Reading::read(
+                    kind,
+                    None,
+                    v,
+                    format!("getprop {key}"),
+                    "shell",
+                ));
             }
         }
         Ok(Reading::missing(
@@ -650,20 +689,26 @@ impl Reader<'_> {
         let no_interface = |t: &str| {
             t.contains("No such file") || t.contains("does not exist") || t.contains("not found")
         };
-        Ok(if !denied && no_interface(&text) && no_interface(&ip_text) {
-            Reading::absent(kind, None, "the device has no wlan0 interface".into())
-        } else if denied {
-            Reading::missing(
-                kind,
-                None,
-                format!(
-                    "wlan0's address is not readable by the shell; {}",
-                    self.no_root_words()
-                ),
-            )
-        } else {
-            Reading::missing(kind, None, "neither sysfs nor `ip link` showed wlan0's address".into())
-        })
+        Ok(
+            if !denied && no_interface(&text) && no_interface(&ip_text) {
+                Reading::absent(kind, None, "the device has no wlan0 interface".into())
+            } else if denied {
+                Reading::missing(
+                    kind,
+                    None,
+                    format!(
+                        "wlan0's address is not readable by the shell; {}",
+                        self.no_root_words()
+                    ),
+                )
+            } else {
+                Reading::missing(
+                    kind,
+                    None,
+                    "neither sysfs nor `ip link` showed wlan0's address".into(),
+                )
+            },
+        )
     }
 
     fn mac_reading(&self, mac: String, method: String, via: &'static str) -> Reading {
@@ -746,6 +791,8 @@ mod tests {
         for shown in [&json, &debug] {
             assert!(!shown.contains("490154203237518"), "{shown}");
         }
-        assert!(json.contains("\"fix\":\"pass --id imei=VALUE (dial *#06# on the phone to see it)\""));
+        assert!(
+            json.contains("\"fix\":\"pass --id imei=VALUE (dial *#06# on the phone to see it)\"")
+        );
     }
 }

@@ -357,11 +357,17 @@ mod tests {
             "service call iphonesubinfo 1 s16 com.android.shell"
         );
         assert_eq!(
-            r.imei_for_slot.unwrap().command(1, -1, calling_package(true)),
+            r.imei_for_slot
+                .unwrap()
+                .command(1, -1, calling_package(true)),
             "service call iphonesubinfo 4 i32 1 s16 root"
         );
         assert_eq!(
-            release(21).unwrap().imsi_for_sub.unwrap().command(0, 2, "x"),
+            release(21)
+                .unwrap()
+                .imsi_for_sub
+                .unwrap()
+                .command(0, 2, "x"),
             "service call iphonesubinfo 6 i64 2"
         );
         assert_eq!(

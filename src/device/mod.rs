@@ -218,7 +218,7 @@ impl Device {
     }
 
     /// Reads the handset's identity from its system properties (one `getprop`).
-    pub(crate) async fn identity(&self) -> Result<DeviceIdentity, DeviceError> {
+    pub async fn identity(&self) -> Result<DeviceIdentity, DeviceError> {
         let out = self.run("getprop").await?;
         let props = parse::getprop_all(&out.stdout_text());
         if props.is_empty() {

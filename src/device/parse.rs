@@ -78,7 +78,10 @@ impl ParcelException {
         EXCEPTION_NAMES
             .iter()
             .find(|(c, _)| *c == self.code)
-            .map_or_else(|| format!("exception {}", self.code), |(_, n)| n.to_string())
+            .map_or_else(
+                || format!("exception {}", self.code),
+                |(_, n)| n.to_string(),
+            )
     }
 
     pub fn is_security(&self) -> bool {
@@ -403,7 +406,7 @@ pub fn dumpsys_isub(text: &str) -> SubscriptionDump {
                 continue;
             };
             (slot, value)
-        } else if line.contains("SlotI") && line.contains("ToSubId[") {
+        } else if line.contains("SlotI") && line.contains("ToSubId") {
             // `mSlotIdToSubIdMap[0]: subId=1`, `sSlotIndexToSubId[0]: subIds=0=[1, 3]`.
             let Some((_, rest)) = line.split_once("ToSubId") else {
                 continue;
@@ -506,6 +509,12 @@ mod tests {
     fn dump_of(s: &str) -> String {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&0i32.to_le_bytes());
+        put_string16(&mut bytes, s);
+        dump_bytes(&bytes)
+    }
+
+    /// `Parcel.writeString`: length in units, the units, a NUL unit, padding to 4 bytes.
+    fn put_string16(bytes: &mut Vec<u8>, s: &str) {
         let units: Vec<u16> = s.encode_utf16().collect();
         bytes.extend_from_slice(&(units.len() as i32).to_le_bytes());
         for u in units.iter().chain(std::iter::once(&0u16)) {
@@ -514,6 +523,10 @@ mod tests {
         while bytes.len() % 4 != 0 {
             bytes.push(0);
         }
+    }
+
+    /// A reply Parcel of more than 16 bytes as `service call` prints it.
+    fn dump_bytes(bytes: &[u8]) -> String {
         assert!(bytes.len() > 16, "short replies are printed on one line");
         let mut out = String::from("Result: Parcel(\n");
         let lines = bytes.len().div_ceil(16);
@@ -635,6 +648,167 @@ mod tests {
         );
         let tampered = dump_of("359881234567890").replacen("00350033", "00350034", 1);
         assert!(parcel_string16(&tampered).is_err());
+    }
+
+    /// `Parcel.writeException` (AOSP frameworks/base core/java/android/os/Parcel.java, android-35
+    /// lines 3002–3038): code, message, and from SDK 28 a stack-trace header (0 outside
+    /// system_server). The message is the SDK 32+ device-identifier refusal of TelephonyPermissions
+    /// (android-35 lines 350–351), the form research §5.3 computed.
+    #[test]
+    fn security_exception_keeps_its_message() {
+        let message = "getDeviceId: The uid 2000 does not meet the requirements to access device identifiers.";
+        let mut bytes = (-1i32).to_le_bytes().to_vec();
+        put_string16(&mut bytes, message);
+        bytes.extend_from_slice(&0i32.to_le_bytes());
+        let text = dump_bytes(&bytes);
+        assert!(text.starts_with("Result: Parcel(\n  0x00000000: ffffffff 00000056 00650067 00440074 '....V...g.e.t.D.'"), "{text}");
+        let Ok(StringReply::Exception(e)) = string_reply(&text) else {
+            panic!("{text}");
+        };
+        assert!(e.is_security());
+        assert_eq!(e.message.as_deref(), Some(message));
+        assert_eq!(e.to_string(), format!("SecurityException: {message}"));
+        // The SDK 23 form ends after the message; the NPE of a call without the package.
+        let mut npe = (-4i32).to_le_bytes().to_vec();
+        put_string16(
+            &mut npe,
+            "Attempt to invoke virtual method on a null object reference",
+        );
+        let Ok(StringReply::Exception(e)) = string_reply(&dump_bytes(&npe)) else {
+            panic!();
+        };
+        assert_eq!(e.name(), "NullPointerException");
+        assert!(
+            parcel_string16(&dump_bytes(&npe))
+                .unwrap_err()
+                .contains("NullPointerException")
+        );
+        // An exception without a message (`writeString(null)`).
+        assert_eq!(
+            string_reply("Result: Parcel(fffffff9 ffffffff   '........')"),
+            Ok(StringReply::Exception(ParcelException {
+                code: -7,
+                message: None
+            }))
+        );
+    }
+
+    /// `writeNoException` with StrictMode violations gathered (Parcel.java: EX_HAS_REPLY_HEADER
+    /// -128, the header size counted from its own word, the header, then the result).
+    #[test]
+    fn strict_mode_header_is_skipped() {
+        let mut bytes = (-128i32).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&12i32.to_le_bytes());
+        bytes.extend_from_slice(&[0xAA; 8]);
+        put_string16(&mut bytes, "310260000000000");
+        assert_eq!(
+            string_reply(&dump_bytes(&bytes)),
+            Ok(StringReply::Value("310260000000000".into()))
+        );
+    }
+
+    /// The dump as a libbinder that prints through a plain stream would: a tab after `Parcel(`,
+    /// the lines without their offsets (research: not seen on a device; read so that such a build
+    /// is not refused).
+    #[test]
+    fn dump_without_offsets() {
+        let with = dump_of("359881234567890");
+        let without: String = with
+            .replacen("Parcel(\n", "Parcel(\t\n", 1)
+            .lines()
+            .map(|l| match l.trim().split_once(": ") {
+                Some((o, rest)) if o.starts_with("0x") => format!("{rest}\n"),
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        assert!(!without.contains("0x0000"), "{without}");
+        assert_eq!(
+            parcel_string16(&without).unwrap().as_deref(),
+            Some("359881234567890")
+        );
+        // A stray offset line in an offset-less dump is skipped, not decoded.
+        let mut lines: Vec<&str> = without.lines().collect();
+        lines.insert(2, "  0x00000000: 00000000 00000001 00000041 '........A...'");
+        assert_eq!(
+            parcel_string16(&lines.join("\n")).unwrap().as_deref(),
+            Some("359881234567890")
+        );
+    }
+
+    /// PhoneSubInfo.dump, AOSP frameworks/opt/telephony android-4.4.3_r1 PhoneSubInfo.java
+    /// lines 226–238, and its refusal without DUMP.
+    #[test]
+    fn kitkat_dumpsys_iphonesubinfo() {
+        let text =
+            "Phone Subscriber Info:\r\n  Phone Type = GSM\r\n  Device ID = 490154203237518\r\n";
+        let dump = dumpsys_iphonesubinfo(text).unwrap();
+        assert_eq!(dump.phone_type.as_deref(), Some("GSM"));
+        assert_eq!(dump.device_id.as_deref(), Some("490154203237518"));
+        let cdma = dumpsys_iphonesubinfo(
+            "Phone Subscriber Info:\n  Phone Type = CDMA\n  Device ID = null\n",
+        )
+        .unwrap();
+        assert_eq!(cdma.device_id, None);
+        let denied = "Permission Denial: can't dump PhoneSubInfo from from pid=4242, uid=2000";
+        assert!(
+            dumpsys_iphonesubinfo(denied)
+                .unwrap_err()
+                .contains("Permission Denial")
+        );
+        assert!(dumpsys_iphonesubinfo("").is_err(), "5.0+ prints nothing");
+    }
+
+    /// Slot lines of `dumpsys isub` per release (research §3.1: SubscriptionController.dump at
+    /// 5.1, 7.1.2_r2 line 1830, 9 line 2154, 11.0.0_r32 line 3114; SubscriptionManagerService
+    /// 14.0.0_r11 lines 3969–3995).
+    #[test]
+    fn isub_slots_of_every_release() {
+        let cases: &[(&str, &[(u32, i64)])] = &[
+            (
+                " mSlotIdToSubIdMap[0]: subId=1\n mSlotIdToSubIdMap[1]: subId=2\n",
+                &[(0, 1), (1, 2)],
+            ),
+            (" sSlotIdxToSubId[0]: subId=3\n", &[(0, 3)]),
+            (" sSlotIndexToSubId[1]: subId=4\n", &[(1, 4)]),
+            (
+                " sSlotIndexToSubId[0]: subIds=0=[1]\n sSlotIndexToSubId[1]: subIds=1=[2, 5]\n",
+                &[(0, 1), (1, 2)],
+            ),
+            (
+                "SubscriptionManagerService:\n  Active modem count=2\n  Logical SIM slot sub id mapping:\n    Logical SIM slot 0: subId=1\n    Logical SIM slot 1: subId=-1\n",
+                &[(0, 1)],
+            ),
+            (" defaultSubId=1\n", &[]),
+        ];
+        for (text, want) in cases {
+            let dump = dumpsys_isub(text);
+            assert_eq!(dump.slots.into_iter().collect::<Vec<_>>(), *want, "{text}");
+        }
+        assert_eq!(dumpsys_isub("Active modem count=2\n").modem_count, Some(2));
+    }
+
+    #[test]
+    fn root_macs_and_adids() {
+        assert!(id_is_root(
+            "uid=0(root) gid=0(root) groups=0(root) context=u:r:su:s0"
+        ));
+        assert!(!id_is_root("uid=2000(shell) gid=2000(shell)"));
+        assert_eq!(
+            mac_address("AC:37:43:4B:5C:6D\n").as_deref(),
+            Some("ac:37:43:4b:5c:6d")
+        );
+        let ip = "3: wlan0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP mode DORMANT group default qlen 3000\n    link/ether 02:15:b2:00:00:00 brd ff:ff:ff:ff:ff:ff\n";
+        assert_eq!(mac_address(ip).as_deref(), Some("02:15:b2:00:00:00"));
+        assert_eq!(
+            mac_address("cat: /sys/class/net/wlan0/address: No such file or directory"),
+            None
+        );
+        let prefs = "<?xml version='1.0' encoding='utf-8' standalone='yes' ?>\n<map>\n    <string name=\"adid_key\">38400000-8CF0-11BD-B23E-10B96E40000D</string>\n    <int name=\"adid_reset_count\" value=\"0\" />\n</map>\n";
+        assert_eq!(
+            adid_from_prefs(prefs).as_deref(),
+            Some("38400000-8cf0-11bd-b23e-10b96e40000d")
+        );
+        assert_eq!(adid_from_prefs("<map/>"), None);
     }
 
     #[test]

@@ -194,7 +194,8 @@ async fn fill(
     };
     let tcpdump = access::has_program(device.adb(), "tcpdump").await?;
     report.tcpdump = Some(tcpdump);
-    report.capture_sources = capture_sources(device, &identity, tcpdump, report.root.as_ref()).await?;
+    report.capture_sources =
+        capture_sources(device, &identity, tcpdump, report.root.as_ref()).await?;
     report.clock_offset_seconds = Some(device.clock_offset().await?);
     Ok(())
 }
@@ -279,10 +280,11 @@ async fn probe_capture(device: &Device) -> Result<(), String> {
         .map_err(|e| format!("the capture could not start: {e}"))?;
     let mut header = [0u8; 24];
     match tokio::time::timeout(CAPTURE_PROBE, stream.read_exact(&mut header)).await {
-        Ok(Ok(_)) if matches!(
-            u32::from_le_bytes([header[0], header[1], header[2], header[3]]),
-            0xa1b2c3d4 | 0xd4c3b2a1 | 0xa1b23c4d | 0x4d3cb2a1 | 0x0a0d0d0a
-        ) =>
+        Ok(Ok(_))
+            if matches!(
+                u32::from_le_bytes([header[0], header[1], header[2], header[3]]),
+                0xa1b2c3d4 | 0xd4c3b2a1 | 0xa1b23c4d | 0x4d3cb2a1 | 0x0a0d0d0a
+            ) =>
         {
             Ok(())
         }

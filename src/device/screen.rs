@@ -124,9 +124,8 @@ pub fn parse_dump(xml: &str) -> Result<Vec<Node>, String> {
 
 /// Takes a dump of the current screen (written to [`DUMP_PATH`], printed, removed).
 pub async fn dump(adb: &AdbDevice, timeout: Duration) -> Result<Vec<Node>, DeviceError> {
-    let command = format!(
-        "uiautomator dump {DUMP_PATH} >/dev/null && cat {DUMP_PATH}; rm -f {DUMP_PATH}"
-    );
+    let command =
+        format!("uiautomator dump {DUMP_PATH} >/dev/null && cat {DUMP_PATH}; rm -f {DUMP_PATH}");
     let out = adb.shell_with_timeout(&command, timeout).await?;
     let text = format!("{}{}", out.stdout_text(), out.stderr_text());
     parse_dump(&text).map_err(|detail| DeviceError::Unexpected {
@@ -223,9 +222,9 @@ fn decode_entities(text: &str) -> String {
             "gt" => Some('>'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            e if e.starts_with("#x") || e.starts_with("#X") => {
-                u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32)
-            }
+            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -269,8 +268,8 @@ mod tests {
 
     #[test]
     fn errors_and_garbage() {
-        let err = parse_dump("ERROR: null root node returned by UiTestAutomationBridge.\n")
-            .unwrap_err();
+        let err =
+            parse_dump("ERROR: null root node returned by UiTestAutomationBridge.\n").unwrap_err();
         assert!(err.contains("null root node"), "{err}");
         for text in [
             "<hierarchy><node text=\"unterminated",

@@ -104,7 +104,8 @@ pub fn identifier(kind: &str, value: &str) -> Result<String, String> {
         kinds::ADVERTISING_ID => {
             let v = value.to_ascii_lowercase();
             let groups: Vec<usize> = v.split('-').map(str::len).collect();
-            let uuid = groups == [8, 4, 4, 4, 12] && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+            let uuid =
+                groups == [8, 4, 4, 4, 12] && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
             if !uuid {
                 Err("a value that is not an advertising ID (a UUID)".into())
             } else if v.bytes().all(|b| b == b'0' || b == b'-') {

@@ -5,6 +5,8 @@ mod adb_client;
 mod analysis_tshark;
 mod analyze_cli;
 mod cli;
+mod devices;
+mod identifiers;
 mod outcomes;
 mod personas;
 mod runs;
