@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::shell::Shell;
 use super::{DeviceError, parse};
-use crate::adb::{AdbDevice, AdbError, ShellOutput, shell_quote};
+use crate::adb::{AdbError, ShellOutput, shell_quote};
 
 /// How long `su` may take to answer: a root manager (Magisk, SuperSU) may ask on the phone's
 /// screen first; past this it counts as not granted.
@@ -82,7 +83,7 @@ impl RootAccess {
 
 /// Finds root: a root adbd first (no prompt, nothing to grant), then `su -c`, then `su 0`.
 /// `debuggable` is `ro.debuggable` read with the identity.
-pub async fn probe_root(adb: &AdbDevice, debuggable: bool) -> Result<RootAccess, DeviceError> {
+pub async fn probe_root(adb: &impl Shell, debuggable: bool) -> Result<RootAccess, DeviceError> {
     let id = run(adb, "id", PROBE_TIMEOUT).await?;
     if parse::id_is_root(&id.stdout_text()) {
         return Ok(RootAccess {
@@ -135,7 +136,7 @@ pub async fn probe_root(adb: &AdbDevice, debuggable: bool) -> Result<RootAccess,
 
 /// Whether `program` is on the device's PATH: toybox `which` (6.0+), else mksh's `command -v`
 /// (KitKat's toolbox has no `which`).
-pub async fn has_program(adb: &AdbDevice, program: &str) -> Result<bool, DeviceError> {
+pub async fn has_program(adb: &impl Shell, program: &str) -> Result<bool, DeviceError> {
     let quoted = shell_quote(program);
     let out = run(adb, &format!("which {quoted}"), PROBE_TIMEOUT).await?;
     let text = out.stdout_text();
@@ -152,11 +153,11 @@ pub async fn has_program(adb: &AdbDevice, program: &str) -> Result<bool, DeviceE
 }
 
 async fn run(
-    adb: &AdbDevice,
+    adb: &impl Shell,
     command: &str,
     timeout: Duration,
 ) -> Result<ShellOutput, DeviceError> {
-    Ok(adb.shell_with_timeout(command, timeout).await?)
+    Ok(adb.run(command, timeout).await?)
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@
 use std::time::Duration;
 
 use super::screen::{self, Node};
+use super::shell::Shell;
 use super::validate;
-use crate::adb::AdbDevice;
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the dialog may take to appear (a dump alone takes 1–2 s on a phone).
@@ -44,7 +44,7 @@ impl std::fmt::Debug for DialogIds {
 
 /// Types `*#06#` on the dial pad and reads the dialog. `Err` says, in words, why no ID could be
 /// read; the screen is left at HOME either way.
-pub async fn read_device_ids(adb: &AdbDevice, sdk: u32) -> Result<DialogIds, String> {
+pub async fn read_device_ids(adb: &impl Shell, sdk: u32) -> Result<DialogIds, String> {
     let result = read_inner(adb, sdk).await;
     // HOME whatever happened: a run starts from the launcher, and the dial pad must not be left
     // open with a code in it.
@@ -52,7 +52,7 @@ pub async fn read_device_ids(adb: &AdbDevice, sdk: u32) -> Result<DialogIds, Str
     result
 }
 
-async fn read_inner(adb: &AdbDevice, sdk: u32) -> Result<DialogIds, String> {
+async fn read_inner(adb: &impl Shell, sdk: u32) -> Result<DialogIds, String> {
     // KEYCODE_WAKEUP (224) exists from API 20; on 4.4 only POWER toggles, so it is pressed only
     // when the screen is off.
     if sdk >= 20 {
@@ -157,7 +157,7 @@ fn is_keyguard(node: &Node) -> bool {
 
 /// Taps the dialog's positive button (`android:id/button1`, else a clickable OK), else presses
 /// BACK (which a cancelable vendor dialog honours).
-async fn close_dialog(adb: &AdbDevice, nodes: &[Node]) {
+async fn close_dialog(adb: &impl Shell, nodes: &[Node]) {
     let button = nodes
         .iter()
         .find(|n| n.resource_id == "android:id/button1")
@@ -178,8 +178,8 @@ async fn close_dialog(adb: &AdbDevice, nodes: &[Node]) {
 }
 
 /// Runs a command whose output is not an identifier; `Err` in words.
-async fn run(adb: &AdbDevice, command: &str) -> Result<String, String> {
-    match adb.shell_with_timeout(command, STEP_TIMEOUT).await {
+async fn run(adb: &impl Shell, command: &str) -> Result<String, String> {
+    match adb.run(command, STEP_TIMEOUT).await {
         Ok(out) => Ok(format!("{}{}", out.stdout_text(), out.stderr_text())),
         Err(e) => Err(format!(
             "`{}` failed: {e}",

@@ -26,8 +26,9 @@ use tattle_analysis::identifier::{Identifier, kinds};
 use super::access::{self, RootAccess, RootForm};
 use super::methods::{self, Call, Release};
 use super::parse::{self, StringReply};
+use super::shell::Shell;
 use super::{DeviceError, DeviceIdentity, MissingIdentifier, dialer, validate};
-use crate::adb::{AdbDevice, AdbError};
+use crate::adb::AdbError;
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -218,8 +219,8 @@ enum Answer {
 }
 
 /// Reads every identifier of the device.
-pub async fn read(
-    adb: &AdbDevice,
+pub async fn read<S: Shell>(
+    adb: &S,
     identity: &DeviceIdentity,
     options: ReadOptions,
 ) -> Result<IdentifierReport, DeviceError> {
@@ -260,8 +261,8 @@ pub async fn read(
     })
 }
 
-struct Reader<'a> {
-    adb: &'a AdbDevice,
+struct Reader<'a, S: Shell> {
+    adb: &'a S,
     sdk: u32,
     release: Option<&'static Release>,
     options: ReadOptions,
@@ -279,19 +280,16 @@ struct Sims {
     subs: Option<std::collections::BTreeMap<u32, i64>>,
 }
 
-impl Reader<'_> {
+impl<S: Shell> Reader<'_, S> {
     async fn shell(&self, command: &str) -> Result<String, DeviceError> {
-        let out = self
-            .adb
-            .shell_with_timeout(command, COMMAND_TIMEOUT)
-            .await?;
+        let out = self.adb.run(command, COMMAND_TIMEOUT).await?;
         Ok(format!("{}{}", out.stdout_text(), out.stderr_text()))
     }
 
     async fn getprop(&self, key: &str) -> Result<String, DeviceError> {
         Ok(self
             .adb
-            .shell_with_timeout(&format!("getprop {key}"), COMMAND_TIMEOUT)
+            .run(&format!("getprop {key}"), COMMAND_TIMEOUT)
             .await?
             .stdout_text()
             .trim()
@@ -344,7 +342,7 @@ impl Reader<'_> {
             Some(form) => form.wrap(&command),
             None => command,
         };
-        let text = match self.adb.shell_with_timeout(&command, COMMAND_TIMEOUT).await {
+        let text = match self.adb.run(&command, COMMAND_TIMEOUT).await {
             Ok(out) => format!("{}\n{}", out.stdout_text(), out.stderr_text()),
             Err(AdbError::Timeout { after, .. }) => {
                 return Ok(Answer::Failed(format!(
@@ -763,6 +761,383 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adb::ShellOutput;
+    use std::sync::Mutex;
+
+    /// A device that answers like AOSP's tools: `answer` maps a command to its output; anything
+    /// else is mksh's `not found`. `legacy`: KitKat's `shell:` (no exit codes, CRLF, stderr
+    /// merged).
+    struct Scripted {
+        answer: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+        legacy: bool,
+        log: Mutex<Vec<String>>,
+    }
+
+    impl Scripted {
+        fn new(
+            legacy: bool,
+            answer: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+        ) -> Self {
+            Scripted {
+                answer: Box::new(answer),
+                legacy,
+                log: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn commands(&self) -> Vec<String> {
+            self.log.lock().unwrap().clone()
+        }
+    }
+
+    impl Shell for Scripted {
+        fn run(
+            &self,
+            command: &str,
+            _timeout: Duration,
+        ) -> impl std::future::Future<Output = Result<ShellOutput, AdbError>> + Send {
+            self.log.lock().unwrap().push(command.to_string());
+            let (text, code) = match (self.answer)(command) {
+                Some(t) => (t, 0),
+                None => (
+                    format!(
+                        "/system/bin/sh: {}: not found\n",
+                        command.split_whitespace().next().unwrap_or("")
+                    ),
+                    127,
+                ),
+            };
+            let out = if self.legacy {
+                ShellOutput {
+                    stdout: text.replace('\n', "\r\n").into_bytes(),
+                    stderr: Vec::new(),
+                    exit_code: None,
+                }
+            } else {
+                ShellOutput {
+                    stdout: text.into_bytes(),
+                    stderr: Vec::new(),
+                    exit_code: Some(code),
+                }
+            };
+            std::future::ready(Ok(out))
+        }
+    }
+
+    fn identity(sdk: u32) -> DeviceIdentity {
+        let props = parse::getprop_all(&format!("[ro.build.version.sdk]: [{sdk}]\n"));
+        DeviceIdentity::from_props("scripted", &props)
+    }
+
+    /// `service call`'s print of a reply (libbinder printHexData: one line up to 16 bytes, else
+    /// `0xOFFSET:` lines of four little-endian words and the ASCII column).
+    fn dump(bytes: &[u8]) -> String {
+        let ascii = |c: &[u8]| -> String {
+            c.iter()
+                .map(|&b| {
+                    if (b' '..127).contains(&b) {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect()
+        };
+        let words = |c: &[u8]| -> String {
+            c.chunks(4)
+                .map(|w| format!("{:08x}", u32::from_le_bytes(w.try_into().unwrap())))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        if bytes.len() <= 16 {
+            return format!("Result: Parcel({} '{}')\n", words(bytes), ascii(bytes));
+        }
+        let mut out = String::from("Result: Parcel(\n");
+        let n = bytes.len().div_ceil(16);
+        for (i, c) in bytes.chunks(16).enumerate() {
+            out.push_str(&format!(
+                "  0x{:08x}: {:35} '{:16}'",
+                i * 16,
+                words(c),
+                ascii(c)
+            ));
+            out.push_str(if i + 1 == n { ")\n" } else { "\n" });
+        }
+        out
+    }
+
+    fn string16(bytes: &mut Vec<u8>, s: &str) {
+        let units: Vec<u16> = s.encode_utf16().collect();
+        bytes.extend_from_slice(&(units.len() as i32).to_le_bytes());
+        for u in units.iter().chain(std::iter::once(&0)) {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        while bytes.len() % 4 != 0 {
+            bytes.push(0);
+        }
+    }
+
+    fn value(s: &str) -> Option<String> {
+        let mut b = 0i32.to_le_bytes().to_vec();
+        string16(&mut b, s);
+        Some(dump(&b))
+    }
+
+    fn null() -> Option<String> {
+        Some(dump(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]))
+    }
+
+    /// A SecurityException reply with the SDK 28+ stack-trace header.
+    fn refused(message: &str) -> Option<String> {
+        let mut b = (-1i32).to_le_bytes().to_vec();
+        string16(&mut b, message);
+        b.extend_from_slice(&0i32.to_le_bytes());
+        Some(dump(&b))
+    }
+
+    fn reading<'a>(r: &'a IdentifierReport, kind: &str, slot: Option<u32>) -> &'a Reading {
+        r.readings
+            .iter()
+            .find(|x| x.kind == kind && x.slot == slot)
+            .unwrap_or_else(|| panic!("no {kind} {slot:?} in {:?}", r.readings))
+    }
+
+    /// Android 4.4 over the legacy shell: the IMEI from `dumpsys iphonesubinfo` (PhoneSubInfo.dump,
+    /// 4.4.3_r1), the SIM values from codes 3 and 5 without arguments, a null Line1.
+    #[tokio::test]
+    async fn kitkat_reads_with_dumpsys_and_argumentless_codes() {
+        let device = Scripted::new(true, |c| match c {
+            "dumpsys iphonesubinfo" => Some(
+                "Phone Subscriber Info:\n  Phone Type = GSM\n  Device ID = 490154203237518\n"
+                    .into(),
+            ),
+            "service call iphonesubinfo 3" => value("310260000000000"),
+            "service call iphonesubinfo 5" => value("89014103211118510720"),
+            "service call iphonesubinfo 6" => null(),
+            "settings get secure android_id" => Some("9f3c2a71b4e5d608\n".into()),
+            "getprop ro.serialno" => Some("0123456789ABCDEF\n".into()),
+            c if c.starts_with("getprop") => Some("\n".into()),
+            _ => None,
+        });
+        let r = read(&device, &identity(19), ReadOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(r.table, Some("4.4"));
+        let imei = reading(&r, kinds::IMEI, Some(0));
+        assert_eq!(imei.method.as_deref(), Some("dumpsys iphonesubinfo"));
+        assert_eq!(imei.value(), Some("490154203237518"));
+        let imsi = reading(&r, kinds::IMSI, Some(0));
+        assert_eq!(imsi.method.as_deref(), Some("service call iphonesubinfo 3"));
+        assert_eq!(reading(&r, kinds::ICCID, Some(0)).status, Status::Read);
+        let line1 = reading(&r, kinds::PHONE_NUMBER, Some(0));
+        assert_eq!(line1.status, Status::Missing);
+        assert!(
+            line1
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("does not store its phone number")
+        );
+        assert_eq!(r.identifiers().len(), 5, "{:?}", r.readings);
+        let commands = device.commands();
+        assert!(!commands.iter().any(|c| c.contains("s16")), "{commands:?}");
+        assert!(
+            !commands.iter().any(|c| c.contains("isub")),
+            "no isub on 4.4"
+        );
+        assert!(
+            !commands.iter().any(|c| c.starts_with("su")),
+            "root was not needed"
+        );
+    }
+
+    /// A vendor Android 14 that refuses the shell (TelephonyPermissions' SDK 32+ text), dual-SIM,
+    /// no root: both IMEIs from the `*#06#` dialog, the dialog closed with its button, HOME; the
+    /// SIM values missing with the refusal and the lack of root in words.
+    #[tokio::test]
+    async fn refused_shell_falls_back_to_the_dialer() {
+        let xml = "<?xml version='1.0' encoding='UTF-8' standalone='yes' ?><hierarchy rotation=\"0\"><node index=\"0\" text=\"IMEI\" resource-id=\"android:id/alertTitle\" class=\"android.widget.TextView\" package=\"com.android.phone\" content-desc=\"\" clickable=\"false\" bounds=\"[96,900][984,980]\" /><node index=\"1\" text=\"490154203237518\n356938035643809\" resource-id=\"android:id/message\" class=\"android.widget.TextView\" package=\"com.android.phone\" content-desc=\"\" clickable=\"false\" bounds=\"[96,1000][984,1200]\" /><node index=\"2\" text=\"OK\" resource-id=\"android:id/button1\" class=\"android.widget.Button\" package=\"com.android.phone\" content-desc=\"\" clickable=\"true\" bounds=\"[800,1300][984,1400]\" /></hierarchy>";
+        let device = Scripted::new(false, move |c| {
+            match c {
+            c if c.starts_with("service call iphonesubinfo") => {
+                refused("getDeviceId: The uid 2000 does not meet the requirements to access device identifiers.")
+            }
+            "getprop persist.radio.multisim.config" => Some("dsds\n".into()),
+            "dumpsys isub" => Some(
+                "SubscriptionManagerService:\n  Active modem count=2\n  Logical SIM slot sub id mapping:\n    Logical SIM slot 0: subId=1\n    Logical SIM slot 1: subId=2\n".into(),
+            ),
+            "am start -a android.intent.action.DIAL" => {
+                Some("Starting: Intent { act=android.intent.action.DIAL }\n".into())
+            }
+            c if c.starts_with("uiautomator dump") => {
+                Some(format!("UI hierchary dumped to: {}\n{xml}", crate::device::screen::DUMP_PATH))
+            }
+            c if c.starts_with("input ") || c.starts_with("wm ") => Some(String::new()),
+            c if c.starts_with("getprop") => Some("\n".into()),
+            _ => None,
+        }
+        });
+        let r = read(&device, &identity(34), ReadOptions::default())
+            .await
+            .unwrap();
+        for (slot, imei) in [(0, "490154203237518"), (1, "356938035643809")] {
+            let reading = reading(&r, kinds::IMEI, Some(slot));
+            assert_eq!(reading.value(), Some(imei));
+            assert_eq!(reading.via, Some("screen"));
+        }
+        let imsi = reading(&r, kinds::IMSI, Some(1));
+        assert_eq!(imsi.status, Status::Missing);
+        let why = imsi.reason.as_deref().unwrap();
+        assert!(
+            why.contains(
+                "this build refuses it to the shell (SecurityException: getDeviceId: The uid 2000"
+            ),
+            "{why}"
+        );
+        assert!(why.contains("no root (no `su` on the PATH)"), "{why}");
+        assert_eq!(r.root.as_ref().unwrap().form, None);
+        let commands = device.commands();
+        // Per-slot getDeviceIdForPhone (code 4) and per-subscription getters with isub's ids.
+        assert!(
+            commands
+                .contains(&"service call iphonesubinfo 4 i32 1 s16 com.android.shell".to_string())
+        );
+        assert!(
+            commands
+                .contains(&"service call iphonesubinfo 10 i32 2 s16 com.android.shell".to_string())
+        );
+        let typed: Vec<&String> = commands
+            .iter()
+            .filter(|c| c.starts_with("input keyevent 1") || c.starts_with("input keyevent 7"))
+            .collect();
+        assert_eq!(
+            typed,
+            [
+                "input keyevent 17",
+                "input keyevent 18",
+                "input keyevent 7",
+                "input keyevent 13",
+                "input keyevent 18"
+            ]
+        );
+        assert!(
+            commands.contains(&"input tap 892 1350".to_string()),
+            "{commands:?}"
+        );
+        let tap = commands
+            .iter()
+            .position(|c| c == "input tap 892 1350")
+            .unwrap();
+        assert_eq!(
+            commands[tap + 1],
+            "input keyevent 3",
+            "HOME right after the dialog"
+        );
+        assert_eq!(
+            commands
+                .iter()
+                .filter(|c| c.starts_with("am start"))
+                .count(),
+            1,
+            "typed once"
+        );
+
+        // Without the screen: said so, nothing typed.
+        let quiet = Scripted::new(false, |c| {
+            c.starts_with("service call").then(|| refused("getDeviceId: The uid 2000 does not meet the requirements to access device identifiers.")).flatten()
+        });
+        let r = read(
+            &quiet,
+            &identity(34),
+            ReadOptions {
+                root: false,
+                screen: false,
+            },
+        )
+        .await
+        .unwrap();
+        let imei = reading(&r, kinds::IMEI, Some(0));
+        assert_eq!(imei.status, Status::Missing);
+        assert!(imei.reason.as_deref().unwrap().contains("root not tried"));
+        assert!(
+            !quiet
+                .commands()
+                .iter()
+                .any(|c| c.starts_with("input") || c.starts_with("su"))
+        );
+    }
+
+    /// Android 9 where the shell gets nulls (a denied app-op) and `su -c` works: the values as
+    /// root, with the calling package `root`.
+    #[tokio::test]
+    async fn null_on_pie_is_retried_as_root() {
+        let device = Scripted::new(false, |c| {
+            match c {
+            c if c.starts_with("service call iphonesubinfo") => null(),
+            "id" => Some("uid=2000(shell) gid=2000(shell)\n".into()),
+            "su -c id" => Some("uid=0(root) gid=0(root) context=u:r:magisk:s0\n".into()),
+            "su -c 'service call iphonesubinfo 1 s16 root'" => value("490154203237518"),
+            "su -c 'service call iphonesubinfo 7 s16 root'" => value("310260000000000"),
+            "su -c 'service call iphonesubinfo 10 s16 root'" => value("89014103211118510720"),
+            "pm path com.google.android.gms" => Some("package:/system/priv-app/GmsCore/GmsCore.apk\n".into()),
+            "su -c 'cat /data/data/com.google.android.gms/shared_prefs/adid_settings.xml'" => Some(
+                "<map>\n    <string name=\"adid_key\">38400000-8cf0-11bd-b23e-10b96e40000d</string>\n</map>\n".into(),
+            ),
+            c if c.starts_with("getprop") => Some("\n".into()),
+            _ => None,
+        }
+        });
+        let r = read(&device, &identity(28), ReadOptions::default())
+            .await
+            .unwrap();
+        let imsi = reading(&r, kinds::IMSI, Some(0));
+        assert_eq!(imsi.via, Some("su -c"));
+        assert_eq!(
+            imsi.method.as_deref(),
+            Some("su -c 'service call iphonesubinfo 7 s16 root'")
+        );
+        assert_eq!(
+            reading(&r, kinds::IMEI, Some(0)).value(),
+            Some("490154203237518")
+        );
+        assert_eq!(reading(&r, kinds::ADVERTISING_ID, None).via, Some("su -c"));
+        // Line1 null is the SIM's, not the app-op's: not retried.
+        assert_eq!(
+            reading(&r, kinds::PHONE_NUMBER, Some(0)).status,
+            Status::Missing
+        );
+        assert_eq!(r.root.as_ref().unwrap().form, Some(RootForm::SuC));
+        assert_eq!(
+            device
+                .commands()
+                .iter()
+                .filter(|c| c.as_str() == "su -c id")
+                .count(),
+            1,
+            "probed once"
+        );
+    }
+
+    /// A value a vendor's reordered code returns is not kept.
+    #[tokio::test]
+    async fn wrong_values_are_not_watched_for() {
+        let device = Scripted::new(false, |c| match c {
+            "service call iphonesubinfo 1 s16 com.android.shell" => value("01"),
+            "service call iphonesubinfo 8 s16 com.android.shell" => value("+15555550142"),
+            c if c.starts_with("service call") => null(),
+            c if c.starts_with("getprop") => Some("\n".into()),
+            _ => None,
+        });
+        let r = read(&device, &identity(33), ReadOptions::default())
+            .await
+            .unwrap();
+        let imsi = reading(&r, kinds::IMSI, Some(0));
+        assert_eq!(imsi.status, Status::Missing);
+        assert!(imsi.reason.as_deref().unwrap().contains(
+            "transaction 8 (getSubscriberId) returned a value that is not a 14–15-digit IMSI"
+        ));
+        assert!(r.identifiers().is_empty());
+    }
 
     #[test]
     fn report_gives_values_and_missing_without_showing_values() {

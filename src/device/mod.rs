@@ -25,6 +25,7 @@ pub mod methods;
 pub mod parse;
 pub mod preflight;
 pub mod screen;
+pub mod shell;
 pub mod ui;
 pub mod validate;
 

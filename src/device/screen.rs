@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use super::DeviceError;
-use crate::adb::AdbDevice;
+use super::shell::Shell;
 
 /// Where the dump is written on the device: shell-writable on every release (uiautomator's own
 /// default, /sdcard/window_dump.xml, needs storage). Written to a file because `/dev/tty` does not
@@ -123,10 +123,10 @@ pub fn parse_dump(xml: &str) -> Result<Vec<Node>, String> {
 }
 
 /// Takes a dump of the current screen (written to [`DUMP_PATH`], printed, removed).
-pub async fn dump(adb: &AdbDevice, timeout: Duration) -> Result<Vec<Node>, DeviceError> {
+pub async fn dump(adb: &impl Shell, timeout: Duration) -> Result<Vec<Node>, DeviceError> {
     let command =
         format!("uiautomator dump {DUMP_PATH} >/dev/null && cat {DUMP_PATH}; rm -f {DUMP_PATH}");
-    let out = adb.shell_with_timeout(&command, timeout).await?;
+    let out = adb.run(&command, timeout).await?;
     let text = format!("{}{}", out.stdout_text(), out.stderr_text());
     parse_dump(&text).map_err(|detail| DeviceError::Unexpected {
         what: "uiautomator dump".into(),
