@@ -596,14 +596,18 @@ impl<S: Shell> Reader<'_, S> {
             .as_deref()
             .is_some_and(|w| w.contains("refuses"));
         if first.status != Status::Read && refused && self.options.screen {
-            return Ok(vec![self.from_dialog(slot, first).await?]);
+            return Ok(vec![self.imei_from_dialog(slot, first).await?]);
         }
         Ok(vec![first])
     }
 
     /// The IMEI of `slot` from the `*#06#` dialog (typed once per reading); `shell` is the
     /// reading the shell gave, whose reason is kept when the dialog shows none.
-    async fn from_dialog(&mut self, slot: u32, shell: Reading) -> Result<Reading, DeviceError> {
+    async fn imei_from_dialog(
+        &mut self,
+        slot: u32,
+        shell: Reading,
+    ) -> Result<Reading, DeviceError> {
         if self.dialog.is_none() {
             self.dialog = Some(dialer::read_device_ids(self.adb, self.sdk).await);
         }
@@ -764,11 +768,13 @@ mod tests {
     use crate::adb::ShellOutput;
     use std::sync::Mutex;
 
+    type Answerer = dyn Fn(&str) -> Option<String> + Send + Sync;
+
     /// A device that answers like AOSP's tools: `answer` maps a command to its output; anything
     /// else is mksh's `not found`. `legacy`: KitKat's `shell:` (no exit codes, CRLF, stderr
     /// merged).
     struct Scripted {
-        answer: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+        answer: Box<Answerer>,
         legacy: bool,
         log: Mutex<Vec<String>>,
     }
@@ -872,7 +878,7 @@ mod tests {
         for u in units.iter().chain(std::iter::once(&0)) {
             bytes.extend_from_slice(&u.to_le_bytes());
         }
-        while bytes.len() % 4 != 0 {
+        while !bytes.len().is_multiple_of(4) {
             bytes.push(0);
         }
     }

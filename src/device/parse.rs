@@ -520,7 +520,7 @@ mod tests {
         for u in units.iter().chain(std::iter::once(&0u16)) {
             bytes.extend_from_slice(&u.to_le_bytes());
         }
-        while bytes.len() % 4 != 0 {
+        while !bytes.len().is_multiple_of(4) {
             bytes.push(0);
         }
     }

@@ -51,7 +51,7 @@ impl Bounds {
     /// `[x1,y1][x2,y2]`.
     pub fn parse(text: &str) -> Option<Bounds> {
         let nums: Vec<i32> = text
-            .split(|c: char| c == '[' || c == ']' || c == ',')
+            .split(['[', ']', ','])
             .filter(|s| !s.is_empty())
             .map(|s| s.trim().parse().ok())
             .collect::<Option<_>>()?;

@@ -211,15 +211,8 @@ async fn devices_text_for_the_clean_profile() {
         assert!(!stdout.contains(&value), "raw identifier printed");
     }
     // --no-root: root is not looked at, and the report says so.
-    let out = tattle_devices(
-        &bench,
-        &[
-            "--no-root",
-            "--device",
-            &bench.device().serial().to_string(),
-        ],
-    )
-    .await;
+    let device = bench.device();
+    let out = tattle_devices(&bench, &["--no-root", "--device", device.serial()]).await;
     assert!(text(&out.stdout).contains("root          not tried (--no-root)"));
     bench.finish().await;
 }
