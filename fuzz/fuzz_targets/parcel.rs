@@ -84,8 +84,11 @@ const TRAILER: u8 = 0x20;
 const UNITS: u8 = 0x40;
 const LONG: u8 = 0x80;
 
-/// Exception codes a Java service writes (`Parcel.writeException`), and the fat-header ones.
-const EXCEPTIONS: [i32; 12] = [-1, -2, -3, -4, -5, -6, -7, -8, -9, -11, -127, -128];
+/// Exception codes a Java service writes (`Parcel.writeException`), the noted-app-ops header
+/// (-127, which only a Java client asks for) and EX_TRANSACTION_FAILED (-129). Not -128: that is
+/// the StrictMode reply header of a call that threw nothing, followed by its result, which the
+/// parser reads past (a unit test in src/device/parse.rs covers it).
+const EXCEPTIONS: [i32; 12] = [-1, -2, -3, -4, -5, -6, -7, -8, -9, -11, -127, -129];
 
 /// Stray output a merged stderr or a noisy build may add.
 fn strays() -> &'static [&'static str] {

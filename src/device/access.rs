@@ -21,6 +21,8 @@ use crate::adb::{AdbError, ShellOutput, shell_quote};
 /// screen first; past this it counts as not granted.
 const SU_TIMEOUT: Duration = Duration::from_secs(12);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+/// What `su` is tried with.
+const PROBE: &str = "sh -c id";
 
 /// How a command runs as root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,7 +96,10 @@ pub async fn probe_root(adb: &impl Shell, debuggable: bool) -> Result<RootAccess
     }
     let mut tried = Vec::new();
     for form in [RootForm::SuC, RootForm::Su0] {
-        match run(adb, &form.wrap("id"), SU_TIMEOUT).await {
+        // A command of several words, as the real ones are: AOSP 4.4's su takes `-c` for uid 0
+        // and execs a single word alone, so `su -c id` works there while `su -c 'service call …'`
+        // fails with `su: exec failed` (system/extras 4.4.4_r1 su.c).
+        match run(adb, &form.wrap(PROBE), SU_TIMEOUT).await {
             Ok(out) => {
                 let text = format!("{}{}", out.stdout_text(), out.stderr_text());
                 if parse::id_is_root(&text) {
@@ -138,9 +143,15 @@ pub async fn probe_root(adb: &impl Shell, debuggable: bool) -> Result<RootAccess
 /// (KitKat's toolbox has no `which`).
 pub async fn has_program(adb: &impl Shell, program: &str) -> Result<bool, DeviceError> {
     let quoted = shell_quote(program);
+    // A path to the program, alone on its line: not `/system/bin/sh: which: not found`, which the
+    // legacy shell merges into stdout.
+    let is_path = |line: &str| {
+        let line = line.trim();
+        line.starts_with('/') && !line.contains(' ') && line.ends_with(&format!("/{program}"))
+    };
     let out = run(adb, &format!("which {quoted}"), PROBE_TIMEOUT).await?;
     let text = out.stdout_text();
-    if text.lines().any(|l| l.trim().starts_with('/')) && out.exit_code.is_none_or(|c| c == 0) {
+    if text.lines().any(is_path) && out.exit_code.is_none_or(|c| c == 0) {
         return Ok(true);
     }
     let which_missing = out.exit_code == Some(127)
@@ -149,7 +160,7 @@ pub async fn has_program(adb: &impl Shell, program: &str) -> Result<bool, Device
         return Ok(false);
     }
     let out = run(adb, &format!("command -v {quoted}"), PROBE_TIMEOUT).await?;
-    Ok(out.stdout_text().lines().any(|l| l.trim().starts_with('/')))
+    Ok(out.stdout_text().lines().any(is_path))
 }
 
 async fn run(
@@ -163,6 +174,41 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// KitKat's legacy shell: no exit codes, stderr merged into stdout, toolbox without `which`.
+    struct KitKat;
+
+    impl Shell for KitKat {
+        fn run(
+            &self,
+            command: &str,
+            _timeout: Duration,
+        ) -> impl std::future::Future<Output = Result<ShellOutput, AdbError>> + Send {
+            let text = match command {
+                "command -v tcpdump" => "/system/xbin/tcpdump\r\n".to_string(),
+                "command -v su" => String::new(),
+                c if c.starts_with("which ") => "/system/bin/sh: which: not found\r\n".into(),
+                c => format!("/system/bin/sh: {c}: not found\r\n"),
+            };
+            std::future::ready(Ok(ShellOutput {
+                stdout: text.into_bytes(),
+                stderr: Vec::new(),
+                exit_code: None,
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn programs_on_a_shell_without_which() {
+        assert!(has_program(&KitKat, "tcpdump").await.unwrap());
+        assert!(
+            !has_program(&KitKat, "su").await.unwrap(),
+            "the shell's own `not found` line is not a path"
+        );
+        let root = probe_root(&KitKat, false).await.unwrap();
+        assert_eq!(root.form, None);
+        assert_eq!(root.note, "no `su` on the PATH");
+    }
 
     #[test]
     fn root_forms_wrap_commands() {

@@ -1081,7 +1081,7 @@ mod tests {
             match c {
             c if c.starts_with("service call iphonesubinfo") => null(),
             "id" => Some("uid=2000(shell) gid=2000(shell)\n".into()),
-            "su -c id" => Some("uid=0(root) gid=0(root) context=u:r:magisk:s0\n".into()),
+            "su -c 'sh -c id'" => Some("uid=0(root) gid=0(root) context=u:r:magisk:s0\n".into()),
             "su -c 'service call iphonesubinfo 1 s16 root'" => value("490154203237518"),
             "su -c 'service call iphonesubinfo 7 s16 root'" => value("310260000000000"),
             "su -c 'service call iphonesubinfo 10 s16 root'" => value("89014103211118510720"),
@@ -1117,7 +1117,7 @@ mod tests {
             device
                 .commands()
                 .iter()
-                .filter(|c| c.as_str() == "su -c id")
+                .filter(|c| c.as_str() == "su -c 'sh -c id'")
                 .count(),
             1,
             "probed once"
