@@ -109,8 +109,12 @@ pub async fn probe_root(adb: &impl Shell, debuggable: bool) -> Result<RootAccess
                         note: format!("`{}` gives uid 0", form.label()),
                     });
                 }
-                let lower = text.to_ascii_lowercase();
-                if lower.contains("not found") || lower.contains("no such file") {
+                // mksh's own message for a missing program (`/system/bin/sh: su: not found`);
+                // not su's `exec failed … No such file or directory`, which means su is there.
+                if out.exit_code == Some(127)
+                    || text.contains("su: not found")
+                    || text.contains("su: inaccessible or not found")
+                {
                     tried.push("no `su` on the PATH".to_string());
                     // No su at all: the other form cannot work either.
                     break;
@@ -188,7 +192,10 @@ mod tests {
                 "command -v tcpdump" => "/system/xbin/tcpdump\r\n".to_string(),
                 "command -v su" => String::new(),
                 c if c.starts_with("which ") => "/system/bin/sh: which: not found\r\n".into(),
-                c => format!("/system/bin/sh: {c}: not found\r\n"),
+                c => format!(
+                    "/system/bin/sh: {}: not found\r\n",
+                    c.split_whitespace().next().unwrap_or("")
+                ),
             };
             std::future::ready(Ok(ShellOutput {
                 stdout: text.into_bytes(),

@@ -214,11 +214,16 @@ async fn capture_sources(
             detail: "no tcpdump on the device's PATH".into(),
         }
     } else {
-        match probe_capture(device).await {
+        match probe_capture(device, identity.sdk).await {
             Ok(()) => CaptureSource {
                 source: "device-tcpdump",
                 status: CaptureStatus::Works,
                 detail: "tcpdump started and sent its pcap header (what `tattle run` uses)".into(),
+            },
+            Err(why) if identity.sdk < 21 => CaptureSource {
+                source: "device-tcpdump",
+                status: CaptureStatus::Fails,
+                detail: why,
             },
             Err(why) => {
                 let root_words = match root.and_then(|r| r.form) {
@@ -272,12 +277,18 @@ async fn capture_sources(
 
 /// Starts the run's capture command and waits for the 24-byte pcap header: the only proof that
 /// tcpdump can capture as the user adbd runs it as.
-async fn probe_capture(device: &Device) -> Result<(), String> {
-    let mut stream = device
-        .adb()
-        .exec_out(CAPTURE_COMMAND)
-        .await
-        .map_err(|e| format!("the capture could not start: {e}"))?;
+async fn probe_capture(device: &Device, sdk: u32) -> Result<(), String> {
+    let mut stream = device.adb().exec_out(CAPTURE_COMMAND).await.map_err(|e| {
+        if sdk < 21 {
+            // adbd's `exec:` service (binary-safe stdout) came with Android 5.0.
+            format!(
+                "this adbd has no `exec:` service (SDK {sdk}; it came with Android 5.0), which \
+                 the capture streams through"
+            )
+        } else {
+            format!("the capture could not start: {e}")
+        }
+    })?;
     let mut header = [0u8; 24];
     match tokio::time::timeout(CAPTURE_PROBE, stream.read_exact(&mut header)).await {
         Ok(Ok(_))

@@ -177,8 +177,9 @@ async fn devices_json_of_every_builtin_profile() {
     bench.finish().await;
 }
 
-/// What a person sees for the clean AOSP 13 profile: the shell reads the SIM identifiers with
-/// Android 11–15's codes and the shell's own package; what the device lacks is said.
+/// What a person sees for the clean AOSP 13 profile (userdebug: AOSP's `su`): the shell reads the
+/// SIM identifiers with Android 11–15's codes, per subscription (`dumpsys isub`'s ids), with the
+/// shell's own package; root is found but not needed; what the device lacks is said.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_text_for_the_clean_profile() {
     let bench = Bench::start(&["aosp-clean"]).await;
@@ -193,13 +194,13 @@ async fn devices_text_for_the_clean_profile() {
     for line in [
         "AOSP AOSP on vhandset — Android 13 (SDK 33), userdebug build",
         "firmware      Android-vhandset-TP1A.220624.014-eng.vhandset.20221004 (from the build fingerprint)",
-        "root          none (no `su` on the PATH; adbd is not root but `adb root` is possible (ro.debuggable=1))",
+        "root          su 0 (`su 0` gives uid 0)",
         "capture       device-tcpdump: works",
         "identifiers   6 readable, 0 missing, 2 absent (service call codes of Android 11–15)",
         "imei            slot 0  read     service call iphonesubinfo 1 s16 com.android.shell [shell]",
-        "imsi            slot 0  read     service call iphonesubinfo 8 s16 com.android.shell [shell]",
-        "iccid           slot 0  read     service call iphonesubinfo 12 s16 com.android.shell [shell]",
-        "phone_number    slot 0  read     service call iphonesubinfo 15 s16 com.android.shell [shell]",
+        "imsi            slot 0  read     service call iphonesubinfo 10 i32 SUBID s16 com.android.shell [shell]",
+        "iccid           slot 0  read     service call iphonesubinfo 14 i32 SUBID s16 com.android.shell [shell]",
+        "phone_number    slot 0  read     service call iphonesubinfo 16 i32 SUBID s16 com.android.shell [shell]",
         "android_id              read     settings get secure android_id [shell]",
         "serial                  read     getprop ro.serialno [shell]",
         "wifi_mac                absent   the device has no wlan0 interface",
@@ -232,5 +233,92 @@ async fn devices_exit_2_without_a_device() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no device `nope`"));
     assert!(out.stdout.is_empty());
+    bench.finish().await;
+}
+
+/// One persona per Android generation, as a person sees them: each reads its identifiers the way
+/// its release answers (4.4: `dumpsys` and argument-less codes over the legacy shell; 9: codes
+/// 1/8/11/13 with the package; 12: 11–15's codes; a vendor 14 that refuses the shell: both IMEIs
+/// from the `*#06#` dialog, the SIM values missing with Android 14's refusal and the fix), and
+/// root as each build has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_text_for_each_generation() {
+    let personas = [
+        "aosp-4.4-rooted",
+        "aosp-9-userdebug",
+        "aosp-12",
+        "vendor-14-locked",
+    ];
+    let bench = Bench::start(&personas).await;
+    let expected: [&[&str]; 4] = [
+        &[
+            "Android 4.4.4 (SDK 19), userdebug build",
+            "root          su 0 (`su 0` gives uid 0)",
+            "device-tcpdump: fails — this adbd has no `exec:` service (SDK 19; it came with Android 5.0)",
+            "identifiers   6 readable, 0 missing, 2 absent (service call codes of Android 4.4)",
+            "imei            slot 0  read     dumpsys iphonesubinfo [shell]",
+            "imsi            slot 0  read     service call iphonesubinfo 3 [shell]",
+            "iccid           slot 0  read     service call iphonesubinfo 5 [shell]",
+            "phone_number    slot 0  read     service call iphonesubinfo 6 [shell]",
+        ],
+        &[
+            "Android 9 (SDK 28), userdebug build",
+            "root          su 0 (`su 0` gives uid 0)",
+            "imei            slot 0  read     service call iphonesubinfo 1 s16 com.android.shell [shell]",
+            "imsi            slot 0  read     service call iphonesubinfo 8 i32 SUBID s16 com.android.shell [shell]",
+            "iccid           slot 0  read     service call iphonesubinfo 11 i32 SUBID s16 com.android.shell [shell]",
+            "phone_number    slot 0  read     service call iphonesubinfo 13 i32 SUBID s16 com.android.shell [shell]",
+        ],
+        &[
+            "Android 12 (SDK 31), user build",
+            "root          none (no `su` on the PATH)",
+            "imei            slot 0  read     service call iphonesubinfo 1 s16 com.android.shell [shell]",
+            "imsi            slot 0  read     service call iphonesubinfo 10 i32 SUBID s16 com.android.shell [shell]",
+            "phone_number    slot 0  read     service call iphonesubinfo 16 i32 SUBID s16 com.android.shell [shell]",
+        ],
+        &[
+            "Nimbus Nimbus X5 Dual — Android 14 (SDK 34), user build",
+            "root          none (no `su` on the PATH)",
+            "identifiers   4 readable, 6 missing, 2 absent (service call codes of Android 11–15)",
+            "imei            slot 0  read     dialer *#06# (uiautomator dump) [screen]",
+            "imei            slot 1  read     dialer *#06# (uiautomator dump) [screen]",
+            "imsi            slot 1  MISSING  this build refuses it to the shell (SecurityException: getSubscriberIdForSubscriber: The uid 2000 does not meet the requirements to access device identifiers.); no root (no `su` on the PATH); pass --id imsi=VALUE",
+            "iccid           slot 0  MISSING  this build refuses it to the shell (SecurityException: getIccSerialNumber: The uid 2000",
+            "phone_number    slot 0  MISSING  this build refuses it to the shell (SecurityException: getLine1Number: Neither user 2000 nor current process has android.permission.READ_PHONE_STATE, android.permission.READ_SMS, or android.permission.READ_PHONE_NUMBERS); no root (no `su` on the PATH); pass --id phone_number=VALUE",
+        ],
+    ];
+    for ((handset, persona), lines) in bench.handsets.iter().zip(personas).zip(expected) {
+        let adb = handset.adb();
+        let out = tattle_devices(&bench, &["--device", adb.serial()]).await;
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{persona}: {stdout}");
+        for line in lines {
+            assert!(
+                stdout.contains(line),
+                "{persona}: no `{line}` in:\n{stdout}"
+            );
+        }
+        for value in profile_values(persona) {
+            assert!(
+                !stdout.contains(&value),
+                "{persona}: raw identifier printed"
+            );
+            assert!(
+                !text(&out.stderr).contains(&value),
+                "{persona}: raw identifier logged"
+            );
+        }
+    }
+    // The `*#06#` dialog was closed and the screen left at HOME: typing it again works the same.
+    let locked = bench.handsets[3].adb();
+    let again = tattle_devices(&bench, &["--device", locked.serial()]).await;
+    assert!(text(&again.stdout).contains("imei            slot 1  read     dialer *#06#"));
+    // Without the screen, the IMEI is missing, with the refusal in words and the fix.
+    let out = tattle_devices(&bench, &["--no-screen", "--device", locked.serial()]).await;
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("imei            slot 0  MISSING  this build refuses it to the shell (SecurityException: getDeviceId: The uid 2000 does not meet the requirements to access device identifiers.); no root (no `su` on the PATH); pass --id imei=VALUE (dial *#06# on the phone to see it)"),
+        "{stdout}"
+    );
     bench.finish().await;
 }

@@ -65,3 +65,42 @@ async fn every_value_read_is_the_profiles_own() {
     }
     bench.finish().await;
 }
+
+/// The dual-SIM vendor 14 that refuses the shell: both IMEIs, slot 0 and slot 1 in order, from
+/// the `*#06#` dialog; afterwards the dialog is gone from the screen (closed with its button,
+/// then HOME).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_sim_imeis_from_the_dialer_and_the_screen_left_clean() {
+    let bench = Bench::start(&["vendor-14-locked"]).await;
+    let profile = Profile::builtin("vendor-14-locked").unwrap();
+    let adb = bench.device();
+    let device = Device::new(adb.clone());
+    let identity = device.identity().await.unwrap();
+    let report = device
+        .read_identifiers(&identity, ReadOptions::default())
+        .await
+        .unwrap();
+    for (slot, key) in [(0, "imei"), (1, "imei2")] {
+        let r = report
+            .readings
+            .iter()
+            .find(|r| r.kind == "imei" && r.slot == Some(slot))
+            .unwrap();
+        assert_eq!(
+            r.value(),
+            Some(profile.identifiers[key].as_str()),
+            "slot {slot}"
+        );
+        assert_eq!(r.via, Some("screen"));
+    }
+    let screen = tattle::device::screen::dump(&adb, std::time::Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(
+        !screen
+            .iter()
+            .any(|n| n.text.contains(&profile.identifiers["imei"])),
+        "the IMEI dialog is still on screen"
+    );
+    bench.finish().await;
+}
