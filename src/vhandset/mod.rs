@@ -82,6 +82,15 @@ pub enum VhandsetError {
         source: std::io::Error,
         hint: &'static str,
     },
+    #[error(
+        "the virtual handset has no network: {private}; and the host's loopback refuses {addr} \
+         ({host})"
+    )]
+    NoNetwork {
+        private: network::netns::NetnsError,
+        addr: String,
+        host: std::io::Error,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -8,16 +8,21 @@
 //! or the handset's network shuts down, tcpdump gets SIGINT (SIGTERM loses packets still buffered),
 //! then SIGKILL if it has not exited after a grace period.
 //!
+//! In a handset with a private network namespace (the default, see `network::netns`) the capture is
+//! the handset's own packet socket on that namespace's `lo` instead (`run_private`): no root needed.
+//!
 //! Must not touch: the handset's sockets (that is `network`), the adbd, anything above `vhandset`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::ShellIo;
+use super::network::loopback_capture::{Frame, LoopbackCapture};
+use super::network::netns::Netns;
 use super::network::{HandsetNetwork, stopped};
 
 const USAGE: &str =
@@ -272,6 +277,9 @@ pub async fn run(args: &[String], network: &HandsetNetwork, io: ShellIo) -> i32 
         .await;
         return 0;
     }
+    if let Some(ns) = network.private_netns() {
+        return run_private(&opts, ns, network, io).await;
+    }
     let Some(bin) = find_tcpdump() else {
         say(
             &io,
@@ -386,6 +394,222 @@ pub async fn run(args: &[String], network: &HandsetNetwork, io: ShellIo) -> i32 
     }
     tracing::debug!(status, "host tcpdump ended");
     status
+}
+
+/// The capture in the handset's private namespace: its own packet socket on the namespace's `lo`
+/// (no root, no host tcpdump needed to capture), written as tcpdump writes it. The host's tcpdump is
+/// still used where tcpdump itself is the point: compiling a filter expression (`-ddd`) and printing
+/// text (`-r -`), so both behave exactly as the real one does.
+async fn run_private(opts: &Options, ns: &Netns, network: &HandsetNetwork, io: ShellIo) -> i32 {
+    let snaplen = opts.snaplen.min(LO_MAX_FRAME);
+    let program = match &opts.filter {
+        None => None,
+        Some(expr) => match compile_filter(expr, snaplen).await {
+            Ok(p) => Some(p),
+            Err(text) => {
+                say(&io, &text).await;
+                return 1;
+            }
+        },
+    };
+    let mut capture = match LoopbackCapture::open(ns, program.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            say(&io, &format!("tcpdump: lo: {e}\n")).await;
+            return 1;
+        }
+    };
+    // Text output: the host's tcpdump reads our pcap and prints it, flags and all.
+    let mut printer = None;
+    if !opts.write_pcap {
+        let Some(bin) = find_tcpdump() else {
+            say(&io, &format!("tcpdump: lo: printing packets as text needs the host's tcpdump\n{NOT_FOUND_FIX}")).await;
+            return 1;
+        };
+        let mut args: Vec<String> = vec!["-r".into(), "-".into(), "-l".into()];
+        let flags: String = opts.text_flags.iter().collect();
+        if !flags.is_empty() {
+            args.push(format!("-{flags}"));
+        }
+        match Command::new(&bin)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+        {
+            Ok(mut child) => {
+                let (Some(stdin), Some(mut out)) = (child.stdin.take(), child.stdout.take()) else {
+                    return 1;
+                };
+                let tx = io.stdout.clone();
+                let forward = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = out.read(&mut buf).await {
+                        if n == 0 || tx.send(buf[..n].to_vec()).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                printer = Some((child, stdin, forward));
+            }
+            Err(e) => {
+                say(
+                    &io,
+                    &format!("tcpdump: {}: {e}\n{NOT_FOUND_FIX}", bin.display()),
+                )
+                .await;
+                return 1;
+            }
+        }
+    }
+    say(
+        &io,
+        &format!(
+            "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length {snaplen} bytes\n"
+        ),
+    )
+    .await;
+    let header = pcap_header(snaplen);
+    let mut sent_header = false;
+    let mut shutdown = network.shutdown_signal();
+    let mut buf = vec![0u8; LO_MAX_FRAME as usize];
+    let mut captured = 0u64;
+    loop {
+        let frame = tokio::select! {
+            f = capture.next(&mut buf) => match f {
+                Ok(f) => f,
+                Err(e) => {
+                    say(&io, &format!("tcpdump: pcap_loop: {e}\n")).await;
+                    break;
+                }
+            },
+            _ = io.stdout.closed() => break,
+            _ = stopped(&mut shutdown) => break,
+        };
+        let mut chunk = Vec::with_capacity(header.len() + 16 + frame.captured);
+        if !sent_header {
+            chunk.extend_from_slice(&header);
+            sent_header = true;
+        }
+        let keep = frame.captured.min(snaplen as usize);
+        chunk.extend_from_slice(&record_header(&frame, keep));
+        chunk.extend_from_slice(&buf[..keep]);
+        let delivered = match &mut printer {
+            Some((_, stdin, _)) => stdin.write_all(&chunk).await.is_ok(),
+            None => io.stdout.send(chunk).await.is_ok(),
+        };
+        if !delivered {
+            break;
+        }
+        captured += 1;
+        if opts.count.is_some_and(|c| captured >= c) {
+            break;
+        }
+    }
+    if let Some((mut child, stdin, forward)) = printer {
+        drop(stdin);
+        let _ = tokio::time::timeout(GRACE, child.wait()).await;
+        let _ = tokio::time::timeout(GRACE, forward).await;
+    }
+    let stats = capture.stats();
+    say(
+        &io,
+        &format!(
+            "{captured} packets captured\n{} packets received by filter\n{} packets dropped by kernel\n",
+            stats.received, stats.dropped
+        ),
+    )
+    .await;
+    0
+}
+
+/// The pcap file header tcpdump writes: native byte order, microsecond stamps, LINKTYPE_ETHERNET.
+fn pcap_header(snaplen: u32) -> [u8; 24] {
+    let mut h = [0u8; 24];
+    h[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_ne_bytes());
+    h[4..6].copy_from_slice(&2u16.to_ne_bytes());
+    h[6..8].copy_from_slice(&4u16.to_ne_bytes());
+    h[16..20].copy_from_slice(&snaplen.to_ne_bytes());
+    h[20..24].copy_from_slice(&1u32.to_ne_bytes());
+    h
+}
+
+fn record_header(frame: &Frame, kept: usize) -> [u8; 16] {
+    let since = frame
+        .time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut h = [0u8; 16];
+    h[0..4].copy_from_slice(&(since.as_secs() as u32).to_ne_bytes());
+    h[4..8].copy_from_slice(&since.subsec_micros().to_ne_bytes());
+    h[8..12].copy_from_slice(&(kept as u32).to_ne_bytes());
+    h[12..16].copy_from_slice(&(frame.wire as u32).to_ne_bytes());
+    h
+}
+
+/// Compiles `expr` to classic BPF with the host's tcpdump (`-ddd` on an Ethernet pcap header fed on
+/// stdin, which needs no capture permission), so the handset's filters mean exactly what tcpdump's
+/// mean. Errors are tcpdump's own text.
+async fn compile_filter(expr: &str, snaplen: u32) -> Result<Vec<libc::sock_filter>, String> {
+    let Some(bin) = find_tcpdump() else {
+        return Err(format!(
+            "tcpdump: a filter expression is compiled by the host's tcpdump, which is not installed\n{NOT_FOUND_FIX}"
+        ));
+    };
+    let mut child = Command::new(&bin)
+        .args(["-r", "-", "-ddd", "-s", &snaplen.to_string(), expr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("tcpdump: {}: {e}\n{NOT_FOUND_FIX}", bin.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(&pcap_header(snaplen)).await;
+    }
+    let out = tokio::time::timeout(GRACE, child.wait_with_output())
+        .await
+        .map_err(|_| "tcpdump: compiling the filter took too long\n".to_string())?
+        .map_err(|e| format!("tcpdump: {e}\n"))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("reading from file"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        return Err(text);
+    }
+    parse_bpf(&String::from_utf8_lossy(&out.stdout))
+        .ok_or_else(|| "tcpdump: could not read the compiled filter\n".to_string())
+}
+
+/// `tcpdump -ddd` output: a count line, then one `code jt jf k` line per instruction.
+fn parse_bpf(text: &str) -> Option<Vec<libc::sock_filter>> {
+    let mut lines = text.lines();
+    let count: usize = lines.next()?.trim().parse().ok()?;
+    let program: Vec<libc::sock_filter> = lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Vec<u32> = l
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .ok()?;
+            let [code, jt, jf, k] = v[..] else {
+                return None;
+            };
+            Some(libc::sock_filter {
+                code: u16::try_from(code).ok()?,
+                jt: u8::try_from(jt).ok()?,
+                jf: u8::try_from(jf).ok()?,
+                k,
+            })
+        })
+        .collect::<Option<_>>()?;
+    (program.len() == count && count > 0).then_some(program)
 }
 
 fn interrupt(pid: Option<u32>) {

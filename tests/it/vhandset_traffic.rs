@@ -1,5 +1,6 @@
 //! The virtual handset's firmware profiles and the real traffic they emit, captured by the handset's own
-//! `tcpdump` (the host's real tcpdump) and read back with the real tshark. Needs root (CI runs as root).
+//! `tcpdump` (a packet socket in the handset's private network namespace) and read back with the real
+//! tshark. Needs no root: the tests that prove it run again as `nobody` when the suite runs as root.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -191,7 +192,7 @@ fn bad_profile_files_give_clear_errors() {
 async fn capture(profile: &str) -> Vec<u8> {
     let net = HandsetNetwork::start(Arc::new(Profile::builtin(profile).unwrap()))
         .await
-        .expect("handset network (needs root)");
+        .expect("handset network");
     let (out_tx, mut out_rx) = mpsc::channel(64);
     let (err_tx, mut err_rx) = mpsc::channel::<Vec<u8>>(64);
     let (_stdin_tx, stdin_rx) = mpsc::channel(1);
@@ -398,45 +399,124 @@ async fn tcpdump_usage_errors() {
     net.shutdown().await;
 }
 
-/// Without root, starting a handset network fails with the bind error and its fix. Runs this test
-/// binary again as `nobody` (setpriv drops every capability with the uid change).
-#[test]
-fn unprivileged_start_names_the_fix() {
-    if unsafe { libc::geteuid() } != 0 {
-        return; // already unprivileged: the child test below covers it when run directly
-    }
+/// Runs the ignored test `child` of this binary again as a normal user — `nobody` through setpriv
+/// (which drops every capability with the uid change) when the suite runs as root, as is when not —
+/// behind `wrapper` (a command that execs its arguments), and asserts it passed.
+fn rerun_unprivileged(child: &str, wrapper: &[&str]) {
     let exe = std::env::current_exe().unwrap();
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-        ])
-        .arg(&exe)
-        .args([
-            "--exact",
-            "vhandset_traffic::unprivileged_child",
-            "--ignored",
-            "--test-threads=1",
-        ])
+    let mut argv: Vec<String> = Vec::new();
+    if unsafe { libc::geteuid() } == 0 {
+        argv.extend(
+            [
+                "setpriv",
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ]
+            .map(String::from),
+        );
+    }
+    argv.extend(wrapper.iter().map(|s| s.to_string()));
+    argv.push(exe.display().to_string());
+    argv.extend(["--exact", child, "--ignored", "--test-threads=1"].map(String::from));
+    let home = tempfile::tempdir().unwrap();
+    // `nobody` must be able to write the HOME it is given (tshark keeps its profile there).
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
         .env("TATTLE_UNPRIVILEGED_CHILD", "1")
+        .env("HOME", home.path())
         .output()
-        .expect("setpriv");
+        .unwrap_or_else(|e| panic!("{}: {e}", argv[0]));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("1 passed"),
-        "child failed: {stdout}{}",
+        "{child} failed: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
 
+fn in_unprivileged_child() -> bool {
+    std::env::var_os("TATTLE_UNPRIVILEGED_CHILD").is_some()
+}
+
+/// A normal user runs handsets: each lives in its own user + network namespace, where its servers
+/// take ports 53/80/123/443 and its tcpdump captures its loopback, with no root and no capability.
 #[test]
-#[ignore = "run by unprivileged_start_names_the_fix as user nobody"]
+fn handsets_run_and_capture_as_a_normal_user() {
+    rerun_unprivileged("vhandset_traffic::unprivileged_child", &[]);
+}
+
+#[test]
+#[ignore = "run by handsets_run_and_capture_as_a_normal_user as a normal user"]
 fn unprivileged_child() {
-    if std::env::var_os("TATTLE_UNPRIVILEGED_CHILD").is_none() {
+    if !in_unprivileged_child() {
+        return;
+    }
+    assert_ne!(unsafe { libc::geteuid() }, 0, "must run unprivileged");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pcap = rt.block_on(capture("miui-cloud-default"));
+    let names = tshark_names(&pcap);
+    let vendor = Profile::builtin("miui-cloud-default").unwrap().hosts();
+    for host in &vendor {
+        assert!(
+            names.dns.contains(host) || names.sni.contains(host) || names.http.contains(host),
+            "{host} missing from the unprivileged capture: {names:?}"
+        );
+    }
+    assert!(contains(&pcap, "POST "), "the SMS upload is in clear");
+    // Asked for the host's loopback instead, the same user gets the bind error and its fix.
+    // SAFETY: set before any other thread of this child reads the environment.
+    unsafe { std::env::set_var("TATTLE_VHANDSET_NET", "host") };
+    let err = rt
+        .block_on(HandsetNetwork::start(Arc::new(
+            Profile::builtin("aosp-clean").unwrap(),
+        )))
+        .err()
+        .expect("binding port 53 on the host's loopback must fail without privileges");
+    let msg = err.to_string();
+    assert!(matches!(err, VhandsetError::Bind { .. }), "{msg}");
+    assert!(
+        msg.contains(":53")
+            && msg.contains("CAP_NET_BIND_SERVICE")
+            && msg.contains("run tattle as root"),
+        "{msg}"
+    );
+}
+
+/// Where the host forbids user namespaces (here: a namespace whose `user.max_user_namespaces` is 0, as
+/// RHEL 7 ships it), starting a handset says why and what to do, in one message.
+#[test]
+fn forbidden_namespaces_name_the_fix() {
+    rerun_unprivileged(
+        "vhandset_traffic::forbidden_namespaces_child",
+        &[
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"",
+            "sh",
+        ],
+    );
+}
+
+#[test]
+#[ignore = "run by forbidden_namespaces_name_the_fix inside a namespace that allows no more"]
+fn forbidden_namespaces_child() {
+    if !in_unprivileged_child() {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -448,13 +528,11 @@ fn unprivileged_child() {
             Profile::builtin("aosp-clean").unwrap(),
         )))
         .err()
-        .expect("binding port 53 must fail without privileges");
+        .expect("no namespace and no privilege: the handset cannot start");
     let msg = err.to_string();
-    assert!(matches!(err, VhandsetError::Bind { .. }), "{msg}");
+    assert!(matches!(err, VhandsetError::NoNetwork { .. }), "{msg}");
     assert!(
-        msg.contains(":53")
-            && msg.contains("CAP_NET_BIND_SERVICE")
-            && msg.contains("run tattle as root"),
+        msg.contains("max_user_namespaces") && msg.contains("run as root") && msg.contains(":53"),
         "{msg}"
     );
 }

@@ -73,13 +73,12 @@ pub(super) fn answer(query: &[u8], zone: &BTreeMap<String, Ipv4Addr>) -> Option<
     reply.build_bytes_vec().ok()
 }
 
-/// Resolves `name` to an IPv4 address by a real query from `from` to `resolver`.
+/// Resolves `name` to an IPv4 address by a real query from `sock` (the handset's) to `resolver`.
 pub(super) async fn resolve(
     name: &str,
-    from: Ipv4Addr,
+    sock: UdpSocket,
     resolver: SocketAddr,
 ) -> io::Result<Ipv4Addr> {
-    let sock = UdpSocket::bind((from, 0)).await?;
     let id = query_id();
     let mut q = Packet::new_query(id);
     q.set_flags(PacketFlag::RECURSION_DESIRED);

@@ -12,6 +12,8 @@
 
 mod dns;
 mod http;
+pub mod loopback_capture;
+pub mod netns;
 mod ntp;
 mod tls;
 
@@ -28,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use super::profile::{Action, Context, Request};
 use super::{HandsetEvent, Profile, VhandsetError};
+use netns::Netns;
 
 /// Every action is local and quick; one that hangs is a bug, not a slow network.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(3);
@@ -58,6 +61,7 @@ pub struct HandsetNetwork {
 
 struct Inner {
     profile: Arc<Profile>,
+    stack: Stack,
     n: u8,
     hosts: BTreeMap<String, Ipv4Addr>,
     tls_client: Arc<rustls::ClientConfig>,
@@ -105,22 +109,74 @@ fn classify(addr: SocketAddr, e: io::Error) -> BindFailure {
     }
 }
 
-fn bind_udp(a: SocketAddr) -> Result<UdpSocket, BindFailure> {
-    // std then tokio: no SO_REUSEADDR, so a second handset on the same N fails instead of sharing.
-    let s = std::net::UdpSocket::bind(a).map_err(|e| classify(a, e))?;
-    s.set_nonblocking(true).map_err(|e| classify(a, e))?;
-    UdpSocket::from_std(s).map_err(|e| classify(a, e))
+/// Where the handset's sockets are made: its own user + network namespace (the default, no root
+/// needed, one loopback per handset), or the host's loopback (root or capabilities needed; used when
+/// the host forbids unprivileged namespaces, or when asked with `TATTLE_VHANDSET_NET=host`).
+pub enum Stack {
+    Private(Netns),
+    Host,
 }
 
-fn bind_tcp(a: SocketAddr) -> Result<TcpListener, BindFailure> {
-    let s = std::net::TcpListener::bind(a).map_err(|e| classify(a, e))?;
-    s.set_nonblocking(true).map_err(|e| classify(a, e))?;
-    TcpListener::from_std(s).map_err(|e| classify(a, e))
+impl Stack {
+    /// The private namespace unless `TATTLE_VHANDSET_NET=host`; falls back to the host when the
+    /// namespace cannot be made (the error is kept for the message if the host fails too).
+    fn choose() -> (Stack, Option<netns::NetnsError>) {
+        if std::env::var("TATTLE_VHANDSET_NET").as_deref() == Ok("host") {
+            return (Stack::Host, None);
+        }
+        match Netns::create() {
+            Ok(ns) => (Stack::Private(ns), None),
+            Err(e) => {
+                tracing::info!(error = %e, "no private network namespace; the handset uses the host's loopback");
+                (Stack::Host, Some(e))
+            }
+        }
+    }
+
+    fn socket(&self, ty: libc::c_int) -> io::Result<socket2::Socket> {
+        let ty = ty | libc::SOCK_NONBLOCK;
+        match self {
+            Stack::Host => {
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::from(ty), None)
+            }
+            Stack::Private(ns) => ns.socket(libc::AF_INET, ty, 0).map(socket2::Socket::from),
+        }
+    }
+
+    /// A UDP socket bound to `a`. No SO_REUSEADDR: a second handset on the same address fails
+    /// instead of sharing it.
+    fn udp(&self, a: SocketAddr) -> io::Result<UdpSocket> {
+        let s = self.socket(libc::SOCK_DGRAM)?;
+        s.bind(&a.into())?;
+        UdpSocket::from_std(s.into())
+    }
+
+    /// A TCP listener on `a` (with SO_REUSEADDR, as std's `TcpListener::bind` does, so a port left
+    /// in TIME_WAIT by a previous handset can be taken again).
+    fn tcp_listener(&self, a: SocketAddr) -> io::Result<TcpListener> {
+        let s = self.socket(libc::SOCK_STREAM)?;
+        s.set_reuse_address(true)?;
+        s.bind(&a.into())?;
+        s.listen(128)?;
+        TcpListener::from_std(s.into())
+    }
+
+    fn is_private(&self) -> bool {
+        matches!(self, Stack::Private(_))
+    }
+
+    /// An unconnected TCP socket for an outgoing connection.
+    fn tcp(&self) -> io::Result<TcpSocket> {
+        let s = self.socket(libc::SOCK_STREAM)?;
+        Ok(TcpSocket::from_std_stream(s.into()))
+    }
 }
 
-fn bind_all(n: u8, host_count: usize) -> Result<Bound, BindFailure> {
+fn bind_all(stack: &Stack, n: u8, host_count: usize) -> Result<Bound, BindFailure> {
+    let udp = |a: SocketAddr| stack.udp(a).map_err(|e| classify(a, e));
+    let tcp = |a: SocketAddr| stack.tcp_listener(a).map_err(|e| classify(a, e));
     // The resolver's port is the claim on N: bind it first.
-    let resolver = bind_udp(SocketAddr::from((addr(n, 1), 53)))?;
+    let resolver = udp(SocketAddr::from((addr(n, 1), 53)))?;
     let mut b = Bound {
         resolver,
         http: Vec::new(),
@@ -129,12 +185,16 @@ fn bind_all(n: u8, host_count: usize) -> Result<Bound, BindFailure> {
     };
     for i in 0..host_count {
         let ip = addr(n, 10 + i as u8);
-        b.http.push(bind_tcp(SocketAddr::from((ip, 80)))?);
-        b.https.push(bind_tcp(SocketAddr::from((ip, 443)))?);
-        b.ntp.push(bind_udp(SocketAddr::from((ip, 123)))?);
+        b.http.push(tcp(SocketAddr::from((ip, 80)))?);
+        b.https.push(tcp(SocketAddr::from((ip, 443)))?);
+        b.ntp.push(udp(SocketAddr::from((ip, 123)))?);
     }
     Ok(b)
 }
+
+/// Handsets of one process get different N even in private namespaces, so their captures stay
+/// distinguishable when looked at side by side.
+static NEXT_N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl HandsetNetwork {
     /// Takes a free 127.77.N.0/24, starts the resolver and sinks, and plays the profile's `boot` traffic.
@@ -146,17 +206,30 @@ impl HandsetNetwork {
             ^ std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
+                .unwrap_or(0)
+            ^ NEXT_N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (stack, private_failure) = Stack::choose();
         let mut found = None;
         let mut last_taken = None;
         for k in 0..254u32 {
             let n = (1 + (seed.wrapping_add(k) % 254)) as u8;
-            match bind_all(n, host_names.len()) {
+            match bind_all(&stack, n, host_names.len()) {
                 Ok(b) => {
                     found = Some((n, b));
                     break;
                 }
                 Err(BindFailure::Taken(a)) => last_taken = Some(a),
+                Err(BindFailure::Fatal(VhandsetError::Bind { addr, source, .. }))
+                    if private_failure.is_some()
+                        && source.kind() == io::ErrorKind::PermissionDenied =>
+                {
+                    // Neither way works: say why the namespace failed, with its fix, first.
+                    return Err(VhandsetError::NoNetwork {
+                        private: private_failure.expect("checked"),
+                        addr,
+                        host: source,
+                    });
+                }
                 Err(BindFailure::Fatal(e)) => return Err(e),
             }
         }
@@ -177,6 +250,7 @@ impl HandsetNetwork {
         let (queue, queue_rx) = mpsc::channel(QUEUE_DEPTH);
         let inner = Arc::new(Inner {
             profile,
+            stack,
             n,
             hosts: hosts.clone(),
             tls_client: tls.client,
@@ -221,7 +295,7 @@ impl HandsetNetwork {
         if let Ok(mut sinks) = inner.sinks.lock() {
             sinks.extend(tasks);
         }
-        tracing::info!(profile = %inner.profile.name, subnet = %format!("127.77.{n}.0/24"), hosts = inner.hosts.len(), "handset network up");
+        tracing::info!(profile = %inner.profile.name, private = inner.stack.is_private(), subnet = %format!("127.77.{n}.0/24"), hosts = inner.hosts.len(), "handset network up");
         let net = HandsetNetwork { inner };
         tokio::spawn(net.clone().player(queue_rx));
         net.spawn_play("boot", None);
@@ -329,7 +403,7 @@ impl HandsetNetwork {
             }
             Action::Ntp { host } => {
                 let ip = self.resolve(host).await?;
-                ntp::query(self.handset_ip(), SocketAddr::from((ip, 123)))
+                ntp::query(self.handset_udp()?, SocketAddr::from((ip, 123)))
                     .await
                     .map(|_| ())
             }
@@ -354,12 +428,27 @@ impl HandsetNetwork {
     }
 
     async fn resolve(&self, name: &str) -> io::Result<Ipv4Addr> {
-        dns::resolve(name, self.handset_ip(), self.resolver_addr()).await
+        dns::resolve(name, self.handset_udp()?, self.resolver_addr()).await
+    }
+
+    /// A UDP socket of the handset's own, on an ephemeral port of 127.77.N.2.
+    fn handset_udp(&self) -> io::Result<UdpSocket> {
+        self.inner
+            .stack
+            .udp(SocketAddr::from((self.handset_ip(), 0)))
+    }
+
+    /// The handset's private namespace, when it has one (its capture then reads its `lo`).
+    pub fn private_netns(&self) -> Option<&Netns> {
+        match &self.inner.stack {
+            Stack::Private(ns) => Some(ns),
+            Stack::Host => None,
+        }
     }
 
     async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
         let ip = self.resolve(host).await?;
-        let sock = TcpSocket::new_v4()?;
+        let sock = self.inner.stack.tcp()?;
         sock.bind(SocketAddr::from((self.handset_ip(), 0)))?;
         sock.connect(SocketAddr::from((ip, port))).await
     }

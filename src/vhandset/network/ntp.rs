@@ -56,9 +56,8 @@ pub(super) async fn serve(sock: UdpSocket, refid: Ipv4Addr, shutdown: watch::Rec
     .await;
 }
 
-/// One SNTP query from `from` to `server`; returns the server's stratum.
-pub(super) async fn query(from: Ipv4Addr, server: SocketAddr) -> io::Result<u8> {
-    let sock = UdpSocket::bind((from, 0)).await?;
+/// One SNTP query from `sock` (the handset's) to `server`; returns the server's stratum.
+pub(super) async fn query(sock: UdpSocket, server: SocketAddr) -> io::Result<u8> {
     let mut req = [0u8; PACKET];
     req[0] = (4 << 3) | MODE_CLIENT;
     let sent = ntp_now();
