@@ -471,8 +471,10 @@ async fn run_private(opts: &Options, ns: &Netns, network: &HandsetNetwork, io: S
         ),
     )
     .await;
+    // tcpdump flushes the file header as soon as it opens the dump with -U (tcpdump.c: `if (Uflag)
+    // pcap_dump_flush(pdd)`); hosts wait for those 24 bytes to know the capture is live.
     let header = pcap_header(snaplen);
-    let mut sent_header = false;
+    let mut sent_header = printer.is_none() && io.stdout.send(header.to_vec()).await.is_ok();
     let mut shutdown = network.shutdown_signal();
     let mut buf = vec![0u8; LO_MAX_FRAME as usize];
     let mut captured = 0u64;
