@@ -1,6 +1,7 @@
 //! The analysis engine against real captures: real sockets on a private 127.x network, captured by
 //! the real tcpdump (on `lo`: Ethernet; on `any`: Linux cooked v2), checked against tshark on the
-//! same file. Needs root (or CAP_NET_RAW for tcpdump) and tcpdump + tshark on PATH.
+//! same file. Needs tcpdump + tshark on PATH, and no root: each capture test runs again in a user +
+//! network namespace of its own (`unshare`, util-linux), where the host's tcpdump may capture.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, BufReader};
@@ -10,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support;
 use base64::Engine as _;
 use md5::Digest as _;
 use tattle_analysis::identifier::Identifier;
@@ -55,7 +57,7 @@ impl Tcpdump {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("tcpdump must be installed (apt install tcpdump) and the test run as root");
+            .expect("tcpdump must be installed (apt install tcpdump)");
         // tcpdump says "listening on …" once the filter is installed: only then is nothing missed.
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -70,7 +72,7 @@ impl Tcpdump {
             }
         });
         rx.recv_timeout(Duration::from_secs(10))
-            .expect("tcpdump did not start listening (root needed)");
+            .expect("tcpdump did not start listening");
         Tcpdump { child }
     }
 
@@ -400,8 +402,22 @@ fn capture_file(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
 }
 
+/// Runs in a network namespace of its own, as a normal user: see [`support::OWN_NETWORK`].
+#[test]
+fn lo_capture_agrees_with_tshark() {
+    support::rerun_unprivileged(
+        "analysis_tshark::lo_capture_agrees_with_tshark_inside",
+        support::OWN_NETWORK,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lo_capture_agrees_with_tshark() {
+#[ignore = "run by lo_capture_agrees_with_tshark in a namespace of its own"]
+async fn lo_capture_agrees_with_tshark_inside() {
+    if !support::in_unprivileged_child() {
+        return;
+    }
+    support::loopback_up();
     let net = [127, 88, 41];
     let dir = tempfile::tempdir().expect("tempdir");
     let file = capture_file(&dir, "lo.pcap");
@@ -507,8 +523,22 @@ async fn lo_capture_agrees_with_tshark() {
     );
 }
 
+/// Runs in a network namespace of its own, as a normal user: see [`support::OWN_NETWORK`].
+#[test]
+fn any_capture_is_sll2_and_agrees_with_tshark() {
+    support::rerun_unprivileged(
+        "analysis_tshark::any_capture_is_sll2_and_agrees_with_tshark_inside",
+        support::OWN_NETWORK,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn any_capture_is_sll2_and_agrees_with_tshark() {
+#[ignore = "run by any_capture_is_sll2_and_agrees_with_tshark in a namespace of its own"]
+async fn any_capture_is_sll2_and_agrees_with_tshark_inside() {
+    if !support::in_unprivileged_child() {
+        return;
+    }
+    support::loopback_up();
     let net = [127, 88, 42];
     let dir = tempfile::tempdir().expect("tempdir");
     let file = capture_file(&dir, "any.pcap");
@@ -633,8 +663,22 @@ fn brotli(data: &[u8]) -> Vec<u8> {
     w.into_inner()
 }
 
+/// Runs in a network namespace of its own, as a normal user: see [`support::OWN_NETWORK`].
+#[test]
+fn every_encoding_brotli_quic_and_dns_names_agree_with_tshark() {
+    support::rerun_unprivileged(
+        "analysis_tshark::every_encoding_brotli_quic_and_dns_names_agree_with_tshark_inside",
+        support::OWN_NETWORK,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_encoding_brotli_quic_and_dns_names_agree_with_tshark() {
+#[ignore = "run by every_encoding_brotli_quic_and_dns_names_agree_with_tshark in a namespace of its own"]
+async fn every_encoding_brotli_quic_and_dns_names_agree_with_tshark_inside() {
+    if !support::in_unprivileged_child() {
+        return;
+    }
+    support::loopback_up();
     use base64::engine::general_purpose::STANDARD;
     let net = [127, 88, 43];
     let ids = vec![

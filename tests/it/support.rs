@@ -98,3 +98,83 @@ pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Runs the ignored test `child` of this binary again as a normal user — `nobody` through setpriv
+/// (which drops every capability with the uid change) when the suite runs as root, as is when not —
+/// behind `wrapper` (a command that execs its arguments), and asserts it passed.
+pub fn rerun_unprivileged(child: &str, wrapper: &[&str]) {
+    let exe = std::env::current_exe().unwrap();
+    let mut argv: Vec<String> = Vec::new();
+    if unsafe { libc::geteuid() } == 0 {
+        argv.extend(
+            [
+                "setpriv",
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ]
+            .map(String::from),
+        );
+    }
+    argv.extend(wrapper.iter().map(|s| s.to_string()));
+    argv.push(exe.display().to_string());
+    argv.extend(["--exact", child, "--ignored", "--test-threads=1"].map(String::from));
+    let home = tempfile::tempdir().unwrap();
+    // `nobody` must be able to write the HOME it is given (tshark keeps its profile there).
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let out = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("TATTLE_UNPRIVILEGED_CHILD", "1")
+        .env("HOME", home.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", argv[0]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{child} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn in_unprivileged_child() -> bool {
+    std::env::var_os("TATTLE_UNPRIVILEGED_CHILD").is_some()
+}
+
+/// The wrapper that runs a test in a user + network namespace of its own as the same (normal) user,
+/// keeping the namespace's capabilities across exec (so the host's tcpdump may capture there without
+/// root, and the test may bind low ports). Call [`loopback_up`] first thing inside.
+pub const OWN_NETWORK: &[&str] = &[
+    "unshare",
+    "--user",
+    "--map-current-user",
+    "--net",
+    "--keep-caps",
+];
+
+/// Brings up `lo` in the current network namespace (a new one starts with it down).
+pub fn loopback_up() {
+    // SAFETY: two ioctls on a fresh datagram socket with a zeroed ifreq naming "lo".
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        assert!(s >= 0, "socket: {}", std::io::Error::last_os_error());
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        assert_eq!(libc::ioctl(s, libc::SIOCGIFFLAGS as _, &mut req), 0);
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        assert_eq!(
+            libc::ioctl(s, libc::SIOCSIFFLAGS as _, &mut req),
+            0,
+            "lo up: {}",
+            std::io::Error::last_os_error()
+        );
+        libc::close(s);
+    }
+}

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support;
 use tattle::vhandset::network::HandsetNetwork;
 use tattle::vhandset::profile::{Context, Template};
 use tattle::vhandset::{HandsetEvent, Profile, ShellIo, VhandsetError, tcpdump};
@@ -348,7 +349,7 @@ async fn two_networks_get_different_subnets_and_shut_down_cleanly() {
     let p = Arc::new(Profile::builtin("aosp-clean").unwrap());
     let a = HandsetNetwork::start(p.clone())
         .await
-        .expect("first network (needs root)");
+        .expect("first network");
     let b = HandsetNetwork::start(p.clone())
         .await
         .expect("second network");
@@ -362,8 +363,8 @@ async fn two_networks_get_different_subnets_and_shut_down_cleanly() {
     assert!(ra.actions >= 3);
     let n = a.subnet_index();
     a.shutdown().await;
-    // The sinks are gone: their ports can be bound again.
-    let resolver = std::net::UdpSocket::bind(("127.77.".to_string() + &n.to_string() + ".1", 53));
+    // The sinks are gone: their ports can be bound again (in the handset's own network).
+    let resolver = a.udp_socket(std::net::SocketAddr::from(([127, 77, n, 1], 53)));
     assert!(resolver.is_ok(), "resolver port still bound after shutdown");
     drop(resolver);
     // After shutdown events are dropped, not played.
@@ -399,65 +400,17 @@ async fn tcpdump_usage_errors() {
     net.shutdown().await;
 }
 
-/// Runs the ignored test `child` of this binary again as a normal user — `nobody` through setpriv
-/// (which drops every capability with the uid change) when the suite runs as root, as is when not —
-/// behind `wrapper` (a command that execs its arguments), and asserts it passed.
-fn rerun_unprivileged(child: &str, wrapper: &[&str]) {
-    let exe = std::env::current_exe().unwrap();
-    let mut argv: Vec<String> = Vec::new();
-    if unsafe { libc::geteuid() } == 0 {
-        argv.extend(
-            [
-                "setpriv",
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-            ]
-            .map(String::from),
-        );
-    }
-    argv.extend(wrapper.iter().map(|s| s.to_string()));
-    argv.push(exe.display().to_string());
-    argv.extend(["--exact", child, "--ignored", "--test-threads=1"].map(String::from));
-    let home = tempfile::tempdir().unwrap();
-    // `nobody` must be able to write the HOME it is given (tshark keeps its profile there).
-    std::fs::set_permissions(
-        home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
-    let out = Command::new(&argv[0])
-        .args(&argv[1..])
-        .env("TATTLE_UNPRIVILEGED_CHILD", "1")
-        .env("HOME", home.path())
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", argv[0]));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{child} failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn in_unprivileged_child() -> bool {
-    std::env::var_os("TATTLE_UNPRIVILEGED_CHILD").is_some()
-}
-
 /// A normal user runs handsets: each lives in its own user + network namespace, where its servers
 /// take ports 53/80/123/443 and its tcpdump captures its loopback, with no root and no capability.
 #[test]
 fn handsets_run_and_capture_as_a_normal_user() {
-    rerun_unprivileged("vhandset_traffic::unprivileged_child", &[]);
+    support::rerun_unprivileged("vhandset_traffic::unprivileged_child", &[]);
 }
 
 #[test]
 #[ignore = "run by handsets_run_and_capture_as_a_normal_user as a normal user"]
 fn unprivileged_child() {
-    if !in_unprivileged_child() {
+    if !support::in_unprivileged_child() {
         return;
     }
     assert_ne!(unsafe { libc::geteuid() }, 0, "must run unprivileged");
@@ -499,7 +452,7 @@ fn unprivileged_child() {
 /// RHEL 7 ships it), starting a handset says why and what to do, in one message.
 #[test]
 fn forbidden_namespaces_name_the_fix() {
-    rerun_unprivileged(
+    support::rerun_unprivileged(
         "vhandset_traffic::forbidden_namespaces_child",
         &[
             "unshare",
@@ -516,7 +469,7 @@ fn forbidden_namespaces_name_the_fix() {
 #[test]
 #[ignore = "run by forbidden_namespaces_name_the_fix inside a namespace that allows no more"]
 fn forbidden_namespaces_child() {
-    if !in_unprivileged_child() {
+    if !support::in_unprivileged_child() {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()

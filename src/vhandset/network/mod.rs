@@ -433,9 +433,12 @@ impl HandsetNetwork {
 
     /// A UDP socket of the handset's own, on an ephemeral port of 127.77.N.2.
     fn handset_udp(&self) -> io::Result<UdpSocket> {
-        self.inner
-            .stack
-            .udp(SocketAddr::from((self.handset_ip(), 0)))
+        self.udp_socket(SocketAddr::from((self.handset_ip(), 0)))
+    }
+
+    /// A UDP socket bound to `addr` in the handset's network (its private namespace, or the host's).
+    pub fn udp_socket(&self, addr: SocketAddr) -> io::Result<UdpSocket> {
+        self.inner.stack.udp(addr)
     }
 
     /// The handset's private namespace, when it has one (its capture then reads its `lo`).
