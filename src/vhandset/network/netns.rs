@@ -114,7 +114,7 @@ fn advice(stage: Stage, e: &io::Error) -> String {
         (Stage::UidMap | Stage::GidMap | Stage::SetGroups | Stage::LoopbackUp, _) if apparmor => {
             "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10 and later): \
              `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`, or an AppArmor profile \
-             granting `userns,` to the tattle binary (docs/devices.md, \"Rootless virtual handsets\")"
+             granting `userns,` to the tattle binary (docs/virtual-handset.md)"
                 .to_string()
         }
         _ => String::new(),
