@@ -63,6 +63,9 @@ pub struct Adbd {
     pub exec_service: bool,
     /// Whether `unroot:` exists (6.0+).
     pub unroot_service: bool,
+    /// Whether `reverse:` exists (5.0+: adb.c `handle_forward_request` serves `reverse:` from
+    /// android-5.0.0_r1; 4.4's services.c has no such service).
+    pub reverse_service: bool,
     /// Legacy `shell:CMD` runs under a pty (before 7.0): every `\n` it prints reaches the host as `\r\n`.
     pub legacy_shell_pty: bool,
 }
@@ -574,6 +577,7 @@ const ADBD_MODERN: Adbd = Adbd {
     features: Some(FEATURES_MODERN),
     exec_service: true,
     unroot_service: true,
+    reverse_service: true,
     legacy_shell_pty: false,
 };
 
@@ -603,6 +607,7 @@ pub static GENERATIONS: &[Generation] = &[
             features: None,
             exec_service: false,
             unroot_service: false,
+            reverse_service: false,
             legacy_shell_pty: true,
         },
         service_cmd: ServiceCmd {

@@ -712,3 +712,77 @@ async fn silent_connections_are_closed_after_the_handshake_timeout() {
     );
     handset.shutdown().await;
 }
+
+/// `adb reverse` through Debian's client and server: the handset's table answers as adbd does, and a
+/// connection an app on the handset makes to the phone's port reaches the host's listener (and back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverse_forward_carries_an_apps_connection_to_the_host() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (bench, adb) = bench().await;
+    let serial = bench.handset().serial();
+    let host = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host_port = host.local_addr().unwrap().port();
+    let remote = format!("tcp:{host_port}");
+
+    // Nothing forwarded yet: an app's connect is refused, as on a phone.
+    assert!(matches!(
+        bench.handset().handset().reverses().connect_tcp(5123).await,
+        Err(tattle::vhandset::adbd::ReverseError::NotForwarded(5123))
+    ));
+    let out = adb.on(&serial, &["reverse", "tcp:5123", &remote]).await;
+    assert!(out.status.success(), "{out:?}");
+    let list = adb.on(&serial, &["reverse", "--list"]).await;
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        list.contains(&format!("tcp:5123 {remote}")),
+        "reverse --list: {list:?}"
+    );
+    let refused = adb
+        .on(&serial, &["reverse", "--no-rebind", "tcp:5123", &remote])
+        .await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("cannot rebind existing socket"),
+        "{refused:?}"
+    );
+
+    let mut app = bench
+        .handset()
+        .handset()
+        .reverses()
+        .connect_tcp(5123)
+        .await
+        .expect("reverse connection");
+    let (mut peer, _) = tokio::time::timeout(Duration::from_secs(10), host.accept())
+        .await
+        .expect("the adb server connects to the host's listener")
+        .unwrap();
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let writer = {
+        let payload = payload.clone();
+        tokio::spawn(async move {
+            app.write_all(&payload).await.unwrap();
+            let mut back = [0u8; 5];
+            app.read_exact(&mut back).await.unwrap();
+            app.shutdown().await.unwrap();
+            back
+        })
+    };
+    let mut got = vec![0u8; payload.len()];
+    peer.read_exact(&mut got).await.unwrap();
+    assert!(got == payload, "bytes arrive in order, intact");
+    peer.write_all(b"hello").await.unwrap();
+    assert_eq!(&writer.await.unwrap(), b"hello");
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), peer.read_to_end(&mut rest))
+        .await
+        .expect("the app's close reaches the host")
+        .unwrap();
+    assert!(rest.is_empty());
+
+    let out = adb.on(&serial, &["reverse", "--remove", "tcp:5123"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let list = adb.on(&serial, &["reverse", "--list"]).await;
+    assert!(String::from_utf8_lossy(&list.stdout).trim().is_empty());
+    bench.finish().await;
+}

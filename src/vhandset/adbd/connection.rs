@@ -17,11 +17,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::AbortOnDrop;
 use super::message::{A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_WRTE, MAX_PAYLOAD, Message, read_message};
+use super::reverse::OpenRequest;
 use super::services::{offered, parse_service, run_service, service_kind};
 use super::stream::{AdbStream, Budgeted, MAX_PENDING_DATA, StreamEvent};
 use crate::vhandset::Profile;
@@ -130,6 +131,9 @@ async fn serve_connection(
     }));
 
     let mut streams: HashMap<u32, mpsc::Sender<StreamEvent>> = HashMap::new();
+    // Streams this side OPENed (reverse forwards), waiting for the host's OKAY or CLSE.
+    let mut opening: HashMap<u32, oneshot::Sender<Option<AdbStream>>> = HashMap::new();
+    let (opener, mut open_requests) = mpsc::channel::<OpenRequest>(8);
     let mut tasks: JoinSet<u32> = JoinSet::new();
     let mut next_id: u32 = 1;
     let mut max_payload: Option<usize> = None;
@@ -175,11 +179,30 @@ async fn serve_connection(
                                 tracing::debug!(%peer, local, kind = service_kind(&service), "OPEN");
                                 let stream = AdbStream::new(local, host_id, rx, out_tx.clone(), max);
                                 let handset = handset.clone();
-                                tasks.spawn(async move { run_service(stream, service, handset).await; local });
+                                let opener = opener.clone();
+                                tasks.spawn(async move { run_service(stream, service, handset, opener).await; local });
                             }
                             _ => {
                                 if !send(Message::new(A_CLSE, 0, host_id, Vec::new())).await { break }
                             }
+                        }
+                    }
+                    (A_OKAY, Some(max)) if opening.contains_key(&msg.arg1) => {
+                        // The host accepted a stream we OPENed: it is ours from now on.
+                        let local = msg.arg1;
+                        if let Some(reply) = opening.remove(&local) {
+                            let (tx, rx) = mpsc::channel(MAX_PENDING_DATA + 4);
+                            streams.insert(local, tx);
+                            let stream = AdbStream::new(local, msg.arg0, rx, out_tx.clone(), max);
+                            if let Err(Some(stream)) = reply.send(Some(stream)) {
+                                streams.remove(&local);
+                                stream.close().await;
+                            }
+                        }
+                    }
+                    (A_CLSE, Some(_)) if opening.contains_key(&msg.arg1) => {
+                        if let Some(reply) = opening.remove(&msg.arg1) {
+                            let _ = reply.send(None);
                         }
                     }
                     (A_WRTE | A_OKAY, Some(_)) => {
@@ -211,6 +234,18 @@ async fn serve_connection(
                     }
                     (_, Some(_)) => tracing::debug!(%peer, ?msg, "ignoring message"),
                 }
+            }
+            Some(request) = open_requests.recv(), if max_payload.is_some() => {
+                if streams.len() + opening.len() >= MAX_STREAMS {
+                    let _ = request.reply.send(None);
+                    continue;
+                }
+                let local = next_id;
+                next_id = next_id.checked_add(1).unwrap_or(1);
+                let mut payload = request.destination.into_bytes();
+                payload.push(0);
+                opening.insert(local, request.reply);
+                if out_tx.send(Message::new(A_OPEN, local, 0, payload)).await.is_err() { break }
             }
             _ = reboots.changed() => {
                 tracing::info!(%peer, "handset rebooting: dropping the connection");

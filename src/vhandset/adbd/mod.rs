@@ -4,8 +4,8 @@
 //! Submodules, one concern each: `message` (the wire format of one message), `connection` (accepting
 //! connections, the CNXN handshake and banner, multiplexing streams on one connection), `stream` (one
 //! stream's flow control as a service sees it), `services` (which services exist and who serves them),
-//! `shell_service` (running a shell command on a stream, raw or shell v2) and `shell_protocol` (the
-//! shell-v2 packets). Starting and stopping a whole handset is `lifecycle`, one level up.
+//! `shell_service` (running a shell command on a stream, raw or shell v2), `shell_protocol` (the
+//! shell-v2 packets) and `reverse` (`adb reverse`: streams the handset opens towards the host). Starting and stopping a whole handset is `lifecycle`, one level up.
 //!
 //! Protocol facts come from AOSP's protocol.txt / SERVICES.TXT and from /work/shared/notes/adb-wire-facts.md
 //! (measured against Debian's adb server): no AUTH, no STLS, no `delayed_ack`; one WRTE in flight per
@@ -19,6 +19,7 @@
 
 mod connection;
 mod message;
+mod reverse;
 mod services;
 mod shell_protocol;
 mod shell_service;
@@ -29,6 +30,7 @@ pub use message::{
     A_AUTH, A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_STLS, A_VERSION, A_WRTE, CodecError, HEADER_LEN,
     Header, MAX_PAYLOAD, Message, parse_header,
 };
+pub use reverse::{ReverseError, Reverses};
 pub use services::{Service, parse_service};
 pub use shell_protocol::{MAX_SHELL_PACKET, ShellPacketParser, shell_packet};
 pub use stream::{AdbStream, StreamClosed};

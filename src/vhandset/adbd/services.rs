@@ -1,5 +1,5 @@
 //! The services a host may OPEN, parsed from the OPEN payload (AOSP SERVICES.TXT): `shell,v2,…:`, legacy
-//! `shell:`, `exec:`, `sync:`, `reboot:`, `root:`/`unroot:`; which of them the profile's generation's
+//! `shell:`, `exec:`, `sync:`, `reboot:`, `root:`/`unroot:`, `reverse:` (see `reverse`); which of them the profile's generation's
 //! adbd has (`offered`: 4.4 has no `exec:` and no `unroot:`); and the dispatch of an opened stream to
 //! the code that serves it. Anything else is not offered (the connection refuses it with CLSE(0, id)).
 //!
@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use super::reverse::Opener;
 use super::shell_service::{run_raw, run_v2};
 use super::stream::AdbStream;
 use crate::vhandset::generation::Generation;
@@ -38,6 +39,10 @@ pub enum Service {
     Unroot,
     /// `reboot:…`: the handset drops its connections and comes back (the server reconnects).
     Reboot,
+    /// `reverse:REQUEST` (5.0+): `adb reverse` forwards from the phone to the host.
+    Reverse {
+        request: String,
+    },
 }
 
 /// Parses the OPEN payload; `None` for services the handset does not offer.
@@ -53,6 +58,11 @@ pub fn parse_service(payload: &[u8]) -> Option<Service> {
         "unroot:" => return Some(Service::Unroot),
         t if t.starts_with("reboot:") => return Some(Service::Reboot),
         _ => {}
+    }
+    if let Some(request) = text.strip_prefix("reverse:") {
+        return Some(Service::Reverse {
+            request: request.to_string(),
+        });
     }
     if let Some(command) = text.strip_prefix("exec:") {
         return Some(Service::Exec {
@@ -87,6 +97,7 @@ pub fn offered(service: &Service, generation: &Generation) -> bool {
     match service {
         Service::Exec { .. } => generation.adbd.exec_service,
         Service::Unroot => generation.adbd.unroot_service,
+        Service::Reverse { .. } => generation.adbd.reverse_service,
         _ => true,
     }
 }
@@ -111,9 +122,18 @@ fn restart(handset: &Handset, to_root: bool) -> (&'static str, bool) {
     }
 }
 
-pub(super) async fn run_service(mut stream: AdbStream, service: Service, handset: Arc<Handset>) {
+pub(super) async fn run_service(
+    mut stream: AdbStream,
+    service: Service,
+    handset: Arc<Handset>,
+    opener: Opener,
+) {
     let crlf = handset.profile().generation.adbd.legacy_shell_pty;
     match service {
+        Service::Reverse { request } => {
+            let reply = handset.reverses().handle(&request, &opener);
+            let _ = stream.write(&reply).await;
+        }
         Service::Sync => crate::vhandset::sync::serve(&mut stream, &handset).await,
         Service::Reboot => {
             handset.forget_volatile_state();
@@ -162,6 +182,7 @@ pub(super) fn service_kind(s: &Service) -> &'static str {
         Service::Root => "root",
         Service::Unroot => "unroot",
         Service::Reboot => "reboot",
+        Service::Reverse { .. } => "reverse",
     }
 }
 
@@ -207,7 +228,12 @@ mod tests {
         assert!(!offered(&parse_service(b"exec:id\0").unwrap(), kitkat));
         assert!(!offered(&Service::Unroot, kitkat));
         assert!(offered(&Service::Sync, kitkat));
-        assert_eq!(parse_service(b"reverse:forward:tcp:1;tcp:2\0"), None);
+        assert_eq!(
+            parse_service(b"reverse:forward:tcp:1;tcp:2\0"),
+            Some(Service::Reverse {
+                request: "forward:tcp:1;tcp:2".into()
+            })
+        );
         assert_eq!(parse_service(b"shellfish"), None);
         assert_eq!(parse_service(&[0xff, 0xfe, 0]), None);
     }

@@ -160,6 +160,8 @@ pub struct Handset {
     events: Mutex<VecDeque<HandsetEvent>>,
     /// Bumped on each reboot; adbd connections watch it and drop.
     reboot_gen: tokio::sync::watch::Sender<u64>,
+    /// `adb reverse` forwards: the way the handset's apps reach the host.
+    reverses: crate::vhandset::adbd::Reverses,
 }
 
 impl std::fmt::Debug for Handset {
@@ -179,7 +181,13 @@ impl Handset {
             network,
             events: Mutex::new(VecDeque::new()),
             reboot_gen: tokio::sync::watch::Sender::new(0),
+            reverses: Default::default(),
         })
+    }
+
+    /// The `adb reverse` forwards installed on the handset.
+    pub fn reverses(&self) -> &crate::vhandset::adbd::Reverses {
+        &self.reverses
     }
 
     pub fn profile(&self) -> &Profile {
