@@ -38,6 +38,66 @@ pub enum Transport<'a> {
     },
 }
 
+impl<'a> Transport<'a> {
+    /// (source port, destination port).
+    #[inline]
+    pub fn ports(&self) -> (u16, u16) {
+        match *self {
+            Transport::Tcp {
+                src_port, dst_port, ..
+            }
+            | Transport::Udp {
+                src_port, dst_port, ..
+            } => (src_port, dst_port),
+        }
+    }
+
+    #[inline]
+    pub fn payload(&self) -> &'a [u8] {
+        match *self {
+            Transport::Tcp { payload, .. } | Transport::Udp { payload, .. } => payload,
+        }
+    }
+
+    #[inline]
+    pub fn is_tcp(&self) -> bool {
+        matches!(self, Transport::Tcp { .. })
+    }
+
+    /// The same header with another payload (e.g. none, to keep the header apart from its bytes).
+    #[inline]
+    pub fn with_payload<'b>(&self, payload: &'b [u8]) -> Transport<'b> {
+        match *self {
+            Transport::Tcp {
+                src_port,
+                dst_port,
+                seq,
+                syn,
+                ack,
+                fin,
+                rst,
+                ..
+            } => Transport::Tcp {
+                src_port,
+                dst_port,
+                seq,
+                syn,
+                ack,
+                fin,
+                rst,
+                payload,
+            },
+            Transport::Udp {
+                src_port, dst_port, ..
+            } => Transport::Udp {
+                src_port,
+                dst_port,
+                payload,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Packet<'a> {
     pub src: IpAddr,

@@ -51,34 +51,7 @@ impl Item {
     /// The packet again, its payload in `data`.
     fn packet<'a>(&self, data: &'a [u8]) -> Packet<'a> {
         let payload = &data[self.start..self.end];
-        let transport = match self.header {
-            Transport::Tcp {
-                src_port,
-                dst_port,
-                seq,
-                syn,
-                ack,
-                fin,
-                rst,
-                ..
-            } => Transport::Tcp {
-                src_port,
-                dst_port,
-                seq,
-                syn,
-                ack,
-                fin,
-                rst,
-                payload,
-            },
-            Transport::Udp {
-                src_port, dst_port, ..
-            } => Transport::Udp {
-                src_port,
-                dst_port,
-                payload,
-            },
-        };
+        let transport = self.header.with_payload(payload);
         Packet {
             src: self.src,
             dst: self.dst,
@@ -213,42 +186,9 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
                     continue;
                 }
             };
-            let (src_port, dst_port, tcp, payload, header) = match p.transport {
-                Transport::Tcp {
-                    src_port,
-                    dst_port,
-                    seq,
-                    syn,
-                    ack,
-                    fin,
-                    rst,
-                    payload,
-                } => {
-                    let header = Transport::Tcp {
-                        src_port,
-                        dst_port,
-                        seq,
-                        syn,
-                        ack,
-                        fin,
-                        rst,
-                        payload: &[],
-                    };
-                    (src_port, dst_port, true, payload, header)
-                }
-                Transport::Udp {
-                    src_port,
-                    dst_port,
-                    payload,
-                } => {
-                    let header = Transport::Udp {
-                        src_port,
-                        dst_port,
-                        payload: &[],
-                    };
-                    (src_port, dst_port, false, payload, header)
-                }
-            };
+            let (src_port, dst_port) = p.transport.ports();
+            let (tcp, payload) = (p.transport.is_tcp(), p.transport.payload());
+            let header = p.transport.with_payload(&[]);
             let key = FlowKey::new((p.src, src_port), (p.dst, dst_port), tcp);
             let owner = (key.shard_hash() % n as u64) as usize;
             let names = is_dns_response(&p);
