@@ -1,0 +1,208 @@
+//! Which capture source a run uses: `--capture SOURCE` on the command line or `capture:` in a
+//! scenario, parsed into a [`CaptureSource`] with an error that lists the valid forms.
+//!
+//! Owns the vocabulary of sources and its parsing. Must not touch: how a source captures (the
+//! other `capture` modules), where a relative path is resolved from (the caller knows whether it
+//! came from a scenario file or the command line).
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a run's capture comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CaptureSource {
+    /// tcpdump on the device over `adb exec-out` (root found as the device offers it; a static
+    /// tcpdump pushed with `--tcpdump-binary`). Timestamps on the device's clock.
+    #[default]
+    Device,
+    /// A pcap/pcapng file that something else (tcpdump on an access point, Wireshark on a hotspot)
+    /// writes during the run; its content is copied into the run directory when the run ends.
+    /// Timestamps on the host's clock.
+    File(PathBuf),
+    /// A pcap/pcapng stream on tattle's stdin (`ssh ap tcpdump -w - | tattle run …`), written to
+    /// the run directory as it arrives. Timestamps on the host's clock.
+    Stdin,
+}
+
+/// The valid forms, for every error.
+pub const VALID_FORMS: &str = "valid sources: `device` (tcpdump on the device, the default), \
+    `file:PATH` (a pcap/pcapng file something else writes during the run, copied when it ends), \
+    `file:-` (a pcap/pcapng stream on stdin, e.g. `ssh ap tcpdump -U -w - | tattle run …`)";
+
+/// Sources named in issue 9 that tattle does not have yet.
+const PLANNED: &[&str] = &["pcapdroid", "emulator", "iface"];
+
+/// Why a capture source was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    #[error("the capture source is empty")]
+    Empty,
+    #[error("`{0}` is a planned capture source that tattle does not have yet (planned, see issue 9)")]
+    Planned(String),
+    #[error("`file:` needs a path, or `-` for a capture on stdin")]
+    NoPath,
+    #[error("unknown capture source `{written}`")]
+    Unknown {
+        written: String,
+        suggestion: Option<&'static str>,
+    },
+}
+
+impl SourceError {
+    /// What to write instead: the valid forms, and the closest one when there is one.
+    pub fn help(&self) -> String {
+        match self {
+            SourceError::Unknown {
+                suggestion: Some(s),
+                ..
+            } => format!("did you mean `{s}`? {VALID_FORMS}"),
+            _ => VALID_FORMS.to_string(),
+        }
+    }
+}
+
+impl std::str::FromStr for CaptureSource {
+    type Err = SourceError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(SourceError::Empty);
+        }
+        if text == "device" {
+            return Ok(CaptureSource::Device);
+        }
+        if let Some(path) = text.strip_prefix("file:") {
+            return match path {
+                "" => Err(SourceError::NoPath),
+                "-" => Ok(CaptureSource::Stdin),
+                p => Ok(CaptureSource::File(PathBuf::from(p))),
+            };
+        }
+        let keyword = text.split(':').next().unwrap_or(text);
+        if PLANNED.contains(&keyword.to_ascii_lowercase().as_str()) {
+            return Err(SourceError::Planned(shown(text)));
+        }
+        let lower = text.to_ascii_lowercase();
+        let suggestion = if lower == "device"
+            || lower.contains("tcpdump")
+            || strsim::levenshtein(&lower, "device") <= 2
+        {
+            Some("device")
+        } else if lower == "file"
+            || lower == "-"
+            || lower == "stdin"
+            || strsim::levenshtein(keyword, "file") <= 1
+        {
+            Some("file:PATH")
+        } else {
+            None
+        };
+        Err(SourceError::Unknown {
+            written: shown(text),
+            suggestion,
+        })
+    }
+}
+
+/// At most 80 characters of what was written, safe for a terminal.
+fn shown(text: &str) -> String {
+    tattle_analysis::sanitize(&text.chars().take(80).collect::<String>())
+}
+
+impl fmt::Display for CaptureSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaptureSource::Device => write!(f, "device"),
+            CaptureSource::File(p) => write!(f, "file:{}", p.display()),
+            CaptureSource::Stdin => write!(f, "file:-"),
+        }
+    }
+}
+
+impl CaptureSource {
+    /// Whether the capture's timestamps are on the device's clock (else the host's: the capturer
+    /// is on the host or the network).
+    pub fn device_clock(&self) -> bool {
+        matches!(self, CaptureSource::Device)
+    }
+
+    /// This source with a relative `file:` path taken from `base` (a scenario's folder).
+    pub fn relative_to(&self, base: &std::path::Path) -> CaptureSource {
+        match self {
+            CaptureSource::File(p) if p.is_relative() => CaptureSource::File(base.join(p)),
+            other => other.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<CaptureSource, SourceError> {
+        s.parse()
+    }
+
+    #[test]
+    fn the_three_forms_parse_and_print_back() {
+        assert_eq!(parse("device"), Ok(CaptureSource::Device));
+        assert_eq!(parse(" device "), Ok(CaptureSource::Device));
+        assert_eq!(parse("file:-"), Ok(CaptureSource::Stdin));
+        assert_eq!(
+            parse("file:/tmp/ap.pcap"),
+            Ok(CaptureSource::File("/tmp/ap.pcap".into()))
+        );
+        // A path may hold colons.
+        assert_eq!(
+            parse("file:c:x.pcapng"),
+            Ok(CaptureSource::File("c:x.pcapng".into()))
+        );
+        for s in ["device", "file:-", "file:/tmp/ap.pcap"] {
+            assert_eq!(parse(s).unwrap().to_string(), s);
+        }
+        assert!(CaptureSource::Device.device_clock());
+        assert!(!CaptureSource::Stdin.device_clock());
+    }
+
+    #[test]
+    fn planned_sources_say_so_and_never_parse() {
+        for s in ["pcapdroid", "emulator", "iface:wlan0", "iface", "PCAPdroid"] {
+            let e = parse(s).unwrap_err();
+            assert!(matches!(e, SourceError::Planned(_)), "{s}: {e:?}");
+            assert!(e.to_string().contains("planned, see issue 9"), "{e}");
+            assert!(e.help().contains("file:PATH"), "{}", e.help());
+        }
+    }
+
+    #[test]
+    fn bad_values_list_the_valid_forms_with_a_suggestion() {
+        assert_eq!(parse(""), Err(SourceError::Empty));
+        assert_eq!(parse("file:"), Err(SourceError::NoPath));
+        let e = parse("devcie").unwrap_err();
+        assert_eq!(e.to_string(), "unknown capture source `devcie`");
+        assert!(e.help().starts_with("did you mean `device`?"), "{}", e.help());
+        assert!(parse("tcpdump").unwrap_err().help().contains("`device`?"));
+        assert!(parse("stdin").unwrap_err().help().contains("`file:PATH`?"));
+        let e = parse("wireshark").unwrap_err();
+        assert_eq!(e.help(), VALID_FORMS);
+        // What was written reaches a terminal only sanitised and bounded.
+        let e = parse(&format!("\u{1b}[2J{}", "x".repeat(500))).unwrap_err();
+        assert!(!e.to_string().contains('\u{1b}'));
+        assert!(e.to_string().len() < 120);
+    }
+
+    #[test]
+    fn relative_files_resolve_from_a_base() {
+        let base = std::path::Path::new("scenarios/lab");
+        assert_eq!(
+            CaptureSource::File("ap.pcap".into()).relative_to(base),
+            CaptureSource::File("scenarios/lab/ap.pcap".into())
+        );
+        assert_eq!(
+            CaptureSource::File("/abs.pcap".into()).relative_to(base),
+            CaptureSource::File("/abs.pcap".into())
+        );
+        assert_eq!(CaptureSource::Stdin.relative_to(base), CaptureSource::Stdin);
+    }
+}
