@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceIdentity;
+use crate::device::clock::ClockMap;
 use tattle_analysis::identifier::placeholder;
 use tattle_analysis::{Analysis, Protocol, Timestamp};
 use tattle_analysis::{Redactor, sanitize};
@@ -133,14 +134,14 @@ impl StepTraffic {
 /// Sums what each step sent, readable and opaque, by the step in which each flow started.
 pub(crate) fn traffic_by_step(
     windows: &[StepWindow],
-    clock_offset: f64,
+    clock: &ClockMap,
     analysis: &Analysis,
     redactor: &Redactor,
 ) -> Vec<StepTraffic> {
     let mut by_step: BTreeMap<String, (u64, u64, u64, BTreeSet<String>)> = BTreeMap::new();
     for flow in &analysis.flows {
         let entry = by_step
-            .entry(step_label(windows, flow.first_ts - clock_offset))
+            .entry(step_label(windows, clock.to_host(flow.first_ts)))
             .or_default();
         entry.0 += flow.bytes_out;
         entry.1 += flow.bytes_in;
@@ -175,17 +176,17 @@ fn step_label(windows: &[StepWindow], t: Timestamp) -> String {
 
 /// Builds the outcome and the evidence of a run.
 ///
-/// `clock_offset` is device clock minus host clock: capture timestamps (device clock) minus the offset
-/// give host time, which the step windows use.
+/// `clock` turns capture timestamps (the device's clock for the `device` source, the host's for
+/// the `file:` sources) into host time, which the step windows use.
 pub(crate) fn build(
     scenario: &str,
     identity: &DeviceIdentity,
     windows: &[StepWindow],
-    clock_offset: f64,
+    clock: &ClockMap,
     analysis: &Analysis,
     redactor: &Redactor,
 ) -> (Outcome, Vec<EvidenceItem>) {
-    let label_at = |device_ts: Timestamp| step_label(windows, device_ts - clock_offset);
+    let label_at = |capture_ts: Timestamp| step_label(windows, clock.to_host(capture_ts));
     let clean = |s: &str| redactor.clean(s);
 
     let mut hosts: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
@@ -416,7 +417,7 @@ mod tests {
             "send-sms",
             &identity(),
             &windows,
-            2.0,
+            &ClockMap::constant(2.0),
             &shifted,
             &Redactor::new(&ids),
         );
@@ -460,7 +461,7 @@ mod tests {
             "s",
             &identity(),
             &windows,
-            0.0,
+            &ClockMap::host(),
             &analysis,
             &Redactor::new(&[]),
         );
@@ -485,7 +486,7 @@ mod tests {
             flows: vec![tls, http],
             ..Analysis::default()
         };
-        let traffic = traffic_by_step(&windows, 0.0, &analysis, &Redactor::new(&[]));
+        let traffic = traffic_by_step(&windows, &ClockMap::host(), &analysis, &Redactor::new(&[]));
         assert_eq!(traffic.len(), 1);
         assert_eq!(traffic[0].sent_bytes, 1300);
         assert_eq!(traffic[0].opaque_bytes, 700);

@@ -145,7 +145,12 @@ pub(crate) fn check_file_source(path: &Path) -> Result<Option<String>, CaptureEr
 
 /// A `file:PATH` capture: nothing happens until it is stopped; then, after [`FILE_SETTLE`], what
 /// `source` holds is copied to `pcap_path` (`capture.pcapng` for pcapng) and sent to `tee`.
-pub(crate) fn start_file(source: PathBuf, pcap_path: PathBuf, tee: Tee, settle: Duration) -> RunningCapture {
+pub(crate) fn start_file(
+    source: PathBuf,
+    pcap_path: PathBuf,
+    tee: Tee,
+    settle: Duration,
+) -> RunningCapture {
     let counters = Arc::new(CaptureCounters::default());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task_counters = counters.clone();
@@ -254,9 +259,14 @@ mod tests {
         let bytes = capture(5);
         let feed = StdinFeed::spawn(std::io::Cursor::new(bytes.clone()));
         let (tee, mut teed) = mpsc::unbounded_channel();
-        let running = start_stdin(feed, &dir.path().join("capture.pcap"), tee, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let running = start_stdin(
+            feed,
+            &dir.path().join("capture.pcap"),
+            tee,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
         tokio::time::timeout(Duration::from_secs(5), async {
             while !running.has_ended() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -266,7 +276,10 @@ mod tests {
         .unwrap();
         let summary = running.stop(Duration::ZERO).await.unwrap();
         assert_eq!((summary.packets, summary.bytes), (5, bytes.len() as u64));
-        assert_eq!(std::fs::read(dir.path().join("capture.pcap")).unwrap(), bytes);
+        assert_eq!(
+            std::fs::read(dir.path().join("capture.pcap")).unwrap(),
+            bytes
+        );
         let mut all = Vec::new();
         while let Ok(c) = teed.try_recv() {
             all.extend(c);
@@ -279,16 +292,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (tee, _teed) = mpsc::unbounded_channel();
         let feed = StdinFeed::spawn(std::io::Cursor::new(b"Welcome to the AP shell\n".to_vec()));
-        let e = start_stdin(feed, &dir.path().join("capture.pcap"), tee.clone(), Duration::from_secs(5))
-            .await
-            .err()
-            .unwrap();
+        let e = start_stdin(
+            feed,
+            &dir.path().join("capture.pcap"),
+            tee.clone(),
+            Duration::from_secs(5),
+        )
+        .await
+        .err()
+        .unwrap();
         assert!(matches!(e, CaptureError::NotPcap(_)), "{e}");
         let feed = StdinFeed::spawn(std::io::empty());
-        let e = start_stdin(feed, &dir.path().join("c2.pcap"), tee, Duration::from_secs(5))
-            .await
-            .err()
-            .unwrap();
+        let e = start_stdin(
+            feed,
+            &dir.path().join("c2.pcap"),
+            tee,
+            Duration::from_secs(5),
+        )
+        .await
+        .err()
+        .unwrap();
         assert!(matches!(e, CaptureError::StdinNoData(_)), "{e}");
         assert!(!dir.path().join("capture.pcap").exists());
     }
@@ -304,7 +327,12 @@ mod tests {
         let (tee, mut teed) = mpsc::unbounded_channel();
         let out = dir.path().join("run");
         std::fs::create_dir(&out).unwrap();
-        let running = start_file(source.clone(), out.join("capture.pcap"), tee, Duration::ZERO);
+        let running = start_file(
+            source.clone(),
+            out.join("capture.pcap"),
+            tee,
+            Duration::ZERO,
+        );
         let bytes = capture(3);
         std::fs::write(&source, &bytes).unwrap();
         assert_eq!(check_file_source(&source).unwrap(), None);
@@ -330,11 +358,20 @@ mod tests {
             Duration::ZERO,
         );
         let e = running.stop(Duration::ZERO).await.unwrap_err();
-        assert!(e.to_string().contains("does not exist at the end of the run"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("does not exist at the end of the run"),
+            "{e}"
+        );
         let foreign = dir.path().join("notes.txt");
         std::fs::write(&foreign, "not a capture").unwrap();
         assert!(check_file_source(&foreign).is_err());
-        let running = start_file(foreign, dir.path().join("capture.pcap"), tee, Duration::ZERO);
+        let running = start_file(
+            foreign,
+            dir.path().join("capture.pcap"),
+            tee,
+            Duration::ZERO,
+        );
         let e = running.stop(Duration::ZERO).await.unwrap_err();
         assert!(e.to_string().contains("does not start like a pcap"), "{e}");
         assert!(!dir.path().join("capture.pcap").exists());

@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 
 use crate::adb::{AdbDevice, AdbError, ExecStream};
 use crate::device::DeviceError;
-pub(crate) use file::{StdinFeed, check_file_source, start_file, start_stdin};
+pub(crate) use file::{FILE_SETTLE, StdinFeed, check_file_source, start_file, start_stdin};
 pub use source::{CaptureSource, SourceError};
 use tattle_analysis::pcap::RecordCounter;
 
@@ -65,7 +65,9 @@ pub enum CaptureError {
          capture as the user it runs as"
     )]
     Ended(usize),
-    #[error("the capture does not start with a pcap or pcapng header (got {0}): is it `tcpdump -w -`?")]
+    #[error(
+        "the capture does not start with a pcap or pcapng header (got {0}): is it `tcpdump -w -`?"
+    )]
     NotPcap(String),
     #[error(
         "Android {sdk}'s adbd has no `exec:` service (it came with Android 5.0, SDK 21), which the \
@@ -112,6 +114,25 @@ impl CaptureError {
 impl From<DeviceError> for CaptureError {
     fn from(e: DeviceError) -> Self {
         CaptureError::Device(Box::new(e))
+    }
+}
+
+/// Which capture source a run used, for run.json and the reader.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceRecord {
+    /// `device`, `file:PATH` (the path redacted) or `file:-`.
+    pub source: String,
+    /// In words: which tcpdump and as whom, or where the capture came from.
+    pub detail: String,
+}
+
+impl SourceRecord {
+    /// The on-device tcpdump run as it is, as tattle always did: reports name the source only
+    /// when it is anything else.
+    pub fn is_plain_device(&self) -> bool {
+        self.source == "device"
+            && self.detail.contains("the device's own")
+            && self.detail.ends_with("as the shell user")
     }
 }
 
@@ -371,7 +392,9 @@ mod tests {
         let pcap = tattle_analysis::pcap::to_vec(1, &[b"x"]);
         assert!(is_capture_magic(&pcap));
         assert!(is_capture_magic(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0]));
-        assert!(!is_capture_magic(b"tcpdump: socket: Operation not permitted"));
+        assert!(!is_capture_magic(
+            b"tcpdump: socket: Operation not permitted"
+        ));
         assert!(!is_capture_magic(b"ab"));
         let base = Path::new("/runs/r/capture.pcap");
         assert_eq!(path_for(base, &pcap), base);
@@ -389,15 +412,9 @@ mod tests {
         let (tx, rx) = mpsc::channel(4);
         let (tee, mut teed) = mpsc::unbounded_channel();
         let file = create_private(&path).await.unwrap();
-        let running = stream_to_file(
-            Input::Chunks(rx),
-            capture[..24].to_vec(),
-            file,
-            &path,
-            tee,
-        )
-        .await
-        .unwrap();
+        let running = stream_to_file(Input::Chunks(rx), capture[..24].to_vec(), file, &path, tee)
+            .await
+            .unwrap();
         tx.send(capture[24..40].to_vec()).await.unwrap();
         tx.send(capture[40..].to_vec()).await.unwrap();
         drop(tx);

@@ -37,7 +37,9 @@ const PLANNED: &[&str] = &["pcapdroid", "emulator", "iface"];
 pub enum SourceError {
     #[error("the capture source is empty")]
     Empty,
-    #[error("`{0}` is a planned capture source that tattle does not have yet (planned, see issue 9)")]
+    #[error(
+        "`{0}` is a planned capture source that tattle does not have yet (planned, see issue 9)"
+    )]
     Planned(String),
     #[error("`file:` needs a path, or `-` for a capture on stdin")]
     NoPath,
@@ -181,7 +183,11 @@ mod tests {
         assert_eq!(parse("file:"), Err(SourceError::NoPath));
         let e = parse("devcie").unwrap_err();
         assert_eq!(e.to_string(), "unknown capture source `devcie`");
-        assert!(e.help().starts_with("did you mean `device`?"), "{}", e.help());
+        assert!(
+            e.help().starts_with("did you mean `device`?"),
+            "{}",
+            e.help()
+        );
         assert!(parse("tcpdump").unwrap_err().help().contains("`device`?"));
         assert!(parse("stdin").unwrap_err().help().contains("`file:PATH`?"));
         let e = parse("wireshark").unwrap_err();

@@ -126,8 +126,13 @@ pub(crate) async fn start(
     path: &Path,
     tee: Tee,
 ) -> Result<RunningCapture, CaptureError> {
-    let first = start_on_device(device.adb(), &command(&plan.program, plan.root), path, tee.clone())
-        .await;
+    let first = start_on_device(
+        device.adb(),
+        &command(&plan.program, plan.root),
+        path,
+        tee.clone(),
+    )
+    .await;
     let shell_error = match first {
         Ok(running) => return Ok(running),
         Err(e) if !e.may_need_root() || plan.root.is_some() || plan.root_probed => return Err(e),
@@ -180,7 +185,9 @@ pub fn no_root_fix(root: &RootAccess) -> String {
              again; {ROOTLESS}"
         )
     } else {
-        format!("a user build without `su` cannot capture on the device: root it (Magisk), {ROOTLESS}")
+        format!(
+            "a user build without `su` cannot capture on the device: root it (Magisk), {ROOTLESS}"
+        )
     }
 }
 
@@ -245,7 +252,9 @@ async fn push_binary(device: &Device, path: &Path) -> Result<(), CaptureError> {
     adb.push(&bytes, PUSHED_PATH, 0o755).await?;
     // adbd applies SEND's mode (file_sync_service.cpp fchmod); where it did not, chmod.
     if !executable(device).await? {
-        let out = adb.shell(&format!("chmod 755 {}", shell_quote(PUSHED_PATH))).await?;
+        let out = adb
+            .shell(&format!("chmod 755 {}", shell_quote(PUSHED_PATH)))
+            .await?;
         if !executable(device).await? {
             return Err(CaptureError::Binary {
                 path: path.to_path_buf(),
@@ -302,15 +311,13 @@ pub fn parse_elf(bytes: &[u8]) -> Result<Elf, String> {
     if bytes[5] != 1 {
         return Err("a big-endian ELF: every Android ABI is little-endian".into());
     }
-    let u16_at = |o: usize| -> Option<u16> {
-        Some(u16::from_le_bytes(bytes.get(o..o + 2)?.try_into().ok()?))
-    };
-    let u32_at = |o: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(bytes.get(o..o + 4)?.try_into().ok()?))
-    };
-    let u64_at = |o: usize| -> Option<u64> {
-        Some(u64::from_le_bytes(bytes.get(o..o + 8)?.try_into().ok()?))
-    };
+    let field = |o: usize, n: usize| bytes.get(o..o.checked_add(n)?);
+    let u16_at =
+        |o: usize| -> Option<u16> { Some(u16::from_le_bytes(field(o, 2)?.try_into().ok()?)) };
+    let u32_at =
+        |o: usize| -> Option<u32> { Some(u32::from_le_bytes(field(o, 4)?.try_into().ok()?)) };
+    let u64_at =
+        |o: usize| -> Option<u64> { Some(u64::from_le_bytes(field(o, 8)?.try_into().ok()?)) };
     let truncated = || "the ELF header is truncated".to_string();
     let e_type = u16_at(16).ok_or_else(truncated)?;
     let machine = u16_at(18).ok_or_else(truncated)?;
@@ -330,7 +337,7 @@ pub fn parse_elf(bytes: &[u8]) -> Result<Elf, String> {
     let mut interpreter = None;
     for i in 0..u64::from(phnum) {
         let Some(at) = phoff
-            .checked_add(i * u64::from(phentsize))
+            .checked_add(i.saturating_mul(u64::from(phentsize)))
             .and_then(|a| usize::try_from(a).ok())
         else {
             break;
@@ -340,9 +347,12 @@ pub fn parse_elf(bytes: &[u8]) -> Result<Elf, String> {
             continue;
         }
         let (offset, size) = if class64 {
-            (u64_at(at + 8), u64_at(at + 32))
+            (u64_at(at.saturating_add(8)), u64_at(at.saturating_add(32)))
         } else {
-            (u32_at(at + 4).map(u64::from), u32_at(at + 16).map(u64::from))
+            (
+                u32_at(at.saturating_add(4)).map(u64::from),
+                u32_at(at.saturating_add(16)).map(u64::from),
+            )
         };
         let text = offset.zip(size).and_then(|(o, s)| {
             let o = usize::try_from(o).ok()?;
@@ -350,7 +360,9 @@ pub fn parse_elf(bytes: &[u8]) -> Result<Elf, String> {
             bytes.get(o..o.checked_add(s)?)
         });
         interpreter = Some(match text {
-            Some(t) => String::from_utf8_lossy(t.split(|b| *b == 0).next().unwrap_or(t)).into_owned(),
+            Some(t) => {
+                String::from_utf8_lossy(t.split(|b| *b == 0).next().unwrap_or(t)).into_owned()
+            }
             None => "an interpreter outside the file".to_string(),
         });
     }
@@ -477,7 +489,10 @@ mod tests {
         assert_eq!((e.class64, e.machine), (false, 40));
         assert_eq!(e.interpreter.as_deref(), Some("/system/bin/linker"));
         let e = parse_elf(&elf(true, 62, Some("/lib64/ld-linux-x86-64.so.2"))).unwrap();
-        assert_eq!(e.interpreter.as_deref(), Some("/lib64/ld-linux-x86-64.so.2"));
+        assert_eq!(
+            e.interpreter.as_deref(),
+            Some("/lib64/ld-linux-x86-64.so.2")
+        );
     }
 
     #[test]
@@ -511,11 +526,17 @@ mod tests {
         assert_eq!(check_abi(&arm64, &abis(&["arm64-v8a"])), Ok(()));
         // A 64-bit phone that lists 32-bit ARM runs a 32-bit tcpdump.
         assert_eq!(
-            check_abi(&arm32, &abis(&["arm64-v8a", "arm64-v8a", "armeabi-v7a", "armeabi"])),
+            check_abi(
+                &arm32,
+                &abis(&["arm64-v8a", "arm64-v8a", "armeabi-v7a", "armeabi"])
+            ),
             Ok(())
         );
         // 4.4: `ro.product.cpu.abi2` = armeabi.
-        assert_eq!(check_abi(&arm32, &abis(&["armeabi-v7a", "armeabi"])), Ok(()));
+        assert_eq!(
+            check_abi(&arm32, &abis(&["armeabi-v7a", "armeabi"])),
+            Ok(())
+        );
         let e = check_abi(&x86_64, &abis(&["arm64-v8a", "armeabi-v7a"])).unwrap_err();
         assert_eq!(
             e,
@@ -523,15 +544,25 @@ mod tests {
              tcpdump built for arm64-v8a"
         );
         let e = check_abi(&arm64, &abis(&["x86"])).unwrap_err();
-        assert!(e.contains("built for arm64-v8a, the device runs x86"), "{e}");
+        assert!(
+            e.contains("built for arm64-v8a, the device runs x86"),
+            "{e}"
+        );
         let sparc = parse_elf(&elf(true, 43, None)).unwrap();
-        assert!(check_abi(&sparc, &abis(&["arm64-v8a"])).unwrap_err().contains("machine 43"));
+        assert!(
+            check_abi(&sparc, &abis(&["arm64-v8a"]))
+                .unwrap_err()
+                .contains("machine 43")
+        );
         assert!(check_abi(&arm64, &[]).unwrap_err().contains("unknown"));
     }
 
     #[test]
     fn capture_commands_per_root_form() {
-        assert_eq!(command("tcpdump", None), "tcpdump -i any -U -s 0 -w - 2>/dev/null");
+        assert_eq!(
+            command("tcpdump", None),
+            "tcpdump -i any -U -s 0 -w - 2>/dev/null"
+        );
         assert_eq!(
             command(PUSHED_PATH, Some(RootForm::AdbdRoot)),
             "/data/local/tmp/tcpdump -i any -U -s 0 -w - 2>/dev/null"
@@ -554,14 +585,23 @@ mod tests {
             note: note.into(),
         };
         let fix = no_root_fix(&access(true, "no `su` on the PATH"));
-        assert!(fix.starts_with("this build is debuggable: run `adb root`"), "{fix}");
-        let fix = no_root_fix(&access(false, "`su -c` did not give uid 0; `su 0` did not give uid 0"));
+        assert!(
+            fix.starts_with("this build is debuggable: run `adb root`"),
+            "{fix}"
+        );
+        let fix = no_root_fix(&access(
+            false,
+            "`su -c` did not give uid 0; `su 0` did not give uid 0",
+        ));
         assert!(fix.contains("grant root to the shell"), "{fix}");
         let fix = no_root_fix(&access(false, "no `su` on the PATH"));
         assert!(fix.contains("root it (Magisk)"), "{fix}");
         for fix in [fix] {
             assert!(fix.contains("rootless source"), "{fix}");
-            assert!(!fix.contains("pcapdroid"), "no promise of a source tattle lacks: {fix}");
+            assert!(
+                !fix.contains("pcapdroid"),
+                "no promise of a source tattle lacks: {fix}"
+            );
         }
     }
 

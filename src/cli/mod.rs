@@ -371,6 +371,7 @@ fn run_report<'a>(
         interrupted: result.interrupted.as_deref(),
         identifiers_missing: &result.missing,
         capture: CaptureOut::from(&result.capture),
+        capture_source: &result.capture_source,
     }
 }
 

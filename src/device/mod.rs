@@ -1,5 +1,5 @@
 //! What a handset can do, expressed as adb commands: its identity, its identifiers, the scenario steps,
-//! its clock, and the capture command.
+//! its clock.
 //!
 //! Owns the mapping from tattle's vocabulary (fresh-setup, add-contact, send-sms) to Android shell
 //! commands, chosen by Android version, and the parsing of their output (`parse`). Works unchanged on a
@@ -18,6 +18,7 @@
 //! `uiautomator`) and docs/device.md and docs/devices.md say what was run where.
 
 pub mod access;
+pub mod clock;
 pub mod dialer;
 pub mod firmware;
 pub mod identifiers;
@@ -153,11 +154,6 @@ pub struct MissingIdentifier {
     pub reason: String,
 }
 
-/// The capture command: tcpdump on every interface, packet-buffered, pcap on stdout. `exec:` merges
-/// stderr into stdout on Android, so tcpdump's "listening on" banner must go to /dev/null or it would
-/// corrupt the pcap stream.
-pub(crate) const CAPTURE_COMMAND: &str = "tcpdump -i any -U -s 0 -w - 2>/dev/null";
-
 /// Time a step's shell commands may take before the device counts as hung.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -203,21 +199,6 @@ impl Device {
         Ok(out)
     }
 
-    /// Checks the device can run the capture command before anything else happens, so a phone without
-    /// tcpdump gets one clear message instead of an empty capture.
-    pub(crate) async fn check_capture(&self) -> Result<(), DeviceError> {
-        if access::has_program(&self.adb, "tcpdump").await? {
-            Ok(())
-        } else {
-            Err(DeviceError::Unsupported {
-                what: "the device has no `tcpdump`, which tattle's on-device capture runs".into(),
-                fix: "use the emulator (google_apis image, `adb root`), a userdebug build or a rooted \
-                      phone with tcpdump in its PATH; see docs/device.md"
-                    .into(),
-            })
-        }
-    }
-
     /// Reads the handset's identity from its system properties (one `getprop`).
     pub async fn identity(&self) -> Result<DeviceIdentity, DeviceError> {
         let out = self.run("getprop").await?;
@@ -254,35 +235,23 @@ impl Device {
         Ok((report.identifiers(), report.missing()))
     }
 
-    /// Device clock minus host clock, in seconds: the device's `date` against the host clock at the
-    /// midpoint of the round trip. Capture timestamps come from the device's clock; step times from the
-    /// host's. An offset within the measurement's own uncertainty (half the round trip, plus a second
-    /// when the device's `date` has no `%N`) is taken as none: shifting by noise would misplace traffic.
+    /// One reading of the device's clock against the host's (`clock::read`): capture timestamps
+    /// of the `device` source are on the device's clock, step windows on the host's.
+    pub(crate) async fn read_clock(&self) -> clock::ClockReading {
+        clock::read(&self.adb).await
+    }
+
+    /// Device clock minus host clock, in seconds, 0 within the reading's own uncertainty; an error
+    /// saying why when the clock could not be read.
     pub(crate) async fn clock_offset(&self) -> Result<f64, DeviceError> {
-        let before = now_unix();
-        let out = self.run("date +%s.%N").await?;
-        let after = now_unix();
-        let text = out.stdout_text();
-        let (device, resolution) = match text.trim().parse::<f64>() {
-            Ok(t) if text.contains('.') => (t, 0.0),
-            // Toybox without %N prints `1795592561.N` or `1795592561.%N`: whole seconds only.
-            _ => match parse::epoch_seconds(text.split('.').next().unwrap_or("")) {
-                Some(secs) => (secs as f64, 1.0),
-                None => {
-                    return Err(DeviceError::Unexpected {
-                        what: "date +%s.%N".into(),
-                        detail: truncate_for_message(&text),
-                    });
-                }
-            },
-        };
-        let offset = device - (before + after) / 2.0;
-        let uncertainty = (after - before) / 2.0 + resolution + 0.05;
-        Ok(if offset.abs() <= uncertainty {
-            0.0
-        } else {
-            offset
-        })
+        let reading = self.read_clock().await;
+        match reading.unmeasured {
+            Some(why) => Err(DeviceError::Unexpected {
+                what: "the device's clock".into(),
+                detail: why,
+            }),
+            None => Ok(reading.applied()),
+        }
     }
 
     /// "A known clean state" without a factory reset: wipes the contacts and SMS databases, then marks

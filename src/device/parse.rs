@@ -339,11 +339,6 @@ pub fn content_rows(text: &str, expected: &[&str]) -> Vec<BTreeMap<String, Strin
     rows
 }
 
-/// `date +%s` prints the epoch seconds.
-pub fn epoch_seconds(text: &str) -> Option<i64> {
-    text.trim().parse().ok()
-}
-
 /// `dumpsys iphonesubinfo` on Android 4.4 (`PhoneSubInfo.dump`, AOSP frameworks/opt/telephony
 /// android-4.4.3_r1 `PhoneSubInfo.java`): `Phone Subscriber Info:` / `  Phone Type = GSM` /
 /// `  Device ID = <IMEI, or MEID/ESN on CDMA>`. From 5.0 the service prints nothing.

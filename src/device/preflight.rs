@@ -18,7 +18,8 @@ use tokio::io::AsyncReadExt as _;
 use super::access::{self, RootAccess};
 use super::identifiers::{IdentifierReport, ReadOptions, Reading, Status};
 use super::methods::Evidence;
-use super::{CAPTURE_COMMAND, Device, DeviceError, DeviceIdentity, FirmwareSource};
+use super::{Device, DeviceError, DeviceIdentity, FirmwareSource};
+use crate::capture::tcpdump as on_device;
 
 /// How long the on-device capture may take to send its pcap header.
 const CAPTURE_PROBE: Duration = Duration::from_secs(10);
@@ -207,14 +208,17 @@ async fn capture_sources(
     root: Option<&RootAccess>,
 ) -> Result<Vec<CaptureSource>, DeviceError> {
     let mut out = Vec::new();
-    let on_device = if !tcpdump {
+    let device_source = if !tcpdump {
         CaptureSource {
             source: "device-tcpdump",
             status: CaptureStatus::Fails,
-            detail: "no tcpdump on the device's PATH".into(),
+            detail: "no tcpdump on the device's PATH: `tattle run --tcpdump-binary PATH` pushes a \
+                     static one built for the device's ABI"
+                .into(),
         }
     } else {
-        match probe_capture(device, identity.sdk).await {
+        let plain = on_device::command("tcpdump", None);
+        match probe_capture(device, identity.sdk, &plain).await {
             Ok(()) => CaptureSource {
                 source: "device-tcpdump",
                 status: CaptureStatus::Works,
@@ -225,25 +229,47 @@ async fn capture_sources(
                 status: CaptureStatus::Fails,
                 detail: why,
             },
-            Err(why) => {
-                let root_words = match root.and_then(|r| r.form) {
-                    Some(access::RootForm::AdbdRoot) => String::new(),
-                    Some(form) => format!(
-                        "; tattle runs tcpdump as adbd's user, not through `{}`: `adb root` \
-                         (debuggable builds) or PCAPdroid",
-                        form.label()
-                    ),
-                    None => "; capturing needs root: `adb root` on a debuggable build".into(),
-                };
-                CaptureSource {
+            // As `tattle run` does: the shell's tcpdump sent nothing, so through the root found.
+            Err(why) => match root.and_then(|r| r.form) {
+                Some(form) if form != access::RootForm::AdbdRoot => {
+                    let wrapped = on_device::command("tcpdump", Some(form));
+                    match probe_capture(device, identity.sdk, &wrapped).await {
+                        Ok(()) => CaptureSource {
+                            source: "device-tcpdump",
+                            status: CaptureStatus::Works,
+                            detail: format!(
+                                "tcpdump started through `{}` and sent its pcap header (as the \
+                                 shell user: {why}); `tattle run` does the same",
+                                form.label()
+                            ),
+                        },
+                        Err(rooted) => CaptureSource {
+                            source: "device-tcpdump",
+                            status: CaptureStatus::Fails,
+                            detail: format!("{why}; through `{}`: {rooted}", form.label()),
+                        },
+                    }
+                }
+                Some(_) => CaptureSource {
                     source: "device-tcpdump",
                     status: CaptureStatus::Fails,
-                    detail: format!("{why}{root_words}"),
-                }
-            }
+                    detail: why,
+                },
+                None => CaptureSource {
+                    source: "device-tcpdump",
+                    status: CaptureStatus::Fails,
+                    detail: format!(
+                        "{why}; capturing needs root: {}",
+                        match root {
+                            Some(r) => on_device::no_root_fix(r),
+                            None => "probe it without --no-root".to_string(),
+                        }
+                    ),
+                },
+            },
         }
     };
-    out.push(on_device);
+    out.push(device_source);
     let pcapdroid = device
         .adb()
         .shell(&format!("pm path {PCAPDROID}"))
@@ -275,10 +301,10 @@ async fn capture_sources(
     Ok(out)
 }
 
-/// Starts the run's capture command and waits for the 24-byte pcap header: the only proof that
-/// tcpdump can capture as the user adbd runs it as.
-async fn probe_capture(device: &Device, sdk: u32) -> Result<(), String> {
-    let mut stream = device.adb().exec_out(CAPTURE_COMMAND).await.map_err(|e| {
+/// Starts a capture command of the run and waits for the 24-byte pcap header: the only proof that
+/// tcpdump can capture as the user it runs as.
+async fn probe_capture(device: &Device, sdk: u32, command: &str) -> Result<(), String> {
+    let mut stream = device.adb().exec_out(command).await.map_err(|e| {
         if sdk < 21 {
             // adbd's `exec:` service (binary-safe stdout) came with Android 5.0.
             format!(

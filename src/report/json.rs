@@ -12,7 +12,8 @@
 
 use serde::Serialize;
 
-use crate::capture::CaptureSummary;
+use crate::capture::{CaptureSummary, SourceRecord};
+use crate::device::clock::ClockRecord;
 use crate::device::{DeviceIdentity, FirmwareSource, MissingIdentifier};
 use crate::outcome::{EvidenceItem, Outcome, StepTraffic, StepWindow};
 use crate::report::{OutcomeDiff, StepDiff, summary};
@@ -45,6 +46,8 @@ pub struct RunReport<'a> {
     pub interrupted: Option<&'a str>,
     pub identifiers_missing: &'a [MissingIdentifier],
     pub capture: CaptureOut,
+    /// Which capture source the run used, and how.
+    pub capture_source: &'a SourceRecord,
 }
 
 /// How the outcome compares with its accepted snapshot.
@@ -123,8 +126,13 @@ pub struct RunRecord<'a> {
     /// Why the key is not the fingerprint's (missing or malformed, and what was used instead);
     /// `null` when it is, or when `--firmware` named it. Redacted.
     pub firmware_note: Option<String>,
-    /// Device clock minus host clock, in seconds.
+    /// Device clock minus host clock, in seconds, as applied from the start (0 within the
+    /// reading's uncertainty, and for the `file:` sources, whose timestamps are the host's).
     pub clock_offset_seconds: f64,
+    /// The device's clock read at the start and the end, and whose clock the capture is on.
+    pub clock: ClockRecord,
+    /// Which capture source the run used, and how.
+    pub capture_source: SourceRecord,
     /// Kinds of the identifiers looked for.
     pub identifiers_watched: Vec<&'a str>,
     pub identifiers_missing: &'a [MissingIdentifier],
@@ -182,6 +190,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::device::clock::ClockReading;
     use crate::report::diff;
     use crate::report::tests::{leak, outcome};
 
@@ -229,6 +238,10 @@ mod tests {
             packets: 3,
             ended_early: false,
         };
+        let source = SourceRecord {
+            source: "file:-".into(),
+            detail: "a capture stream on stdin".into(),
+        };
         let (comparison, pending) = ComparisonOut::of(Some(&Comparison::Missing {
             pending: PathBuf::from("snapshots/send-sms@fw.snap.new"),
         }));
@@ -244,6 +257,7 @@ mod tests {
             interrupted: None,
             identifiers_missing: &missing,
             capture: CaptureOut::from(&capture),
+            capture_source: &source,
         };
         let (text, v) = parsed(&report);
         assert_eq!(
@@ -254,6 +268,11 @@ mod tests {
         assert_eq!(v["comparison"], "missing");
         assert_eq!(v["pending"], "snapshots/send-sms@fw.snap.new");
         assert_eq!(v["capture"]["file"], "capture.pcap");
+        assert_eq!(
+            keys(&v["capture_source"]),
+            documented("run-json.md", "`capture_source`")
+        );
+        assert_eq!(v["capture_source"]["source"], "file:-");
         assert_eq!(v["identifiers_missing"][0]["kind"], "imsi");
         assert_eq!(v["outcome"]["steps"][0]["leaks"][0]["identifier"], "<imei>");
         assert!(!text.contains(IMEI));
@@ -289,6 +308,18 @@ mod tests {
             firmware_source: key.source,
             firmware_note: key.note.as_deref().map(|n| redactor.clean(n)),
             clock_offset_seconds: 0.5,
+            clock: ClockRecord {
+                timestamps: "device",
+                start: ClockReading {
+                    offset_seconds: Some(0.5),
+                    uncertainty_seconds: Some(0.06),
+                    host_time: Some(1_795_590_000.0),
+                    command: Some("date +%s.%N"),
+                    unmeasured: None,
+                },
+                end: ClockReading::unmeasured("the device did not answer `date +%s.%N`"),
+            },
+            capture_source: source.clone(),
             identifiers_watched: vec!["imei"],
             identifiers_missing: &missing,
             steps: &[],
@@ -303,6 +334,17 @@ mod tests {
             keys(&v["device"]),
             documented("run-json.md", "`run.json`: `device`")
         );
+        assert_eq!(
+            keys(&v["clock"]),
+            documented("run-json.md", "`run.json`: `clock`")
+        );
+        for side in ["start", "end"] {
+            assert_eq!(
+                keys(&v["clock"][side]),
+                documented("run-json.md", "`run.json`: `clock.start`, `clock.end`")
+            );
+        }
+        assert_eq!(v["clock"]["end"]["offset_seconds"], Value::Null);
         assert_eq!(v["device"]["serial"], "<imei>");
         assert_eq!(v["device"]["security_patch"], "2024-08-05");
         assert_eq!(v["device"]["baseband"], Value::Null);

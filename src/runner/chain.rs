@@ -9,6 +9,9 @@
 //! numbers in `capture.pcap`. A segment whose header differs is neither analysed nor merged: it is
 //! kept beside it, and the run says so.
 //!
+//! Only the `device` source has segments: a `file:` source's capturer is outside the phone and goes
+//! on through a reboot.
+//!
 //! Must not touch: how a capture is taken (`crate::capture`), the analysis (it only forwards bytes).
 
 use std::path::{Path, PathBuf};
@@ -18,8 +21,9 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use crate::capture::{self, CaptureCounters, CaptureError, CaptureSummary, RunningCapture, Tee};
-use crate::device::{self, Device};
+use crate::capture::tcpdump::{self, TcpdumpPlan};
+use crate::capture::{CaptureCounters, CaptureError, CaptureSummary, RunningCapture, Tee};
+use crate::device::Device;
 
 /// A pcap file's global header: magic, version, thiszone, sigfigs, snaplen, linktype.
 const PCAP_HEADER: usize = 24;
@@ -43,6 +47,8 @@ pub(super) struct CaptureChain {
     later: Vec<Segment>,
     /// Summaries of segments that have ended (the first one first).
     ended: Vec<CaptureSummary>,
+    /// How tcpdump runs on the device; `None` for a source outside the phone.
+    plan: Option<TcpdumpPlan>,
 }
 
 /// Whether two pcap global headers describe the same stream format (thiszone and sigfigs are 0
@@ -56,13 +62,38 @@ fn same_format(a: &[u8], b: &[u8]) -> bool {
 
 impl CaptureChain {
     /// The first segment, already running; `tee` is a sender of the live analysis's stream.
-    pub(super) fn new(first: RunningCapture, first_path: PathBuf, tee: Tee) -> CaptureChain {
+    pub(super) fn new(
+        first: RunningCapture,
+        first_path: PathBuf,
+        tee: Tee,
+        plan: Option<TcpdumpPlan>,
+    ) -> CaptureChain {
         CaptureChain {
             current: Some(first),
             tee,
             first_path,
             later: Vec::new(),
             ended: Vec::new(),
+            plan,
+        }
+    }
+
+    /// The capture runs on the device (a reboot ends it).
+    pub(super) fn on_device(&self) -> bool {
+        self.plan.is_some()
+    }
+
+    /// How tcpdump runs, as last started.
+    pub(super) fn plan(&self) -> Option<&TcpdumpPlan> {
+        self.plan.as_ref()
+    }
+
+    /// Why a capture stream ends by itself, in words.
+    pub(super) fn end_words(&self) -> &'static str {
+        if self.on_device() {
+            "the device went away or tcpdump stopped"
+        } else {
+            "stdin was closed: the capturer upstream stopped"
         }
     }
 
@@ -90,14 +121,14 @@ impl CaptureChain {
             self.later.len() + 1
         ));
         let (segment_tee, mut segment) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-        let running = match capture::start_on_device(
-            device.adb(),
-            device::CAPTURE_COMMAND,
-            &path,
-            segment_tee,
-        )
-        .await
-        {
+        let Some(plan) = self.plan.as_mut() else {
+            return Err(CaptureError::Write {
+                path,
+                source: std::io::Error::other("a capture outside the phone does not restart"),
+            });
+        };
+        plan.after_reboot();
+        let running = match tcpdump::start(device, plan, &path, segment_tee).await {
             Ok(running) => running,
             Err(e) => {
                 // At most a partial header: nothing to keep, and a retry reuses the name.
@@ -180,12 +211,17 @@ impl CaptureChain {
                 ended_early = true;
             }
         }
+        // A `file:` source names its file by the stream's format (`capture.pcapng`).
+        let path = self
+            .ended
+            .first()
+            .map_or(self.first_path.clone(), |s| s.path.clone());
         let summary = CaptureSummary {
-            bytes: tokio::fs::metadata(&self.first_path)
+            bytes: tokio::fs::metadata(&path)
                 .await
                 .map(|m| m.len())
                 .unwrap_or(0),
-            path: self.first_path,
+            path,
             packets,
             ended_early,
         };

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Prepared, RunError, RunResult};
 use crate::device;
+use crate::device::clock::{ClockReading, ClockRecord};
 use crate::outcome::StepWindow;
 use crate::report::{
     self,
@@ -32,6 +33,16 @@ fn record<'a>(p: &'a Prepared) -> RunRecord<'a> {
         firmware_source: p.firmware.source,
         firmware_note: p.firmware.note.clone(),
         clock_offset_seconds: p.clock_offset,
+        clock: ClockRecord {
+            timestamps: if matches!(p.capture, super::CapturePlan::Device(_)) {
+                "device"
+            } else {
+                "host"
+            },
+            start: p.clock_start.clone(),
+            end: ClockReading::unmeasured("the capture did not start"),
+        },
+        capture_source: super::source_record(None, p),
         identifiers_watched: p.identifiers.iter().map(|i| i.kind.as_str()).collect(),
         identifiers_missing: &p.missing,
         steps: &[],
@@ -71,6 +82,8 @@ pub(super) fn write_run_files(
             .collect(),
         interrupted: r.interrupted.as_deref(),
         firmware: &r.outcome.firmware,
+        clock: r.clock.clone(),
+        capture_source: r.capture_source.clone(),
         ..record(p)
     };
     write_json(&r.dir.join(RUN_RECORD_FILE), &record)?;

@@ -22,7 +22,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::capture::{self, CaptureCounters, CaptureSummary, RunningCapture};
+use crate::capture::tcpdump::{self, TcpdumpPlan};
+use crate::capture::{
+    self, CaptureCounters, CaptureSource, CaptureSummary, RunningCapture, SourceRecord,
+};
+use crate::device::clock::{ClockMap, ClockReading, ClockRecord};
 use crate::device::ui::{self, Attempt, UiError};
 use crate::device::{self, Device, DeviceError, DeviceIdentity, FirmwareKey, MissingIdentifier};
 use crate::outcome::{self, EvidenceItem, Outcome, StepTraffic, StepWindow};
@@ -83,6 +87,13 @@ pub struct RunOptions {
     /// Set to true (Ctrl-C) to stop stepping: the run then ends like an interrupted one, keeping and
     /// analysing the capture taken so far.
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Where the capture comes from (`--capture`; default: tcpdump on the device). `file:-` reads
+    /// the process's stdin from the moment `run` is called.
+    pub capture: CaptureSource,
+    /// A static tcpdump to push and run (`--tcpdump-binary`; the `device` source only).
+    pub tcpdump_binary: Option<PathBuf>,
+    /// How long `file:-` waits for the capturer's first bytes before the first step.
+    pub stdin_timeout: Duration,
 }
 
 impl Default for RunOptions {
@@ -93,6 +104,9 @@ impl Default for RunOptions {
             firmware: None,
             capture_grace: Duration::from_millis(700),
             cancel: None,
+            capture: CaptureSource::Device,
+            tcpdump_binary: None,
+            stdin_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -110,6 +124,10 @@ pub struct RunResult {
     /// What each step sent, readable and opaque (byte counts: not part of the outcome).
     pub traffic: Vec<StepTraffic>,
     pub capture: CaptureSummary,
+    /// Which source captured, and how (`device`: which tcpdump, as which user).
+    pub capture_source: SourceRecord,
+    /// The device's clock at the start and the end, and whose clock the capture's timestamps are on.
+    pub clock: ClockRecord,
     /// Identifiers the device would not give (reasons redacted).
     pub missing: Vec<MissingIdentifier>,
     /// What the live analysis learnt from the whole capture (equal to `analyze_file` on
@@ -136,7 +154,11 @@ struct Prepared {
     missing: Vec<MissingIdentifier>,
     /// Its note redacted.
     firmware: FirmwareKey,
+    /// The offset applied at the start (device clock minus host clock; 0 on the host's clock).
     clock_offset: f64,
+    clock_start: ClockReading,
+    /// How the capture is taken.
+    capture: CapturePlan,
     dir: PathBuf,
     needles: Needles,
     redactor: Arc<Redactor>,
@@ -153,6 +175,13 @@ struct Stepped {
     notes: Vec<String>,
 }
 
+/// How the run's capture is taken, decided before it starts.
+enum CapturePlan {
+    Device(TcpdumpPlan),
+    File(PathBuf),
+    Stdin(Option<capture::StdinFeed>),
+}
+
 /// Runs `scenario` on `device`: the capture is analysed live, as it arrives, and whatever happens
 /// after the capture started (a failed step, the device gone, Ctrl-C), what was captured is
 /// analysed and recorded.
@@ -162,14 +191,26 @@ pub async fn run(
     options: &RunOptions,
     observer: &dyn RunObserver,
 ) -> Result<RunResult, RunError> {
-    let prepared = prepare(scenario, device, options).await?;
+    // Read from now on: a capturer piping in is not held up while the device is read.
+    let feed = matches!(options.capture, CaptureSource::Stdin)
+        .then(|| capture::StdinFeed::spawn(std::io::stdin()));
+    let mut prepared = prepare(scenario, device, options, feed).await?;
     for note in &prepared.plan.notes {
         observer.note(note);
     }
     let (tee, chunks) = tokio::sync::mpsc::unbounded_channel();
-    let first = start_capture(&prepared, device, tee.clone()).await?;
+    let first = start_capture(&mut prepared, device, options, tee.clone()).await?;
     observer.capture_started(first.counters());
-    let mut capture = CaptureChain::new(first, prepared.dir.join(files::CAPTURE_FILE), tee);
+    let device_plan = match &prepared.capture {
+        CapturePlan::Device(plan) => Some(plan.clone()),
+        _ => None,
+    };
+    let mut capture = CaptureChain::new(
+        first,
+        prepared.dir.join(files::CAPTURE_FILE),
+        tee,
+        device_plan,
+    );
     let mut live = LiveAnalysis::new(&prepared.needles, &prepared.redactor, observer, chunks);
     let mut stepped = run_steps(
         &prepared,
@@ -180,12 +221,20 @@ pub async fn run(
         observer,
     )
     .await;
-    let (summary, failure) =
-        stop_capture(capture, options.capture_grace, &mut live, &prepared).await;
+    let grace = match options.capture {
+        CaptureSource::File(_) => options.capture_grace.max(capture::FILE_SETTLE),
+        _ => options.capture_grace,
+    };
+    let source = source_record(capture.plan(), &prepared);
+    let (summary, failure) = stop_capture(capture, grace, &mut live, &prepared).await;
     append_reason(&mut stepped.interrupted, failure);
+    let clock_end = match prepared.capture {
+        CapturePlan::Device(_) => end_clock(device).await,
+        _ => prepared.clock_start.clone(),
+    };
     observer.analysing();
     let analysis = live.finish().await;
-    let result = build_result(&prepared, &stepped, summary, analysis);
+    let result = build_result(&prepared, &stepped, summary, analysis, source, clock_end);
     files::write_run_files(&prepared, &stepped.windows, &result)?;
     observer.finished();
     Ok(result)
@@ -197,12 +246,24 @@ async fn prepare(
     scenario: &Scenario,
     device: &Device,
     options: &RunOptions,
+    feed: Option<capture::StdinFeed>,
 ) -> Result<Prepared, RunError> {
     let run_id = new_run_id();
     let (mut scenario, canaries) = scenario.expand(&run_id);
     let identity = device.identity().await?;
-    device.check_capture().await?;
+    let mut source_notes = Vec::new();
+    let capture_plan = match &options.capture {
+        CaptureSource::Device => CapturePlan::Device(
+            tcpdump::prepare(device, &identity, options.tcpdump_binary.as_deref()).await?,
+        ),
+        CaptureSource::File(path) => {
+            source_notes.extend(capture::check_file_source(path)?);
+            CapturePlan::File(path.clone())
+        }
+        CaptureSource::Stdin => CapturePlan::Stdin(feed),
+    };
     let mut plan = preflight::check(&mut scenario, device, &identity).await?;
+    plan.notes.extend(source_notes);
     let (mut identifiers, mut missing) = device.identifiers(&identity).await?;
     // The user's values win over the device's for the same kind.
     for extra in &options.extra_identifiers {
@@ -226,7 +287,11 @@ async fn prepare(
         .map(FirmwareKey::from_option)
         .unwrap_or_else(|| identity.firmware_key());
     firmware.note = firmware.note.map(|n| redactor.clean(&n));
-    let clock_offset = device.clock_offset().await?;
+    let clock_start = match capture_plan {
+        CapturePlan::Device(_) => device.read_clock().await,
+        _ => ClockReading::unmeasured(HOST_CLOCK),
+    };
+    let clock_offset = clock_start.applied();
     let dir = files::create_run_dir(&options.runs_root, &scenario.name, &firmware.key)?;
     Ok(Prepared {
         needles,
@@ -237,26 +302,81 @@ async fn prepare(
         missing,
         firmware,
         clock_offset,
+        clock_start,
+        capture: capture_plan,
         dir,
         redactor,
         plan,
     })
 }
 
+/// Which source captured, in words; a `file:` path through the redactor.
+fn source_record(plan: Option<&TcpdumpPlan>, p: &Prepared) -> SourceRecord {
+    let plan = plan.or(match &p.capture {
+        CapturePlan::Device(plan) => Some(plan),
+        _ => None,
+    });
+    match (&p.capture, plan) {
+        (_, Some(plan)) => SourceRecord {
+            source: "device".into(),
+            detail: plan.describe(),
+        },
+        (CapturePlan::File(path), _) => {
+            let shown = p.redactor.clean(&path.display().to_string());
+            SourceRecord {
+                source: format!("file:{shown}"),
+                detail: format!(
+                    "a capture file written by another capturer during the run ({shown}), copied \
+                     when the run ended; timestamps on the capturer's clock"
+                ),
+            }
+        }
+        _ => SourceRecord {
+            source: "file:-".into(),
+            detail: "a capture stream on stdin, written to the run directory as it arrived; \
+                     timestamps on the capturer's clock"
+                .into(),
+        },
+    }
+}
+
+/// Why a `file:` source's run reads no device clock.
+const HOST_CLOCK: &str = "not read: the capture's timestamps are the capturer's (host or network side), not the device's";
+
+/// The device's clock at the end of the run; the device may be gone by then.
+async fn end_clock(device: &Device) -> ClockReading {
+    match tokio::time::timeout(Duration::from_secs(12), device.read_clock()).await {
+        Ok(reading) => reading,
+        Err(_) => ClockReading::unmeasured("the device did not answer `date` within 12s"),
+    }
+}
+
 /// Starts the capture into the run directory, teed to the live analysis; records why when it
 /// cannot start.
 async fn start_capture(
-    p: &Prepared,
+    p: &mut Prepared,
     device: &Device,
+    options: &RunOptions,
     tee: capture::Tee,
 ) -> Result<RunningCapture, RunError> {
     let path = p.dir.join(files::CAPTURE_FILE);
-    capture::start_on_device(device.adb(), device::CAPTURE_COMMAND, &path, tee)
-        .await
-        .map_err(|e| {
-            files::write_failure_record(p, &e.to_string());
-            e.into()
-        })
+    let started = match &mut p.capture {
+        CapturePlan::Device(plan) => tcpdump::start(device, plan, &path, tee).await,
+        CapturePlan::File(source) => Ok(capture::start_file(
+            source.clone(),
+            path,
+            tee,
+            Duration::ZERO,
+        )),
+        CapturePlan::Stdin(feed) => match feed.take() {
+            Some(feed) => capture::start_stdin(feed, &path, tee, options.stdin_timeout).await,
+            None => Err(capture::CaptureError::StdinNoData(Duration::ZERO)),
+        },
+    };
+    started.map_err(|e| {
+        files::write_failure_record(p, &e.to_string());
+        e.into()
+    })
 }
 
 /// Runs the steps in order, analysing the capture while they run; stops at the first step that
@@ -302,7 +422,8 @@ async fn run_steps(
             stepped.notes.push(note);
         }
         window.end = device::now_unix();
-        let why = interruption(&window, step.line, done, capture.has_ended(), &p.redactor);
+        let ended = capture.has_ended().then(|| capture.end_words());
+        let why = interruption(&window, step.line, done, ended, &p.redactor);
         stepped.windows.push(window);
         if why.is_some() {
             stepped.interrupted = why;
@@ -531,6 +652,16 @@ impl Stepper<'_> {
     async fn reboot(&mut self, timeout: std::time::Duration) -> Result<(), StepError> {
         let device = self.device;
         let mut wait = device.request_reboot().await?;
+        if !self.capture.on_device() {
+            // The capturer is outside the phone: it goes on through the reboot.
+            device.wait_after_reboot(&mut wait, false, timeout).await?;
+            device.wait_after_reboot(&mut wait, true, timeout).await?;
+            self.notes.push(format!(
+                "rebooted in {:.0?}; the capture outside the phone went on",
+                wait.elapsed()
+            ));
+            return Ok(());
+        }
         device.wait_after_reboot(&mut wait, false, timeout).await?;
         let mut restarted = self.capture.restart(device).await;
         device.wait_after_reboot(&mut wait, true, timeout).await?;
@@ -566,7 +697,7 @@ fn interruption(
     window: &StepWindow,
     line: usize,
     done: Option<Result<(), StepError>>,
-    capture_ended: bool,
+    capture_ended: Option<&str>,
     redactor: &Redactor,
 ) -> Option<String> {
     let step = window.label();
@@ -577,10 +708,8 @@ fn interruption(
             "step {step} (line {line}) failed: {}",
             redactor.clean(&e.to_string().replace("\n  help: ", "; help: "))
         )),
-        Some(Ok(())) if capture_ended => Some(format!(
-            "the capture stream ended during step {step}: the device went away or tcpdump stopped"
-        )),
-        Some(Ok(())) => None,
+        Some(Ok(())) => capture_ended
+            .map(|words| format!("the capture stream ended during step {step}: {words}")),
     }
 }
 
@@ -615,17 +744,37 @@ fn build_result(
     stepped: &Stepped,
     mut capture: CaptureSummary,
     analysis: Analysis,
+    capture_source: SourceRecord,
+    clock_end: ClockReading,
 ) -> RunResult {
     let windows = &stepped.windows;
+    let (clock, map) = match p.capture {
+        CapturePlan::Device(_) => (
+            ClockRecord {
+                timestamps: "device",
+                start: p.clock_start.clone(),
+                end: clock_end.clone(),
+            },
+            ClockMap::from_readings(&[&p.clock_start, &clock_end]),
+        ),
+        _ => (
+            ClockRecord {
+                timestamps: "host",
+                start: p.clock_start.clone(),
+                end: clock_end,
+            },
+            ClockMap::host(),
+        ),
+    };
     let (outcome, evidence) = outcome::build(
         &p.scenario.name,
         &p.identity,
         windows,
-        p.clock_offset,
+        &map,
         &analysis,
         &p.redactor,
     );
-    let traffic = outcome::traffic_by_step(windows, p.clock_offset, &analysis, &p.redactor);
+    let traffic = outcome::traffic_by_step(windows, &map, &analysis, &p.redactor);
     // The analysis read every frame the capture wrote: its count is exact.
     capture.packets = capture.packets.max(analysis.frames);
     RunResult {
@@ -639,6 +788,8 @@ fn build_result(
         evidence,
         traffic,
         capture,
+        capture_source,
+        clock,
         missing: p.missing.clone(),
         analysis,
         interrupted: stepped.interrupted.clone(),
