@@ -21,6 +21,7 @@ use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::adb::{AdbError, AdbServer, DeviceState};
+use crate::capture::CaptureSource;
 use crate::device::Device;
 use crate::report::{
     self,
@@ -65,6 +66,7 @@ enum Command {
     /// Run the SMS experiment on two builds of a virtual handset and compare them.
     Demo(demo::DemoArgs),
     /// Run a scenario on a device and compare its outcome with the stored snapshot.
+    #[command(after_help = RUN_AFTER_HELP)]
     Run(RunArgs),
     /// Say what changed between two outcomes (snapshots or run directories).
     Diff {
@@ -108,8 +110,36 @@ struct RunArgs {
     /// An identifier to watch for, overriding what the device reports: KIND=VALUE (e.g. imei=…).
     #[arg(long = "id", value_name = "KIND=VALUE")]
     ids: Vec<String>,
+    /// Where the capture comes from: `device` (tcpdump on the device, the default), `file:PATH`
+    /// (a pcap/pcapng file another capturer writes during the run, copied when it ends) or
+    /// `file:-` (a pcap/pcapng stream on stdin). Wins over the scenario's `capture:`.
+    #[arg(long, value_name = "SOURCE", value_parser = parse_capture)]
+    capture: Option<CaptureSource>,
+    /// A static tcpdump built for the device's ABI, pushed to /data/local/tmp/tcpdump and run
+    /// instead of the device's own (`--capture device` only).
+    #[arg(long, value_name = "PATH")]
+    tcpdump_binary: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+}
+
+/// `tattle run --help`, after the options.
+const RUN_AFTER_HELP: &str = "\
+Capture sources (--capture, or `capture:` in the scenario):
+  device     tcpdump on the device over adb (the default). Needs tcpdump (or --tcpdump-binary)
+             and, on a phone, root: adbd as root (`adb root` on the emulator or a userdebug
+             build), or su granted to the shell (Magisk, SuperSU; AOSP's `su 0`). Android 5.0+.
+  file:PATH  a capture another capturer writes during the run (tcpdump -U -w PATH on an access
+             point or the host, Wireshark on a hotspot); copied into the run directory when the
+             run ends. Its timestamps must be on the host's clock (NTP).
+  file:-     a pcap/pcapng stream on stdin, written to the run directory as it arrives:
+               ssh ap tcpdump -U -w - host PHONE_IP | tattle run send-sms --capture file:-
+Planned (issue 9): pcapdroid, emulator, iface:NAME. Details: docs/capture.md";
+
+/// `--capture SOURCE`, with the valid forms when it is not one.
+fn parse_capture(text: &str) -> Result<CaptureSource, String> {
+    text.parse::<CaptureSource>()
+        .map_err(|e| format!("{e}\n  help: {}", e.help()))
 }
 
 #[derive(clap::Args, Debug)]
@@ -307,6 +337,13 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Exit> {
         }
     };
     let ids = parse_ids(&args.ids)?;
+    let capture = match capture_choice(&args, &scenario) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Exit::Environment);
+        }
+    };
     let server = AdbServer::from_env();
     let device = pick_device(&server, args.device.as_deref()).await?;
     let options = RunOptions {
@@ -314,6 +351,8 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Exit> {
         extra_identifiers: ids,
         firmware: args.firmware.clone(),
         cancel: Some(cancel_on_ctrl_c()),
+        capture,
+        tcpdump_binary: args.tcpdump_binary.clone(),
         ..RunOptions::default()
     };
     let progress =
@@ -323,6 +362,39 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Exit> {
         .with_context(|| format!("running {} on {}", scenario.name, device.serial()))?;
     progress.clear();
     report_run(&result, &args.snapshots, args.format)
+}
+
+/// The capture source of a run: `--capture`, else the scenario's `capture:`, else `device`;
+/// checked against the other options and the terminal before any device is touched.
+fn capture_choice(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<CaptureSource> {
+    let source = args
+        .capture
+        .clone()
+        .or_else(|| scenario.capture_source())
+        .unwrap_or_default();
+    if let Some(binary) = &args.tcpdump_binary {
+        if source != CaptureSource::Device {
+            return Err(anyhow!(
+                "--tcpdump-binary is for the `device` source (tcpdump on the device); this run \
+                 captures with `{source}`"
+            ));
+        }
+        let meta = std::fs::metadata(binary)
+            .with_context(|| format!("--tcpdump-binary {}", binary.display()))?;
+        if !meta.is_file() {
+            return Err(anyhow!(
+                "--tcpdump-binary {}: not a file (give a static tcpdump built for the device)",
+                binary.display()
+            ));
+        }
+    }
+    if source == CaptureSource::Stdin && std::io::stdin().is_terminal() {
+        return Err(anyhow!(
+            "`--capture file:-` reads a capture from stdin, but stdin is a terminal: pipe one in, \
+             e.g. `ssh ap tcpdump -U -w - host PHONE_IP | tattle run …`"
+        ));
+    }
+    Ok(source)
 }
 
 /// Prints a run's outcome, compares it with its snapshot and picks the exit code.
@@ -416,6 +488,19 @@ pub(crate) fn print_run_notes(result: &RunResult) {
         result.capture.packets,
         result.capture.bytes
     );
+    if !result.capture_source.is_plain_device() {
+        println!(
+            "  capture source {}: {}",
+            result.capture_source.source, result.capture_source.detail
+        );
+    }
+    if result.clock.timestamps == "device" {
+        for (when, reading) in [("start", &result.clock.start), ("end", &result.clock.end)] {
+            if let Some(why) = &reading.unmeasured {
+                println!("  note: the device's clock was not read at the {when}: {why}");
+            }
+        }
+    }
     if let Some(note) = &result.firmware.note {
         println!("  note: firmware key {}: {note}", result.firmware.key);
     }

@@ -228,10 +228,11 @@ pub async fn run(
     let source = source_record(capture.plan(), &prepared);
     let (summary, failure) = stop_capture(capture, grace, &mut live, &prepared).await;
     append_reason(&mut stepped.interrupted, failure);
-    let clock_end = match prepared.capture {
+    let mut clock_end = match prepared.capture {
         CapturePlan::Device(_) => end_clock(device).await,
         _ => prepared.clock_start.clone(),
     };
+    clock_end.unmeasured = clock_end.unmeasured.map(|w| prepared.redactor.clean(&w));
     observer.analysing();
     let analysis = live.finish().await;
     let result = build_result(&prepared, &stepped, summary, analysis, source, clock_end);
@@ -287,10 +288,12 @@ async fn prepare(
         .map(FirmwareKey::from_option)
         .unwrap_or_else(|| identity.firmware_key());
     firmware.note = firmware.note.map(|n| redactor.clean(&n));
-    let clock_start = match capture_plan {
+    let mut clock_start = match capture_plan {
         CapturePlan::Device(_) => device.read_clock().await,
         _ => ClockReading::unmeasured(HOST_CLOCK),
     };
+    // The reason may quote what the device printed.
+    clock_start.unmeasured = clock_start.unmeasured.map(|w| redactor.clean(&w));
     let clock_offset = clock_start.applied();
     let dir = files::create_run_dir(&options.runs_root, &scenario.name, &firmware.key)?;
     Ok(Prepared {

@@ -6,6 +6,8 @@
 //! before anything touches a device), `{placeholder}` expansion, and the built-in scenarios embedded
 //! from `scenarios/*.yaml`. The format is documented in `docs/scenarios.md`.
 //!
+//! A scenario may name its capture source (`capture:`); what a source is belongs to `capture`.
+//!
 //! Must not touch: devices or adb (the `device` module maps steps to adb commands, and owns the
 //! selector and intent types steps carry), the terminal (errors are values; `cli` prints them), the
 //! network, the host's files (an `install` path is checked by the runner's preflight).
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 pub use error::{Diagnostic, ScenarioError};
 
+pub use crate::capture::CaptureSource;
 pub use crate::device::ui::{By, Intent, Radio, Selector};
 
 use tattle_analysis::identifier::Identifier;
@@ -62,6 +65,9 @@ pub struct Scenario {
     pub path: PathBuf,
     /// `(kind, template)` in file order: the canaries this scenario plants.
     pub identifiers: Vec<(String, String)>,
+    /// `capture:`: the capture source the scenario asks for (`--capture` wins), a `file:` path as
+    /// written (relative to the scenario's folder: [`Scenario::capture_source`]).
+    pub capture: Option<CaptureSource>,
     pub steps: Vec<Step>,
 }
 
@@ -401,6 +407,7 @@ impl fmt::Debug for Scenario {
             .field("name", &self.name)
             .field("path", &self.path)
             .field("identifier_kinds", &kinds)
+            .field("capture", &self.capture)
             .field("steps", &self.steps)
             .finish()
     }
@@ -511,9 +518,21 @@ impl Scenario {
             description: self.description.clone(),
             path: self.path.clone(),
             identifiers,
+            capture: self.capture.clone(),
             steps,
         };
         (expanded, canaries)
+    }
+
+    /// The capture source the scenario asks for, a relative `file:` path taken from the scenario
+    /// file's folder (built-ins ask for none).
+    pub fn capture_source(&self) -> Option<CaptureSource> {
+        let base = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        self.capture.as_ref().map(|c| c.relative_to(base))
     }
 
     /// Sum of idle durations and settle times: a lower bound on how long a run takes.

@@ -16,13 +16,14 @@ use super::{
     MAX_FILE_BYTES, MAX_STEPS, RUN_ID, Radio, STEP_NAMES, Scenario, Selector, SmsVia, Step,
     StepAction,
 };
+use crate::capture::CaptureSource;
 use crate::device::ui;
 use tattle_analysis::identifier::is_valid_kind;
 use tattle_analysis::sanitize;
 
 /// Shorter canary values would match by chance.
 const MIN_CANARY_CHARS: usize = 4;
-const TOP_KEYS: &[&str] = &["name", "description", "identifiers", "steps"];
+const TOP_KEYS: &[&str] = &["name", "description", "identifiers", "capture", "steps"];
 const DURATION_HELP: &str = "use a number with a unit: 500ms, 5s or 2m (sums like 1m30s work too)";
 /// The default `settle` of `tap`, `type` and `key`.
 pub(super) const UI_SETTLE: Duration = Duration::from_secs(1);
@@ -326,11 +327,13 @@ fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
     };
 
     let (mut name_node, mut desc_node, mut ids_node, mut steps_node) = (None, None, None, None);
+    let mut capture_node = None;
     for (key, k, v) in cx.keys(entries, "scenario") {
         match key {
             "name" => name_node = Some(v),
             "description" => desc_node = Some(v),
             "identifiers" => ids_node = Some(v),
+            "capture" => capture_node = Some(v),
             "steps" => steps_node = Some(v),
             other => {
                 let help = if STEP_NAMES.contains(&other) {
@@ -358,6 +361,10 @@ fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
         Some(n) => identifiers(cx, n),
         None => Vec::new(),
     };
+    let capture = match capture_node {
+        Some(n) => capture_source(cx, n),
+        None => Some(None),
+    };
     let mut defined: Vec<&str> = vec![RUN_ID];
     defined.extend(identifiers.iter().map(|(k, _)| k.as_str()));
     let steps = match steps_node {
@@ -377,8 +384,22 @@ fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
         description: description?,
         path: cx.path.to_path_buf(),
         identifiers,
+        capture: capture?,
         steps: steps?,
     })
+}
+
+/// `capture: SOURCE`: `device`, `file:PATH` or `file:-` (`CaptureSource`); a path is taken from
+/// the scenario's folder when it is relative (the caller resolves it).
+fn capture_source(cx: &mut Ctx<'_>, node: &Node) -> Option<Option<CaptureSource>> {
+    let text = cx.string("`capture`", node, "capture: file:-")?;
+    match text.parse::<CaptureSource>() {
+        Ok(source) => Some(Some(source)),
+        Err(e) => {
+            cx.at(node, format!("`capture`: {e}"), e.help());
+            None
+        }
+    }
 }
 
 /// Scenario names end up in snapshot file names (`<scenario>@<firmware>.snap`), so they are kept to
