@@ -622,3 +622,57 @@ fn columns_stay_within_their_line() {
         }
     }
 }
+
+#[test]
+fn capture_key_names_a_source_resolved_from_the_scenario_folder() {
+    let s = Scenario::parse(
+        "name: ap\ncapture: file:captures/ap.pcapng\nsteps:\n  - idle: 1s\n",
+        Path::new("lab/ap.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        s.capture,
+        Some(CaptureSource::File("captures/ap.pcapng".into()))
+    );
+    assert_eq!(
+        s.capture_source(),
+        Some(CaptureSource::File("lab/captures/ap.pcapng".into()))
+    );
+    let (expanded, _) = s.expand("r");
+    assert_eq!(expanded.capture, s.capture);
+    let s = parse("capture: file:-\nsteps:\n  - idle: 1s\n").unwrap();
+    assert_eq!(s.capture_source(), Some(CaptureSource::Stdin));
+    let s = parse("capture: device\nsteps:\n  - idle: 1s\n").unwrap();
+    assert_eq!(s.capture_source(), Some(CaptureSource::Device));
+    assert_eq!(parse(SEND_SMS).unwrap().capture_source(), None);
+}
+
+#[test]
+fn bad_capture_values_point_at_the_value_with_the_valid_forms() {
+    let p = only("name: t\ncapture: pcapdroid\nsteps:\n  - idle: 1s\n");
+    assert!(
+        p.starts_with(
+            "2:10: `capture`: `pcapdroid` is a planned capture source that tattle does not have \
+             yet (planned, see issue 9) | valid sources: `device`"
+        ),
+        "{p}"
+    );
+    let p = only("name: t\nsteps:\n  - idle: 1s\ncapture:   \"devise\"\n");
+    assert!(
+        p.starts_with("4:12: `capture`: unknown capture source `devise` | did you mean `device`?"),
+        "{p}"
+    );
+    // Quoted: YAML reads a plain value ending with `:` as a key.
+    let p = only("capture: \"file:\"\nsteps:\n  - idle: 1s\n");
+    assert!(p.starts_with("1:10: `capture`: `file:` needs a path"), "{p}");
+    let p = only("capture: [device]\nsteps:\n  - idle: 1s\n");
+    assert!(p.starts_with("1:10: `capture` takes a string"), "{p}");
+    // Reported with every other problem, before any device is touched.
+    assert_eq!(
+        problems("capture: emulator\nsteps:\n  - idel: 1s\n").len(),
+        2
+    );
+    // A misspelt key is suggested.
+    let p = only("captur: device\nsteps:\n  - idle: 1s\n");
+    assert!(p.contains("`capture`"), "{p}");
+}
