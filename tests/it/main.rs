@@ -4,6 +4,7 @@
 mod adb_client;
 mod analysis_tshark;
 mod analyze_cli;
+mod capture_sources;
 mod cli;
 mod devices;
 mod identifiers;
