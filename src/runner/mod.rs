@@ -2,11 +2,14 @@
 //! run directory.
 //!
 //! Owns the order of a run, each phase a short function: `prepare` (identity, the `preflight` of
-//! every step against the device, identifiers, clock offset, run directory), `start_capture`,
+//! every step against the device, the capture source's own checks — tcpdump found or pushed, a
+//! `file:` path that can be —, identifiers, the device's clock, run directory), `start_capture`
+//! (whichever source `RunOptions::capture` names; stdin is read from the moment `run` starts),
 //! `run_steps` (each step in its time window, the live analysis fed as packets arrive, `live`;
 //! methods and alternatives tried in order, `perform`), `stop_capture` (the capture's segments
-//! across reboots merged, `chain`), the end of the analysis, `build_result` (outcome, evidence,
-//! traffic) and the run directory's files (`files`). When the device goes away mid-run it stops
+//! across reboots merged, `chain`; the device's clock read again), the end of the analysis,
+//! `build_result` (outcome, evidence, traffic; packets placed by host time through the clock map)
+//! and the run directory's files (`files`). When the device goes away mid-run it stops
 //! stepping; what was captured is already analysed, and is recorded with what happened.
 //!
 //! Must not touch: the terminal (progress and live findings go through `RunObserver`), exit codes,
@@ -252,6 +255,8 @@ async fn prepare(
     let run_id = new_run_id();
     let (mut scenario, canaries) = scenario.expand(&run_id);
     let identity = device.identity().await?;
+    let mut plan = preflight::check(&mut scenario, device, &identity).await?;
+    // After the steps' preflight: a binary is pushed only for a scenario that can run.
     let mut source_notes = Vec::new();
     let capture_plan = match &options.capture {
         CaptureSource::Device => CapturePlan::Device(
@@ -263,7 +268,6 @@ async fn prepare(
         }
         CaptureSource::Stdin => CapturePlan::Stdin(feed),
     };
-    let mut plan = preflight::check(&mut scenario, device, &identity).await?;
     plan.notes.extend(source_notes);
     let (mut identifiers, mut missing) = device.identifiers(&identity).await?;
     // The user's values win over the device's for the same kind.

@@ -664,7 +664,10 @@ fn bad_capture_values_point_at_the_value_with_the_valid_forms() {
     );
     // Quoted: YAML reads a plain value ending with `:` as a key.
     let p = only("capture: \"file:\"\nsteps:\n  - idle: 1s\n");
-    assert!(p.starts_with("1:10: `capture`: `file:` needs a path"), "{p}");
+    assert!(
+        p.starts_with("1:10: `capture`: `file:` needs a path"),
+        "{p}"
+    );
     let p = only("capture: [device]\nsteps:\n  - idle: 1s\n");
     assert!(p.starts_with("1:10: `capture` takes a string"), "{p}");
     // Reported with every other problem, before any device is touched.

@@ -74,8 +74,11 @@ struct ApCapturer(Mutex<PcapWriter<std::fs::File>>);
 impl RunObserver for ApCapturer {
     fn step_started(&self, index: usize, _total: usize, _name: &str) {
         let mut w = self.0.lock().unwrap();
-        w.record(now_us(), &dns_query(&format!("step{index}.ap.test"), index as u16))
-            .unwrap();
+        w.record(
+            now_us(),
+            &dns_query(&format!("step{index}.ap.test"), index as u16),
+        )
+        .unwrap();
         w.flush().unwrap();
     }
 }
@@ -122,7 +125,12 @@ async fn a_capture_file_written_during_the_run_is_aligned_to_the_steps() {
             .unwrap_or_default()
     };
     assert_eq!(hosts("0 before-steps"), ["earlier.ap.test"]);
-    assert_eq!(hosts("1 fresh-setup"), ["step1.ap.test"], "{:?}", result.outcome);
+    assert_eq!(
+        hosts("1 fresh-setup"),
+        ["step1.ap.test"],
+        "{:?}",
+        result.outcome
+    );
     assert_eq!(hosts("2 idle"), ["step2.ap.test"]);
     assert_eq!(hosts("3 shell"), ["step3.ap.test"]);
     // Nothing of the handset's own traffic (fresh-setup's activation) was captured.
@@ -188,7 +196,11 @@ async fn a_stream_piped_into_the_cli_is_captured_and_aligned() {
             let ts = now_us();
             let mut bytes = std::mem::take(&mut header);
             bytes.extend(record(ts, &dns_query(&name, n)));
-            if stdin.write_all(&bytes).and_then(|()| stdin.flush()).is_err() {
+            if stdin
+                .write_all(&bytes)
+                .and_then(|()| stdin.flush())
+                .is_err()
+            {
                 break;
             }
             written.extend(bytes);
@@ -210,12 +222,18 @@ async fn a_stream_piped_into_the_cli_is_captured_and_aligned() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(sent.len() < 200, "tattle stopped reading when the run ended");
+    assert!(
+        sent.len() < 200,
+        "tattle stopped reading when the run ended"
+    );
     let (doc, _) = json_document(&stdout);
     assert_eq!(doc["capture_source"]["source"], "file:-");
     let run_dir = PathBuf::from(doc["run_dir"].as_str().unwrap());
     let captured = std::fs::read(run_dir.join("capture.pcap")).unwrap();
-    assert!(captured.len() > 24 && written.starts_with(&captured), "the stream, as it came");
+    assert!(
+        captured.len() > 24 && written.starts_with(&captured),
+        "the stream, as it came"
+    );
     let (record, _) = json_document(&std::fs::read_to_string(run_dir.join("run.json")).unwrap());
     assert_eq!(record["clock"]["timestamps"], "host");
     let windows: Vec<(String, f64, f64)> = record["steps"]
@@ -256,7 +274,10 @@ async fn a_stream_piped_into_the_cli_is_captured_and_aligned() {
         assert!(!inside.is_empty(), "no packet was sent during step {label}");
         let hosts = step_hosts(label);
         for name in inside {
-            assert!(hosts.contains(name), "{name} not in step {label}: {hosts:?}");
+            assert!(
+                hosts.contains(name),
+                "{name} not in step {label}: {hosts:?}"
+            );
             checked += 1;
         }
     }
@@ -269,7 +290,8 @@ async fn the_scenario_names_the_source_and_the_flag_overrides_it() {
     let bench = Bench::start(&["aosp-12"]).await;
     let lab = tempfile::tempdir().unwrap();
     let mut w = PcapWriter::new(Vec::new(), linktype::ETHERNET).unwrap();
-    w.record(now_us(), &dns_query("already.ap.test", 1)).unwrap();
+    w.record(now_us(), &dns_query("already.ap.test", 1))
+        .unwrap();
     std::fs::write(lab.path().join("ap.pcap"), w.into_inner()).unwrap();
     std::fs::write(
         lab.path().join("lab.yaml"),
@@ -326,29 +348,52 @@ fn bad_sources_are_usage_errors_with_the_valid_forms() {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, err) = tattle(&["run", "send-sms", "--capture", "pcapdroid"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("planned, see issue 9"), "{err}");
-    assert!(err.contains("`file:PATH`") && err.contains("`device`"), "{err}");
+    assert!(
+        err.contains("`file:PATH`") && err.contains("`device`"),
+        "{err}"
+    );
     let (code, err) = tattle(&["run", "send-sms", "--capture", "wifi"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("unknown capture source `wifi`"), "{err}");
-    let (code, err) = tattle(&["run", "send-sms", "--capture", "file:-", "--tcpdump-binary", "/bin/sh"]);
+    let (code, err) = tattle(&[
+        "run",
+        "send-sms",
+        "--capture",
+        "file:-",
+        "--tcpdump-binary",
+        "/bin/sh",
+    ]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--tcpdump-binary is for the `device` source"), "{err}");
+    assert!(
+        err.contains("--tcpdump-binary is for the `device` source"),
+        "{err}"
+    );
     let (code, err) = tattle(&["run", "send-sms", "--tcpdump-binary", "/no/such/tcpdump"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("/no/such/tcpdump"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yaml");
-    std::fs::write(&file, "name: bad\nsteps:\n  - idle: 1s\ncapture: emulator\n").unwrap();
+    std::fs::write(
+        &file,
+        "name: bad\nsteps:\n  - idle: 1s\ncapture: emulator\n",
+    )
+    .unwrap();
     let (code, err) = tattle(&["run", file.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.starts_with(&format!("{}:4:10: error: `capture`: `emulator`", file.display())),
+        err.starts_with(&format!(
+            "{}:4:10: error: `capture`: `emulator`",
+            file.display()
+        )),
         "{err}"
     );
     assert!(err.contains("help: valid sources"), "{err}");
@@ -363,7 +408,10 @@ async fn a_tcpdump_binary_is_checked_against_the_abi_then_pushed_and_run() {
     let device = Device::new(bench.device());
     let dir = tempfile::tempdir().unwrap();
     let runs = tempfile::tempdir().unwrap();
-    let s = scenario("pushed", "  - shell: { command: \"true\", settle: 200ms }\n");
+    let s = scenario(
+        "pushed",
+        "  - shell: { command: \"true\", settle: 200ms }\n",
+    );
     let options = |binary: PathBuf| RunOptions {
         runs_root: runs.path().to_path_buf(),
         tcpdump_binary: Some(binary),
@@ -378,17 +426,34 @@ async fn a_tcpdump_binary_is_checked_against_the_abi_then_pushed_and_run() {
     };
     let text = e.to_string();
     assert!(
-        text.contains("not for this device: the binary is built for x86_64, the device runs arm64-v8a"),
+        text.contains(
+            "not for this device: the binary is built for x86_64, the device runs arm64-v8a"
+        ),
         "{text}"
     );
-    assert_eq!(bench.device().stat("/data/local/tmp/tcpdump").await.unwrap(), None);
-    assert_eq!(std::fs::read_dir(runs.path()).unwrap().count(), 0, "no run started");
+    assert_eq!(
+        bench
+            .device()
+            .stat("/data/local/tmp/tcpdump")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        std::fs::read_dir(runs.path()).unwrap().count(),
+        0,
+        "no run started"
+    );
 
     let script = dir.path().join("tcpdump.sh");
     std::fs::write(&script, "#!/system/bin/sh\nexec tcpdump \"$@\"\n").unwrap();
     let refused = runner::run(&s, &device, &options(script), &runner::Quiet).await;
     assert!(
-        refused.err().unwrap().to_string().contains("not an ELF binary"),
+        refused
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("not an ELF binary"),
         "a script is not a static tcpdump"
     );
 
@@ -415,7 +480,11 @@ async fn a_tcpdump_binary_is_checked_against_the_abi_then_pushed_and_run() {
         .expect("pushed");
     assert_eq!(stat.mode & 0o777, 0o755);
     assert_eq!(
-        bench.device().pull("/data/local/tmp/tcpdump", 1 << 20).await.unwrap(),
+        bench
+            .device()
+            .pull("/data/local/tmp/tcpdump", 1 << 20)
+            .await
+            .unwrap(),
         bytes
     );
     assert_eq!(result.clock.timestamps, "device");
