@@ -18,9 +18,9 @@
 //! - `scenario`: YAML scenarios, validated with `file:line:col` and the fix, canaries expanded.
 //! - `adb`: the client of the adb server (smart sockets, shell v2, exec, sync).
 //! - `device`: what a handset can do, as Android shell commands (identity, identifiers, steps,
-//!   clock, the capture command), and the parsing of their output.
-//! - `capture`: the capture source (tcpdump over `adb exec-out`), the private capture file, and the
-//!   tee of its bytes.
+//!   its clock), and the parsing of their output.
+//! - `capture`: the capture sources (`device`: tcpdump over `adb exec-out`, as root where needed;
+//!   `file:PATH`; `file:-`), the private capture file, and the tee of its bytes.
 //! - `runner`: the order of a run in short phases, the live analysis of the capture as it arrives,
 //!   the run directory (0700, files 0600).
 //! - analysis — the `tattle_analysis` crate: capture bytes in, flows, DNS and identifier findings

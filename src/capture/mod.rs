@@ -70,8 +70,8 @@ pub enum CaptureError {
     )]
     NotPcap(String),
     #[error(
-        "Android {sdk}'s adbd has no `exec:` service (it came with Android 5.0, SDK 21), which the \
-         on-device capture streams through\n  help: capture on the network the phone uses and give \
+        "this device's adbd (SDK {sdk}) has no `exec:` service (it came with Android 5.0, SDK 21), \
+         which the on-device capture streams through\n  help: capture on the network the phone uses and give \
          it to tattle: `--capture file:PATH` or `--capture file:-` (docs/capture.md)"
     )]
     NoExec { sdk: u32 },
