@@ -56,7 +56,8 @@ fn record<'a>(p: &'a Prepared) -> RunRecord<'a> {
 /// Leaves a record of why the run directory holds no usable capture.
 pub(super) fn write_failure_record(p: &Prepared, error: &str) {
     let record = RunRecord {
-        error: Some(p.redactor.clean(error)),
+        // One line: the error's "\n  help: …" would reach run.json as `?`.
+        error: Some(p.redactor.clean(&error.replace("\n  help: ", "; help: "))),
         ..record(p)
     };
     let _ = write_json(&p.dir.join(RUN_RECORD_FILE), &record);
