@@ -126,23 +126,78 @@ pub(crate) async fn start(
     path: &Path,
     tee: Tee,
 ) -> Result<RunningCapture, CaptureError> {
-    let first = start_on_device(
-        device.adb(),
-        &command(&plan.program, plan.root),
-        path,
-        tee.clone(),
+    let debuggable = plan.debuggable;
+    start_with(
+        plan,
+        &mut OnDevice {
+            device,
+            path,
+            tee,
+            debuggable,
+        },
     )
-    .await;
-    let shell_error = match first {
+    .await
+}
+
+/// What a start does on a device, apart from the order of attempts (`start_with`).
+trait Attempts {
+    type Running;
+    /// Runs a capture command; `Ok` once it sent its pcap header.
+    fn start(
+        &mut self,
+        command: String,
+    ) -> impl std::future::Future<Output = Result<Self::Running, CaptureError>> + Send;
+    /// Finds root (`device::access::probe_root`).
+    fn probe_root(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<RootAccess, crate::device::DeviceError>> + Send;
+}
+
+struct OnDevice<'a> {
+    device: &'a Device,
+    path: &'a Path,
+    tee: Tee,
+    debuggable: bool,
+}
+
+impl Attempts for OnDevice<'_> {
+    type Running = RunningCapture;
+
+    fn start(
+        &mut self,
+        command: String,
+    ) -> impl std::future::Future<Output = Result<RunningCapture, CaptureError>> + Send {
+        let (adb, path, tee) = (self.device.adb(), self.path, self.tee.clone());
+        async move {
+            let started = start_on_device(adb, &command, path, tee).await;
+            if started.is_err() {
+                // At most a partial header: the next try writes the file anew.
+                let _ = tokio::fs::remove_file(path).await;
+            }
+            started
+        }
+    }
+
+    fn probe_root(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<RootAccess, crate::device::DeviceError>> + Send
+    {
+        access::probe_root(self.device.adb(), self.debuggable)
+    }
+}
+
+/// The order of attempts: the command as `plan` says; when that sends no header and root was not
+/// tried yet, root is probed (once) and the command run through the form found.
+async fn start_with<A: Attempts>(
+    plan: &mut TcpdumpPlan,
+    device: &mut A,
+) -> Result<A::Running, CaptureError> {
+    let shell_error = match device.start(command(&plan.program, plan.root)).await {
         Ok(running) => return Ok(running),
         Err(e) if !e.may_need_root() || plan.root.is_some() || plan.root_probed => return Err(e),
         Err(e) => e,
     };
-    // At most a partial header from the failed start: the next try writes the file anew.
-    let _ = tokio::fs::remove_file(path).await;
-    let root = access::probe_root(device.adb(), plan.debuggable)
-        .await
-        .map_err(|e| CaptureError::Device(Box::new(e)))?;
+    let root = device.probe_root().await?;
     plan.root_probed = true;
     plan.root_note = Some(root.note.clone());
     let form = match root.form {
@@ -156,7 +211,7 @@ pub(crate) async fn start(
             });
         }
     };
-    match start_on_device(device.adb(), &command(&plan.program, Some(form)), path, tee).await {
+    match device.start(command(&plan.program, Some(form))).await {
         Ok(running) => {
             plan.root = Some(form);
             Ok(running)
@@ -603,6 +658,156 @@ mod tests {
                 "no promise of a source tattle lacks: {fix}"
             );
         }
+    }
+
+    fn plan(root: Option<RootForm>) -> TcpdumpPlan {
+        TcpdumpPlan {
+            program: "tcpdump".into(),
+            pushed: false,
+            root,
+            root_probed: false,
+            root_note: None,
+            debuggable: false,
+        }
+    }
+
+    /// A device whose tcpdump captures only for the commands in `works`; records what was run
+    /// and how often root was probed.
+    struct Scripted {
+        works: Vec<String>,
+        root: RootAccess,
+        ran: Vec<String>,
+        probes: usize,
+        /// Every start fails the way a lost device does.
+        gone: bool,
+    }
+
+    impl Attempts for Scripted {
+        type Running = String;
+
+        fn start(
+            &mut self,
+            command: String,
+        ) -> impl std::future::Future<Output = Result<String, CaptureError>> + Send {
+            self.ran.push(command.clone());
+            let result = if self.gone {
+                Err(CaptureError::Adb(crate::adb::AdbError::DeviceNotFound {
+                    serial: "s".into(),
+                }))
+            } else if self.works.contains(&command) {
+                Ok(command)
+            } else {
+                Err(CaptureError::Ended(0))
+            };
+            std::future::ready(result)
+        }
+
+        fn probe_root(
+            &mut self,
+        ) -> impl std::future::Future<Output = Result<RootAccess, crate::device::DeviceError>> + Send
+        {
+            self.probes += 1;
+            std::future::ready(Ok(self.root.clone()))
+        }
+    }
+
+    async fn attempt(
+        plan: &mut TcpdumpPlan,
+        works: &[&str],
+        root: RootAccess,
+    ) -> (Result<String, CaptureError>, Vec<String>, usize) {
+        let mut device = Scripted {
+            works: works.iter().map(|w| w.to_string()).collect(),
+            root,
+            ran: Vec::new(),
+            probes: 0,
+            gone: false,
+        };
+        let result = start_with(plan, &mut device).await;
+        (result, device.ran, device.probes)
+    }
+
+    fn found(form: Option<RootForm>, note: &str) -> RootAccess {
+        RootAccess {
+            form,
+            adb_root_possible: false,
+            note: note.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_shell_first_then_the_root_form_found_which_is_kept() {
+        let shell = "tcpdump -i any -U -s 0 -w - 2>/dev/null";
+        let su0 = "su 0 tcpdump -i any -U -s 0 -w - 2>/dev/null";
+        // The shell may capture (the virtual handset, a permissive build): root is never asked.
+        let mut p = plan(None);
+        let (r, ran, probes) = attempt(&mut p, &[shell], found(None, "")).await;
+        assert_eq!((r.unwrap(), ran.len(), probes), (shell.to_string(), 1, 0));
+        assert_eq!(p.root, None);
+        // A userdebug phone: the shell's tcpdump sends nothing, `su 0` works and is remembered.
+        let mut p = plan(None);
+        let (r, ran, probes) = attempt(
+            &mut p,
+            &[su0],
+            found(Some(RootForm::Su0), "`su 0` gives uid 0"),
+        )
+        .await;
+        assert_eq!(r.unwrap(), su0);
+        assert_eq!((ran, probes), (vec![shell.to_string(), su0.to_string()], 1));
+        assert_eq!(p.root, Some(RootForm::Su0));
+        assert_eq!(
+            p.describe(),
+            "tcpdump on the device (the device's own), as root through `su 0`"
+        );
+        // The next start (after a reboot) goes straight through it, without asking again.
+        p.after_reboot();
+        let (r, ran, probes) = attempt(&mut p, &[su0], found(None, "")).await;
+        assert_eq!((r.unwrap(), ran.len(), probes), (su0.to_string(), 1, 0));
+    }
+
+    #[tokio::test]
+    async fn without_root_the_error_names_what_is_missing_and_the_fix() {
+        let mut p = plan(None);
+        let (r, ran, probes) = attempt(&mut p, &[], found(None, "no `su` on the PATH")).await;
+        let e = r.unwrap_err();
+        assert!(matches!(e, CaptureError::NoRoot { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("tcpdump needs root to capture on this device, and tattle found none (no `su` on the PATH)\n  help: a user build without `su`"),
+            "{text}"
+        );
+        assert!(text.contains("rootless source"), "{text}");
+        assert_eq!((ran.len(), probes), (1, 1));
+        // Root found, and tcpdump still sends nothing through it.
+        let mut p = plan(None);
+        let (r, _, _) = attempt(
+            &mut p,
+            &[],
+            found(Some(RootForm::SuC), "`su -c` gives uid 0"),
+        )
+        .await;
+        let text = r.unwrap_err().to_string();
+        assert!(
+            text.starts_with("tcpdump sent no capture through `su -c` either"),
+            "{text}"
+        );
+        assert_eq!(p.root, None);
+        // adbd is root already: the failure is not about root, and is said as it is.
+        let mut p = plan(Some(RootForm::AdbdRoot));
+        let (r, ran, probes) = attempt(&mut p, &[], found(None, "")).await;
+        assert!(matches!(r.unwrap_err(), CaptureError::Ended(0)));
+        assert_eq!((ran.len(), probes), (1, 0));
+        // An error that is no missing right (the device gone) is not retried through su.
+        let mut gone = Scripted {
+            works: Vec::new(),
+            root: found(Some(RootForm::Su0), ""),
+            ran: Vec::new(),
+            probes: 0,
+            gone: true,
+        };
+        let r = start_with(&mut plan(None), &mut gone).await;
+        assert!(matches!(r, Err(CaptureError::Adb(_))));
+        assert_eq!((gone.ran.len(), gone.probes), (1, 0));
     }
 
     #[test]
