@@ -217,11 +217,18 @@ async fn device_unplugged_mid_run_keeps_the_capture() {
     assert!(record.contains("\"interrupted\""), "{record}");
     // The clock was read before the first step; after the unplug it cannot be, and says why.
     assert_eq!(result.clock.timestamps, "device");
-    assert!(result.clock.start.offset_seconds.is_some(), "{:?}", result.clock);
+    assert!(
+        result.clock.start.offset_seconds.is_some(),
+        "{:?}",
+        result.clock
+    );
     let why = result.clock.end.unmeasured.as_deref().expect("unmeasured");
     assert!(why.contains("date"), "{why}");
     let (doc, _) = json_document(&record);
-    assert_eq!(doc["clock"]["end"]["offset_seconds"], serde_json::Value::Null);
+    assert_eq!(
+        doc["clock"]["end"]["offset_seconds"],
+        serde_json::Value::Null
+    );
     assert_eq!(doc["capture_source"]["source"], "device");
     drop(adb);
 }
