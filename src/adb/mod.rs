@@ -49,6 +49,8 @@ pub enum AdbError {
         "cannot reach the adb server at {addr}: {reason} (start one with `adb start-server`, or set ANDROID_ADB_SERVER_PORT)"
     )]
     ServerUnreachable { addr: SocketAddr, reason: String },
+    #[error("`{0}` is not an adb server address (-H HOST -P PORT, e.g. -H farm.example -P 5037)")]
+    BadServerAddress(String),
     #[error(
         "the `adb` program was not found (looked for `{binary}`); install it with `apt-get install adb`"
     )]

@@ -39,6 +39,27 @@ impl AdbServer {
         AdbServer::at(addr_from_env(socket.as_deref(), port.as_deref()))
     }
 
+    /// The server `adb -H HOST -P PORT` would use: either flag replaces the environment's choice
+    /// (HOST defaults to localhost, PORT to 5037, as in adb); neither means [`from_env`].
+    /// A host that does not resolve is an error naming it.
+    ///
+    /// [`from_env`]: AdbServer::from_env
+    pub fn from_flags(host: Option<&str>, port: Option<u16>) -> Result<AdbServer, AdbError> {
+        if host.is_none() && port.is_none() {
+            return Ok(AdbServer::from_env());
+        }
+        let host = host.unwrap_or("localhost");
+        let port = port.unwrap_or(DEFAULT_PORT);
+        let spec = if host.contains(':') && !host.starts_with('[') {
+            format!("tcp:[{host}]:{port}")
+        } else {
+            format!("tcp:{host}:{port}")
+        };
+        parse_server_socket(&spec)
+            .map(AdbServer::at)
+            .ok_or_else(|| AdbError::BadServerAddress(format!("{host}:{port}")))
+    }
+
     pub fn at(addr: SocketAddr) -> AdbServer {
         AdbServer {
             addr,

@@ -6,14 +6,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::Context as _;
 
 use super::{Exit, load_scenario, print_run_notes, progress::TerminalProgress};
 use crate::adb::AdbServer;
 use crate::device::Device;
 use crate::report;
 use crate::runner::{self, RunOptions};
-use crate::vhandset;
 use crate::virtual_device::VirtualDevice;
 
 #[derive(clap::Args, Debug)]
@@ -32,7 +31,7 @@ pub struct DemoArgs {
     scenario: String,
 }
 
-pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
+pub async fn run(args: DemoArgs, server: AdbServer) -> anyhow::Result<Exit> {
     let scenario = match load_scenario(&args.scenario) {
         Ok(s) => s,
         Err(e) => {
@@ -40,12 +39,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Environment);
         }
     };
-    if vhandset::tcpdump::find_tcpdump().is_none() {
-        return Err(anyhow!(
-            "the virtual handsets capture with the host's tcpdump, which is not installed: apt-get install tcpdump"
-        ));
-    }
-    let server = AdbServer::from_env();
     server
         .ensure_running()
         .await

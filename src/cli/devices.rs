@@ -45,8 +45,7 @@ struct DevicesDocument<'a> {
     devices: &'a [DeviceReport],
 }
 
-pub(crate) async fn run(args: DevicesArgs) -> anyhow::Result<Exit> {
-    let server = AdbServer::from_env();
+pub(crate) async fn run(args: DevicesArgs, server: AdbServer) -> anyhow::Result<Exit> {
     server.ensure_running().await.map_err(adb_context)?;
     let mut listed = server.devices().await.map_err(adb_context)?;
     if let Some(serial) = &args.device {

@@ -57,6 +57,13 @@ struct Cli {
     /// More logs on stderr (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// The adb server's host, as `adb -H` (a device farm's server; default localhost, or
+    /// ADB_SERVER_SOCKET).
+    #[arg(short = 'H', long = "adb-host", value_name = "HOST", global = true)]
+    adb_host: Option<String>,
+    /// The adb server's port, as `adb -P` (default 5037, or ANDROID_ADB_SERVER_PORT).
+    #[arg(short = 'P', long = "adb-port", value_name = "PORT", global = true)]
+    adb_port: Option<u16>,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,8 +102,13 @@ struct RunArgs {
     /// A scenario file, or the name of a built-in one (fresh-setup, add-contact, send-sms).
     scenario: String,
     /// The device's serial (as `adb devices` lists it); needed when several are connected.
-    #[arg(long, short = 's')]
-    device: Option<String>,
+    /// Repeat it to run on several devices at once, one capture each.
+    #[arg(long, short = 's', value_name = "SERIAL")]
+    device: Vec<String>,
+    /// Run on every device the adb server lists as ready, at once (one capture, outcome and
+    /// snapshot comparison each).
+    #[arg(long, conflicts_with = "device")]
+    all_devices: bool,
     /// Where accepted snapshots live.
     #[arg(long, default_value = "snapshots")]
     snapshots: PathBuf,
@@ -183,7 +195,14 @@ pub fn main() -> ExitCode {
             return Exit::Environment.into();
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    let server = match AdbServer::from_flags(cli.adb_host.as_deref(), cli.adb_port) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Environment.into();
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, server)) {
         Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("error: {}", chain(&e));
@@ -214,14 +233,14 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<Exit> {
+async fn dispatch(command: Command, server: AdbServer) -> anyhow::Result<Exit> {
     match command {
-        Command::Demo(args) => demo::run(args).await,
-        Command::Run(args) => run_command(args).await,
+        Command::Demo(args) => demo::run(args, server).await,
+        Command::Run(args) => run_command(args, server).await,
         Command::Diff { a, b, format } => diff_command(&a, &b, format),
         Command::Analyze(args) => analyze::run(args),
         Command::Vhandset(args) => vhandset_command(args).await,
-        Command::Devices(args) => devices::run(args).await,
+        Command::Devices(args) => devices::run(args, server).await,
     }
 }
 
@@ -273,14 +292,49 @@ fn adb_context(e: AdbError) -> anyhow::Error {
     anyhow::Error::new(e)
 }
 
-async fn pick_device(server: &AdbServer, serial: Option<&str>) -> anyhow::Result<Device> {
+/// The devices of a run: `--all-devices` (every ready one), each `--device`, or the only one.
+async fn pick_devices(server: &AdbServer, args: &RunArgs) -> anyhow::Result<Vec<Device>> {
     server.ensure_running().await.map_err(adb_context)?;
-    let devices = server.devices().await.map_err(adb_context)?;
+    let listed = server.devices().await.map_err(adb_context)?;
+    if args.all_devices {
+        let ready: Vec<Device> = listed
+            .iter()
+            .filter(|d| d.state == DeviceState::Device)
+            .map(|d| Device::new(server.device(&d.serial)))
+            .collect();
+        if ready.is_empty() {
+            return Err(anyhow!(
+                "--all-devices: no device is ready (adb devices: {})",
+                list_serials(&listed)
+            ));
+        }
+        return Ok(ready);
+    }
+    if args.device.len() <= 1 {
+        return Ok(vec![pick_device(
+            server,
+            &listed,
+            args.device.first().map(String::as_str),
+        )?]);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    args.device
+        .iter()
+        .filter(|s| seen.insert(s.as_str()))
+        .map(|s| pick_device(server, &listed, Some(s)))
+        .collect()
+}
+
+fn pick_device(
+    server: &AdbServer,
+    devices: &[crate::adb::DeviceInfo],
+    serial: Option<&str>,
+) -> anyhow::Result<Device> {
     let chosen = match serial {
         Some(s) => devices.iter().find(|d| d.serial == s).ok_or_else(|| {
             anyhow!(
                 "no device `{s}` in `adb devices`; connected: {}",
-                list_serials(&devices)
+                list_serials(devices)
             )
         })?,
         None => {
@@ -289,7 +343,6 @@ async fn pick_device(server: &AdbServer, serial: Option<&str>) -> anyhow::Result
                 .filter(|d| d.state == DeviceState::Device)
                 .collect();
             match ready.as_slice() {
-                [one] => *one,
                 [] => {
                     return Err(anyhow!(
                         "no device is connected to the adb server. Plug in a phone with USB debugging on, \
@@ -297,10 +350,12 @@ async fn pick_device(server: &AdbServer, serial: Option<&str>) -> anyhow::Result
                          miui-cloud-default --port 6520` then `adb connect 127.0.0.1:6520`"
                     ));
                 }
+                [one] => *one,
                 _ => {
                     return Err(anyhow!(
-                        "several devices are connected ({}); pick one with --device SERIAL",
-                        list_serials(&devices)
+                        "several devices are connected ({}); pick one with --device SERIAL, several \
+                         with --device A --device B, or all with --all-devices",
+                        list_serials(devices)
                     ));
                 }
             }
@@ -327,7 +382,7 @@ fn list_serials(devices: &[crate::adb::DeviceInfo]) -> String {
         .join(", ")
 }
 
-async fn run_command(args: RunArgs) -> anyhow::Result<Exit> {
+async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
     // Validate everything before touching the device.
     let scenario = match load_scenario(&args.scenario) {
         Ok(s) => s,
@@ -344,8 +399,14 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Environment);
         }
     };
-    let server = AdbServer::from_env();
-    let device = pick_device(&server, args.device.as_deref()).await?;
+    let devices = pick_devices(&server, &args).await?;
+    if devices.len() > 1 && matches!(capture, CaptureSource::Stdin | CaptureSource::File(_)) {
+        eprintln!(
+            "error: `--capture {capture}` is one capture of the network, which cannot be told apart \
+             by phone: run one device at a time with it, or use a source per device (`device`)"
+        );
+        return Ok(Exit::Environment);
+    }
     let options = RunOptions {
         runs_root: args.runs.clone(),
         extra_identifiers: ids,
@@ -355,13 +416,120 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Exit> {
         tcpdump_binary: args.tcpdump_binary.clone(),
         ..RunOptions::default()
     };
-    let progress =
-        progress::TerminalProgress::new(&indicatif::MultiProgress::new(), &scenario.name);
-    let result = runner::run(&scenario, &device, &options, &progress)
-        .await
-        .with_context(|| format!("running {} on {}", scenario.name, device.serial()))?;
-    progress.clear();
-    report_run(&result, &args.snapshots, args.format)
+    let multi = indicatif::MultiProgress::new();
+    if let [device] = devices.as_slice() {
+        let progress = progress::TerminalProgress::new(&multi, &scenario.name);
+        let result = runner::run(&scenario, device, &options, &progress)
+            .await
+            .with_context(|| format!("running {} on {}", scenario.name, device.serial()))?;
+        progress.clear();
+        return report_run(&result, &args.snapshots, args.format);
+    }
+    // Several devices: one run each, at once, each with its own capture and live line.
+    let runs = devices.iter().map(|device| {
+        let progress = progress::TerminalProgress::new(
+            &multi,
+            &format!("{} {}", device.serial(), scenario.name),
+        );
+        let (scenario, options) = (&scenario, &options);
+        async move {
+            let result = runner::run(scenario, device, options, &progress).await;
+            progress.clear();
+            result
+        }
+    });
+    let results = join_all(runs).await;
+    report_runs(&devices, results, &scenario, &args.snapshots, args.format)
+}
+
+/// Awaits every future at once on this task and returns their outputs in order (the runs borrow
+/// the scenario and options, so they cannot be spawned; they are I/O-bound, so one task is enough).
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (output, future) in outputs.iter_mut().zip(futures.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *output = Some(v),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// Reports the runs of several devices: each outcome and comparison under its serial (text), or one
+/// JSON document with a `runs` array; the exit code is the worst of them.
+fn report_runs(
+    devices: &[Device],
+    results: Vec<Result<RunResult, runner::RunError>>,
+    scenario: &Scenario,
+    snapshots: &Path,
+    format: Format,
+) -> anyhow::Result<Exit> {
+    let mut exit = Exit::Clean;
+    let mut documents = Vec::new();
+    for (device, result) in devices.iter().zip(results) {
+        let serial = device.serial();
+        if format == Format::Text {
+            println!("=== {serial}");
+        }
+        let this = match result {
+            Ok(result) => match format {
+                Format::Text => report_run(&result, snapshots, format)?,
+                Format::Json => {
+                    let outcome = &result.outcome;
+                    let snap = snapshot::path_for(snapshots, outcome);
+                    let comparison = match result.interrupted {
+                        Some(_) => None,
+                        None => Some(snapshot::compare_and_record(&snap, outcome)?),
+                    };
+                    let doc =
+                        serde_json::to_value(run_report(&result, &snap, comparison.as_ref()))?;
+                    documents.push(serde_json::json!({"serial": serial, "run": doc}));
+                    exit_for(&result, comparison.as_ref())
+                }
+            },
+            Err(e) => {
+                let text = chain(
+                    &anyhow::Error::new(e)
+                        .context(format!("running {} on {serial}", scenario.name)),
+                );
+                match format {
+                    Format::Text => eprintln!("error: {text}"),
+                    Format::Json => {
+                        documents.push(serde_json::json!({"serial": serial, "error": text}))
+                    }
+                }
+                Exit::Environment
+            }
+        };
+        if format == Format::Text {
+            println!();
+        }
+        exit = worst(exit, this);
+    }
+    if format == Format::Json {
+        print_json(&serde_json::json!({
+            "format_version": json::RUN_FORMAT_VERSION,
+            "runs": documents,
+        }))?;
+    }
+    Ok(exit)
+}
+
+/// 2 over 1 over 0.
+fn worst(a: Exit, b: Exit) -> Exit {
+    if (b as u8) > (a as u8) { b } else { a }
 }
 
 /// The capture source of a run: `--capture`, else the scenario's `capture:`, else `device`;
@@ -406,13 +574,7 @@ fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::R
         Some(_) => None,
         None => Some(snapshot::compare_and_record(&snap, outcome)?),
     };
-    let exit = match &comparison {
-        None => Exit::Environment,
-        Some(Comparison::Equal) => Exit::Clean,
-        Some(Comparison::Missing { .. }) if outcome.has_findings() => Exit::Findings,
-        Some(Comparison::Missing { .. }) => Exit::Clean,
-        Some(Comparison::Different { .. }) => Exit::Findings,
-    };
+    let exit = exit_for(result, comparison.as_ref());
     match format {
         Format::Json => print_json(&run_report(result, &snap, comparison.as_ref()))?,
         Format::Text => {
@@ -422,6 +584,17 @@ fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::R
         }
     }
     Ok(exit)
+}
+
+/// 2 when interrupted (not compared), 1 for findings without a snapshot or a mismatch, else 0.
+fn exit_for(result: &RunResult, comparison: Option<&Comparison>) -> Exit {
+    match comparison {
+        None => Exit::Environment,
+        Some(Comparison::Equal) => Exit::Clean,
+        Some(Comparison::Missing { .. }) if result.outcome.has_findings() => Exit::Findings,
+        Some(Comparison::Missing { .. }) => Exit::Clean,
+        Some(Comparison::Different { .. }) => Exit::Findings,
+    }
 }
 
 /// The `run --format json` document of a run (docs/run-json.md).

@@ -8,6 +8,7 @@ mod capture_sources;
 mod cli;
 mod devices;
 mod identifiers;
+mod many_devices;
 mod outcomes;
 mod personas;
 mod runs;
