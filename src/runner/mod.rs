@@ -429,8 +429,16 @@ async fn run_steps(
             stepped.notes.push(note);
         }
         window.end = device::now_unix();
-        let ended = capture.has_ended().then(|| capture.end_words());
-        let why = interruption(&window, step.line, done, ended, &p.redactor);
+        let ended = match capture.has_ended() {
+            false => None,
+            true if capture.on_device() => Some(lost_device(device, &window).await),
+            true => Some(format!(
+                "{} ({})",
+                capture.end_words(),
+                when(window.end, window.end - window.start)
+            )),
+        };
+        let why = interruption(&window, step.line, done, ended.as_deref(), &p.redactor);
         stepped.windows.push(window);
         if why.is_some() {
             stepped.interrupted = why;
@@ -696,6 +704,46 @@ impl Stepper<'_> {
             ))),
         }
     }
+}
+
+/// `noticed at HH:MM:SS UTC, N s into the step`: when the run saw the capture had ended (a step
+/// runs to its end first, so the loss itself may be earlier in the step).
+fn when(unix: f64, into_step: f64) -> String {
+    let secs = unix.max(0.0) as i64;
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "noticed at {:02}:{:02}:{:02} UTC, {:.1} s into the step",
+        t.hour(),
+        t.minute(),
+        t.second(),
+        into_step.max(0.0)
+    )
+}
+
+/// Why the device's capture stream ended, asked of the adb server: it is gone, the device left
+/// it, the device is there but not ready, or the device is there and only tcpdump stopped.
+async fn lost_device(device: &Device, window: &StepWindow) -> String {
+    let at = when(window.end, window.end - window.start);
+    let server = device.adb().server();
+    let serial = device.serial();
+    let what = match server.devices().await {
+        Err(e) => format!(
+            "the adb server at {} stopped answering (killed, restarted, or its host went down: {e})",
+            server.addr()
+        ),
+        Ok(list) => match list.iter().find(|d| d.serial == serial) {
+            None => format!(
+                "the device left the adb server (unplugged, `adb disconnect {serial}`, or its \
+                 connection dropped)"
+            ),
+            Some(d) if d.state != crate::adb::DeviceState::Device => {
+                format!("the device is `{}` on the adb server", d.state)
+            }
+            Some(_) => "the device is still connected, but tcpdump stopped on it".to_string(),
+        },
+    };
+    format!("{what} ({at})")
 }
 
 /// Why the run stops after `window`'s step: it was cancelled (`done` is `None`), it failed, or the

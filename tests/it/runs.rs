@@ -295,3 +295,66 @@ async fn ctrl_c_keeps_the_capture_and_exits_2() {
     );
     bench.finish().await;
 }
+
+/// The other ways a phone is lost mid-run — `adb disconnect`, and the adb server dying — keep the
+/// capture taken so far, analyse it, and say which step was cut short and how.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_or_a_dead_adb_server_mid_run_keeps_the_capture() {
+    for way in ["adb disconnect", "adb server killed"] {
+        let bench = Bench::start(&["miui-cloud-default"]).await;
+        let serial = bench.handsets[0].serial();
+        let scenario = scenario(
+            "unplug",
+            "  - fresh-setup\n  - idle: 4s\n  - send-sms: { to: \"+6598765432\", body: \"hello\" }\n",
+        );
+        let device = Device::new(bench.device());
+        let runs = tempfile::tempdir().unwrap();
+        let options = options(&runs);
+        let run =
+            tokio::spawn(async move { runner::run(&scenario, &device, &options, &Quiet).await });
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let Bench { adb, handsets } = bench;
+        match way {
+            "adb disconnect" => adb.server().disconnect(&serial).await.expect("disconnect"),
+            _ => {
+                let port = adb.server().port().to_string();
+                let out = Command::new("adb")
+                    .args(["-P", &port, "kill-server"])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+            }
+        }
+        let result = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .unwrap_or_else(|_| panic!("{way}: the run must end"))
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{way}: the run returns what it has: {e}"));
+        let why = result
+            .interrupted
+            .clone()
+            .unwrap_or_else(|| panic!("{way}: interrupted"));
+        assert!(
+            why.contains("idle") || why.contains("send-sms"),
+            "{way}: {why}"
+        );
+        assert!(result.capture.packets > 0, "{way}: {:?}", result.capture);
+        assert!(
+            result.outcome.steps.iter().any(|s| s
+                .hosts
+                .iter()
+                .any(|h| h.host == "activate.kestrelcloud.net")),
+            "{way}: the traffic before the loss is analysed"
+        );
+        assert!(result.dir.join("capture.pcap").exists());
+        let cause = match way {
+            "adb disconnect" => "the device left the adb server",
+            _ => "stopped answering",
+        };
+        assert!(why.contains(cause) && why.contains("UTC"), "{way}: {why}");
+        for h in handsets {
+            h.shutdown().await;
+        }
+        drop(adb);
+    }
+}
