@@ -142,6 +142,9 @@ pub struct RunRecord<'a> {
     /// Where the capture could not be read (`after frame N: what`).
     pub damage: Vec<String>,
     pub interrupted: Option<&'a str>,
+    /// What the run decided that the scenario did not say (redacted): the method or alternative a
+    /// step used, what the preflight skipped.
+    pub notes: &'a [String],
     /// Why the run could not capture at all.
     pub error: Option<String>,
 }
@@ -326,6 +329,7 @@ mod tests {
             capture: Some(CaptureOut::from(&capture)),
             damage: vec![],
             interrupted: None,
+            notes: &[],
             error: None,
         };
         let (text, v) = parsed(&record);

@@ -49,6 +49,7 @@ fn record<'a>(p: &'a Prepared) -> RunRecord<'a> {
         capture: None,
         damage: Vec::new(),
         interrupted: None,
+        notes: &p.plan.notes,
         error: None,
     }
 }
@@ -82,6 +83,7 @@ pub(super) fn write_run_files(
             })
             .collect(),
         interrupted: r.interrupted.as_deref(),
+        notes: &r.notes,
         firmware: &r.outcome.firmware,
         clock: r.clock.clone(),
         capture_source: r.capture_source.clone(),

@@ -212,6 +212,11 @@ async fn a_reboot_keeps_one_capture() {
         "{:?}",
         result.notes
     );
+    // The notes are in run.json too, for whoever reads the run directory later.
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(result.dir.join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["notes"], serde_json::json!(result.notes));
     // After the reboot the capture went on: fresh-setup's activation traffic was captured and
     // placed in its step, and the segments were merged into capture.pcap.
     assert!(
