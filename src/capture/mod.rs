@@ -10,8 +10,9 @@
 //!   may not capture; timestamps on the device's clock.
 //! - `file:-` (`file`): a pcap/pcapng stream on stdin, read from the moment the run starts.
 //! - `file:PATH` (`file`): a file another capturer writes during the run, copied when it ends.
+//! - `iface:NAME` (`iface`): the host's tcpdump on its interface NAME, filtered to the phone.
 //!
-//! The two `file:` sources' timestamps are the host's (the capturer is on the host or the
+//! The `file:` and `iface:` sources' timestamps are the host's (the capturer is on the host or the
 //! network). The run directory's capture is `capture.pcap`, or `capture.pcapng` when the stream
 //! is pcapng.
 //!
@@ -19,6 +20,7 @@
 //! framing: `tattle_analysis::pcap::RecordCounter`), the terminal, the order of a run (`runner`).
 
 mod file;
+pub mod iface;
 pub mod source;
 pub mod tcpdump;
 
@@ -34,6 +36,7 @@ use tokio::task::JoinHandle;
 use crate::adb::{AdbDevice, AdbError, ExecStream};
 use crate::device::DeviceError;
 pub(crate) use file::{FILE_SETTLE, StdinFeed, check_file_source, start_file, start_stdin};
+pub(crate) use iface::{check_iface, start_iface};
 pub use source::{CaptureSource, SourceError};
 use tattle_analysis::pcap::RecordCounter;
 
@@ -99,6 +102,14 @@ pub enum CaptureError {
     StdinNoData(Duration),
     #[error("--capture file:{}: {why}", tcpdump::shown(.path).display())]
     File { path: PathBuf, why: String },
+    #[error("--capture iface:{name}: {why}")]
+    Iface { name: String, why: String },
+    #[error(
+        "--capture iface:{0}: tattle needs the phone's address to keep only its traffic, and the \
+         device reported neither its Wi-Fi MAC nor a wlan0 address\n  help: pass \
+         `--phone-address MAC_OR_IP` (the phone's Settings > About > Status shows both)"
+    )]
+    NoPhoneAddress(String),
 }
 
 impl CaptureError {
@@ -197,6 +208,8 @@ enum Input {
     Adb(ExecStream),
     /// Chunks read by a thread (stdin).
     Chunks(mpsc::Receiver<Vec<u8>>),
+    /// A byte stream: a host program's output (`iface:`).
+    Reader(std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>),
 }
 
 impl Input {
@@ -206,6 +219,12 @@ impl Input {
             Input::Adb(stream) => {
                 buf.resize(64 * 1024, 0);
                 let n = stream.read(buf).await?;
+                buf.truncate(n);
+                Ok(n)
+            }
+            Input::Reader(reader) => {
+                buf.resize(64 * 1024, 0);
+                let n = reader.read(buf).await?;
                 buf.truncate(n);
                 Ok(n)
             }

@@ -1,5 +1,6 @@
 //! Which capture source a run uses: `--capture SOURCE` on the command line or `capture:` in a
-//! scenario, parsed into a [`CaptureSource`] with an error that lists the valid forms.
+//! scenario (`device`, `file:PATH`, `file:-`, `iface:NAME`), parsed into a [`CaptureSource`] with
+//! an error that lists the valid forms.
 //!
 //! Owns the vocabulary of sources and its parsing. Must not touch: how a source captures (the
 //! other `capture` modules), where a relative path is resolved from (the caller knows whether it
@@ -22,15 +23,23 @@ pub enum CaptureSource {
     /// A pcap/pcapng stream on tattle's stdin (`ssh ap tcpdump -w - | tattle run …`), written to
     /// the run directory as it arrives. Timestamps on the host's clock.
     Stdin,
+    /// The host's own capture on one of its interfaces (a hotspot the phone joined, a tethering or
+    /// access-point interface, as a PiRogue lab does), filtered to the phone's address, by the
+    /// host's tcpdump. Timestamps on the host's clock.
+    Iface(String),
 }
 
 /// The valid forms, for every error.
 pub const VALID_FORMS: &str = "valid sources: `device` (tcpdump on the device, the default), \
     `file:PATH` (a pcap/pcapng file something else writes during the run, copied when it ends), \
-    `file:-` (a pcap/pcapng stream on stdin, e.g. `ssh ap tcpdump -U -w - | tattle run …`)";
+    `file:-` (a pcap/pcapng stream on stdin, e.g. `ssh ap tcpdump -U -w - | tattle run …`), \
+    `iface:NAME` (the host's capture on its interface NAME that the phone's traffic crosses)";
 
 /// Sources named in issue 9 that tattle does not have yet.
-const PLANNED: &[&str] = &["pcapdroid", "emulator", "iface"];
+const PLANNED: &[&str] = &["pcapdroid", "emulator"];
+
+/// Longest interface name Linux allows (IFNAMSIZ 16, with the NUL).
+const MAX_IFACE_NAME: usize = 15;
 
 /// Why a capture source was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +52,11 @@ pub enum SourceError {
     Planned(String),
     #[error("`file:` needs a path, or `-` for a capture on stdin")]
     NoPath,
+    #[error(
+        "`iface:` needs the name of one of the host's network interfaces (up to 15 letters, digits, \
+         `.`, `-`, `_`; `ip link` lists them), e.g. `iface:wlan1`; got `{0}`"
+    )]
+    BadIface(String),
     #[error("unknown capture source `{written}`")]
     Unknown {
         written: String,
@@ -79,6 +93,20 @@ impl std::str::FromStr for CaptureSource {
                 "" => Err(SourceError::NoPath),
                 "-" => Ok(CaptureSource::Stdin),
                 p => Ok(CaptureSource::File(PathBuf::from(p))),
+            };
+        }
+        if let Some(name) = text.strip_prefix("iface:") {
+            let valid = !name.is_empty()
+                && name.len() <= MAX_IFACE_NAME
+                && name != "."
+                && name != ".."
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            return if valid {
+                Ok(CaptureSource::Iface(name.to_string()))
+            } else {
+                Err(SourceError::BadIface(shown(name)))
             };
         }
         let keyword = text.split(':').next().unwrap_or(text);
@@ -118,6 +146,7 @@ impl fmt::Display for CaptureSource {
             CaptureSource::Device => write!(f, "device"),
             CaptureSource::File(p) => write!(f, "file:{}", p.display()),
             CaptureSource::Stdin => write!(f, "file:-"),
+            CaptureSource::Iface(name) => write!(f, "iface:{name}"),
         }
     }
 }
@@ -160,8 +189,21 @@ mod tests {
             parse("file:c:x.pcapng"),
             Ok(CaptureSource::File("c:x.pcapng".into()))
         );
-        for s in ["device", "file:-", "file:/tmp/ap.pcap"] {
+        assert_eq!(
+            parse("iface:wlan1"),
+            Ok(CaptureSource::Iface("wlan1".into()))
+        );
+        for s in ["device", "file:-", "file:/tmp/ap.pcap", "iface:br-lan.2"] {
             assert_eq!(parse(s).unwrap().to_string(), s);
+        }
+        for bad in [
+            "iface:",
+            "iface:a b",
+            "iface:../x",
+            "iface:0123456789abcdef",
+            "iface:wl;rm",
+        ] {
+            assert!(matches!(parse(bad), Err(SourceError::BadIface(_))), "{bad}");
         }
         assert!(CaptureSource::Device.device_clock());
         assert!(!CaptureSource::Stdin.device_clock());
@@ -169,7 +211,7 @@ mod tests {
 
     #[test]
     fn planned_sources_say_so_and_never_parse() {
-        for s in ["pcapdroid", "emulator", "iface:wlan0", "iface", "PCAPdroid"] {
+        for s in ["pcapdroid", "emulator", "PCAPdroid"] {
             let e = parse(s).unwrap_err();
             assert!(matches!(e, SourceError::Planned(_)), "{s}: {e:?}");
             assert!(e.to_string().contains("planned, see issue 9"), "{e}");

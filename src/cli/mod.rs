@@ -131,6 +131,10 @@ struct RunArgs {
     /// instead of the device's own (`--capture device` only).
     #[arg(long, value_name = "PATH")]
     tcpdump_binary: Option<PathBuf>,
+    /// The phone's Wi-Fi MAC or IP address on the network (`--capture iface:NAME` only; default:
+    /// the Wi-Fi MAC the phone reports, else its wlan0 address).
+    #[arg(long, value_name = "MAC_OR_IP", value_parser = parse_phone_address)]
+    phone_address: Option<crate::capture::iface::PhoneAddress>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
@@ -146,7 +150,10 @@ Capture sources (--capture, or `capture:` in the scenario):
              run ends. Its timestamps must be on the host's clock (NTP).
   file:-     a pcap/pcapng stream on stdin, written to the run directory as it arrives:
                ssh ap tcpdump -U -w - host PHONE_IP | tattle run send-sms --capture file:-
-Planned (issue 9): pcapdroid, emulator, iface:NAME. Details: docs/capture.md";
+  iface:NAME the host's own tcpdump on its interface NAME (a hotspot the phone joined, a
+             tethering or access-point interface), filtered to the phone's Wi-Fi MAC (or
+             --phone-address MAC_OR_IP). Needs the capture right on the host for tcpdump.
+Planned (issue 9): pcapdroid, emulator. Details: docs/capture.md";
 
 /// `--capture SOURCE`, with the valid forms when it is not one.
 fn parse_capture(text: &str) -> Result<CaptureSource, String> {
@@ -414,6 +421,7 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
         cancel: Some(cancel_on_ctrl_c()),
         capture,
         tcpdump_binary: args.tcpdump_binary.clone(),
+        phone_address: args.phone_address.clone(),
         ..RunOptions::default()
     };
     let multi = indicatif::MultiProgress::new();
@@ -532,6 +540,12 @@ fn worst(a: Exit, b: Exit) -> Exit {
     if (b as u8) > (a as u8) { b } else { a }
 }
 
+fn parse_phone_address(text: &str) -> Result<crate::capture::iface::PhoneAddress, String> {
+    crate::capture::iface::PhoneAddress::parse(text).ok_or_else(|| {
+        "expected the phone's Wi-Fi MAC (aa:bb:cc:dd:ee:ff) or its IP address".to_string()
+    })
+}
+
 /// The capture source of a run: `--capture`, else the scenario's `capture:`, else `device`;
 /// checked against the other options and the terminal before any device is touched.
 fn capture_choice(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<CaptureSource> {
@@ -555,6 +569,12 @@ fn capture_choice(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Capture
                 binary.display()
             ));
         }
+    }
+    if args.phone_address.is_some() && !matches!(source, CaptureSource::Iface(_)) {
+        return Err(anyhow!(
+            "--phone-address is for `--capture iface:NAME` (it picks the phone's traffic on the \
+             host's interface); this run captures with `{source}`"
+        ));
     }
     if source == CaptureSource::Stdin && std::io::stdin().is_terminal() {
         return Err(anyhow!(

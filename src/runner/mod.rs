@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::capture::iface::PhoneAddress;
 use crate::capture::tcpdump::{self, TcpdumpPlan};
 use crate::capture::{
     self, CaptureCounters, CaptureSource, CaptureSummary, RunningCapture, SourceRecord,
@@ -97,6 +98,9 @@ pub struct RunOptions {
     pub tcpdump_binary: Option<PathBuf>,
     /// How long `file:-` waits for the capturer's first bytes before the first step.
     pub stdin_timeout: Duration,
+    /// The phone's MAC or IP on the network, for `iface:` (`--phone-address`; default: the Wi-Fi
+    /// MAC the device reports, else its wlan0 address).
+    pub phone_address: Option<PhoneAddress>,
 }
 
 impl Default for RunOptions {
@@ -110,6 +114,7 @@ impl Default for RunOptions {
             capture: CaptureSource::Device,
             tcpdump_binary: None,
             stdin_timeout: Duration::from_secs(30),
+            phone_address: None,
         }
     }
 }
@@ -183,6 +188,11 @@ enum CapturePlan {
     Device(TcpdumpPlan),
     File(PathBuf),
     Stdin(Option<capture::StdinFeed>),
+    /// The host's interface, and the phone's address on it (found once the identifiers are read).
+    Iface {
+        name: String,
+        phone: Option<PhoneAddress>,
+    },
 }
 
 /// Runs `scenario` on `device`: the capture is analysed live, as it arrives, and whatever happens
@@ -267,9 +277,26 @@ async fn prepare(
             CapturePlan::File(path.clone())
         }
         CaptureSource::Stdin => CapturePlan::Stdin(feed),
+        CaptureSource::Iface(name) => {
+            capture::check_iface(name)?;
+            CapturePlan::Iface {
+                name: name.clone(),
+                phone: options.phone_address.clone(),
+            }
+        }
     };
     plan.notes.extend(source_notes);
     let (mut identifiers, mut missing) = device.identifiers(&identity).await?;
+    let mut capture_plan = capture_plan;
+    if let CapturePlan::Iface { name, phone } = &mut capture_plan
+        && phone.is_none()
+    {
+        *phone = Some(
+            phone_address(device, &identifiers)
+                .await
+                .ok_or_else(|| capture::CaptureError::NoPhoneAddress(name.clone()))?,
+        );
+    }
     // The user's values win over the device's for the same kind.
     for extra in &options.extra_identifiers {
         identifiers.retain(|i| i.kind != extra.kind);
@@ -338,6 +365,18 @@ fn source_record(plan: Option<&TcpdumpPlan>, p: &Prepared) -> SourceRecord {
                 ),
             }
         }
+        (CapturePlan::Iface { name, phone }, _) => SourceRecord {
+            source: format!("iface:{name}"),
+            detail: format!(
+                "the host's tcpdump on its interface {name}, filtered to the phone ({}); \
+                 timestamps on the host's clock",
+                match phone {
+                    Some(PhoneAddress::Mac(_)) => "by its Wi-Fi MAC",
+                    Some(PhoneAddress::Ip(_)) => "by its IP address",
+                    None => "address unknown",
+                }
+            ),
+        },
         _ => SourceRecord {
             source: "file:-".into(),
             detail: "a capture stream on stdin, written to the run directory as it arrived; \
@@ -345,6 +384,20 @@ fn source_record(plan: Option<&TcpdumpPlan>, p: &Prepared) -> SourceRecord {
                 .into(),
         },
     }
+}
+
+/// The phone's address on the network, for the `iface:` source: its Wi-Fi MAC as read with the
+/// identifiers, else its IPv4 address on wlan0.
+async fn phone_address(device: &Device, identifiers: &[Identifier]) -> Option<PhoneAddress> {
+    if let Some(mac) = identifiers
+        .iter()
+        .find(|i| i.kind == "wifi_mac")
+        .and_then(|i| PhoneAddress::parse(&i.value))
+    {
+        return Some(mac);
+    }
+    let out = device.adb().shell("ip -o -4 addr show wlan0").await.ok()?;
+    capture::iface::ipv4_of(&out.stdout_text(), "wlan0").map(PhoneAddress::Ip)
 }
 
 /// Why a `file:` source's run reads no device clock.
@@ -378,6 +431,10 @@ async fn start_capture(
         CapturePlan::Stdin(feed) => match feed.take() {
             Some(feed) => capture::start_stdin(feed, &path, tee, options.stdin_timeout).await,
             None => Err(capture::CaptureError::StdinNoData(Duration::ZERO)),
+        },
+        CapturePlan::Iface { name, phone } => match phone {
+            Some(phone) => capture::start_iface(name, phone, &path, tee).await,
+            None => Err(capture::CaptureError::NoPhoneAddress(name.clone())),
         },
     };
     started.map_err(|e| {

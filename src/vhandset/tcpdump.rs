@@ -13,7 +13,6 @@
 //!
 //! Must not touch: the handset's sockets (that is `network`), the adbd, anything above `vhandset`.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -235,26 +234,7 @@ pub fn host_args(o: &Options, subnet: &str) -> Vec<String> {
     a
 }
 
-/// The host's tcpdump: `TATTLE_TCPDUMP`, else the first on PATH or in the sbin directories.
-pub fn find_tcpdump() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("TATTLE_TCPDUMP") {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(
-            ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-                .iter()
-                .map(PathBuf::from),
-        )
-        .map(|d| d.join("tcpdump"))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
+pub use crate::host_tools::find_tcpdump;
 
 async fn say(io: &ShellIo, text: &str) {
     let _ = io.stderr.send(text.as_bytes().to_vec()).await;

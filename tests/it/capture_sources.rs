@@ -507,3 +507,111 @@ fn elf(class64: bool, machine: u16) -> Vec<u8> {
     b.extend(b"not really tcpdump");
     b
 }
+
+/// `iface:NAME`: the host's tcpdump on one of its interfaces, filtered to the phone. Runs in a user +
+/// network namespace of its own as a normal user (see `support::OWN_NETWORK`), where a veth pair
+/// stands for the hotspot interface the phone's Wi-Fi traffic crosses.
+#[test]
+fn the_hosts_interface_is_captured_for_the_phone_only() {
+    crate::support::rerun_unprivileged(
+        "capture_sources::iface_inside",
+        crate::support::OWN_NETWORK,
+    );
+}
+
+fn ip(args: &str) {
+    let out = Command::new("ip")
+        .args(args.split_whitespace())
+        .output()
+        .expect("`ip` (iproute2) is needed: .ci/run installs it");
+    assert!(out.status.success(), "ip {args}: {out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by the_hosts_interface_is_captured_for_the_phone_only in a namespace of its own"]
+async fn iface_inside() {
+    if !crate::support::in_unprivileged_child() {
+        return;
+    }
+    crate::support::loopback_up();
+    // tv0 is the host's hotspot side. The phone is 10.9.0.1, another device on the same network
+    // 10.9.0.5; both reach the resolver 10.9.0.77 through tv0 (a fixed neighbour: nothing answers).
+    ip("link add tv0 type veth peer name tv1");
+    ip("addr add 10.9.0.1/24 dev tv0");
+    ip("addr add 10.9.0.5/24 dev tv0");
+    ip("link set tv0 up");
+    ip("link set tv1 up");
+    ip("neigh add 10.9.0.77 lladdr 02:00:00:00:00:77 dev tv0 nud permanent");
+
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let serial = bench.handsets[0].serial();
+    let port = bench.server().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("iface.yaml");
+    std::fs::write(&yaml, "name: iface\nsteps:\n  - idle: 3s\n").unwrap();
+
+    let talking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let talker = {
+        let talking = talking.clone();
+        std::thread::spawn(move || {
+            let phone = std::net::UdpSocket::bind("10.9.0.1:0").unwrap();
+            let other = std::net::UdpSocket::bind("10.9.0.5:0").unwrap();
+            let mut id = 1u16;
+            while talking.load(std::sync::atomic::Ordering::SeqCst) {
+                let query = |name: &str, id: u16| dns_query(name, id)[42..].to_vec();
+                let _ = phone.send_to(&query("iface-phone.example", id), "10.9.0.77:53");
+                let _ = other.send_to(&query("other-device.example", id), "10.9.0.77:53");
+                id = id.wrapping_add(1);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .arg("run")
+        .arg(&yaml)
+        .args(["--device", &serial, "--capture", "iface:tv0"])
+        .args(["--phone-address", "10.9.0.1", "--format", "json"])
+        .arg("--runs")
+        .arg(dir.path().join("runs"))
+        .arg("--snapshots")
+        .arg(dir.path().join("snapshots"))
+        .env("ANDROID_ADB_SERVER_PORT", &port)
+        .output()
+        .unwrap();
+    talking.store(false, std::sync::atomic::Ordering::SeqCst);
+    talker.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (doc, _) = json_document(&stdout);
+    assert_eq!(doc["capture_source"]["source"], "iface:tv0");
+    let hosts = doc["outcome"]["steps"].to_string();
+    assert!(hosts.contains("iface-phone.example"), "{hosts}");
+    assert!(
+        !hosts.contains("other-device.example"),
+        "another device's traffic is not the phone's: {hosts}"
+    );
+    assert!(doc["capture"]["packets"].as_u64().unwrap() >= 5);
+
+    // An interface the host does not have: refused before the run, naming what it has.
+    let out = Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .arg("run")
+        .arg(&yaml)
+        .args(["--device", &serial, "--capture", "iface:nosuch0"])
+        .arg("--runs")
+        .arg(dir.path().join("runs"))
+        .env("ANDROID_ADB_SERVER_PORT", &port)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no interface `nosuch0`") && err.contains("tv0"),
+        "{err}"
+    );
+    bench.finish().await;
+}
