@@ -495,7 +495,21 @@ async fn run_steps(
                 when(window.end, window.end - window.start)
             )),
         };
-        let why = interruption(&window, step.line, done, ended.as_deref(), &p.redactor);
+        // A capture taken off the device goes on without it: ask the adb server whether the phone
+        // is still there, or a phone pulled during an idle step would go unnoticed.
+        let gone = match (&ended, &done) {
+            (None, Some(Ok(()))) if !capture.on_device() => device_absence(device)
+                .await
+                .map(|what| format!("{what} ({})", when(window.end, window.end - window.start))),
+            _ => None,
+        };
+        let why = match gone {
+            Some(gone) => Some(format!(
+                "the device went away during step {}: {gone}",
+                window.label()
+            )),
+            None => interruption(&window, step.line, done, ended.as_deref(), &p.redactor),
+        };
         stepped.windows.push(window);
         if why.is_some() {
             stepped.interrupted = why;
@@ -782,25 +796,33 @@ fn when(unix: f64, into_step: f64) -> String {
 /// it, the device is there but not ready, or the device is there and only tcpdump stopped.
 async fn lost_device(device: &Device, window: &StepWindow) -> String {
     let at = when(window.end, window.end - window.start);
+    let what = device_absence(device)
+        .await
+        .unwrap_or_else(|| "the device is still connected, but tcpdump stopped on it".to_string());
+    format!("{what} ({at})")
+}
+
+/// Why the adb server no longer serves the device (it is gone, the device left it, the device is
+/// not ready); `None` while it does.
+async fn device_absence(device: &Device) -> Option<String> {
     let server = device.adb().server();
     let serial = device.serial();
-    let what = match server.devices().await {
-        Err(e) => format!(
+    match server.devices().await {
+        Err(e) => Some(format!(
             "the adb server at {} stopped answering (killed, restarted, or its host went down: {e})",
             server.addr()
-        ),
+        )),
         Ok(list) => match list.iter().find(|d| d.serial == serial) {
-            None => format!(
+            None => Some(format!(
                 "the device left the adb server (unplugged, `adb disconnect {serial}`, or its \
                  connection dropped)"
-            ),
+            )),
             Some(d) if d.state != crate::adb::DeviceState::Device => {
-                format!("the device is `{}` on the adb server", d.state)
+                Some(format!("the device is `{}` on the adb server", d.state))
             }
-            Some(_) => "the device is still connected, but tcpdump stopped on it".to_string(),
+            Some(_) => None,
         },
-    };
-    format!("{what} ({at})")
+    }
 }
 
 /// Why the run stops after `window`'s step: it was cancelled (`done` is `None`), it failed, or the

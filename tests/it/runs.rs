@@ -358,3 +358,61 @@ async fn disconnect_or_a_dead_adb_server_mid_run_keeps_the_capture() {
         drop(adb);
     }
 }
+
+/// A capture taken off the device (here `file:PATH`) goes on without the phone: a phone pulled
+/// during an idle step is still noticed at the end of that step, the run is interrupted there, and
+/// the capture is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_pulled_during_an_off_device_capture_is_noticed() {
+    use tattle_analysis::testgen::frame::{self, L4};
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let capture_file = dir.path().join("ap.pcap");
+    let mut packet = Vec::new();
+    frame::ethernet(
+        &mut packet,
+        ("10.0.0.15".parse().unwrap(), 40_000),
+        ("10.0.0.1".parse().unwrap(), 53),
+        L4::Udp,
+        b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04ping\x07example\x00\x00\x01\x00\x01",
+    );
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    let mut w = tattle_analysis::pcap::PcapWriter::new(Vec::new(), 1).unwrap();
+    w.record(now_us + 1_000_000, &packet).unwrap();
+    std::fs::write(&capture_file, w.into_inner()).unwrap();
+
+    let scenario = scenario("pulled", "  - idle: 2s\n  - idle: 4s\n  - idle: 2s\n");
+    let device = Device::new(bench.device());
+    let runs = tempfile::tempdir().unwrap();
+    let options = RunOptions {
+        capture: tattle::capture::CaptureSource::File(capture_file),
+        ..options(&runs)
+    };
+    let run = tokio::spawn(async move { runner::run(&scenario, &device, &options, &Quiet).await });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let Bench { adb, handsets } = bench;
+    for h in handsets {
+        h.shutdown().await;
+    }
+    let result = run.await.unwrap().expect("the run returns what it has");
+    let why = result.interrupted.clone().expect("interrupted");
+    assert!(
+        why.starts_with("the device went away during step 2 idle: the device left the adb server"),
+        "{why}"
+    );
+    assert_eq!(
+        result
+            .outcome
+            .steps
+            .iter()
+            .filter(|s| s.step.ends_with("idle"))
+            .count(),
+        2
+    );
+    assert_eq!(result.capture.packets, 1, "the capture file was kept");
+    assert!(result.dir.join("capture.pcap").exists());
+    drop(adb);
+}
