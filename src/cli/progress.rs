@@ -15,6 +15,8 @@ pub struct TerminalProgress {
     bar: ProgressBar,
     label: String,
     step: Arc<Mutex<String>>,
+    /// The counters of each capture segment (one, or one more per reboot).
+    segments: Arc<Mutex<Vec<Arc<CaptureCounters>>>>,
 }
 
 impl TerminalProgress {
@@ -30,6 +32,7 @@ impl TerminalProgress {
             bar,
             label: label.to_string(),
             step: Arc::new(Mutex::new(String::from("starting"))),
+            segments: Arc::default(),
         }
     }
 
@@ -47,17 +50,39 @@ impl TerminalProgress {
 
 impl RunObserver for TerminalProgress {
     fn capture_started(&self, counters: Arc<CaptureCounters>) {
+        // A reboot starts a new capture segment: the line counts every segment together.
+        let first = match self.segments.lock() {
+            Ok(mut segments) => {
+                segments.push(counters);
+                segments.len() == 1
+            }
+            Err(_) => false,
+        };
+        if !first {
+            return;
+        }
         // Counters change without events: a ticker refreshes them while the bar lives.
         let bar = self.bar.clone();
         let label = self.label.clone();
         let step = self.step.clone();
+        let segments = self.segments.clone();
         tokio::spawn(async move {
             while !bar.is_finished() {
                 let current = step.lock().map(|s| s.clone()).unwrap_or_default();
+                let (packets, bytes) = segments
+                    .lock()
+                    .map(|all| {
+                        all.iter().fold((0, 0), |(p, b), c| {
+                            (
+                                p + c.packets.load(Ordering::Relaxed),
+                                b + c.bytes.load(Ordering::Relaxed),
+                            )
+                        })
+                    })
+                    .unwrap_or_default();
                 bar.set_message(format!(
-                    "{label}: {current} · capture {} packets, {} KB",
-                    counters.packets.load(Ordering::Relaxed),
-                    counters.bytes.load(Ordering::Relaxed) / 1024
+                    "{label}: {current} · capture {packets} packets, {} KB",
+                    bytes / 1024
                 ));
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }

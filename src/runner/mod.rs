@@ -59,6 +59,7 @@ pub enum RunError {
 
 /// Progress of a run, for a spinner on a terminal. Every method has a no-op default.
 pub trait RunObserver: Send + Sync {
+    /// A capture started; called again for each new segment after a reboot (count them together).
     fn capture_started(&self, _counters: Arc<CaptureCounters>) {}
     fn step_started(&self, _index: usize, _total: usize, _name: &str) {}
     /// The live analysis just found an identifier: one redacted line, `<imei> → HOST (LOCATION as
@@ -470,12 +471,17 @@ async fn run_steps(
             plan: &p.plan,
             capture: &mut *capture,
             notes: Vec::new(),
+            restarted: None,
         };
         let done = tokio::select! {
             result = stepper.perform(step) => Some(result),
             () = cancelled(&mut cancel) => None,
             never = live.follow() => match never {},
         };
+        if let Some(counters) = stepper.restarted.take() {
+            // The progress line goes on counting the new segment on top of the last.
+            observer.capture_started(counters);
+        }
         for note in std::mem::take(&mut stepper.notes) {
             let note = p.redactor.clean(&format!(
                 "step {} (line {}): {note}",
@@ -537,6 +543,8 @@ struct Stepper<'a> {
     capture: &'a mut CaptureChain,
     /// What this step decided (a method, an alternative), unredacted until the runner cleans it.
     notes: Vec<String>,
+    /// The counters of a capture this step started anew (after a reboot), for the observer.
+    restarted: Option<Arc<CaptureCounters>>,
 }
 
 /// Failures of alternatives an `any` error lists at most (each is a few lines).
@@ -758,9 +766,8 @@ impl Stepper<'_> {
             restarted = self.capture.restart(device).await;
         }
         match restarted {
-            Ok(_counters) => {
-                // The observer keeps the first capture's counters: a second ticker would fight
-                // the first over the progress line.
+            Ok(counters) => {
+                self.restarted = Some(counters);
                 self.notes.push(format!(
                     "rebooted in {:.0?}; the capture went on in a new tcpdump (traffic during the \
                      seconds without adb is not captured)",

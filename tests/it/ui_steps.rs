@@ -26,6 +26,14 @@ async fn run_scenario(
     profile: &str,
     scenario: &Scenario,
 ) -> (Result<RunResult, RunError>, tempfile::TempDir) {
+    run_observed(profile, scenario, &Quiet).await
+}
+
+async fn run_observed(
+    profile: &str,
+    scenario: &Scenario,
+    observer: &dyn tattle::runner::RunObserver,
+) -> (Result<RunResult, RunError>, tempfile::TempDir) {
     let bench = Bench::start(&[profile]).await;
     let runs = tempfile::tempdir().unwrap();
     let device = Device::new(bench.device());
@@ -33,7 +41,7 @@ async fn run_scenario(
         runs_root: runs.path().to_path_buf(),
         ..RunOptions::default()
     };
-    let result = runner::run(scenario, &device, &options, &Quiet).await;
+    let result = runner::run(scenario, &device, &options, observer).await;
     bench.finish().await;
     (result, runs)
 }
@@ -200,9 +208,24 @@ async fn the_preflight_refuses_before_any_capture() {
 
 #[tokio::test]
 async fn a_reboot_keeps_one_capture() {
+    /// Counts the capture segments the observer is told of (the progress line sums them).
+    #[derive(Default)]
+    struct Segments(std::sync::atomic::AtomicUsize);
+    impl tattle::runner::RunObserver for Segments {
+        fn capture_started(&self, _: std::sync::Arc<tattle::capture::CaptureCounters>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
     let yaml = "name: reboot\nsteps:\n  - idle: 1s\n  - reboot: { timeout: 60s }\n  - fresh-setup: {}\n  - idle: 2s\n";
-    let (result, _runs) = run_on("aosp-12", yaml).await;
+    let scenario = Scenario::parse(yaml, Path::new("ui.yaml")).expect("valid scenario");
+    let segments = Segments::default();
+    let (result, _runs) = run_observed("aosp-12", &scenario, &segments).await;
     let result = result.expect("run");
+    assert_eq!(
+        segments.0.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the observer hears of the capture started again after the reboot"
+    );
     assert_eq!(result.interrupted, None, "notes: {:?}", result.notes);
     assert!(
         result
