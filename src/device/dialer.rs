@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use super::screen::{self, Node};
+use super::screen::{self, UiNode as Node};
 use super::shell::Shell;
 use super::validate;
 
@@ -169,7 +169,7 @@ async fn close_dialog(adb: &impl Shell, nodes: &[Node]) {
         .and_then(|n| n.bounds);
     let command = match button {
         Some(b) => {
-            let (x, y) = b.center();
+            let (x, y) = b.centre();
             format!("input tap {x} {y}")
         }
         None => "input keyevent 4".to_string(),

@@ -23,7 +23,10 @@ mod keys;
 
 use std::time::{Duration, Instant};
 
-pub use dump::{Bounds, By, DumpError, Found, MAX_DUMP_BYTES, Selector, UiNode, describe_screen};
+pub use dump::{
+    Bounds, By, DumpError, Found, MAX_DUMP_BYTES, Selector, UiNode, describe_screen,
+    parse as parse_dump,
+};
 pub use keys::{KEYS, TypeError, input_text_chunks, key, key_names};
 
 use super::{Device, DeviceError, truncate_for_message};
