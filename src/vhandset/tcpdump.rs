@@ -22,6 +22,7 @@ use tokio::process::Command;
 use super::ShellIo;
 use super::network::loopback_capture::{Frame, LoopbackCapture};
 use super::network::netns::Netns;
+use super::network::phone_link::{Framing, parse_mac};
 use super::network::{HandsetNetwork, stopped};
 
 const USAGE: &str =
@@ -55,6 +56,8 @@ pub struct Options {
     pub text_flags: Vec<char>,
     pub filter: Option<String>,
     pub help: bool,
+    /// `-i NAME`, as given.
+    pub interface: Option<String>,
 }
 
 /// Why the command line is refused; shown on stderr before the usage text.
@@ -70,6 +73,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, UsageError> {
         text_flags: Vec::new(),
         filter: None,
         help: false,
+        interface: None,
     };
     let mut filter: Vec<&str> = Vec::new();
     let mut i = 0;
@@ -98,9 +102,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, UsageError> {
             match name {
                 "immediate-mode" | "packet-buffered" | "no-promiscuous-mode" | "no-optimize" => {}
                 "help" | "version" => o.help = true,
-                "interface" => {
-                    value(&mut i, inline, name)?;
-                }
+                "interface" => o.interface = Some(value(&mut i, inline, name)?),
                 "snapshot-length" => o.snaplen = snaplen(&value(&mut i, inline, name)?)?,
                 "count" => {} // `--count` prints only the count; treat as capture
                 _ => return Err(UsageError(format!("tcpdump: unrecognized option '{arg}'"))),
@@ -112,7 +114,11 @@ pub fn parse_args(args: &[String]) -> Result<Options, UsageError> {
         for (pos, c) in cluster.char_indices() {
             let rest = &cluster[pos + c.len_utf8()..];
             match c {
-                'i' | 'Z' | 'B' | 'j' | 'y' | 'T' => {
+                'i' => {
+                    o.interface = Some(value(&mut i, rest, "i")?);
+                    break;
+                }
+                'Z' | 'B' | 'j' | 'y' | 'T' => {
                     value(&mut i, rest, &c.to_string())?;
                     break;
                 }
@@ -381,7 +387,20 @@ pub async fn run(args: &[String], network: &HandsetNetwork, io: ShellIo) -> i32 
 /// still used where tcpdump itself is the point: compiling a filter expression (`-ddd`) and printing
 /// text (`-r -`), so both behave exactly as the real one does.
 async fn run_private(opts: &Options, ns: &Netns, network: &HandsetNetwork, io: ShellIo) -> i32 {
-    let snaplen = opts.snaplen.min(LO_MAX_FRAME);
+    let sdk: u32 = network
+        .profile()
+        .prop("ro.build.version.sdk")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(network.profile().generation.sdk.0);
+    let framing = Framing::for_capture(opts.interface.as_deref(), sdk);
+    let snaplen = opts.snaplen.min(Framing::max_snaplen(sdk));
+    let phone_mac = network
+        .profile()
+        .identifiers
+        .get("wifi_mac")
+        .and_then(|m| parse_mac(m))
+        .unwrap_or([0x02, 0x00, 0x00, 0xaa, 0xbb, 0xcc]);
+    let handset_ip = network.handset_ip();
     let program = match &opts.filter {
         None => None,
         Some(expr) => match compile_filter(expr, snaplen).await {
@@ -444,16 +463,11 @@ async fn run_private(opts: &Options, ns: &Netns, network: &HandsetNetwork, io: S
             }
         }
     }
-    say(
-        &io,
-        &format!(
-            "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length {snaplen} bytes\n"
-        ),
-    )
-    .await;
+    let interface = opts.interface.as_deref().unwrap_or("wlan0");
+    say(&io, &framing.banner(interface, sdk, snaplen)).await;
     // tcpdump flushes the file header as soon as it opens the dump with -U (tcpdump.c: `if (Uflag)
     // pcap_dump_flush(pdd)`); hosts wait for those 24 bytes to know the capture is live.
-    let header = pcap_header(snaplen);
+    let header = pcap_header(snaplen, framing.linktype());
     let mut sent_header = printer.is_none() && io.stdout.send(header.to_vec()).await.is_ok();
     let mut shutdown = network.shutdown_signal();
     let mut buf = vec![0u8; LO_MAX_FRAME as usize];
@@ -470,14 +484,21 @@ async fn run_private(opts: &Options, ns: &Netns, network: &HandsetNetwork, io: S
             _ = io.stdout.closed() => break,
             _ = stopped(&mut shutdown) => break,
         };
-        let mut chunk = Vec::with_capacity(header.len() + 16 + frame.captured);
+        // The loopback's Ethernet header becomes the phone's: wlan0's frame, or a cooked header.
+        let Some(link) = framing.header(&buf[..frame.captured], handset_ip, phone_mac) else {
+            continue;
+        };
+        let body = &buf[Framing::LO_HEADER..frame.captured];
+        let wire = frame.wire - Framing::LO_HEADER + link.len();
+        let keep = (link.len() + body.len()).min(snaplen as usize);
+        let mut chunk = Vec::with_capacity(header.len() + 16 + keep);
         if !sent_header {
             chunk.extend_from_slice(&header);
             sent_header = true;
         }
-        let keep = frame.captured.min(snaplen as usize);
-        chunk.extend_from_slice(&record_header(&frame, keep));
-        chunk.extend_from_slice(&buf[..keep]);
+        chunk.extend_from_slice(&record_header(&frame, keep, wire));
+        chunk.extend_from_slice(&link[..link.len().min(keep)]);
+        chunk.extend_from_slice(&body[..keep.saturating_sub(link.len())]);
         let delivered = match &mut printer {
             Some((_, stdin, _)) => stdin.write_all(&chunk).await.is_ok(),
             None => io.stdout.send(chunk).await.is_ok(),
@@ -507,18 +528,18 @@ async fn run_private(opts: &Options, ns: &Netns, network: &HandsetNetwork, io: S
     0
 }
 
-/// The pcap file header tcpdump writes: native byte order, microsecond stamps, LINKTYPE_ETHERNET.
-fn pcap_header(snaplen: u32) -> [u8; 24] {
+/// The pcap file header tcpdump writes: native byte order, microsecond stamps, `linktype`.
+fn pcap_header(snaplen: u32, linktype: u32) -> [u8; 24] {
     let mut h = [0u8; 24];
     h[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_ne_bytes());
     h[4..6].copy_from_slice(&2u16.to_ne_bytes());
     h[6..8].copy_from_slice(&4u16.to_ne_bytes());
     h[16..20].copy_from_slice(&snaplen.to_ne_bytes());
-    h[20..24].copy_from_slice(&1u32.to_ne_bytes());
+    h[20..24].copy_from_slice(&linktype.to_ne_bytes());
     h
 }
 
-fn record_header(frame: &Frame, kept: usize) -> [u8; 16] {
+fn record_header(frame: &Frame, kept: usize, wire: usize) -> [u8; 16] {
     let since = frame
         .time
         .duration_since(std::time::UNIX_EPOCH)
@@ -527,7 +548,7 @@ fn record_header(frame: &Frame, kept: usize) -> [u8; 16] {
     h[0..4].copy_from_slice(&(since.as_secs() as u32).to_ne_bytes());
     h[4..8].copy_from_slice(&since.subsec_micros().to_ne_bytes());
     h[8..12].copy_from_slice(&(kept as u32).to_ne_bytes());
-    h[12..16].copy_from_slice(&(frame.wire as u32).to_ne_bytes());
+    h[12..16].copy_from_slice(&(wire as u32).to_ne_bytes());
     h
 }
 
@@ -549,7 +570,8 @@ async fn compile_filter(expr: &str, snaplen: u32) -> Result<Vec<libc::sock_filte
         .spawn()
         .map_err(|e| format!("tcpdump: {}: {e}\n{NOT_FOUND_FIX}", bin.display()))?;
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(&pcap_header(snaplen)).await;
+        // Compiled for the loopback's Ethernet frames, which the kernel filters before re-framing.
+        let _ = stdin.write_all(&pcap_header(snaplen, 1)).await;
     }
     let out = tokio::time::timeout(GRACE, child.wait_with_output())
         .await

@@ -15,6 +15,7 @@ mod http;
 pub mod loopback_capture;
 pub mod netns;
 mod ntp;
+pub mod phone_link;
 mod tls;
 
 use std::collections::BTreeMap;
