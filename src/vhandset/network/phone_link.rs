@@ -4,7 +4,7 @@
 //! the `any` device a Linux "cooked" header, v1 (SLL, 16 bytes) up to Android 12 and v2 (SLL2, 20
 //! bytes) from Android 13.
 //!
-//! Sources (read per release; the note /work/shared/notes/android-tcpdump-any.md has the commits):
+//! Sources (read per release; the note docs/research/android-tcpdump-any.md has the commits):
 //! AOSP external/tcpdump and external/libpcap — tcpdump 3.9.8/libpcap 0.9.8 on 4.4, 4.5.1/1.5.2 on
 //! 5–6, 4.7.4/1.7.4 on 7–8.0, 4.9.x/1.8–1.10.0 on 8.1–12 (DLT_LINUX_SLL for `any`), 4.99.1+/1.10.1+
 //! from 13 (tcpdump.c selects DLT_LINUX_SLL2 for a device named `any` when no `-y` is given, and
