@@ -5,15 +5,17 @@
 //! (`shell`), the sync protocol for push/pull (`sync`), firmware profiles loaded from data files
 //! (`profile`) and the real network traffic those profiles emit (`network`: a DNS resolver and HTTP/TLS/NTP
 //! sinks on the handset's own 127.77.N.0/24 addresses, plus the traffic emitter), the on-"device"
-//! `tcpdump` that runs the host's real tcpdump on that traffic (`tcpdump`), and the Android releases a
-//! handset can imitate (`generation`: per-release tables the shell and adbd consult, selected by the
-//! profile's `generation:`).
+//! `tcpdump` that runs the host's real tcpdump on that traffic (`tcpdump`), an Android emulator's
+//! console for handsets started as emulators (`console`: auth, `network capture` into a pcap file), and
+//! the Android releases a handset can imitate (`generation`: per-release tables the shell and adbd
+//! consult, selected by the profile's `generation:`).
 //!
 //! It depends on nothing above it in the crate (not `adb`, not `device`, not `analysis`): the handset and
 //! the code that drives real phones are written separately from Android's own sources, so that tests
 //! between them prove something.
 
 pub mod adbd;
+pub mod console;
 pub mod generation;
 pub mod lifecycle;
 pub mod network;
@@ -25,7 +27,7 @@ pub mod tcpdump;
 use tokio::sync::mpsc;
 
 pub use generation::{GENERATIONS, Generation};
-pub use lifecycle::{HandsetConfig, RunningHandset, start};
+pub use lifecycle::{EmulatorConfig, HandsetConfig, RunningHandset, start, start_emulator};
 pub use profile::{Persona, Profile, SendButton};
 
 /// Something that happened on the handset that a firmware may react to with network traffic.
@@ -91,6 +93,8 @@ pub enum VhandsetError {
         addr: String,
         host: std::io::Error,
     },
+    #[error("cannot start the handset as an emulator: {message}")]
+    Emulator { message: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
