@@ -48,6 +48,7 @@ pub mod adb;
 pub mod capture;
 mod cli;
 pub mod device;
+pub mod emulator_console;
 pub mod host_tools;
 pub mod outcome;
 mod report;

@@ -151,6 +151,23 @@ impl AdbServer {
         }
     }
 
+    /// What a starting emulator tells the adb server (`host:emulator:ADB_PORT`): the server connects to
+    /// 127.0.0.1:ADB_PORT as it does for the emulators its scan of 5555–5585 finds (adb's
+    /// `local_connect`), and lists the device as `emulator-(ADB_PORT-1)`, the console port. Any port
+    /// works, so a handset outside the scanned range gets an emulator's serial without being found by
+    /// every other adb server on the machine. The server sends no reply (tried on Debian's adb 29); the
+    /// serial appears in `devices` once it is connected: wait for it with `wait_for_device`.
+    pub async fn register_emulator(&self, adb_port: u16) -> Result<(), AdbError> {
+        let request = format!("host:emulator:{adb_port}");
+        self.within(&request, REQUEST_TIMEOUT, async {
+            let mut conn = Conn::open(self.addr).await?;
+            conn.send(&request).await?;
+            // The server closes the connection when it has read the request.
+            conn.read_to_end_bounded(4096).await.map(|_| ())
+        })
+        .await
+    }
+
     /// `adb disconnect HOST:PORT`.
     pub async fn disconnect(&self, host_port: &str) -> Result<(), AdbError> {
         let request = format!("host:disconnect:{host_port}");
