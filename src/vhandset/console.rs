@@ -19,7 +19,7 @@
 //! - `help`, `help-verbose`, `ping`, `avd name`, `auth`, `quit|exit`, `kill`, and `network capture
 //!   start|stop`, which write a capture file exactly as `android/android-emu/android/qemu-tcpdump.c`
 //!   does: classic pcap, microsecond stamps, the host's byte order, snaplen 65535, LINKTYPE_ETHERNET,
-//!   through a stdio-sized buffer that reaches the file only as it fills and at `stop` (the emulator
+//!   through a stdio buffer that reaches the file in whole 4096-byte steps and at `stop` (the emulator
 //!   never flushes either), including the `KO: could not start capture: <strerror>` reply that has no
 //!   line ending.
 //!
@@ -50,7 +50,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -572,8 +572,8 @@ impl Shared {
         // The socket first: a capture that cannot open leaves no file behind.
         let capture = LoopbackCapture::open(ns, None).map_err(errno)?;
         let file = tokio::fs::File::create(path).await.map_err(errno)?;
-        let mut out = BufWriter::with_capacity(STDIO_BUFFER, file);
-        out.write_all(&pcap_header()).await.map_err(errno)?;
+        let mut out = StdioFile::new(file);
+        out.write(&pcap_header()).await.map_err(errno)?;
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(record(capture, out, stopped));
         *slot = Some(Recorder { stop, task });
@@ -585,6 +585,51 @@ impl Shared {
         if let Some(running) = self.capture.lock().await.take() {
             running.finish().await;
         }
+    }
+}
+
+/// A file written as glibc's stdio writes a fully buffered stream (`fwrite`, libio's
+/// `_IO_new_file_xsputn`): bytes fill a `STDIO_BUFFER`-byte buffer; when more come than fit, the full
+/// buffer is written, then as many whole buffers' worth of the rest as there are, and the remainder is
+/// kept. So while the emulator captures, its file grows in whole 4096-byte steps and may end in the
+/// middle of a record; it is complete only after `fclose` (`network capture stop`, or the emulator's
+/// exit). A reader of the live file must expect exactly that.
+struct StdioFile {
+    file: tokio::fs::File,
+    buf: Vec<u8>,
+}
+
+impl StdioFile {
+    fn new(file: tokio::fs::File) -> StdioFile {
+        StdioFile {
+            file,
+            buf: Vec::with_capacity(STDIO_BUFFER),
+        }
+    }
+
+    async fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        let take = (STDIO_BUFFER - self.buf.len()).min(data.len());
+        self.buf.extend_from_slice(&data[..take]);
+        data = &data[take..];
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.buf).await?;
+        self.buf.clear();
+        let direct = data.len() - data.len() % STDIO_BUFFER;
+        if direct > 0 {
+            self.file.write_all(&data[..direct]).await?;
+        }
+        self.buf.extend_from_slice(&data[direct..]);
+        Ok(())
+    }
+
+    /// `fclose`: what is buffered, then the file closed (not synced to disk, as `fclose` does not).
+    async fn close(mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf).await?;
+        }
+        self.file.flush().await
     }
 }
 
@@ -616,11 +661,7 @@ fn record_header(frame: &Frame) -> [u8; 16] {
 /// Writes every frame until told to stop, then flushes and closes the file. A failed write stops the
 /// writing (the emulator ignores `fwrite`'s result; a full disk gives it a truncated file too) but not
 /// the capture: `stop` still answers `OK`.
-async fn record(
-    mut capture: LoopbackCapture,
-    mut out: BufWriter<tokio::fs::File>,
-    mut stop: oneshot::Receiver<()>,
-) {
+async fn record(mut capture: LoopbackCapture, mut out: StdioFile, mut stop: oneshot::Receiver<()>) {
     let mut buf = vec![0u8; SNAPLEN];
     let mut writable = true;
     loop {
@@ -634,8 +675,8 @@ async fn record(
                     }
                     let kept = frame.captured.min(SNAPLEN);
                     let written = async {
-                        out.write_all(&record_header(&frame)).await?;
-                        out.write_all(&buf[..kept]).await
+                        out.write(&record_header(&frame)).await?;
+                        out.write(&buf[..kept]).await
                     };
                     if let Err(e) = written.await {
                         tracing::warn!("console capture: writing the file failed: {e}");
@@ -650,7 +691,7 @@ async fn record(
             },
         }
     }
-    if let Err(e) = out.flush().await {
+    if let Err(e) = out.close().await {
         tracing::warn!("console capture: closing the file failed: {e}");
     }
 }
@@ -1196,6 +1237,34 @@ mod tests {
     fn strerror_is_the_c_text() {
         assert_eq!(strerror(libc::ENOENT), "No such file or directory");
         assert_eq!(strerror(libc::EOPNOTSUPP), "Operation not supported");
+    }
+
+    #[tokio::test]
+    async fn the_capture_file_grows_in_stdio_buffer_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.pcap");
+        let mut f = StdioFile::new(tokio::fs::File::create(&path).await.unwrap());
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let mut written = Vec::new();
+        for (i, n) in [24usize, 100, 3972, 1, 9000, 50, 65535, 7]
+            .into_iter()
+            .enumerate()
+        {
+            let chunk = vec![i as u8; n];
+            f.write(&chunk).await.unwrap();
+            written.extend_from_slice(&chunk);
+            f.file.flush().await.unwrap();
+            assert_eq!(
+                size() % STDIO_BUFFER as u64,
+                0,
+                "after {} bytes",
+                written.len()
+            );
+            assert!(size() <= written.len() as u64);
+        }
+        assert_eq!(size(), 4096 * 19, "everything but the last partial buffer");
+        f.close().await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), written);
     }
 
     #[test]
