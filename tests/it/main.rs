@@ -7,6 +7,7 @@ mod analyze_cli;
 mod capture_sources;
 mod cli;
 mod devices;
+mod emulator_console;
 mod identifiers;
 mod many_devices;
 mod outcomes;
