@@ -1088,7 +1088,7 @@ mod tests {
                     x ^= x >> 7;
                     x ^= x << 17;
                     // Newlines rare in some rounds, frequent in others.
-                    if round % 3 == 0 && x % 50 == 0 {
+                    if round % 3 == 0 && x.is_multiple_of(50) {
                         b'\n'
                     } else {
                         x as u8
