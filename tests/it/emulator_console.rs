@@ -494,6 +494,66 @@ async fn a_capture_through_the_console_is_a_pcap_tshark_reads() {
     device.shutdown().await;
 }
 
+/// An emulator known to adb by another serial (`adb connect 127.0.0.1:ADB_PORT`, as a device farm
+/// or `-ports` would give): its serial says nothing of the console, so tattle needs the console port
+/// given, and then works the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emulator_under_another_serial_needs_its_console_port_given() {
+    let (_d, token) = token_file(TOKEN);
+    let adb = PrivateAdbServer::start().await.expect("private adb server");
+    let device = VirtualDevice::start_emulator(
+        HandsetConfig {
+            profile: support::builtin("aosp-clean"),
+            adb_port: 0,
+        },
+        EmulatorConfig {
+            console_port: 0,
+            token_file: Some(token.clone()),
+        },
+        Registration::Connect,
+        adb.server(),
+    )
+    .await
+    .expect("registered with adb connect");
+    let serial = device.adb_serial().to_string();
+    assert_eq!(serial, format!("127.0.0.1:{}", device.port()));
+    let listed = adb.server().devices().await.unwrap();
+    assert!(
+        listed.iter().any(|d| d.serial == serial)
+            && !listed.iter().any(|d| d.serial.starts_with("emulator-")),
+        "{listed:?}"
+    );
+    let e = ConsoleSettings::for_device(&serial, None).unwrap_err();
+    assert!(
+        matches!(e, ConsoleError::NotAnEmulator { .. })
+            && e.to_string().contains("give the console port"),
+        "{e}"
+    );
+    let settings = ConsoleSettings::for_device(&serial, device.console_port())
+        .unwrap()
+        .with_token_file(&token);
+    let mut c = EmulatorConsole::connect(&settings).await.expect("console");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.pcap");
+    c.capture_start(&file).await.unwrap();
+    // Traffic caused through adb, the way a scenario causes it.
+    let out = device
+        .adb()
+        .shell("settings put secure user_setup_complete 1")
+        .await
+        .unwrap();
+    assert!(out.success(), "{out:?}");
+    device.network().wait_idle().await;
+    c.capture_stop().await.unwrap();
+    let names = Names::from_tshark(&file).expect("tshark");
+    assert!(
+        names.dns.contains("connectivitycheck.gstatic.com"),
+        "{names:?}"
+    );
+    c.quit().await;
+    device.shutdown().await;
+}
+
 /// Checks the file against qemu-tcpdump.c: the header (native byte order, v2.4, snaplen 65535,
 /// LINKTYPE_ETHERNET), then whole records up to the end, each `incl_len <= 65535 <= ...`. Returns the
 /// record count and the bytes of frames.
