@@ -73,6 +73,8 @@ const SNAPLEN: usize = 65535;
 /// qemu-tcpdump.c writes with `fwrite` and never flushes: the bytes reach the file when glibc's
 /// buffer fills — `st_blksize`, 4096 on the usual file systems — and at `fclose`.
 const STDIO_BUFFER: usize = 4096;
+/// At `stop`, how long to wait for frames that crossed the loopback before it but are not read yet.
+const DRAIN_WINDOW: Duration = Duration::from_millis(20);
 /// How long stopping a capture may take to flush and close its file.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// console_auth.cpp `tokenGetPathDefault`: `<home>/.emulator_console_auth_token`.
@@ -664,33 +666,48 @@ fn record_header(frame: &Frame) -> [u8; 16] {
 async fn record(mut capture: LoopbackCapture, mut out: StdioFile, mut stop: oneshot::Receiver<()>) {
     let mut buf = vec![0u8; SNAPLEN];
     let mut writable = true;
+    let mut write = async |out: &mut StdioFile, frame: &Frame, bytes: &[u8]| {
+        if !writable {
+            return;
+        }
+        let kept = frame.captured.min(SNAPLEN);
+        let written = async {
+            out.write(&record_header(frame)).await?;
+            out.write(&bytes[..kept]).await
+        };
+        if let Err(e) = written.await {
+            tracing::warn!("console capture: writing the file failed: {e}");
+            writable = false;
+        }
+    };
     loop {
         tokio::select! {
             biased;
             _ = &mut stop => break,
             frame = capture.next(&mut buf) => match frame {
-                Ok(frame) => {
-                    if !writable {
-                        continue;
-                    }
-                    let kept = frame.captured.min(SNAPLEN);
-                    let written = async {
-                        out.write(&record_header(&frame)).await?;
-                        out.write(&buf[..kept]).await
-                    };
-                    if let Err(e) = written.await {
-                        tracing::warn!("console capture: writing the file failed: {e}");
-                        writable = false;
-                    }
-                }
+                Ok(frame) => write(&mut out, &frame, &buf).await,
                 Err(e) => {
                     tracing::warn!("console capture: reading the handset's loopback failed: {e}");
                     let _ = (&mut stop).await;
-                    break;
+                    return finish(out).await;
                 }
             },
         }
     }
+    // The emulator writes a frame the moment it passes its tap, so every frame that crossed the
+    // loopback before `stop` belongs in the file: those still queued in the socket are written, up
+    // to the first one stamped after the stop (or a short silence).
+    let stopped_at = std::time::SystemTime::now();
+    while let Ok(Ok(frame)) = tokio::time::timeout(DRAIN_WINDOW, capture.next(&mut buf)).await {
+        if frame.time > stopped_at {
+            break;
+        }
+        write(&mut out, &frame, &buf).await;
+    }
+    finish(out).await;
+}
+
+async fn finish(out: StdioFile) {
     if let Err(e) = out.close().await {
         tracing::warn!("console capture: closing the file failed: {e}");
     }

@@ -642,6 +642,61 @@ async fn a_client_leaving_mid_capture_leaves_no_stuck_task() {
     drop(c);
 }
 
+/// The emulator writes a frame as it passes the tap, so `stop` right after the traffic still has all
+/// of it: here the last exchange of the setup traffic (NTP, whose answer `play` waited for) is in the
+/// file, round after round, with no pause before `stop`. (On an idle machine the recorder has read
+/// every frame before `stop` arrives; what is still queued at `stop` under load is drained by it, which
+/// this test does not force.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_that_crossed_before_stop_are_in_the_file() {
+    let (_d, token) = token_file("");
+    let handset = vhandset::start_emulator(
+        HandsetConfig {
+            profile: support::builtin("aosp-clean"),
+            adb_port: 0,
+        },
+        EmulatorConfig {
+            console_port: 0,
+            token_file: Some(token.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let mut c = EmulatorConsole::connect(&settings(&handset, &token))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..3 {
+        let file = dir.path().join(format!("{round}.pcap"));
+        c.capture_start(&file).await.unwrap();
+        assert_eq!(
+            handset
+                .network()
+                .play(&HandsetEvent::SetupComplete)
+                .await
+                .failed,
+            0
+        );
+        c.capture_stop().await.unwrap();
+        let out = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(&file)
+            .args([
+                "-Y",
+                "ntp.flags.mode == 4",
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+            ])
+            .output()
+            .unwrap();
+        let answers = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert_eq!(answers, 1, "round {round}: NTP answers in the file");
+    }
+    handset.shutdown().await;
+}
+
 /// Untrusted clients are bounded: a 17th client is closed at once, and one that never reads its
 /// replies is dropped, while the others are served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
