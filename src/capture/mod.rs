@@ -11,14 +11,16 @@
 //! - `file:-` (`file`): a pcap/pcapng stream on stdin, read from the moment the run starts.
 //! - `file:PATH` (`file`): a file another capturer writes during the run, copied when it ends.
 //! - `iface:NAME` (`iface`): the host's tcpdump on its interface NAME, filtered to the phone.
+//! - `emulator` (`emulator`): the Android emulator's own capture, through its console.
 //!
-//! The `file:` and `iface:` sources' timestamps are the host's (the capturer is on the host or the
+//! The `file:`, `iface:` and `emulator` sources' timestamps are the host's (the capturer is on the host or the
 //! network). The run directory's capture is `capture.pcap`, or `capture.pcapng` when the stream
 //! is pcapng.
 //!
 //! Must not touch: the analysis of the bytes (it only counts records, with the analysis crate's own
 //! framing: `tattle_analysis::pcap::RecordCounter`), the terminal, the order of a run (`runner`).
 
+mod emulator;
 mod file;
 pub mod iface;
 pub mod source;
@@ -35,6 +37,7 @@ use tokio::task::JoinHandle;
 
 use crate::adb::{AdbDevice, AdbError, ExecStream};
 use crate::device::DeviceError;
+pub(crate) use emulator::EmulatorCapture;
 pub(crate) use file::{FILE_SETTLE, StdinFeed, check_file_source, start_file, start_stdin};
 pub(crate) use iface::{check_iface, start_iface};
 pub use source::{CaptureSource, SourceError};
@@ -102,6 +105,8 @@ pub enum CaptureError {
     StdinNoData(Duration),
     #[error("--capture file:{}: {why}", tcpdump::shown(.path).display())]
     File { path: PathBuf, why: String },
+    #[error("--capture emulator: {0}")]
+    Console(#[from] crate::emulator_console::ConsoleError),
     #[error("--capture iface:{name}: {why}")]
     Iface { name: String, why: String },
     #[error(

@@ -27,16 +27,21 @@ pub enum CaptureSource {
     /// access-point interface, as a PiRogue lab does), filtered to the phone's address, by the
     /// host's tcpdump. Timestamps on the host's clock.
     Iface(String),
+    /// The Android emulator's own capture of its virtual NIC, started and stopped through its
+    /// console (the port from the serial `emulator-N`, or `--console-port`). Timestamps on the
+    /// host's clock.
+    Emulator,
 }
 
 /// The valid forms, for every error.
 pub const VALID_FORMS: &str = "valid sources: `device` (tcpdump on the device, the default), \
     `file:PATH` (a pcap/pcapng file something else writes during the run, copied when it ends), \
     `file:-` (a pcap/pcapng stream on stdin, e.g. `ssh ap tcpdump -U -w - | tattle run …`), \
-    `iface:NAME` (the host's capture on its interface NAME that the phone's traffic crosses)";
+    `iface:NAME` (the host's capture on its interface NAME that the phone's traffic crosses), \
+    `emulator` (the Android emulator's own capture, through its console)";
 
 /// Sources named in issue 9 that tattle does not have yet.
-const PLANNED: &[&str] = &["pcapdroid", "emulator"];
+const PLANNED: &[&str] = &["pcapdroid"];
 
 /// Longest interface name Linux allows (IFNAMSIZ 16, with the NUL).
 const MAX_IFACE_NAME: usize = 15;
@@ -87,6 +92,9 @@ impl std::str::FromStr for CaptureSource {
         }
         if text == "device" {
             return Ok(CaptureSource::Device);
+        }
+        if text == "emulator" {
+            return Ok(CaptureSource::Emulator);
         }
         if let Some(path) = text.strip_prefix("file:") {
             return match path {
@@ -147,6 +155,7 @@ impl fmt::Display for CaptureSource {
             CaptureSource::File(p) => write!(f, "file:{}", p.display()),
             CaptureSource::Stdin => write!(f, "file:-"),
             CaptureSource::Iface(name) => write!(f, "iface:{name}"),
+            CaptureSource::Emulator => write!(f, "emulator"),
         }
     }
 }
@@ -193,7 +202,13 @@ mod tests {
             parse("iface:wlan1"),
             Ok(CaptureSource::Iface("wlan1".into()))
         );
-        for s in ["device", "file:-", "file:/tmp/ap.pcap", "iface:br-lan.2"] {
+        for s in [
+            "device",
+            "file:-",
+            "file:/tmp/ap.pcap",
+            "iface:br-lan.2",
+            "emulator",
+        ] {
             assert_eq!(parse(s).unwrap().to_string(), s);
         }
         for bad in [
@@ -211,7 +226,7 @@ mod tests {
 
     #[test]
     fn planned_sources_say_so_and_never_parse() {
-        for s in ["pcapdroid", "emulator", "PCAPdroid"] {
+        for s in ["pcapdroid", "PCAPdroid"] {
             let e = parse(s).unwrap_err();
             assert!(matches!(e, SourceError::Planned(_)), "{s}: {e:?}");
             assert!(e.to_string().contains("planned, see issue 9"), "{e}");

@@ -135,6 +135,10 @@ struct RunArgs {
     /// the Wi-Fi MAC the phone reports, else its wlan0 address).
     #[arg(long, value_name = "MAC_OR_IP", value_parser = parse_phone_address)]
     phone_address: Option<crate::capture::iface::PhoneAddress>,
+    /// The emulator's console port (`--capture emulator` only; default: the port in the serial
+    /// `emulator-N`, which is N).
+    #[arg(long, value_name = "PORT")]
+    console_port: Option<u16>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
@@ -153,7 +157,10 @@ Capture sources (--capture, or `capture:` in the scenario):
   iface:NAME the host's own tcpdump on its interface NAME (a hotspot the phone joined, a
              tethering or access-point interface), filtered to the phone's Wi-Fi MAC (or
              --phone-address MAC_OR_IP). Needs the capture right on the host for tcpdump.
-Planned (issue 9): pcapdroid, emulator. Details: docs/capture.md";
+  emulator   the Android emulator's own capture of its virtual NIC, through its console (port
+             from the serial emulator-N, or --console-port; token from
+             ~/.emulator_console_auth_token). No root, no tcpdump on the image.
+Planned (issue 9): pcapdroid. Details: docs/capture.md";
 
 /// `--capture SOURCE`, with the valid forms when it is not one.
 fn parse_capture(text: &str) -> Result<CaptureSource, String> {
@@ -172,6 +179,11 @@ struct VhandsetArgs {
     /// List the built-in profiles (with their Android generation) and the generations, and exit.
     #[arg(long)]
     list: bool,
+    /// Also serve an emulator console on this even port (the adbd then listens on the next one,
+    /// and `--port` is ignored), with the emulator's own auth token file
+    /// (~/.emulator_console_auth_token, created when missing).
+    #[arg(long, value_name = "PORT")]
+    console_port: Option<u16>,
 }
 
 /// Entry point of the `tattle` binary.
@@ -422,6 +434,7 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
         capture,
         tcpdump_binary: args.tcpdump_binary.clone(),
         phone_address: args.phone_address.clone(),
+        console_port: args.console_port,
         ..RunOptions::default()
     };
     let multi = indicatif::MultiProgress::new();
@@ -574,6 +587,12 @@ fn capture_choice(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Capture
         return Err(anyhow!(
             "--phone-address is for `--capture iface:NAME` (it picks the phone's traffic on the \
              host's interface); this run captures with `{source}`"
+        ));
+    }
+    if args.console_port.is_some() && source != CaptureSource::Emulator {
+        return Err(anyhow!(
+            "--console-port is for `--capture emulator` (it names the emulator's console); this \
+             run captures with `{source}`"
         ));
     }
     if source == CaptureSource::Stdin && std::io::stdin().is_terminal() {
@@ -751,11 +770,27 @@ async fn vhandset_command(args: VhandsetArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Clean);
     }
     let profile = Arc::new(load_profile(&args.profile)?);
-    let handset = vhandset::start(vhandset::HandsetConfig {
+    let config = vhandset::HandsetConfig {
         profile: profile.clone(),
         adb_port: args.port,
-    })
-    .await?;
+    };
+    let handset = match args.console_port {
+        None => vhandset::start(config).await?,
+        Some(console_port) => {
+            let handset = vhandset::start_emulator(
+                config,
+                vhandset::EmulatorConfig {
+                    console_port,
+                    token_file: None,
+                },
+            )
+            .await?;
+            println!(
+                "emulator console on 127.0.0.1:{console_port} (`adb emu` and `--capture emulator` use it)"
+            );
+            handset
+        }
+    };
     println!(
         "virtual handset `{}` listening on {}; connect it with: adb connect {}",
         profile.name,

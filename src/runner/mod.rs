@@ -102,6 +102,9 @@ pub struct RunOptions {
     /// The phone's MAC or IP on the network, for `iface:` (`--phone-address`; default: the Wi-Fi
     /// MAC the device reports, else its wlan0 address).
     pub phone_address: Option<PhoneAddress>,
+    /// The emulator's console port, for `emulator` when the serial is not `emulator-N`
+    /// (`--console-port`).
+    pub console_port: Option<u16>,
 }
 
 impl Default for RunOptions {
@@ -116,6 +119,7 @@ impl Default for RunOptions {
             tcpdump_binary: None,
             stdin_timeout: Duration::from_secs(30),
             phone_address: None,
+            console_port: None,
         }
     }
 }
@@ -194,6 +198,8 @@ enum CapturePlan {
         name: String,
         phone: Option<PhoneAddress>,
     },
+    /// The emulator's console, connected before the run.
+    Emulator(capture::EmulatorCapture),
 }
 
 /// Runs `scenario` on `device`: the capture is analysed live, as it arrives, and whatever happens
@@ -240,8 +246,19 @@ pub async fn run(
         _ => options.capture_grace,
     };
     let source = source_record(capture.plan(), &prepared);
+    if let CapturePlan::Emulator(console) = &mut prepared.capture {
+        // The emulator flushes and closes its file on `stop`: before tattle copies it.
+        tokio::time::sleep(grace).await;
+        let failure = console.stop().await.map(|w| prepared.redactor.clean(&w));
+        append_reason(&mut stepped.interrupted, failure);
+    }
     let (summary, failure) = stop_capture(capture, grace, &mut live, &prepared).await;
     append_reason(&mut stepped.interrupted, failure);
+    if let CapturePlan::Emulator(console) = &prepared.capture
+        && summary.bytes > 0
+    {
+        console.remove_file();
+    }
     let mut clock_end = match prepared.capture {
         CapturePlan::Device(_) => end_clock(device).await,
         _ => prepared.clock_start.clone(),
@@ -285,6 +302,9 @@ async fn prepare(
                 phone: options.phone_address.clone(),
             }
         }
+        CaptureSource::Emulator => CapturePlan::Emulator(
+            capture::EmulatorCapture::connect(device.serial(), options.console_port).await?,
+        ),
     };
     plan.notes.extend(source_notes);
     let (mut identifiers, mut missing) = device.identifiers(&identity).await?;
@@ -366,6 +386,14 @@ fn source_record(plan: Option<&TcpdumpPlan>, p: &Prepared) -> SourceRecord {
                 ),
             }
         }
+        (CapturePlan::Emulator(console), _) => SourceRecord {
+            source: "emulator".into(),
+            detail: format!(
+                "the emulator's own capture of its virtual NIC (`network capture` through its \
+                 console on port {}), copied when the run ended; timestamps on the host's clock",
+                console.port()
+            ),
+        },
         (CapturePlan::Iface { name, phone }, _) => SourceRecord {
             source: format!("iface:{name}"),
             detail: format!(
@@ -437,6 +465,7 @@ async fn start_capture(
             Some(phone) => capture::start_iface(name, phone, &path, tee).await,
             None => Err(capture::CaptureError::NoPhoneAddress(name.clone())),
         },
+        CapturePlan::Emulator(console) => console.start(&p.dir, path, tee).await,
     };
     started.map_err(|e| {
         files::write_failure_record(p, &e.to_string());

@@ -996,3 +996,107 @@ async fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// `tattle run --capture emulator` end to end: the handset registered as `emulator-N` with Debian's
+/// adb server, tattle finds the console from the serial, reads the token from `$HOME` as the
+/// emulator's own users do, starts and stops `network capture`, and analyses the file; the cloud
+/// build's SMS leak is found in its step. Then the console going away mid-run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tattle_run_captures_through_the_emulator_console() {
+    let (home, token) = token_file(TOKEN);
+    let adb = PrivateAdbServer::start().await.expect("private adb server");
+    let device = VirtualDevice::start_emulator(
+        HandsetConfig {
+            profile: support::builtin("miui-cloud-default"),
+            adb_port: 0,
+        },
+        EmulatorConfig {
+            console_port: 0,
+            token_file: Some(token.clone()),
+        },
+        Registration::AsEmulator,
+        adb.server(),
+    )
+    .await
+    .expect("registered as an emulator");
+    let serial = device.adb_serial().to_string();
+    let port = adb.server().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let tattle = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tattle"))
+            .args([
+                "run",
+                "send-sms",
+                "--device",
+                &serial,
+                "--capture",
+                "emulator",
+            ])
+            .args(["--format", "json", "--runs"])
+            .arg(dir.path().join("runs"))
+            .arg("--snapshots")
+            .arg(dir.path().join("snapshots"))
+            .args(extra)
+            .env("ANDROID_ADB_SERVER_PORT", &port)
+            .env("HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    let out = tattle(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "findings, no accepted snapshot\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (doc, _) = support::json_document(&stdout);
+    assert_eq!(doc["capture_source"]["source"], "emulator");
+    let outcome = doc["outcome"].to_string();
+    assert!(
+        outcome.contains("<imei>") && outcome.contains("msg.kestrelcloud.net"),
+        "{outcome}"
+    );
+    let run_dir = std::path::PathBuf::from(doc["run_dir"].as_str().unwrap());
+    assert!(run_dir.join("capture.pcap").exists());
+    assert!(
+        !run_dir.join("emulator-capture.pcap").exists(),
+        "the emulator's own file is not kept twice"
+    );
+    for v in support::profile_values("miui-cloud-default") {
+        assert!(!stdout.contains(&v), "raw identifier in the output");
+    }
+
+    // A wrong token: refused before the run, with the fix.
+    std::fs::write(&token, "another-token-xx").unwrap();
+    let wrong = tempfile::tempdir().unwrap();
+    std::fs::write(
+        wrong.path().join(".emulator_console_auth_token"),
+        "not-the-token-00",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .args([
+            "run",
+            "send-sms",
+            "--device",
+            &serial,
+            "--capture",
+            "emulator",
+        ])
+        .arg("--runs")
+        .arg(dir.path().join("runs"))
+        .env("ANDROID_ADB_SERVER_PORT", &port)
+        .env("HOME", wrong.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused authentication"), "{err}");
+    assert!(
+        !err.contains("not-the-token-00"),
+        "the token is never shown"
+    );
+    device.shutdown().await;
+    drop(adb);
+}
