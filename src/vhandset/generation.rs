@@ -175,6 +175,10 @@ pub enum IsubDump {
     SlotIndexToSubIds,
     /// 14: `SubscriptionManagerService.dump` (S1 14.0.0_r11 lines 3969–4000).
     ManagerService,
+    /// 15: as 14, plus `mUserIdToAvailableSubs=<map>` after `areAllSubscriptionsLoaded=`
+    /// (SubscriptionManagerService.dump at the 24Q3 base 34cccdc8, line 4825; the line came with
+    /// "Split subscriptionManager", 48f5f301, 2023, after 14.0.0_r11).
+    ManagerServiceUserSubs,
 }
 
 /// The `content` tool of the release.
@@ -529,6 +533,17 @@ const IPHONESUBINFO_34: &[Method] = iphonesubinfo_r!("getSubscriberIdForSubscrib
     unmodelled("getSimServiceTable"),
 ]);
 
+/// Android 15 (SDK 35): the same 37 methods in the same order as 14. The set is exactly 14's: the
+/// public methods of `PhoneSubInfoController` at the 24Q3 base (opt/telephony 34cccdc8; a Java stub
+/// compiles only when its implementation has every AIDL method) and in S4 android-35 are 14's, with
+/// 14's signatures (`getImsPublicUserIdentities(int, String, String)`); Android 16's additions
+/// (`getGroupIdLevel2ForSubscriber`, `getImsPcscfAddresses`, `getUiccIari`) are absent. The order is
+/// not seen for 15 itself: 14's (S7 5522125611) and 16's (yaap/frameworks_base 3ddcaa00
+/// IPhoneSubInfo.aidl, less its three additions) are the same, and 15 lies between them
+/// (docs/research/android-15.md §1). The checks are 14's (S4 android-35 PhoneSubInfoController.java
+/// lines 99–104, 186–190).
+const IPHONESUBINFO_35: &[Method] = IPHONESUBINFO_34;
+
 // ---- the `service` binary ----
 
 /// cmds/service/service.cpp at android-4.4.3_r1 (frameworks/native, LineageOS merge parent 9c7db080).
@@ -538,7 +553,9 @@ const SERVICE_USAGE_28: &str = "Usage: service [-h|-?]\n       service list\n   
 /// cmds/service/service.cpp at android-12.0.0_r26 (merge parent ff38664a).
 const SERVICE_USAGE_31: &str = "Usage: service [-h|-?]\n       service list\n       service check SERVICE\n       service call SERVICE CODE [i32 N | i64 N | f N | d N | s16 STR | null | fd f | nfd n | afd f ] ...\nOptions:\n   i32: Write the 32-bit integer N into the send parcel.\n   i64: Write the 64-bit integer N into the send parcel.\n   f:   Write the 32-bit single-precision number N into the send parcel.\n   d:   Write the 64-bit double-precision number N into the send parcel.\n   s16: Write the UTF-16 string STR into the send parcel.\n  null: Write a null binder into the send parcel.\n    fd: Write a file descriptor for the file f to the send parcel.\n   nfd: Write file descriptor n to the send parcel.\n   afd: Write an ashmem file descriptor for a region containing the data from file f to the send parcel.\n";
 /// cmds/service/service.cpp at android-13.0.0_r52 and android-14.0.0_r55 (merge parents of
-/// lineage-20.0 / 64792e22): `prog_name` is the basename of argv[0], `service`.
+/// lineage-20.0 / 64792e22): `prog_name` is the basename of argv[0], `service`. Android 15 has the
+/// same file byte for byte (frameworks/native at the 24Q3 base f7274fca that lineage-22.0 is built
+/// on: `git diff 64792e22 f7274fca -- cmds/service` touches only Android.bp's `-DXP_UNIX`).
 const SERVICE_USAGE_33: &str = "Usage: service [-h|-?]\n       service list\n       service check SERVICE\n       service call SERVICE CODE [i32 N | i64 N | f N | d N | s16 STR | null | fd f | nfd n | afd f ] ...\nOptions:\n   i32: Write the 32-bit integer N into the send parcel.\n   i64: Write the 64-bit integer N into the send parcel.\n     f: Write the 32-bit single-precision number N into the send parcel.\n     d: Write the 64-bit double-precision number N into the send parcel.\n   s16: Write the UTF-16 string STR into the send parcel.\n  null: Write a null binder into the send parcel.\n    fd: Write a file descriptor for the file f into the send parcel.\n   nfd: Write the file descriptor n into the send parcel.\n   afd: Write an ashmem file descriptor for a region containing the data from\n          file f into the send parcel.\n";
 
 const OPTIONS_19: &[&str] = &["i32", "s16", "null", "intent"];
@@ -769,6 +786,49 @@ pub static GENERATIONS: &[Generation] = &[
         su: SuFlavor::Modern,
         ui: UI_MODERN,
     },
+    Generation {
+        id: "android-15",
+        release: "15",
+        sdk: (35, 35),
+        source: "24Q3-release base of lineage-22.0 (opt/telephony 34cccdc8, frameworks/native \
+                 f7274fca); system/extras android-15.0.0_r1; SDK sources android-35",
+        summary: "15: iphonesubinfo as 14 (37 methods, codes 1/8/12/15; 16 adds GID2), the same \
+                  refusals, package checks and tab after `Parcel(`; dumpsys isub adds \
+                  mUserIdToAvailableSubs",
+        // packages/modules/adb at 15 was not read: 10+'s features this adbd implements, as 14.
+        adbd: ADBD_MODERN,
+        service_cmd: ServiceCmd {
+            // service.cpp is 14's (f7274fca); libbinder Parcel::print still writes
+            // `to << "\t" << HexDump(…)` (f7274fca libs/binder/Parcel.cpp line 2837).
+            options: OPTIONS_31,
+            usage: SERVICE_USAGE_33,
+            print: ParcelPrint::Tab,
+        },
+        iphonesubinfo: IPHONESUBINFO_35,
+        parcel: ParcelRules {
+            // Parcel.writeException: code, message, int32 0 (S4 android-35 Parcel.java lines
+            // 3002–3038); generated stubs call enforceNoDataAvail (Parcel.java line 1060).
+            stack_trace_header: true,
+            enforce_no_data_avail: true,
+        },
+        deny: DenyTexts {
+            // TelephonyPermissions at S4 android-35 lines 350–351 and 570–573: 14's texts.
+            identifiers: DenyStyle::UidDoesNotMeet,
+            phone_number: DenyStyle::PhoneNumberNeither,
+        },
+        dumpsys: Dumpsys {
+            // PhoneSubInfoController at 34cccdc8 still has no dump().
+            iphonesubinfo_prints_device_id: false,
+            isub: IsubDump::ManagerServiceUserSubs,
+        },
+        // cmds/content Content.java at 15 was not found (S4 has android-34's): 14's quirks kept.
+        content: CONTENT_MODERN,
+        // system/extras su/su.cpp: no change from android-14.0.0_r1 to android-15.0.0_r1.
+        su: SuFlavor::Modern,
+        // No android-15 merge of Dialer exists in the LineageOS mirror (its newest AOSP merge is
+        // 14.0.0_r29): 14's screens kept, not verified for 15.
+        ui: UI_MODERN,
+    },
 ];
 
 /// A generation by its id.
@@ -817,6 +877,8 @@ mod tests {
             ("android-12", 1, 8, 12, 15),
             ("android-13", 1, 8, 12, 15),
             ("android-14", 1, 8, 12, 15),
+            // 15: not 13/16, which a getGroupIdLevel2ForSubscriber at 12 would give (that is 16).
+            ("android-15", 1, 8, 12, 15),
         ] {
             assert_eq!(name(g, imei), "getDeviceId", "{g}");
             assert_eq!(name(g, imsi), "getSubscriberId", "{g}");
@@ -831,6 +893,38 @@ mod tests {
         assert_eq!(name("android-14", 10), "getSubscriberIdForSubscriber");
         assert_eq!(name("android-14", 14), "getIccSerialNumberForSubscriber");
         assert_eq!(name("android-14", 16), "getLine1NumberForSubscriber");
+        for (code, method) in [
+            (4, "getDeviceIdForPhone"),
+            (5, "getImeiForSubscriber"),
+            (10, "getSubscriberIdForSubscriber"),
+            (14, "getIccSerialNumberForSubscriber"),
+            (16, "getLine1NumberForSubscriber"),
+        ] {
+            assert_eq!(name("android-15", code), method, "{code}");
+        }
+    }
+
+    /// Android 15's interface is 14's, method for method (research android-15.md §1), with the same
+    /// package checks; what differs is the isub dump.
+    #[test]
+    fn android_15_is_14_s_interface() {
+        let (g14, g15) = (by_id("android-14").unwrap(), by_id("android-15").unwrap());
+        let names = |g: &Generation| g.iphonesubinfo.iter().map(|m| m.name).collect::<Vec<_>>();
+        assert_eq!(names(g15), names(g14));
+        assert!(!names(g15).contains(&"getGroupIdLevel2ForSubscriber"));
+        for code in [1, 4, 8, 10] {
+            assert!(
+                g15.iphonesubinfo_method(code).unwrap().package_check,
+                "{code}"
+            );
+        }
+        assert!(!g15.iphonesubinfo_method(12).unwrap().package_check);
+        assert_eq!(g15.service_cmd.usage, g14.service_cmd.usage);
+        assert_eq!(g15.service_cmd.print, ParcelPrint::Tab);
+        assert!(g15.parcel.enforce_no_data_avail && g15.parcel.stack_trace_header);
+        assert_eq!(g15.deny.identifiers, DenyStyle::UidDoesNotMeet);
+        assert_eq!(g15.dumpsys.isub, IsubDump::ManagerServiceUserSubs);
+        assert_eq!(g14.dumpsys.isub, IsubDump::ManagerService);
     }
 
     #[test]
@@ -841,6 +935,7 @@ mod tests {
             ("android-12", 33),
             ("android-13", 33),
             ("android-14", 37),
+            ("android-15", 37),
         ] {
             assert_eq!(by_id(g).unwrap().iphonesubinfo.len(), n, "{g}");
         }
@@ -851,7 +946,9 @@ mod tests {
         assert_eq!(for_sdk(33).unwrap().id, "android-13");
         assert_eq!(for_sdk(19).unwrap().id, "android-4.4");
         assert!(for_sdk(30).is_none());
-        assert!(by_id("android-15").is_none());
+        assert_eq!(for_sdk(35).unwrap().id, "android-15");
+        assert!(for_sdk(36).is_none());
+        assert!(by_id("android-16").is_none());
         for g in GENERATIONS {
             assert!(g.sdk.0 <= g.sdk.1, "{}", g.id);
             assert!(g.iphonesubinfo_method(0).is_none());

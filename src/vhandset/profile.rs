@@ -59,6 +59,7 @@ const BUILTINS: &[(&str, &str)] = &[
         "vendor-14-locked",
         include_str!("../../profiles/vendor-14-locked.yaml"),
     ),
+    ("aosp-15", include_str!("../../profiles/aosp-15.yaml")),
 ];
 const BUILTIN_NAMES: &[&str] = &[
     "aosp-clean",
@@ -69,6 +70,7 @@ const BUILTIN_NAMES: &[&str] = &[
     "aosp-9-userdebug",
     "aosp-12",
     "vendor-14-locked",
+    "aosp-15",
 ];
 
 /// Props every profile must define: what `getprop`, the adb banner and device identity read.

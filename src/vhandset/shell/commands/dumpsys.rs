@@ -90,7 +90,7 @@ fn isub(handset: &Handset) -> String {
         // SubscriptionManagerService.dump, 14.0.0_r11 lines 3969–4000, through the first section;
         // ICCIDs as SubscriptionInfo.getPrintableId prints them on a user build (9 characters, then
         // Rlog.pii's "[****]").
-        IsubDump::ManagerService => {
+        IsubDump::ManagerService | IsubDump::ManagerServiceUserSubs => {
             // An IndentingPrintWriter at level 0: only the map and ICCID entries are indented.
             out.push_str("SubscriptionManagerService:\n");
             out.push_str(&format!("Active modem count={modems}\n"));
@@ -122,7 +122,25 @@ fn isub(handset: &Handset) -> String {
             ] {
                 out.push_str(&format!("{k}={default}\n"));
             }
-            out.push_str("areAllSubscriptionsLoaded=true\n\n");
+            out.push_str("areAllSubscriptionsLoaded=true\n");
+            // 15 (24Q3 base 34cccdc8 line 4825): the available subscriptions grouped by
+            // SubscriptionInfoInternal.getUserId, which is UserHandle.USER_NULL (-10000) for a SIM
+            // no user was assigned; a Java HashMap of Lists as toString prints it.
+            if profile.generation.dumpsys.isub == IsubDump::ManagerServiceUserSubs {
+                let subs: Vec<String> = sims
+                    .iter()
+                    .map(|(slot, _)| (slot + 1).to_string())
+                    .collect();
+                if subs.is_empty() {
+                    out.push_str("mUserIdToAvailableSubs={}\n");
+                } else {
+                    out.push_str(&format!(
+                        "mUserIdToAvailableSubs={{-10000=[{}]}}\n",
+                        subs.join(", ")
+                    ));
+                }
+            }
+            out.push('\n');
             for slot in 0..modems {
                 let state = if sims.iter().any(|(s, _)| *s == slot) {
                     "LOADED"
