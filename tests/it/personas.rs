@@ -500,6 +500,115 @@ async fn android_12_shell_reads_the_imei_without_root() {
     bench.finish().await;
 }
 
+/// Android 15 (AOSP user build, one SIM): the shell reads every identifier with Android 14's codes and
+/// the package argument (AOSP's Shell holds READ_PRIVILEGED_PHONE_STATE); 14's package checks, stub
+/// argument check and libbinder print; `dumpsys isub` with 15's `mUserIdToAvailableSubs` line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn android_15_shell_reads_its_identifiers_with_14_s_codes() {
+    let bench = Bench::start(&["aosp-15"]).await;
+    let adb = AdbCli::new(&bench);
+    let s = bench.handset().serial();
+    assert_eq!(adb.out(&s, "getprop ro.build.version.sdk").await, "35\n");
+    // getDeviceId(callingPackage), code 1; a tab after `Parcel(`, lines unindented (libbinder
+    // Parcel::print at the 24Q3 base f7274fca, as 14's).
+    assert_eq!(
+        adb.out(&s, "service call iphonesubinfo 1 s16 com.android.shell")
+            .await,
+        "Result: Parcel(\t\n0x00000000: 00000000 0000000f 00350033 00380032 '........3.5.2.8.'\n0x00000010: 00370034 00310031 00300030 00300030 '4.7.1.1.0.0.0.0.'\n0x00000020: 00350033 00000031                   '3.5.1...        ')\n"
+    );
+    // The default SIM (8 / 12 / 15) and per slot or subscription (4 / 5 / 10 / 14 / 16): the
+    // 37-method interface of 14, which 15 keeps (16's getGroupIdLevel2ForSubscriber would move 12
+    // and 15 up by one).
+    for (args, want) in [
+        ("8 s16 com.android.shell", "208010000000035"),
+        ("12 s16 com.android.shell", "8933010000000000351"),
+        ("15 s16 com.android.shell", "+33612340035"),
+        ("4 i32 0 s16 com.android.shell", "352847110000351"),
+        ("5 i32 1 s16 com.android.shell", "352847110000351"),
+        ("10 i32 1 s16 com.android.shell", "208010000000035"),
+        ("14 i32 1 s16 com.android.shell", "8933010000000000351"),
+        ("16 i32 1 s16 com.android.shell", "+33612340035"),
+    ] {
+        let dump = adb
+            .out(&s, &format!("service call iphonesubinfo {args}"))
+            .await;
+        assert_eq!(parcel_reply(&dump), (0, Some(want.to_string())), "{args}");
+    }
+    // 12L+'s package check in getDeviceIdForPhone and 14+'s in getSubscriberIdForSubscriber (S4
+    // android-35 PhoneSubInfoController lines 101 and 189): none is a NullPointerException, another
+    // package a SecurityException.
+    assert_eq!(
+        adb.out(&s, "service call iphonesubinfo 1").await,
+        "Result: Parcel(\tfffffffc ffffffff 00000000  '............')\n"
+    );
+    for code in [1, 8] {
+        let dump = adb
+            .out(
+                &s,
+                &format!("service call iphonesubinfo {code} s16 com.android.settings"),
+            )
+            .await;
+        assert_eq!(
+            parcel_reply(&dump),
+            (
+                -1,
+                Some("Package com.android.settings does not belong to 2000".into())
+            ),
+            "{code}"
+        );
+    }
+    // getIccSerialNumber has no package check: the IMSI getters do, the ICCID ones do not.
+    let dump = adb
+        .out(&s, "service call iphonesubinfo 12 s16 nobody")
+        .await;
+    assert_eq!(parcel_reply(&dump), (0, Some("8933010000000000351".into())));
+    // Generated stubs call enforceNoDataAvail(): `s16 null` is a fourth argument to code 15's two.
+    let dump = adb
+        .out(
+            &s,
+            "service call iphonesubinfo 15 s16 com.android.shell s16 x s16 null",
+        )
+        .await;
+    assert_eq!(
+        parcel_reply(&dump),
+        (
+            -2,
+            Some("Parcel data not fully consumed, unread size: 16".into())
+        )
+    );
+    // dumpsys: iphonesubinfo has no dump(); isub is SubscriptionManagerService's, with 15's line
+    // (24Q3 base 34cccdc8 line 4825) and the ICCID masked on a user build.
+    assert_eq!(adb.out(&s, "dumpsys iphonesubinfo").await, "");
+    assert_eq!(
+        adb.out(&s, "dumpsys isub").await,
+        "SubscriptionManagerService:\nActive modem count=1\nLogical SIM slot sub id mapping:\n  Logical SIM slot 0: subId=1\nICCID:\n  slot 0: 893301000[****]\n\ndefaultSubId=1\ndefaultVoiceSubId=1\ndefaultDataSubId=1\nactiveDataSubId=1\ndefaultSmsSubId=1\nareAllSubscriptionsLoaded=true\nmUserIdToAvailableSubs={-10000=[1]}\n\nmSimState[0]=LOADED\n"
+    );
+    // service.cpp of 15 is 14's: an unknown option, the call still made, then the 13+ usage.
+    let (out, err, code) = adb
+        .shell(&s, "service call iphonesubinfo 1 s16 com.android.shell x")
+        .await;
+    assert_eq!((err.as_str(), code), ("service: unknown option x\n", 10));
+    assert!(
+        out.starts_with("Result: Parcel(\t\n0x00000000: 00000000 0000000f"),
+        "{out:?}"
+    );
+    assert!(
+        out.ends_with("   afd: Write an ashmem file descriptor for a region containing the data from\n          file f into the send parcel.\n"),
+        "{out:?}"
+    );
+    // A user build: no su, no adb root.
+    assert_eq!(
+        adb.shell(&s, "su 0 id").await,
+        (String::new(), "/system/bin/sh: su: not found\n".into(), 127)
+    );
+    let out = adb.on(&s, &["root"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "adbd cannot run as root in production builds\n"
+    );
+    bench.finish().await;
+}
+
 /// Starts `adb exec-out tcpdump` on the handset and returns the child and a task collecting its pcap,
 /// once the pcap header has arrived (tcpdump is capturing).
 async fn start_capture(
@@ -773,6 +882,7 @@ fn vhandset_list_names_each_profile_s_generation_and_the_generations() {
         ("aosp-9-userdebug", "android-9"),
         ("aosp-12", "android-12"),
         ("vendor-14-locked", "android-14"),
+        ("aosp-15", "android-15"),
     ] {
         let line = text
             .lines()
@@ -795,7 +905,8 @@ fn vhandset_list_names_each_profile_s_generation_and_the_generations() {
             "android-9",
             "android-12",
             "android-13",
-            "android-14"
+            "android-14",
+            "android-15"
         ]
     );
 }
