@@ -379,7 +379,8 @@ pub fn dumpsys_iphonesubinfo(text: &str) -> Result<SubInfoDump, String> {
 /// - 5.1: ` mSlotIdToSubIdMap[0]: subId=1`
 /// - 7.1: ` sSlotIdxToSubId[0]: subId=1`; 9: ` sSlotIndexToSubId[0]: subId=1`
 /// - 10–13: ` sSlotIndexToSubId[0]: subIds=0=[1]` (a `Map.Entry` printed whole)
-/// - 14+: `  Logical SIM slot 0: subId=1`, and `Active modem count=2`.
+/// - 14+: `  Logical SIM slot 0: subId=1`, and `Active modem count=2` (15 adds a
+///   `mUserIdToAvailableSubs={-10000=[1]}` line further down, which names no slot).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubscriptionDump {
     /// Slot index → subscription id, for slots that hold one.
@@ -772,6 +773,12 @@ mod tests {
             (
                 "SubscriptionManagerService:\n  Active modem count=2\n  Logical SIM slot sub id mapping:\n    Logical SIM slot 0: subId=1\n    Logical SIM slot 1: subId=-1\n",
                 &[(0, 1)],
+            ),
+            // 15: the same slot lines, then `mUserIdToAvailableSubs=` (SubscriptionManagerService at
+            // the 24Q3 base 34cccdc8: dump() at line 4798, the new line 4825), whose map names no slot.
+            (
+                "SubscriptionManagerService:\nActive modem count=2\nLogical SIM slot sub id mapping:\n  Logical SIM slot 1: subId=2\nICCID:\n  slot 0: null\n  slot 1: 893301000[****]\n\ndefaultSubId=2\nareAllSubscriptionsLoaded=true\nmUserIdToAvailableSubs={-10000=[2, 3]}\n\nmSimState[0]=ABSENT\nmSimState[1]=LOADED\n",
+                &[(1, 2)],
             ),
             (" defaultSubId=1\n", &[]),
         ];

@@ -239,8 +239,9 @@ async fn devices_exit_2_without_a_device() {
 /// One persona per Android generation, as a person sees them: each reads its identifiers the way
 /// its release answers (4.4: `dumpsys` and argument-less codes over the legacy shell; 9: codes
 /// 1/8/11/13 with the package; 12: 11–15's codes; a vendor 14 that refuses the shell: both IMEIs
-/// from the `*#06#` dialog, the SIM values missing with Android 14's refusal and the fix), and
-/// root as each build has it.
+/// from the `*#06#` dialog, the SIM values missing with Android 14's refusal and the fix; AOSP 15:
+/// 11–15's codes with the package, the subscription id from 15's `dumpsys isub`), and root as each
+/// build has it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_text_for_each_generation() {
     let personas = [
@@ -248,9 +249,10 @@ async fn devices_text_for_each_generation() {
         "aosp-9-userdebug",
         "aosp-12",
         "vendor-14-locked",
+        "aosp-15",
     ];
     let bench = Bench::start(&personas).await;
-    let expected: [&[&str]; 4] = [
+    let expected: [&[&str]; 5] = [
         &[
             "Android 4.4.4 (SDK 19), userdebug build",
             "root          su 0 (`su 0` gives uid 0)",
@@ -285,6 +287,18 @@ async fn devices_text_for_each_generation() {
             "imsi            slot 1  MISSING  this build refuses it to the shell (SecurityException: getSubscriberIdForSubscriber: The uid 2000 does not meet the requirements to access device identifiers.); no root (no `su` on the PATH); pass --id imsi=VALUE",
             "iccid           slot 0  MISSING  this build refuses it to the shell (SecurityException: getIccSerialNumber: The uid 2000",
             "phone_number    slot 0  MISSING  this build refuses it to the shell (SecurityException: getLine1Number: Neither user 2000 nor current process has android.permission.READ_PHONE_STATE, android.permission.READ_SMS, or android.permission.READ_PHONE_NUMBERS); no root (no `su` on the PATH); pass --id phone_number=VALUE",
+        ],
+        &[
+            "AOSP AOSP on vhandset — Android 15 (SDK 35), user build",
+            "firmware      Android-vhandset-AP3A.240905.015-12350235 (from the build fingerprint)",
+            "root          none (no `su` on the PATH)",
+            "identifiers   6 readable, 0 missing, 2 absent (service call codes of Android 11–15)",
+            "imei            slot 0  read     service call iphonesubinfo 1 s16 com.android.shell [shell]",
+            "imsi            slot 0  read     service call iphonesubinfo 10 i32 SUBID s16 com.android.shell [shell]",
+            "iccid           slot 0  read     service call iphonesubinfo 14 i32 SUBID s16 com.android.shell [shell]",
+            "phone_number    slot 0  read     service call iphonesubinfo 16 i32 SUBID s16 com.android.shell [shell]",
+            "android_id              read     settings get secure android_id [shell]",
+            "serial                  read     getprop ro.serialno [shell]",
         ],
     ];
     for ((handset, persona), lines) in bench.handsets.iter().zip(personas).zip(expected) {
