@@ -774,8 +774,9 @@ mod tests {
                 "SubscriptionManagerService:\n  Active modem count=2\n  Logical SIM slot sub id mapping:\n    Logical SIM slot 0: subId=1\n    Logical SIM slot 1: subId=-1\n",
                 &[(0, 1)],
             ),
-            // 15: the same slot lines, then `mUserIdToAvailableSubs=` (SubscriptionManagerService at
-            // the 24Q3 base 34cccdc8: dump() at line 4798, the new line 4825), whose map names no slot.
+            // 15: the same slot lines, then `mUserIdToAvailableSubs=` (SubscriptionManagerService
+            // at the 24Q3 base 34cccdc8: dump() at line 4798, the new line 4825), which names no
+            // slot.
             (
                 "SubscriptionManagerService:\nActive modem count=2\nLogical SIM slot sub id mapping:\n  Logical SIM slot 1: subId=2\nICCID:\n  slot 0: null\n  slot 1: 893301000[****]\n\ndefaultSubId=2\nareAllSubscriptionsLoaded=true\nmUserIdToAvailableSubs={-10000=[2, 3]}\n\nmSimState[0]=ABSENT\nmSimState[1]=LOADED\n",
                 &[(1, 2)],

@@ -10,6 +10,8 @@ use tattle::runner::{self, Quiet, RunOptions, RunResult};
 use tattle::scenario::{self, Scenario};
 use tattle::snapshot;
 
+use tattle::vhandset::Profile;
+
 use crate::support::{Bench, profile_values};
 
 const PROFILES: [&str; 3] = ["aosp-clean", "miui-cloud-default", "miui-cloud-optin"];
@@ -20,7 +22,14 @@ fn builtin_scenario(name: &str) -> Scenario {
 }
 
 async fn run_all(scenario_name: &str) -> Vec<(String, RunResult, tempfile::TempDir)> {
-    let bench = Bench::start(&PROFILES).await;
+    run_on(&PROFILES, scenario_name).await
+}
+
+async fn run_on(
+    profiles: &[&str],
+    scenario_name: &str,
+) -> Vec<(String, RunResult, tempfile::TempDir)> {
+    let bench = Bench::start(profiles).await;
     let scenario = builtin_scenario(scenario_name);
     // The three handsets run the scenario at the same time, as a bench of phones would.
     let mut tasks = Vec::new();
@@ -165,6 +174,39 @@ async fn add_contact_on_every_profile() {
     for (profile, result, _dir) in run_all("add-contact").await {
         check_run(&profile, &result);
         assert_outcome_snapshot("add-contact", &profile, &result);
+    }
+}
+
+/// Every built-in scenario on the Android 15 persona (a user build whose shell reads its identifiers
+/// with 14's codes): the run reads them, completes, leaks nothing, and matches its snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtin_scenarios_on_android_15() {
+    let profile = Profile::builtin("aosp-15").unwrap();
+    for scenario in ["fresh-setup", "add-contact", "send-sms"] {
+        let mut runs = run_on(&["aosp-15"], scenario).await;
+        let (name, result, _dir) = runs.pop().unwrap();
+        check_run(&name, &result);
+        // IMEI, IMSI, ICCID and number read from the handset itself, each the profile's own.
+        for kind in ["imei", "imsi", "iccid", "phone_number"] {
+            let read: Vec<&str> = result
+                .identifiers
+                .iter()
+                .filter(|i| i.kind == kind)
+                .map(|i| i.value.as_str())
+                .collect();
+            assert_eq!(
+                read,
+                [profile.identifiers[kind].as_str()],
+                "{scenario}: {kind} not read as the profile holds it"
+            );
+        }
+        assert_eq!(
+            result.outcome.leak_count(),
+            0,
+            "{scenario}: {:?}",
+            result.outcome.steps
+        );
+        assert_outcome_snapshot(scenario, &name, &result);
     }
 }
 
