@@ -187,7 +187,9 @@ pub static RELEASES: &[Release] = &[
     // 11–15: the …WithFeature methods inserted (S1 11.0.0_r32 … 24Q3; order S7 292563319 for
     // 11–13, S7 5522125611 for 14; 12, 12L, 13 and 15 inferred from identical method sets).
     // Android 15 adds no getGroupIdLevel2ForSubscriber (that is Android 16): ICCID stays 12 and
-    // Line1 15 (research §6.1).
+    // Line1 15 (research §6.1). 15's set is 14's (opt/telephony 24Q3 base 34cccdc8
+    // PhoneSubInfoController); its order, not read from a 15 text, is the one 14's stub and 16's
+    // AIDL (yaap/frameworks_base 3ddcaa00) share (docs/research/android-15.md §1).
     Release {
         sdk: (30, 35),
         android: "11–15",
