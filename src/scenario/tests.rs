@@ -672,7 +672,7 @@ fn bad_capture_values_point_at_the_value_with_the_valid_forms() {
     assert!(p.starts_with("1:10: `capture` takes a string"), "{p}");
     // Reported with every other problem, before any device is touched.
     assert_eq!(
-        problems("capture: emulator\nsteps:\n  - idel: 1s\n").len(),
+        problems("capture: wireshark\nsteps:\n  - idel: 1s\n").len(),
         2
     );
     // A misspelt key is suggested.
