@@ -384,14 +384,14 @@ fn bad_sources_are_usage_errors_with_the_valid_forms() {
     let file = dir.path().join("bad.yaml");
     std::fs::write(
         &file,
-        "name: bad\nsteps:\n  - idle: 1s\ncapture: emulator\n",
+        "name: bad\nsteps:\n  - idle: 1s\ncapture: wireshark\n",
     )
     .unwrap();
     let (code, err) = tattle(&["run", file.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.starts_with(&format!(
-            "{}:4:10: error: `capture`: `emulator`",
+            "{}:4:10: error: `capture`: unknown capture source `wireshark`",
             file.display()
         )),
         "{err}"
