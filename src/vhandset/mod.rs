@@ -8,13 +8,15 @@
 //! `tcpdump` that runs the host's real tcpdump on that traffic (`tcpdump`), an Android emulator's
 //! console for handsets started as emulators (`console`: auth, `network capture` into a pcap file), and
 //! the Android releases a handset can imitate (`generation`: per-release tables the shell and adbd
-//! consult, selected by the profile's `generation:`).
+//! consult, selected by the profile's `generation:`); and the third-party apps a persona may install
+//! (`apps`: PCAPdroid, driven with its Intent API and exporting its capture through `adb reverse`).
 //!
 //! It depends on nothing above it in the crate (not `adb`, not `device`, not `analysis`): the handset and
 //! the code that drives real phones are written separately from Android's own sources, so that tests
 //! between them prove something.
 
 pub mod adbd;
+pub mod apps;
 pub mod console;
 pub mod generation;
 pub mod lifecycle;

@@ -145,6 +145,9 @@ pub struct Persona {
     pub send_button: SendButton,
     /// Seconds from a reboot until `sys.boot_completed` is `1` (adbd answers before that, as on a phone).
     pub boot_seconds: f64,
+    /// PCAPdroid (`com.emanuelef.remote_capture`) is installed, and how the user set it up
+    /// (`handset.pcapdroid:`); absent on AOSP, so `None` by default.
+    pub pcapdroid: Option<PcapdroidSetup>,
 }
 
 impl Default for Persona {
@@ -153,7 +156,36 @@ impl Default for Persona {
             shell_reads_phone_identifiers: true,
             send_button: SendButton::Keys,
             boot_seconds: 2.0,
+            pcapdroid: None,
         }
+    }
+}
+
+/// PCAPdroid as installed and set up on a handset: its version (what `dumpsys package` shows and what
+/// decides which Intent extras it reads), the API key generated in its settings (Settings → Control
+/// permissions → Generate API key), and whether the user already accepted Android's VPN request for
+/// it once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PcapdroidSetup {
+    /// `versionName` of app/build.gradle, e.g. `1.9.1`.
+    pub version_name: String,
+    /// `versionCode`, e.g. 91 for 1.9.1 (docs/research/pcapdroid-api.md §0 maps them).
+    pub version_code: u32,
+    /// The `api_key` preference; `None` when the user never generated one.
+    pub api_key: Option<String>,
+    /// `VpnService.prepare` returns null: the VPN consent was given before.
+    pub vpn_consented: bool,
+}
+
+/// The API key is a secret: never in logs or `Debug` output.
+impl fmt::Debug for PcapdroidSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PcapdroidSetup")
+            .field("version_name", &self.version_name)
+            .field("version_code", &self.version_code)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("vpn_consented", &self.vpn_consented)
+            .finish()
     }
 }
 
@@ -514,6 +546,51 @@ struct RawPersona {
     shell_reads_phone_identifiers: Option<bool>,
     send_button: Option<SendButton>,
     boot_seconds: Option<f64>,
+    pcapdroid: Option<RawPcapdroid>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPcapdroid {
+    version_name: String,
+    version_code: u32,
+    #[serde(default)]
+    api_key: Option<String>,
+    #[serde(default)]
+    vpn_consented: bool,
+}
+
+/// `handset.pcapdroid`, checked: a version name and code as a build would have them, an API key of
+/// printable ASCII (PCAPdroid generates 32 letters and digits; any other key is the profile's choice).
+fn convert_pcapdroid(raw: RawPcapdroid) -> Result<PcapdroidSetup, String> {
+    let name_ok = !raw.version_name.is_empty()
+        && raw.version_name.len() <= 32
+        && raw
+            .version_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if !name_ok {
+        return Err(
+            "handset.pcapdroid.version_name: 1-32 letters, digits, `.`, `-` or `_` (e.g. \"1.9.1\")"
+                .into(),
+        );
+    }
+    if raw.version_code == 0 {
+        return Err("handset.pcapdroid.version_code: a positive number (91 is 1.9.1)".into());
+    }
+    if let Some(key) = &raw.api_key
+        && (key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(
+            "handset.pcapdroid.api_key: 1-128 printable ASCII characters without spaces".into(),
+        );
+    }
+    Ok(PcapdroidSetup {
+        version_name: raw.version_name,
+        version_code: raw.version_code,
+        api_key: raw.api_key,
+        vpn_consented: raw.vpn_consented,
+    })
 }
 
 #[derive(Deserialize)]
@@ -725,6 +802,7 @@ impl Profile {
                 .unwrap_or(defaults.shell_reads_phone_identifiers),
             send_button: handset.send_button.unwrap_or(defaults.send_button),
             boot_seconds,
+            pcapdroid: handset.pcapdroid.map(convert_pcapdroid).transpose()?,
         };
         let profile = Profile {
             name,

@@ -18,7 +18,7 @@ mod ntp;
 pub mod phone_link;
 mod tls;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -40,6 +40,8 @@ const SINK_CONN_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_SINK_CONNS: usize = 128;
 /// Events waiting to play; the shell raises a handful per scenario.
 const QUEUE_DEPTH: usize = 64;
+/// Socket owners remembered (an event opens a handful of sockets; ports are reused long after).
+const MAX_OWNERS: usize = 4096;
 
 const BIND_HINT: &str = "; binding ports below 1024 (DNS 53, HTTP 80, HTTPS 443, NTP 123) needs root or \
 CAP_NET_BIND_SERVICE: run tattle as root, or `sudo setcap cap_net_bind_service,cap_net_raw+ep \"$(command -v tattle)\"`, \
@@ -75,6 +77,11 @@ struct Inner {
     /// Events play one after the other, in emit order, so each event's traffic stays in its step.
     play_lock: tokio::sync::Mutex<()>,
     sinks: Mutex<Vec<JoinHandle<()>>>,
+    /// The event whose traffic is playing (events play one at a time, under `play_lock`).
+    playing: Mutex<Option<&'static str>>,
+    /// Which event opened the handset's socket on each local port: what lets an emulated app on the
+    /// handset tell which app sent a packet, as Android tells a VPN app the uid owning a connection.
+    owners: Mutex<HashMap<u16, &'static str>>,
 }
 
 struct Bound {
@@ -261,6 +268,8 @@ impl HandsetNetwork {
             queue,
             play_lock: tokio::sync::Mutex::new(()),
             sinks: Mutex::new(Vec::new()),
+            playing: Mutex::new(None),
+            owners: Mutex::new(HashMap::new()),
         });
         let conns = Arc::new(Semaphore::new(MAX_SINK_CONNS));
         let mut tasks = Vec::new();
@@ -361,7 +370,8 @@ impl HandsetNetwork {
         self.play_unlocked(event.profile_key(), Some(event)).await
     }
 
-    async fn play_unlocked(&self, key: &str, event: Option<&HandsetEvent>) -> PlayReport {
+    async fn play_unlocked(&self, key: &'static str, event: Option<&HandsetEvent>) -> PlayReport {
+        *self.inner.playing.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
         let profile = self.inner.profile.clone();
         let ctx = Context::new(&profile, event);
         let actions = profile.actions(key);
@@ -382,7 +392,32 @@ impl HandsetNetwork {
                 host = action.host().unwrap_or("(templated)"), error = %err, "firmware traffic action failed");
         }
         tracing::debug!(profile = %profile.name, event = key, ?report, "event played");
+        *self.inner.playing.lock().unwrap_or_else(|e| e.into_inner()) = None;
         report
+    }
+
+    /// Notes that the event playing owns the handset's socket on `port`.
+    fn own(&self, port: u16) {
+        let playing = *self.inner.playing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut owners = self.inner.owners.lock().unwrap_or_else(|e| e.into_inner());
+        if owners.len() >= MAX_OWNERS {
+            owners.clear();
+        }
+        match playing {
+            Some(key) => owners.insert(port, key),
+            None => owners.remove(&port),
+        };
+    }
+
+    /// The event key (`boot`, `setup`, `contact_added`, `sms_sent`) whose traffic opened the handset's
+    /// socket on local `port` of 127.77.N.2, if the handset opened one there.
+    pub fn socket_owner(&self, port: u16) -> Option<&'static str> {
+        self.inner
+            .owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&port)
+            .copied()
     }
 
     /// Waits until every emitted event has played.
@@ -434,7 +469,9 @@ impl HandsetNetwork {
 
     /// A UDP socket of the handset's own, on an ephemeral port of 127.77.N.2.
     fn handset_udp(&self) -> io::Result<UdpSocket> {
-        self.udp_socket(SocketAddr::from((self.handset_ip(), 0)))
+        let sock = self.udp_socket(SocketAddr::from((self.handset_ip(), 0)))?;
+        self.own(sock.local_addr()?.port());
+        Ok(sock)
     }
 
     /// A UDP socket bound to `addr` in the handset's network (its private namespace, or the host's).
@@ -454,7 +491,14 @@ impl HandsetNetwork {
         let ip = self.resolve(host).await?;
         let sock = self.inner.stack.tcp()?;
         sock.bind(SocketAddr::from((self.handset_ip(), 0)))?;
+        self.own(sock.local_addr()?.port());
         sock.connect(SocketAddr::from((ip, port))).await
+    }
+
+    /// A TCP connection from an app of the handset to `addr` in the handset's network (its private
+    /// namespace, or the host's loopback), as `Socket.connect` makes it.
+    pub async fn connect_app(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        self.inner.stack.tcp()?.connect(addr).await
     }
 
     /// The handset's own address, 127.77.N.2.

@@ -62,6 +62,10 @@ pub struct State {
     pub ui: ui::Ui,
     /// adbd restarted as root (`adb root` on a build with `ro.debuggable=1`); a reboot ends it.
     pub adbd_root: bool,
+    /// App operation modes set with `appops set`, by (package, operation debug name).
+    pub appops: BTreeMap<(String, String), String>,
+    /// What PCAPdroid remembers (its API key, the VPN consent, its toasts), when the persona has it.
+    pub pcapdroid: crate::vhandset::apps::pcapdroid::PhoneState,
     /// When the boot in progress completes (`None`: booted).
     boot_done_at: Option<Instant>,
 }
@@ -108,8 +112,19 @@ impl State {
             fs,
             ui: ui::Ui::default(),
             adbd_root: false,
+            appops: BTreeMap::new(),
+            pcapdroid: crate::vhandset::apps::pcapdroid::PhoneState::new(
+                profile.persona.pcapdroid.as_ref(),
+            ),
             boot_done_at: None,
         }
+    }
+
+    /// The mode `appops set` gave `op` (a debug name such as `ACTIVATE_VPN`) for `package`.
+    pub fn appop(&self, package: &str, op: &str) -> Option<&str> {
+        self.appops
+            .get(&(package.to_string(), op.to_string()))
+            .map(String::as_str)
     }
 
     /// The compose screen, when it is in the foreground.
@@ -162,6 +177,8 @@ pub struct Handset {
     reboot_gen: tokio::sync::watch::Sender<u64>,
     /// `adb reverse` forwards: the way the handset's apps reach the host.
     reverses: crate::vhandset::adbd::Reverses,
+    /// PCAPdroid's capture service (at most one capture).
+    pcapdroid: crate::vhandset::apps::pcapdroid::Service,
 }
 
 impl std::fmt::Debug for Handset {
@@ -182,7 +199,13 @@ impl Handset {
             events: Mutex::new(VecDeque::new()),
             reboot_gen: tokio::sync::watch::Sender::new(0),
             reverses: Default::default(),
+            pcapdroid: Default::default(),
         })
+    }
+
+    /// PCAPdroid's capture service on this handset.
+    pub fn pcapdroid(&self) -> &crate::vhandset::apps::pcapdroid::Service {
+        &self.pcapdroid
     }
 
     /// The `adb reverse` forwards installed on the handset.
@@ -221,6 +244,8 @@ impl Handset {
     /// The state part of a reboot: running apps, adbd's root and the boot-completed properties go; the
     /// boot takes the profile's `boot_seconds` again.
     pub fn forget_volatile_state(&self) {
+        // Running apps die: a PCAPdroid capture ends as a killed process's does.
+        crate::vhandset::apps::pcapdroid::force_stop(self);
         {
             let mut st = self.state();
             st.ui = ui::Ui::default();

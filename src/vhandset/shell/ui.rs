@@ -73,6 +73,9 @@ pub enum Screen {
     Compose(Compose),
     Contacts,
     ContactEditor(Editor),
+    /// A window of an emulated app (`vhandset::apps`): PCAPdroid's control request and VPN notice,
+    /// and Android's VPN confirmation it leads to.
+    Pcapdroid(crate::vhandset::apps::pcapdroid::Window),
 }
 
 /// The foreground screen and what BACK returns to.
@@ -124,6 +127,9 @@ pub enum Action {
     Focus(EditorField),
     Save,
     NewContact,
+    /// A button of a PCAPdroid window: `apps::pcapdroid` handles it (it starts and stops captures,
+    /// which screens cannot).
+    Pcapdroid(crate::vhandset::apps::pcapdroid::Button),
 }
 
 /// One accessibility node.
@@ -139,12 +145,14 @@ pub struct Node {
     pub focused: bool,
     pub scrollable: bool,
     pub long_clickable: bool,
+    /// `View.setEnabled(false)`: dumped `enabled="false"`; a tap on it does nothing.
+    pub disabled: bool,
     pub bounds: (i32, i32, i32, i32),
     pub children: Vec<Node>,
     pub action: Option<Action>,
 }
 
-fn node(
+pub(crate) fn node(
     class: &'static str,
     package: &'static str,
     id: &str,
@@ -160,21 +168,21 @@ fn node(
 }
 
 impl Node {
-    fn text(mut self, t: impl Into<String>) -> Self {
+    pub(crate) fn text(mut self, t: impl Into<String>) -> Self {
         self.text = t.into();
         self
     }
-    fn desc(mut self, d: impl Into<String>) -> Self {
+    pub(crate) fn desc(mut self, d: impl Into<String>) -> Self {
         self.desc = d.into();
         self
     }
-    fn tap(mut self, action: Action) -> Self {
+    pub(crate) fn tap(mut self, action: Action) -> Self {
         self.clickable = true;
         self.focusable = true;
         self.action = Some(action);
         self
     }
-    fn kids(mut self, children: Vec<Node>) -> Self {
+    pub(crate) fn kids(mut self, children: Vec<Node>) -> Self {
         self.children = children;
         self
     }
@@ -236,14 +244,18 @@ impl Ui {
 
     /// Closes every screen of `app` (force-stop, `pm clear`).
     pub fn close_app(&mut self, app: App) {
-        let of_app = |s: &Screen| match s {
+        self.close_where(|s| match s {
             Screen::Dialer(_) => app == App::Dialer,
             Screen::ConversationList | Screen::Compose(_) => app == App::Messaging,
             Screen::Contacts | Screen::ContactEditor(_) => app == App::Contacts,
-            Screen::Home => false,
-        };
+            Screen::Home | Screen::Pcapdroid(_) => false,
+        });
+    }
+
+    /// Closes every screen for which `of_app` is true (its activities finished).
+    pub fn close_where(&mut self, of_app: impl Fn(&Screen) -> bool) {
         self.back.retain(|s| !of_app(s));
-        if of_app(&self.screen) {
+        while of_app(&self.screen) {
             self.back();
         }
     }
@@ -282,6 +294,7 @@ impl Ui {
             Screen::Compose(c) => compose(c, ctx),
             Screen::Contacts => contacts_list(),
             Screen::ContactEditor(e) => editor(e, ctx),
+            Screen::Pcapdroid(w) => w.tree(std::time::Instant::now()),
         }
     }
 
@@ -489,8 +502,10 @@ fn after_text_changed(d: &mut Dialer) {
     }
 }
 
-fn hit(n: &Node, x: i32, y: i32) -> Option<Action> {
-    if !n.contains(x, y) {
+/// The action a tap at (x, y) performs: the deepest node under it that has one. A disabled node takes
+/// the touch and does nothing (View.onTouchEvent: a disabled clickable view consumes the event).
+pub(crate) fn hit(n: &Node, x: i32, y: i32) -> Option<Action> {
+    if !n.contains(x, y) || n.disabled {
         return None;
     }
     for child in n.children.iter().rev() {
@@ -877,7 +892,7 @@ fn write_node(n: &Node, index: usize, out: &mut String) {
     attr(out, "checkable", "false");
     attr(out, "checked", "false");
     attr(out, "clickable", bool_str(n.clickable));
-    attr(out, "enabled", "true");
+    attr(out, "enabled", bool_str(!n.disabled));
     attr(out, "focusable", bool_str(n.focusable));
     attr(out, "focused", bool_str(n.focused));
     attr(out, "scrollable", bool_str(n.scrollable));
@@ -941,7 +956,7 @@ fn naf_excluded(n: &Node) -> bool {
 /// `nafCheck`: a clickable, enabled node without text or description is "not accessibility friendly"
 /// unless a descendant has text or a description.
 fn naf_check(n: &Node) -> bool {
-    let naf = n.clickable && n.desc.is_empty() && n.text.is_empty();
+    let naf = n.clickable && !n.disabled && n.desc.is_empty() && n.text.is_empty();
     !naf || child_naf_check(n)
 }
 

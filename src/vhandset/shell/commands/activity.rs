@@ -6,13 +6,18 @@
 //! codes that arrive this way), INSERT of a contact the contacts editor (`name`/`phone` extras), a
 //! component or a launcher intent the app's first screen.
 //!
+//! An Intent to an emulated third-party app's component (PCAPdroid's CaptureCtrl) goes to that app
+//! (`vhandset::apps`) with its extras typed as `am` puts them in the Bundle; `am` prints what the
+//! launch result says (`Error type 3` for a class that does not exist, the delivered-to-top warning).
+//!
 //! Must not touch: the keys and taps on those screens (`input`, `shell::ui`), the SMS tables
-//! (`providers`).
+//! (`providers`), what an app does with its Intent (`apps`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::CmdResult;
+use crate::vhandset::apps::{self, Extra};
 use crate::vhandset::shell::ui::{App, Dialer, Editor, Screen};
 use crate::vhandset::shell::{Compose, Handset};
 
@@ -48,6 +53,8 @@ struct Intent {
     package: Option<String>,
     flags: u32,
     extras: BTreeMap<String, String>,
+    /// The same extras with the type each option gives them (what an app reads).
+    typed: apps::Bundle,
 }
 
 impl Intent {
@@ -140,16 +147,21 @@ fn parse_intent(args: &[String]) -> Result<(Intent, bool), String> {
             "-e" | "--es" | "--ez" | "--ei" | "--el" | "--ef" | "--eu" | "--ecn" | "--eia"
             | "--ela" | "--efa" | "--esa" => {
                 need(i, 2)?;
+                let value = typed_extra(a, &args[i + 2])?;
                 if intent.extras.len() < 256 {
                     intent
                         .extras
                         .insert(args[i + 1].clone(), args[i + 2].clone());
+                    intent.typed.0.insert(args[i + 1].clone(), value);
                 }
                 i += 3;
             }
             "--esn" => {
                 need(i, 1)?;
-                intent.extras.insert(args[i + 1].clone(), String::new());
+                if intent.extras.len() < 256 {
+                    intent.extras.insert(args[i + 1].clone(), String::new());
+                    intent.typed.0.insert(args[i + 1].clone(), Extra::Null);
+                }
                 i += 2;
             }
             "-W" => {
@@ -182,6 +194,62 @@ fn parse_intent(args: &[String]) -> Result<(Intent, bool), String> {
         }
     }
     Ok((intent, wait))
+}
+
+/// The Bundle value of one extra option (Intent.parseCommandArgs, frameworks/base
+/// core/java/android/content/Intent.java, Android 7+): `--ei` is `Integer.parseInt`, `--ez` takes
+/// `true`/`t`/`false`/`f` or a number (`Integer.decode`, non-zero is true); a value that does not
+/// parse is the exception `am` reports.
+fn typed_extra(option: &str, value: &str) -> Result<Extra, String> {
+    let exception = |what: String| format!("\nException occurred while executing 'start':\n{what}");
+    Ok(match option {
+        "-e" | "--es" => Extra::Str(value.to_string()),
+        "--ei" => Extra::Int(apps::java_parse_int(value).ok_or_else(|| {
+            exception(format!(
+                "java.lang.NumberFormatException: For input string: \"{value}\""
+            ))
+        })?),
+        "--ez" => match value.to_ascii_lowercase().as_str() {
+            "true" | "t" => Extra::Bool(true),
+            "false" | "f" => Extra::Bool(false),
+            v => Extra::Bool(
+                java_decode(v).ok_or_else(|| {
+                    exception(format!(
+                        "java.lang.IllegalArgumentException: Invalid boolean value: {v}"
+                    ))
+                })? != 0,
+            ),
+        },
+        _ => Extra::Other,
+    })
+}
+
+/// `Integer.decode`: decimal, `0x`/`#` hex or leading-`0` octal, with an optional sign.
+fn java_decode(s: &str) -> Option<i64> {
+    let (neg, rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let v = if let Some(h) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix('#')) {
+        i64::from_str_radix(h, 16).ok()?
+    } else if rest.len() > 1 && rest.starts_with('0') {
+        i64::from_str_radix(&rest[1..], 8).ok()?
+    } else {
+        rest.parse::<i64>().ok()?
+    };
+    let v = if neg { -v } else { v };
+    i32::try_from(v).ok().map(i64::from)
+}
+
+/// `ComponentName.unflattenFromString`: `pkg/cls`, a class starting with `.` is in the package.
+fn unflatten(component: &str) -> Option<(String, String)> {
+    let (pkg, cls) = component.split_once('/')?;
+    let cls = if cls.starts_with('.') {
+        format!("{pkg}{cls}")
+    } else {
+        cls.to_string()
+    };
+    Some((pkg.to_string(), cls))
 }
 
 /// Percent-decodes the recipient of an sms:/smsto: URI.
@@ -290,6 +358,39 @@ pub(super) fn am(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
                 Err(e) => return CmdResult::fail(format!("{e}\n"), 1),
             };
             let mut out = format!("Starting: {}\n", intent.describe());
+            // An emulated app's component: the app decides; `am` prints the launch result (to
+            // stderr, or to stdout with -W).
+            if let Some((pkg, cls)) = intent.component.as_deref().and_then(unflatten)
+                && let Some(launch) =
+                    apps::pcapdroid::start_activity(handset, &pkg, &cls, &intent.typed)
+            {
+                let mut err = String::new();
+                let mut report = |line: String| {
+                    if wait {
+                        out.push_str(&line);
+                    } else {
+                        err.push_str(&line);
+                    }
+                };
+                match launch {
+                    apps::pcapdroid::Launch::Started { activity } => {
+                        if wait {
+                            out.push_str(&format!("Status: ok\nLaunchState: COLD\nActivity: {activity}\nTotalTime: 388\nWaitTime: 395\nComplete\n"));
+                        }
+                    }
+                    apps::pcapdroid::Launch::DeliveredToTop { .. } => report(
+                        "Warning: Activity not started, intent has been delivered to currently running top-most instance.\n".into(),
+                    ),
+                    apps::pcapdroid::Launch::ClassNotFound { component } => report(format!(
+                        "Error type 3\nError: Activity class {component} does not exist.\n"
+                    )),
+                }
+                return CmdResult {
+                    out: out.into_bytes(),
+                    err: err.into_bytes(),
+                    ..Default::default()
+                };
+            }
             let sendto = matches!(
                 intent.action.as_deref(),
                 Some("android.intent.action.SENDTO" | "android.intent.action.SEND")
@@ -307,7 +408,9 @@ pub(super) fn am(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
                     "com.android.messaging/.ui.conversationlist.ConversationListActivity".into()
                 }
                 Some(Screen::Contacts) => "com.android.contacts/.activities.PeopleActivity".into(),
-                Some(Screen::Home) | None => intent.component.clone().unwrap_or_default(),
+                Some(Screen::Home | Screen::Pcapdroid(_)) | None => {
+                    intent.component.clone().unwrap_or_default()
+                }
             };
             match screen {
                 Some(s) => handset.state().ui.open(s),
@@ -344,6 +447,9 @@ pub(super) fn am(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
         "force-stop" | "kill" => {
             if let Some(app) = args.get(1).and_then(|p| App::from_package(p)) {
                 handset.state().ui.close_app(app);
+            }
+            if args.get(1).is_some_and(|p| p == apps::pcapdroid::PACKAGE) {
+                apps::pcapdroid::force_stop(handset);
             }
             CmdResult::default()
         }

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use super::CmdResult;
+use crate::vhandset::apps::pcapdroid;
 use crate::vhandset::shell::{Handset, fs, now_ms, now_secs, ui};
 
 /// RunTestCommand.detailedOptions (SDK 30).
@@ -75,8 +76,6 @@ pub(super) fn input_cmd(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
     let send_button = handset.profile().persona.send_button;
     match args.first().map(String::as_str) {
         Some("keyevent") => {
-            let mut st = handset.state();
-            let st = &mut *st;
             for k in args[1..].iter().filter(|a| !a.starts_with("--")) {
                 let Some(code) = keycode(k) else {
                     res.err
@@ -84,6 +83,12 @@ pub(super) fn input_cmd(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
                     res.code = 1;
                     break;
                 };
+                // An emulated app's window in front handles its own keys (BACK on PCAPdroid's).
+                if pcapdroid::on_key(handset, code) {
+                    continue;
+                }
+                let mut st = handset.state();
+                let st = &mut *st;
                 let events = st.ui.key(code, send_button, &mut st.providers, now_ms());
                 res.events.extend(events);
             }
@@ -102,6 +107,10 @@ pub(super) fn input_cmd(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
             ) else {
                 return CmdResult::fail("Error: tap requires two coordinates\n", 1);
             };
+            // An emulated app's window in front: the app acts on the tap (it starts captures).
+            if pcapdroid::on_tap(handset, x as i32, y as i32) {
+                return res;
+            }
             let ctx = handset.ui_context();
             let mut st = handset.state();
             let st = &mut *st;

@@ -3,7 +3,7 @@
 //! and `CmdResult` is what every family returns. Output formats follow Android's own tools, one file per
 //! family: toybox's text tools (`text`: echo, grep, head, wc), identity (`identity`: id, whoami, uname),
 //! `date`, file tools (`files`: ls, cat, rm, mkdir), `getprop`/`setprop` (`props`), `am` (`activity`),
-//! `pm` (`package`), `input` and `uiautomator` (`input`: the screens of `shell::ui`), `service`
+//! `pm` (`package`), `appops` (`appops`), `input` and `uiautomator` (`input`: the screens of `shell::ui`), `service`
 //! (`service`: binder replies) and `dumpsys`/`wm` (`dumpsys`); `settings` and `content` live with their
 //! tables in `shell::providers`. What differs between Android releases is read from the profile's
 //! `Generation`, never decided here by SDK numbers.
@@ -11,6 +11,7 @@
 //! Must not touch: the streams (commands return bytes), the network (events are returned).
 
 mod activity;
+mod appops;
 mod date;
 mod dumpsys;
 mod files;
@@ -30,6 +31,7 @@ use crate::vhandset::HandsetEvent;
 
 pub use activity::safe_uri;
 pub use date::strftime;
+pub(crate) use package::installed_packages;
 
 /// What a command produced.
 #[derive(Debug, Default)]
@@ -120,8 +122,10 @@ pub fn run(
         .into(),
         "am" => activity::am(handset, rest),
         "pm" => package::pm(handset, rest),
+        "appops" => appops::appops(handset, rest),
         "cmd" => match rest.first().map(String::as_str) {
             Some("package") => package::pm(handset, &rest[1..]),
+            Some("appops") => appops::appops(handset, &rest[1..]),
             Some("activity") => activity::am(handset, &rest[1..]),
             Some("settings") => {
                 providers::settings_cmd(&mut handset.state().settings, &rest[1..]).into()
@@ -199,6 +203,7 @@ pub(crate) fn is_known(name: &str) -> bool {
             | "content"
             | "am"
             | "pm"
+            | "appops"
             | "cmd"
             | "input"
             | "service"
