@@ -51,6 +51,7 @@ pub mod device;
 pub mod emulator_console;
 pub mod host_tools;
 pub mod outcome;
+pub mod pcapdroid;
 mod report;
 pub mod runner;
 pub mod scenario;

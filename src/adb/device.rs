@@ -1,5 +1,6 @@
 //! One device behind the adb server, reached with `host:transport:SERIAL` then a service: shell (v2 with a
-//! fallback to legacy `shell:`), `exec:` streams, sync push/pull/stat, and its feature list.
+//! fallback to legacy `shell:`), `exec:` streams, sync push/pull/stat, `reverse:` forwards (phone port →
+//! host port), and its feature list.
 //!
 //! Owns: `AdbDevice` and `ExecStream`. Must not touch: what commands mean on Android (`device` module), and
 //! the server's `host:` services (`server`).
@@ -293,6 +294,79 @@ impl AdbDevice {
                 after: self.timeout,
             }),
         }
+    }
+
+    /// `adb reverse LOCAL REMOTE`: connections to the phone's LOCAL (`tcp:PORT`) reach the host's REMOTE
+    /// through the adb server (Android 5.0+). `reverse:forward:LOCAL;REMOTE` on the device's transport:
+    /// the server's OKAY for the open, then the device's own OKAY or FAIL + message (adb's
+    /// commandline.cpp reads both: `adb_connect`, then `adb_status`), then, for `tcp:0`, the port it
+    /// chose as a hex4 string. Returns that port when there is one. An existing forward of LOCAL is
+    /// replaced, as `adb reverse` does without `--no-rebind`.
+    pub async fn reverse_forward(
+        &self,
+        local: &str,
+        remote: &str,
+    ) -> Result<Option<u16>, AdbError> {
+        if local.is_empty() || remote.is_empty() || local.contains(';') || remote.contains(';') {
+            return Err(AdbError::InvalidRequest {
+                message: "a reverse forward needs LOCAL and REMOTE such as tcp:5123".into(),
+            });
+        }
+        let what = format!("adb reverse {local} {remote} on {}", self.serial);
+        self.server
+            .within(&what, self.timeout, async {
+                let mut conn = self
+                    .open_service(&format!("reverse:forward:{local};{remote}"))
+                    .await?;
+                // The device's answer is about the forward, not the device: no serial, so that a
+                // "not found" in it is not read as a missing device.
+                super::wire::read_status(&mut conn.stream, None).await?;
+                if local != "tcp:0" {
+                    return Ok(None);
+                }
+                let body = conn.read_hex4_body().await?;
+                let text = String::from_utf8_lossy(&body);
+                text.trim().parse::<u16>().map(Some).map_err(|_| {
+                    AdbError::protocol(format!("reverse forward port {:?}", sanitize(&body)))
+                })
+            })
+            .await
+    }
+
+    /// `adb reverse --remove LOCAL` (`reverse:killforward:LOCAL`); the device's FAIL text (e.g.
+    /// `listener 'tcp:5123' not found`) is the error.
+    pub async fn reverse_remove(&self, local: &str) -> Result<(), AdbError> {
+        let what = format!("adb reverse --remove {local} on {}", self.serial);
+        self.server
+            .within(&what, self.timeout, async {
+                let mut conn = self
+                    .open_service(&format!("reverse:killforward:{local}"))
+                    .await?;
+                super::wire::read_status(&mut conn.stream, None).await
+            })
+            .await
+    }
+
+    /// `adb reverse --list` (`reverse:list-forward`): the phone's reverse forwards as (LOCAL, REMOTE),
+    /// from adbd's `(reverse) LOCAL REMOTE` lines.
+    pub async fn reverse_list(&self) -> Result<Vec<(String, String)>, AdbError> {
+        let what = format!("adb reverse --list on {}", self.serial);
+        self.server
+            .within(&what, self.timeout, async {
+                let mut conn = self.open_service("reverse:list-forward").await?;
+                let body = conn.read_hex4_body().await?;
+                Ok(String::from_utf8_lossy(&body)
+                    .lines()
+                    .filter_map(|l| {
+                        let f: Vec<&str> = l.split_whitespace().collect();
+                        match f[..] {
+                            [_, local, remote] => Some((local.to_string(), remote.to_string())),
+                            _ => None,
+                        }
+                    })
+                    .collect())
+            })
+            .await
     }
 
     /// Writes `data` to `remote_path` with permission bits `mode` (sync SEND).

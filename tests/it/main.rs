@@ -11,6 +11,7 @@ mod emulator_console;
 mod identifiers;
 mod many_devices;
 mod outcomes;
+mod pcapdroid;
 mod personas;
 mod runs;
 mod scenario_files;
