@@ -621,8 +621,14 @@ impl PcapdroidCapture {
         }
     }
 
-    /// Closes the stream and removes the forward without asking PCAPdroid to stop (a failed start).
+    /// Gives up a started capture (a start that failed after the connection): the `stop` action,
+    /// best effort, then the stream is closed and the forward removed.
     async fn abandon(&mut self) -> Result<(), PcapdroidError> {
+        let _ = am_start(
+            &self.device,
+            &am_command("stop", self.options.api_key.as_ref(), &[]),
+        )
+        .await;
         if let Some(close) = self.close.take() {
             let _ = close.send(());
         }
@@ -681,7 +687,8 @@ impl PcapdroidCapture {
         }
         let deadline = Instant::now() + self.options.stop_timeout;
         let mut user_deadline = None;
-        let mut next_screen = Instant::now() + SCREEN_POLL;
+        // The stop's consent window shows as soon as `am start` returns: look early.
+        let mut next_screen = Instant::now() + SCREEN_POLL / 3;
         let mut end = End::Stopped;
         loop {
             if self.has_ended() {
@@ -689,6 +696,12 @@ impl PcapdroidCapture {
             }
             let now = Instant::now();
             if now >= deadline.max(user_deadline.unwrap_or(deadline)) {
+                // A stop request still waiting for consent would swallow the next request.
+                if self.options.api_key.is_none()
+                    && check_screen(&self.device).await == Some(Prompt::Consent)
+                {
+                    let _ = blocked(&self.device, Prompt::Consent).await;
+                }
                 end = End::ClosedByTattle;
                 break;
             }

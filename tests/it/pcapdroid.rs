@@ -86,7 +86,7 @@ async fn wait_enabled(bench: &Bench, id: &str) -> (i32, i32) {
                 let b = &node[node.find("bounds=\"[").unwrap() + 9..];
                 let b = &b[..b.find("]\"").unwrap()];
                 let n: Vec<i32> = b
-                    .split(|c| c == ',' || c == ']' || c == '[')
+                    .split([',', ']', '['])
                     .filter(|s| !s.is_empty())
                     .map(|s| s.parse().unwrap())
                     .collect();
@@ -683,5 +683,49 @@ async fn a_handset_killed_mid_capture_keeps_the_bytes_so_far() {
         }
         other => panic!("{other:?}"),
     }
+    bench.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_nobody_allows_is_closed_by_tattle() {
+    let bench = Bench::start(&[VENDOR]).await;
+    pre_consent_vpn(&bench).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (prompts, mut asked) = tokio::sync::mpsc::unbounded_channel();
+    let mut opts = options(None);
+    opts.wait_for_user = Some(Duration::from_secs(2));
+    opts.stop_timeout = Duration::from_secs(2);
+    opts.prompts = Some(prompts);
+    let allow = format!("{PKG}:id/allow_btn");
+    let user = async {
+        // Allows the start, then ignores the stop's window.
+        assert_eq!(asked.recv().await, Some(Prompt::Consent));
+        tap(&bench, wait_enabled(&bench, &allow).await).await;
+        assert_eq!(asked.recv().await, Some(Prompt::Consent));
+    };
+    let run = async {
+        let capture =
+            PcapdroidCapture::start(&bench.device(), &dir.path().join("s.pcap"), opts, None)
+                .await
+                .unwrap();
+        play(&bench, &[HandsetEvent::SetupComplete]).await;
+        capture.stop().await
+    };
+    let (summary, ()) = tokio::join!(run, user);
+    let summary = summary.expect("the capture so far is kept");
+    assert_eq!(summary.end, End::ClosedByTattle);
+    assert!(summary.packets > 0, "{summary:?}");
+    // The stop's window was withdrawn, and PCAPdroid ends at its next write into the closed stream.
+    let (xml, _) = adb(&bench, &["shell", "uiautomator dump /dev/tty"]).await;
+    assert!(!xml.contains(PKG), "{xml}");
+    let handset = bench.handset().handset().clone();
+    for _ in 0..50 {
+        play(&bench, &[HandsetEvent::SetupComplete]).await;
+        if !tattle::vhandset::apps::pcapdroid::is_running(&handset) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!tattle::vhandset::apps::pcapdroid::is_running(&handset));
     bench.finish().await;
 }
