@@ -345,18 +345,21 @@ pub async fn installed_version(device: &AdbDevice) -> Result<Option<Version>, Pc
 /// Which PCAPdroid-blocking window, if any, a screen dump shows: PCAPdroid's consent window (its
 /// `allow_btn` or title), its VPN notice (`vpn_setup_msg`), Android's VPN ConfirmDialog
 /// (`com.android.vpndialogs`, or its title with its warning text).
+/// Texts are compared case-insensitively: a theme may capitalise them (textAllCaps).
 pub fn prompt_on_screen(nodes: &[UiNode]) -> Option<Prompt> {
+    let allow_id = format!("{PACKAGE}:id/allow_btn");
     let consent = nodes.iter().any(|n| {
-        n.resource_id == format!("{PACKAGE}:id/allow_btn")
-            || n.text.trim() == "PCAPdroid control request"
+        n.resource_id == allow_id
+            || n.text.trim().eq_ignore_ascii_case("PCAPdroid control request")
     });
     if consent {
         return Some(Prompt::Consent);
     }
     let vpn = nodes.iter().any(|n| {
+        let text = n.text.to_lowercase();
         n.package == "com.android.vpndialogs"
-            || n.text.starts_with("PCAPdroid simulates a VPN")
-            || n.text.contains("wants to set up a VPN connection")
+            || text.starts_with("pcapdroid simulates a vpn")
+            || text.contains("wants to set up a vpn connection")
     });
     vpn.then_some(Prompt::Vpn)
 }
