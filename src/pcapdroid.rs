@@ -350,7 +350,9 @@ pub fn prompt_on_screen(nodes: &[UiNode]) -> Option<Prompt> {
     let allow_id = format!("{PACKAGE}:id/allow_btn");
     let consent = nodes.iter().any(|n| {
         n.resource_id == allow_id
-            || n.text.trim().eq_ignore_ascii_case("PCAPdroid control request")
+            || n.text
+                .trim()
+                .eq_ignore_ascii_case("PCAPdroid control request")
     });
     if consent {
         return Some(Prompt::Consent);
