@@ -496,20 +496,25 @@ impl PcapdroidCapture {
         if version.code < MIN_VERSION_CODE {
             return Err(PcapdroidError::TooOld(version));
         }
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(PcapdroidError::Listen)?;
-        let port = listener
-            .local_addr()
-            .map_err(PcapdroidError::Listen)?
-            .port();
+        // The file first: it must be new, and from here on it is ours to delete if the start fails.
+        let file = create_private(path).await?;
+        let remove_file = async || {
+            let _ = tokio::fs::remove_file(path).await;
+        };
+        let listener = match TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l,
+            Err(e) => {
+                remove_file().await;
+                return Err(PcapdroidError::Listen(e));
+            }
+        };
+        let port = listener.local_addr().map_or(0, |a| a.port());
         let forward = format!("tcp:{port}");
-        device
-            .reverse_forward(&forward, &forward)
-            .await
-            .map_err(PcapdroidError::Reverse)?;
+        if let Err(e) = device.reverse_forward(&forward, &forward).await {
+            remove_file().await;
+            return Err(PcapdroidError::Reverse(e));
+        }
         let result = async {
-            let file = create_private(path).await?;
             let mut extras = vec![
                 ("pcap_dump_mode", "tcp_exporter".to_string()),
                 ("collector_ip_address", "127.0.0.1".to_string()),
@@ -530,17 +535,14 @@ impl PcapdroidCapture {
             )
             .await?;
             tracing::info!(serial = %device.serial(), port, version = %version.name, "PCAPdroid start requested");
-            let stream = wait_for_connection(device, &listener, &options).await?;
-            Ok::<_, PcapdroidError>((file, stream))
+            wait_for_connection(device, &listener, &options).await
         }
         .await;
-        let (file, stream) = match result {
-            Ok(x) => x,
+        let stream = match result {
+            Ok(s) => s,
             Err(e) => {
                 let _ = device.reverse_remove(&forward).await;
-                if tokio::fs::metadata(path).await.is_ok_and(|m| m.len() == 0) {
-                    let _ = tokio::fs::remove_file(path).await;
-                }
+                remove_file().await;
                 return Err(e);
             }
         };
@@ -796,7 +798,10 @@ async fn wait_for_connection(
                     tracing::info!(%peer, "PCAPdroid connected");
                     return Ok(stream);
                 }
-                Err(e) => tracing::debug!(error = %e, "accept"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "accept");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             },
             _ = tokio::time::sleep_until(next_screen.min(deadline).into()) => {}
         }

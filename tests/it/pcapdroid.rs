@@ -729,3 +729,57 @@ async fn a_stop_nobody_allows_is_closed_by_tattle() {
     assert!(!tattle::vhandset::apps::pcapdroid::is_running(&handset));
     bench.finish().await;
 }
+
+/// A handset without a private network namespace (`TATTLE_VHANDSET_NET=host`) cannot give PCAPdroid
+/// its VPN. Runs in a network namespace of its own, as a normal user, where the host stack may bind
+/// the handset's low ports: see [`support::OWN_NETWORK`].
+#[test]
+fn without_a_private_network_the_vpn_cannot_be_established() {
+    let mut wrapper = crate::support::OWN_NETWORK.to_vec();
+    wrapper.extend(["env", "TATTLE_VHANDSET_NET=host"]);
+    crate::support::rerun_unprivileged(
+        "pcapdroid::without_a_private_network_the_vpn_cannot_be_established_inside",
+        &wrapper,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by without_a_private_network_the_vpn_cannot_be_established in a namespace of its own"]
+async fn without_a_private_network_the_vpn_cannot_be_established_inside() {
+    use tattle::vhandset::apps::pcapdroid::{self as app, CAPTURE_CTRL, Launch};
+    use tattle::vhandset::apps::{Bundle, Extra};
+    if !crate::support::in_unprivileged_child() {
+        return;
+    }
+    crate::support::loopback_up();
+    let running = crate::support::unregistered_handset(VENDOR).await;
+    assert!(
+        running.network().private_netns().is_none(),
+        "the host's stack, as asked"
+    );
+    let handset = running.handset().clone();
+    handset.state().pcapdroid.vpn_consented = true;
+    let extras = Bundle(
+        [
+            ("action", "start".to_string()),
+            ("api_key", api_key_text()),
+            ("pcap_dump_mode", "tcp_exporter".into()),
+            ("collector_port", "5123".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Extra::Str(v)))
+        .collect(),
+    );
+    let launch = app::start_activity(&handset, PKG, CAPTURE_CTRL, &extras);
+    assert!(matches!(launch, Some(Launch::Started { .. })), "{launch:?}");
+    for _ in 0..50 {
+        if handset.state().pcapdroid.toasts.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let toasts: Vec<String> = handset.state().pcapdroid.toasts.iter().cloned().collect();
+    assert_eq!(toasts, [app::TOAST_ALLOWED, app::VPN_SETUP_FAILED]);
+    assert!(!app::is_running(&handset));
+    running.shutdown().await;
+}
