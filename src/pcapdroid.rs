@@ -63,9 +63,9 @@ pub const MIN_VERSION_CODE: u32 = 86;
 /// The name of that version.
 pub const MIN_VERSION_NAME: &str = "1.8.6";
 /// How the user gives tattle the key, as the messages say it (the CLI's option for it).
-pub const API_KEY_HOW: &str = "tattle's PCAPdroid API key option";
+pub const API_KEY_HOW: &str = "`--pcapdroid-api-key KEY` (or TATTLE_PCAPDROID_API_KEY)";
 /// How the user asks tattle to wait for them on the phone, as the messages say it.
-pub const WAIT_HOW: &str = "tattle's option to wait for you on the phone";
+pub const WAIT_HOW: &str = "`--wait-for-phone SECONDS`";
 
 /// A capture stops growing here, as `capture` does: a stream without end must not fill the disk.
 const MAX_CAPTURE_BYTES: u64 = 16 * 1024 * 1024 * 1024;

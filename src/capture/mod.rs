@@ -12,6 +12,8 @@
 //! - `file:PATH` (`file`): a file another capturer writes during the run, copied when it ends.
 //! - `iface:NAME` (`iface`): the host's tcpdump on its interface NAME, filtered to the phone.
 //! - `emulator` (`emulator`): the Android emulator's own capture, through its console.
+//! - `pcapdroid` (`pcapdroid`, over `crate::pcapdroid`): the PCAPdroid app on the phone, no root;
+//!   timestamps on the device's clock.
 //!
 //! The `file:`, `iface:` and `emulator` sources' timestamps are the host's (the capturer is on the host or the
 //! network). The run directory's capture is `capture.pcap`, or `capture.pcapng` when the stream
@@ -23,6 +25,7 @@
 mod emulator;
 mod file;
 pub mod iface;
+mod pcapdroid;
 pub mod source;
 pub mod tcpdump;
 
@@ -40,6 +43,7 @@ use crate::device::DeviceError;
 pub(crate) use emulator::EmulatorCapture;
 pub(crate) use file::{FILE_SETTLE, StdinFeed, check_file_source, start_file, start_stdin};
 pub(crate) use iface::{check_iface, start_iface};
+pub(crate) use pcapdroid::start_pcapdroid;
 pub use source::{CaptureSource, SourceError};
 use tattle_analysis::pcap::RecordCounter;
 
@@ -105,6 +109,14 @@ pub enum CaptureError {
     StdinNoData(Duration),
     #[error("--capture file:{}: {why}", tcpdump::shown(.path).display())]
     File { path: PathBuf, why: String },
+    #[error("--capture pcapdroid: {0}")]
+    Pcapdroid(#[from] crate::pcapdroid::PcapdroidError),
+    #[error(
+        "--capture pcapdroid: the scenario reboots the phone (line {line}), which ends PCAPdroid's \
+         capture, and tattle does not start it again\n  help: use the `device` source for this \
+         scenario, or run the steps after the reboot as a scenario of their own"
+    )]
+    PcapdroidReboot { line: usize },
     #[error("--capture emulator: {0}")]
     Console(#[from] crate::emulator_console::ConsoleError),
     #[error("--capture iface:{name}: {why}")]

@@ -31,6 +31,9 @@ pub enum CaptureSource {
     /// console (the port from the serial `emulator-N`, or `--console-port`). Timestamps on the
     /// host's clock.
     Emulator,
+    /// PCAPdroid on the phone (no root): its capture-control Intent over adb, its TCP exporter
+    /// through `adb reverse` (crate::pcapdroid). Timestamps on the device's clock.
+    Pcapdroid,
 }
 
 /// The valid forms, for every error.
@@ -38,10 +41,8 @@ pub const VALID_FORMS: &str = "valid sources: `device` (tcpdump on the device, t
     `file:PATH` (a pcap/pcapng file something else writes during the run, copied when it ends), \
     `file:-` (a pcap/pcapng stream on stdin, e.g. `ssh ap tcpdump -U -w - | tattle run …`), \
     `iface:NAME` (the host's capture on its interface NAME that the phone's traffic crosses), \
-    `emulator` (the Android emulator's own capture, through its console)";
-
-/// Sources named in issue 9 that tattle does not have yet.
-const PLANNED: &[&str] = &["pcapdroid"];
+    `emulator` (the Android emulator's own capture, through its console), \
+    `pcapdroid` (the PCAPdroid app on the phone: no root)";
 
 /// Longest interface name Linux allows (IFNAMSIZ 16, with the NUL).
 const MAX_IFACE_NAME: usize = 15;
@@ -51,10 +52,6 @@ const MAX_IFACE_NAME: usize = 15;
 pub enum SourceError {
     #[error("the capture source is empty")]
     Empty,
-    #[error(
-        "`{0}` is a planned capture source that tattle does not have yet (planned, see issue 9)"
-    )]
-    Planned(String),
     #[error("`file:` needs a path, or `-` for a capture on stdin")]
     NoPath,
     #[error(
@@ -96,6 +93,9 @@ impl std::str::FromStr for CaptureSource {
         if text == "emulator" {
             return Ok(CaptureSource::Emulator);
         }
+        if text.eq_ignore_ascii_case("pcapdroid") {
+            return Ok(CaptureSource::Pcapdroid);
+        }
         if let Some(path) = text.strip_prefix("file:") {
             return match path {
                 "" => Err(SourceError::NoPath),
@@ -118,9 +118,6 @@ impl std::str::FromStr for CaptureSource {
             };
         }
         let keyword = text.split(':').next().unwrap_or(text);
-        if PLANNED.contains(&keyword.to_ascii_lowercase().as_str()) {
-            return Err(SourceError::Planned(shown(text)));
-        }
         let lower = text.to_ascii_lowercase();
         let suggestion = if lower == "device"
             || lower.contains("tcpdump")
@@ -156,6 +153,7 @@ impl fmt::Display for CaptureSource {
             CaptureSource::Stdin => write!(f, "file:-"),
             CaptureSource::Iface(name) => write!(f, "iface:{name}"),
             CaptureSource::Emulator => write!(f, "emulator"),
+            CaptureSource::Pcapdroid => write!(f, "pcapdroid"),
         }
     }
 }
@@ -164,7 +162,7 @@ impl CaptureSource {
     /// Whether the capture's timestamps are on the device's clock (else the host's: the capturer
     /// is on the host or the network).
     pub fn device_clock(&self) -> bool {
-        matches!(self, CaptureSource::Device)
+        matches!(self, CaptureSource::Device | CaptureSource::Pcapdroid)
     }
 
     /// This source with a relative `file:` path taken from `base` (a scenario's folder).
@@ -225,13 +223,15 @@ mod tests {
     }
 
     #[test]
-    fn planned_sources_say_so_and_never_parse() {
-        for s in ["pcapdroid", "PCAPdroid"] {
-            let e = parse(s).unwrap_err();
-            assert!(matches!(e, SourceError::Planned(_)), "{s}: {e:?}");
-            assert!(e.to_string().contains("planned, see issue 9"), "{e}");
-            assert!(e.help().contains("file:PATH"), "{}", e.help());
-        }
+    fn every_source_of_issue_9_parses() {
+        assert_eq!(parse("pcapdroid"), Ok(CaptureSource::Pcapdroid));
+        assert_eq!(parse("PCAPdroid"), Ok(CaptureSource::Pcapdroid));
+        assert_eq!(parse("emulator"), Ok(CaptureSource::Emulator));
+        assert!(
+            CaptureSource::Pcapdroid.device_clock(),
+            "PCAPdroid stamps on the phone"
+        );
+        assert!(!CaptureSource::Emulator.device_clock());
     }
 
     #[test]

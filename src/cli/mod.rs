@@ -139,6 +139,15 @@ struct RunArgs {
     /// `emulator-N`, which is N).
     #[arg(long, value_name = "PORT")]
     console_port: Option<u16>,
+    /// PCAPdroid's API key (`--capture pcapdroid`; PCAPdroid: Settings > Control permissions >
+    /// Generate API key). Better from the environment: TATTLE_PCAPDROID_API_KEY. Without one,
+    /// every start and stop asks on the phone.
+    #[arg(long, value_name = "KEY")]
+    pcapdroid_api_key: Option<String>,
+    /// With `--capture pcapdroid`: when the phone asks the user (PCAPdroid's control request, the
+    /// VPN consent), say what to tap and wait up to this many seconds instead of failing.
+    #[arg(long, value_name = "SECONDS")]
+    wait_for_phone: Option<u64>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
@@ -160,7 +169,10 @@ Capture sources (--capture, or `capture:` in the scenario):
   emulator   the Android emulator's own capture of its virtual NIC, through its console (port
              from the serial emulator-N, or --console-port; token from
              ~/.emulator_console_auth_token). No root, no tcpdump on the image.
-Planned (issue 9): pcapdroid. Details: docs/capture.md";
+  pcapdroid  the PCAPdroid app on the phone (1.8.6+), no root: started and stopped over adb, its
+             TCP exporter carried by `adb reverse`. Give its API key (--pcapdroid-api-key or
+             TATTLE_PCAPDROID_API_KEY) or allow each request on the phone (--wait-for-phone).
+Details: docs/capture.md";
 
 /// `--capture SOURCE`, with the valid forms when it is not one.
 fn parse_capture(text: &str) -> Result<CaptureSource, String> {
@@ -435,6 +447,8 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
         tcpdump_binary: args.tcpdump_binary.clone(),
         phone_address: args.phone_address.clone(),
         console_port: args.console_port,
+        pcapdroid_api_key: pcapdroid_key(&args)?,
+        wait_for_phone: args.wait_for_phone.map(std::time::Duration::from_secs),
         ..RunOptions::default()
     };
     let multi = indicatif::MultiProgress::new();
@@ -553,6 +567,17 @@ fn worst(a: Exit, b: Exit) -> Exit {
     if (b as u8) > (a as u8) { b } else { a }
 }
 
+/// `--pcapdroid-api-key`, else TATTLE_PCAPDROID_API_KEY, checked as PCAPdroid makes keys.
+fn pcapdroid_key(args: &RunArgs) -> anyhow::Result<Option<crate::pcapdroid::ApiKey>> {
+    let key = args
+        .pcapdroid_api_key
+        .clone()
+        .or_else(|| std::env::var("TATTLE_PCAPDROID_API_KEY").ok())
+        .filter(|k| !k.trim().is_empty());
+    key.map(|k| crate::pcapdroid::ApiKey::new(k.trim()).map_err(|e| anyhow!("{e}")))
+        .transpose()
+}
+
 fn parse_phone_address(text: &str) -> Result<crate::capture::iface::PhoneAddress, String> {
     crate::capture::iface::PhoneAddress::parse(text).ok_or_else(|| {
         "expected the phone's Wi-Fi MAC (aa:bb:cc:dd:ee:ff) or its IP address".to_string()
@@ -587,6 +612,14 @@ fn capture_choice(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Capture
         return Err(anyhow!(
             "--phone-address is for `--capture iface:NAME` (it picks the phone's traffic on the \
              host's interface); this run captures with `{source}`"
+        ));
+    }
+    if (args.pcapdroid_api_key.is_some() || args.wait_for_phone.is_some())
+        && source != CaptureSource::Pcapdroid
+    {
+        return Err(anyhow!(
+            "--pcapdroid-api-key and --wait-for-phone are for `--capture pcapdroid`; this run \
+             captures with `{source}`"
         ));
     }
     if args.console_port.is_some() && source != CaptureSource::Emulator {

@@ -34,7 +34,7 @@ fn record<'a>(p: &'a Prepared) -> RunRecord<'a> {
         firmware_note: p.firmware.note.clone(),
         clock_offset_seconds: p.clock_offset,
         clock: ClockRecord {
-            timestamps: if matches!(p.capture, super::CapturePlan::Device(_)) {
+            timestamps: if p.capture.device_clock() {
                 "device"
             } else {
                 "host"

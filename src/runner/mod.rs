@@ -105,6 +105,11 @@ pub struct RunOptions {
     /// The emulator's console port, for `emulator` when the serial is not `emulator-N`
     /// (`--console-port`).
     pub console_port: Option<u16>,
+    /// PCAPdroid's API key, for `pcapdroid` (without it every start and stop asks on the phone).
+    pub pcapdroid_api_key: Option<crate::pcapdroid::ApiKey>,
+    /// How long a `pcapdroid` start waits for the user to answer a window on the phone; `None`:
+    /// such a window fails the run at once with the fix.
+    pub wait_for_phone: Option<Duration>,
 }
 
 impl Default for RunOptions {
@@ -120,6 +125,8 @@ impl Default for RunOptions {
             stdin_timeout: Duration::from_secs(30),
             phone_address: None,
             console_port: None,
+            pcapdroid_api_key: None,
+            wait_for_phone: None,
         }
     }
 }
@@ -200,6 +207,15 @@ enum CapturePlan {
     },
     /// The emulator's console, connected before the run.
     Emulator(capture::EmulatorCapture),
+    /// PCAPdroid on the phone, with the options of its start.
+    Pcapdroid(crate::pcapdroid::Options),
+}
+
+impl CapturePlan {
+    /// Whether the capture's timestamps are the device's (tcpdump or PCAPdroid on the phone).
+    fn device_clock(&self) -> bool {
+        matches!(self, CapturePlan::Device(_) | CapturePlan::Pcapdroid(_))
+    }
 }
 
 /// Runs `scenario` on `device`: the capture is analysed live, as it arrives, and whatever happens
@@ -219,7 +235,7 @@ pub async fn run(
         observer.note(note);
     }
     let (tee, chunks) = tokio::sync::mpsc::unbounded_channel();
-    let first = start_capture(&mut prepared, device, options, tee.clone()).await?;
+    let first = start_capture(&mut prepared, device, options, tee.clone(), observer).await?;
     observer.capture_started(first.counters());
     let device_plan = match &prepared.capture {
         CapturePlan::Device(plan) => Some(plan.clone()),
@@ -260,7 +276,7 @@ pub async fn run(
         console.remove_file();
     }
     let mut clock_end = match prepared.capture {
-        CapturePlan::Device(_) => end_clock(device).await,
+        CapturePlan::Device(_) | CapturePlan::Pcapdroid(_) => end_clock(device).await,
         _ => prepared.clock_start.clone(),
     };
     clock_end.unmeasured = clock_end.unmeasured.map(|w| prepared.redactor.clean(&w));
@@ -305,6 +321,39 @@ async fn prepare(
         CaptureSource::Emulator => CapturePlan::Emulator(
             capture::EmulatorCapture::connect(device.serial(), options.console_port).await?,
         ),
+        CaptureSource::Pcapdroid => {
+            if let Some(step) = scenario
+                .steps
+                .iter()
+                .find(|s| matches!(s.action, StepAction::Reboot { .. }))
+            {
+                return Err(capture::CaptureError::PcapdroidReboot { line: step.line }.into());
+            }
+            // Checked before the run: installed, and new enough for the TCP exporter.
+            match crate::pcapdroid::installed_version(device.adb())
+                .await
+                .map_err(capture::CaptureError::from)?
+            {
+                None => {
+                    return Err(capture::CaptureError::from(
+                        crate::pcapdroid::PcapdroidError::NotInstalled,
+                    )
+                    .into());
+                }
+                Some(v) if v.code < crate::pcapdroid::MIN_VERSION_CODE => {
+                    return Err(capture::CaptureError::from(
+                        crate::pcapdroid::PcapdroidError::TooOld(v),
+                    )
+                    .into());
+                }
+                Some(_) => {}
+            }
+            CapturePlan::Pcapdroid(crate::pcapdroid::Options {
+                api_key: options.pcapdroid_api_key.clone(),
+                wait_for_user: options.wait_for_phone,
+                ..Default::default()
+            })
+        }
     };
     plan.notes.extend(source_notes);
     let (mut identifiers, mut missing) = device.identifiers(&identity).await?;
@@ -341,7 +390,7 @@ async fn prepare(
         .unwrap_or_else(|| identity.firmware_key());
     firmware.note = firmware.note.map(|n| redactor.clean(&n));
     let mut clock_start = match capture_plan {
-        CapturePlan::Device(_) => device.read_clock().await,
+        CapturePlan::Device(_) | CapturePlan::Pcapdroid(_) => device.read_clock().await,
         _ => ClockReading::unmeasured(HOST_CLOCK),
     };
     // The reason may quote what the device printed.
@@ -386,6 +435,18 @@ fn source_record(plan: Option<&TcpdumpPlan>, p: &Prepared) -> SourceRecord {
                 ),
             }
         }
+        (CapturePlan::Pcapdroid(o), _) => SourceRecord {
+            source: "pcapdroid".into(),
+            detail: format!(
+                "PCAPdroid on the phone (no root): its TCP exporter through `adb reverse`, {}; \
+                 timestamps on the device's clock",
+                if o.api_key.is_some() {
+                    "controlled with its API key"
+                } else {
+                    "each start and stop allowed on the phone"
+                }
+            ),
+        },
         (CapturePlan::Emulator(console), _) => SourceRecord {
             source: "emulator".into(),
             detail: format!(
@@ -447,6 +508,7 @@ async fn start_capture(
     device: &Device,
     options: &RunOptions,
     tee: capture::Tee,
+    observer: &dyn RunObserver,
 ) -> Result<RunningCapture, RunError> {
     let path = p.dir.join(files::CAPTURE_FILE);
     let started = match &mut p.capture {
@@ -466,6 +528,22 @@ async fn start_capture(
             None => Err(capture::CaptureError::NoPhoneAddress(name.clone())),
         },
         CapturePlan::Emulator(console) => console.start(&p.dir, path, tee).await,
+        CapturePlan::Pcapdroid(pcapdroid_options) => {
+            // What the phone asks the user while PCAPdroid starts reaches the observer as notes.
+            let (prompts, mut asked) = tokio::sync::mpsc::unbounded_channel();
+            let mut start_options = pcapdroid_options.clone();
+            if start_options.wait_for_user.is_some() {
+                start_options.prompts = Some(prompts);
+            }
+            let start = capture::start_pcapdroid(device.adb(), &path, start_options, tee);
+            tokio::pin!(start);
+            loop {
+                tokio::select! {
+                    started = &mut start => break started,
+                    Some(prompt) = asked.recv() => observer.note(&format!("waiting for you on the phone: {prompt}")),
+                }
+            }
+        }
     };
     started.map_err(|e| {
         files::write_failure_record(p, &e.to_string());
@@ -524,6 +602,15 @@ async fn run_steps(
         let ended = match capture.has_ended() {
             false => None,
             true if capture.on_device() => Some(lost_device(device, &window).await),
+            true if matches!(p.capture, CapturePlan::Pcapdroid(_)) => Some(format!(
+                "{} ({})",
+                device_absence(device).await.unwrap_or_else(|| {
+                    "the device is still connected: PCAPdroid stopped on the phone (the user, its \
+                     notification, a crash, or another app's VPN took over)"
+                        .to_string()
+                }),
+                when(window.end, window.end - window.start)
+            )),
             true => Some(format!(
                 "{} ({})",
                 capture.end_words(),
@@ -919,7 +1006,7 @@ fn build_result(
 ) -> RunResult {
     let windows = &stepped.windows;
     let (clock, map) = match p.capture {
-        CapturePlan::Device(_) => (
+        CapturePlan::Device(_) | CapturePlan::Pcapdroid(_) => (
             ClockRecord {
                 timestamps: "device",
                 start: p.clock_start.clone(),

@@ -783,3 +783,70 @@ async fn without_a_private_network_the_vpn_cannot_be_established_inside() {
     assert!(!app::is_running(&handset));
     running.shutdown().await;
 }
+
+/// `tattle run --capture pcapdroid` end to end on the stock, unrooted vendor 14 persona: the first
+/// run stops before its first step at the VPN consent PCAPdroid needs once (exit 2, what to tap);
+/// once consented, the run captures through PCAPdroid, with the API key from the environment, and
+/// finds the SMS leak in its step; the key never reaches the output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tattle_run_captures_through_pcapdroid() {
+    let bench = crate::support::Bench::start(&[VENDOR]).await;
+    let serial = bench.handset().serial();
+    let port = bench.server().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let key = Profile::builtin(VENDOR)
+        .unwrap()
+        .persona
+        .pcapdroid
+        .and_then(|p| p.api_key)
+        .expect("vendor-14-locked's PCAPdroid has an API key");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tattle"))
+            .args([
+                "run",
+                "send-sms",
+                "--device",
+                &serial,
+                "--capture",
+                "pcapdroid",
+            ])
+            .args(["--format", "json", "--runs"])
+            .arg(dir.path().join("runs"))
+            .arg("--snapshots")
+            .arg(dir.path().join("snapshots"))
+            .args(extra)
+            .env("ANDROID_ADB_SERVER_PORT", &port)
+            .env("TATTLE_PCAPDROID_API_KEY", &key)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.to_ascii_lowercase().contains("vpn"), "{err}");
+
+    pre_consent_vpn(&bench).await;
+    let out = run(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "findings, no snapshot\n{stdout}{err}"
+    );
+    let (doc, _) = crate::support::json_document(&stdout);
+    assert_eq!(doc["capture_source"]["source"], "pcapdroid");
+    assert_eq!(doc["capture"]["file"], "capture.pcap");
+    let outcome = doc["outcome"].to_string();
+    assert!(
+        outcome.contains("<imei>"),
+        "the SMS leak, seen through PCAPdroid: {outcome}"
+    );
+    for text in [&stdout, &err] {
+        assert!(!text.contains(&key), "the API key is never shown");
+    }
+    // The reverse forward is gone after the run.
+    let (list, _) = adb(&bench, &["reverse", "--list"]).await;
+    assert!(list.trim().is_empty(), "{list}");
+    bench.finish().await;
+}
