@@ -20,7 +20,10 @@
 //! - `device`: what a handset can do, as Android shell commands (identity, identifiers, steps,
 //!   its clock), and the parsing of their output.
 //! - `capture`: the capture sources (`device`: tcpdump over `adb exec-out`, as root where needed;
-//!   `file:PATH`; `file:-`), the private capture file, and the tee of its bytes.
+//!   `pcapdroid`; `emulator`; `iface:NAME`; `file:PATH`; `file:-`), the private capture file, and
+//!   the tee of its bytes. Two protocols it drives live in rooms of their own: `pcapdroid` (the
+//!   PCAPdroid app's Intent API and TCP exporter over `adb reverse`) and `emulator_console` (the
+//!   emulator's console: auth, `network capture`). `host_tools` finds the host's tcpdump.
 //! - `runner`: the order of a run in short phases, the live analysis of the capture as it arrives,
 //!   the run directory (0700, files 0600).
 //! - analysis — the `tattle_analysis` crate: capture bytes in, flows, DNS and identifier findings
@@ -32,8 +35,9 @@
 //!   comparison.
 //! - `report` (private: the runner and the CLI use it): outcomes and diffs in words, the typed
 //!   JSON documents (`report::json`), the `tattle analyze` report.
-//! - `vhandset`: the virtual handset (adbd, shell and its commands, profiles, network, tcpdump);
-//!   depends on nothing above it. `virtual_device` starts one and registers it with an adb server.
+//! - `vhandset`: the virtual handset (adbd with `adb reverse`, shell and its commands, apps such
+//!   as PCAPdroid, profiles, its network in a user + network namespace of its own, tcpdump, an
+//!   emulator console); depends on nothing above it (but `host_tools`). `virtual_device` starts one and registers it with an adb server.
 //! - `cli` (private): on top of everything; the binary calls [`main`].
 //!
 //! The public surface is what the integration tests, the fuzz targets and a library user driving a
