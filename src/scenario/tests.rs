@@ -649,14 +649,14 @@ fn capture_key_names_a_source_resolved_from_the_scenario_folder() {
 
 #[test]
 fn bad_capture_values_point_at_the_value_with_the_valid_forms() {
-    let p = only("name: t\ncapture: pcapdroid\nsteps:\n  - idle: 1s\n");
+    let p = only("name: t\ncapture: \"iface:a b\"\nsteps:\n  - idle: 1s\n");
     assert!(
         p.starts_with(
-            "2:10: `capture`: `pcapdroid` is a planned capture source that tattle does not have \
-             yet (planned, see issue 9) | valid sources: `device`"
+            "2:10: `capture`: `iface:` needs the name of one of the host's network interfaces"
         ),
         "{p}"
     );
+    assert!(p.contains("| valid sources: `device`"), "{p}");
     let p = only("name: t\nsteps:\n  - idle: 1s\ncapture:   \"devise\"\n");
     assert!(
         p.starts_with("4:12: `capture`: unknown capture source `devise` | did you mean `device`?"),
