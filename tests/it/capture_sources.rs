@@ -353,13 +353,23 @@ fn bad_sources_are_usage_errors_with_the_valid_forms() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (code, err) = tattle(&["run", "send-sms", "--capture", "pcapdroid"]);
+    let (code, err) = tattle(&["run", "send-sms", "--capture", "iface:"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("planned, see issue 9"), "{err}");
+    assert!(err.contains("`iface:` needs the name"), "{err}");
     assert!(
-        err.contains("`file:PATH`") && err.contains("`device`"),
+        err.contains("`file:PATH`") && err.contains("`device`") && err.contains("`pcapdroid`"),
         "{err}"
     );
+    let (code, err) = tattle(&[
+        "run",
+        "send-sms",
+        "--capture",
+        "device",
+        "--pcapdroid-api-key",
+        "k",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("are for `--capture pcapdroid`"), "{err}");
     let (code, err) = tattle(&["run", "send-sms", "--capture", "wifi"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("unknown capture source `wifi`"), "{err}");

@@ -221,3 +221,48 @@ async fn demo_end_to_end_agrees_with_tshark() {
     }
     assert_eq!(captures, 2);
 }
+
+/// The README's first command as a normal user: `tattle demo` needs no root (its handsets live in
+/// user + network namespaces of their own). When the suite runs as root, this reruns itself as
+/// `nobody` with a HOME of its own, and the adb server it uses is started by that user.
+#[test]
+fn the_demo_runs_as_a_normal_user() {
+    crate::support::rerun_unprivileged("cli::demo_as_a_normal_user_child", &[]);
+}
+
+#[test]
+#[ignore = "run by the_demo_runs_as_a_normal_user as a normal user"]
+fn demo_as_a_normal_user_child() {
+    if !crate::support::in_unprivileged_child() {
+        return;
+    }
+    assert_ne!(unsafe { libc::geteuid() }, 0, "must run unprivileged");
+    // A port of its own, so the adb server the demo starts is this user's.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let runs = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .args(["demo", "--runs"])
+        .arg(runs.path())
+        .env("ANDROID_ADB_SERVER_PORT", &port)
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("adb")
+        .args(["-P", &port, "kill-server"])
+        .output();
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("build B (miui-cloud-optin) does not."),
+        "{stdout}"
+    );
+}
