@@ -451,12 +451,7 @@ async fn am_start(device: &AdbDevice, argv: &[String]) -> Result<(), PcapdroidEr
 }
 
 async fn create_private(path: &Path) -> Result<tokio::fs::File, PcapdroidError> {
-    let mut options = tokio::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    options
-        .open(path)
+    crate::capture::open_private(path)
         .await
         .map_err(|source| PcapdroidError::Write {
             path: path.to_path_buf(),

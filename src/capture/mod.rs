@@ -388,13 +388,18 @@ async fn stream_to_file(
     })
 }
 
-async fn create_private(path: &Path) -> Result<tokio::fs::File, CaptureError> {
+/// A new file only its owner may read (0600), refused when the path exists: captures hold
+/// personal data, and a run never writes over what is there. Shared with `crate::pcapdroid`.
+pub(crate) async fn open_private(path: &Path) -> std::io::Result<tokio::fs::File> {
     let mut options = tokio::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(0o600);
-    options
-        .open(path)
+    options.open(path).await
+}
+
+async fn create_private(path: &Path) -> Result<tokio::fs::File, CaptureError> {
+    open_private(path)
         .await
         .map_err(|source| CaptureError::Write {
             path: path.to_path_buf(),
