@@ -831,15 +831,9 @@ impl Stepper<'_> {
                 StepError::Other("the preflight found no emulator console".into())
             })?;
         let before = self.device.inbox_count(from).await?;
-        console::sms_send(
-            console.port,
-            console.token.as_deref(),
-            &console.token_file,
-            from,
-            body,
-        )
-        .await
-        .map_err(|e| StepError::Other(e.to_string()))?;
+        console::sms_send(console.port, console.token_file.clone(), from, body)
+            .await
+            .map_err(|e| StepError::Other(e.to_string()))?;
         let started = std::time::Instant::now();
         while self.device.inbox_count(from).await? <= before {
             if started.elapsed() > Duration::from_secs(10) {

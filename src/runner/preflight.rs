@@ -30,8 +30,8 @@ pub(super) struct Plan {
     pub apks: Vec<(String, PathBuf)>,
     /// What changed from the scenario as written, and why (one line each).
     pub notes: Vec<String>,
-    /// The emulator console `receive-sms` talks to: its port, the auth token (when the file has
-    /// one) and the token file's path (for messages).
+    /// The emulator console `receive-sms` talks to: its port and its token file (read when the
+    /// console asks, by `crate::emulator_console`).
     pub console: Option<Console>,
 }
 
@@ -39,8 +39,7 @@ pub(super) struct Plan {
 #[derive(Debug, Clone)]
 pub(super) struct Console {
     pub port: u16,
-    pub token: Option<String>,
-    pub token_file: String,
+    pub token_file: Option<PathBuf>,
 }
 
 impl Plan {
@@ -89,18 +88,9 @@ pub(super) async fn check(
         };
     }
     if let (Some(port), true) = (offers.console_port, scenario.steps.iter().any(receives_sms)) {
-        let path = super::console::token_path();
-        let token = path
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|t| t.trim().to_string());
         plan.console = Some(Console {
             port,
-            token,
-            token_file: path.map_or_else(
-                || "~/.emulator_console_auth_token".into(),
-                |p| p.display().to_string(),
-            ),
+            token_file: super::console::token_path(),
         });
     }
     let base = scenario_dir(&scenario.path);

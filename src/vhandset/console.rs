@@ -293,6 +293,7 @@ enum Action {
     Kill,
     CaptureStart,
     CaptureStop,
+    SmsSend,
 }
 
 /// One entry of a console command table (console.cpp `CommandDefRec`): `names` separated by `|`, a
@@ -412,8 +413,19 @@ static PREAUTH_COMMANDS: [Command; 6] = [
     QUIT,
 ];
 
+// console.cpp `sms_commands`: `send` (`pdu` is left out: the handset has no PDU decoder).
+const SMS_COMMANDS: [Command; 1] = [Command {
+    names: "send",
+    summary: "send inbound SMS text message",
+    description: Some(
+        "'sms send <phonenumber> <message>' allows you to simulate a new inbound sms message\r\n",
+    ),
+    action: Some(Action::SmsSend),
+    subs: &[],
+}];
+
 /// console.cpp `main_commands`, in its order, keeping only the commands the handset has.
-static MAIN_COMMANDS: [Command; 7] = [
+static MAIN_COMMANDS: [Command; 8] = [
     HELP,
     HELP_VERBOSE,
     PING,
@@ -437,6 +449,14 @@ static MAIN_COMMANDS: [Command; 7] = [
         subs: &NETWORK_COMMANDS,
     },
     QUIT,
+    // console.cpp `main_commands`: the `sms` entry.
+    Command {
+        names: "sms",
+        summary: "SMS related commands",
+        description: Some("allows you to simulate an inbound SMS\r\n"),
+        action: None,
+        subs: &SMS_COMMANDS,
+    },
     AVD,
 ];
 
@@ -522,6 +542,8 @@ struct Shared {
     token_file: PathBuf,
     avd_name: String,
     network: Arc<HandsetNetwork>,
+    /// Where `sms send` delivers (the handset's inbox); `None` in tests of the console alone.
+    handset: Option<Arc<crate::vhandset::shell::Handset>>,
     /// At most one capture per handset (qemu-tcpdump.c keeps one `capture_file`).
     capture: Mutex<Option<Recorder>>,
     sessions: AtomicUsize,
@@ -755,6 +777,7 @@ pub(super) fn spawn(
     token_file: PathBuf,
     avd_name: String,
     network: Arc<HandsetNetwork>,
+    handset: Option<Arc<crate::vhandset::shell::Handset>>,
     stop: watch::Receiver<bool>,
     kill: Arc<watch::Sender<bool>>,
 ) -> io::Result<ConsoleHandle> {
@@ -763,6 +786,7 @@ pub(super) fn spawn(
         token_file,
         avd_name,
         network,
+        handset,
         capture: Mutex::new(None),
         sessions: AtomicUsize::new(0),
         kill,
@@ -988,7 +1012,88 @@ async fn run(
             shared.capture_stop().await;
             (true, After::Continue)
         }
+        Action::SmsSend => (sms_send(shared, args, out), After::Continue),
     }
+}
+
+/// console.cpp `do_sms_send`: `<phonenumber> <message>`, the number up to the first space and made of
+/// `[+](0-9)*` (`sms_address_from_str`), the message unescaped (`sms_utf8_from_message_str`), then
+/// delivered to the modem — here, the handset's inbox.
+fn sms_send(shared: &Shared, args: Option<&[u8]>, out: &mut Out) -> bool {
+    const MISSING: &str = "KO: missing argument, try 'sms send <phonenumber> <text message>'\r\n";
+    let Some(args) = args else {
+        out.write(MISSING);
+        return false;
+    };
+    let Some(space) = args.iter().position(|&b| b == b' ') else {
+        out.write(MISSING);
+        return false;
+    };
+    let number = &args[..space];
+    let digits = number.strip_prefix(b"+").unwrap_or(number);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        out.write("KO: bad phone number format, must be [+](0-9)*\r\n");
+        return false;
+    }
+    let Some(text) = unescape_sms(&args[space + 1..]) else {
+        out.write(
+            "message must be utf8 and can use the following escapes:\r\n\
+             \x20   \\n      for a newline\r\n\
+             \x20   \\xNN    where NN are two hexadecimal numbers\r\n\
+             \x20   \\uNNNN  where NNNN are four hexadecimal numbers\r\n\
+             \x20   \\\\     to send a '\\' character\r\n\r\n\
+             \x20   anything else is an error\r\n\
+             KO: badly formatted text\r\n",
+        );
+        return false;
+    };
+    let Some(handset) = &shared.handset else {
+        // console.cpp: what the console says when there is no modem.
+        out.write("KO: modem emulation not running\r\n");
+        return false;
+    };
+    handset.receive_sms(&String::from_utf8_lossy(number), &text);
+    true
+}
+
+/// `sms_utf8_from_message_str`: UTF-8 with the escapes `\n`, `\xNN`, `\uNNNN`, `\\`; anything else
+/// after a backslash, or text that is not UTF-8, is refused.
+fn unescape_sms(raw: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != b'\\' {
+            out.push(raw[i]);
+            i += 1;
+            continue;
+        }
+        let hex = |from: usize, n: usize| -> Option<u32> {
+            let digits = raw.get(from..from + n)?;
+            u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+        };
+        match raw.get(i + 1)? {
+            b'n' => {
+                out.push(b'\n');
+                i += 2;
+            }
+            b'\\' => {
+                out.push(b'\\');
+                i += 2;
+            }
+            b'x' => {
+                let c = char::from_u32(hex(i + 2, 2)?)?;
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                i += 4;
+            }
+            b'u' => {
+                let c = char::from_u32(hex(i + 2, 4)?)?;
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                i += 6;
+            }
+            _ => return None,
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// console.cpp `do_help`.

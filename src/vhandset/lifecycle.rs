@@ -219,6 +219,7 @@ async fn launch(
             token_file,
             profile.name.clone(),
             network.clone(),
+            Some(handset.clone()),
             stopped.clone(),
             stop.clone(),
         )?),

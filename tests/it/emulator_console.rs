@@ -270,7 +270,7 @@ async fn unknown_commands_and_bad_arguments_get_the_console_s_texts() {
     // After auth.
     c.says(b"help\n",
         "Android console commands:\r\n    help|h|?\r\n    help-verbose\r\n    ping\r\n    kill\r\n    \
-         network\r\n    quit|exit\r\n    avd\r\n\r\nTry 'help-verbose' for more description\r\nTry \
+         network\r\n    quit|exit\r\n    sms\r\n    avd\r\n\r\nTry 'help-verbose' for more description\r\nTry \
          'help <command>' for command-specific help\r\nOK\r\n").await;
     let network_help = "allows you to manage the settings related to the network data connection of the\r\n\
                         emulated device.\r\n\r\navailable sub-commands:\r\n";
@@ -310,7 +310,7 @@ async fn unknown_commands_and_bad_arguments_get_the_console_s_texts() {
     c.says(b"ping\n", "I am alive!\r\nOK\r\n").await;
     c.says(b"network capture stop\n", "OK\r\n").await;
     c.says(b"help nothing\n", "Android console commands:\r\n    help|h|?\r\n    help-verbose\r\n    \
-         ping\r\n    kill\r\n    network\r\n    quit|exit\r\n    avd\r\n\r\nTry 'help-verbose' for \
+         ping\r\n    kill\r\n    network\r\n    quit|exit\r\n    sms\r\n    avd\r\n\r\nTry 'help-verbose' for \
          more description\r\nTry 'help <command>' for command-specific help\r\n\r\nKO: unknown command\r\n").await;
     c.says(b"auth x\n", "KO: unknown command, try 'help'\r\n")
         .await;
@@ -319,7 +319,8 @@ async fn unknown_commands_and_bad_arguments_get_the_console_s_texts() {
         "Android console command help:\r\n\r\n    help|h|?         print a list of commands\r\n    \
          help-verbose     print a list of commands with descriptions\r\n    ping             check if \
          the emulator is alive\r\n    kill             kill the emulator instance\r\n    network          \
-         manage network settings\r\n    quit|exit        quit control session\r\n    avd              \
+         manage network settings\r\n    quit|exit        quit control session\r\n    sms              \
+         SMS related commands\r\n    avd              \
          control virtual device execution\r\n\r\ntry 'help <command>' for command-specific help\r\nOK\r\n").await;
     // A line past 4095 bytes starts over: only its tail is the command.
     let mut long = vec![b'a'; 2 * 4095];
@@ -1097,6 +1098,109 @@ async fn tattle_run_captures_through_the_emulator_console() {
         !err.contains("not-the-token-00"),
         "the token is never shown"
     );
+    device.shutdown().await;
+    drop(adb);
+}
+
+/// `sms send` on the handset's console delivers to its inbox, with the console's escapes and its
+/// refusals; and the `receive-sms` step drives it through tattle's one console client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_send_reaches_the_inbox_and_receive_sms_uses_it() {
+    let (home, token) = token_file(TOKEN);
+    let adb = PrivateAdbServer::start().await.expect("private adb server");
+    let device = VirtualDevice::start_emulator(
+        HandsetConfig {
+            profile: support::builtin("aosp-clean"),
+            adb_port: 0,
+        },
+        EmulatorConfig {
+            console_port: 0,
+            token_file: Some(token.clone()),
+        },
+        Registration::AsEmulator,
+        adb.server(),
+    )
+    .await
+    .expect("registered as an emulator");
+    let serial = device.adb_serial().to_string();
+    let mut c = EmulatorConsole::connect(
+        &ConsoleSettings::for_device(&serial, None)
+            .unwrap()
+            .with_token_file(&token),
+    )
+    .await
+    .unwrap();
+    // console.cpp do_sms_send's refusals, word for word.
+    let ko = |r: tattle::emulator_console::Reply| match r.outcome {
+        Outcome::Ko(k) | Outcome::UnterminatedKo(k) => k,
+        Outcome::Ok => panic!("expected KO"),
+    };
+    assert!(
+        ko(c.command("sms send +31").await.unwrap())
+            .contains("missing argument, try 'sms send <phonenumber> <text message>'")
+    );
+    assert!(
+        ko(c.command("sms send 12a34 hi").await.unwrap())
+            .contains("bad phone number format, must be [+](0-9)*")
+    );
+    let bad = c.command("sms send +31 a\\qb").await.unwrap();
+    assert!(ko(bad.clone()).contains("badly formatted text"));
+    assert!(
+        bad.lines
+            .iter()
+            .any(|l| l.contains("anything else is an error"))
+    );
+    assert!(
+        c.command("sms send +31600000002 caf\\u00e9\\nline2")
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    c.quit().await;
+    let inbox = device
+        .adb()
+        .shell("content query --uri content://sms/inbox --projection address:body")
+        .await
+        .unwrap()
+        .stdout_text();
+    assert!(
+        inbox.contains("address=+31600000002, body=café\nline2"),
+        "{inbox}"
+    );
+
+    // The scenario step, through the CLI (the token from $HOME as the emulator's users keep it).
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("rx.yaml");
+    std::fs::write(
+        &yaml,
+        "name: rx\nsteps:\n  - receive-sms: { from: \"+6598765432\", body: \"tattle {run_id}\" }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .arg("run")
+        .arg(&yaml)
+        .args(["--device", &serial, "--format", "json", "--runs"])
+        .arg(dir.path().join("runs"))
+        .arg("--snapshots")
+        .arg(dir.path().join("snapshots"))
+        .env("ANDROID_ADB_SERVER_PORT", adb.server().port().to_string())
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (doc, _) = support::json_document(&stdout);
+    assert!(
+        doc["interrupted"].is_null(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inbox = device
+        .adb()
+        .shell("content query --uri content://sms/inbox --projection address")
+        .await
+        .unwrap()
+        .stdout_text();
+    assert!(inbox.contains("address=+6598765432"), "{inbox}");
     device.shutdown().await;
     drop(adb);
 }

@@ -208,6 +208,11 @@ impl Handset {
         &self.pcapdroid
     }
 
+    /// An SMS from `from` arrives (the emulator console's `sms send`): it lands in the inbox.
+    pub fn receive_sms(&self, from: &str, body: &str) {
+        self.state().providers.deliver_sms(from, body, now_ms());
+    }
+
     /// The `adb reverse` forwards installed on the handset.
     pub fn reverses(&self) -> &crate::vhandset::adbd::Reverses {
         &self.reverses

@@ -620,6 +620,25 @@ fn content_modern(p: &mut Providers, args: &[String], now_ms: i64) -> Output {
     }
 }
 
+impl Providers {
+    /// An SMS that arrived from the network (the modem), as the telephony stack stores it: a row of
+    /// `content://sms/inbox` (type 1, unread) with the sender, the text, the time and its thread.
+    pub fn deliver_sms(&mut self, from: &str, body: &str, now_ms: i64) {
+        let thread = self.thread_id(from);
+        let row = Row(vec![
+            ("address".into(), Value::Text(from.to_string())),
+            ("body".into(), Value::Text(body.to_string())),
+            ("date".into(), Value::Int(now_ms)),
+            ("date_sent".into(), Value::Int(now_ms)),
+            ("read".into(), Value::Int(0)),
+            ("seen".into(), Value::Int(0)),
+            ("type".into(), Value::Int(1)),
+            ("thread_id".into(), Value::Int(thread)),
+        ]);
+        let _ = self.sms.insert(row);
+    }
+}
+
 fn insert(
     p: &mut Providers,
     target: Uri,
