@@ -17,5 +17,6 @@ mod runs;
 mod scenario_files;
 mod support;
 mod ui_steps;
+mod unplug;
 mod vhandset_adb;
 mod vhandset_traffic;
