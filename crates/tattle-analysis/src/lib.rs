@@ -46,6 +46,7 @@ mod flows;
 mod http;
 pub mod identifier;
 mod inflate;
+pub mod keylog;
 mod matcher;
 mod packet;
 mod parallel;
