@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use tattle::device::parse::parcel_string16;
+use tattle::vhandset::generation::ParcelPrint;
 use tattle::vhandset::shell::commands::service::format_result;
 
 fuzz_target!(|data: &[u8]| {
@@ -175,7 +176,13 @@ fn structured(control: u8, rest: &[u8]) {
             parcel.extend_from_slice(&[b; 4]);
         }
     }
-    let mut text = text.unwrap_or_else(|| format_result(&parcel));
+    // Both ways libbinder prints a Parcel: indented (up to Android 13), a tab after `Parcel(` (14+).
+    let print = if pick(1) % 2 == 0 {
+        ParcelPrint::Indented
+    } else {
+        ParcelPrint::Tab
+    };
+    let mut text = text.unwrap_or_else(|| format_result(&parcel, print));
 
     let stray = control & STRAY != 0;
     if stray {
