@@ -200,13 +200,6 @@ struct VhandsetArgs {
 
 /// Entry point of the `tattle` binary.
 pub fn main() -> ExitCode {
-    // Like other Unix tools: `tattle … | head` ends quietly when the reader leaves, instead of
-    // panicking in println!.
-    #[cfg(unix)]
-    // SAFETY: setting a signal disposition to SIG_DFL before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -218,6 +211,19 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    // Commands that only print end quietly when their reader leaves (`tattle analyze … | head`), as
+    // other Unix tools do. Commands that run handsets keep SIGPIPE ignored: a virtual handset writes
+    // into pipes of helper programs (the host's tcpdump), and one that exits must be an EPIPE there,
+    // not the death of every handset in the process.
+    if matches!(
+        cli.command,
+        Command::Analyze(_) | Command::Diff { .. } | Command::Devices(_)
+    ) {
+        // SAFETY: setting a signal disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

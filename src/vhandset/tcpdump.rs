@@ -1,15 +1,19 @@
-//! The handset's `tcpdump`: the host's real tcpdump on the handset's own traffic.
+//! The handset's `tcpdump`, as a phone's writes it.
 //!
 //! Accepts what device-side capture uses (`tcpdump -i any -U -w - [-s 0] [--immediate-mode] [-p]
-//! [-c N] [FILTER…]`) and runs `tcpdump -i lo -U --immediate-mode -s SNAPLEN -w - -Z root
-//! '(net 127.77.N.0/24) and (FILTER)'` on the host, streaming its stdout into the shell's stdout and its
-//! stderr into the shell's stderr. The `-i` value is ignored: the handset only has its own traffic,
-//! which lives on the host's loopback. Stopping: when the host closes the stream (`io.stdout.closed()`)
-//! or the handset's network shuts down, tcpdump gets SIGINT (SIGTERM loses packets still buffered),
-//! then SIGKILL if it has not exited after a grace period.
+//! [-c N] [FILTER…]`). In a handset with a private network namespace (the default, see
+//! `network::netns`) the capture is the handset's own packet socket on that namespace's `lo`
+//! (`run_private`, no root), re-framed as the phone's interface would show it
+//! (`network::phone_link`): `-i any` as Linux cooked v1 up to Android 12 and v2 from 13, `wlan0` (or
+//! no `-i`) as Ethernet between the phone's Wi-Fi MAC and its access point's, with each release's
+//! banner and snaplen. A filter expression is compiled by the host's tcpdump (`-ddd`, for whole
+//! frames; the snaplen is applied when writing) and text output printed by `tcpdump -r -`.
 //!
-//! In a handset with a private network namespace (the default, see `network::netns`) the capture is
-//! the handset's own packet socket on that namespace's `lo` instead (`run_private`): no root needed.
+//! On the host's loopback (the fallback, root needed) it runs the host's tcpdump: `tcpdump -i lo -U
+//! --immediate-mode -s SNAPLEN -w - -Z root '(net 127.77.N.0/24) and (FILTER)'`, its stdout into
+//! the shell's stdout and its stderr into the shell's stderr; the `-i` value is then ignored.
+//! Stopping: when the host closes the stream (`io.stdout.closed()`) or the handset's network shuts
+//! down, tcpdump gets SIGINT (SIGTERM loses packets still buffered), then SIGKILL after a grace.
 //!
 //! Must not touch: the handset's sockets (that is `network`), the adbd, anything above `vhandset`.
 
@@ -179,6 +183,13 @@ fn check_filter(f: &str) -> Result<(), UsageError> {
     if f.len() > MAX_FILTER || f.chars().any(|c| c.is_control()) {
         return Err(UsageError(
             "tcpdump: filter expression too long or not printable".into(),
+        ));
+    }
+    // The expression reaches the host's tcpdump as an argument: one that looks like an option
+    // (`-F FILE` after `--`) must never become one there.
+    if f.trim_start().starts_with('-') {
+        return Err(UsageError(
+            "tcpdump: syntax error in filter expression: it may not start with `-`".into(),
         ));
     }
     let mut depth = 0i32;
@@ -403,7 +414,9 @@ async fn run_private(opts: &Options, ns: &Netns, network: &HandsetNetwork, io: S
     let handset_ip = network.handset_ip();
     let program = match &opts.filter {
         None => None,
-        Some(expr) => match compile_filter(expr, snaplen).await {
+        // Compiled for whole frames: the filter's `ret` would otherwise trim in the kernel, and the
+        // wire length would be lost; the user's snaplen is applied when each record is written.
+        Some(expr) => match compile_filter(expr, LO_MAX_FRAME).await {
             Ok(p) => Some(p),
             Err(text) => {
                 say(&io, &text).await;
@@ -562,7 +575,7 @@ async fn compile_filter(expr: &str, snaplen: u32) -> Result<Vec<libc::sock_filte
         ));
     };
     let mut child = Command::new(&bin)
-        .args(["-r", "-", "-ddd", "-s", &snaplen.to_string(), expr])
+        .args(["-r", "-", "-ddd", "-s", &snaplen.to_string(), "--", expr])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -674,5 +687,8 @@ mod tests {
         assert!(parse_args(&args("--frobnicate")).is_err());
         // Closing the handset's group would widen the capture to other handsets.
         assert!(parse_args(&args("-w - tcp) or (udp")).is_err());
+        // A filter reaches the host's tcpdump as an argument: it must never read as an option there.
+        let e = parse_args(&args("-w - -- -F/etc/passwd")).unwrap_err();
+        assert!(e.0.contains("may not start with `-`"), "{}", e.0);
     }
 }

@@ -123,12 +123,13 @@ pub fn rerun_unprivileged(child: &str, wrapper: &[&str]) {
     argv.push(exe.display().to_string());
     argv.extend(["--exact", child, "--ignored", "--test-threads=1"].map(String::from));
     let home = tempfile::tempdir().unwrap();
-    // `nobody` must be able to write the HOME it is given (tshark keeps its profile there).
-    std::fs::set_permissions(
-        home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
+    // The child writes its HOME (tshark keeps its profile there): as root, hand it to `nobody`;
+    // never open it to other users (they could plant tshark plugins or adb keys in it).
+    if unsafe { libc::geteuid() } == 0 {
+        let path = std::ffi::CString::new(home.path().as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: chown(2) on a path we just created.
+        assert_eq!(unsafe { libc::chown(path.as_ptr(), 65534, 65534) }, 0);
+    }
     let out = std::process::Command::new(&argv[0])
         .args(&argv[1..])
         .env("TATTLE_UNPRIVILEGED_CHILD", "1")

@@ -78,12 +78,9 @@ impl LoopbackCapture {
     /// Opens the capture on `ns`'s loopback, with `filter` (classic BPF) applied in the kernel.
     pub fn open(ns: &Netns, filter: Option<&[libc::sock_filter]>) -> io::Result<LoopbackCapture> {
         let protocol = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
-        let fd = ns.socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK,
-            protocol,
-        )?;
-        // The filter goes on before the bind, so no unfiltered frame is ever queued.
+        // Made with protocol 0, the socket receives nothing until the bind below names ETH_P_ALL
+        // (as libpcap does): the filter and the options are in place before the first frame.
+        let fd = ns.socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK, 0)?;
         if let Some(program) = filter {
             let fprog = libc::sock_fprog {
                 len: u16::try_from(program.len()).map_err(|_| {

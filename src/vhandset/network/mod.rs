@@ -44,8 +44,9 @@ const QUEUE_DEPTH: usize = 64;
 const MAX_OWNERS: usize = 4096;
 
 const BIND_HINT: &str = "; binding ports below 1024 (DNS 53, HTTP 80, HTTPS 443, NTP 123) needs root or \
-CAP_NET_BIND_SERVICE: run tattle as root, or `sudo setcap cap_net_bind_service,cap_net_raw+ep \"$(command -v tattle)\"`, \
-or `sudo sysctl -w net.ipv4.ip_unprivileged_port_start=53`";
+CAP_NET_BIND_SERVICE: run tattle as root, or `sudo setcap cap_net_bind_service+ep \"$(command -v tattle)\"` (and \
+`sudo setcap cap_net_raw,cap_net_admin+eip \"$(command -v tcpdump)\"` for the capture), or \
+`sudo sysctl -w net.ipv4.ip_unprivileged_port_start=53`";
 const IN_USE_HINT: &str = "; no 127.77.N.0/24 is free: 254 handsets are running, or a server listens on all \
 addresses (0.0.0.0) on port 53, 80, 123 or 443 (dnsmasq, a web server, ntpd): stop it or bind it to one address";
 
@@ -214,9 +215,17 @@ impl HandsetNetwork {
             ^ std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-            ^ NEXT_N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (stack, private_failure) = Stack::choose();
+                .unwrap_or(0);
+        // Forking the helper and waiting for its report blocks: not on a runtime worker.
+        let (stack, private_failure) = tokio::task::spawn_blocking(Stack::choose)
+            .await
+            .map_err(|e| VhandsetError::Io(io::Error::other(e.to_string())))?;
+        // In a namespace of its own every N is free: take them in turn, so handsets of one process
+        // get different ones (their captures stay apart when looked at side by side).
+        let seed = match stack {
+            Stack::Private(_) => NEXT_N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            Stack::Host => seed,
+        };
         let mut found = None;
         let mut last_taken = None;
         for k in 0..254u32 {

@@ -27,7 +27,7 @@ use libc::c_int;
 /// How long the minter may take to set the namespace up and answer its first word.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// One socket request is a local round trip; a minter that does not answer within this is gone.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The step of the set-up that failed, as the minter reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,8 +119,9 @@ fn advice(stage: Stage, e: &io::Error) -> String {
         }
         _ => String::new(),
     };
-    let root = "; or run as root, or `sudo setcap cap_net_bind_service,cap_net_raw+ep \"$(command -v \
-                tattle)\"` so the virtual handsets can use the host's own loopback";
+    let root = "; or run as root, or let the virtual handsets use the host's own loopback: \
+                `sudo setcap cap_net_bind_service+ep \"$(command -v tattle)\"` and `sudo setcap \
+                cap_net_raw,cap_net_admin+eip \"$(command -v tcpdump)\"`";
     if fix.is_empty() {
         root.to_string()
     } else {
@@ -131,8 +132,10 @@ fn advice(stage: Stage, e: &io::Error) -> String {
 /// A private network namespace and the helper that makes sockets in it.
 #[derive(Debug)]
 pub struct Netns {
-    /// Our end of the minter's `SOCK_SEQPACKET` pair; one request at a time.
-    control: Mutex<OwnedFd>,
+    /// Our end of the minter's `SOCK_SEQPACKET` pair; one request at a time. `None` once a round
+    /// trip failed: a reply left queued would answer the next request with the wrong socket, so the
+    /// channel is never used again after an error.
+    control: Mutex<Option<OwnedFd>>,
 }
 
 impl Netns {
@@ -156,8 +159,8 @@ impl Netns {
         let (ours, theirs) =
             unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
         // Everything the minter needs is prepared here: after fork() it may not allocate.
-        // SAFETY: getuid/getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        // The kernel wants the writer's effective ids in the maps. SAFETY: these cannot fail.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let uid_map = IdMap::new(uid);
         let gid_map = IdMap::new(gid);
 
@@ -205,42 +208,63 @@ impl Netns {
             return Err(NetnsError::new(stage, io::Error::from_raw_os_error(errno)));
         }
         Ok(Netns {
-            control: Mutex::new(ours),
+            control: Mutex::new(Some(ours)),
         })
     }
 
     /// `socket(domain, ty, protocol)` made inside the namespace. `ty` may carry `SOCK_NONBLOCK`;
     /// `SOCK_CLOEXEC` is always added.
     pub fn socket(&self, domain: c_int, ty: c_int, protocol: c_int) -> io::Result<OwnedFd> {
-        let control = self
+        let mut guard = self
             .control
             .lock()
             .map_err(|_| io::Error::other("the namespace helper's channel was poisoned"))?;
-        let mut request = [0u8; 12];
-        request[..4].copy_from_slice(&domain.to_ne_bytes());
-        request[4..8].copy_from_slice(&(ty | libc::SOCK_CLOEXEC).to_ne_bytes());
-        request[8..].copy_from_slice(&protocol.to_ne_bytes());
-        // SAFETY: send(2) of a local buffer on a socket we own.
-        let sent = unsafe {
-            libc::send(
-                control.as_raw_fd(),
-                request.as_ptr().cast(),
-                request.len(),
-                libc::MSG_NOSIGNAL,
-            )
+        let Some(control) = guard.as_ref() else {
+            return Err(gone(io::Error::other("an earlier request failed")));
         };
-        if sent != request.len() as isize {
-            return Err(gone(io::Error::last_os_error()));
-        }
-        let (errno, fd) = recv_fd(&control)?;
-        match (errno, fd) {
-            (0, Some(fd)) => Ok(fd),
-            (0, None) => Err(io::Error::other(
-                "the namespace helper answered without a socket",
-            )),
-            (errno, _) => Err(io::Error::from_raw_os_error(errno)),
+        match round_trip(control, domain, ty, protocol) {
+            Ok(answer) => answer,
+            Err(e) => {
+                // Out of step or gone: close our end (the minter then exits) and refuse from now on.
+                *guard = None;
+                Err(e)
+            }
         }
     }
+}
+
+/// One request and its reply. `Err` when the channel itself failed; `Ok(Err(errno))` when the
+/// minter answered that `socket(2)` failed.
+fn round_trip(
+    control: &OwnedFd,
+    domain: c_int,
+    ty: c_int,
+    protocol: c_int,
+) -> io::Result<io::Result<OwnedFd>> {
+    let mut request = [0u8; 12];
+    request[..4].copy_from_slice(&domain.to_ne_bytes());
+    request[4..8].copy_from_slice(&(ty | libc::SOCK_CLOEXEC).to_ne_bytes());
+    request[8..].copy_from_slice(&protocol.to_ne_bytes());
+    // SAFETY: send(2) of a local buffer on a socket we own.
+    let sent = unsafe {
+        libc::send(
+            control.as_raw_fd(),
+            request.as_ptr().cast(),
+            request.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
+    if sent != request.len() as isize {
+        return Err(gone(io::Error::last_os_error()));
+    }
+    let (errno, fd) = recv_fd(control)?;
+    Ok(match (errno, fd) {
+        (0, Some(fd)) => Ok(fd),
+        (0, None) => Err(io::Error::other(
+            "the namespace helper answered without a socket (tattle has no descriptor left?)",
+        )),
+        (errno, _) => Err(io::Error::from_raw_os_error(errno)),
+    })
 }
 
 fn gone(e: io::Error) -> io::Error {
@@ -278,8 +302,16 @@ fn recv_with_deadline(fd: &OwnedFd, buf: &mut [u8], t: Duration) -> io::Result<u
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: poll(2) on one pollfd.
-    let rc = unsafe { libc::poll(&mut p, 1, t.as_millis() as c_int) };
+    let deadline = std::time::Instant::now() + t;
+    let rc = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        // SAFETY: poll(2) on one pollfd.
+        let rc = unsafe { libc::poll(&mut p, 1, left.as_millis() as c_int) };
+        if rc < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        break rc;
+    };
     if rc == 0 {
         return Err(io::Error::new(
             io::ErrorKind::TimedOut,
@@ -312,10 +344,21 @@ fn recv_fd(control: &OwnedFd) -> io::Result<(i32, Option<OwnedFd>)> {
     msg.msg_iovlen = 1;
     msg.msg_control = space.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&space) as _;
-    // SAFETY: recvmsg(2) into the buffers described by `msg`.
-    let n = unsafe { libc::recvmsg(control.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    let n = loop {
+        // SAFETY: recvmsg(2) into the buffers described by `msg`.
+        let n = unsafe { libc::recvmsg(control.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        break n;
+    };
     if n < 0 {
         return Err(gone(io::Error::last_os_error()));
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err(gone(io::Error::other(
+            "the descriptor was dropped in transit (out of file descriptors?)",
+        )));
     }
     if n == 0 {
         return Err(gone(io::Error::from(io::ErrorKind::UnexpectedEof)));
@@ -371,6 +414,16 @@ unsafe fn minter(control: RawFd, parents_end: RawFd, uid_map: &IdMap, gid_map: &
     unsafe {
         // Out of tattle's session: a Ctrl-C on the terminal is tattle's to handle, not ours.
         libc::setsid();
+        // tokio's signal handlers came with the fork and would write to descriptors closed below:
+        // the default dispositions, and nothing blocked.
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
         libc::close(parents_end);
         // Keep only the control socket (as fd 3) and /dev/null on 0-2: copies of tattle's other
         // descriptors (listeners, pipes, adb connections) would otherwise outlive their closing.
