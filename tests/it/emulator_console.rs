@@ -48,6 +48,29 @@ async fn emulator(token_file: &Path) -> RunningHandset {
     .expect("virtual handset as an emulator")
 }
 
+/// A handset started as an emulator with `profile` and `token_file`, registered with `adb`'s server
+/// the way a starting emulator registers itself (`host:emulator:ADB_PORT`), so it is `emulator-N`.
+async fn registered_emulator(
+    profile: &str,
+    token_file: &Path,
+    adb: &PrivateAdbServer,
+) -> VirtualDevice {
+    VirtualDevice::start_emulator(
+        HandsetConfig {
+            profile: support::builtin(profile),
+            adb_port: 0,
+        },
+        EmulatorConfig {
+            console_port: 0,
+            token_file: Some(token_file.to_path_buf()),
+        },
+        Registration::AsEmulator,
+        adb.server(),
+    )
+    .await
+    .expect("registered as an emulator")
+}
+
 fn settings(handset: &RunningHandset, token_file: &Path) -> ConsoleSettings {
     ConsoleSettings::new(handset.console_port().unwrap()).with_token_file(token_file)
 }
@@ -372,20 +395,7 @@ async fn unknown_commands_and_bad_arguments_get_the_console_s_texts() {
 async fn a_capture_through_the_console_is_a_pcap_tshark_reads() {
     let (_d, token) = token_file(TOKEN);
     let adb = PrivateAdbServer::start().await.expect("private adb server");
-    let device = VirtualDevice::start_emulator(
-        HandsetConfig {
-            profile: support::builtin("miui-cloud-default"),
-            adb_port: 0,
-        },
-        EmulatorConfig {
-            console_port: 0,
-            token_file: Some(token.clone()),
-        },
-        Registration::AsEmulator,
-        adb.server(),
-    )
-    .await
-    .expect("registered as an emulator");
+    let device = registered_emulator("miui-cloud-default", &token, &adb).await;
     let serial = device.adb_serial().to_string();
     let console_port = device.console_port().unwrap();
     assert_eq!(serial, format!("emulator-{console_port}"));
@@ -1006,20 +1016,7 @@ async fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
 async fn tattle_run_captures_through_the_emulator_console() {
     let (home, token) = token_file(TOKEN);
     let adb = PrivateAdbServer::start().await.expect("private adb server");
-    let device = VirtualDevice::start_emulator(
-        HandsetConfig {
-            profile: support::builtin("miui-cloud-default"),
-            adb_port: 0,
-        },
-        EmulatorConfig {
-            console_port: 0,
-            token_file: Some(token.clone()),
-        },
-        Registration::AsEmulator,
-        adb.server(),
-    )
-    .await
-    .expect("registered as an emulator");
+    let device = registered_emulator("miui-cloud-default", &token, &adb).await;
     let serial = device.adb_serial().to_string();
     let port = adb.server().port().to_string();
     let dir = tempfile::tempdir().unwrap();
@@ -1108,20 +1105,7 @@ async fn tattle_run_captures_through_the_emulator_console() {
 async fn sms_send_reaches_the_inbox_and_receive_sms_uses_it() {
     let (home, token) = token_file(TOKEN);
     let adb = PrivateAdbServer::start().await.expect("private adb server");
-    let device = VirtualDevice::start_emulator(
-        HandsetConfig {
-            profile: support::builtin("aosp-clean"),
-            adb_port: 0,
-        },
-        EmulatorConfig {
-            console_port: 0,
-            token_file: Some(token.clone()),
-        },
-        Registration::AsEmulator,
-        adb.server(),
-    )
-    .await
-    .expect("registered as an emulator");
+    let device = registered_emulator("aosp-clean", &token, &adb).await;
     let serial = device.adb_serial().to_string();
     let mut c = EmulatorConsole::connect(
         &ConsoleSettings::for_device(&serial, None)
