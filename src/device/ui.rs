@@ -747,23 +747,8 @@ impl Device {
             extras: vec![("sms_body".into(), body.into())],
             ..Intent::default()
         };
-        if let Err(e) = self.launch_intent(&intent).await {
-            return Err(Attempt::NotApplicable(e.to_string()));
-        }
-        let node = match self
-            .wait_for_any(&send_button_selectors(), DEFAULT_TIMEOUT)
-            .await
-        {
-            Ok((_, node)) => node,
-            Err(e @ (UiError::NotFound { .. } | UiError::Hidden { .. } | UiError::Dump(_))) => {
-                return Err(Attempt::NotApplicable(format!("no Send button: {e}")));
-            }
-            Err(UiError::NoUiautomator) => {
-                return Err(Attempt::NotApplicable(UiError::NoUiautomator.to_string()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        self.tap_node(&node).await?;
+        self.open_and_tap(&intent, &send_button_selectors(), "Send")
+            .await?;
         let started = Instant::now();
         loop {
             if self.sent_count(to).await? > before {
@@ -785,6 +770,31 @@ impl Device {
         }
     }
 
+    /// Opens `intent`'s screen, finds its `button` (the first of `selectors` on screen) and taps it.
+    /// `NotApplicable` while nothing was tapped (no screen, no button, no uiautomator).
+    async fn open_and_tap(
+        &self,
+        intent: &Intent,
+        selectors: &[Selector],
+        button: &str,
+    ) -> Result<(), Attempt> {
+        if let Err(e) = self.launch_intent(intent).await {
+            return Err(Attempt::NotApplicable(e.to_string()));
+        }
+        let node = match self.wait_for_any(selectors, DEFAULT_TIMEOUT).await {
+            Ok((_, node)) => node,
+            Err(e @ (UiError::NotFound { .. } | UiError::Hidden { .. } | UiError::Dump(_))) => {
+                return Err(Attempt::NotApplicable(format!("no {button} button: {e}")));
+            }
+            Err(UiError::NoUiautomator) => {
+                return Err(Attempt::NotApplicable(UiError::NoUiautomator.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.tap_node(&node).await?;
+        Ok(())
+    }
+
     /// `add-contact` through the contacts editor: `ContactsContract.Intents.Insert.ACTION`
     /// (`android.intent.action.INSERT`) for a raw contact with the `name` and `phone` extras
     /// (`Intents.Insert.NAME`/`PHONE`) opens the editor filled in; its Save button is found and
@@ -799,23 +809,8 @@ impl Device {
             extras: vec![("name".into(), name.into()), ("phone".into(), phone.into())],
             ..Intent::default()
         };
-        if let Err(e) = self.launch_intent(&intent).await {
-            return Err(Attempt::NotApplicable(e.to_string()));
-        }
-        let node = match self
-            .wait_for_any(&save_button_selectors(), DEFAULT_TIMEOUT)
-            .await
-        {
-            Ok((_, node)) => node,
-            Err(e @ (UiError::NotFound { .. } | UiError::Hidden { .. } | UiError::Dump(_))) => {
-                return Err(Attempt::NotApplicable(format!("no Save button: {e}")));
-            }
-            Err(UiError::NoUiautomator) => {
-                return Err(Attempt::NotApplicable(UiError::NoUiautomator.to_string()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        self.tap_node(&node).await?;
+        self.open_and_tap(&intent, &save_button_selectors(), "Save")
+            .await?;
         let started = Instant::now();
         loop {
             if self.phone_rows(phone).await? > before {

@@ -7,12 +7,12 @@ use super::*;
 
 const SEND_SMS: &str = include_str!("../../scenarios/send-sms.yaml");
 
-fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+pub(super) fn parse(text: &str) -> Result<Scenario, ScenarioError> {
     Scenario::parse(text, Path::new("t.yaml"))
 }
 
 /// `LINE:COL: MESSAGE | HELP` for each problem, in file order.
-fn problems(text: &str) -> Vec<String> {
+pub(super) fn problems(text: &str) -> Vec<String> {
     let err = parse(text).expect_err("expected the scenario to be rejected");
     err.diagnostics()
         .iter()

@@ -4,28 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::tests::{parse, problems};
 use super::*;
-
-fn parse(text: &str) -> Result<Scenario, ScenarioError> {
-    Scenario::parse(text, Path::new("ui.yaml"))
-}
-
-/// `LINE:COL: MESSAGE | HELP` for each problem, in file order.
-fn problems(text: &str) -> Vec<String> {
-    let err = parse(text).expect_err("expected the scenario to be rejected");
-    err.diagnostics()
-        .iter()
-        .map(|d| {
-            format!(
-                "{}:{}: {} | {}",
-                d.line,
-                d.column,
-                d.message,
-                d.help.as_deref().unwrap_or("")
-            )
-        })
-        .collect()
-}
 
 const UI: &str = r#"name: ui
 identifiers:
