@@ -15,6 +15,9 @@
 //! - `pcapdroid` (`pcapdroid`, over `crate::pcapdroid`): the PCAPdroid app on the phone, no root;
 //!   timestamps on the device's clock.
 //!
+//! TLS key logs for the capture (`--keylog`, host files or `device:PATH`) are collected into the run
+//! directory when it stops (`keylog`).
+//!
 //! The `file:`, `iface:` and `emulator` sources' timestamps are the host's (the capturer is on the host or the
 //! network). The run directory's capture is `capture.pcap`, or `capture.pcapng` when the stream
 //! is pcapng.
@@ -25,6 +28,7 @@
 mod emulator;
 mod file;
 pub mod iface;
+pub mod keylog;
 mod pcapdroid;
 pub mod source;
 pub mod tcpdump;

@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::adb::{AdbError, AdbServer, DeviceState};
 use crate::capture::CaptureSource;
+use crate::capture::keylog::KeylogSource;
 use crate::device::Device;
 use crate::report::{
     self,
@@ -74,7 +75,7 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a scenario on a device and compare its outcome with the stored snapshot.
     #[command(after_help = RUN_AFTER_HELP)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Say what changed between two outcomes (snapshots or run directories).
     Diff {
         a: PathBuf,
@@ -148,6 +149,11 @@ struct RunArgs {
     /// VPN consent), say what to tap and wait up to this many seconds instead of failing.
     #[arg(long, value_name = "SECONDS")]
     wait_for_phone: Option<u64>,
+    /// A TLS key log (NSS format, SSLKEYLOGFILE) to decrypt the capture with: a host file, or
+    /// `device:PATH` on the phone (pulled when the capture stops). Repeatable; adds to the
+    /// scenario's `keylog:`. A copy is kept in the run directory (tls-keys.log).
+    #[arg(long, value_name = "FILE|device:PATH", value_parser = parse_keylog)]
+    keylog: Vec<KeylogSource>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
@@ -173,6 +179,12 @@ Capture sources (--capture, or `capture:` in the scenario):
              TCP exporter carried by `adb reverse`. Give its API key (--pcapdroid-api-key or
              TATTLE_PCAPDROID_API_KEY) or allow each request on the phone (--wait-for-phone).
 Details: docs/capture.md";
+
+/// `--keylog SOURCE`, with the valid forms when it is not one.
+fn parse_keylog(text: &str) -> Result<KeylogSource, String> {
+    text.parse::<KeylogSource>()
+        .map_err(|e| format!("{e}\n  help: {}", e.help()))
+}
 
 /// `--capture SOURCE`, with the valid forms when it is not one.
 fn parse_capture(text: &str) -> Result<CaptureSource, String> {
@@ -273,7 +285,7 @@ fn init_logging(verbose: u8) {
 async fn dispatch(command: Command, server: AdbServer) -> anyhow::Result<Exit> {
     match command {
         Command::Demo(args) => demo::run(args, server).await,
-        Command::Run(args) => run_command(args, server).await,
+        Command::Run(args) => run_command(*args, server).await,
         Command::Diff { a, b, format } => diff_command(&a, &b, format),
         Command::Analyze(args) => analyze::run(args),
         Command::Vhandset(args) => vhandset_command(args).await,
@@ -455,6 +467,7 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
         console_port: args.console_port,
         pcapdroid_api_key: pcapdroid_key(&args)?,
         wait_for_phone: args.wait_for_phone.map(std::time::Duration::from_secs),
+        keylogs: args.keylog.clone(),
         ..RunOptions::default()
     };
     let multi = indicatif::MultiProgress::new();

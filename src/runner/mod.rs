@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::capture::iface::PhoneAddress;
+use crate::capture::keylog::{self, KeylogSource};
 use crate::capture::tcpdump::{self, TcpdumpPlan};
 use crate::capture::{
     self, CaptureCounters, CaptureSource, CaptureSummary, RunningCapture, SourceRecord,
@@ -110,6 +111,9 @@ pub struct RunOptions {
     /// How long a `pcapdroid` start waits for the user to answer a window on the phone; `None`:
     /// such a window fails the run at once with the fix.
     pub wait_for_phone: Option<Duration>,
+    /// TLS key logs to collect when the capture stops (`--keylog`, plus the scenario's `keylog:`),
+    /// for the analysis to decrypt the capture with.
+    pub keylogs: Vec<KeylogSource>,
 }
 
 impl Default for RunOptions {
@@ -127,6 +131,7 @@ impl Default for RunOptions {
             console_port: None,
             pcapdroid_api_key: None,
             wait_for_phone: None,
+            keylogs: Vec::new(),
         }
     }
 }
@@ -280,6 +285,15 @@ pub async fn run(
         _ => prepared.clock_start.clone(),
     };
     clock_end.unmeasured = clock_end.unmeasured.map(|w| prepared.redactor.clean(&w));
+    // Every secret of the run is written by now: the key logs are read after the capture stops.
+    let mut keylogs = options.keylogs.clone();
+    keylogs.extend(prepared.scenario.keylog_sources());
+    let keys = keylog::collect(&keylogs, device.adb(), &prepared.dir).await;
+    for note in keys.notes {
+        let note = prepared.redactor.clean(&note);
+        observer.note(&note);
+        stepped.notes.push(note);
+    }
     observer.analysing();
     let analysis = live.finish().await;
     let result = build_result(&prepared, &stepped, summary, analysis, source, clock_end);

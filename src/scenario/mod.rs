@@ -27,6 +27,7 @@ pub use error::{Diagnostic, ScenarioError};
 pub use crate::capture::CaptureSource;
 pub use crate::device::ui::{By, Intent, Radio, Selector};
 
+use crate::capture::keylog::KeylogSource;
 use tattle_analysis::identifier::Identifier;
 
 /// The placeholder every scenario may use: a value unique to the run.
@@ -68,6 +69,9 @@ pub struct Scenario {
     /// `capture:`: the capture source the scenario asks for (`--capture` wins), a `file:` path as
     /// written (relative to the scenario's folder: [`Scenario::capture_source`]).
     pub capture: Option<CaptureSource>,
+    /// `keylog:`: TLS key logs to decrypt the capture with, host paths as written (relative to the
+    /// scenario's folder: [`Scenario::keylog_sources`]).
+    pub keylogs: Vec<KeylogSource>,
     pub steps: Vec<Step>,
 }
 
@@ -519,6 +523,7 @@ impl Scenario {
             path: self.path.clone(),
             identifiers,
             capture: self.capture.clone(),
+            keylogs: self.keylogs.clone(),
             steps,
         };
         (expanded, canaries)
@@ -533,6 +538,22 @@ impl Scenario {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         self.capture.as_ref().map(|c| c.relative_to(base))
+    }
+
+    /// The scenario's key logs, host paths taken from its folder when relative.
+    pub fn keylog_sources(&self) -> Vec<KeylogSource> {
+        let base = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        self.keylogs
+            .iter()
+            .map(|k| match k {
+                KeylogSource::Host(p) if p.is_relative() => KeylogSource::Host(base.join(p)),
+                other => other.clone(),
+            })
+            .collect()
     }
 
     /// Sum of idle durations and settle times: a lower bound on how long a run takes.

@@ -679,3 +679,41 @@ fn bad_capture_values_point_at_the_value_with_the_valid_forms() {
     let p = only("captur: device\nsteps:\n  - idle: 1s\n");
     assert!(p.contains("`capture`"), "{p}");
 }
+
+#[test]
+fn keylog_key_takes_one_source_or_a_list_resolved_from_the_scenario_folder() {
+    use crate::capture::keylog::KeylogSource;
+    let s = Scenario::parse(
+        "name: tls\nkeylog: keys/ssl.log\nsteps:\n  - idle: 1s\n",
+        Path::new("lab/tls.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        s.keylog_sources(),
+        vec![KeylogSource::Host("lab/keys/ssl.log".into())]
+    );
+    let s = parse(
+        "keylog:\n  - device:/data/local/tmp/sslkeys.log\n  - /tmp/proxy.keys\nsteps:\n  - idle: 1s\n",
+    )
+    .unwrap();
+    assert_eq!(
+        s.keylog_sources(),
+        vec![
+            KeylogSource::Device("/data/local/tmp/sslkeys.log".into()),
+            KeylogSource::Host("/tmp/proxy.keys".into())
+        ]
+    );
+    let (expanded, _) = s.expand("r");
+    assert_eq!(expanded.keylogs, s.keylogs);
+    assert!(parse(SEND_SMS).unwrap().keylog_sources().is_empty());
+    let p = only("keylog: device:sslkeys.log\nsteps:\n  - idle: 1s\n");
+    assert!(
+        p.starts_with("1:9: `keylog`: `device:sslkeys.log`: a key log on the phone is named by its absolute path"),
+        "{p}"
+    );
+    assert!(p.contains("device:/data/local/tmp/sslkeys.log"), "{p}");
+    let p = only("keylog:\n  - {a: b}\nsteps:\n  - idle: 1s\n");
+    assert!(p.starts_with("2:5: `keylog` takes a string"), "{p}");
+    let p = only("keylogs: x\nsteps:\n  - idle: 1s\n");
+    assert!(p.contains("`keylog`"), "{p}");
+}

@@ -17,13 +17,21 @@ use super::{
     StepAction,
 };
 use crate::capture::CaptureSource;
+use crate::capture::keylog::KeylogSource;
 use crate::device::ui;
 use tattle_analysis::identifier::is_valid_kind;
 use tattle_analysis::sanitize;
 
 /// Shorter canary values would match by chance.
 const MIN_CANARY_CHARS: usize = 4;
-const TOP_KEYS: &[&str] = &["name", "description", "identifiers", "capture", "steps"];
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "identifiers",
+    "capture",
+    "keylog",
+    "steps",
+];
 const DURATION_HELP: &str = "use a number with a unit: 500ms, 5s or 2m (sums like 1m30s work too)";
 /// The default `settle` of `tap`, `type` and `key`.
 pub(super) const UI_SETTLE: Duration = Duration::from_secs(1);
@@ -327,13 +335,14 @@ fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
     };
 
     let (mut name_node, mut desc_node, mut ids_node, mut steps_node) = (None, None, None, None);
-    let mut capture_node = None;
+    let (mut capture_node, mut keylog_node) = (None, None);
     for (key, k, v) in cx.keys(entries, "scenario") {
         match key {
             "name" => name_node = Some(v),
             "description" => desc_node = Some(v),
             "identifiers" => ids_node = Some(v),
             "capture" => capture_node = Some(v),
+            "keylog" => keylog_node = Some(v),
             "steps" => steps_node = Some(v),
             other => {
                 let help = if STEP_NAMES.contains(&other) {
@@ -365,6 +374,10 @@ fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
         Some(n) => capture_source(cx, n),
         None => Some(None),
     };
+    let keylogs = match keylog_node {
+        Some(n) => keylog_sources(cx, n),
+        None => Some(Vec::new()),
+    };
     let mut defined: Vec<&str> = vec![RUN_ID];
     defined.extend(identifiers.iter().map(|(k, _)| k.as_str()));
     let steps = match steps_node {
@@ -385,8 +398,35 @@ fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
         path: cx.path.to_path_buf(),
         identifiers,
         capture: capture?,
+        keylogs: keylogs?,
         steps: steps?,
     })
+}
+
+/// `keylog: SOURCE` or a list of them: a host file (relative to the scenario's folder) or
+/// `device:/ABSOLUTE/PATH` on the phone (`KeylogSource`).
+fn keylog_sources(cx: &mut Ctx<'_>, node: &Node) -> Option<Vec<KeylogSource>> {
+    const EXAMPLE: &str = "keylog: device:/data/local/tmp/sslkeys.log";
+    let items: Vec<&Node> = match &node.kind {
+        Kind::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for item in items {
+        let Some(text) = cx.string("`keylog`", item, EXAMPLE) else {
+            ok = false;
+            continue;
+        };
+        match text.parse::<KeylogSource>() {
+            Ok(source) => out.push(source),
+            Err(e) => {
+                cx.at(item, format!("`keylog`: {e}"), e.help().to_string());
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 /// `capture: SOURCE`: `device`, `file:PATH` or `file:-` (`CaptureSource`); a path is taken from

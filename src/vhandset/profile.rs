@@ -148,6 +148,9 @@ pub struct Persona {
     /// PCAPdroid (`com.emanuelef.remote_capture`) is installed, and how the user set it up
     /// (`handset.pcapdroid:`); absent on AOSP, so `None` by default.
     pub pcapdroid: Option<PcapdroidSetup>,
+    /// Where the build's TLS client writes an NSS key log (`handset.tls_keylog:`, an absolute path on
+    /// the handset), as a debug build or an app instrumented for key logging does; `None`: no key log.
+    pub tls_keylog: Option<String>,
 }
 
 impl Default for Persona {
@@ -157,6 +160,7 @@ impl Default for Persona {
             send_button: SendButton::Keys,
             boot_seconds: 2.0,
             pcapdroid: None,
+            tls_keylog: None,
         }
     }
 }
@@ -547,6 +551,7 @@ struct RawPersona {
     send_button: Option<SendButton>,
     boot_seconds: Option<f64>,
     pcapdroid: Option<RawPcapdroid>,
+    tls_keylog: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -558,6 +563,29 @@ struct RawPcapdroid {
     api_key: Option<String>,
     #[serde(default)]
     vpn_consented: bool,
+}
+
+/// `handset.tls_keylog`, checked: an absolute, normalised path on the handset.
+fn check_keylog_path(path: String) -> Result<String, String> {
+    let ok = path.starts_with('/')
+        && path.len() <= 256
+        && !path.ends_with('/')
+        && path
+            .split('/')
+            .skip(1)
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+    if ok {
+        Ok(path)
+    } else {
+        Err(format!(
+            "handset.tls_keylog: `{}` is not an absolute file path on the handset (e.g. \
+             /data/local/tmp/sslkeys.log: letters, digits, `/._-`, at most 256 bytes)",
+            truncate_utf8(&path, 80)
+        ))
+    }
 }
 
 /// `handset.pcapdroid`, checked: a version name and code as a build would have them, an API key of
@@ -803,6 +831,7 @@ impl Profile {
             send_button: handset.send_button.unwrap_or(defaults.send_button),
             boot_seconds,
             pcapdroid: handset.pcapdroid.map(convert_pcapdroid).transpose()?,
+            tls_keylog: handset.tls_keylog.map(check_keylog_path).transpose()?,
         };
         let profile = Profile {
             name,

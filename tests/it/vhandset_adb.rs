@@ -786,3 +786,46 @@ async fn reverse_forward_carries_an_apps_connection_to_the_host() {
     assert!(String::from_utf8_lossy(&list.stdout).trim().is_empty());
     bench.finish().await;
 }
+
+/// A build that keeps a TLS key log (`handset.tls_keylog`) has the secrets of its HTTPS in that file,
+/// which Debian's `adb pull` fetches like any other; tattle's parser reads every line of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_builds_tls_key_log_is_pulled_like_any_file() {
+    let bench = Bench::start(&["miui-cloud-default"]).await;
+    let adb = AdbCli {
+        port: bench.server().port().to_string(),
+    };
+    let h = bench.handset();
+    let serial = h.serial();
+    let network = h.handset().network().expect("a network").clone();
+    network.wait_idle().await;
+    let report = network.play(&HandsetEvent::SetupComplete).await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let back = dir.path().join("keys.log");
+    let out = adb
+        .on(
+            &serial,
+            &[
+                "pull",
+                "/data/local/tmp/sslkeys.log",
+                back.to_str().unwrap(),
+            ],
+        )
+        .await;
+    assert!(out.status.success(), "pull: {out:?}");
+    let text = std::fs::read(&back).unwrap();
+    let mut keys = tattle_analysis::keylog::KeyLog::new();
+    let stats = keys.add_text(&text);
+    assert_eq!(stats.malformed, 0);
+    // Setup makes two HTTPS connections (the connectivity check and the activation): TLS 1.3, so
+    // each logs its handshake and traffic secrets.
+    let lines = String::from_utf8(text).unwrap();
+    let sessions = lines
+        .lines()
+        .filter(|l| l.starts_with("CLIENT_TRAFFIC_SECRET_0 "))
+        .count();
+    assert_eq!(sessions, 2, "{} lines", lines.lines().count());
+    assert_eq!(keys.len(), 2, "two client randoms");
+    bench.finish().await;
+}

@@ -12,6 +12,7 @@
 
 mod dns;
 mod http;
+mod keylog;
 pub mod loopback_capture;
 pub mod netns;
 mod ntp;
@@ -69,6 +70,8 @@ struct Inner {
     n: u8,
     hosts: BTreeMap<String, Ipv4Addr>,
     tls_client: Arc<rustls::ClientConfig>,
+    /// The client's key log lines, when the build keeps one (`handset.tls_keylog`).
+    key_log: Option<Arc<keylog::KeyLogLines>>,
     ca_der: CertificateDer<'static>,
     shutdown: watch::Sender<bool>,
     /// Events in flight (emitted, not yet played).
@@ -209,7 +212,15 @@ impl HandsetNetwork {
     /// Takes a free 127.77.N.0/24, starts the resolver and sinks, and plays the profile's `boot` traffic.
     pub async fn start(profile: Arc<Profile>) -> Result<HandsetNetwork, VhandsetError> {
         let host_names = profile.hosts();
-        let tls = tls::make(&host_names)?;
+        let key_log = profile
+            .persona
+            .tls_keylog
+            .is_some()
+            .then(|| Arc::new(keylog::KeyLogLines::default()));
+        let tls = tls::make(
+            &host_names,
+            key_log.clone().map(|k| k as Arc<dyn rustls::KeyLog>),
+        )?;
         // Start the search at a different N per process and time so parallel tattles rarely collide.
         let seed = std::process::id()
             ^ std::time::SystemTime::now()
@@ -271,6 +282,7 @@ impl HandsetNetwork {
             n,
             hosts: hosts.clone(),
             tls_client: tls.client,
+            key_log,
             ca_der: tls.ca_der,
             shutdown,
             in_flight,
@@ -427,6 +439,15 @@ impl HandsetNetwork {
             .unwrap_or_else(|e| e.into_inner())
             .get(&port)
             .copied()
+    }
+
+    /// The TLS key log lines written since the last call (none unless the build keeps a key log).
+    pub fn take_key_log(&self) -> Vec<u8> {
+        self.inner
+            .key_log
+            .as_ref()
+            .map(|k| k.take())
+            .unwrap_or_default()
     }
 
     /// Waits until every emitted event has played.

@@ -22,7 +22,11 @@ fn err(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(format!("TLS setup: {e}"))
 }
 
-pub(super) fn make(hosts: &[String]) -> std::io::Result<TlsConfigs> {
+/// `key_log`: where the handset's client writes its secrets, when the build keeps a key log.
+pub(super) fn make(
+    hosts: &[String],
+    key_log: Option<Arc<dyn rustls::KeyLog>>,
+) -> std::io::Result<TlsConfigs> {
     let ca_key = KeyPair::generate().map_err(err)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -62,6 +66,9 @@ pub(super) fn make(hosts: &[String]) -> std::io::Result<TlsConfigs> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if let Some(key_log) = key_log {
+        client.key_log = key_log;
+    }
 
     Ok(TlsConfigs {
         server: Arc::new(server),

@@ -230,7 +230,17 @@ impl Handset {
     pub fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state half-built in a way that matters more
         // than losing the handset, so keep going with what is there.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // The build's TLS key log reaches its file before anyone can look at the files.
+        if let (Some(path), Some(network)) = (&self.profile.persona.tls_keylog, &self.network) {
+            let lines = network.take_key_log();
+            if !lines.is_empty()
+                && let Err(e) = state.fs.append(path, &lines, now_secs())
+            {
+                tracing::warn!(path, error = ?e, "the handset's TLS key log could not be written");
+            }
+        }
+        state
     }
 
     /// Back to the factory state (files, contacts, SMS, settings, props).

@@ -1,0 +1,194 @@
+//! TLS key logs of a run: where they come from (`--keylog FILE`, `--keylog device:PATH`, a scenario's
+//! `keylog:`) and how they reach the run directory (`tls-keys.log`, 0600), for the analysis to
+//! decrypt the capture with.
+//!
+//! A key log on the phone is written by whatever holds the secrets (an app built or instrumented to
+//! log them, a debug build): tattle pulls it over adb's sync service **after** the capture stops, so
+//! every secret of the run is in it. Host files are read at the same moment (a proxy or a Frida
+//! script on the host may still be writing). A source that cannot be read is a note of the run, not
+//! its failure: the capture is still analysed, and flows without keys stay opaque.
+//!
+//! Must not touch: the key log's contents (the analysis crate parses them: `tattle_analysis::keylog`),
+//! the terminal, the order of a run (`runner`).
+
+use std::path::{Path, PathBuf};
+
+use crate::adb::AdbDevice;
+
+/// The key log's file name in a run directory.
+pub const RUN_DIR_FILE: &str = "tls-keys.log";
+
+/// A key log larger than this is refused (NSS lines are ~180 bytes: a million secrets).
+pub const MAX_KEYLOG_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Where a key log comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeylogSource {
+    /// A file on the host, read when the capture stops.
+    Host(PathBuf),
+    /// A file on the phone (`device:PATH`, absolute), pulled when the capture stops.
+    Device(String),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeylogSourceError {
+    #[error("`device:{0}`: a key log on the phone is named by its absolute path")]
+    RelativeDevicePath(String),
+    #[error("an empty key log path")]
+    Empty,
+    #[error("`-`: a key log cannot come from stdin (stdin may carry the capture); name a file")]
+    Stdin,
+}
+
+impl KeylogSourceError {
+    /// The fix, for messages that show one.
+    pub fn help(&self) -> &'static str {
+        match self {
+            KeylogSourceError::RelativeDevicePath(_) => {
+                "e.g. device:/data/local/tmp/sslkeys.log (where the shell may read it)"
+            }
+            KeylogSourceError::Empty | KeylogSourceError::Stdin => {
+                "a host file (keys.log) or a file on the phone (device:/data/local/tmp/sslkeys.log)"
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for KeylogSource {
+    type Err = KeylogSourceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "" => Err(KeylogSourceError::Empty),
+            "-" => Err(KeylogSourceError::Stdin),
+            _ => match s.strip_prefix("device:") {
+                Some(path) if path.starts_with('/') => Ok(KeylogSource::Device(path.to_string())),
+                Some(path) => Err(KeylogSourceError::RelativeDevicePath(path.to_string())),
+                None => Ok(KeylogSource::Host(PathBuf::from(s))),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for KeylogSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeylogSource::Host(p) => write!(f, "{}", p.display()),
+            KeylogSource::Device(p) => write!(f, "device:{p}"),
+        }
+    }
+}
+
+/// What collecting a run's key logs gave.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// The key log text of every source that could be read, in the order given.
+    pub text: Vec<u8>,
+    /// The run directory's copy (`tls-keys.log`), when any source gave bytes.
+    pub file: Option<PathBuf>,
+    /// One line per source: what it gave, or why it gave nothing (no secret in them).
+    pub notes: Vec<String>,
+}
+
+/// Reads every source (pulling the phone's over adb) and writes what they hold, in order, to
+/// `run_dir/tls-keys.log` (0600). Never fails the run: what went wrong is in the notes.
+pub async fn collect(sources: &[KeylogSource], device: &AdbDevice, run_dir: &Path) -> Collected {
+    let mut out = Collected::default();
+    for source in sources {
+        let read = match source {
+            KeylogSource::Host(path) => read_host(path).await,
+            KeylogSource::Device(path) => device
+                .pull(path, MAX_KEYLOG_BYTES)
+                .await
+                .map_err(|e| format!("could not pull it ({e}); the shell must be able to read it")),
+        };
+        match read {
+            Ok(bytes) if bytes.is_empty() => {
+                out.notes.push(format!("key log {source}: empty"));
+            }
+            Ok(mut bytes) => {
+                out.notes
+                    .push(format!("key log {source}: {} bytes", bytes.len()));
+                // Files written line by line may end mid-line when read: keep sources apart.
+                if bytes.last() != Some(&b'\n') {
+                    bytes.push(b'\n');
+                }
+                out.text.extend_from_slice(&bytes);
+            }
+            Err(why) => out.notes.push(format!("key log {source}: {why}")),
+        }
+    }
+    if !out.text.is_empty() {
+        let path = run_dir.join(RUN_DIR_FILE);
+        match write_private(&path, &out.text).await {
+            Ok(()) => out.file = Some(path),
+            Err(e) => out.notes.push(format!(
+                "key log: could not keep a copy in the run directory ({e}); used for this analysis only"
+            )),
+        }
+    }
+    out
+}
+
+async fn read_host(path: &Path) -> Result<Vec<u8>, String> {
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a file".into());
+    }
+    if meta.len() > MAX_KEYLOG_BYTES {
+        return Err(format!(
+            "{} bytes, more than the {} MiB a key log may have",
+            meta.len(),
+            MAX_KEYLOG_BYTES >> 20
+        ));
+    }
+    tokio::fs::read(path)
+        .await
+        .map_err(|e| format!("cannot read it: {e}"))
+}
+
+async fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut file = super::open_private(path).await?;
+    file.write_all(bytes).await?;
+    file.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse_with_their_fix() {
+        assert_eq!(
+            "keys.log".parse(),
+            Ok(KeylogSource::Host(PathBuf::from("keys.log")))
+        );
+        assert_eq!(
+            "device:/data/local/tmp/k.log".parse(),
+            Ok(KeylogSource::Device("/data/local/tmp/k.log".into()))
+        );
+        let e = "device:k.log".parse::<KeylogSource>().unwrap_err();
+        assert_eq!(e, KeylogSourceError::RelativeDevicePath("k.log".into()));
+        assert!(e.help().contains("device:/"));
+        assert_eq!("-".parse::<KeylogSource>(), Err(KeylogSourceError::Stdin));
+        assert_eq!("".parse::<KeylogSource>(), Err(KeylogSourceError::Empty));
+        assert_eq!(
+            KeylogSource::Device("/x".into()).to_string(),
+            "device:/x",
+            "shown as written"
+        );
+    }
+
+    #[tokio::test]
+    async fn host_files_are_bounded_and_missing_ones_are_notes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_host(&dir.path().join("absent")).await.is_err());
+        assert_eq!(read_host(dir.path()).await.unwrap_err(), "not a file");
+        let f = dir.path().join("k");
+        std::fs::write(&f, b"CLIENT_RANDOM aa bb").unwrap();
+        assert_eq!(read_host(&f).await.unwrap(), b"CLIENT_RANDOM aa bb");
+    }
+}
