@@ -9,10 +9,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::{Exit, load_scenario, print_run_notes, progress::TerminalProgress};
+use crate::capture::keylog::KeylogSource;
 use crate::adb::AdbServer;
 use crate::device::Device;
 use crate::report;
 use crate::runner::{self, RunOptions};
+use crate::vhandset::profile::Profile;
 use crate::virtual_device::VirtualDevice;
 
 #[derive(clap::Args, Debug)]
@@ -73,18 +75,27 @@ pub async fn run(args: DemoArgs, server: AdbServer) -> anyhow::Result<Exit> {
         println!();
 
         let multi = indicatif::MultiProgress::new();
-        let options = RunOptions {
+        // What a user of such a build passes as `--keylog device:PATH`: where the build writes
+        // its TLS key log, when it keeps one.
+        let options_for = |profile: &Profile| RunOptions {
             runs_root: args.runs.clone(),
             cancel: Some(super::cancel_on_ctrl_c()),
+            keylogs: profile
+                .persona
+                .tls_keylog
+                .iter()
+                .map(|path| KeylogSource::Device(path.clone()))
+                .collect(),
             ..RunOptions::default()
         };
+        let (options_a, options_b) = (options_for(&profile_a), options_for(&profile_b));
         let device_a = Device::new(handsets[0].adb());
         let device_b = Device::new(handsets[1].adb());
         let progress_a = TerminalProgress::new(&multi, &format!("A {}", profile_a.name));
         let progress_b = TerminalProgress::new(&multi, &format!("B {}", profile_b.name));
         let (ra, rb) = tokio::join!(
-            runner::run(&scenario, &device_a, &options, &progress_a),
-            runner::run(&scenario, &device_b, &options, &progress_b),
+            runner::run(&scenario, &device_a, &options_a, &progress_a),
+            runner::run(&scenario, &device_b, &options_b, &progress_b),
         );
         progress_a.clear();
         progress_b.clear();
