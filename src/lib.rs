@@ -38,6 +38,10 @@
 //! - `vhandset`: the virtual handset (adbd with `adb reverse`, shell and its commands, apps such
 //!   as PCAPdroid, profiles, its network in a user + network namespace of its own, tcpdump, an
 //!   emulator console); depends on nothing above it (but `host_tools`). `virtual_device` starts one and registers it with an adb server.
+//! - `policy`: policy files (deny/allow rules, `FILE:LINE:COL` errors) and their verdict on a
+//!   run's findings and contacts, each violation with its frame.
+//! - `evidence`: a run directory's `manifest.json` (SHA-256 of every file, device, scenario
+//!   hash, clock), `tattle verify`, minisign signatures.
 //! - `cli` (private): on top of everything; the binary calls [`main`].
 //!
 //! The public surface is what the integration tests, the fuzz targets and a library user driving a
@@ -53,9 +57,11 @@ pub mod capture;
 mod cli;
 pub mod device;
 pub mod emulator_console;
+pub mod evidence;
 pub mod host_tools;
 pub mod outcome;
 pub mod pcapdroid;
+pub mod policy;
 mod report;
 pub mod runner;
 pub mod scenario;

@@ -285,6 +285,59 @@ pub(crate) fn build(
     (outcome, evidence)
 }
 
+/// A host contacted in a step over a protocol, with the first frame that shows it: what a policy's
+/// host rules name when they are broken (the outcome's `hosts` carry no frames, so snapshots stay
+/// stable).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ContactItem {
+    pub step: String,
+    pub host: String,
+    /// `dns` for a name asked, else the flow's protocol.
+    pub protocol: String,
+    /// Wireshark's frame number of the first packet: the DNS question, or the flow's first packet.
+    pub frame: u64,
+}
+
+/// Every (step, host, protocol) of the outcome's `hosts` with its first frame, sorted.
+pub(crate) fn contacts(
+    windows: &[StepWindow],
+    clock: &ClockMap,
+    analysis: &Analysis,
+    redactor: &Redactor,
+) -> Vec<ContactItem> {
+    let label_at = |capture_ts: Timestamp| step_label(windows, clock.to_host(capture_ts));
+    let mut first: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    let mut note = |step: String, host: &str, protocol: &str, frame: u64| {
+        let e = first
+            .entry((step, redactor.clean(host), protocol.to_string()))
+            .or_insert(frame);
+        *e = (*e).min(frame);
+    };
+    for query in &analysis.dns_queries {
+        note(label_at(query.ts), &query.name, "dns", query.frame);
+    }
+    for flow in &analysis.flows {
+        if flow.protocol == Protocol::Dns {
+            continue;
+        }
+        note(
+            label_at(flow.first_ts),
+            &flow.host,
+            flow.protocol.as_str(),
+            flow.first_frame,
+        );
+    }
+    first
+        .into_iter()
+        .map(|((step, host, protocol), frame)| ContactItem {
+            step,
+            host,
+            protocol,
+            frame,
+        })
+        .collect()
+}
+
 /// Orders step labels by their number, `before-steps` first and `after-steps` last.
 fn step_sort_key(label: &str) -> (usize, String) {
     if label == AFTER_STEPS {

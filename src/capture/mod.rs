@@ -150,7 +150,7 @@ impl From<DeviceError> for CaptureError {
 }
 
 /// Which capture source a run used, for run.json and the reader.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct SourceRecord {
     /// `device`, `file:PATH` (the path redacted) or `file:-`.
     pub source: String,

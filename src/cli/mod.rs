@@ -10,6 +10,7 @@
 mod analyze;
 mod demo;
 mod devices;
+mod evidence;
 mod progress;
 
 use std::io::IsTerminal as _;
@@ -90,6 +91,11 @@ enum Command {
     /// Check every device the adb server lists before a run: model, Android version, root,
     /// tcpdump, capture sources, which identifiers can be read and how, firmware key, clock.
     Devices(devices::DevicesArgs),
+    /// Judge a stored run by a policy (docs/policy.md): exit 1 when a rule is broken.
+    Check(evidence::CheckArgs),
+    /// Check a run directory against its manifest (and signature, with --key): exit 1 when a
+    /// file was changed, removed or added (docs/evidence.md).
+    Verify(evidence::VerifyArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -156,6 +162,14 @@ struct RunArgs {
     keylog: Vec<KeylogSource>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Judge the run by this policy once its outcome is built (docs/policy.md): a broken rule
+    /// makes the exit code 1; the verdict is `policy.json` in the run directory.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Sign the run directory's manifest with this minisign secret key (`minisign -G`): writes
+    /// `manifest.json.minisig`. An encrypted key's password comes from TATTLE_SIGN_PASSWORD.
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
 }
 
 /// `tattle run --help`, after the options.
@@ -229,7 +243,11 @@ pub fn main() -> ExitCode {
     // not the death of every handset in the process.
     if matches!(
         cli.command,
-        Command::Analyze(_) | Command::Diff { .. } | Command::Devices(_)
+        Command::Analyze(_)
+            | Command::Diff { .. }
+            | Command::Devices(_)
+            | Command::Check(_)
+            | Command::Verify(_)
     ) {
         // SAFETY: setting a signal disposition before any thread starts.
         unsafe {
@@ -290,6 +308,8 @@ async fn dispatch(command: Command, server: AdbServer) -> anyhow::Result<Exit> {
         Command::Analyze(args) => analyze::run(args),
         Command::Vhandset(args) => vhandset_command(args).await,
         Command::Devices(args) => devices::run(args, server).await,
+        Command::Check(args) => evidence::check(args),
+        Command::Verify(args) => evidence::verify(args),
     }
 }
 
@@ -448,6 +468,29 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
             return Ok(Exit::Environment);
         }
     };
+    let policy = match &args.policy {
+        Some(path) => match crate::policy::Policy::load(path) {
+            Ok(p) => Some(Arc::new(p)),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(Exit::Environment);
+            }
+        },
+        None => None,
+    };
+    let sign = match &args.sign {
+        Some(key) => {
+            let password = std::env::var(crate::evidence::PASSWORD_ENV).ok();
+            match crate::evidence::SigningKey::load(key, password) {
+                Ok(k) => Some(Arc::new(k)),
+                Err(e) => {
+                    eprintln!("error: --sign: {e}");
+                    return Ok(Exit::Environment);
+                }
+            }
+        }
+        None => None,
+    };
     let devices = pick_devices(&server, &args).await?;
     if devices.len() > 1 && matches!(capture, CaptureSource::Stdin | CaptureSource::File(_)) {
         eprintln!(
@@ -468,6 +511,8 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
         pcapdroid_api_key: pcapdroid_key(&args)?,
         wait_for_phone: args.wait_for_phone.map(std::time::Duration::from_secs),
         keylogs: args.keylog.clone(),
+        policy,
+        sign,
         ..RunOptions::default()
     };
     let multi = indicatif::MultiProgress::new();
@@ -672,13 +717,25 @@ fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::R
             print!("{}", report::render_outcome(outcome, &result.traffic));
             print_run_notes(result);
             print_comparison(&snap, comparison.as_ref());
+            if let Some(verdict) = &result.policy {
+                print!("{}", verdict.render());
+            }
         }
     }
     Ok(exit)
 }
 
-/// 2 when interrupted (not compared), 1 for findings without a snapshot or a mismatch, else 0.
+/// 2 when interrupted (not compared), 1 for findings without a snapshot, a mismatch or a broken
+/// policy rule, else 0.
 fn exit_for(result: &RunResult, comparison: Option<&Comparison>) -> Exit {
+    let policy = match &result.policy {
+        Some(verdict) if !verdict.passed => Exit::Findings,
+        _ => Exit::Clean,
+    };
+    worst(policy, exit_for_comparison(result, comparison))
+}
+
+fn exit_for_comparison(result: &RunResult, comparison: Option<&Comparison>) -> Exit {
     match comparison {
         None => Exit::Environment,
         Some(Comparison::Equal) => Exit::Clean,
@@ -708,6 +765,7 @@ fn run_report<'a>(
         identifiers_missing: &result.missing,
         capture: CaptureOut::from(&result.capture),
         capture_source: &result.capture_source,
+        policy: result.policy.as_ref(),
     }
 }
 

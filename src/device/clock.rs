@@ -34,7 +34,7 @@ const DATE_TIMEOUT: Duration = Duration::from_secs(10);
 const SLACK: f64 = 0.05;
 
 /// One reading of the device's clock.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ClockReading {
     /// Device clock minus host clock, in seconds; `null` when unmeasured.
     pub offset_seconds: Option<f64>,
@@ -70,7 +70,7 @@ impl ClockReading {
 }
 
 /// The clock facts of a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ClockRecord {
     /// Whose clock the capture's timestamps are on: `device` (the `device` source) or `host`
     /// (the `file:` sources: the capturer's, on the host or the network side).

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::capture::{CaptureSummary, SourceRecord};
 use crate::device::clock::ClockRecord;
 use crate::device::{DeviceIdentity, FirmwareSource, MissingIdentifier};
-use crate::outcome::{EvidenceItem, Outcome, StepTraffic, StepWindow};
+use crate::outcome::{ContactItem, EvidenceItem, Outcome, StepTraffic, StepWindow};
 use crate::report::{OutcomeDiff, StepDiff, summary};
 use crate::snapshot::Comparison;
 
@@ -48,6 +48,8 @@ pub struct RunReport<'a> {
     pub capture: CaptureOut,
     /// Which capture source the run used, and how.
     pub capture_source: &'a SourceRecord,
+    /// The policy's verdict (`--policy`); `null` without one.
+    pub policy: Option<&'a crate::policy::PolicyReport>,
 }
 
 /// How the outcome compares with its accepted snapshot.
@@ -155,6 +157,8 @@ pub struct EvidenceRecord<'a> {
     pub format_version: u32,
     pub findings: &'a [EvidenceItem],
     pub traffic: &'a [StepTraffic],
+    /// Each host contacted per step and protocol, with its first frame.
+    pub contacts: &'a [ContactItem],
 }
 
 /// `tattle diff --format json`: what changed between outcome A and outcome B.
@@ -261,6 +265,7 @@ mod tests {
             identifiers_missing: &missing,
             capture: CaptureOut::from(&capture),
             capture_source: &source,
+            policy: None,
         };
         let (text, v) = parsed(&report);
         assert_eq!(
@@ -368,6 +373,7 @@ mod tests {
             format_version: RUN_FORMAT_VERSION,
             findings: &[],
             traffic: &[],
+            contacts: &[],
         };
         let (_, v) = parsed(&evidence);
         assert_eq!(keys(&v), documented("run-json.md", "`evidence.json`"));

@@ -1,6 +1,7 @@
 //! The run directory: `ROOT/<scenario>@<firmware>-<UTC time>-<n>`, mode 0700, and its files, mode
 //! 0600: `run.json`, `evidence.json`, `outcome.snap`, `report.txt` (the capture task writes
-//! `capture.pcap`).
+//! `capture.pcap`), `policy.json` with `--policy`, and last `manifest.json` (`evidence`) with its
+//! signature under `--sign`.
 //!
 //! Must not touch: what the files say (`report::json`, `snapshot`, `report` render them).
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Prepared, RunError, RunResult};
 use crate::device;
+use crate::evidence;
 use crate::device::clock::{ClockReading, ClockRecord};
 use crate::outcome::StepWindow;
 use crate::report::{
@@ -20,6 +22,8 @@ use crate::snapshot;
 /// The capture's file name in a run directory.
 pub(super) const CAPTURE_FILE: &str = "capture.pcap";
 const RUN_RECORD_FILE: &str = "run.json";
+/// A policy's verdict on the run (`--policy`).
+pub(crate) const POLICY_FILE: &str = "policy.json";
 
 /// What `run.json` says before anything is captured.
 fn record<'a>(p: &'a Prepared) -> RunRecord<'a> {
@@ -94,6 +98,7 @@ pub(super) fn write_run_files(
         format_version: RUN_FORMAT_VERSION,
         findings: &r.evidence,
         traffic: &r.traffic,
+        contacts: &r.contacts,
     };
     write_json(&r.dir.join("evidence.json"), &evidence)?;
     write_private(
@@ -104,6 +109,44 @@ pub(super) fn write_run_files(
         &r.dir.join("report.txt"),
         &report::render_outcome(&r.outcome, &r.traffic),
     )
+}
+
+/// Judges the run by `policy` and writes the verdict as `policy.json`.
+pub(super) fn write_policy_verdict(
+    r: &RunResult,
+    policy: &crate::policy::Policy,
+) -> Result<crate::policy::PolicyReport, RunError> {
+    let verdict = policy.evaluate(&r.evidence, &r.contacts);
+    write_json(&r.dir.join(POLICY_FILE), &verdict)?;
+    Ok(verdict)
+}
+
+/// Writes `manifest.json` over every file of the run directory, and signs it when asked.
+pub(super) fn write_manifest(
+    p: &Prepared,
+    r: &RunResult,
+    sign: Option<&evidence::SigningKey>,
+) -> Result<(), RunError> {
+    let manifest = evidence::Manifest {
+        format_version: evidence::MANIFEST_FORMAT_VERSION,
+        tattle_version: env!("CARGO_PKG_VERSION").to_string(),
+        created: utc_stamp(device::now_unix() as i64),
+        scenario: evidence::ManifestScenario {
+            name: p.scenario.name.clone(),
+            file: p.redactor.clean(&p.scenario.path.display().to_string()),
+            sha256: p.scenario.sha256.clone(),
+        },
+        device: p.identity.redacted(&p.redactor).into(),
+        firmware: r.outcome.firmware.clone(),
+        clock: r.clock.clone(),
+        capture_source: r.capture_source.clone(),
+        files: Vec::new(),
+    };
+    evidence::write_manifest(&r.dir, manifest)?;
+    if let Some(key) = sign {
+        evidence::sign_manifest(&r.dir, key)?;
+    }
+    Ok(())
 }
 
 fn write_json(path: &Path, document: &impl serde::Serialize) -> Result<(), RunError> {

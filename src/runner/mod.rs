@@ -56,6 +56,9 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The manifest could not be written or signed.
+    #[error(transparent)]
+    Evidence(#[from] crate::evidence::EvidenceError),
 }
 
 /// Progress of a run, for a spinner on a terminal. Every method has a no-op default.
@@ -114,6 +117,11 @@ pub struct RunOptions {
     /// TLS key logs to collect when the capture stops (`--keylog`, plus the scenario's `keylog:`),
     /// for the analysis to decrypt the capture with.
     pub keylogs: Vec<KeylogSource>,
+    /// A policy to judge the run by once its outcome is built (`--policy`): its verdict is
+    /// `policy.json` in the run directory and [`RunResult::policy`].
+    pub policy: Option<Arc<crate::policy::Policy>>,
+    /// Signs the run directory's manifest (`--sign KEY`): `manifest.json.minisig`.
+    pub sign: Option<Arc<crate::evidence::SigningKey>>,
 }
 
 impl Default for RunOptions {
@@ -132,6 +140,8 @@ impl Default for RunOptions {
             pcapdroid_api_key: None,
             wait_for_phone: None,
             keylogs: Vec::new(),
+            policy: None,
+            sign: None,
         }
     }
 }
@@ -166,6 +176,11 @@ pub struct RunResult {
     pub identifiers: Vec<Identifier>,
     /// The redactor of this run's identifiers: what shows anything of the run goes through it.
     pub redactor: Arc<Redactor>,
+    /// Each host contacted per step and protocol, with its first frame (`evidence.json`'s
+    /// `contacts`: what policies' host rules name).
+    pub contacts: Vec<crate::outcome::ContactItem>,
+    /// The policy's verdict, when the run was given one.
+    pub policy: Option<crate::policy::PolicyReport>,
 }
 
 /// What a run knows before it captures: set up by `prepare`, read by every later phase.
@@ -296,8 +311,13 @@ pub async fn run(
     }
     observer.analysing();
     let analysis = live.finish().await;
-    let result = build_result(&prepared, &stepped, summary, analysis, source, clock_end);
+    let mut result = build_result(&prepared, &stepped, summary, analysis, source, clock_end);
     files::write_run_files(&prepared, &stepped.windows, &result)?;
+    if let Some(policy) = &options.policy {
+        result.policy = Some(files::write_policy_verdict(&result, policy)?);
+    }
+    // Last: the manifest lists every file the run wrote.
+    files::write_manifest(&prepared, &result, options.sign.as_deref())?;
     observer.finished();
     Ok(result)
 }
@@ -1040,6 +1060,7 @@ fn build_result(
         &p.redactor,
     );
     let traffic = outcome::traffic_by_step(windows, &map, &analysis, &p.redactor);
+    let contacts = outcome::contacts(windows, &map, &analysis, &p.redactor);
     // The analysis read every frame the capture wrote: its count is exact.
     capture.packets = capture.packets.max(analysis.frames);
     RunResult {
@@ -1061,6 +1082,8 @@ fn build_result(
         notes: p.plan.notes.iter().chain(&stepped.notes).cloned().collect(),
         identifiers: p.identifiers.clone(),
         redactor: p.redactor.clone(),
+        contacts,
+        policy: None,
     }
 }
 

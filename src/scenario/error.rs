@@ -34,7 +34,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub(super) fn new(
+    pub(crate) fn new(
         path: &Path,
         source: &str,
         line: usize,
@@ -167,7 +167,7 @@ fn render(diags: &[Diagnostic], omitted: usize) -> String {
 
 /// The candidate closest to `word`, if any is close enough to be a plausible typo. Case, `_` and `-`
 /// are ignored when comparing, so `send_SMS` suggests `send-sms`.
-pub(super) fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
@@ -204,7 +204,7 @@ pub(super) fn did_you_mean<'a>(
 }
 
 /// "did you mean `x`?" or, when nothing is close, the list of valid choices.
-pub(super) fn suggestion(word: &str, candidates: &[&str], what: &str) -> String {
+pub(crate) fn suggestion(word: &str, candidates: &[&str], what: &str) -> String {
     match did_you_mean(word, candidates.iter().copied()) {
         Some(c) => format!("did you mean `{c}`?"),
         None => format!(

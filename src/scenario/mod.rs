@@ -12,9 +12,9 @@
 //! selector and intent types steps carry), the terminal (errors are values; `cli` prints them), the
 //! network, the host's files (an `install` path is checked by the runner's preflight).
 
-mod error;
+pub(crate) mod error;
 mod template;
-mod tree;
+pub(crate) mod tree;
 mod validate;
 
 use std::fmt;
@@ -73,6 +73,9 @@ pub struct Scenario {
     /// scenario's folder: [`Scenario::keylog_sources`]).
     pub keylogs: Vec<KeylogSource>,
     pub steps: Vec<Step>,
+    /// SHA-256 (hex) of the scenario file's bytes as read: the run directory's manifest names the
+    /// exact scenario a run followed.
+    pub sha256: String,
 }
 
 /// One step of a scenario.
@@ -525,6 +528,7 @@ impl Scenario {
             capture: self.capture.clone(),
             keylogs: self.keylogs.clone(),
             steps,
+            sha256: self.sha256.clone(),
         };
         (expanded, canaries)
     }

@@ -10,19 +10,19 @@
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Span};
 
 /// Deeper than any scenario needs (a step's arguments sit at depth 4).
-pub(super) const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 /// A scenario has tens of nodes; a hundred thousand is generous and still bounded.
-pub(super) const MAX_NODES: usize = 100_000;
+pub(crate) const MAX_NODES: usize = 100_000;
 
 /// A 1-based position in the source, in characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Pos {
+pub(crate) struct Pos {
     pub line: usize,
     pub col: usize,
 }
 
 impl Pos {
-    pub(super) const START: Pos = Pos { line: 1, col: 1 };
+    pub(crate) const START: Pos = Pos { line: 1, col: 1 };
 
     fn from_marker(m: &Marker) -> Pos {
         // saphyr-parser lines are already 1-based, columns are 0-based.
@@ -34,7 +34,7 @@ impl Pos {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Node {
+pub(crate) struct Node {
     pub pos: Pos,
     /// Exclusive end; equal to `pos` for empty nodes.
     pub end: Pos,
@@ -42,7 +42,7 @@ pub(super) struct Node {
 }
 
 #[derive(Debug, Clone)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Scalar { text: String, style: ScalarStyle },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
@@ -50,13 +50,13 @@ pub(super) enum Kind {
 
 impl Node {
     /// A plain `~`, `null` or nothing at all: YAML's null, which scenarios treat as "no value".
-    pub(super) fn is_null(&self) -> bool {
+    pub(crate) fn is_null(&self) -> bool {
         matches!(&self.kind, Kind::Scalar { text, style: ScalarStyle::Plain }
             if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
 
     /// What the node is, in the words an error message uses.
-    pub(super) fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match &self.kind {
             _ if self.is_null() => "nothing",
             Kind::Scalar { .. } => "a string",
@@ -65,7 +65,7 @@ impl Node {
         }
     }
 
-    pub(super) fn as_scalar(&self) -> Option<&str> {
+    pub(crate) fn as_scalar(&self) -> Option<&str> {
         match &self.kind {
             Kind::Scalar { text, .. } => Some(text),
             _ => None,
@@ -73,7 +73,7 @@ impl Node {
     }
 
     /// Characters to underline: the node's width when it sits on one line, else 1.
-    pub(super) fn width(&self) -> usize {
+    pub(crate) fn width(&self) -> usize {
         if self.end.line == self.pos.line && self.end.col > self.pos.col {
             self.end.col - self.pos.col
         } else {
@@ -84,7 +84,7 @@ impl Node {
 
 /// A syntax or limit error: where and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct SyntaxError {
+pub(crate) struct SyntaxError {
     pub pos: Pos,
     pub message: String,
     pub help: String,
@@ -96,7 +96,7 @@ enum Frame {
 }
 
 /// Parses `text` into the root node of its single document (`None` for an empty file).
-pub(super) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
+pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Node> = None;

@@ -250,6 +250,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Scenario, ScenarioErro
     // YAML breaks lines at a lone CR too, so the parser's line numbers count it; the diagnostics
     // look the line up with `str::lines`, which does not. A lone CR is never content in YAML (it is
     // a line break wherever it appears), so making it an LF changes no value and no position.
+    let sha256 = crate::evidence::sha256_hex(text.as_bytes());
     let normalized;
     let text = if text.contains('\r') {
         normalized = lone_cr_to_lf(text);
@@ -265,7 +266,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Scenario, ScenarioErro
     };
     let scenario = check(&mut cx);
     match scenario {
-        Some(s) if cx.diags.is_empty() && cx.omitted == 0 => Ok(s),
+        Some(s) if cx.diags.is_empty() && cx.omitted == 0 => Ok(Scenario { sha256, ..s }),
         _ => {
             if cx.diags.is_empty() {
                 // Every failing path reports; this guards the invariant instead of returning Ok.
@@ -400,6 +401,7 @@ fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
         capture: capture?,
         keylogs: keylogs?,
         steps: steps?,
+        sha256: String::new(),
     })
 }
 
