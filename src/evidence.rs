@@ -288,13 +288,20 @@ impl SigningKey {
                 "give the `.key` file `minisign -G` wrote (not the `.pub`)",
             )
         };
+        let text = repair_unencrypted_checksum(&text).unwrap_or(text);
         let boxed = || minisign::SecretKeyBox::from_string(&text);
         let key = match minisign::SecretKey::from_unencrypted_box(boxed().map_err(not_a_key)?) {
             Ok(key) => key,
+            Err(e) if !e.to_string().contains("encrypted") => {
+                return Err(key_err(
+                    format!("not a minisign secret key ({e})"),
+                    "give the `.key` file `minisign -G` wrote (not the `.pub`)",
+                ));
+            }
             Err(_) => {
                 let Some(password) = password else {
                     return Err(key_err(
-                        "the secret key is password-protected, or not a minisign secret key".into(),
+                        "the secret key is password-protected".into(),
                         "put its password in the TATTLE_SIGN_PASSWORD environment variable, or \
                          make a key without one for CI: `minisign -G -W -p tattle.pub -s tattle.key`",
                     ));
@@ -309,6 +316,32 @@ impl SigningKey {
         };
         Ok(SigningKey { key })
     }
+}
+
+/// Debian's `minisign -G -W` (0.11) writes an unencrypted key with an all-zero checksum, which the
+/// crate takes for a corrupted or still-encrypted key; the C tool does not check it for such keys.
+/// Returns the key text with the checksum computed as minisign defines it (BLAKE2b-256 of the
+/// signature algorithm, key id and secret key), for an unencrypted key with a zero checksum only.
+fn repair_unencrypted_checksum(text: &str) -> Option<String> {
+    use base64::Engine as _;
+    use blake2::digest::{Update as _, VariableOutput as _};
+    // sig_alg 2, kdf_alg 2, chk_alg 2, salt 32, opslimit 8, memlimit 8, key id 8, key 64, chk 32.
+    const KEY_ID: std::ops::Range<usize> = 54..62;
+    const SECRET: std::ops::Range<usize> = 62..126;
+    const CHECKSUM: std::ops::Range<usize> = 126..158;
+    let mut lines = text.lines();
+    let comment = lines.next()?;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut bytes = engine.decode(lines.next()?.trim()).ok()?;
+    if bytes.len() != CHECKSUM.end || bytes[2..4] != [0, 0] || bytes[CHECKSUM].iter().any(|&b| b != 0) {
+        return None;
+    }
+    let mut hasher = blake2::Blake2bVar::new(CHECKSUM.len()).ok()?;
+    hasher.update(&bytes[0..2]);
+    hasher.update(&bytes[KEY_ID]);
+    hasher.update(&bytes[SECRET]);
+    hasher.finalize_variable(&mut bytes[CHECKSUM]).ok()?;
+    Some(format!("{comment}\n{}\n", engine.encode(&bytes)))
 }
 
 /// Signs `dir/manifest.json` into `dir/manifest.json.minisig` (0600), with a trusted comment naming
@@ -577,5 +610,29 @@ mod tests {
             verify(other.path(), None),
             Err(EvidenceError::NoManifest { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod minisign_keys {
+    use super::*;
+
+    /// Keys made by Debian's `minisign -G`: without a password, and with one.
+    #[test]
+    fn keys_made_by_minisign_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (public, secret) = (dir.path().join("k.pub"), dir.path().join("k.key"));
+        let status = std::process::Command::new("minisign")
+            .args(["-G", "-W", "-p"])
+            .arg(&public)
+            .arg("-s")
+            .arg(&secret)
+            .output()
+            .expect("minisign (apt-get install minisign)");
+        assert!(status.status.success());
+        let key = SigningKey::load(&secret, None);
+        assert!(key.is_ok(), "{key:?}");
+        let err = SigningKey::load(&public, None).unwrap_err().to_string();
+        assert!(err.contains("not a minisign secret key"), "{err}");
     }
 }

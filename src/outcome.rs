@@ -19,7 +19,7 @@ use tattle_analysis::{Analysis, Protocol, Timestamp};
 use tattle_analysis::{Redactor, sanitize};
 
 /// One step's time window on the host clock, as the runner recorded it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepWindow {
     /// 1-based position in the scenario.
     pub index: usize,
@@ -42,7 +42,7 @@ pub(crate) const BEFORE_STEPS: &str = "0 before-steps";
 pub(crate) const AFTER_STEPS: &str = "after-steps";
 
 /// The redacted, comparable result of one run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Outcome {
     pub scenario: String,
     pub firmware: String,
@@ -50,14 +50,14 @@ pub struct Outcome {
     pub steps: Vec<StepOutcome>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OutcomeDevice {
     pub manufacturer: String,
     pub model: String,
     pub android: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepOutcome {
     /// `4 send-sms`.
     pub step: String,
@@ -68,14 +68,14 @@ pub struct StepOutcome {
 }
 
 /// A host the handset talked to in a step, and over what.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostContact {
     pub host: String,
     pub protocols: Vec<String>,
 }
 
 /// An identifier that left the handset.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Leak {
     /// `<imei>`: the kind, never the value.
     pub identifier: String,
@@ -96,7 +96,7 @@ impl Outcome {
 }
 
 /// One finding with what a person needs to find the packet: frame number and step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvidenceItem {
     pub step: String,
     pub identifier: String,
@@ -112,7 +112,7 @@ pub struct EvidenceItem {
 
 /// How much a step sent, and how much of it could not be inspected. Kept beside the outcome, not in it:
 /// byte counts change from run to run, and snapshots must not.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepTraffic {
     pub step: String,
     /// Payload bytes the handset sent in flows that started in this step.

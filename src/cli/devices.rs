@@ -39,8 +39,8 @@ pub(crate) struct DevicesArgs {
 }
 
 /// The `devices --format json` document.
-#[derive(Serialize)]
-struct DevicesDocument<'a> {
+#[derive(Serialize, schemars::JsonSchema)]
+pub(crate) struct DevicesDocument<'a> {
     format_version: u32,
     devices: &'a [DeviceReport],
 }

@@ -10,6 +10,7 @@
 mod analyze;
 mod demo;
 mod devices;
+mod schema;
 mod evidence;
 mod progress;
 

@@ -25,7 +25,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 const PROBE: &str = "sh -c id";
 
 /// How a command runs as root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub enum RootForm {
     /// adbd itself runs as root (`adb root` was done, or the build's adbd is root): commands as
     /// they are.
@@ -60,7 +60,7 @@ impl RootForm {
 }
 
 /// What was found about root on a device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RootAccess {
     /// The form that works, if any.
     pub form: Option<RootForm>,

@@ -100,7 +100,7 @@ impl<'a> Fingerprint<'a> {
 }
 
 /// Where a firmware key was made from (`firmware_source` in run.json).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FirmwareSource {
     /// `ro.build.fingerprint`: its brand, device, build id and incremental.

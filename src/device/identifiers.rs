@@ -53,7 +53,7 @@ impl Default for ReadOptions {
 }
 
 /// Whether an identifier was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Read,
@@ -64,7 +64,7 @@ pub enum Status {
 }
 
 /// One identifier's reading: how it was read, or why not. The value is never serialised.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, schemars::JsonSchema)]
 pub struct Reading {
     pub kind: String,
     /// SIM slot (0-based, as Android counts) for per-SIM identifiers.
@@ -167,7 +167,7 @@ fn fix_for(kind: &str) -> String {
 
 /// Everything read from a device: one reading per identifier (per slot for SIM ones), and what
 /// was found about root when it was looked at.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct IdentifierReport {
     pub readings: Vec<Reading>,
     /// `None` when root was not needed (and so not probed) or not allowed.

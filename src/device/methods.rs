@@ -41,7 +41,7 @@ pub struct Call {
 }
 
 /// How sure the order of a release's codes is (research §0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Evidence {
     /// Read from AOSP at a release tag or Google's SDK sources, or a compiled stub of that release.

@@ -60,7 +60,7 @@ pub enum DeviceError {
 }
 
 /// Who the handset is: read from its properties, recorded in every run and outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeviceIdentity {
     pub serial: String,
     pub manufacturer: String,
@@ -148,7 +148,7 @@ impl DeviceIdentity {
 }
 
 /// An identifier the device would not give, with the reason, so the user can supply it (`--id`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct MissingIdentifier {
     pub kind: String,
     pub reason: String,

@@ -28,7 +28,7 @@ const CAPTURE_PROBE: Duration = Duration::from_secs(10);
 const PCAPDROID: &str = "com.emanuelef.remote_capture";
 
 /// One device as `tattle devices` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DeviceReport {
     pub serial: String,
     /// The adb server's state (`device`, `unauthorized`, `offline`, …).
@@ -54,14 +54,14 @@ pub struct DeviceReport {
     pub clock_offset_seconds: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MethodTable {
     pub android: &'static str,
     pub evidence: Evidence,
 }
 
 /// Whether a way of capturing this device's traffic works.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CaptureSource {
     /// `device-tcpdump` (what `tattle run` uses), `pcapdroid`, `host`.
     pub source: &'static str,
@@ -69,7 +69,7 @@ pub struct CaptureSource {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaptureStatus {
     /// Measured: it captures.

@@ -27,7 +27,7 @@ pub struct Analysed {
 }
 
 /// The JSON document (docs/analysis-json.md). Every name in it went through the `Redactor`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub format_version: u32,
     pub frames: u64,
@@ -37,6 +37,7 @@ pub struct Report {
     pub dns_names: Vec<DnsOut>,
     /// Flows by how they ended (`fin`, `half_fin`, `reset`, `idle`, `reused`, `evicted`,
     /// `capture_end`).
+    #[schemars(with = "BTreeMap<String, u64>")]
     pub flow_ends: BTreeMap<FlowEnd, u64>,
     pub damage: Vec<DamageOut>,
     pub limits: Vec<NoteOut>,
@@ -45,7 +46,7 @@ pub struct Report {
     pub unlisted: Unlisted,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Totals {
     /// Finding groups listed.
     pub findings: usize,
@@ -64,7 +65,7 @@ pub struct Totals {
     pub threads: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct FindingOut {
     /// The identifier's kind, never its value.
     pub identifier: String,
@@ -72,6 +73,8 @@ pub struct FindingOut {
     pub host: String,
     /// The registrable part of `host` (eTLD+1), when it is a name.
     pub domain: Option<String>,
+    /// How the host was learnt: `sni`, `http`, `dns`, `ip`.
+    #[schemars(with = "String")]
     pub host_source: HostSource,
     pub protocol: &'static str,
     pub location: String,
@@ -83,11 +86,12 @@ pub struct FindingOut {
     pub frames: Vec<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct HostOut {
     pub host: String,
     pub domain: Option<String>,
     /// How the name was learnt, best first: sni, http, dns, ip.
+    #[schemars(with = "Vec<String>")]
     pub how: Vec<HostSource>,
     pub protocols: Vec<&'static str>,
     pub flows: u64,
@@ -98,27 +102,27 @@ pub struct HostOut {
     pub gap_bytes: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DnsOut {
     pub name: String,
     pub count: u64,
     pub first_frame: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DamageOut {
     pub offset: Option<u64>,
     pub after_frame: u64,
     pub what: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct NoteOut {
     pub after_frame: u64,
     pub what: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Unlisted {
     pub hosts: u64,
     pub finding_groups: u64,

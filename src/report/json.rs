@@ -26,7 +26,7 @@ pub const DIFF_FORMAT_VERSION: u32 = 1;
 
 /// `tattle run --format json`: a run's outcome, its evidence and its comparison with the accepted
 /// snapshot.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RunReport<'a> {
     pub format_version: u32,
     /// The run directory (`capture.pcap`, `run.json`, `evidence.json`, `outcome.snap`, `report.txt`).
@@ -53,7 +53,7 @@ pub struct RunReport<'a> {
 }
 
 /// How the outcome compares with its accepted snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ComparisonOut {
     /// Equal to the accepted snapshot.
@@ -82,7 +82,7 @@ impl ComparisonOut {
 }
 
 /// What the capture recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CaptureOut {
     /// The capture's file name in the run directory.
     pub file: String,
@@ -110,7 +110,7 @@ impl From<&CaptureSummary> for CaptureOut {
 /// A run directory's `run.json`: the run's facts — the device, the step windows, the clock offset,
 /// the capture — with kinds of identifiers but never their values. Written also when the capture
 /// could not start (`error` set, `capture` null, no steps).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RunRecord<'a> {
     pub format_version: u32,
     pub scenario: &'a str,
@@ -152,7 +152,7 @@ pub struct RunRecord<'a> {
 }
 
 /// A run directory's `evidence.json`: every finding with its frame, and the bytes per step.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct EvidenceRecord<'a> {
     pub format_version: u32,
     pub findings: &'a [EvidenceItem],
@@ -162,7 +162,7 @@ pub struct EvidenceRecord<'a> {
 }
 
 /// `tattle diff --format json`: what changed between outcome A and outcome B.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DiffReport<'a> {
     pub format_version: u32,
     /// What A is (the path given).

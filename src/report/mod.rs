@@ -142,7 +142,7 @@ fn group_leaks(leaks: &[Leak]) -> BTreeMap<LeakKey, Vec<String>> {
 }
 
 /// What changed in one step between outcome A and outcome B.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct StepDiff {
     pub step: String,
     /// Leaks in B that A did not have.

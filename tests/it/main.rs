@@ -13,6 +13,7 @@ mod many_devices;
 mod outcomes;
 mod pcapdroid;
 mod personas;
+mod policy_evidence;
 mod runs;
 mod scenario_files;
 mod support;
