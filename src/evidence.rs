@@ -153,7 +153,9 @@ pub enum EvidenceError {
         what: String,
         help: String,
     },
-    #[error("the run directory holds more than {MAX_FILES} files or is nested deeper than {MAX_DEPTH}")]
+    #[error(
+        "the run directory holds more than {MAX_FILES} files or is nested deeper than {MAX_DEPTH}"
+    )]
     TooLarge,
 }
 
@@ -165,7 +167,12 @@ pub fn hash_files(dir: &Path) -> Result<Vec<FileEntry>, EvidenceError> {
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<FileEntry>) -> Result<(), EvidenceError> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    depth: usize,
+    out: &mut Vec<FileEntry>,
+) -> Result<(), EvidenceError> {
     if depth > MAX_DEPTH {
         return Err(EvidenceError::TooLarge);
     }
@@ -333,7 +340,10 @@ fn repair_unencrypted_checksum(text: &str) -> Option<String> {
     let comment = lines.next()?;
     let engine = base64::engine::general_purpose::STANDARD;
     let mut bytes = engine.decode(lines.next()?.trim()).ok()?;
-    if bytes.len() != CHECKSUM.end || bytes[2..4] != [0, 0] || bytes[CHECKSUM].iter().any(|&b| b != 0) {
+    if bytes.len() != CHECKSUM.end
+        || bytes[2..4] != [0, 0]
+        || bytes[CHECKSUM].iter().any(|&b| b != 0)
+    {
         return None;
     }
     let mut hasher = blake2::Blake2bVar::new(CHECKSUM.len()).ok()?;
@@ -413,9 +423,14 @@ impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Problem::BadManifest(why) => write!(f, "{MANIFEST_FILE}: {why}"),
-            Problem::Changed { path } => write!(f, "{path}: changed since the manifest was written (its SHA-256 differs)"),
+            Problem::Changed { path } => write!(
+                f,
+                "{path}: changed since the manifest was written (its SHA-256 differs)"
+            ),
             Problem::Missing { path } => write!(f, "{path}: listed in the manifest but missing"),
-            Problem::Unlisted { path } => write!(f, "{path}: not listed in the manifest (added later)"),
+            Problem::Unlisted { path } => {
+                write!(f, "{path}: not listed in the manifest (added later)")
+            }
             Problem::BadSignature(why) => write!(f, "{SIGNATURE_FILE}: {why}"),
         }
     }
@@ -453,9 +468,12 @@ pub fn verify(dir: &Path, public_key: Option<&Path>) -> Result<Verification, Evi
     let mut files_ok = 0;
     match serde_json::from_slice::<ManifestFiles>(&bytes) {
         Err(e) => problems.push(Problem::BadManifest(format!("not a tattle manifest ({e})"))),
-        Ok(m) if m.format_version != MANIFEST_FORMAT_VERSION => problems.push(Problem::BadManifest(
-            format!("format_version {} (this tattle reads {MANIFEST_FORMAT_VERSION})", m.format_version),
-        )),
+        Ok(m) if m.format_version != MANIFEST_FORMAT_VERSION => {
+            problems.push(Problem::BadManifest(format!(
+                "format_version {} (this tattle reads {MANIFEST_FORMAT_VERSION})",
+                m.format_version
+            )))
+        }
         Ok(m) => {
             let present = hash_files(dir)?;
             for entry in &m.files {
@@ -536,9 +554,18 @@ fn check_signature(
     let Ok(sig) = minisign::SignatureBox::from_string(&sig_text) else {
         return Ok(Err("not a minisign signature".into()));
     };
-    let verified = minisign::verify(&pk, &sig, std::io::Cursor::new(manifest), true, false, false);
+    let verified = minisign::verify(
+        &pk,
+        &sig,
+        std::io::Cursor::new(manifest),
+        true,
+        false,
+        false,
+    );
     Ok(match verified {
-        Ok(()) => Ok(tattle_analysis::sanitize(&sig.trusted_comment().unwrap_or_default())),
+        Ok(()) => Ok(tattle_analysis::sanitize(
+            &sig.trusted_comment().unwrap_or_default(),
+        )),
         Err(e) => Err(format!("does not verify with {}: {e}", pk_path.display())),
     })
 }

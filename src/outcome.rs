@@ -68,14 +68,18 @@ pub struct StepOutcome {
 }
 
 /// A host the handset talked to in a step, and over what.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct HostContact {
     pub host: String,
     pub protocols: Vec<String>,
 }
 
 /// An identifier that left the handset.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Leak {
     /// `<imei>`: the kind, never the value.
     pub identifier: String,
@@ -288,7 +292,9 @@ pub(crate) fn build(
 /// A host contacted in a step over a protocol, with the first frame that shows it: what a policy's
 /// host rules name when they are broken (the outcome's `hosts` carry no frames, so snapshots stay
 /// stable).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct ContactItem {
     pub step: String,
     pub host: String,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::{Exit, load_scenario, print_run_notes, progress::TerminalProgress};
-use crate::capture::keylog::KeylogSource;
 use crate::adb::AdbServer;
+use crate::capture::keylog::KeylogSource;
 use crate::device::Device;
 use crate::report;
 use crate::runner::{self, RunOptions};

@@ -68,7 +68,10 @@ pub(crate) fn check(args: CheckArgs) -> anyhow::Result<Exit> {
         }
         Ok(_) => {}
         Err(EvidenceError::NoManifest { .. }) => {
-            tracing::warn!("{}: no manifest: the run's files are not verified", args.run_dir.display());
+            tracing::warn!(
+                "{}: no manifest: the run's files are not verified",
+                args.run_dir.display()
+            );
         }
         Err(e) => return Err(e.into()),
     }

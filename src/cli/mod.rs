@@ -10,9 +10,9 @@
 mod analyze;
 mod demo;
 mod devices;
-mod schema;
 mod evidence;
 mod progress;
+mod schema;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -97,6 +97,12 @@ enum Command {
     /// Check a run directory against its manifest (and signature, with --key): exit 1 when a
     /// file was changed, removed or added (docs/evidence.md).
     Verify(evidence::VerifyArgs),
+    /// Print the JSON Schema of one of tattle's documents (`run`, `run-record`, `evidence`,
+    /// `manifest`, `policy`, `diff`, `analyze`, `devices`), as checked in under schema/.
+    Schema {
+        /// The document; without it, the list.
+        document: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -249,6 +255,7 @@ pub fn main() -> ExitCode {
             | Command::Devices(_)
             | Command::Check(_)
             | Command::Verify(_)
+            | Command::Schema { .. }
     ) {
         // SAFETY: setting a signal disposition before any thread starts.
         unsafe {
@@ -311,6 +318,7 @@ async fn dispatch(command: Command, server: AdbServer) -> anyhow::Result<Exit> {
         Command::Devices(args) => devices::run(args, server).await,
         Command::Check(args) => evidence::check(args),
         Command::Verify(args) => evidence::verify(args),
+        Command::Schema { document } => schema::print(document.as_deref()),
     }
 }
 

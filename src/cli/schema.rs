@@ -16,24 +16,40 @@ use crate::report::capture::Report as AnalyzeReport;
 use crate::report::json::{DiffReport, EvidenceRecord, RunRecord, RunReport};
 
 /// Where the schemas live in the repository.
-pub(crate) const DIR: &str = "schema";
+#[cfg(test)]
+const DIR: &str = "schema";
 
 /// `(file name, schema)` of each document, in the order docs/json-schema.md lists them.
 pub(crate) fn documents() -> Vec<(&'static str, Schema)> {
     vec![
-        ("run.schema.json", titled::<RunReport<'static>>("tattle run --format json")),
-        ("run-record.schema.json", titled::<RunRecord<'static>>("run.json in a run directory")),
+        (
+            "run.schema.json",
+            titled::<RunReport<'static>>("tattle run --format json"),
+        ),
+        (
+            "run-record.schema.json",
+            titled::<RunRecord<'static>>("run.json in a run directory"),
+        ),
         (
             "evidence.schema.json",
             titled::<EvidenceRecord<'static>>("evidence.json in a run directory"),
         ),
-        ("manifest.schema.json", titled::<Manifest>("manifest.json in a run directory")),
+        (
+            "manifest.schema.json",
+            titled::<Manifest>("manifest.json in a run directory"),
+        ),
         (
             "policy.schema.json",
             titled::<PolicyReport>("tattle check --format json; policy.json in a run directory"),
         ),
-        ("diff.schema.json", titled::<DiffReport<'static>>("tattle diff --format json")),
-        ("analyze.schema.json", titled::<AnalyzeReport>("tattle analyze --format json")),
+        (
+            "diff.schema.json",
+            titled::<DiffReport<'static>>("tattle diff --format json"),
+        ),
+        (
+            "analyze.schema.json",
+            titled::<AnalyzeReport>("tattle analyze --format json"),
+        ),
         (
             "devices.schema.json",
             titled::<super::devices::DevicesDocument<'static>>("tattle devices --format json"),
@@ -45,6 +61,33 @@ fn titled<T: schemars::JsonSchema>(what: &str) -> Schema {
     let mut schema = schemars::schema_for!(T);
     schema.insert("title".into(), format!("tattle: {what}").into());
     schema
+}
+
+/// `tattle schema [DOCUMENT]`: the list of documents, or one's schema.
+pub(crate) fn print(document: Option<&str>) -> anyhow::Result<super::Exit> {
+    let documents = documents();
+    let name_of = |file: &str| file.trim_end_matches(".schema.json").to_string();
+    let Some(wanted) = document else {
+        for (file, _) in &documents {
+            println!("{}", name_of(file));
+        }
+        return Ok(super::Exit::Clean);
+    };
+    match documents.iter().find(|(file, _)| name_of(file) == wanted) {
+        Some((_, schema)) => {
+            print!("{}", render(schema));
+            Ok(super::Exit::Clean)
+        }
+        None => {
+            let names: Vec<String> = documents.iter().map(|(f, _)| name_of(f)).collect();
+            eprintln!(
+                "error: no document `{}`\n  help: one of: {}",
+                tattle_analysis::sanitize(wanted),
+                names.join(", ")
+            );
+            Ok(super::Exit::Environment)
+        }
+    }
 }
 
 /// A schema as the checked-in file holds it.
@@ -87,7 +130,10 @@ mod tests {
         let names: Vec<&str> = documents().iter().map(|(n, _)| *n).collect();
         for entry in std::fs::read_dir(&dir).unwrap() {
             let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(names.contains(&name.as_str()), "schema/{name} is no document's");
+            assert!(
+                names.contains(&name.as_str()),
+                "schema/{name} is no document's"
+            );
         }
     }
 

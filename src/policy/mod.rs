@@ -216,10 +216,7 @@ impl Policy {
                             push(contact_violation(
                                 rule,
                                 contact,
-                                format!(
-                                    "{} contacted over {}",
-                                    contact.host, contact.protocol
-                                ),
+                                format!("{} contacted over {}", contact.host, contact.protocol),
                             ));
                         }
                     }
@@ -286,13 +283,10 @@ impl Rule {
 
 impl Conditions {
     fn matches_finding(&self, f: &EvidenceItem) -> bool {
-        let kind = f
-            .identifier
-            .trim_start_matches('<')
-            .trim_end_matches('>');
+        let kind = f.identifier.trim_start_matches('<').trim_end_matches('>');
         (self.identifiers.is_empty() || self.identifiers.iter().any(|k| k == kind))
             && self.matches_host_and_protocol(&f.host, &f.protocol)
-            && (self.encodings.is_empty() || self.encodings.iter().any(|e| *e == f.encoding))
+            && (self.encodings.is_empty() || self.encodings.contains(&f.encoding))
             && (self.locations.is_empty() || self.locations.iter().any(|g| g.matches(&f.location)))
     }
 

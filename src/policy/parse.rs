@@ -73,7 +73,10 @@ impl Ctx<'_> {
             _ => {
                 self.at(
                     node,
-                    format!("expected a {what} or a list of them, found {}", node.describe()),
+                    format!(
+                        "expected a {what} or a list of them, found {}",
+                        node.describe()
+                    ),
                     format!("e.g. `{what}` or `[a, b]`"),
                 );
                 Vec::new()
@@ -97,7 +100,12 @@ impl Ctx<'_> {
     }
 
     /// Reports keys not in `known` (with did-you-mean) and returns the entries.
-    fn entries<'n>(&mut self, node: &'n Node, known: &[&str], what: &str) -> Vec<(&'n str, &'n Node)> {
+    fn entries<'n>(
+        &mut self,
+        node: &'n Node,
+        known: &[&str],
+        what: &str,
+    ) -> Vec<(&'n str, &'n Node)> {
         let Kind::Map(entries) = &node.kind else {
             return Vec::new();
         };
@@ -105,7 +113,11 @@ impl Ctx<'_> {
         let mut seen: Vec<&str> = Vec::new();
         for (k, v) in entries {
             let Some(key) = k.as_scalar() else {
-                self.at(k, format!("{what} keys are strings"), format!("valid keys: {}", known.join(", ")));
+                self.at(
+                    k,
+                    format!("{what} keys are strings"),
+                    format!("valid keys: {}", known.join(", ")),
+                );
                 continue;
             };
             if !known.contains(&key) {
@@ -180,7 +192,10 @@ fn check(cx: &mut Ctx<'_>) -> Vec<Rule> {
     if !matches!(root.kind, Kind::Map(_)) {
         cx.at(
             &root,
-            format!("a policy is a mapping with `rules:`, this is {}", root.describe()),
+            format!(
+                "a policy is a mapping with `rules:`, this is {}",
+                root.describe()
+            ),
             "start the file with `rules:`".into(),
         );
         return Vec::new();
@@ -188,14 +203,12 @@ fn check(cx: &mut Ctx<'_>) -> Vec<Rule> {
     let mut rules_node = None;
     for (key, value) in cx.entries(&root, TOP_KEYS, "the policy") {
         match key {
-            "version" => {
-                if value.as_scalar() != Some("1") {
-                    cx.at(
-                        value,
-                        "unsupported policy version".into(),
-                        "this tattle reads `version: 1`".into(),
-                    );
-                }
+            "version" if value.as_scalar() != Some("1") => {
+                cx.at(
+                    value,
+                    "unsupported policy version".into(),
+                    "this tattle reads `version: 1`".into(),
+                );
             }
             "rules" => rules_node = Some(value),
             _ => {}
@@ -258,7 +271,11 @@ fn rule(cx: &mut Ctx<'_>, number: usize, node: &Node) -> Option<Rule> {
                 Some(n) if !value.is_null() => name = Some(tattle_analysis::sanitize(n)),
                 _ => {
                     ok = false;
-                    cx.at(value, "`name` is a string".into(), "e.g. `name: no-imei-to-vendor`".into());
+                    cx.at(
+                        value,
+                        "`name` is a string".into(),
+                        "e.g. `name: no-imei-to-vendor`".into(),
+                    );
                 }
             },
             "deny" | "allow" if check.is_some() => {
@@ -305,7 +322,10 @@ fn deny(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
     if !matches!(node.kind, Kind::Map(_)) {
         cx.at(
             node,
-            format!("`deny` is a mapping of conditions, this is {}", node.describe()),
+            format!(
+                "`deny` is a mapping of conditions, this is {}",
+                node.describe()
+            ),
             "e.g. `deny: { identifier: imei, to: \"*.example.com\", protocol: http }`".into(),
         );
         return None;
@@ -332,7 +352,10 @@ fn deny(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
                     if !is_valid_kind(&kind) || close.is_some() {
                         let help = match close {
                             Some(k) => format!("did you mean `{k}`?"),
-                            None => format!("kinds are snake_case names: {}, or `any`", kinds::ALL.join(", ")),
+                            None => format!(
+                                "kinds are snake_case names: {}, or `any`",
+                                kinds::ALL.join(", ")
+                            ),
                         };
                         cx.at(&n, format!("unknown identifier kind `{kind}`"), help);
                     } else {
@@ -346,11 +369,21 @@ fn deny(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
                     if PROTOCOLS.contains(&p.as_str()) {
                         c.protocols.push(p);
                     } else {
-                        cx.at(&n, format!("unknown protocol `{p}`"), suggestion(&p, PROTOCOLS, "protocols"));
+                        cx.at(
+                            &n,
+                            format!("unknown protocol `{p}`"),
+                            suggestion(&p, PROTOCOLS, "protocols"),
+                        );
                     }
                 }
             }
-            "encoding" => c.encodings = cx.strings(value, "encoding").into_iter().map(|(e, _)| e).collect(),
+            "encoding" => {
+                c.encodings = cx
+                    .strings(value, "encoding")
+                    .into_iter()
+                    .map(|(e, _)| e)
+                    .collect()
+            }
             "location" => c.locations = cx.globs(value, "location glob"),
             _ => {}
         }
@@ -396,7 +429,11 @@ fn step_names(cx: &mut Ctx<'_>, node: &Node) -> Vec<String> {
         if known {
             out.push(step);
         } else {
-            cx.at(&n, format!("no step is called `{step}`"), suggestion(name, &names, "steps"));
+            cx.at(
+                &n,
+                format!("no step is called `{step}`"),
+                suggestion(name, &names, "steps"),
+            );
         }
     }
     out

@@ -2,7 +2,14 @@ use std::path::Path;
 
 use super::*;
 
-fn finding(step: &str, kind: &str, host: &str, protocol: &str, encoding: &str, frame: u64) -> EvidenceItem {
+fn finding(
+    step: &str,
+    kind: &str,
+    host: &str,
+    protocol: &str,
+    encoding: &str,
+    frame: u64,
+) -> EvidenceItem {
     EvidenceItem {
         step: step.into(),
         identifier: format!("<{kind}>"),
@@ -38,8 +45,22 @@ fn problems(text: &str) -> String {
 fn facts() -> (Vec<EvidenceItem>, Vec<ContactItem>) {
     (
         vec![
-            finding("4 send-sms", "imei", "msg.kestrelcloud.net", "http", "plain", 71),
-            finding("4 send-sms", "phone_number", "msg.kestrelcloud.net", "http", "md5", 73),
+            finding(
+                "4 send-sms",
+                "imei",
+                "msg.kestrelcloud.net",
+                "http",
+                "plain",
+                71,
+            ),
+            finding(
+                "4 send-sms",
+                "phone_number",
+                "msg.kestrelcloud.net",
+                "http",
+                "md5",
+                73,
+            ),
         ],
         vec![
             contact("1 fresh-setup", "activate.kestrelcloud.net", "dns", 3),
@@ -62,12 +83,27 @@ fn a_denied_identifier_to_a_host_glob_is_a_violation_with_step_host_and_frame() 
     assert_eq!(v.violations.len(), 1, "{v:?}");
     let hit = &v.violations[0];
     assert_eq!(
-        (hit.rule.as_str(), hit.rule_line, hit.step.as_str(), hit.host.as_str(), hit.frame),
-        ("no-imei-to-vendor", 2, "4 send-sms", "msg.kestrelcloud.net", 71)
+        (
+            hit.rule.as_str(),
+            hit.rule_line,
+            hit.step.as_str(),
+            hit.host.as_str(),
+            hit.frame
+        ),
+        (
+            "no-imei-to-vendor",
+            2,
+            "4 send-sms",
+            "msg.kestrelcloud.net",
+            71
+        )
     );
     assert_eq!(hit.identifier.as_deref(), Some("<imei>"));
     let text = v.render();
-    assert!(text.contains("rule `no-imei-to-vendor` (policy.yaml:2) in step 4 send-sms"), "{text}");
+    assert!(
+        text.contains("rule `no-imei-to-vendor` (policy.yaml:2) in step 4 send-sms"),
+        "{text}"
+    );
     assert!(text.contains("(frame 71)"), "{text}");
 }
 
@@ -93,7 +129,8 @@ fn rules_that_do_not_match_pass() {
 
 #[test]
 fn no_identifier_in_plain_http_anywhere() {
-    let p = policy("rules:\n  - name: no-plain-http\n    deny: { identifier: any, protocol: http }\n");
+    let p =
+        policy("rules:\n  - name: no-plain-http\n    deny: { identifier: any, protocol: http }\n");
     let (findings, contacts) = facts();
     let v = p.evaluate(&findings, &contacts);
     let frames: Vec<u64> = v.violations.iter().map(|x| x.frame).collect();
@@ -107,19 +144,27 @@ fn hosts_outside_the_allow_list_are_named_with_their_first_frame() {
     let v = p.evaluate(&findings, &contacts);
     assert_eq!(v.violations.len(), 1, "{v:?}");
     let hit = &v.violations[0];
-    assert_eq!((hit.rule.as_str(), hit.host.as_str(), hit.frame), ("rule 1", "time.android.com", 9));
+    assert_eq!(
+        (hit.rule.as_str(), hit.host.as_str(), hit.frame),
+        ("rule 1", "time.android.com", 9)
+    );
     assert_eq!(hit.identifier, None);
     // The apex is not `*.`'s: it must be listed itself.
     let p = policy("rules:\n  - allow: ['*.kestrelcloud.net', '*.android.com']\n");
     let apex = [contact("1 fresh-setup", "kestrelcloud.net", "dns", 2)];
     assert_eq!(p.evaluate(&[], &apex).violations.len(), 1);
     // Host globs ignore case, as DNS does.
-    assert!(p.evaluate(&[], &[contact("1 x", "API.KestrelCloud.NET", "tls", 1)]).passed);
+    assert!(
+        p.evaluate(&[], &[contact("1 x", "API.KestrelCloud.NET", "tls", 1)])
+            .passed
+    );
 }
 
 #[test]
 fn a_denied_host_is_a_violation_per_protocol_in_scope() {
-    let p = policy("rules:\n  - deny: { to: msg.kestrelcloud.net, protocol: http }\n    steps: [send-sms]\n");
+    let p = policy(
+        "rules:\n  - deny: { to: msg.kestrelcloud.net, protocol: http }\n    steps: [send-sms]\n",
+    );
     let (findings, contacts) = facts();
     let v = p.evaluate(&findings, &contacts);
     assert_eq!(v.violations.len(), 1);
@@ -140,22 +185,37 @@ fn violations_are_bounded() {
 #[test]
 fn mistakes_are_reported_with_position_and_fix() {
     let e = problems("rules:\n  - deny: { identifier: imie, to: '*.x.com' }\n");
-    assert!(e.starts_with("policy.yaml:2:25: error: unknown identifier kind `imie`"), "{e}");
+    assert!(
+        e.starts_with("policy.yaml:2:25: error: unknown identifier kind `imie`"),
+        "{e}"
+    );
     assert!(e.contains("did you mean `imei`?"), "{e}");
 
     let e = problems("rules:\n  - deny: { identifier: imei }\n    stepz: [send-sms]\n");
-    assert!(e.contains("policy.yaml:3:5: error: unknown key `stepz` in a rule"), "{e}");
+    assert!(
+        e.contains("policy.yaml:3:5: error: unknown key `stepz` in a rule"),
+        "{e}"
+    );
     assert!(e.contains("did you mean `steps`?"), "{e}");
 
     let e = problems("rules:\n  - deny: { protocol: htp }\n");
-    assert!(e.contains("unknown protocol `htp`") && e.contains("did you mean `http`?"), "{e}");
+    assert!(
+        e.contains("unknown protocol `htp`") && e.contains("did you mean `http`?"),
+        "{e}"
+    );
 
     let e = problems("rules:\n  - allow: ['*.x.com']\n    steps: [send-smss]\n");
-    assert!(e.contains("policy.yaml:3:13: error: no step is called `send-smss`"), "{e}");
+    assert!(
+        e.contains("policy.yaml:3:13: error: no step is called `send-smss`"),
+        "{e}"
+    );
     assert!(e.contains("did you mean `send-sms`?"), "{e}");
 
     let e = problems("rules:\n  - name: x\n");
-    assert!(e.contains("policy.yaml:2:5: error: a rule needs `deny` or `allow`"), "{e}");
+    assert!(
+        e.contains("policy.yaml:2:5: error: a rule needs `deny` or `allow`"),
+        "{e}"
+    );
 
     let e = problems("rules:\n  - deny: {}\n");
     assert!(e.contains("needs at least one condition"), "{e}");
@@ -173,7 +233,10 @@ fn mistakes_are_reported_with_position_and_fix() {
     assert!(e.contains("the policy is empty"), "{e}");
 
     let e = problems("version: 2\nrules: []\n");
-    assert!(e.contains("unsupported policy version") && e.contains("`rules` is empty"), "{e}");
+    assert!(
+        e.contains("unsupported policy version") && e.contains("`rules` is empty"),
+        "{e}"
+    );
     assert!(e.ends_with("error: 2 problems in this policy"), "{e}");
 
     // A custom kind (a scenario's canary) that is no typo of a known one is accepted.

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use super::{Prepared, RunError, RunResult};
 use crate::device;
-use crate::evidence;
 use crate::device::clock::{ClockReading, ClockRecord};
+use crate::evidence;
 use crate::outcome::StepWindow;
 use crate::report::{
     self,

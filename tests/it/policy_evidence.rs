@@ -50,7 +50,16 @@ fn tshark_frame(capture: &Path, n: u64) -> (String, String) {
         .arg("-r")
         .arg(capture)
         .args(["-Y", &format!("frame.number == {n}")])
-        .args(["-T", "fields", "-e", "http.host", "-e", "dns.qry.name", "-e", "frame.protocols"])
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "http.host",
+            "-e",
+            "dns.qry.name",
+            "-e",
+            "frame.protocols",
+        ])
         .env("HOME", std::env::temp_dir())
         .output()
         .expect("tshark");
@@ -73,7 +82,9 @@ fn sha256sum(file: &Path) -> String {
 
 /// `doc` validates against the checked-in `schema/NAME` (docs/json-schema.md).
 fn assert_valid(name: &str, doc: &serde_json::Value) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schema")
+        .join(name);
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
@@ -124,7 +135,9 @@ async fn a_policy_run_signed_checked_and_verified() {
 
     let out = tokio::task::block_in_place(|| {
         tattle()
-            .args(["run", "send-sms", "--device", &serial, "--format", "json", "--runs"])
+            .args([
+                "run", "send-sms", "--device", &serial, "--format", "json", "--runs",
+            ])
             .arg(&runs)
             .arg("--snapshots")
             .arg(repo.join("snapshots"))
@@ -167,18 +180,47 @@ async fn a_policy_run_signed_checked_and_verified() {
     // Every document of the run validates against its checked-in schema; so do the other
     // commands' documents on the same run.
     assert_valid("run.schema.json", &doc);
-    assert_valid("run-record.schema.json", &json_file(&run_dir.join("run.json")));
-    assert_valid("evidence.schema.json", &json_file(&run_dir.join("evidence.json")));
-    assert_valid("manifest.schema.json", &json_file(&run_dir.join("manifest.json")));
-    assert_valid("policy.schema.json", &json_file(&run_dir.join("policy.json")));
+    assert_valid(
+        "run-record.schema.json",
+        &json_file(&run_dir.join("run.json")),
+    );
+    assert_valid(
+        "evidence.schema.json",
+        &json_file(&run_dir.join("evidence.json")),
+    );
+    assert_valid(
+        "manifest.schema.json",
+        &json_file(&run_dir.join("manifest.json")),
+    );
+    assert_valid(
+        "policy.schema.json",
+        &json_file(&run_dir.join("policy.json")),
+    );
     let os = |s: &'static str| std::ffi::OsStr::new(s);
     let analyze = tokio::task::block_in_place(|| {
-        json_output(&[os("analyze"), os("--format"), os("json"), capture.as_os_str()], &port)
+        json_output(
+            &[
+                os("analyze"),
+                os("--format"),
+                os("json"),
+                capture.as_os_str(),
+            ],
+            &port,
+        )
     });
     assert_valid("analyze.schema.json", &analyze);
     let a = repo.join("snapshots/send-sms@kestrel-wren-TP1A.220624.014-V14.0.3.0.TGLMIXM.snap");
     let b = repo.join("snapshots/send-sms@kestrel-wren-TP1A.220624.014-V14.0.4.0.TGLMIXM.snap");
-    let diff = json_output(&[os("diff"), os("--format"), os("json"), a.as_os_str(), b.as_os_str()], &port);
+    let diff = json_output(
+        &[
+            os("diff"),
+            os("--format"),
+            os("json"),
+            a.as_os_str(),
+            b.as_os_str(),
+        ],
+        &port,
+    );
     assert_eq!(diff["same"], false);
     assert_valid("diff.schema.json", &diff);
     let devices = tokio::task::block_in_place(|| {
@@ -197,17 +239,32 @@ async fn a_policy_run_signed_checked_and_verified() {
         .iter()
         .map(|f| f["path"].as_str().unwrap())
         .collect();
-    for file in ["capture.pcap", "run.json", "evidence.json", "outcome.snap", "report.txt", "policy.json"] {
+    for file in [
+        "capture.pcap",
+        "run.json",
+        "evidence.json",
+        "outcome.snap",
+        "report.txt",
+        "policy.json",
+    ] {
         assert!(listed.contains(&file), "{file} not in {listed:?}");
     }
     for f in manifest["files"].as_array().unwrap() {
         let path = run_dir.join(f["path"].as_str().unwrap());
-        assert_eq!(f["sha256"].as_str().unwrap(), sha256sum(&path), "{}", path.display());
+        assert_eq!(
+            f["sha256"].as_str().unwrap(),
+            sha256sum(&path),
+            "{}",
+            path.display()
+        );
     }
     assert_eq!(manifest["tattle_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(manifest["scenario"]["name"], "send-sms");
     let builtin = std::fs::read(repo.join("scenarios/send-sms.yaml")).unwrap();
-    assert_eq!(manifest["scenario"]["sha256"].as_str().unwrap(), tattle::evidence::sha256_hex(&builtin));
+    assert_eq!(
+        manifest["scenario"]["sha256"].as_str().unwrap(),
+        tattle::evidence::sha256_hex(&builtin)
+    );
     assert!(
         manifest["device"]["fingerprint"]
             .as_str()
@@ -221,7 +278,10 @@ async fn a_policy_run_signed_checked_and_verified() {
     for file in ["manifest.json", "policy.json", "evidence.json", "run.json"] {
         let content = std::fs::read_to_string(run_dir.join(file)).unwrap();
         for value in &values {
-            assert!(!content.contains(value.as_str()), "raw identifier in {file}");
+            assert!(
+                !content.contains(value.as_str()),
+                "raw identifier in {file}"
+            );
         }
     }
     for value in &values {
@@ -232,7 +292,13 @@ async fn a_policy_run_signed_checked_and_verified() {
     let (ok, said) = minisign_verifies(&manifest_path, &public);
     assert!(ok, "{said}");
     assert!(said.contains("manifest of run"), "{said}");
-    let out = tattle().arg("verify").arg(&run_dir).arg("--key").arg(&public).output().unwrap();
+    let out = tattle()
+        .arg("verify")
+        .arg(&run_dir)
+        .arg("--key")
+        .arg(&public)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("signature: good"), "{}", text(&out));
 
@@ -250,21 +316,50 @@ async fn a_policy_run_signed_checked_and_verified() {
     assert_valid("policy.schema.json", &again);
     let vendor_only = work.path().join("vendor-only.yaml");
     std::fs::write(&vendor_only, ALLOW_ONLY_VENDOR).unwrap();
-    let out = tattle().arg("check").arg(&run_dir).arg("--policy").arg(&vendor_only).output().unwrap();
+    let out = tattle()
+        .arg("check")
+        .arg(&run_dir)
+        .arg("--policy")
+        .arg(&vendor_only)
+        .output()
+        .unwrap();
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("rule `vendor-only`"), "{said}");
-    assert!(said.contains("time.android.com contacted over dns"), "{said}");
+    assert!(
+        said.contains("time.android.com contacted over dns"),
+        "{said}"
+    );
     let pass = work.path().join("pass.yaml");
-    std::fs::write(&pass, "rules:\n  - deny: { identifier: imei, to: '*.xiaomi.com' }\n").unwrap();
-    let out = tattle().arg("check").arg(&run_dir).arg("--policy").arg(&pass).output().unwrap();
+    std::fs::write(
+        &pass,
+        "rules:\n  - deny: { identifier: imei, to: '*.xiaomi.com' }\n",
+    )
+    .unwrap();
+    let out = tattle()
+        .arg("check")
+        .arg(&run_dir)
+        .arg("--policy")
+        .arg(&pass)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // A broken policy file is a usage error, with its position.
     let bad = work.path().join("bad.yaml");
     std::fs::write(&bad, "rules:\n  - deny: { identifier: imie }\n").unwrap();
-    let out = tattle().arg("check").arg(&run_dir).arg("--policy").arg(&bad).output().unwrap();
+    let out = tattle()
+        .arg("check")
+        .arg(&run_dir)
+        .arg("--policy")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("bad.yaml:2:25: error: unknown identifier kind `imie`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("bad.yaml:2:25: error: unknown identifier kind `imie`"),
+        "{}",
+        text(&out)
+    );
 
     // Tampering: a changed file is named by `verify` (and refused by `check`)...
     let evidence = run_dir.join("evidence.json");
@@ -274,18 +369,42 @@ async fn a_policy_run_signed_checked_and_verified() {
     std::fs::write(&evidence, &changed).unwrap();
     let out = tattle().arg("verify").arg(&run_dir).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("evidence.json: changed"), "{}", text(&out));
-    let out = tattle().arg("check").arg(&run_dir).arg("--policy").arg(&pass).output().unwrap();
+    assert!(
+        text(&out).contains("evidence.json: changed"),
+        "{}",
+        text(&out)
+    );
+    let out = tattle()
+        .arg("check")
+        .arg(&run_dir)
+        .arg("--policy")
+        .arg(&pass)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("tampered"), "{}", text(&out));
     std::fs::write(&evidence, &original).unwrap();
     // ... and a changed manifest breaks the signature, for minisign and for tattle alike.
-    std::fs::write(&manifest_path, manifest_text.replace("send-sms", "send-sms ")).unwrap();
+    std::fs::write(
+        &manifest_path,
+        manifest_text.replace("send-sms", "send-sms "),
+    )
+    .unwrap();
     let (ok, said) = minisign_verifies(&manifest_path, &public);
     assert!(!ok, "{said}");
-    let out = tattle().arg("verify").arg(&run_dir).arg("--key").arg(&public).output().unwrap();
+    let out = tattle()
+        .arg("verify")
+        .arg(&run_dir)
+        .arg("--key")
+        .arg(&public)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("manifest.json.minisig: does not verify"), "{}", text(&out));
+    assert!(
+        text(&out).contains("manifest.json.minisig: does not verify"),
+        "{}",
+        text(&out)
+    );
     bench.finish().await;
 }
 
@@ -301,7 +420,11 @@ fn signing_needs_a_usable_key_before_anything_runs() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("not a minisign secret key"), "{}", text(&out));
+    assert!(
+        text(&out).contains("not a minisign secret key"),
+        "{}",
+        text(&out)
+    );
     let out = tattle().arg("verify").arg(work.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("no manifest.json"), "{}", text(&out));
