@@ -157,6 +157,9 @@ pub enum EvidenceError {
         "the run directory holds more than {MAX_FILES} files or is nested deeper than {MAX_DEPTH}"
     )]
     TooLarge,
+    /// Something in the run directory is neither a file nor a directory.
+    #[error("{path}: not a regular file (a symlink, FIFO or device): tattle never writes one")]
+    NotRegular { path: String },
 }
 
 /// Hashes every file under `dir` but the manifest and its signature.
@@ -190,9 +193,13 @@ fn walk(
         }
         if kind.is_dir() {
             walk(root, &path, depth + 1, out)?;
+        } else if !kind.is_file() {
+            // A symlink, FIFO or device was not written by tattle, and opening one could read
+            // forever (`/dev/zero`) or block (a FIFO): never followed, reported.
+            return Err(EvidenceError::NotRegular {
+                path: tattle_analysis::sanitize(&rel),
+            });
         } else {
-            // Symlinks are listed by their target's bytes as opened; a dangling one fails here
-            // and names itself.
             if out.len() >= MAX_FILES {
                 return Err(EvidenceError::TooLarge);
             }
@@ -417,6 +424,8 @@ pub enum Problem {
     Unlisted { path: String },
     /// The signature does not verify with the given public key.
     BadSignature(String),
+    /// A symlink, FIFO or device in the run directory (the files were not compared).
+    NotRegular { path: String },
 }
 
 impl std::fmt::Display for Problem {
@@ -432,6 +441,10 @@ impl std::fmt::Display for Problem {
                 write!(f, "{path}: not listed in the manifest (added later)")
             }
             Problem::BadSignature(why) => write!(f, "{SIGNATURE_FILE}: {why}"),
+            Problem::NotRegular { path } => write!(
+                f,
+                "{path}: not a regular file (a symlink, FIFO or device): the files were not compared"
+            ),
         }
     }
 }
@@ -474,36 +487,11 @@ pub fn verify(dir: &Path, public_key: Option<&Path>) -> Result<Verification, Evi
                 m.format_version
             )))
         }
-        Ok(m) => {
-            let present = hash_files(dir)?;
-            for entry in &m.files {
-                if !safe_relative(&entry.path) {
-                    problems.push(Problem::BadManifest(format!(
-                        "lists `{}`, which is not a path inside the run directory",
-                        tattle_analysis::sanitize(&entry.path)
-                    )));
-                    continue;
-                }
-                match present.iter().find(|p| p.path == entry.path) {
-                    None => problems.push(Problem::Missing {
-                        path: entry.path.clone(),
-                    }),
-                    Some(p) if p.sha256 != entry.sha256 || p.bytes != entry.bytes => {
-                        problems.push(Problem::Changed {
-                            path: entry.path.clone(),
-                        })
-                    }
-                    Some(_) => files_ok += 1,
-                }
-            }
-            for p in &present {
-                if !m.files.iter().any(|e| e.path == p.path) {
-                    problems.push(Problem::Unlisted {
-                        path: tattle_analysis::sanitize(&p.path),
-                    });
-                }
-            }
-        }
+        Ok(m) => match hash_files(dir) {
+            Ok(present) => compare(&m.files, &present, &mut problems, &mut files_ok),
+            Err(EvidenceError::NotRegular { path }) => problems.push(Problem::NotRegular { path }),
+            Err(e) => return Err(e),
+        },
     }
     let sig_path = dir.join(SIGNATURE_FILE);
     let signature = match (sig_path.is_file(), public_key) {
@@ -528,6 +516,39 @@ pub fn verify(dir: &Path, public_key: Option<&Path>) -> Result<Verification, Evi
         problems,
         signature,
     })
+}
+
+/// Compares the manifest's list with the files present. Paths from the manifest are shown
+/// sanitised: it may have been tampered with.
+fn compare(
+    listed: &[FileEntry],
+    present: &[FileEntry],
+    problems: &mut Vec<Problem>,
+    files_ok: &mut usize,
+) {
+    for entry in listed {
+        let path = tattle_analysis::sanitize(&entry.path);
+        if !safe_relative(&entry.path) {
+            problems.push(Problem::BadManifest(format!(
+                "lists `{path}`, which is not a path inside the run directory"
+            )));
+            continue;
+        }
+        match present.iter().find(|p| p.path == entry.path) {
+            None => problems.push(Problem::Missing { path }),
+            Some(p) if p.sha256 != entry.sha256 || p.bytes != entry.bytes => {
+                problems.push(Problem::Changed { path })
+            }
+            Some(_) => *files_ok += 1,
+        }
+    }
+    for p in present {
+        if !listed.iter().any(|e| e.path == p.path) {
+            problems.push(Problem::Unlisted {
+                path: tattle_analysis::sanitize(&p.path),
+            });
+        }
+    }
 }
 
 /// The signature's trusted comment, or why it does not verify; an unreadable public key is an
@@ -628,6 +649,17 @@ mod tests {
                 },
             ]
         );
+
+        // A symlink (to a device that never ends) is reported, never read.
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).unwrap();
+        let v = verify(dir.path(), None).unwrap();
+        assert_eq!(
+            v.problems,
+            vec![Problem::NotRegular {
+                path: "zero".into()
+            }]
+        );
+        std::fs::remove_file(dir.path().join("zero")).unwrap();
 
         std::fs::write(dir.path().join(MANIFEST_FILE), "{\"files\": 3").unwrap();
         let v = verify(dir.path(), None).unwrap();
