@@ -170,7 +170,8 @@ struct RunArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Judge the run by this policy once its outcome is built (docs/policy.md): a broken rule
-    /// makes the exit code 1; the verdict is `policy.json` in the run directory.
+    /// makes the exit code 1; the verdict is `policy.json` in the run directory. Wins over the
+    /// scenario's `policy:`.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
     /// Sign the run directory's manifest with this minisign secret key (`minisign -G`): writes
@@ -477,7 +478,8 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
             return Ok(Exit::Environment);
         }
     };
-    let policy = match &args.policy {
+    let policy_file = args.policy.clone().or_else(|| scenario.policy_path());
+    let policy = match &policy_file {
         Some(path) => match crate::policy::Policy::load(path) {
             Ok(p) => Some(Arc::new(p)),
             Err(e) => {

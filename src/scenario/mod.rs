@@ -72,6 +72,9 @@ pub struct Scenario {
     /// `keylog:`: TLS key logs to decrypt the capture with, host paths as written (relative to the
     /// scenario's folder: [`Scenario::keylog_sources`]).
     pub keylogs: Vec<KeylogSource>,
+    /// `policy:`: a policy file the run is judged by when `--policy` names none, as written
+    /// (relative to the scenario's folder: [`Scenario::policy_path`]; docs/policy.md).
+    pub policy: Option<PathBuf>,
     pub steps: Vec<Step>,
     /// SHA-256 (hex) of the scenario file's bytes as read: the run directory's manifest names the
     /// exact scenario a run followed.
@@ -527,6 +530,7 @@ impl Scenario {
             identifiers,
             capture: self.capture.clone(),
             keylogs: self.keylogs.clone(),
+            policy: self.policy.clone(),
             steps,
             sha256: self.sha256.clone(),
         };
@@ -542,6 +546,16 @@ impl Scenario {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         self.capture.as_ref().map(|c| c.relative_to(base))
+    }
+
+    /// The scenario's `policy:`, taken from its folder when relative.
+    pub fn policy_path(&self) -> Option<PathBuf> {
+        let base = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        self.policy.as_ref().map(|p| base.join(p))
     }
 
     /// The scenario's key logs, host paths taken from its folder when relative.

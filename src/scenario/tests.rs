@@ -717,3 +717,20 @@ fn keylog_key_takes_one_source_or_a_list_resolved_from_the_scenario_folder() {
     let p = only("keylogs: x\nsteps:\n  - idle: 1s\n");
     assert!(p.contains("`keylog`"), "{p}");
 }
+
+#[test]
+fn policy_key_names_a_file_from_the_scenario_folder() {
+    let s = Scenario::parse(
+        "name: ci\npolicy: ci-policy.yaml\nsteps:\n  - idle: 1s\n",
+        Path::new("lab/ci.yaml"),
+    )
+    .unwrap();
+    assert_eq!(s.policy_path(), Some(PathBuf::from("lab/ci-policy.yaml")));
+    let (expanded, _) = s.expand("r");
+    assert_eq!(expanded.policy, s.policy);
+    assert_eq!(parse(SEND_SMS).unwrap().policy_path(), None);
+    let p = only("policy: [a, b]\nsteps:\n  - idle: 1s\n");
+    assert!(p.starts_with("1:9: `policy` takes a string"), "{p}");
+    let p = only("polcy: p.yaml\nsteps:\n  - idle: 1s\n");
+    assert!(p.contains("`policy`"), "{p}");
+}

@@ -30,6 +30,7 @@ const TOP_KEYS: &[&str] = &[
     "identifiers",
     "capture",
     "keylog",
+    "policy",
     "steps",
 ];
 const DURATION_HELP: &str = "use a number with a unit: 500ms, 5s or 2m (sums like 1m30s work too)";
@@ -336,7 +337,7 @@ fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
     };
 
     let (mut name_node, mut desc_node, mut ids_node, mut steps_node) = (None, None, None, None);
-    let (mut capture_node, mut keylog_node) = (None, None);
+    let (mut capture_node, mut keylog_node, mut policy_node) = (None, None, None);
     for (key, k, v) in cx.keys(entries, "scenario") {
         match key {
             "name" => name_node = Some(v),
@@ -344,6 +345,7 @@ fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
             "identifiers" => ids_node = Some(v),
             "capture" => capture_node = Some(v),
             "keylog" => keylog_node = Some(v),
+            "policy" => policy_node = Some(v),
             "steps" => steps_node = Some(v),
             other => {
                 let help = if STEP_NAMES.contains(&other) {
@@ -379,6 +381,14 @@ fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
         Some(n) => keylog_sources(cx, n),
         None => Some(Vec::new()),
     };
+    // `policy: FILE`: checked when the run loads it (`--policy` wins), where its own problems get
+    // their own positions.
+    let policy = match policy_node {
+        Some(n) => cx
+            .string("`policy`", n, "policy: ci-policy.yaml")
+            .map(|p| Some(std::path::PathBuf::from(p))),
+        None => Some(None),
+    };
     let mut defined: Vec<&str> = vec![RUN_ID];
     defined.extend(identifiers.iter().map(|(k, _)| k.as_str()));
     let steps = match steps_node {
@@ -400,6 +410,7 @@ fn check(cx: &mut Ctx<'_>) -> Option<Scenario> {
         identifiers,
         capture: capture?,
         keylogs: keylogs?,
+        policy: policy?,
         steps: steps?,
         sha256: String::new(),
     })
