@@ -33,6 +33,8 @@
 //!   evidence.
 //! - `snapshot`: snapshot names (`<scenario>@<firmware>.snap`, `.snap.new`), insta's file format,
 //!   comparison.
+//! - `diff`: build A's outcomes against build B's (a snapshot, a run directory or a folder of
+//!   either), each change in a sentence a regulator can quote; its typed JSON (`diff::model`).
 //! - `report` (private: the runner and the CLI use it): outcomes and diffs in words, the typed
 //!   JSON documents (`report::json`), the `tattle analyze` report.
 //! - `vhandset`: the virtual handset (adbd with `adb reverse`, shell and its commands, apps such
@@ -56,6 +58,7 @@ pub mod adb;
 pub mod capture;
 mod cli;
 pub mod device;
+pub mod diff;
 pub mod emulator_console;
 pub mod evidence;
 pub mod host_tools;

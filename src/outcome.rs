@@ -87,6 +87,11 @@ pub struct Leak {
     pub protocol: String,
     pub location: String,
     pub encoding: String,
+    /// How the identifier was carried when it was seen inside TLS the analysis decrypted
+    /// (`TLS 1.3`); absent when it was seen in the clear. Absent in snapshots written before it
+    /// existed, which therefore keep parsing (and rendering) as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
 }
 
 impl Outcome {
@@ -234,6 +239,7 @@ pub(crate) fn build(
             protocol: finding.protocol.as_str().into(),
             location: clean(&finding.location),
             encoding: clean(&finding.encoding),
+            tls: None,
         };
         evidence.push(EvidenceItem {
             step: step.clone(),

@@ -10,8 +10,10 @@
 mod analyze;
 mod demo;
 mod devices;
+mod diff;
 mod evidence;
 mod progress;
+mod review;
 mod schema;
 
 use std::io::IsTerminal as _;
@@ -28,11 +30,11 @@ use crate::capture::keylog::KeylogSource;
 use crate::device::Device;
 use crate::report::{
     self,
-    json::{self, CaptureOut, ComparisonOut, DiffReport, RunReport},
+    json::{self, CaptureOut, ComparisonOut, RunReport},
 };
 use crate::runner::{self, RunOptions, RunResult};
 use crate::scenario::{self, Scenario};
-use crate::snapshot::{self, Comparison};
+use crate::snapshot::{self, Comparison, UpdateMode};
 use crate::vhandset;
 use tattle_analysis::identifier::{Identifier, is_valid_kind};
 
@@ -78,13 +80,17 @@ enum Command {
     /// Run a scenario on a device and compare its outcome with the stored snapshot.
     #[command(after_help = RUN_AFTER_HELP)]
     Run(Box<RunArgs>),
-    /// Say what changed between two outcomes (snapshots or run directories).
-    Diff {
-        a: PathBuf,
-        b: PathBuf,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
+    /// Say what changed from build A to build B: two snapshots, run directories, or folders of
+    /// either (one build's outcomes each), in sentences a regulator can quote.
+    Diff(diff::DiffArgs),
+    /// Walk the pending snapshots (`.snap.new`) on the terminal: accept, reject or skip each.
+    Review(review::Places),
+    /// Accept pending snapshots without asking (all, or those named): `.snap.new` replaces `.snap`.
+    Accept(review::SelectArgs),
+    /// Reject pending snapshots without asking (all, or those named): `.snap.new` is deleted.
+    Reject(review::SelectArgs),
+    /// List pending snapshots, and stale and orphaned ones; exit 1 when any is pending.
+    Pending(review::Places),
     /// Analyse a pcap/pcapng capture taken by anything.
     Analyze(analyze::AnalyzeArgs),
     /// Start a virtual handset that `adb connect 127.0.0.1:PORT` accepts.
@@ -178,6 +184,12 @@ struct RunArgs {
     /// `manifest.json.minisig`. An encrypted key's password comes from TATTLE_SIGN_PASSWORD.
     #[arg(long, value_name = "KEY")]
     sign: Option<PathBuf>,
+    /// What to write when the outcome is not the accepted snapshot, as insta's INSTA_UPDATE:
+    /// `new` a `.snap.new` for review (the default), `always` the `.snap` itself (said, with the
+    /// diff), `unseen` the `.snap` for a first snapshot and `.snap.new` for a changed one, `no`
+    /// nothing. Default from TATTLE_UPDATE.
+    #[arg(long, value_enum, value_name = "MODE")]
+    update: Option<UpdateMode>,
 }
 
 /// `tattle run --help`, after the options.
@@ -252,11 +264,14 @@ pub fn main() -> ExitCode {
     if matches!(
         cli.command,
         Command::Analyze(_)
-            | Command::Diff { .. }
+            | Command::Diff(_)
             | Command::Devices(_)
             | Command::Check(_)
             | Command::Verify(_)
             | Command::Schema { .. }
+            | Command::Accept(_)
+            | Command::Reject(_)
+            | Command::Pending(_)
     ) {
         // SAFETY: setting a signal disposition before any thread starts.
         unsafe {
@@ -313,7 +328,11 @@ async fn dispatch(command: Command, server: AdbServer) -> anyhow::Result<Exit> {
     match command {
         Command::Demo(args) => demo::run(args, server).await,
         Command::Run(args) => run_command(*args, server).await,
-        Command::Diff { a, b, format } => diff_command(&a, &b, format),
+        Command::Diff(args) => diff::run(args),
+        Command::Review(places) => review::review(places),
+        Command::Accept(args) => review::accept_or_reject(args, true),
+        Command::Reject(args) => review::accept_or_reject(args, false),
+        Command::Pending(places) => review::list(places),
         Command::Analyze(args) => analyze::run(args),
         Command::Vhandset(args) => vhandset_command(args).await,
         Command::Devices(args) => devices::run(args, server).await,
@@ -471,6 +490,7 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
         }
     };
     let ids = parse_ids(&args.ids)?;
+    let update = update_mode(args.update)?;
     let capture = match capture_choice(&args, &scenario) {
         Ok(c) => c,
         Err(e) => {
@@ -533,7 +553,7 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
             .await
             .with_context(|| format!("running {} on {}", scenario.name, device.serial()))?;
         progress.clear();
-        return report_run(&result, &args.snapshots, args.format);
+        return report_run(&result, &args.snapshots, args.format, update);
     }
     // Several devices: one run each, at once, each with its own capture and live line.
     let runs = devices.iter().map(|device| {
@@ -549,7 +569,14 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
         }
     });
     let results = join_all(runs).await;
-    report_runs(&devices, results, &scenario, &args.snapshots, args.format)
+    report_runs(
+        &devices,
+        results,
+        &scenario,
+        &args.snapshots,
+        args.format,
+        update,
+    )
 }
 
 /// Awaits every future at once on this task and returns their outputs in order (the runs borrow
@@ -585,6 +612,7 @@ fn report_runs(
     scenario: &Scenario,
     snapshots: &Path,
     format: Format,
+    update: UpdateMode,
 ) -> anyhow::Result<Exit> {
     let mut exit = Exit::Clean;
     let mut documents = Vec::new();
@@ -595,13 +623,13 @@ fn report_runs(
         }
         let this = match result {
             Ok(result) => match format {
-                Format::Text => report_run(&result, snapshots, format)?,
+                Format::Text => report_run(&result, snapshots, format, update)?,
                 Format::Json => {
                     let outcome = &result.outcome;
                     let snap = snapshot::path_for(snapshots, outcome);
                     let comparison = match result.interrupted {
                         Some(_) => None,
-                        None => Some(snapshot::compare_and_record(&snap, outcome)?),
+                        None => Some(snapshot::compare_and_record(&snap, outcome, update)?),
                     };
                     let doc =
                         serde_json::to_value(run_report(&result, &snap, comparison.as_ref()))?;
@@ -635,6 +663,20 @@ fn report_runs(
         }))?;
     }
     Ok(exit)
+}
+
+/// `--update`, else TATTLE_UPDATE (as insta's INSTA_UPDATE), else `new`.
+fn update_mode(flag: Option<UpdateMode>) -> anyhow::Result<UpdateMode> {
+    if let Some(mode) = flag {
+        return Ok(mode);
+    }
+    match std::env::var("TATTLE_UPDATE") {
+        Ok(value) if !value.trim().is_empty() => {
+            <UpdateMode as ValueEnum>::from_str(value.trim(), true)
+                .map_err(|_| anyhow!("TATTLE_UPDATE={value}: expected always, unseen, new or no"))
+        }
+        _ => Ok(UpdateMode::default()),
+    }
 }
 
 /// 2 over 1 over 0.
@@ -713,13 +755,18 @@ fn capture_choice(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Capture
 }
 
 /// Prints a run's outcome, compares it with its snapshot and picks the exit code.
-fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::Result<Exit> {
+fn report_run(
+    result: &RunResult,
+    snapshots: &Path,
+    format: Format,
+    update: UpdateMode,
+) -> anyhow::Result<Exit> {
     let outcome = &result.outcome;
     let snap = snapshot::path_for(snapshots, outcome);
     // A partial outcome is never offered for acceptance: no comparison, no `.snap.new`.
     let comparison = match result.interrupted {
         Some(_) => None,
-        None => Some(snapshot::compare_and_record(&snap, outcome)?),
+        None => Some(snapshot::compare_and_record(&snap, outcome, update)?),
     };
     let exit = exit_for(result, comparison.as_ref());
     match format {
@@ -737,7 +784,8 @@ fn report_run(result: &RunResult, snapshots: &Path, format: Format) -> anyhow::R
 }
 
 /// 2 when interrupted (not compared), 1 for findings without a snapshot, a mismatch or a broken
-/// policy rule, else 0.
+/// policy rule, else 0 (also when `--update=always|unseen` wrote the outcome as the snapshot: it
+/// is accepted, as insta's `INSTA_UPDATE=always` passes).
 fn exit_for(result: &RunResult, comparison: Option<&Comparison>) -> Exit {
     let policy = match &result.policy {
         Some(verdict) if !verdict.passed => Exit::Findings,
@@ -749,7 +797,7 @@ fn exit_for(result: &RunResult, comparison: Option<&Comparison>) -> Exit {
 fn exit_for_comparison(result: &RunResult, comparison: Option<&Comparison>) -> Exit {
     match comparison {
         None => Exit::Environment,
-        Some(Comparison::Equal) => Exit::Clean,
+        Some(Comparison::Equal | Comparison::Written { .. }) => Exit::Clean,
         Some(Comparison::Missing { .. }) if result.outcome.has_findings() => Exit::Findings,
         Some(Comparison::Missing { .. }) => Exit::Clean,
         Some(Comparison::Different { .. }) => Exit::Findings,
@@ -794,21 +842,36 @@ fn print_comparison(snap: &Path, comparison: Option<&Comparison>) {
         Some(Comparison::Equal) => {
             println!("outcome equals the accepted snapshot {}", snap.display())
         }
-        Some(Comparison::Missing { pending }) => println!(
-            "no accepted snapshot yet; wrote {} (accept it: mv {} {})",
+        Some(Comparison::Missing {
+            pending: Some(pending),
+        }) => println!(
+            "no accepted snapshot yet; wrote {} (review it: tattle review, or tattle accept {})",
             pending.display(),
-            pending.display(),
+            pending.display()
+        ),
+        Some(Comparison::Missing { pending: None }) => println!(
+            "no accepted snapshot yet at {}; nothing written (--update=no)",
             snap.display()
         ),
         Some(Comparison::Different { pending, diff }) => {
             println!("outcome differs from the accepted snapshot:\n{diff}");
-            println!(
-                "wrote {} (accept it: mv {} {}, or `cargo insta review`)",
-                pending.display(),
-                pending.display(),
-                snap.display()
-            );
+            match pending {
+                Some(pending) => println!(
+                    "wrote {} (review it: tattle review, or tattle accept {}; `cargo insta review` works too)",
+                    pending.display(),
+                    pending.display()
+                ),
+                None => println!("nothing written (--update=no)"),
+            }
         }
+        Some(Comparison::Written { diff: None }) => println!(
+            "no accepted snapshot yet; wrote the outcome as {} (--update)",
+            snap.display()
+        ),
+        Some(Comparison::Written { diff: Some(diff) }) => println!(
+            "outcome differed from the accepted snapshot; replaced {} (--update=always):\n{diff}",
+            snap.display()
+        ),
     }
 }
 
@@ -853,21 +916,6 @@ pub(crate) fn print_run_notes(result: &RunResult) {
     if let Some(why) = &result.interrupted {
         println!("  RUN INTERRUPTED: {why}; the capture taken so far was kept and analysed");
     }
-}
-
-fn diff_command(a: &Path, b: &Path, format: Format) -> anyhow::Result<Exit> {
-    let oa = snapshot::load_outcome(a)?;
-    let ob = snapshot::load_outcome(b)?;
-    let d = report::diff(&oa, &ob, &a.display().to_string(), &b.display().to_string());
-    match format {
-        Format::Text => print!("{}", report::render_diff(&d)),
-        Format::Json => print_json(&DiffReport::new(&d))?,
-    }
-    Ok(if d.is_empty() {
-        Exit::Clean
-    } else {
-        Exit::Findings
-    })
 }
 
 pub(crate) fn load_profile(arg: &str) -> anyhow::Result<vhandset::Profile> {

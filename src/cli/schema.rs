@@ -10,10 +10,11 @@
 
 use schemars::Schema;
 
+use crate::diff::model::DiffDocument;
 use crate::evidence::Manifest;
 use crate::policy::PolicyReport;
 use crate::report::capture::Report as AnalyzeReport;
-use crate::report::json::{DiffReport, EvidenceRecord, RunRecord, RunReport};
+use crate::report::json::{EvidenceRecord, RunRecord, RunReport};
 
 /// Where the schemas live in the repository.
 #[cfg(test)]
@@ -44,7 +45,7 @@ pub(crate) fn documents() -> Vec<(&'static str, Schema)> {
         ),
         (
             "diff.schema.json",
-            titled::<DiffReport<'static>>("tattle diff --format json"),
+            titled::<DiffDocument>("tattle diff --format json"),
         ),
         (
             "analyze.schema.json",

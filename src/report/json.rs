@@ -1,8 +1,9 @@
 //! The JSON documents tattle writes for machines, one typed struct per document, each with its
 //! `format_version` (bumped on any incompatible change) and documented field by field:
 //! `tattle run --format json` ([`RunReport`]) and a run directory's `run.json` ([`RunRecord`]) and
-//! `evidence.json` ([`EvidenceRecord`]) in docs/run-json.md; `tattle diff --format json`
-//! ([`DiffReport`]) in docs/diff-json.md. (`tattle analyze`'s is `report::capture::Report`.)
+//! `evidence.json` ([`EvidenceRecord`]) in docs/run-json.md. (`tattle diff --format json` is
+//! `crate::diff::model::DiffDocument`, docs/diff-json.md; `tattle analyze`'s is
+//! `report::capture::Report`.)
 //!
 //! Every string in them is either tattle's own vocabulary or went through the run's `Redactor`
 //! before it got here (outcomes, evidence, reasons, errors): no document holds an identifier's
@@ -16,13 +17,10 @@ use crate::capture::{CaptureSummary, SourceRecord};
 use crate::device::clock::ClockRecord;
 use crate::device::{DeviceIdentity, FirmwareSource, MissingIdentifier};
 use crate::outcome::{ContactItem, EvidenceItem, Outcome, StepTraffic, StepWindow};
-use crate::report::{OutcomeDiff, StepDiff, summary};
 use crate::snapshot::Comparison;
 
 /// `format_version` of [`RunReport`], [`RunRecord`] and [`EvidenceRecord`].
 pub const RUN_FORMAT_VERSION: u32 = 1;
-/// `format_version` of [`DiffReport`].
-pub const DIFF_FORMAT_VERSION: u32 = 1;
 
 /// `tattle run --format json`: a run's outcome, its evidence and its comparison with the accepted
 /// snapshot.
@@ -64,6 +62,9 @@ pub enum ComparisonOut {
     Different,
     /// The run was interrupted: a partial outcome is never compared.
     NotCompared,
+    /// `--update=always|unseen`: the outcome was written as the accepted snapshot (new, or
+    /// replacing a different one).
+    Written,
 }
 
 impl ComparisonOut {
@@ -73,10 +74,13 @@ impl ComparisonOut {
         match comparison {
             None => (ComparisonOut::NotCompared, None),
             Some(Comparison::Equal) => (ComparisonOut::Equal, None),
-            Some(Comparison::Missing { pending }) => (ComparisonOut::Missing, shown(pending)),
-            Some(Comparison::Different { pending, .. }) => {
-                (ComparisonOut::Different, shown(pending))
+            Some(Comparison::Missing { pending }) => {
+                (ComparisonOut::Missing, pending.as_deref().and_then(shown))
             }
+            Some(Comparison::Different { pending, .. }) => {
+                (ComparisonOut::Different, pending.as_deref().and_then(shown))
+            }
+            Some(Comparison::Written { .. }) => (ComparisonOut::Written, None),
         }
     }
 }
@@ -161,34 +165,6 @@ pub struct EvidenceRecord<'a> {
     pub contacts: &'a [ContactItem],
 }
 
-/// `tattle diff --format json`: what changed between outcome A and outcome B.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct DiffReport<'a> {
-    pub format_version: u32,
-    /// What A is (the path given).
-    pub a: &'a str,
-    pub b: &'a str,
-    /// True when A and B have the same hosts and leaks in every step.
-    pub same: bool,
-    /// The steps that changed, in order.
-    pub steps: Vec<&'a StepDiff>,
-    /// One sentence per (step, host, direction), as `tattle diff` prints them.
-    pub summary: Vec<String>,
-}
-
-impl<'a> DiffReport<'a> {
-    pub fn new(d: &'a OutcomeDiff) -> Self {
-        DiffReport {
-            format_version: DIFF_FORMAT_VERSION,
-            a: &d.a_name,
-            b: &d.b_name,
-            same: d.is_empty(),
-            steps: d.steps.iter().filter(|s| !s.is_empty()).collect(),
-            summary: summary(d),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -198,7 +174,6 @@ mod tests {
 
     use super::*;
     use crate::device::clock::ClockReading;
-    use crate::report::diff;
     use crate::report::tests::{leak, outcome};
 
     const IMEI: &str = "356938035643809";
@@ -250,7 +225,7 @@ mod tests {
             detail: "a capture stream on stdin".into(),
         };
         let (comparison, pending) = ComparisonOut::of(Some(&Comparison::Missing {
-            pending: PathBuf::from("snapshots/send-sms@fw.snap.new"),
+            pending: Some(PathBuf::from("snapshots/send-sms@fw.snap.new")),
         }));
         let report = RunReport {
             format_version: RUN_FORMAT_VERSION,
@@ -377,24 +352,5 @@ mod tests {
         };
         let (_, v) = parsed(&evidence);
         assert_eq!(keys(&v), documented("run-json.md", "`evidence.json`"));
-    }
-
-    #[test]
-    fn diff_document_has_the_documented_fields() {
-        let a = outcome(vec![leak("<imei>", "plain")]);
-        let b = outcome(vec![]);
-        let d = diff(&a, &b, "a.snap", "b.snap");
-        let (_, v) = parsed(&DiffReport::new(&d));
-        assert_eq!(keys(&v), documented("diff-json.md", "Fields"));
-        assert_eq!(v["format_version"], 1);
-        assert_eq!(v["same"], false);
-        let step = &v["steps"][0];
-        assert_eq!(keys(step), documented("diff-json.md", "Each step"));
-        assert_eq!(step["leaks_gone"][0]["identifier"], "<imei>");
-        assert_eq!(v["summary"].as_array().unwrap().len(), 1);
-        let same = diff(&a, &a, "a", "a");
-        let (_, v) = parsed(&DiffReport::new(&same));
-        assert_eq!(v["same"], true);
-        assert_eq!(v["steps"].as_array().unwrap().len(), 0);
     }
 }

@@ -375,6 +375,7 @@ pub(super) mod tests {
             protocol: "http".into(),
             location: "http.body".into(),
             encoding: enc.into(),
+            tls: None,
         }
     }
 

@@ -64,8 +64,13 @@ fn diff_of_snapshots_names_what_went_away() {
     let out = tattle().args(["diff"]).arg(&a).arg(&b).output().unwrap();
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("A sends <imei>"), "{stdout}");
-    assert!(stdout.contains("B does not"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "  - Build B no longer sends <imei> (plain and md5, in the clear over HTTP) to \
+             msg.kestrelcloud.net when an SMS is sent."
+        ),
+        "{stdout}"
+    );
     let same = tattle().args(["diff"]).arg(&a).arg(&a).output().unwrap();
     assert_eq!(same.status.code(), Some(0));
     assert!(text(&same.stdout).contains("no difference"));
@@ -82,24 +87,76 @@ fn diff_of_snapshots_names_what_went_away() {
     let (doc, keys) = json_document(&stdout);
     assert_eq!(
         keys,
-        ["format_version", "a", "b", "same", "steps", "summary"]
+        ["format_version", "a", "b", "same", "scenarios", "sentences"]
             .map(String::from)
             .into()
     );
-    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["format_version"], 2);
     assert_eq!(doc["same"], false);
-    let step = &doc["steps"][0];
-    assert_eq!(step["step"], "4 send-sms");
-    assert_eq!(step["leaks_gone"][0]["identifier"], "<imei>");
-    assert!(
-        doc["summary"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("A sends <imei>")
+    assert_eq!(
+        doc["b"]["firmwares"][0],
+        "kestrel-wren-TP1A.220624.014-V14.0.4.0.TGLMIXM"
     );
+    let change = &doc["scenarios"][0]["changes"][0];
+    assert_eq!(change["kind"], "leak_removed");
+    assert_eq!(change["step"], "4 send-sms");
+    assert_eq!(change["when"], "when an SMS is sent");
+    assert_eq!(change["identifier"], "<imei>");
+    assert_eq!(change["carried_in_a"][0]["protocol"], "http");
+    assert_eq!(change["carried_in_b"].as_array().unwrap().len(), 0);
+    assert_eq!(doc["sentences"][0], change["sentence"]);
     for value in profile_values("miui-cloud-default") {
         assert!(!stdout.contains(&value), "raw identifier in the diff");
     }
+
+    // Whole folders, one build's outcomes each; as Markdown.
+    let (fa, fb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for entry in std::fs::read_dir(repo().join("snapshots")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.contains("V14.0.3.0") {
+            std::fs::copy(&path, fa.path().join(&name)).unwrap();
+        } else if name.contains("V14.0.4.0") && !name.starts_with("add-contact") {
+            std::fs::copy(&path, fb.path().join(&name)).unwrap();
+        }
+    }
+    let out = tattle()
+        .args(["diff", "--format", "markdown"])
+        .arg(fa.path())
+        .arg(fb.path())
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("# What changed from build A to build B"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("## `fresh-setup`\n"), "{stdout}");
+    assert!(
+        stdout.contains("- Build B has no outcome of the `add-contact` scenario to compare"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "- Build B no longer sends `<phone_number>` (plain, md5 and url, in the clear over \
+             HTTP) to `msg.kestrelcloud.net` when an SMS is sent in the `send-sms` scenario."
+        ),
+        "{stdout}"
+    );
+    // The repository's folder holds several builds: not one build's set (2, with the fix).
+    let out = tattle()
+        .args(["diff"])
+        .arg(repo().join("snapshots"))
+        .arg(fb.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("one outcome per scenario"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -112,6 +169,34 @@ fn usage_errors_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/nonexistent.pcap"));
+    // A bad update mode, by flag or environment, before any device is touched.
+    let out = tattle()
+        .args([
+            "run",
+            "send-sms",
+            "--device",
+            "none",
+            "--update",
+            "sometimes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("always"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = tattle()
+        .args(["run", "send-sms", "--device", "none"])
+        .env("TATTLE_UPDATE", "sometimes")
+        .env("ANDROID_ADB_SERVER_PORT", "1")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("TATTLE_UPDATE=sometimes"), "{stderr}");
+    assert!(!stderr.contains("adb"), "{stderr}");
 }
 
 /// Hosts tshark sees in a capture: DNS names asked, TLS SNI, HTTP Host.

@@ -14,6 +14,7 @@ mod outcomes;
 mod pcapdroid;
 mod personas;
 mod policy_evidence;
+mod review;
 mod runs;
 mod scenario_files;
 mod support;

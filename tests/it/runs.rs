@@ -83,6 +83,12 @@ async fn live_analysis_equals_the_capture_file_analysed_afterwards() {
     }
 }
 
+fn snapshot_pending(snap: &Path) -> std::path::PathBuf {
+    let mut name = snap.as_os_str().to_owned();
+    name.push(".new");
+    name.into()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
     let bench = Bench::start(&["miui-cloud-optin"]).await;
@@ -127,12 +133,82 @@ async fn run_equal_to_snapshot_exits_0_and_changed_exits_1() {
         stdout.contains("differs from the accepted snapshot"),
         "{stdout}"
     );
+    let snap = other
+        .path()
+        .join("send-sms@kestrel-wren-TP1A.220624.014-V14.0.4.0.TGLMIXM.snap");
+    let pending = snapshot_pending(&snap);
+    assert!(pending.exists());
+    // The snapshot workflow on what the run left (docs/snapshots.md): pending names the run that
+    // produced it, diff says what accepting means, accept makes it the snapshot.
+    let tattle = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tattle"))
+            .args(args)
+            .arg("--snapshots")
+            .arg(other.path())
+            .arg("--runs")
+            .arg(runs.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, stdout) = tattle(&["pending"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    // Two runs made this outcome (the equal one and this one): the newest is named.
+    let newest = std::fs::read_dir(runs.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            std::fs::read(p.join("outcome.snap")).ok().as_deref()
+                == Some(std::fs::read(&pending).unwrap().as_slice())
+        })
+        .max()
+        .expect("a run directory holds the pending outcome");
     assert!(
-        other
-            .path()
-            .join("send-sms@kestrel-wren-TP1A.220624.014-V14.0.4.0.TGLMIXM.snap.new")
-            .exists()
+        stdout.contains(&format!("pending (changed, from {})", newest.display())),
+        "{stdout}"
     );
+    let out = Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .arg("diff")
+        .arg(&snap)
+        .arg(&pending)
+        .output()
+        .unwrap();
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{diff}");
+    assert!(
+        diff.contains("Build B no longer sends <imei> (plain and md5, in the clear over HTTP) to msg.kestrelcloud.net when an SMS is sent."),
+        "{diff}"
+    );
+    let (code, stdout) = tattle(&["accept"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let optin = tattle::snapshot::load_outcome(
+        &repo.join("snapshots/send-sms@kestrel-wren-TP1A.220624.014-V14.0.4.0.TGLMIXM.snap"),
+    )
+    .unwrap();
+    assert_eq!(tattle::snapshot::load_outcome(&snap).unwrap(), optin);
+    assert!(!pending.exists());
+
+    // --update=always writes the snapshot itself, says so, and passes (as INSTA_UPDATE=always).
+    std::fs::copy(
+        repo.join("snapshots/send-sms@kestrel-wren-TP1A.220624.014-V14.0.3.0.TGLMIXM.snap"),
+        &snap,
+    )
+    .unwrap();
+    let (code, stdout) =
+        tokio::task::block_in_place(|| run_with(other.path(), &["--update", "always"]));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("replaced"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with('-') && l.contains("identifier: <imei>")),
+        "{stdout}"
+    );
+    assert_eq!(tattle::snapshot::load_outcome(&snap).unwrap(), optin);
+    assert!(!pending.exists());
 
     // No snapshot and no findings → 0, and a .snap.new to accept; as JSON (docs/run-json.md).
     let empty = tempfile::tempdir().unwrap();
