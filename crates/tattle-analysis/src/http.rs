@@ -78,13 +78,116 @@ enum Framing {
 #[derive(Debug)]
 struct Body {
     framing: Framing,
+    content: BodyBuf,
+}
+
+/// A message body as it is collected, up to `MAX_BODY`, and searched (decoded first) when it
+/// ends. Shared by HTTP/1.x and HTTP/2 (one per stream).
+#[derive(Debug, Default)]
+pub(crate) struct BodyBuf {
     /// `gzip` / `deflate` / `brotli` when the body must be decoded; other codings are `other`.
-    coding: Option<&'static str>,
+    pub coding: Option<&'static str>,
     data: Vec<u8>,
     /// (offset in `data`, absolute stream offset, length) of each stored piece.
     map: Vec<(usize, u64, usize)>,
     /// Absolute offset of the last byte consumed for this message.
-    last_abs: u64,
+    pub last_abs: u64,
+}
+
+/// The counters a finished body adds to: bytes not inspected, the decode budget left, bodies cut.
+pub(crate) struct Tally<'a> {
+    pub opaque: &'a mut u64,
+    pub decode_budget: &'a mut u64,
+    pub decode_cut: &'a mut u64,
+}
+
+impl BodyBuf {
+    pub fn new(coding: Option<&'static str>, last_abs: u64) -> Self {
+        BodyBuf {
+            coding,
+            last_abs,
+            ..Default::default()
+        }
+    }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Keeps `piece` (at stream offset `abs`) as far as `MAX_BODY` allows; the rest is opaque.
+    pub fn store(&mut self, piece: &[u8], abs: u64, opaque: &mut u64) {
+        let room = MAX_BODY.saturating_sub(self.data.len()).min(piece.len());
+        if room > 0 {
+            self.map.push((self.data.len(), abs, room));
+            self.data.extend_from_slice(&piece[..room]);
+        }
+        *opaque += (piece.len() - room) as u64;
+    }
+
+    /// Searches the body: decoded when it has a coding (within the limits), else as sent.
+    pub fn finish(self, m: &Matcher, hits: &mut Vec<Hit>, t: Tally<'_>) {
+        let b = self;
+        if b.data.is_empty() {
+            return;
+        }
+        if let Some(coding) = b.coding {
+            let limit = MAX_DECODED
+                .min(
+                    DECODE_FLOOR
+                        .saturating_add(MAX_DECODE_RATIO.saturating_mul(b.data.len() as u64)),
+                )
+                .min(*t.decode_budget);
+            if limit == 0 {
+                *t.decode_cut += 1;
+            }
+            let mut decoded_len = None;
+            with_decoded(coding, &b.data, limit, |decoded, cut| {
+                decoded_len = Some(decoded.len() as u64);
+                if cut {
+                    // Not inspected in full: what was decoded is searched, the body counts opaque.
+                    *t.decode_cut += 1;
+                    *t.opaque += b.data.len() as u64;
+                }
+                let before = hits.len();
+                scan(m, decoded, || "http.body".to_string(), hits, |_| b.last_abs);
+                for h in &mut hits[before..] {
+                    h.encoding = add_layer(&h.encoding, coding);
+                }
+            });
+            if let Some(len) = decoded_len {
+                *t.decode_budget -= len.min(*t.decode_budget);
+                return;
+            }
+            // Undecodable: still searched as sent, but counted as not inspected.
+            *t.opaque += b.data.len() as u64;
+        }
+        let map = &b.map;
+        scan(
+            m,
+            &b.data,
+            || "http.body".to_string(),
+            hits,
+            |end| {
+                let i = map.partition_point(|(s, _, _)| *s <= end).saturating_sub(1);
+                map.get(i)
+                    .map(|(s, a, _)| a + (end - s) as u64)
+                    .unwrap_or(b.last_abs)
+            },
+        );
+    }
+}
+
+/// The decoding a `Content-Encoding` value asks for: `None` for none (or identity), `other` for
+/// one we cannot decode.
+pub(crate) fn coding_of(value: &str) -> Option<&'static str> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "identity" => None,
+        "gzip" | "x-gzip" => Some("gzip"),
+        "deflate" => Some("deflate"),
+        "br" => Some("brotli"),
+        _ => Some("other"),
+    }
 }
 
 #[derive(Debug)]
@@ -184,7 +287,7 @@ impl HttpStream {
     /// Bytes held: the unparsed head or chunk line, and the body collected so far.
     pub fn buffered(&self) -> usize {
         let body = match &self.state {
-            State::Body(b) => b.data.len(),
+            State::Body(b) => b.content.len(),
             State::Head => 0,
         };
         self.buf.len() + body
@@ -268,13 +371,7 @@ impl HttpStream {
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 chunked = value().split(',').any(|t| t.trim() == "chunked");
             } else if name.eq_ignore_ascii_case("content-encoding") {
-                coding = match value().as_str() {
-                    "" | "identity" => None,
-                    "gzip" | "x-gzip" => Some("gzip"),
-                    "deflate" => Some("deflate"),
-                    "br" => Some("brotli"),
-                    _ => Some("other"),
-                };
+                coding = coding_of(&value());
             } else if name.eq_ignore_ascii_case("host") && host.is_none() {
                 host = Some(strip_port(String::from_utf8_lossy(h.value).trim()));
             }
@@ -292,10 +389,7 @@ impl HttpStream {
         if let Some(framing) = framing {
             self.state = State::Body(Body {
                 framing,
-                coding,
-                data: Vec::new(),
-                map: Vec::new(),
-                last_abs,
+                content: BodyBuf::new(coding, last_abs),
             });
         }
         Ok(true)
@@ -313,7 +407,8 @@ impl HttpStream {
         match &mut b.framing {
             Framing::Length(rem) => {
                 take = (*rem).min(self.buf.len() as u64) as usize;
-                store(b, &self.buf[..take], self.buf_abs, &mut self.opaque);
+                b.content
+                    .store(&self.buf[..take], self.buf_abs, &mut self.opaque);
                 let State::Body(b) = &mut self.state else {
                     return Ok(false);
                 };
@@ -330,7 +425,8 @@ impl HttpStream {
                 } else {
                     b.framing = Framing::Chunked(Chunk::Data(rem_after));
                 }
-                store(b, &self.buf[..take], self.buf_abs, &mut self.opaque);
+                b.content
+                    .store(&self.buf[..take], self.buf_abs, &mut self.opaque);
             }
             Framing::Chunked(Chunk::DataEnd) => {
                 take = match self.buf.as_slice() {
@@ -365,7 +461,7 @@ impl HttpStream {
         }
         let last = self.consume(take);
         if let State::Body(b) = &mut self.state {
-            b.last_abs = last;
+            b.content.last_abs = last;
         }
         if done && let State::Body(b) = std::mem::replace(&mut self.state, State::Head) {
             self.finish_body(b, m, hits);
@@ -374,68 +470,18 @@ impl HttpStream {
     }
 
     fn finish_body(&mut self, b: Body, m: &Matcher, hits: &mut Vec<Hit>) {
-        if b.data.is_empty() {
-            return;
-        }
-        if let Some(coding) = b.coding {
-            let limit = MAX_DECODED
-                .min(
-                    DECODE_FLOOR
-                        .saturating_add(MAX_DECODE_RATIO.saturating_mul(b.data.len() as u64)),
-                )
-                .min(self.decode_budget);
-            if limit == 0 {
-                self.decode_cut += 1;
-            }
-            let mut decoded_len = None;
-            with_decoded(coding, &b.data, limit, |decoded, cut| {
-                decoded_len = Some(decoded.len() as u64);
-                if cut {
-                    // Not inspected in full: what was decoded is searched, the body counts opaque.
-                    self.decode_cut += 1;
-                    self.opaque += b.data.len() as u64;
-                }
-                let before = hits.len();
-                scan(m, decoded, || "http.body".to_string(), hits, |_| b.last_abs);
-                for h in &mut hits[before..] {
-                    h.encoding = add_layer(&h.encoding, coding);
-                }
-            });
-            if let Some(len) = decoded_len {
-                self.decode_budget -= len.min(self.decode_budget);
-                return;
-            }
-            // Undecodable: still searched as sent, but counted as not inspected.
-            self.opaque += b.data.len() as u64;
-        }
-        let map = &b.map;
-        scan(
-            m,
-            &b.data,
-            || "http.body".to_string(),
-            hits,
-            |end| {
-                let i = map.partition_point(|(s, _, _)| *s <= end).saturating_sub(1);
-                map.get(i)
-                    .map(|(s, a, _)| a + (end - s) as u64)
-                    .unwrap_or(b.last_abs)
-            },
-        );
+        let tally = Tally {
+            opaque: &mut self.opaque,
+            decode_budget: &mut self.decode_budget,
+            decode_cut: &mut self.decode_cut,
+        };
+        b.content.finish(m, hits, tally);
     }
-}
-
-fn store(b: &mut Body, piece: &[u8], abs: u64, opaque: &mut u64) {
-    let room = MAX_BODY.saturating_sub(b.data.len()).min(piece.len());
-    if room > 0 {
-        b.map.push((b.data.len(), abs, room));
-        b.data.extend_from_slice(&piece[..room]);
-    }
-    *opaque += (piece.len() - room) as u64;
 }
 
 /// Searches `hay`; `location` names the place (built only if something is found), `abs_of` maps
 /// the offset of a match's last byte to its absolute stream offset.
-fn scan(
+pub(crate) fn scan(
     m: &Matcher,
     hay: &[u8],
     location: impl Fn() -> String,
