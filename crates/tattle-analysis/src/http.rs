@@ -214,6 +214,24 @@ pub struct HttpStream {
     pub decode_cut: u64,
 }
 
+/// The decode budget (`.0`) and cut-bodies count (`.1`) of a stream that decodes bodies, which the
+/// flow reader refills from and returns to the capture's shared budget.
+pub(crate) trait DecodeCounters {
+    fn decode_counters(&mut self) -> (&mut u64, &mut u64);
+}
+
+impl<T: DecodeCounters> DecodeCounters for Box<T> {
+    fn decode_counters(&mut self) -> (&mut u64, &mut u64) {
+        self.as_mut().decode_counters()
+    }
+}
+
+impl DecodeCounters for HttpStream {
+    fn decode_counters(&mut self) -> (&mut u64, &mut u64) {
+        (&mut self.decode_budget, &mut self.decode_cut)
+    }
+}
+
 /// Bytes that stopped parsing as HTTP, for the caller to search raw.
 #[derive(Debug)]
 pub struct Unparsed {

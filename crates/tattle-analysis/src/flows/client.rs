@@ -1,13 +1,14 @@
 //! The client→server byte stream of a TCP flow: which protocol it speaks (decided from its first
-//! bytes), and the reader for it — TLS up to the ClientHello (then opaque), HTTP/1.x, DNS over TCP,
-//! or raw bytes searched as they come.
+//! bytes), and the reader for it — TLS up to the ClientHello (then opaque), HTTP/1.x, HTTP/2 with
+//! prior knowledge (h2c, from its preface), DNS over TCP, or raw bytes searched as they come.
 //!
 //! Must not touch: reassembly (bytes arrive in order, with their stream offset), flow lifecycles.
 
 use std::collections::HashSet;
 
 use crate::dns::{self, DNS_PORTS};
-use crate::http::{HttpStream, looks_like_http};
+use crate::http::{DecodeCounters, HttpStream, looks_like_http};
+use crate::http2::{Http2Stream, looks_like_h2};
 use crate::matcher::{Hit, Matcher, StreamScanner};
 use crate::sink::Sink;
 use crate::tls::{self, MAX_HELLO};
@@ -33,6 +34,8 @@ pub(crate) enum Reader {
     Opaque,
     /// Boxed: most flows never carry HTTP, and the state would make every flow bigger.
     Http(Box<HttpStream>),
+    /// HTTP/2 with prior knowledge (h2c): reported as `http`.
+    Http2(Box<Http2Stream>),
     /// DNS over TCP: 2-byte length, message.
     DnsTcp {
         abs: u64,
@@ -66,6 +69,7 @@ impl Reader {
                 buf.len()
             }
             Reader::Http(h) => h.buffered(),
+            Reader::Http2(h) => h.buffered(),
             Reader::Opaque | Reader::Raw(_) => 0,
         }
     }
@@ -110,13 +114,14 @@ pub(crate) struct Context<'a, S> {
 
 impl<S: Sink> Context<'_, S> {
     /// Runs `step` on an HTTP stream with the capture's decode budget, noting bodies it cut.
-    fn with_budget<R>(&mut self, h: &mut HttpStream, step: impl FnOnce(&mut HttpStream) -> R) -> R {
-        h.decode_budget = *self.decode_budget;
-        let cut = h.decode_cut;
+    fn with_budget<H: DecodeCounters, R>(&mut self, h: &mut H, step: impl FnOnce(&mut H) -> R) -> R {
+        *h.decode_counters().0 = *self.decode_budget;
+        let cut = *h.decode_counters().1;
         let r = step(h);
-        *self.decode_budget = h.decode_budget;
-        if h.decode_cut > cut {
-            self.decode_cut.add(self.frame, h.decode_cut - cut);
+        let (budget, now_cut) = h.decode_counters();
+        *self.decode_budget = *budget;
+        if *now_cut > cut {
+            self.decode_cut.add(self.frame, *now_cut - cut);
         }
         r
     }
@@ -171,6 +176,16 @@ pub(crate) fn read<S: Sink>(
                         abs: start,
                         buf: Vec::new(),
                     }
+                } else if looks_like_h2(bytes) != Some(false) {
+                    if bytes.len() < crate::http2::PREFACE.len() {
+                        f.reader = Reader::Detect {
+                            abs: start,
+                            buf: bytes.to_vec(),
+                        };
+                        return;
+                    }
+                    f.protocol = Protocol::Http;
+                    Reader::Http2(Box::new(Http2Stream::new(start)))
                 } else {
                     match looks_like_http(bytes) {
                         Some(true) => {
@@ -253,6 +268,19 @@ pub(crate) fn read<S: Sink>(
                     }
                 }
             }
+            Reader::Http2(h) => {
+                let r = ctx.with_budget(h, |h| h.feed(m, at, data, hits));
+                if f.http_host.is_none() {
+                    f.http_host = h.host.clone();
+                }
+                if let Err(unparsed) = r {
+                    f.opaque += h.opaque;
+                    let mut s = StreamScanner::at(unparsed.abs);
+                    raw(&mut s, m, unparsed.abs, &unparsed.bytes, hits);
+                    f.reader = Reader::Raw(s);
+                }
+                return;
+            }
             Reader::DnsTcp { abs, buf } => {
                 if *abs + buf.len() as u64 != at {
                     f.reader = Reader::Raw(StreamScanner::at(at));
@@ -318,6 +346,11 @@ pub(crate) fn flush<S: Sink>(f: &mut FlowState, ctx: &mut Context<'_, S>, hits: 
             f.opaque += h.opaque;
             Reader::Raw(StreamScanner::at(next))
         }
+        Reader::Http2(mut h) => {
+            // The framing survives: only the bodies held are searched and dropped.
+            ctx.with_budget(&mut h, |h| h.finish_bodies(m, hits));
+            Reader::Http2(h)
+        }
         Reader::Detect { abs, buf } => {
             let mut s = StreamScanner::at(abs);
             if !buf.is_empty() {
@@ -342,6 +375,10 @@ pub(crate) fn finish<S: Sink>(f: &mut FlowState, ctx: &mut Context<'_, S>, hits:
     let m = ctx.matcher;
     match std::mem::replace(&mut f.reader, Reader::Opaque) {
         Reader::Http(mut h) => {
+            ctx.with_budget(&mut h, |h| h.finish(m, hits));
+            f.opaque += h.opaque;
+        }
+        Reader::Http2(mut h) => {
             ctx.with_budget(&mut h, |h| h.finish(m, hits));
             f.opaque += h.opaque;
         }
