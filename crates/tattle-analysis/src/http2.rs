@@ -559,3 +559,240 @@ fn raw(s: &mut StreamScanner, m: &Matcher, at: u64, data: &[u8], hits: &mut Vec<
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identifier::Identifier;
+    use std::io::Write as _;
+
+    const IMEI: &str = "356938035643809";
+    const PHONE: &str = "+6598765432";
+
+    fn matcher() -> Matcher {
+        Matcher::new(&[
+            Identifier::new("imei", IMEI),
+            Identifier::new("phone_number", PHONE),
+        ])
+    }
+
+    fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).expect("gzip");
+        e.finish().expect("gzip")
+    }
+
+    /// A connection as curl writes it: preface, SETTINGS, then requests. Stream 1: GET with the IMEI
+    /// in the path and a header, split over HEADERS (with priority and padding) + CONTINUATION.
+    /// Streams 3 and 5: POSTs whose DATA frames interleave, one gzip, one padded.
+    fn connection() -> Vec<u8> {
+        let mut enc = loona_hpack::Encoder::new();
+        let mut s = PREFACE.to_vec();
+        frame(&mut s, 0x4, 0, 0, &[0, 3, 0, 0, 0, 100]);
+        frame(&mut s, 0x8, 0, 0, &[0, 0, 0x10, 0]);
+        let path = format!("/a?imei={IMEI}");
+        let block = enc.encode([
+            (&b":method"[..], &b"GET"[..]),
+            (b":path", path.as_bytes()),
+            (b":authority", b"api.example.com:8443"),
+            (b"x-device", IMEI.as_bytes()),
+        ]);
+        let (first, second) = block.split_at(block.len() / 2);
+        let mut payload = vec![3]; // pad length
+        payload.extend_from_slice(&[0x80, 0, 0, 0, 15]); // priority
+        payload.extend_from_slice(first);
+        payload.extend_from_slice(&[0, 0, 0]);
+        frame(&mut s, HEADERS, PADDED | PRIORITY | END_STREAM, 1, &payload);
+        frame(&mut s, CONTINUATION, END_HEADERS, 1, second);
+        // The dynamic table is used: the second request repeats the authority by index.
+        let post = |enc: &mut loona_hpack::Encoder, coding: Option<&[u8]>| {
+            let mut h = vec![
+                (&b":method"[..], &b"POST"[..]),
+                (b":path", b"/upload"),
+                (b":authority", b"api.example.com:8443"),
+            ];
+            if let Some(c) = coding {
+                h.push((b"content-encoding", c));
+            }
+            enc.encode(h)
+        };
+        let b3 = post(&mut enc, Some(b"gzip"));
+        frame(&mut s, HEADERS, END_HEADERS, 3, &b3);
+        let b5 = post(&mut enc, None);
+        frame(&mut s, HEADERS, END_HEADERS, 5, &b5);
+        let gz = gzip(format!("imei={IMEI}").as_bytes());
+        let (g1, g2) = gz.split_at(gz.len() / 2);
+        frame(&mut s, DATA, 0, 3, g1);
+        let mut padded = vec![4];
+        padded.extend_from_slice(format!("phone={}", &PHONE[1..6]).as_bytes());
+        padded.extend_from_slice(&[0; 4]);
+        frame(&mut s, DATA, PADDED, 5, &padded);
+        frame(&mut s, 0x8, 0, 3, &[0, 0, 1, 0]); // WINDOW_UPDATE between
+        frame(&mut s, DATA, END_STREAM, 3, g2);
+        frame(&mut s, DATA, END_STREAM, 5, PHONE[6..].as_bytes());
+        s
+    }
+
+    fn run(m: &Matcher, stream: &[u8], cuts: &[usize]) -> (Http2Stream, Vec<Hit>) {
+        let mut h = Http2Stream::new(1000);
+        let mut hits = Vec::new();
+        let mut prev = 0;
+        for &c in cuts.iter().chain(std::iter::once(&stream.len())) {
+            h.feed(m, 1000 + prev as u64, &stream[prev..c], &mut hits)
+                .expect("http2");
+            prev = c;
+        }
+        h.finish(m, &mut hits);
+        (h, hits)
+    }
+
+    fn summary(hits: &[Hit]) -> Vec<String> {
+        hits.iter()
+            .map(|h| format!("{}:{}:{}@{}", h.identifier, h.encoding, h.location, h.at))
+            .collect()
+    }
+
+    #[test]
+    fn paths_headers_and_interleaved_bodies() {
+        let m = matcher();
+        let s = connection();
+        let (h, hits) = run(&m, &s, &[]);
+        let got: Vec<String> = hits
+            .iter()
+            .map(|h| format!("{}:{}:{}", h.identifier, h.encoding, h.location))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "0:plain:http.url",
+                "0:plain:http.header:x-device",
+                "0:gzip:http.body",
+                "1:plain:http.body",
+            ]
+        );
+        assert_eq!(h.host.as_deref(), Some("api.example.com"));
+        assert_eq!((h.requests, h.desync, h.opaque), (3, 0, 0));
+        assert_eq!(h.buffered(), h.hpack.as_ref().expect("in sync").buffered());
+        // The header hits sit on the CONTINUATION's last byte; the phone number split across two
+        // DATA frames is found at its last byte, in the last frame.
+        assert_eq!(hits[0].at, hits[1].at);
+        let next_frame = (hits[0].at - 1000 + 1) as usize;
+        assert_eq!(&s[next_frame + 3..next_frame + 9], &[HEADERS, END_HEADERS, 0, 0, 0, 3]);
+        assert_eq!(hits[3].at, 1000 + s.len() as u64 - 1);
+        // Any split of the stream finds the same, at the same offsets.
+        let whole = summary(&hits);
+        for cut in 1..s.len() {
+            assert_eq!(summary(&run(&m, &s, &[cut]).1), whole, "cut at {cut}");
+        }
+        let every_byte: Vec<usize> = (1..s.len()).collect();
+        assert_eq!(summary(&run(&m, &s, &every_byte).1), whole);
+    }
+
+    #[test]
+    fn desync_searches_blocks_raw_and_keeps_reading_bodies() {
+        let mut s = PREFACE.to_vec();
+        // Index 70 does not exist in a fresh table.
+        frame(&mut s, HEADERS, END_HEADERS, 1, &[0x82, 0x80 | 70]);
+        let mut enc = loona_hpack::Encoder::new();
+        let block = enc.encode([(&b"x-device"[..], IMEI.as_bytes())]);
+        frame(&mut s, HEADERS, END_HEADERS, 3, &block);
+        frame(&mut s, DATA, END_STREAM, 3, PHONE.as_bytes());
+        let m = matcher();
+        let (h, hits) = run(&m, &s, &[]);
+        let got: Vec<String> = hits
+            .iter()
+            .map(|h| format!("{}:{}", h.identifier, h.location))
+            .collect();
+        assert_eq!(got, vec!["0:tcp.payload", "1:http.body"]);
+        assert!(h.hpack.is_none());
+        assert_eq!(h.desync, 2);
+    }
+
+    #[test]
+    fn an_oversized_block_is_searched_raw_as_it_streams() {
+        let mut s = PREFACE.to_vec();
+        let mut block = vec![0x40, 0x08];
+        block.extend_from_slice(b"x-device");
+        block.extend_from_slice(&[0x7f, 0xff, 0xff, 0x03]); // a 65662-byte value
+        block.extend(std::iter::repeat_n(b'a', 65662 - IMEI.len()));
+        block.extend_from_slice(IMEI.as_bytes());
+        let (a, b) = block.split_at(40_000);
+        frame(&mut s, HEADERS, 0, 1, a);
+        frame(&mut s, CONTINUATION, END_HEADERS, 1, b);
+        let m = matcher();
+        let (h, hits) = run(&m, &s, &[100, 30_000, 50_000]);
+        assert_eq!(summary(&hits), vec![format!("0:plain:tcp.payload@{}", 1000 + s.len() - 1)]);
+        assert!(h.hpack.is_none());
+        assert!(h.buffered() < 1024, "{}", h.buffered());
+    }
+
+    #[test]
+    fn bytes_that_are_not_http2_are_handed_back() {
+        let m = matcher();
+        assert_eq!(looks_like_h2(b"PRI * HTTP/2"), None);
+        assert_eq!(looks_like_h2(b"POST / HTTP/1.1"), Some(false));
+        assert_eq!(looks_like_h2(PREFACE), Some(true));
+        // CONTINUATION without HEADERS breaks the framing.
+        let mut s = PREFACE.to_vec();
+        frame(&mut s, CONTINUATION, END_HEADERS, 1, IMEI.as_bytes());
+        let mut h = Http2Stream::new(0);
+        let mut hits = Vec::new();
+        let e = h.feed(&m, 0, &s, &mut hits).expect_err("not h2");
+        assert_eq!((e.abs, e.bytes.len()), (24, s.len() - 24));
+        // A wrong preface.
+        let mut h = Http2Stream::new(0);
+        assert!(h.feed(&m, 0, b"PRI * HTTP/2.0\r\n\r\nXX", &mut hits).is_err());
+        // A gap.
+        let mut h = Http2Stream::new(0);
+        h.feed(&m, 0, PREFACE, &mut hits).expect("preface");
+        assert!(h.feed(&m, 30, b"x", &mut hits).is_err());
+    }
+
+    #[test]
+    fn streams_and_bodies_are_capped() {
+        let m = matcher();
+        let mut s = PREFACE.to_vec();
+        // 200 streams open, each with a body that never ends.
+        for i in 0..200u32 {
+            frame(&mut s, HEADERS, END_HEADERS, 2 * i + 1, &[0x83, 0x84]);
+            frame(&mut s, DATA, 0, 2 * i + 1, &[b'x'; 16000]);
+            frame(&mut s, DATA, 0, 2 * i + 1, &[b'x'; 16000]);
+        }
+        let mut h = Http2Stream::new(0);
+        let mut hits = Vec::new();
+        h.feed(&m, 0, &s, &mut hits).expect("h2");
+        assert!(h.streams.len() <= MAX_STREAMS);
+        assert!(h.held <= MAX_BODIES);
+        assert!(h.buffered() <= MAX_BODIES + 8192, "{}", h.buffered());
+        h.finish(&m, &mut hits);
+        assert_eq!(h.buffered(), h.hpack.as_ref().map_or(0, |d| d.buffered()));
+    }
+
+    #[test]
+    fn hostile_frames_never_panic() {
+        let m = matcher();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let base = connection();
+        for _ in 0..2000 {
+            let mut s = base.clone();
+            for _ in 0..4 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let i = 24 + (rng as usize % (s.len() - 24));
+                s[i] = (rng >> 32) as u8;
+            }
+            let mut h = Http2Stream::new(0);
+            let mut hits = Vec::new();
+            let _ = h.feed(&m, 0, &s, &mut hits);
+            h.finish(&m, &mut hits);
+        }
+    }
+}
