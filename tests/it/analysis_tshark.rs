@@ -31,13 +31,13 @@ fn identifiers() -> Vec<Identifier> {
     ]
 }
 
-/// tcpdump writing `file`, filtered to one private /24 of 127/8.
-struct Tcpdump {
+/// tcpdump writing `file`, filtered to one private /24 of 127/8 (also used by `http2_peers`).
+pub(crate) struct Tcpdump {
     child: Child,
 }
 
 impl Tcpdump {
-    fn start(iface: &str, net: &str, file: &Path) -> Tcpdump {
+    pub(crate) fn start(iface: &str, net: &str, file: &Path) -> Tcpdump {
         let mut child = Command::new("tcpdump")
             // In immediate mode each ring slot is snaplen-sized: the default 2 MiB buffer holds only
             // 8 packets of 256 KiB and a loopback burst overflows it ("dropped by kernel").
@@ -76,7 +76,7 @@ impl Tcpdump {
         Tcpdump { child }
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         // Let the last packets through the kernel buffer before the interrupt.
         std::thread::sleep(Duration::from_millis(300));
         // SAFETY: signalling our own child process by its pid.

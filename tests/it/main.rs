@@ -8,6 +8,7 @@ mod capture_sources;
 mod cli;
 mod devices;
 mod emulator_console;
+mod http2_peers;
 mod identifiers;
 mod many_devices;
 mod outcomes;
