@@ -289,6 +289,37 @@ impl Decoder {
     }
 }
 
+/// The `hpack` fuzz target's body (exposed through `testgen`): `data` is a connection's header
+/// blocks, each behind a 2-byte big-endian length, decoded by one decoder until the first error.
+/// Panics if a bound does not hold: the table over its maximum, a field longer than its block
+/// could encode. Returns the fields decoded.
+#[cfg(any(test, feature = "testgen"))]
+pub fn fuzz_blocks(mut data: &[u8]) -> usize {
+    let mut d = Decoder::new();
+    let mut fields = 0;
+    while let [a, b, rest @ ..] = data {
+        let len = (usize::from(*a) << 8 | usize::from(*b)).min(rest.len());
+        let (block, next) = rest.split_at(len);
+        data = next;
+        // A Huffman string decodes to at most 8/5 of its bytes (codes are ≥ 5 bits); a table entry
+        // is at most the table.
+        let longest = (block.len() * 8 / 5 + 1).max(MAX_TABLE);
+        let r = d.decode_block(block, |n, v| {
+            assert!(n.len() <= longest && v.len() <= longest, "field longer than possible");
+            fields += 1;
+        });
+        assert!(d.size <= d.max && d.max <= MAX_TABLE, "table over its maximum");
+        assert_eq!(
+            d.size,
+            d.table.iter().map(|(n, v)| n.len() + v.len() + ENTRY_OVERHEAD).sum::<usize>()
+        );
+        if r.is_err() {
+            break;
+        }
+    }
+    fields
+}
+
 /// A prefix integer (§5.1) at `pos` with an `n`-bit prefix; `pos` moves past it.
 fn integer(block: &[u8], pos: &mut usize, n: u8) -> Result<usize, HpackError> {
     let mask = (1u16 << n) as usize - 1;
@@ -657,6 +688,20 @@ mod tests {
         eprintln!("compared {compared}, damaged {damaged_compared}");
         // Enough blocks actually compared for the test to mean something.
         assert!(compared > 600 && damaged_compared > 20, "{compared} {damaged_compared}");
+    }
+
+    /// The fuzz seeds are the header blocks of real connections (nghttp2's encoder, Huffman and
+    /// dynamic table), and decode in full.
+    #[test]
+    fn fuzz_seeds_decode() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/hpack");
+        let mut seeds = 0;
+        for entry in std::fs::read_dir(dir).expect("seeds") {
+            let data = std::fs::read(entry.expect("entry").path()).expect("seed");
+            assert!(fuzz_blocks(&data) >= 8);
+            seeds += 1;
+        }
+        assert!(seeds >= 4);
     }
 
     fn decode_bytes(d: &mut Decoder, block: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, HpackError> {
