@@ -45,7 +45,10 @@ impl Nghttpd {
         let addr = SocketAddr::new(SERVER.parse().expect("ip"), PORT);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "nghttpd did not listen on {addr}");
+            assert!(
+                Instant::now() < deadline,
+                "nghttpd did not listen on {addr}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Nghttpd(child)
@@ -63,7 +66,9 @@ fn client(program: &str, args: &[&str]) {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{program} must be installed (apt install curl nghttp2-client): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("{program} must be installed (apt install curl nghttp2-client): {e}")
+        });
     assert!(
         out.status.success(),
         "{program} {args:?}: {}",
@@ -90,7 +95,14 @@ fn tshark_h2(file: &Path) -> BTreeMap<u64, H2Row> {
         .args(["-Y", &format!("http2 && tcp.dstport=={PORT}")])
         .args(["-T", "fields", "-E", "separator=\t", "-E", "occurrence=a"])
         .arg(format!("-Eaggregator={SEP}"))
-        .args(["-e", "frame.number", "-e", "tcp.stream", "-e", "http2.streamid"])
+        .args([
+            "-e",
+            "frame.number",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "http2.streamid",
+        ])
         .args(["-e", "http2.header.name", "-e", "http2.header.value"])
         .args(["-e", "http2.data.data"])
         .output()
@@ -111,7 +123,11 @@ fn tshark_h2(file: &Path) -> BTreeMap<u64, H2Row> {
         let f: Vec<&str> = line.split('\t').collect();
         assert_eq!(f.len(), 6, "tshark line {line:?}");
         let (names, values) = (list(f[3]), list(f[4]));
-        assert_eq!(names.len(), values.len(), "one value per header name: {line:?}");
+        assert_eq!(
+            names.len(),
+            values.len(),
+            "one value per header name: {line:?}"
+        );
         rows.insert(
             f[0].parse().expect("frame number"),
             H2Row {
@@ -225,7 +241,10 @@ fn h2c_from_curl_and_nghttp_agrees_with_tshark_inside() {
     // A GET with the IMEI in the path and two headers (nghttp2's encoder: Huffman, dynamic table).
     let device = format!("X-Device: {IMEI}");
     let cookie = format!("Cookie: uid={IMEI}");
-    curl(&["-H", &device, "-H", &cookie], &url(&format!("?imei={IMEI}")));
+    curl(
+        &["-H", &device, "-H", &cookie],
+        &url(&format!("?imei={IMEI}")),
+    );
     // A form POST body.
     let body = format!("imei={IMEI}&phone={PHONE_URL}");
     curl(&["--data-binary", &body], &url(""));
@@ -259,7 +278,11 @@ fn h2c_from_curl_and_nghttp_agrees_with_tshark_inside() {
     assert!(a.damage.is_empty(), "{:?}", a.damage);
 
     // Every connection is read as HTTP, named by its :authority.
-    let flows: Vec<_> = a.flows.iter().filter(|f| f.protocol != Protocol::Dns).collect();
+    let flows: Vec<_> = a
+        .flows
+        .iter()
+        .filter(|f| f.protocol != Protocol::Dns)
+        .collect();
     assert_eq!(flows.len(), 4, "{flows:?}");
     for f in &flows {
         assert_eq!(f.protocol, Protocol::Http, "{f:?}");

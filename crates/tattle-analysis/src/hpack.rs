@@ -305,13 +305,22 @@ pub fn fuzz_blocks(mut data: &[u8]) -> usize {
         // is at most the table.
         let longest = (block.len() * 8 / 5 + 1).max(MAX_TABLE);
         let r = d.decode_block(block, |n, v| {
-            assert!(n.len() <= longest && v.len() <= longest, "field longer than possible");
+            assert!(
+                n.len() <= longest && v.len() <= longest,
+                "field longer than possible"
+            );
             fields += 1;
         });
-        assert!(d.size <= d.max && d.max <= MAX_TABLE, "table over its maximum");
+        assert!(
+            d.size <= d.max && d.max <= MAX_TABLE,
+            "table over its maximum"
+        );
         assert_eq!(
             d.size,
-            d.table.iter().map(|(n, v)| n.len() + v.len() + ENTRY_OVERHEAD).sum::<usize>()
+            d.table
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + ENTRY_OVERHEAD)
+                .sum::<usize>()
         );
         if r.is_err() {
             break;
@@ -422,10 +431,7 @@ mod tests {
         );
         assert!(d.table.is_empty());
         let block = unhex("1008 7061 7373 776f 7264 0673 6563 7265 74");
-        assert_eq!(
-            decode(&mut d, &block),
-            Ok(pairs(&[("password", "secret")]))
-        );
+        assert_eq!(decode(&mut d, &block), Ok(pairs(&[("password", "secret")])));
         assert!(d.table.is_empty());
         assert_eq!(decode(&mut d, &[0x82]), Ok(pairs(&[(":method", "GET")])));
     }
@@ -541,7 +547,11 @@ mod tests {
     #[test]
     fn size_updates_evict_and_are_capped() {
         let mut d = Decoder::new();
-        decode(&mut d, &unhex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572")).expect("ok");
+        decode(
+            &mut d,
+            &unhex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572"),
+        )
+        .expect("ok");
         assert_eq!(d.table.len(), 1);
         // Size update to 0 then back to 4096 (0x3f e1 1f): the table is emptied.
         assert_eq!(decode(&mut d, &[0x20, 0x3f, 0xe1, 0x1f]), Ok(vec![]));
@@ -566,12 +576,12 @@ mod tests {
     #[test]
     fn hostile_blocks_are_errors_not_panics() {
         for block in [
-            &[0x80][..],                // index 0
-            &[0xff, 0xff],              // truncated integer
-            &[0x40, 0x05, b'a'],        // literal longer than the block
-            &[0x40, 0x81, 0xff, 0x00],  // Huffman EOS
-            &[0x40],                    // nothing after the type
-            &[0x0f, 0xff, 0xff, 0xff],  // name index truncated
+            &[0x80][..],               // index 0
+            &[0xff, 0xff],             // truncated integer
+            &[0x40, 0x05, b'a'],       // literal longer than the block
+            &[0x40, 0x81, 0xff, 0x00], // Huffman EOS
+            &[0x40],                   // nothing after the type
+            &[0x0f, 0xff, 0xff, 0xff], // name index truncated
         ] {
             assert!(decode(&mut Decoder::new(), block).is_err(), "{block:02x?}");
         }
@@ -622,7 +632,14 @@ mod tests {
     /// A random but well-formed block: every representation, names and values that are reused
     /// (so the dynamic table is exercised and evicted), a size update now and then.
     fn random_block(rng: &mut Rng, table_len: &mut usize) -> Vec<u8> {
-        const NAMES: [&[u8]; 6] = [b"x-device", b"cookie", b":path", b"user-agent", b"x-a", b"content-encoding"];
+        const NAMES: [&[u8]; 6] = [
+            b"x-device",
+            b"cookie",
+            b":path",
+            b"user-agent",
+            b"x-a",
+            b"content-encoding",
+        ];
         let mut out = Vec::new();
         if rng.below(8) == 0 {
             put_integer(&mut out, 0x20, 5, rng.below(600));
@@ -677,7 +694,11 @@ mod tests {
                 match (&a, &b) {
                     (Ok(a), Ok(b)) => {
                         assert_eq!(a, b, "block {block:02x?}");
-                        if damage { damaged_compared += 1 } else { compared += 1 }
+                        if damage {
+                            damaged_compared += 1
+                        } else {
+                            compared += 1
+                        }
                     }
                     (Err(_), Err(_)) => break,
                     _ if damage => break,
@@ -687,7 +708,10 @@ mod tests {
         }
         eprintln!("compared {compared}, damaged {damaged_compared}");
         // Enough blocks actually compared for the test to mean something.
-        assert!(compared > 600 && damaged_compared > 20, "{compared} {damaged_compared}");
+        assert!(
+            compared > 600 && damaged_compared > 20,
+            "{compared} {damaged_compared}"
+        );
     }
 
     /// The fuzz seeds are the header blocks of real connections (nghttp2's encoder, Huffman and

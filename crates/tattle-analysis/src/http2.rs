@@ -86,9 +86,14 @@ enum State {
         len: usize,
     },
     /// A header fragment too large to decode: searched raw as it comes.
-    RawBlock { flags: u8, left: usize },
+    RawBlock {
+        flags: u8,
+        left: usize,
+    },
     /// Any other frame.
-    Skip { left: usize },
+    Skip {
+        left: usize,
+    },
 }
 
 /// A header block being assembled from HEADERS + CONTINUATION.
@@ -220,7 +225,13 @@ impl Http2Stream {
         let rest = &self.buf[self.pos..];
         if !rest.is_empty() && !matches!(self.state, State::Data { .. } | State::Skip { .. }) {
             let at = self.buf_abs + self.pos as u64;
-            scan(m, rest, || "tcp.payload".to_string(), hits, |e| at + e as u64);
+            scan(
+                m,
+                rest,
+                || "tcp.payload".to_string(),
+                hits,
+                |e| at + e as u64,
+            );
         }
         self.finish_bodies(m, hits);
         self.buf_abs += self.buf.len() as u64;
@@ -472,7 +483,13 @@ impl Http2Stream {
         let piece = &self.buf[self.pos..self.pos + n];
         self.pos += n;
         let Some(i) = i else {
-            scan(m, piece, || "http.body".to_string(), hits, |e| at + e as u64);
+            scan(
+                m,
+                piece,
+                || "http.body".to_string(),
+                hits,
+                |e| at + e as u64,
+            );
             return;
         };
         let room = MAX_BODIES.saturating_sub(self.held).min(n);
@@ -514,7 +531,9 @@ impl Http2Stream {
         };
         if let Err(e) = decoded {
             if self.hpack.take().is_some() {
-                tracing::debug!("HTTP/2 header block at stream offset {end}: {e}; searched raw from here");
+                tracing::debug!(
+                    "HTTP/2 header block at stream offset {end}: {e}; searched raw from here"
+                );
             }
             self.desync += 1;
             if !block.lost {
@@ -684,7 +703,10 @@ mod tests {
         // DATA frames is found at its last byte, in the last frame.
         assert_eq!(hits[0].at, hits[1].at);
         let next_frame = (hits[0].at - 1000 + 1) as usize;
-        assert_eq!(&s[next_frame + 3..next_frame + 9], &[HEADERS, END_HEADERS, 0, 0, 0, 3]);
+        assert_eq!(
+            &s[next_frame + 3..next_frame + 9],
+            &[HEADERS, END_HEADERS, 0, 0, 0, 3]
+        );
         assert_eq!(hits[3].at, 1000 + s.len() as u64 - 1);
         // Any split of the stream finds the same, at the same offsets.
         let whole = summary(&hits);
@@ -728,7 +750,10 @@ mod tests {
         frame(&mut s, CONTINUATION, END_HEADERS, 1, b);
         let m = matcher();
         let (h, hits) = run(&m, &s, &[100, 30_000, 50_000]);
-        assert_eq!(summary(&hits), vec![format!("0:plain:tcp.payload@{}", 1000 + s.len() - 1)]);
+        assert_eq!(
+            summary(&hits),
+            vec![format!("0:plain:tcp.payload@{}", 1000 + s.len() - 1)]
+        );
         assert!(h.hpack.is_none());
         assert!(h.buffered() < 1024, "{}", h.buffered());
     }
@@ -748,7 +773,10 @@ mod tests {
         assert_eq!((e.abs, e.bytes.len()), (24, s.len() - 24));
         // A wrong preface.
         let mut h = Http2Stream::new(0);
-        assert!(h.feed(&m, 0, b"PRI * HTTP/2.0\r\n\r\nXX", &mut hits).is_err());
+        assert!(
+            h.feed(&m, 0, b"PRI * HTTP/2.0\r\n\r\nXX", &mut hits)
+                .is_err()
+        );
         // A gap.
         let mut h = Http2Stream::new(0);
         h.feed(&m, 0, PREFACE, &mut hits).expect("preface");

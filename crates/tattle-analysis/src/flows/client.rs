@@ -114,7 +114,11 @@ pub(crate) struct Context<'a, S> {
 
 impl<S: Sink> Context<'_, S> {
     /// Runs `step` on an HTTP stream with the capture's decode budget, noting bodies it cut.
-    fn with_budget<H: DecodeCounters, R>(&mut self, h: &mut H, step: impl FnOnce(&mut H) -> R) -> R {
+    fn with_budget<H: DecodeCounters, R>(
+        &mut self,
+        h: &mut H,
+        step: impl FnOnce(&mut H) -> R,
+    ) -> R {
         *h.decode_counters().0 = *self.decode_budget;
         let cut = *h.decode_counters().1;
         let r = step(h);
