@@ -119,11 +119,14 @@ const STATIC: [(&str, &str); 61] = [
     ("www-authenticate", ""),
 ];
 
+/// A dynamic table entry: (name, value).
+type Entry = (Box<[u8]>, Box<[u8]>);
+
 /// One decoder per connection direction.
 #[derive(Debug)]
 pub struct Decoder {
     /// Newest first, as indices count (§2.3.3).
-    table: VecDeque<(Box<[u8]>, Box<[u8]>)>,
+    table: VecDeque<Entry>,
     /// Bytes in `table` by the RFC's accounting.
     size: usize,
     /// The table's current maximum, set by size updates.
@@ -268,7 +271,7 @@ impl Decoder {
         Ok(if name { Str::NameBuf } else { Str::ValueBuf })
     }
 
-    fn insert(&mut self, (name, value): (Box<[u8]>, Box<[u8]>)) {
+    fn insert(&mut self, (name, value): Entry) {
         let size = name.len() + value.len() + ENTRY_OVERHEAD;
         // An entry larger than the table empties it and is not added (§4.4).
         self.evict(size.min(self.max + 1));
@@ -587,6 +590,8 @@ mod tests {
         }
     }
 
+    type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
     /// A small deterministic generator (no `rand` in the tree for this).
     struct Rng(u64);
 
@@ -728,7 +733,7 @@ mod tests {
         assert!(seeds >= 4);
     }
 
-    fn decode_bytes(d: &mut Decoder, block: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, HpackError> {
+    fn decode_bytes(d: &mut Decoder, block: &[u8]) -> Result<Fields, HpackError> {
         let mut out = Vec::new();
         d.decode_block(block, |n, v| out.push((n.to_vec(), v.to_vec())))?;
         Ok(out)

@@ -655,7 +655,7 @@ mod tests {
         frame(&mut s, DATA, PADDED, 5, &padded);
         frame(&mut s, 0x8, 0, 3, &[0, 0, 1, 0]); // WINDOW_UPDATE between
         frame(&mut s, DATA, END_STREAM, 3, g2);
-        frame(&mut s, DATA, END_STREAM, 5, PHONE[6..].as_bytes());
+        frame(&mut s, DATA, END_STREAM, 5, &PHONE.as_bytes()[6..]);
         s
     }
 
