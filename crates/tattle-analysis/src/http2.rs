@@ -239,9 +239,53 @@ impl Http2Stream {
         self.pos = 0;
     }
 
-    /// Searches and drops every body held (a memory budget flush); the connection goes on, and
-    /// later DATA of those streams is searched as sent.
-    pub fn finish_bodies(&mut self, m: &Matcher, hits: &mut Vec<Hit>) {
+    /// A memory budget flush: searches and drops everything held, keeping the framing. Bodies
+    /// are searched as far as they go (later DATA of those streams is searched as sent); the HPACK
+    /// table is dropped (header blocks are searched raw from now on, as after a desync); a header
+    /// block being collected is searched raw and the rest of it streams past raw.
+    pub fn flush(&mut self, m: &Matcher, hits: &mut Vec<Hit>) {
+        self.finish_bodies(m, hits);
+        if self.hpack.take().is_some() {
+            self.desync += 1;
+        }
+        if let Some(b) = &mut self.block {
+            let kept = std::mem::take(&mut b.fragments);
+            b.lost = true;
+            let at = self.at(0).saturating_sub(1);
+            self.raw_block(m, &kept, at, hits);
+        }
+        if let State::Block {
+            kind,
+            stream,
+            flags,
+            len,
+        } = self.state
+        {
+            if kind == HEADERS {
+                self.block = Some(Block {
+                    stream,
+                    end_stream: flags & END_STREAM != 0,
+                    fragments: Vec::new(),
+                    lost: true,
+                });
+            }
+            let avail = self.buf.len() - self.pos;
+            let at = self.at(0);
+            raw(&mut self.raw_headers, m, at, &self.buf[self.pos..], hits);
+            self.pos += avail;
+            self.state = State::RawBlock {
+                flags,
+                left: len - avail,
+            };
+        }
+        self.buf.drain(..self.pos);
+        self.buf_abs += self.pos as u64;
+        self.pos = 0;
+        self.buf.shrink_to_fit();
+    }
+
+    /// Searches and drops every body held.
+    fn finish_bodies(&mut self, m: &Matcher, hits: &mut Vec<Hit>) {
         for (_, body) in std::mem::take(&mut self.streams) {
             self.finish_body(body, m, hits);
         }
@@ -801,6 +845,43 @@ mod tests {
         assert!(h.buffered() <= MAX_BODIES + 8192, "{}", h.buffered());
         h.finish(&m, &mut hits);
         assert_eq!(h.buffered(), h.hpack.as_ref().map_or(0, |d| d.buffered()));
+    }
+
+    #[test]
+    fn a_flush_frees_everything_and_keeps_the_framing() {
+        let m = matcher();
+        let mut s = PREFACE.to_vec();
+        let mut enc = loona_hpack::Encoder::new();
+        let block = enc.encode([(&b"x-device"[..], IMEI.as_bytes())]);
+        frame(&mut s, HEADERS, END_HEADERS, 1, &block);
+        frame(&mut s, DATA, 0, 1, format!("a={IMEI}").as_bytes());
+        // A second request whose header block is cut by the flush: the literal still found raw.
+        let block = enc.encode([(&b"x-phone"[..], PHONE.as_bytes())]);
+        let mut h2 = Vec::new();
+        frame(&mut h2, HEADERS, END_HEADERS, 3, &block);
+        frame(&mut h2, DATA, END_STREAM, 1, PHONE.as_bytes());
+        let cut = s.len() + 12;
+        s.extend_from_slice(&h2);
+        let mut h = Http2Stream::new(0);
+        let mut hits = Vec::new();
+        h.feed(&m, 0, &s[..cut], &mut hits).expect("h2");
+        h.flush(&m, &mut hits);
+        assert_eq!(h.buffered(), 0);
+        h.feed(&m, cut as u64, &s[cut..], &mut hits).expect("h2");
+        h.finish(&m, &mut hits);
+        let got: Vec<String> = hits
+            .iter()
+            .map(|h| format!("{}:{}", h.identifier, h.location))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "0:http.header:x-device",
+                "0:http.body",
+                "1:tcp.payload",
+                "1:http.body"
+            ]
+        );
     }
 
     #[test]

@@ -351,8 +351,8 @@ pub(crate) fn flush<S: Sink>(f: &mut FlowState, ctx: &mut Context<'_, S>, hits: 
             Reader::Raw(StreamScanner::at(next))
         }
         Reader::Http2(mut h) => {
-            // The framing survives: only the bodies held are searched and dropped.
-            ctx.with_budget(&mut h, |h| h.finish_bodies(m, hits));
+            // The framing survives: what it holds is searched and dropped.
+            ctx.with_budget(&mut h, |h| h.flush(m, hits));
             Reader::Http2(h)
         }
         Reader::Detect { abs, buf } => {
