@@ -1,9 +1,9 @@
 //! tattle's analysis engine: capture bytes in, hosts and personal-identifier findings out.
 //!
 //! It reads a pcap or pcapng (a file, a pipe, bytes as they arrive), decodes packets, follows each
-//! TCP connection and UDP conversation, reads DNS, the TLS ClientHello, HTTP/1.x and the QUIC
-//! Initial, and looks for identifiers (an IMEI, a phone number, a contact's name…) in every
-//! encoding it knows — plain, URL, base64, base32, hex, md5/sha1/sha256, JSON escapes, gzip inside
+//! TCP connection and UDP conversation, reads DNS, the TLS ClientHello, HTTP/1.x, HTTP/2 with
+//! prior knowledge (h2c) and the QUIC Initial, and looks for identifiers (an IMEI, a phone number,
+//! a contact's name…) in every encoding it knows — plain, URL, base64, base32, hex, md5/sha1/sha256, JSON escapes, gzip inside
 //! base64… — in a single pass. It knows nothing of devices, scenarios or snapshots: frame numbers
 //! and timestamps let the caller place results (tattle places them in a scenario's steps), so it
 //! works as a library on a capture taken by anything (tcpdump, PCAPdroid, a router, PiRogue).
@@ -30,7 +30,7 @@
 //!
 //! # Inside (one way: bytes → records → packets → flows → readers → matcher → sink)
 //! `reader` (pcap/pcapng records), `packet` (link, IP, TCP/UDP headers), `flows` (each flow's life,
-//! reassembly, and its readers), `dns`, `tls`, `http`, `quic` (protocol readers), `matcher` (every
+//! reassembly, and its readers), `dns`, `tls`, `http`, `http2` (over `hpack`), `quic` (protocol readers), `matcher` (every
 //! identifier's needles in one automaton), `sink`/`summary` (what is kept), `parallel`
 //! (sharding), `redact` (names shown to people), `domain` (registrable domains).
 //!

@@ -18,8 +18,8 @@
 //! past it the largest holders are searched as far as they go and flushed (reported as a limit).
 //!
 //! The rooms: `table` (keys, slots in activity order, ended-flow memory), `tcp` (reassembly),
-//! `client` (the client→server stream's reader: protocol detection, TLS, HTTP, DNS over TCP,
-//! raw), `datagram` (UDP: DNS, QUIC, raw), `limits` (bounds and the notes of what they cut).
+//! `client` (the client→server stream's reader: protocol detection, TLS, HTTP, HTTP/2, DNS over
+//! TCP, raw), `datagram` (UDP: DNS, QUIC, raw), `limits` (bounds and the notes of what they cut).
 //! Only what the client sends is searched (that is what leaves the handset); server→client bytes
 //! are counted.
 //!
