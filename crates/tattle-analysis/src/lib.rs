@@ -4,9 +4,10 @@
 //! TCP connection and UDP conversation, reads DNS, the TLS ClientHello, HTTP/1.x, HTTP/2 with
 //! prior knowledge (h2c) and the QUIC Initial, and looks for identifiers (an IMEI, a phone number,
 //! a contact's name…) in every encoding it knows — plain, URL, base64, base32, hex,
-//! md5/sha1/sha256, JSON escapes, gzip inside base64… — in a single pass. It knows nothing of devices, scenarios or snapshots: frame numbers
-//! and timestamps let the caller place results (tattle places them in a scenario's steps), so it
-//! works as a library on a capture taken by anything (tcpdump, PCAPdroid, a router, PiRogue).
+//! md5/sha1/sha256, JSON escapes, gzip inside base64… — in a single pass. It knows nothing of
+//! devices, scenarios or snapshots: frame numbers and timestamps let the caller place results
+//! (tattle places them in a scenario's steps), so it works as a library on a capture taken by
+//! anything (tcpdump, PCAPdroid, a router, PiRogue).
 //!
 //! # Using it
 //! ```
