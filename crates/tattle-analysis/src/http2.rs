@@ -580,9 +580,8 @@ impl Http2Stream {
                 );
             }
             self.desync += 1;
-            if !block.lost {
-                self.raw_block(m, &block.fragments, end, hits);
-            }
+            // A lost block keeps only the fragments after the loss: none was searched yet.
+            self.raw_block(m, &block.fragments, end, hits);
         }
         if self.host.is_none() {
             self.host = host.filter(|h| !h.is_empty());
@@ -791,12 +790,18 @@ mod tests {
         block.extend_from_slice(IMEI.as_bytes());
         let (a, b) = block.split_at(40_000);
         frame(&mut s, HEADERS, 0, 1, a);
-        frame(&mut s, CONTINUATION, END_HEADERS, 1, b);
+        frame(&mut s, CONTINUATION, 0, 1, b);
+        let imei_end = 1000 + s.len() - 1;
+        // A small fragment after the loss is searched raw too.
+        frame(&mut s, CONTINUATION, END_HEADERS, 1, PHONE.as_bytes());
         let m = matcher();
         let (h, hits) = run(&m, &s, &[100, 30_000, 50_000]);
         assert_eq!(
             summary(&hits),
-            vec![format!("0:plain:tcp.payload@{}", 1000 + s.len() - 1)]
+            vec![
+                format!("0:plain:tcp.payload@{imei_end}"),
+                format!("1:plain:tcp.payload@{}", 1000 + s.len() - 1)
+            ]
         );
         assert!(h.hpack.is_none());
         assert!(h.buffered() < 1024, "{}", h.buffered());
