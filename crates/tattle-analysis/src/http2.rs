@@ -889,6 +889,72 @@ mod tests {
         );
     }
 
+    /// Throughput against HTTP/1 on the same requests, fed in 1448-byte segments. A measurement,
+    /// not a check: `cargo test --release -p tattle-analysis --lib throughput -- --ignored
+    /// --nocapture`.
+    #[test]
+    #[ignore = "a measurement; run in release"]
+    fn throughput_against_http1() {
+        let m = matcher();
+        let body: Vec<u8> = (0..32 << 10).map(|i| b"abcdefghij=&0123"[i % 16]).collect();
+        let mut enc = loona_hpack::Encoder::new();
+        let (mut h2, mut h1) = (PREFACE.to_vec(), Vec::new());
+        for i in 0..2000u32 {
+            let path = format!("/api/v1/items/{i}?x=1");
+            let len = body.len().to_string();
+            let block = enc.encode([
+                (&b":method"[..], &b"POST"[..]),
+                (b":path", path.as_bytes()),
+                (b":authority", b"api.example.com"),
+                (b"user-agent", b"okhttp/4.12.0"),
+                (b"content-length", len.as_bytes()),
+            ]);
+            frame(&mut h2, HEADERS, END_HEADERS, 2 * i + 1, &block);
+            for (k, chunk) in body.chunks(16384).enumerate() {
+                let last = (k + 1) * 16384 >= body.len();
+                frame(
+                    &mut h2,
+                    DATA,
+                    if last { END_STREAM } else { 0 },
+                    2 * i + 1,
+                    chunk,
+                );
+            }
+            h1.extend_from_slice(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: okhttp/4.12.0\r\nContent-Length: {len}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            h1.extend_from_slice(&body);
+        }
+        let time = |stream: &[u8], h2: bool| {
+            let start = std::time::Instant::now();
+            let mut hits = Vec::new();
+            if h2 {
+                let mut h = Http2Stream::new(0);
+                for (i, seg) in stream.chunks(1448).enumerate() {
+                    h.feed(&m, (i * 1448) as u64, seg, &mut hits).expect("h2");
+                }
+                h.finish(&m, &mut hits);
+            } else {
+                let mut h = crate::http::HttpStream::new(0);
+                for (i, seg) in stream.chunks(1448).enumerate() {
+                    h.feed(&m, (i * 1448) as u64, seg, &mut hits).expect("h1");
+                }
+                h.finish(&m, &mut hits);
+            }
+            let secs = start.elapsed().as_secs_f64();
+            stream.len() as f64 / secs / 1e6
+        };
+        let (a, b) = (time(&h2, true), time(&h1, false));
+        eprintln!(
+            "HTTP/2 {a:.0} MB/s, HTTP/1.1 {b:.0} MB/s ({} / {} bytes)",
+            h2.len(),
+            h1.len()
+        );
+    }
+
     #[test]
     fn hostile_frames_never_panic() {
         let m = matcher();
