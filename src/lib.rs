@@ -25,7 +25,9 @@
 //!   PCAPdroid app's Intent API and TCP exporter over `adb reverse`) and `emulator_console` (the
 //!   emulator's console: auth, `network capture`). `host_tools` finds the host's tcpdump.
 //! - `runner`: the order of a run in short phases, the live analysis of the capture as it arrives,
-//!   the run directory (0700, files 0600).
+//!   the run directory (0700, files 0600); `--differential N` repeats it with planted values.
+//! - `differential`: differential canaries, pure: the values each repeated run plants, and which
+//!   encrypted flows' sizes follow them.
 //! - analysis — the `tattle_analysis` crate: capture bytes in, flows, DNS and identifier findings
 //!   out; streaming, pure; its `Redactor` and `sanitize` are the one way any text from a device or
 //!   the network is shown.
@@ -59,6 +61,7 @@ pub mod capture;
 mod cli;
 pub mod device;
 pub mod diff;
+pub mod differential;
 pub mod emulator_console;
 pub mod evidence;
 pub mod host_tools;

@@ -65,6 +65,21 @@ pub struct StepOutcome {
     pub hosts: Vec<HostContact>,
     #[serde(default)]
     pub leaks: Vec<Leak>,
+    /// Encrypted flows whose sizes followed a planted value over a `--differential` series
+    /// (`crate::differential`); absent from single runs and their snapshots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub size_correlations: Vec<SizeCorrelation>,
+}
+
+/// An encrypted flow whose size followed a planted value across the runs of a differential series:
+/// it very likely carries that value. No sizes and no values: what the finding is, not how big.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SizeCorrelation {
+    /// `<sms_body>`: the planted kind.
+    pub identifier: String,
+    pub host: String,
+    /// `plain`, `base64`, `hex`, `compressed` or `other` (`differential::SlopeClass`).
+    pub slope: String,
 }
 
 /// A host the handset talked to in a step, and over what.
@@ -100,7 +115,33 @@ impl Outcome {
     }
 
     pub fn has_findings(&self) -> bool {
-        self.leak_count() > 0
+        self.leak_count() > 0 || self.steps.iter().any(|s| !s.size_correlations.is_empty())
+    }
+
+    /// Adds a differential series' verdicts to the steps they are about (a step the outcome lacks
+    /// is added in order), sorted and without duplicates.
+    pub fn add_size_correlations(&mut self, follows: &[crate::differential::Follows]) {
+        for f in follows {
+            let found = SizeCorrelation {
+                identifier: placeholder(&f.kind),
+                host: f.group.host.clone(),
+                slope: f.class.as_str().to_string(),
+            };
+            match self.steps.iter_mut().find(|s| s.step == f.group.step) {
+                Some(step) => step.size_correlations.push(found),
+                None => self.steps.push(StepOutcome {
+                    step: f.group.step.clone(),
+                    hosts: Vec::new(),
+                    leaks: Vec::new(),
+                    size_correlations: vec![found],
+                }),
+            }
+        }
+        self.steps.sort_by_key(|s| step_sort_key(&s.step));
+        for step in &mut self.steps {
+            step.size_correlations.sort();
+            step.size_correlations.dedup();
+        }
     }
 }
 
@@ -172,6 +213,31 @@ pub(crate) fn traffic_by_step(
         .collect();
     steps.sort_by_key(|s| step_sort_key(&s.step));
     steps
+}
+
+/// The run's TLS flows over TCP as the differential judges them: step, redacted host, server port,
+/// and the bytes the client sent after its ClientHello. Without a key the analysis counts a TLS
+/// flow's bytes after the ClientHello, both ways, as opaque, so the client's share is its opaque
+/// bytes minus what the server sent.
+pub(crate) fn encrypted_flows(
+    windows: &[StepWindow],
+    clock: &ClockMap,
+    analysis: &Analysis,
+    redactor: &Redactor,
+) -> Vec<crate::differential::EncryptedFlow> {
+    analysis
+        .flows
+        .iter()
+        .filter(|f| f.protocol == Protocol::Tls && f.transport == "tcp")
+        .map(|f| crate::differential::EncryptedFlow {
+            step: step_label(windows, clock.to_host(f.first_ts)),
+            host: redactor.clean(&f.host),
+            port: f.server.1,
+            first_frame: f.first_frame,
+            bytes: f.opaque_bytes.saturating_sub(f.bytes_in),
+            complete: f.gap_bytes == 0,
+        })
+        .collect()
 }
 
 /// The label of the step whose window holds host time `t`.
@@ -279,6 +345,7 @@ pub(crate) fn build(
                 .get(&label)
                 .map(|s| s.iter().cloned().collect())
                 .unwrap_or_default(),
+            size_correlations: Vec::new(),
             step: label,
         })
         .collect();

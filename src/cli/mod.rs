@@ -12,6 +12,7 @@ mod demo;
 mod devices;
 mod diff;
 mod evidence;
+mod differential;
 mod progress;
 mod review;
 mod schema;
@@ -173,6 +174,10 @@ struct RunArgs {
     /// scenario's `keylog:`. A copy is kept in the run directory (tls-keys.log).
     #[arg(long, value_name = "FILE|device:PATH", value_parser = parse_keylog)]
     keylog: Vec<KeylogSource>,
+    /// Run the scenario N times (4 or more) with planted values of other lengths each time, and
+    /// report the encrypted flows whose sizes follow them (docs/differential.md). One device.
+    #[arg(long, value_name = "N")]
+    differential: Option<usize>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Judge the run by this policy once its outcome is built (docs/policy.md): a broken rule
@@ -489,6 +494,22 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
             return Ok(Exit::Environment);
         }
     };
+    if let Some(runs) = args.differential {
+        let planned = crate::differential::check_runs(runs).and_then(|()| {
+            let bases = crate::differential::bases(&scenario);
+            crate::differential::Plan::new(&scenario.name, &bases, runs, 0).map(drop)
+        });
+        if let Err(e) = planned {
+            eprintln!("error: {e}");
+            return Ok(Exit::Environment);
+        }
+        if args.all_devices || args.device.len() > 1 {
+            eprintln!(
+                "error: --differential runs one device N times; pick one with --device SERIAL"
+            );
+            return Ok(Exit::Environment);
+        }
+    }
     let ids = parse_ids(&args.ids)?;
     let update = update_mode(args.update)?;
     let capture = match capture_choice(&args, &scenario) {
@@ -546,6 +567,9 @@ async fn run_command(args: RunArgs, server: AdbServer) -> anyhow::Result<Exit> {
         sign,
         ..RunOptions::default()
     };
+    if let (Some(runs), [device]) = (args.differential, devices.as_slice()) {
+        return differential::run(&scenario, device, &options, runs, args.format).await;
+    }
     let multi = indicatif::MultiProgress::new();
     if let [device] = devices.as_slice() {
         let progress = progress::TerminalProgress::new(&multi, &scenario.name);

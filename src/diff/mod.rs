@@ -337,6 +337,7 @@ fn step_only(changes: &mut Vec<Change>, step: &StepOutcome, when: String, kind: 
         step: step.step.clone(),
         hosts: Vec::new(),
         leaks: Vec::new(),
+        size_correlations: Vec::new(),
     };
     if kind == ChangeKind::StepAdded {
         compare_step(changes, &empty, step, when);

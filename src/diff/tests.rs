@@ -29,6 +29,7 @@ fn step(label: &str, hosts: Vec<HostContact>, leaks: Vec<Leak>) -> StepOutcome {
         step: label.into(),
         hosts,
         leaks,
+        size_correlations: vec![],
     }
 }
 

@@ -165,6 +165,52 @@ pub struct EvidenceRecord<'a> {
     pub contacts: &'a [ContactItem],
 }
 
+/// `format_version` of [`DifferentialReport`].
+pub const DIFFERENTIAL_FORMAT_VERSION: u32 = 1;
+
+/// `tattle run --differential N --format json` and the series' `differential.json`: which encrypted
+/// flows' sizes followed the planted values (docs/run-json.md, docs/differential.md). Lengths,
+/// slopes and hosts only: never a planted value or a size.
+#[derive(Debug, Serialize)]
+pub struct DifferentialReport<'a> {
+    pub format_version: u32,
+    /// The first run's outcome with `size_correlations` in its steps.
+    pub outcome: &'a Outcome,
+    /// Each run's directory, in order.
+    pub run_dirs: &'a [String],
+    /// Each planted kind, its alphabet and its length in each run.
+    pub planted: &'a [crate::differential::PlantedKind],
+    /// Groups of encrypted flows (step, host, port, ordinal) seen in any run.
+    pub groups: usize,
+    /// Groups whose sizes followed a planted value.
+    pub follows: &'a [crate::differential::Follows],
+    /// Groups that could not be judged, and why.
+    pub not_judged: &'a [crate::differential::NotJudged],
+    /// Why the series stopped early (then nothing was judged); `null` otherwise.
+    pub interrupted: Option<&'a str>,
+}
+
+impl<'a> DifferentialReport<'a> {
+    pub fn new(
+        outcome: &'a Outcome,
+        planted: &'a [crate::differential::PlantedKind],
+        run_dirs: &'a [String],
+        verdicts: &'a crate::differential::Verdicts,
+        interrupted: Option<&'a str>,
+    ) -> Self {
+        Self {
+            format_version: DIFFERENTIAL_FORMAT_VERSION,
+            outcome,
+            run_dirs,
+            planted,
+            groups: verdicts.groups,
+            follows: &verdicts.follows,
+            not_judged: &verdicts.not_judged,
+            interrupted,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

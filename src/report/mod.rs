@@ -9,6 +9,7 @@
 //! Must not touch: files, the terminal, exit codes.
 
 pub mod capture;
+pub mod differential;
 pub mod json;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -192,6 +193,7 @@ pub fn diff(a: &Outcome, b: &Outcome, a_name: &str, b_name: &str) -> OutcomeDiff
                 step: label.to_string(),
                 hosts: vec![],
                 leaks: vec![],
+                size_correlations: vec![],
             };
             let sa = a.steps.iter().find(|s| s.step == label).unwrap_or(&empty);
             let sb = b.steps.iter().find(|s| s.step == label).unwrap_or(&empty);
@@ -396,6 +398,7 @@ pub(super) mod tests {
                     protocols: vec!["http".into()],
                 }],
                 leaks,
+                size_correlations: vec![],
             }],
         }
     }

@@ -1,7 +1,7 @@
 //! The run directory: `ROOT/<scenario>@<firmware>-<UTC time>-<n>`, mode 0700, and its files, mode
 //! 0600: `run.json`, `evidence.json`, `outcome.snap`, `report.txt` (the capture task writes
-//! `capture.pcap`), `policy.json` with `--policy`, and last `manifest.json` (`evidence`) with its
-//! signature under `--sign`.
+//! `capture.pcap`), `policy.json` with `--policy`, `differential.json` in the last run of a
+//! differential series, and last `manifest.json` (`evidence`) with its signature under `--sign`.
 //!
 //! Must not touch: what the files say (`report::json`, `snapshot`, `report` render them).
 
@@ -147,6 +147,19 @@ pub(super) fn write_manifest(
         evidence::sign_manifest(&r.dir, key)?;
     }
     Ok(())
+}
+
+/// The verdict of a differential series, in its last run's directory.
+pub(super) const DIFFERENTIAL_FILE: &str = "differential.json";
+
+/// Writes `differential.json` (mode 0600) into `dir`.
+pub(super) fn write_differential(
+    dir: &Path,
+    document: &impl serde::Serialize,
+) -> Result<PathBuf, RunError> {
+    let path = dir.join(DIFFERENTIAL_FILE);
+    write_json(&path, document)?;
+    Ok(path)
 }
 
 fn write_json(path: &Path, document: &impl serde::Serialize) -> Result<(), RunError> {

@@ -20,6 +20,7 @@ mod console;
 mod files;
 mod live;
 mod preflight;
+mod repeat;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use crate::scenario::{ContactVia, Launch, Scenario, SmsVia, Step, StepAction};
 use chain::CaptureChain;
 use live::LiveAnalysis;
 pub use preflight::PreflightError;
+pub use repeat::{DifferentialError, DifferentialSeries, run_differential};
 use tattle_analysis::identifier::Identifier;
 use tattle_analysis::{Analysis, Needles, Redactor};
 
@@ -181,6 +183,8 @@ pub struct RunResult {
     pub contacts: Vec<crate::outcome::ContactItem>,
     /// The policy's verdict, when the run was given one.
     pub policy: Option<crate::policy::PolicyReport>,
+    /// Its TLS flows by step, host and size, for a differential series (`differential`).
+    pub encrypted_flows: Vec<crate::differential::EncryptedFlow>,
 }
 
 /// What a run knows before it captures: set up by `prepare`, read by every later phase.
@@ -1061,6 +1065,7 @@ fn build_result(
     );
     let traffic = outcome::traffic_by_step(windows, &map, &analysis, &p.redactor);
     let contacts = outcome::contacts(windows, &map, &analysis, &p.redactor);
+    let encrypted_flows = outcome::encrypted_flows(windows, &map, &analysis, &p.redactor);
     // The analysis read every frame the capture wrote: its count is exact.
     capture.packets = capture.packets.max(analysis.frames);
     RunResult {
@@ -1084,6 +1089,7 @@ fn build_result(
         redactor: p.redactor.clone(),
         contacts,
         policy: None,
+        encrypted_flows,
     }
 }
 

@@ -295,6 +295,7 @@ mod tests {
                     encoding: "md5+base64".into(),
                     tls: None,
                 }],
+                size_correlations: vec![],
             }],
         }
     }

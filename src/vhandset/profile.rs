@@ -5,7 +5,8 @@
 //! `imsi2`, `iccid2`, `phone_number2` too —, the `generation:` a profile imitates and whose SDK it must
 //! have, the build's `handset:` traits (`Persona`), host names, templates) and the
 //! template language used in traffic actions: `{imei}`, `{prop:ro.product.model}`, event fields such as
-//! `{sms_body}`, filters `{phone_number|url}`, `|md5`, `|sha1`, `|sha256`, `|base64`, `|hex`, `|gzip`, and
+//! `{sms_body}`, filters `{phone_number|url}`, `|md5`, `|sha1`, `|sha256`, `|base64`, `|hex`, `|gzip`,
+//! `|random_pad` (a size control for differential canaries), and
 //! `{{` / `}}` for literal braces. Everything is checked at load time so a profile that loads never fails
 //! to expand.
 //!
@@ -261,11 +262,28 @@ pub enum Filter {
     Hex,
     /// gzip-compressed bytes (binary; meant for bodies sent with `Content-Encoding: gzip`).
     Gzip,
+    /// The value followed by 0–255 random letters, new at every expansion: a request whose size
+    /// changes for no planted reason (the false-positive control of differential canaries).
+    RandomPad,
 }
 
 impl Filter {
     pub const NAMES: &'static [&'static str] =
-        &["md5", "sha1", "sha256", "base64", "url", "hex", "gzip"];
+        &["md5", "sha1", "sha256", "base64", "url", "hex", "gzip", "random_pad"];
+
+    /// The name profiles write.
+    pub fn name(self) -> &'static str {
+        match self {
+            Filter::Md5 => "md5",
+            Filter::Sha1 => "sha1",
+            Filter::Sha256 => "sha256",
+            Filter::Base64 => "base64",
+            Filter::Url => "url",
+            Filter::Hex => "hex",
+            Filter::Gzip => "gzip",
+            Filter::RandomPad => "random_pad",
+        }
+    }
 
     fn parse(name: &str) -> Option<Filter> {
         Some(match name {
@@ -276,6 +294,7 @@ impl Filter {
             "url" => Filter::Url,
             "hex" => Filter::Hex,
             "gzip" => Filter::Gzip,
+            "random_pad" => Filter::RandomPad,
             _ => return None,
         })
     }
@@ -298,6 +317,17 @@ impl Filter {
                 // Writing into a Vec cannot fail.
                 let _ = enc.write_all(input);
                 enc.finish().unwrap_or_default()
+            }
+            Filter::RandomPad => {
+                let mut random = [0u8; 256];
+                // The provider tattle's TLS already uses; without randomness the pad is empty.
+                let _ = rustls::crypto::ring::default_provider()
+                    .secure_random
+                    .fill(&mut random);
+                let len = usize::from(random[0]);
+                let mut out = input.to_vec();
+                out.extend(random[1..=len.min(255)].iter().map(|b| b'a' + b % 26));
+                out
             }
         }
     }
@@ -337,7 +367,7 @@ impl fmt::Display for Template {
                 Segment::Field { name, filters } => {
                     write!(f, "{{{name}")?;
                     for flt in filters {
-                        write!(f, "|{}", format!("{flt:?}").to_lowercase())?;
+                        write!(f, "|{}", flt.name())?;
                     }
                     f.write_str("}")?;
                 }
@@ -1236,6 +1266,20 @@ mod tests {
             Template::parse("plain").unwrap().as_literal(),
             Some("plain")
         );
+    }
+
+    #[test]
+    fn random_pad_keeps_the_value_and_varies_the_size() {
+        let lengths: BTreeSet<usize> = (0..20)
+            .map(|_| {
+                let out = Filter::RandomPad.apply(b"K7");
+                assert!(out.starts_with(b"K7") && out.len() <= 2 + 255);
+                assert!(out[2..].iter().all(u8::is_ascii_lowercase));
+                out.len()
+            })
+            .collect();
+        assert!(lengths.len() > 1, "{lengths:?}");
+        assert_eq!(Template::parse("{imei|random_pad}").unwrap().to_string(), "{imei|random_pad}");
     }
 
     #[test]
