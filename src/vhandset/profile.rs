@@ -61,6 +61,10 @@ const BUILTINS: &[(&str, &str)] = &[
         include_str!("../../profiles/vendor-14-locked.yaml"),
     ),
     ("aosp-15", include_str!("../../profiles/aosp-15.yaml")),
+    (
+        "differential-lab",
+        include_str!("../../profiles/differential-lab.yaml"),
+    ),
 ];
 const BUILTIN_NAMES: &[&str] = &[
     "aosp-clean",
@@ -72,6 +76,7 @@ const BUILTIN_NAMES: &[&str] = &[
     "aosp-12",
     "vendor-14-locked",
     "aosp-15",
+    "differential-lab",
 ];
 
 /// Props every profile must define: what `getprop`, the adb banner and device identity read.
@@ -243,6 +248,9 @@ pub struct Request {
     pub path: Template,
     pub headers: Vec<(String, Template)>,
     pub body: Template,
+    /// `compress: gzip`: the expanded body is gzip-compressed as a whole (send it with
+    /// `Content-Encoding: gzip`), as an app compresses a JSON document with a value inside.
+    pub gzip_body: bool,
 }
 
 /// A transformation applied to a placeholder's value, left to right.
@@ -672,6 +680,8 @@ struct RawRequest {
     headers: OrderedMap,
     #[serde(default)]
     body: String,
+    #[serde(default)]
+    compress: Option<String>,
 }
 
 fn default_method() -> String {
@@ -1174,12 +1184,23 @@ fn convert_request(r: RawRequest, at: &str, c: &FieldChecker<'_>) -> Result<Requ
         ));
     }
     let body = c.template(&r.body, &format!("{at}.body"))?;
+    let gzip_body = match r.compress.as_deref() {
+        None => false,
+        Some("gzip") => true,
+        Some(other) => {
+            return Err(format!(
+                "{at}.compress: `{}` is not known; the one compression is `gzip`",
+                truncate_utf8(other, 40)
+            ));
+        }
+    };
     Ok(Request {
         method: r.method,
         host,
         path,
         headers,
         body,
+        gzip_body,
     })
 }
 

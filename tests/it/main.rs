@@ -7,6 +7,7 @@ mod analyze_cli;
 mod capture_sources;
 mod cli;
 mod devices;
+mod differential;
 mod emulator_console;
 mod http2_peers;
 mod identifiers;

@@ -609,12 +609,16 @@ fn request_bytes(req: &Request, ctx: &Context<'_>) -> Vec<u8> {
         .iter()
         .map(|(n, v)| (n.clone(), v.expand(ctx)))
         .collect();
+    let mut body = req.body.expand(ctx);
+    if req.gzip_body {
+        body = crate::vhandset::profile::Filter::Gzip.apply(&body);
+    }
     http::build_request(
         &req.method,
         &req.host,
         &req.path.expand(ctx),
         &headers,
-        &req.body.expand(ctx),
+        &body,
     )
 }
 
