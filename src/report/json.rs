@@ -235,6 +235,8 @@ mod tests {
             .split("\n## ")
             .find(|s| s.starts_with(heading))
             .unwrap_or_else(|| panic!("{page}: no section `{heading}`"));
+        // Its own table, not its subsections' (`### follows items`).
+        let section = section.split("\n### ").next().unwrap_or_default();
         section
             .lines()
             .filter_map(|l| l.strip_prefix("| `"))
@@ -251,6 +253,65 @@ mod tests {
         let text = serde_json::to_string_pretty(doc).unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
         (text, value)
+    }
+
+    #[test]
+    fn differential_document_has_the_documented_fields() {
+        use crate::differential::{EncryptedFlow, Plan, judge};
+        let plan = Plan::new("s", &[("sms_body".into(), 22)], 4, 3).unwrap();
+        let flows: Vec<Vec<EncryptedFlow>> = (0..4)
+            .map(|run| {
+                let flow = |host: &str, bytes: u64| EncryptedFlow {
+                    step: "4 send-sms".into(),
+                    host: host.into(),
+                    port: 443,
+                    first_frame: 1,
+                    bytes,
+                    complete: true,
+                };
+                vec![
+                    flow("a.example", 100 + plan.kinds[0].lengths[run] as u64),
+                    flow("b.example", [10, 90, 40, 200][run]),
+                ]
+            })
+            .collect();
+        let verdicts = judge(&plan, &flows);
+        let mut o = outcome(vec![]);
+        o.add_size_correlations(&verdicts.follows);
+        let dirs = ["runs/a".to_string()];
+        let doc = DifferentialReport::new(&o, &plan.kinds, &dirs, &verdicts, None);
+        let (text, v) = parsed(&doc);
+        assert_eq!(keys(&v), documented("run-json.md", "`differential.json`"));
+        let follows = documented_items("`follows` items");
+        assert_eq!(keys(&v["follows"][0]), follows);
+        assert_eq!(v["follows"][0]["class"], "plain");
+        assert_eq!(v["not_judged"][0]["reason"], "noisy_baseline");
+        assert_eq!(
+            v["outcome"]["steps"][0]["size_correlations"][0]["identifier"],
+            "<sms_body>"
+        );
+        for value in (0..4).flat_map(|r| plan.values(r).iter().map(|(_, v)| v.clone())) {
+            assert!(!text.contains(&value));
+        }
+    }
+
+    /// The names in the table of the `### heading` subsection of run-json.md's `differential.json`.
+    fn documented_items(heading: &str) -> BTreeSet<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/run-json.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let section = text
+            .split("\n### ")
+            .find(|s| s.starts_with(heading))
+            .unwrap_or_else(|| panic!("run-json.md: no subsection {heading}"));
+        section
+            .split("\n## ")
+            .next()
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .map(str::to_string)
+            .collect()
     }
 
     #[test]
