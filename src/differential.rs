@@ -373,7 +373,12 @@ pub fn judge(plan: &Plan, runs: &[Vec<EncryptedFlow>]) -> Verdicts {
     for (run, flows) in runs.iter().enumerate() {
         let mut sorted: Vec<&EncryptedFlow> = flows.iter().collect();
         sorted.sort_by(|a, b| {
-            (&a.step, &a.host, a.port, a.first_frame).cmp(&(&b.step, &b.host, b.port, b.first_frame))
+            (&a.step, &a.host, a.port, a.first_frame).cmp(&(
+                &b.step,
+                &b.host,
+                b.port,
+                b.first_frame,
+            ))
         });
         let mut ordinal: BTreeMap<(&str, &str, u16), usize> = BTreeMap::new();
         for f in sorted {
@@ -618,7 +623,13 @@ mod tests {
                     let x: Vec<f64> = a.lengths.iter().map(|v| *v as f64).collect();
                     let y: Vec<f64> = b.lengths.iter().map(|v| *v as f64).collect();
                     let fit = Fit::of(&x, &y).unwrap();
-                    assert!(fit.r2 < 0.5, "{runs} runs: {} vs {}: {}", a.kind, b.kind, fit.r2);
+                    assert!(
+                        fit.r2 < 0.5,
+                        "{runs} runs: {} vs {}: {}",
+                        a.kind,
+                        b.kind,
+                        fit.r2
+                    );
                 }
             }
         }
@@ -630,7 +641,7 @@ mod tests {
         let len = |r: usize| p.kinds[2].lengths[r] as u64;
         let cases: [(&dyn Fn(usize) -> u64, SlopeClass); 3] = [
             (&|r| 300 + len(r), SlopeClass::Plain),
-            (&|r| 300 + (len(r) + 2) / 3 * 4, SlopeClass::Base64),
+            (&|r| 300 + len(r).div_ceil(3) * 4, SlopeClass::Base64),
             (&|r| 300 + 2 * len(r), SlopeClass::Hex),
         ];
         for (size, class) in cases {
@@ -698,7 +709,11 @@ mod tests {
                 second.first_frame = 9;
                 vec![
                     second,
-                    flow("2 send-sms", "h.example", 100 + p.kinds[2].lengths[r] as u64),
+                    flow(
+                        "2 send-sms",
+                        "h.example",
+                        100 + p.kinds[2].lengths[r] as u64,
+                    ),
                 ]
             })
             .collect();

@@ -100,7 +100,10 @@ pub async fn run_differential(
     let mut outcome = first.outcome.clone();
     outcome.add_size_correlations(&verdicts.follows);
     let last_dir = results[results.len() - 1].dir.clone();
-    let run_dirs: Vec<String> = results.iter().map(|r| r.dir.display().to_string()).collect();
+    let run_dirs: Vec<String> = results
+        .iter()
+        .map(|r| r.dir.display().to_string())
+        .collect();
     let document = DifferentialReport::new(
         &outcome,
         &plan.kinds,

@@ -276,8 +276,16 @@ pub enum Filter {
 }
 
 impl Filter {
-    pub const NAMES: &'static [&'static str] =
-        &["md5", "sha1", "sha256", "base64", "url", "hex", "gzip", "random_pad"];
+    pub const NAMES: &'static [&'static str] = &[
+        "md5",
+        "sha1",
+        "sha256",
+        "base64",
+        "url",
+        "hex",
+        "gzip",
+        "random_pad",
+    ];
 
     /// The name profiles write.
     pub fn name(self) -> &'static str {
@@ -1300,7 +1308,10 @@ mod tests {
             })
             .collect();
         assert!(lengths.len() > 1, "{lengths:?}");
-        assert_eq!(Template::parse("{imei|random_pad}").unwrap().to_string(), "{imei|random_pad}");
+        assert_eq!(
+            Template::parse("{imei|random_pad}").unwrap().to_string(),
+            "{imei|random_pad}"
+        );
     }
 
     #[test]

@@ -24,12 +24,27 @@ steps:
 /// The profile's ground truth: (step, host, planted kind, slope class) of every carrier whose size
 /// can show it. The hashes (hash.difflab.net) carry values too, but at a constant size.
 const CARRIERS: &[(&str, &str, &str, &str)] = &[
-    ("1 add-contact", "contacts.difflab.net", "contact_name", "plain"),
-    ("1 add-contact", "people.difflab.net", "contact_phone", "base64"),
+    (
+        "1 add-contact",
+        "contacts.difflab.net",
+        "contact_name",
+        "plain",
+    ),
+    (
+        "1 add-contact",
+        "people.difflab.net",
+        "contact_phone",
+        "base64",
+    ),
     ("2 send-sms", "b64.difflab.net", "sms_body", "base64"),
     ("2 send-sms", "gzip.difflab.net", "sms_body", "compressed"),
     ("2 send-sms", "hex.difflab.net", "sms_body", "hex"),
-    ("2 send-sms", "recipient.difflab.net", "contact_phone", "plain"),
+    (
+        "2 send-sms",
+        "recipient.difflab.net",
+        "contact_phone",
+        "plain",
+    ),
     ("2 send-sms", "sms.difflab.net", "sms_body", "plain"),
 ];
 
@@ -75,7 +90,11 @@ async fn differential_finds_the_carriers_and_not_the_controls() {
     bench.finish().await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "findings: exit 1\n{stdout}\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "findings: exit 1\n{stdout}\n{stderr}"
+    );
     let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(doc["format_version"], 1);
     assert!(doc["interrupted"].is_null(), "{}", doc["interrupted"]);
