@@ -119,12 +119,12 @@ async fn differential_finds_the_carriers_and_not_the_controls() {
         truth.len()
     );
     assert_eq!(found, truth, "{stdout}");
-    // The random-size control is said to be noisy, not flagged.
+    // The random-size control is not judged: its baseline differs (noise) or, when the two
+    // baseline sizes happen to be close, its sizes follow no planted value.
     let not_judged = doc["not_judged"].as_array().unwrap();
     assert!(
-        not_judged
-            .iter()
-            .any(|n| n["host"] == "random.difflab.net" && n["reason"] == "noisy_baseline"),
+        not_judged.iter().any(|n| n["host"] == "random.difflab.net"
+            && (n["reason"] == "noisy_baseline" || n["reason"] == "no_single_fit")),
         "{stdout}"
     );
     for quiet in ["hash.difflab.net", "const.difflab.net"] {
