@@ -627,6 +627,36 @@ mod tests {
         assert_eq!(traffic[0].opaque_hosts, vec!["a.example".to_string()]);
     }
 
+    /// The differential sees TLS flows only, by the client's bytes after its ClientHello: opaque
+    /// bytes (both ways, after the hello) minus what the server sent.
+    #[test]
+    fn encrypted_flows_are_tls_flows_with_the_clients_bytes_after_the_hello() {
+        let windows = vec![StepWindow {
+            index: 2,
+            name: "send-sms".into(),
+            start: 100.0,
+            end: 110.0,
+        }];
+        let mut tls = flow("sms-tattle-canary-12345678.example", Protocol::Tls, 101.0);
+        tls.bytes_out = 517 + 300;
+        tls.bytes_in = 2000;
+        tls.opaque_bytes = 300 + 2000;
+        let mut lossy = flow("b.example", Protocol::Tls, 102.0);
+        lossy.gap_bytes = 10;
+        let http = flow("c.example", Protocol::Http, 103.0);
+        let analysis = Analysis {
+            flows: vec![tls, lossy, http],
+            ..Analysis::default()
+        };
+        let redactor = Redactor::new(&[Identifier::new("sms_body", "tattle-canary-12345678")]);
+        let flows = encrypted_flows(&windows, &ClockMap::host(), &analysis, &redactor);
+        assert_eq!(flows.len(), 2);
+        assert_eq!(flows[0].step, "2 send-sms");
+        assert_eq!(flows[0].host, "sms-<sms_body>.example");
+        assert_eq!((flows[0].port, flows[0].bytes), (443, 300));
+        assert!(flows[0].complete && !flows[1].complete);
+    }
+
     #[test]
     fn encoded_identifiers_in_names_are_redacted_too() {
         let ids = vec![Identifier::new("imei", "356938035643809")];
