@@ -80,7 +80,7 @@ pub fn bases(scenario: &crate::scenario::Scenario) -> Vec<(String, usize)> {
 
 /// The characters a planted value is made of. Letters and digits only: URL encoding, JSON and form
 /// bodies leave them as they are, so the length on the wire is the planted length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Alphabet {
     /// Contact and phone numbers.
@@ -115,7 +115,7 @@ impl Alphabet {
 }
 
 /// One planted kind: what it is made of and how long it is in each run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PlantedKind {
     pub kind: String,
     pub alphabet: Alphabet,
@@ -235,7 +235,7 @@ pub struct EncryptedFlow {
 }
 
 /// Where a group of flows is, across runs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 pub struct GroupKey {
     pub step: String,
     pub host: String,
@@ -245,7 +245,7 @@ pub struct GroupKey {
 }
 
 /// What a flow's growth per planted character says about how the value was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SlopeClass {
     /// ≈1 byte per character, exactly, every run: as typed (or URL/JSON-escaped letters/digits).
@@ -284,7 +284,7 @@ impl SlopeClass {
 }
 
 /// How sure a verdict is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     /// Every pair of runs agrees, over at least four lengths.
@@ -296,7 +296,7 @@ pub enum Confidence {
 }
 
 /// A group whose sizes follow a planted value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Follows {
     #[serde(flatten)]
     pub group: GroupKey,
@@ -314,7 +314,7 @@ pub struct Follows {
 }
 
 /// Why a group was not judged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Unjudged {
     /// Not in every run (requests batched, reordered, retried, or a step that differs).
@@ -346,7 +346,7 @@ impl Unjudged {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct NotJudged {
     #[serde(flatten)]
     pub group: GroupKey,
@@ -355,7 +355,7 @@ pub struct NotJudged {
 }
 
 /// The verdicts over all runs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Verdicts {
     /// Groups of encrypted flows seen (in any run).
     pub groups: usize,

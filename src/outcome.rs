@@ -73,7 +73,9 @@ pub struct StepOutcome {
 
 /// An encrypted flow whose size followed a planted value across the runs of a differential series:
 /// it very likely carries that value. No sizes and no values: what the finding is, not how big.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct SizeCorrelation {
     /// `<sms_body>`: the planted kind.
     pub identifier: String,

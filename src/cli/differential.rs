@@ -40,6 +40,7 @@ pub(super) async fn run(
         .collect();
     match format {
         Format::Json => print_json(&DifferentialReport::new(
+            series.dir.display().to_string(),
             &series.outcome,
             &series.planted,
             &run_dirs,

@@ -14,7 +14,7 @@ use crate::diff::model::DiffDocument;
 use crate::evidence::Manifest;
 use crate::policy::PolicyReport;
 use crate::report::capture::Report as AnalyzeReport;
-use crate::report::json::{EvidenceRecord, RunRecord, RunReport};
+use crate::report::json::{DifferentialReport, EvidenceRecord, RunRecord, RunReport};
 
 /// Where the schemas live in the repository.
 #[cfg(test)]
@@ -42,6 +42,12 @@ pub(crate) fn documents() -> Vec<(&'static str, Schema)> {
         (
             "policy.schema.json",
             titled::<PolicyReport>("tattle check --format json; policy.json in a run directory"),
+        ),
+        (
+            "differential.schema.json",
+            titled::<DifferentialReport<'static>>(
+                "tattle run --differential N --format json; differential.json",
+            ),
         ),
         (
             "diff.schema.json",

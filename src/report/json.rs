@@ -171,9 +171,11 @@ pub const DIFFERENTIAL_FORMAT_VERSION: u32 = 1;
 /// `tattle run --differential N --format json` and the series' `differential.json`: which encrypted
 /// flows' sizes followed the planted values (docs/run-json.md, docs/differential.md). Lengths,
 /// slopes and hosts only: never a planted value or a size.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DifferentialReport<'a> {
     pub format_version: u32,
+    /// The series' own directory, where `differential.json` is.
+    pub series_dir: String,
     /// The first run's outcome with `size_correlations` in its steps.
     pub outcome: &'a Outcome,
     /// Each run's directory, in order.
@@ -192,6 +194,7 @@ pub struct DifferentialReport<'a> {
 
 impl<'a> DifferentialReport<'a> {
     pub fn new(
+        series_dir: String,
         outcome: &'a Outcome,
         planted: &'a [crate::differential::PlantedKind],
         run_dirs: &'a [String],
@@ -200,6 +203,7 @@ impl<'a> DifferentialReport<'a> {
     ) -> Self {
         Self {
             format_version: DIFFERENTIAL_FORMAT_VERSION,
+            series_dir,
             outcome,
             run_dirs,
             planted,
@@ -279,7 +283,7 @@ mod tests {
         let mut o = outcome(vec![]);
         o.add_size_correlations(&verdicts.follows);
         let dirs = ["runs/a".to_string()];
-        let doc = DifferentialReport::new(&o, &plan.kinds, &dirs, &verdicts, None);
+        let doc = DifferentialReport::new("runs/s".into(), &o, &plan.kinds, &dirs, &verdicts, None);
         let (text, v) = parsed(&doc);
         assert_eq!(keys(&v), documented("run-json.md", "`differential.json`"));
         let follows = documented_items("`follows` items");

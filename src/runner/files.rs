@@ -1,7 +1,8 @@
 //! The run directory: `ROOT/<scenario>@<firmware>-<UTC time>-<n>`, mode 0700, and its files, mode
 //! 0600: `run.json`, `evidence.json`, `outcome.snap`, `report.txt` (the capture task writes
-//! `capture.pcap`), `policy.json` with `--policy`, `differential.json` in the last run of a
-//! differential series, and last `manifest.json` (`evidence`) with its signature under `--sign`.
+//! `capture.pcap`), `policy.json` with `--policy`, and last `manifest.json` (`evidence`) with its
+//! signature under `--sign`. A differential series' verdict, `differential.json`, gets a directory
+//! of its own (`<scenario>-differential@…`).
 //!
 //! Must not touch: what the files say (`report::json`, `snapshot`, `report` render them).
 
@@ -149,7 +150,7 @@ pub(super) fn write_manifest(
     Ok(())
 }
 
-/// The verdict of a differential series, in its last run's directory.
+/// The verdict of a differential series, in the series' own directory.
 pub(super) const DIFFERENTIAL_FILE: &str = "differential.json";
 
 /// Writes `differential.json` (mode 0600) into `dir`.

@@ -1,7 +1,9 @@
 //! A differential series (`tattle run --differential N`): the same scenario run N times on one
 //! device, each run planting values of other lengths for the scenario's canaries
 //! (`differential::Plan`), every run in its own run directory; then the runs' encrypted flows are
-//! judged together and the verdict written to the last run's directory (`differential.json`).
+//! judged together and the verdict written to a directory of the series' own
+//! (`ROOT/<scenario>-differential@<firmware>-<UTC time>-<n>/differential.json`, 0700/0600), so that
+//! every run's directory stays as its manifest lists it.
 //!
 //! Must not touch: the terminal (progress through `RunObserver`), exit codes, what the verdicts
 //! mean (`differential`).
@@ -41,6 +43,8 @@ pub struct DifferentialSeries {
     pub outcome: Outcome,
     /// Why the series stopped early: then nothing was judged.
     pub interrupted: Option<String>,
+    /// The series' own directory, with `differential.json`.
+    pub dir: PathBuf,
     /// `differential.json`.
     pub record: PathBuf,
 }
@@ -99,31 +103,38 @@ pub async fn run_differential(
     let first = &results[0];
     let mut outcome = first.outcome.clone();
     outcome.add_size_correlations(&verdicts.follows);
-    let last_dir = results[results.len() - 1].dir.clone();
     let run_dirs: Vec<String> = results
         .iter()
         .map(|r| r.dir.display().to_string())
         .collect();
+    // A directory of its own: each run's directory is complete, its manifest final.
+    let failed = |source| DifferentialError::Run {
+        run: results.len(),
+        runs,
+        source,
+    };
+    let dir = files::create_run_dir(
+        &options.runs_root,
+        &format!("{}-differential", scenario.name),
+        &outcome.firmware,
+    )
+    .map_err(failed)?;
     let document = DifferentialReport::new(
+        dir.display().to_string(),
         &outcome,
         &plan.kinds,
         &run_dirs,
         &verdicts,
         interrupted.as_deref(),
     );
-    let record = files::write_differential(&last_dir, &document).map_err(|source| {
-        DifferentialError::Run {
-            run: results.len(),
-            runs,
-            source,
-        }
-    })?;
+    let record = files::write_differential(&dir, &document).map_err(failed)?;
     Ok(DifferentialSeries {
         planted: plan.kinds,
         runs: results,
         verdicts,
         outcome,
         interrupted,
+        dir,
         record,
     })
 }

@@ -97,6 +97,17 @@ async fn differential_finds_the_carriers_and_not_the_controls() {
     );
     let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
     assert_eq!(doc["format_version"], 1);
+    // The checked-in schema (docs/json-schema.md) accepts it.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/differential.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
     assert!(doc["interrupted"].is_null(), "{}", doc["interrupted"]);
 
     let found: BTreeSet<(String, String, String, String)> = doc["follows"]
@@ -176,7 +187,25 @@ async fn differential_finds_the_carriers_and_not_the_controls() {
                 .unwrap();
         assert!(run["interrupted"].is_null());
     }
-    let verdict = std::fs::read_to_string(Path::new(dirs[3]).join("differential.json")).unwrap();
+    // The verdict has a directory of its own; each run's directory is as its manifest says.
+    let series_dir = doc["series_dir"].as_str().unwrap();
+    assert!(
+        series_dir.contains("differential-differential@"),
+        "{series_dir}"
+    );
+    let verdict = std::fs::read_to_string(Path::new(series_dir).join("differential.json")).unwrap();
+    for d in [series_dir, dirs[3]] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{d}");
+    }
+    let verified = tattle("1", &["verify", dirs[3]]);
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
     let lengths = &doc["planted"];
     for kind in lengths.as_array().unwrap() {
         let l: Vec<u64> = kind["lengths"]
