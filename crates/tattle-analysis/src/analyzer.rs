@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use crate::flows::Engine;
 use crate::identifier::Identifier;
+use crate::keylog::{KeyLog, KeyLogStats};
 use crate::matcher::Matcher;
 use crate::packet::{self, DecodeError};
 use crate::reader::CaptureReader;
 use crate::sink::Sink;
-use crate::{Analysis, AnalysisError, Damage, Limit, Needles};
+use crate::{Analysis, AnalysisError, Damage, Keys, Limit, Needles};
 
 /// Bytes read from the capture at a time: large enough that system calls are rare, small enough
 /// to stay in the CPU's cache while the records in it are analysed.
@@ -58,6 +59,19 @@ pub struct Finished<S> {
     pub limits: Vec<Limit>,
     /// Frames not analysed by design (not IP, unsupported link types).
     pub skipped: Vec<Limit>,
+    /// What the capture's own Decryption Secrets Blocks carried.
+    pub secrets: CaptureSecrets,
+}
+
+/// The key log text a pcapng carried in Decryption Secrets Blocks, read automatically.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureSecrets {
+    /// TLS key log blocks (`TLSK`).
+    pub blocks: u64,
+    /// Blocks of other kinds (WireGuard, SSH…), skipped.
+    pub other_blocks: u64,
+    /// Their lines, as `KeyLog::add_text` counted them (line numbers within a block).
+    pub stats: KeyLogStats,
 }
 
 impl<S> Finished<S> {
@@ -69,6 +83,7 @@ impl<S> Finished<S> {
             damage: self.damage,
             limits: self.limits,
             skipped: self.skipped,
+            secrets: self.secrets,
         }
     }
 }
@@ -144,6 +159,7 @@ pub struct Analyzer<S: Sink = Analysis> {
     reader: CaptureReader,
     engine: Engine<S>,
     undecoded: Undecoded,
+    secrets: CaptureSecrets,
 }
 
 impl Analyzer<Analysis> {
@@ -182,7 +198,15 @@ impl<S: Sink> Analyzer<S> {
             reader: CaptureReader::new(),
             engine: Engine::new(matcher, sink),
             undecoded: Undecoded::default(),
+            secrets: CaptureSecrets::default(),
         }
+    }
+
+    /// Decrypts TLS flows whose secrets `keys` holds (in addition to the capture's own
+    /// Decryption Secrets Blocks, always read).
+    pub fn with_keys(mut self, keys: &Keys) -> Self {
+        self.engine = self.engine.with_keys(keys.0.clone());
+        self
     }
 
     /// Analyses the next bytes of the capture. Fails only if the capture does not start like a
@@ -203,16 +227,24 @@ impl<S: Sink> Analyzer<S> {
 
     /// Analyses the records now complete in the reader's buffer.
     fn analyse_buffered(&mut self) -> Result<(), AnalysisError> {
-        while let Some(rec) = self.reader.next_record()? {
-            let Some(linktype) = rec.linktype else {
-                continue;
-            };
-            match packet::decode(linktype, rec.data) {
-                Ok(p) => self.engine.packet(rec.frame, rec.ts, &p),
-                Err(e) => self.undecoded.add(e, rec.frame, rec.offset),
+        loop {
+            while let Some(rec) = self.reader.next_record()? {
+                let Some(linktype) = rec.linktype else {
+                    continue;
+                };
+                match packet::decode(linktype, rec.data) {
+                    Ok(p) => self.engine.packet(rec.frame, rec.ts, &p),
+                    Err(e) => self.undecoded.add(e, rec.frame, rec.offset),
+                }
             }
+            // A Decryption Secrets Block paused the records: its keys come before the next one.
+            let Some(text) = self.reader.take_secrets() else {
+                return Ok(());
+            };
+            self.secrets.blocks += 1;
+            self.secrets.stats.add(&count_lines(&text));
+            self.engine.learn_keys(&text);
         }
-        Ok(())
     }
 
     /// Frames read so far.
@@ -245,14 +277,22 @@ impl<S: Sink> Analyzer<S> {
         damage.sort_by_key(|d| (d.after_frame, d.offset));
         limits.append(&mut cut);
         limits.sort_by_key(|l| l.after_frame);
+        let mut secrets = self.secrets;
+        secrets.other_blocks = self.reader.other_secrets();
         Finished {
             sink,
             frames,
             damage,
             limits,
             skipped,
+            secrets,
         }
     }
+}
+
+/// What a key log text holds, counted (the engine keeps the secrets; this keeps the numbers).
+pub(crate) fn count_lines(text: &[u8]) -> KeyLogStats {
+    KeyLog::new().add_text(text)
 }
 
 #[cfg(test)]

@@ -92,6 +92,19 @@ pub struct KeyLogStats {
     pub first_malformed_line: Option<u64>,
 }
 
+impl KeyLogStats {
+    /// Adds the counts of another reading (the first malformed line stays the earliest read).
+    pub fn add(&mut self, other: &KeyLogStats) {
+        self.lines += other.lines;
+        self.secrets += other.secrets;
+        self.other_labels += other.other_labels;
+        self.malformed += other.malformed;
+        if self.first_malformed_line.is_none() {
+            self.first_malformed_line = other.first_malformed_line;
+        }
+    }
+}
+
 /// Client random → secrets, from any number of key logs.
 #[derive(Debug, Default, Clone)]
 pub struct KeyLog {

@@ -69,12 +69,12 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-pub use analyzer::{Analyzer, Finished, analyze_file, analyze_reader};
+pub use analyzer::{Analyzer, CaptureSecrets, Finished, analyze_file, analyze_reader};
 pub use domain::registrable_domain;
 pub use flows::limits::{
     CLOSING_IDLE, FLOW_STATE_BYTES, MAX_BUFFERED, MAX_FLOW_STATE, TCP_IDLE, UDP_IDLE,
 };
-pub use parallel::analyze_parallel;
+pub use parallel::{analyze_parallel, analyze_parallel_with_keys};
 pub use redact::{Redactor, sanitize, sanitize_lines};
 pub use sink::Sink;
 pub use summary::{FRAMES_PER_GROUP, FindingGroup, HostSummary, NameSummary, Summary, Unlisted};
@@ -201,6 +201,116 @@ pub struct Flow {
     /// This flow continues one that ended idle (or was evicted): same addresses, client,
     /// protocol and host; its earlier bytes are in that flow's record.
     pub resumed: bool,
+    /// TLS facts of a TLS flow (version, cipher, whether it was decrypted); `None` otherwise.
+    pub tls: Option<TlsSummary>,
+}
+
+/// What became of a TLS flow's client records (docs/analysis.md "TLS decryption").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Decryption {
+    /// No key log was given (and the capture carries no secrets).
+    NotAttempted,
+    /// The key log has no secrets for this connection's client random: opaque.
+    NoKey,
+    /// As `NoKey`, but the ClientHello offered Encrypted Client Hello (the key log names the
+    /// inner random, which the capture does not show).
+    Ech,
+    /// Every protected client record seen was opened.
+    Decrypted,
+    /// Records were opened, then one was lost or failed: the rest is opaque.
+    Partial,
+    /// The first protected record did not authenticate with the logged secrets: this frame.
+    KeysDoNotMatch {
+        /// The frame that completed that record.
+        frame: u64,
+    },
+    /// A cipher suite not decrypted here (IANA id), e.g. AES-CBC, CCM.
+    UnsupportedCipher(u16),
+    /// A protocol version not decrypted here (only TLS 1.2 and 1.3 are).
+    UnsupportedVersion(u16),
+    /// The handshake was not all in the capture (no ServerHello, bytes missing before it, or
+    /// the stream stopped looking like TLS).
+    Incomplete,
+}
+
+impl Decryption {
+    /// The name reports use: `decrypted`, `no_key`, `keys_do_not_match`…
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decryption::NotAttempted => "not_attempted",
+            Decryption::NoKey => "no_key",
+            Decryption::Ech => "ech",
+            Decryption::Decrypted => "decrypted",
+            Decryption::Partial => "partial",
+            Decryption::KeysDoNotMatch { .. } => "keys_do_not_match",
+            Decryption::UnsupportedCipher(_) => "unsupported_cipher",
+            Decryption::UnsupportedVersion(_) => "unsupported_version",
+            Decryption::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// A TLS flow's handshake facts and how far it was decrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsSummary {
+    /// 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3), from the ServerHello; `None` if it was not seen.
+    pub version: Option<u16>,
+    /// The IANA cipher suite id from the ServerHello ([`cipher_suite_name`]).
+    pub cipher: Option<u16>,
+    /// What became of the client's protected records.
+    pub decryption: Decryption,
+    /// Client record bytes (headers and tags included) that authenticated and were read.
+    pub decrypted_bytes: u64,
+    /// What the decrypted bytes spoke: `http/1.1`, `h2`, `dns` or `other`.
+    pub app: Option<&'static str>,
+}
+
+/// How a finding inside TLS was seen: decrypted with this version and cipher suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TlsUse {
+    /// 0x0303 or 0x0304.
+    pub version: u16,
+    /// IANA cipher suite id.
+    pub cipher: u16,
+}
+
+impl std::fmt::Display for TlsUse {
+    /// `TLS 1.3 TLS_AES_128_GCM_SHA256`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ", tls_version_name(self.version))?;
+        match cipher_suite_name(self.cipher) {
+            Some(n) => f.write_str(n),
+            None => write!(f, "0x{:04x}", self.cipher),
+        }
+    }
+}
+
+/// `TLS 1.2`, `TLS 1.3`, else the number (`0x0301`).
+pub fn tls_version_name(version: u16) -> String {
+    match version {
+        0x0304 => "TLS 1.3".into(),
+        0x0303 => "TLS 1.2".into(),
+        0x0302 => "TLS 1.1".into(),
+        0x0301 => "TLS 1.0".into(),
+        v => format!("0x{v:04x}"),
+    }
+}
+
+/// The IANA name of a common cipher suite (`TLS_AES_128_GCM_SHA256`); `None` for others.
+pub fn cipher_suite_name(id: u16) -> Option<&'static str> {
+    tls::crypto::cipher_name(id)
+}
+
+/// Key logs to decrypt TLS with, parsed once and shared by every analyser and shard (cheap to
+/// clone). A capture's own Decryption Secrets Blocks are read in addition, always.
+#[derive(Debug, Clone, Default)]
+pub struct Keys(std::sync::Arc<keylog::KeyLog>);
+
+impl Keys {
+    /// Keys from a parsed key log.
+    pub fn new(log: keylog::KeyLog) -> Self {
+        Keys(std::sync::Arc::new(log))
+    }
 }
 
 /// A DNS question seen in the capture.
@@ -239,6 +349,9 @@ pub struct Finding {
     pub frame: u64,
     /// That frame's capture time.
     pub ts: Timestamp,
+    /// Seen in decrypted TLS (version and cipher suite); `None`: seen as sent (plain, or a TLS
+    /// flow's ClientHello).
+    pub tls: Option<TlsUse>,
 }
 
 /// A place where the capture could not be read as it claims to be.

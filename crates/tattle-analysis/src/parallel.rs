@@ -5,7 +5,8 @@
 //!
 //! What shards must share is sent to all of them in capture order: a DNS answer names flows on
 //! every shard, so each DNS response goes to every shard (the owner follows its flow, the others
-//! only learn its names) before any later packet. Everything else is per shard, so the result is
+//! only learn its names) before any later packet; so does the key log text of each pcapng
+//! Decryption Secrets Block. Everything else is per shard, so the result is
 //! the single-threaded one split in `N`: merge the sinks (`Analysis::merge`, `Summary::merge`).
 //!
 //! Must not touch: what happens inside flows.
@@ -24,7 +25,7 @@ use crate::matcher::Matcher;
 use crate::packet::{self, Packet, Transport};
 use crate::reader::CaptureReader;
 use crate::sink::Sink;
-use crate::{AnalysisError, Damage, Finished, dns};
+use crate::{AnalysisError, CaptureSecrets, Damage, Finished, Keys, dns};
 
 /// Payload bytes, or packets, a shard's batch collects before it is sent.
 const BATCH_BYTES: usize = 256 << 10;
@@ -43,8 +44,17 @@ struct Item {
     header: Transport<'static>,
     start: usize,
     end: usize,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A packet of a flow this shard follows.
+    Packet,
     /// Only a DNS response's names are for this shard (another shard follows its flow).
-    names_only: bool,
+    NamesOnly,
+    /// Key log text from a Decryption Secrets Block (`data[start..end]`).
+    Secrets,
 }
 
 impl Item {
@@ -73,8 +83,23 @@ struct Batch {
 /// thread reads the capture and dispatches its packets (`shards == 0`: all on the calling thread),
 /// each shard with a sink from `make_sink`. Returns the shards' sinks: merge them.
 pub fn analyze_parallel<S, F>(
+    reader: impl Read,
+    identifiers: &[Identifier],
+    shards: usize,
+    make_sink: F,
+) -> Result<Finished<Vec<S>>, AnalysisError>
+where
+    S: Sink + Send,
+    F: Fn() -> S,
+{
+    analyze_parallel_with_keys(reader, identifiers, &Keys::default(), shards, make_sink)
+}
+
+/// [`analyze_parallel`], decrypting the TLS flows whose secrets `keys` holds.
+pub fn analyze_parallel_with_keys<S, F>(
     mut reader: impl Read,
     identifiers: &[Identifier],
+    keys: &Keys,
     shards: usize,
     make_sink: F,
 ) -> Result<Finished<Vec<S>>, AnalysisError>
@@ -84,16 +109,10 @@ where
 {
     let matcher = Arc::new(Matcher::new(identifiers));
     if shards == 0 {
-        let mut a = crate::Analyzer::with_matcher(matcher, make_sink());
+        let mut a = crate::Analyzer::with_matcher(matcher, make_sink()).with_keys(keys);
         a.read_all(reader)?;
         let done = a.end();
-        return Ok(Finished {
-            sink: vec![done.sink],
-            frames: done.frames,
-            damage: done.damage,
-            limits: done.limits,
-            skipped: done.skipped,
-        });
+        return Ok(done.map_sink(|s| vec![s]));
     }
     let sinks: Vec<S> = (0..shards).map(|_| make_sink()).collect();
     std::thread::scope(|scope| {
@@ -103,7 +122,8 @@ where
             let (tx, rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
             senders.push(tx);
             let engine = Engine::new(matcher.clone(), sink)
-                .with_decode_budget(DECODE_BUDGET_BASE / shards as u64);
+                .with_decode_budget(DECODE_BUDGET_BASE / shards as u64)
+                .with_keys(keys.0.clone());
             workers.push(scope.spawn(move || follow(engine, rx)));
         }
         let framed = frame_and_dispatch(&mut reader, &senders);
@@ -115,7 +135,7 @@ where
             notes.merge(&n);
             out.push(sink);
         }
-        let (frames, mut damage, undecoded) = framed?;
+        let (frames, mut damage, undecoded, secrets) = framed?;
         let (mut bad, mut limits_cut, skipped) = undecoded.into_notes();
         damage.append(&mut bad);
         damage.sort_by_key(|d| (d.after_frame, d.offset));
@@ -128,6 +148,7 @@ where
             damage,
             limits,
             skipped,
+            secrets,
         })
     })
 }
@@ -136,11 +157,10 @@ where
 fn follow<S: Sink>(mut engine: Engine<S>, rx: Receiver<Batch>) -> (S, Notes) {
     for batch in rx {
         for it in &batch.items {
-            let p = it.packet(&batch.data);
-            if it.names_only {
-                learn_names(&mut engine, &p);
-            } else {
-                engine.packet(it.frame, it.ts, &p);
+            match it.kind {
+                Kind::Secrets => engine.learn_keys(&batch.data[it.start..it.end]),
+                Kind::NamesOnly => learn_names(&mut engine, &it.packet(&batch.data)),
+                Kind::Packet => engine.packet(it.frame, it.ts, &it.packet(&batch.data)),
             }
         }
         engine.advance(batch.now);
@@ -164,7 +184,7 @@ fn is_dns_response(p: &Packet<'_>) -> bool {
     matches!(p.transport, Transport::Udp { src_port, .. } if dns::DNS_PORTS.contains(&src_port))
 }
 
-type Framed = Result<(u64, Vec<Damage>, Undecoded), AnalysisError>;
+type Framed = Result<(u64, Vec<Damage>, Undecoded, CaptureSecrets), AnalysisError>;
 
 /// Reads the capture, decodes each record's headers to find its shard, and sends batches.
 fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> Framed {
@@ -173,40 +193,71 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
     let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
     let mut undecoded = Undecoded::default();
     let mut now = 0f64;
+    let mut secrets = CaptureSecrets::default();
     while capture.read_chunk(reader, READ_CHUNK)? {
-        while let Some(rec) = capture.next_record()? {
-            let Some(linktype) = rec.linktype else {
-                continue;
-            };
-            now = now.max(rec.ts);
-            let p = match packet::decode(linktype, rec.data) {
-                Ok(p) => p,
-                Err(e) => {
-                    undecoded.add(e, rec.frame, rec.offset);
+        loop {
+            while let Some(rec) = capture.next_record()? {
+                let Some(linktype) = rec.linktype else {
                     continue;
+                };
+                now = now.max(rec.ts);
+                let p = match packet::decode(linktype, rec.data) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        undecoded.add(e, rec.frame, rec.offset);
+                        continue;
+                    }
+                };
+                let (src_port, dst_port) = p.transport.ports();
+                let (tcp, payload) = (p.transport.is_tcp(), p.transport.payload());
+                let header = p.transport.with_payload(&[]);
+                let key = FlowKey::new((p.src, src_port), (p.dst, dst_port), tcp);
+                let owner = (key.shard_hash() % n as u64) as usize;
+                let names = is_dns_response(&p);
+                for (i, b) in batches.iter_mut().enumerate() {
+                    if i != owner && !names {
+                        continue;
+                    }
+                    let start = b.data.len();
+                    b.data.extend_from_slice(payload);
+                    b.items.push(Item {
+                        frame: rec.frame,
+                        ts: rec.ts,
+                        src: p.src,
+                        dst: p.dst,
+                        header,
+                        start,
+                        end: b.data.len(),
+                        kind: if i == owner {
+                            Kind::Packet
+                        } else {
+                            Kind::NamesOnly
+                        },
+                    });
                 }
+            }
+            // A Decryption Secrets Block: every shard learns its keys before the next packet.
+            let Some(text) = capture.take_secrets() else {
+                break;
             };
-            let (src_port, dst_port) = p.transport.ports();
-            let (tcp, payload) = (p.transport.is_tcp(), p.transport.payload());
-            let header = p.transport.with_payload(&[]);
-            let key = FlowKey::new((p.src, src_port), (p.dst, dst_port), tcp);
-            let owner = (key.shard_hash() % n as u64) as usize;
-            let names = is_dns_response(&p);
-            for (i, b) in batches.iter_mut().enumerate() {
-                if i != owner && !names {
-                    continue;
-                }
+            secrets.blocks += 1;
+            secrets.stats.add(&crate::analyzer::count_lines(&text));
+            for b in batches.iter_mut() {
                 let start = b.data.len();
-                b.data.extend_from_slice(payload);
+                b.data.extend_from_slice(&text);
                 b.items.push(Item {
-                    frame: rec.frame,
-                    ts: rec.ts,
-                    src: p.src,
-                    dst: p.dst,
-                    header,
+                    frame: 0,
+                    ts: now,
+                    src: IpAddr::from([0, 0, 0, 0]),
+                    dst: IpAddr::from([0, 0, 0, 0]),
+                    header: Transport::Udp {
+                        src_port: 0,
+                        dst_port: 0,
+                        payload: &[],
+                    },
                     start,
                     end: b.data.len(),
-                    names_only: i != owner,
+                    kind: Kind::Secrets,
                 });
             }
         }
@@ -225,5 +276,6 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
     }
     capture.check_read()?;
     let damage = capture.finish();
-    Ok((capture.frames(), damage, undecoded))
+    secrets.other_blocks = capture.other_secrets();
+    Ok((capture.frames(), damage, undecoded, secrets))
 }

@@ -9,6 +9,9 @@
 //! Every length field is checked against a cap *before* anything is buffered for it; a record that
 //! cannot be read stops reading and becomes a `Damage` (what came before stays analysed).
 //!
+//! A Decryption Secrets Block of TLS key log text (`TLSK`) pauses `next_record` so the caller
+//! takes it (`take_secrets`) before the packets after it: secrets apply in capture order.
+//!
 //! Must not touch: link/IP decoding, flows, protocols, identifiers.
 
 use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le};
@@ -80,7 +83,14 @@ pub struct CaptureReader {
     read: u64,
     first: Vec<u8>,
     damage: Vec<Damage>,
+    /// TLS key log text of a Decryption Secrets Block, until the caller takes it.
+    secrets: Option<Vec<u8>>,
+    /// Decryption Secrets Blocks of other kinds (WireGuard, SSH…), skipped.
+    other_secrets: u64,
 }
+
+/// `secrets_type` of a Decryption Secrets Block holding an NSS key log ("TLSK").
+const SECRETS_TLS: u32 = 0x544c_534b;
 
 impl Default for CaptureReader {
     fn default() -> Self {
@@ -102,6 +112,8 @@ impl CaptureReader {
             read: 0,
             first: Vec::new(),
             damage: Vec::new(),
+            secrets: None,
+            other_secrets: 0,
         }
     }
 
@@ -154,6 +166,17 @@ impl CaptureReader {
 
     pub fn frames(&self) -> u64 {
         self.frames
+    }
+
+    /// The key log text of the Decryption Secrets Block just read, once: the records after it
+    /// are returned only when it was taken.
+    pub fn take_secrets(&mut self) -> Option<Vec<u8>> {
+        self.secrets.take()
+    }
+
+    /// Decryption Secrets Blocks of kinds other than TLS key logs, skipped so far.
+    pub fn other_secrets(&self) -> u64 {
+        self.other_secrets
     }
 
     pub fn push(&mut self, data: &[u8]) {
@@ -246,7 +269,7 @@ impl CaptureReader {
     /// Errors only when the very first bytes are not a capture at all.
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, AnalysisError> {
         loop {
-            if self.stopped {
+            if self.stopped || self.secrets.is_some() {
                 return Ok(None);
             }
             let avail = self.end - self.pos;
@@ -465,6 +488,15 @@ impl CaptureReader {
                 None,
                 None,
             )),
+            Block::DecryptionSecrets(dsb) => {
+                if dsb.secrets_type.0 == SECRETS_TLS {
+                    let len = (dsb.secrets_len as usize).min(dsb.data.len());
+                    self.secrets = Some(dsb.data[..len].to_vec());
+                } else {
+                    self.other_secrets += 1;
+                }
+                None
+            }
             // Obsolete packet blocks and journal entries: numbered, not decoded.
             _ if is_frame => Some((None, (start + len, start + len), None, None)),
             _ => None,

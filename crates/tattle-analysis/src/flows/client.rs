@@ -11,9 +11,11 @@ use crate::http::{DecodeCounters, HttpStream, looks_like_http};
 use crate::http2::{Http2Stream, looks_like_h2};
 use crate::matcher::{Hit, Matcher, StreamScanner};
 use crate::sink::Sink;
+use crate::tls::stream::KeyView;
 use crate::tls::{self, MAX_HELLO};
 use crate::{DnsQuery, Protocol, Timestamp};
 
+use super::decrypted::{self, Side, TlsFlow};
 use super::limits::Note;
 use super::table::FxBuild;
 use super::{FlowState, NewFinding};
@@ -30,7 +32,10 @@ pub(crate) enum Reader {
         abs: u64,
         buf: Vec<u8>,
     },
-    /// Past the ClientHello: encrypted.
+    /// Past the ClientHello: records followed, decrypted with a key log (boxed: most flows are
+    /// not TLS).
+    TlsData(Box<TlsFlow>),
+    /// Encrypted, or otherwise not read.
     Opaque,
     /// Boxed: most flows never carry HTTP, and the state would make every flow bigger.
     Http(Box<HttpStream>),
@@ -70,6 +75,7 @@ impl Reader {
             }
             Reader::Http(h) => h.buffered(),
             Reader::Http2(h) => h.buffered(),
+            Reader::TlsData(t) => t.buffered(),
             Reader::Opaque | Reader::Raw(_) => 0,
         }
     }
@@ -103,6 +109,8 @@ impl CleanNames {
 /// What readers share with the engine while they read.
 pub(crate) struct Context<'a, S> {
     pub matcher: &'a Matcher,
+    /// Key logs for TLS decryption.
+    pub keys: &'a KeyView,
     pub names: &'a mut CleanNames,
     /// Decoded HTTP body bytes the capture may still produce.
     pub decode_budget: &'a mut u64,
@@ -243,13 +251,26 @@ pub(crate) fn read<S: Sink>(
                                 });
                             }
                         }
+                        let rest_at = hello_at + used as u64;
+                        let rest = if buf.is_empty() {
+                            data[used.min(data.len())..].to_vec()
+                        } else {
+                            buf[used.min(buf.len())..].to_vec()
+                        };
+                        f.reader =
+                            Reader::TlsData(Box::new(TlsFlow::new(&hello, rest_at, ctx.keys)));
                         f.sni = hello.sni.filter(|s| !s.is_empty());
                         f.alpn = hello.alpn;
-                        f.opaque += (held - used) as u64;
+                        decrypted::feed(f, ctx, Side::Client, rest_at, &rest, hits);
+                        return;
                     }
                     _ => f.opaque += held as u64,
                 }
                 f.reader = Reader::Opaque;
+                return;
+            }
+            Reader::TlsData(_) => {
+                decrypted::feed(f, ctx, Side::Client, at, data, hits);
                 return;
             }
             Reader::Opaque => {
@@ -342,7 +363,19 @@ pub(crate) fn question<S: Sink>(f: &mut FlowState, ctx: &mut Context<'_, S>, nam
 /// Searches and drops what the reader holds, keeping the flow open (a buffer budget flush): an
 /// unfinished HTTP message is searched as far as it goes and the rest of the stream raw.
 pub(crate) fn flush<S: Sink>(f: &mut FlowState, ctx: &mut Context<'_, S>, hits: &mut Vec<Hit>) {
-    let next = f.dirs[0].next;
+    if matches!(f.reader, Reader::TlsData(_)) {
+        return decrypted::flush(f, ctx, hits);
+    }
+    flush_plain(f, ctx, f.dirs[0].next, hits);
+}
+
+/// `flush` of a stream whose next byte is at `next` (a TCP stream's, or a decrypted one's).
+pub(crate) fn flush_plain<S: Sink>(
+    f: &mut FlowState,
+    ctx: &mut Context<'_, S>,
+    next: u64,
+    hits: &mut Vec<Hit>,
+) {
     let m = ctx.matcher;
     f.reader = match std::mem::replace(&mut f.reader, Reader::Opaque) {
         Reader::Http(mut h) => {
@@ -376,6 +409,9 @@ pub(crate) fn flush<S: Sink>(f: &mut FlowState, ctx: &mut Context<'_, S>, hits: 
 
 /// The end of the client's stream: whatever the reader holds is searched as far as it goes.
 pub(crate) fn finish<S: Sink>(f: &mut FlowState, ctx: &mut Context<'_, S>, hits: &mut Vec<Hit>) {
+    if matches!(f.reader, Reader::TlsData(_)) {
+        return decrypted::finish(f, ctx, hits);
+    }
     let m = ctx.matcher;
     match std::mem::replace(&mut f.reader, Reader::Opaque) {
         Reader::Http(mut h) => {
@@ -389,7 +425,7 @@ pub(crate) fn finish<S: Sink>(f: &mut FlowState, ctx: &mut Context<'_, S>, hits:
         Reader::Detect { abs, buf } if !buf.is_empty() => {
             let mut s = StreamScanner::at(abs);
             for x in s.feed(m, abs, &buf) {
-                hits.push(hit(m, x.identifier, x.encoding, x.end - 1));
+                hits.push(tcp_hit(m, x.identifier, x.encoding, x.end - 1));
             }
         }
         Reader::Tls { buf, .. } | Reader::DnsTcp { buf, .. } => f.opaque += buf.len() as u64,
@@ -397,7 +433,8 @@ pub(crate) fn finish<S: Sink>(f: &mut FlowState, ctx: &mut Context<'_, S>, hits:
     }
 }
 
-fn hit(m: &Matcher, identifier: usize, encoding: usize, at: u64) -> Hit {
+/// A raw stream hit (`tcp.payload`).
+pub(crate) fn tcp_hit(m: &Matcher, identifier: usize, encoding: usize, at: u64) -> Hit {
     Hit {
         identifier,
         encoding: m.encoding_name(encoding).to_string(),
@@ -409,7 +446,7 @@ fn hit(m: &Matcher, identifier: usize, encoding: usize, at: u64) -> Hit {
 /// Raw stream bytes: needles across pieces, decoded layers (base64 blobs, URL values) per piece.
 fn raw(s: &mut StreamScanner, m: &Matcher, at: u64, data: &[u8], hits: &mut Vec<Hit>) {
     for x in s.feed(m, at, data) {
-        hits.push(hit(m, x.identifier, x.encoding, x.end - 1));
+        hits.push(tcp_hit(m, x.identifier, x.encoding, x.end - 1));
     }
     // Decoded layers of this piece only: a blob split across segments is searched by its needles,
     // not decoded.

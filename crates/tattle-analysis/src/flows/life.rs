@@ -145,6 +145,8 @@ impl<S: Sink> Engine<S> {
             held: 0,
             last_datagram: None,
             quic: None,
+            tls: None,
+            tls_app: None,
         });
         let list = state.list();
         let idx = match self.free.pop() {
@@ -208,12 +210,19 @@ impl<S: Sink> Engine<S> {
         let f = *f;
         let (host, host_source) = f.host();
         let mut findings = Vec::with_capacity(f.findings.len());
+        let decrypted = f.tls_use("");
         for ((identifier, encoding, location, name), (frame, ts)) in f.findings {
             let (host, host_source) = match name {
                 Some(n) => (n, HostSource::Qname),
                 None => (host.clone(), host_source),
             };
+            let tls = if location == "tls.sni" {
+                None
+            } else {
+                decrypted
+            };
             findings.push(Finding {
+                tls,
                 identifier: self.matcher.kind(identifier).to_string(),
                 encoding,
                 host,
@@ -259,6 +268,20 @@ impl<S: Sink> Engine<S> {
             alpn: f.alpn,
             end: how,
             resumed: f.resumed,
+            tls: f.tls.or_else(|| {
+                // A TLS flow whose ClientHello was never whole, or a resumed one.
+                (f.protocol == Protocol::Tls).then_some(crate::TlsSummary {
+                    version: None,
+                    cipher: None,
+                    decryption: if self.keys.is_empty() {
+                        crate::Decryption::NotAttempted
+                    } else {
+                        crate::Decryption::Incomplete
+                    },
+                    decrypted_bytes: 0,
+                    app: None,
+                })
+            }),
         };
         self.sink.flow(flow, findings);
         // A new flow may own the addresses already (a reused 4-tuple): then it keeps them.

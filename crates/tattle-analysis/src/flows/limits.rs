@@ -92,7 +92,12 @@ pub(crate) struct Notes {
     pub evicted_holding: Note,
     /// Flows ended early for memory that then sent again.
     pub resumed_evicted: Note,
+    /// Decryption Secrets Blocks ignored: the capture taught more keys than `MAX_LEARNED_KEYS`.
+    pub learned_keys: Note,
 }
+
+/// Connections whose secrets a capture's Decryption Secrets Blocks may teach (~300 B each).
+pub const MAX_LEARNED_KEYS: usize = 200_000;
 
 impl Notes {
     pub fn limits(&self, max_buffered: usize) -> Vec<Limit> {
@@ -117,6 +122,11 @@ impl Notes {
                     MAX_FLOW_STATE >> 20
                 )
             }),
+            self.learned_keys.limit(|c| {
+                format!(
+                    "{c} decryption secrets block(s) ignored: the capture carries secrets for more than {MAX_LEARNED_KEYS} connections"
+                )
+            }),
             self.resumed_evicted.limit(|c| {
                 format!(
                     "{c} flow(s) went on after being ended early for memory: analysed from there as resumed flows"
@@ -134,5 +144,6 @@ impl Notes {
         self.decode_cut.merge(&other.decode_cut);
         self.evicted_holding.merge(&other.evicted_holding);
         self.resumed_evicted.merge(&other.resumed_evicted);
+        self.learned_keys.merge(&other.learned_keys);
     }
 }

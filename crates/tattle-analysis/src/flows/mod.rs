@@ -27,6 +27,7 @@
 
 mod client;
 mod datagram;
+mod decrypted;
 mod life;
 pub(crate) mod limits;
 pub(crate) mod table;
@@ -39,10 +40,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::dns::DNS_PORTS;
+use crate::keylog::KeyLog;
 use crate::matcher::{Hit, Matcher};
 use crate::packet::{Packet, Transport};
 use crate::quic::QuicClient;
 use crate::sink::Sink;
+use crate::tls::stream::KeyView;
 use crate::{Finding, FlowEnd, HostSource, Protocol, Timestamp};
 
 use client::Reader;
@@ -88,6 +91,10 @@ pub(crate) struct FlowState {
     last_datagram: Option<(bool, u64, Timestamp)>,
     /// QUIC client state, for UDP flows whose first client datagram is a v1 Initial.
     quic: Option<Box<QuicClient>>,
+    /// A TLS flow's facts and decryption status, kept current by its reader.
+    tls: Option<crate::TlsSummary>,
+    /// What a TLS flow's decrypted bytes speak.
+    tls_app: Option<&'static str>,
 }
 
 impl FlowState {
@@ -97,6 +104,19 @@ impl FlowState {
             Some(&(_, f, ts)) => (f, ts),
             None => (self.first_frame, self.first_ts),
         }
+    }
+
+    /// How a finding at `location` was seen: decrypted TLS (version and suite) for anything but
+    /// the ClientHello of a flow whose records were opened.
+    fn tls_use(&self, location: &str) -> Option<crate::TlsUse> {
+        let t = self.tls.as_ref()?;
+        if location == "tls.sni" || t.decrypted_bytes == 0 {
+            return None;
+        }
+        Some(crate::TlsUse {
+            version: t.version?,
+            cipher: t.cipher?,
+        })
     }
 
     /// The best name known for the server now: SNI, HTTP Host, a DNS answer, the resumed flow's,
@@ -181,6 +201,8 @@ pub struct Engine<S> {
     decode_budget: u64,
     notes: Notes,
     names: client::CleanNames,
+    /// Key logs: the caller's and what the capture's Decryption Secrets Blocks added.
+    keys: KeyView,
     /// Flows ended so far (a test's view of the engine).
     ended_count: u64,
 }
@@ -202,6 +224,7 @@ macro_rules! context {
     ($engine:expr, $frame:expr, $ts:expr) => {
         crate::flows::client::Context {
             matcher: &$engine.matcher,
+            keys: &$engine.keys,
             names: &mut $engine.names,
             decode_budget: &mut $engine.decode_budget,
             decode_cut: &mut $engine.notes.decode_cut,
@@ -234,8 +257,25 @@ impl<S: Sink> Engine<S> {
             decode_budget: DECODE_BUDGET_BASE,
             notes: Notes::default(),
             names: client::CleanNames::default(),
+            keys: KeyView::default(),
             ended_count: 0,
         }
+    }
+
+    /// Decrypts TLS with the secrets of `keys` (shared, read-only).
+    pub fn with_keys(mut self, keys: Arc<KeyLog>) -> Self {
+        self.keys.base = keys;
+        self
+    }
+
+    /// Key log text from the capture (a Decryption Secrets Block): its secrets open the TLS
+    /// flows whose records come after it. Past `MAX_LEARNED_KEYS` connections more are ignored.
+    pub fn learn_keys(&mut self, text: &[u8]) {
+        if self.keys.learned.len() >= MAX_LEARNED_KEYS {
+            self.notes.learned_keys.add(self.frame, 1);
+            return;
+        }
+        self.keys.learned.add_text(text);
     }
 
     /// Sets the shared decode budget's starting value (a shard of a parallel analysis gets its
@@ -467,6 +507,13 @@ impl<S: Sink> Engine<S> {
             f.bytes_in += data.len() as u64;
             if matches!(f.protocol, Protocol::Tls) {
                 f.opaque += data.len() as u64;
+                if matches!(&f.reader, Reader::TlsData(t) if t.wants_server()) {
+                    // The ServerHello: version, suite, and what the held client records need.
+                    let mut hits = Vec::new();
+                    let mut ctx = context!(self, frame, ts);
+                    decrypted::feed(f, &mut ctx, decrypted::Side::Server, at, data, &mut hits);
+                    self.add_hits(idx, hits);
+                }
             }
             return;
         }
@@ -582,6 +629,7 @@ pub(crate) fn record<S: Sink>(f: &mut FlowState, matcher: &Matcher, sink: &mut S
         flow: f.first_frame,
         frame: n.frame,
         ts: n.ts,
+        tls: f.tls_use(&key.2),
     });
     f.findings.insert(key, (n.frame, n.ts));
 }

@@ -1,12 +1,17 @@
-//! TLS ClientHello: the server name (SNI) and ALPN a client announces before encryption starts.
+//! TLS handshake facts: the ClientHello (server name, ALPN, the client random a key log is keyed
+//! by, whether it offers ECH or early data) and the ServerHello (version, cipher suite, server
+//! random, encrypt-then-MAC), each possibly fragmented over several records, read with
+//! tls-parser. `crypto` opens protected records; `stream` follows a client's records after its
+//! ClientHello and decrypts them when a key log has its secrets (docs/analysis.md "TLS").
 //!
-//! Owns reading the first handshake message of a client→server TLS stream, possibly fragmented over
-//! several records, with tls-parser. Everything after it is encrypted and counted as opaque by the
-//! caller. Must not touch: flows, matching, I/O.
+//! Must not touch: flows, matching, I/O.
+
+pub(crate) mod crypto;
+pub(crate) mod stream;
 
 use tls_parser::{
     TlsExtension, TlsMessage, TlsMessageHandshake, parse_tls_client_hello_extensions,
-    parse_tls_message_handshake,
+    parse_tls_message_handshake, parse_tls_server_hello_extensions,
 };
 
 /// A ClientHello larger than this is not waited for (real ones are a few hundred bytes, up to a few
@@ -17,6 +22,109 @@ pub const MAX_HELLO: usize = 64 << 10;
 pub struct ClientHello {
     pub sni: Option<String>,
     pub alpn: Vec<String>,
+    /// The key log's key for this connection.
+    pub random: [u8; 32],
+    /// Offers `encrypted_client_hello` (0xfe0d): a key log then names the inner random.
+    pub ech: bool,
+    /// Offers 0-RTT (`early_data`).
+    pub early_data: bool,
+}
+
+/// What the server chose (RFC 8446 §4.1.3, RFC 5246 §7.4.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerHello {
+    /// 0x0304 when `supported_versions` says TLS 1.3, else `legacy_version`.
+    pub version: u16,
+    pub cipher: u16,
+    pub random: [u8; 32],
+    /// `encrypt_then_mac` (RFC 7366) was accepted.
+    pub etm: bool,
+}
+
+/// The random of a HelloRetryRequest (RFC 8446 §4.1.3): SHA-256 of "HelloRetryRequest".
+const HRR_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+
+/// Reading the start of the server's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerProgress {
+    NeedMore,
+    Hello(ServerHello),
+    /// Not a ServerHello (or too large or malformed to read): version and cipher stay unknown.
+    NotHello,
+}
+
+/// Reads the ServerHello at the start of the server's `stream`, past a HelloRetryRequest and
+/// the change_cipher_spec records that may follow it.
+pub fn server_hello(stream: &[u8]) -> ServerProgress {
+    let mut hs: Vec<u8> = Vec::new();
+    let mut pos = 0usize;
+    loop {
+        while hs.len() >= 4 {
+            let need = 4 + u32::from_be_bytes([0, hs[1], hs[2], hs[3]]) as usize;
+            if hs[0] != 2 || need > MAX_HELLO {
+                return ServerProgress::NotHello;
+            }
+            if hs.len() < need {
+                break;
+            }
+            match decode_server(&hs[..need]) {
+                Some(h) if h.random == HRR_RANDOM => {
+                    hs.drain(..need);
+                }
+                Some(h) => return ServerProgress::Hello(h),
+                None => return ServerProgress::NotHello,
+            }
+        }
+        let Some(head) = stream.get(pos..pos + 5) else {
+            return ServerProgress::NeedMore;
+        };
+        if head[1] != 0x03 || !matches!(head[0], 0x14 | 0x16) {
+            return ServerProgress::NotHello;
+        }
+        let len = u16::from_be_bytes([head[3], head[4]]) as usize;
+        let Some(body) = stream.get(pos + 5..pos + 5 + len) else {
+            return ServerProgress::NeedMore;
+        };
+        if head[0] == 0x16 {
+            hs.extend_from_slice(body);
+        }
+        pos += 5 + len;
+        if hs.len() > MAX_HELLO || pos > MAX_HELLO {
+            return ServerProgress::NotHello;
+        }
+    }
+}
+
+fn decode_server(msg: &[u8]) -> Option<ServerHello> {
+    let (_, parsed) = parse_tls_message_handshake(msg).ok()?;
+    let TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)) = parsed else {
+        return None;
+    };
+    let mut hello = ServerHello {
+        version: sh.version.0,
+        cipher: sh.cipher.0,
+        random: sh.random.try_into().ok()?,
+        etm: false,
+    };
+    if let Some(ext) = sh.ext
+        && let Ok((_, exts)) = parse_tls_server_hello_extensions(ext)
+    {
+        for e in exts {
+            match e {
+                TlsExtension::SupportedVersions(v) => {
+                    if let Some(v) = v.first() {
+                        hello.version = v.0;
+                    }
+                }
+                TlsExtension::EncryptThenMac => hello.etm = true,
+                _ => {}
+            }
+        }
+    }
+    Some(hello)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +188,10 @@ fn decode(msg: &[u8]) -> Option<ClientHello> {
     let TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)) = parsed else {
         return None;
     };
-    let mut hello = ClientHello::default();
+    let mut hello = ClientHello {
+        random: ch.random.try_into().ok()?,
+        ..ClientHello::default()
+    };
     let Some(ext) = ch.ext else {
         return Some(hello);
     };
@@ -98,6 +209,8 @@ fn decode(msg: &[u8]) -> Option<ClientHello> {
                     .map(|p| String::from_utf8_lossy(p).into_owned())
                     .collect();
             }
+            TlsExtension::EarlyData(_) => hello.early_data = true,
+            TlsExtension::Unknown(t, _) if t.0 == 0xfe0d => hello.ech = true,
             _ => {}
         }
     }
