@@ -7,6 +7,8 @@
 //! Must not touch: flows, matching, I/O.
 
 pub(crate) mod crypto;
+#[cfg(test)]
+mod sessions;
 pub(crate) mod stream;
 
 use tls_parser::{
