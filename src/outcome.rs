@@ -476,6 +476,7 @@ mod tests {
             alpn: vec![],
             end: FlowEnd::Fin,
             resumed: false,
+            tls: None,
         }
     }
 
@@ -515,6 +516,7 @@ mod tests {
                 frame: 3,
                 flow: 1,
                 ts: 112.0,
+                tls: None,
             }],
             ..Analysis::default()
         };

@@ -1,7 +1,8 @@
 //! `tattle analyze CAPTURE`: offline analysis of any pcap/pcapng (a file, or `-` for stdin), printed
 //! as a readable summary or as versioned JSON (docs/analysis-json.md).
 //!
-//! Owns: reading the identifiers (`--id`, `--identifiers FILE`), running `analysis`, printing the
+//! Owns: reading the identifiers (`--id`, `--identifiers FILE`) and the TLS key logs
+//! (`--keylog FILE`, NSS format; a malformed line is skipped and counted), running `analysis`, printing the
 //! report built by `report::capture`, and the exit code (0 no findings, 1 findings, 2 usage or
 //! environment error). Must not touch: the analysis itself, devices, snapshots.
 
@@ -12,9 +13,10 @@ use std::path::PathBuf;
 use anyhow::{Context as _, anyhow};
 
 use super::{Exit, Format, parse_ids};
-use crate::report::capture::{Analysed, Report};
+use crate::report::capture::{Analysed, KeylogFileOut, KeylogOut, Report};
 use tattle_analysis::identifier::Identifier;
-use tattle_analysis::{Redactor, Summary};
+use tattle_analysis::keylog::KeyLog;
+use tattle_analysis::{Keys, Redactor, Summary};
 
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {
@@ -34,6 +36,48 @@ pub struct AnalyzeArgs {
     /// `--threads 1` analyses on one thread.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// A TLS key log (NSS format, as SSLKEYLOGFILE or `openssl s_client -keylogfile` write it):
+    /// TLS 1.2/1.3 flows it has secrets for are decrypted and searched. Repeatable. A pcapng's
+    /// own Decryption Secrets Blocks are always used.
+    #[arg(long = "keylog", value_name = "FILE")]
+    keylogs: Vec<PathBuf>,
+}
+
+/// Reads every `--keylog` file into one key log; what each held is reported (counts only).
+fn load_keylogs(files: &[PathBuf]) -> anyhow::Result<(Keys, Vec<KeylogFileOut>)> {
+    let mut log = KeyLog::new();
+    let mut out = Vec::new();
+    for file in files {
+        if file.as_os_str() == "-" {
+            return Err(anyhow!(
+                "--keylog -: a key log must be a file (stdin may be the capture)"
+            ));
+        }
+        let text = std::fs::read(file).with_context(|| {
+            format!(
+                "cannot read key log {} (give the file SSLKEYLOGFILE or -keylogfile wrote)",
+                file.display()
+            )
+        })?;
+        let stats = log.add_text(&text);
+        if stats.malformed > 0 {
+            tracing::warn!(
+                "{}: {} malformed key log line(s) skipped (first: line {})",
+                file.display(),
+                stats.malformed,
+                stats.first_malformed_line.unwrap_or(0)
+            );
+        }
+        out.push(KeylogFileOut {
+            file: tattle_analysis::sanitize(&file.display().to_string()),
+            lines: stats.lines,
+            secrets: stats.secrets,
+            other_labels: stats.other_labels,
+            malformed: stats.malformed,
+            first_malformed_line: stats.first_malformed_line,
+        });
+    }
+    Ok((Keys::new(log), out))
 }
 
 /// A YAML identifier value: a scalar (an IMEI may be written unquoted, as a number) or a list.
@@ -87,6 +131,7 @@ fn load_identifiers(args: &AnalyzeArgs) -> anyhow::Result<Vec<Identifier>> {
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<Exit> {
     let ids = load_identifiers(&args)?;
+    let (keys, keylog_files) = load_keylogs(&args.keylogs)?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -94,11 +139,17 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<Exit> {
     // One thread: everything inline. More: that many shards follow flows while this thread reads.
     let shards = if threads == 1 { 0 } else { threads };
     let done = if args.capture.as_os_str() == "-" {
-        tattle_analysis::analyze_parallel(std::io::stdin().lock(), &ids, shards, Summary::default)?
+        tattle_analysis::analyze_parallel_with_keys(
+            std::io::stdin().lock(),
+            &ids,
+            &keys,
+            shards,
+            Summary::default,
+        )?
     } else {
         let file = std::fs::File::open(&args.capture)
             .with_context(|| format!("cannot read capture {}", args.capture.display()))?;
-        tattle_analysis::analyze_parallel(file, &ids, shards, Summary::default)?
+        tattle_analysis::analyze_parallel_with_keys(file, &ids, &keys, shards, Summary::default)?
     };
     let mut summary = Summary::default();
     for shard in done.sink {
@@ -111,6 +162,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<Exit> {
         limits: done.limits,
         skipped: done.skipped,
         threads,
+        keylog: KeylogOut {
+            files: keylog_files,
+            capture_blocks: done.secrets.blocks,
+            capture_secrets: done.secrets.stats.secrets,
+            capture_malformed: done.secrets.stats.malformed,
+        },
     };
     let report = Report::build(&analysed, &Redactor::new(&ids));
     let mut out = std::io::stdout().lock();

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tattle_analysis::{FlowEnd, HostSource, Redactor, Summary, registrable_domain};
 
 /// Version of the JSON document; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What the analysis ended with, as the report needs it.
 pub struct Analysed {
@@ -24,6 +24,56 @@ pub struct Analysed {
     pub skipped: Vec<tattle_analysis::Limit>,
     /// Threads the flows were followed on.
     pub threads: usize,
+    /// The key logs given (`--keylog`) and the capture's own secrets.
+    pub keylog: KeylogOut,
+}
+
+/// Key log statistics: what each `--keylog` file and the capture's Decryption Secrets Blocks
+/// held. Never a secret, only counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeylogOut {
+    pub files: Vec<KeylogFileOut>,
+    /// Decryption Secrets Blocks read from the pcapng.
+    pub capture_blocks: u64,
+    /// Their secrets (one per line taken) and malformed lines.
+    pub capture_secrets: u64,
+    pub capture_malformed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeylogFileOut {
+    pub file: String,
+    /// Lines that were not blank or comments.
+    pub lines: u64,
+    pub secrets: u64,
+    /// Well-formed lines with labels decryption does not use (`EXPORTER_SECRET`…).
+    pub other_labels: u64,
+    /// Lines skipped as malformed, and the first one's number.
+    pub malformed: u64,
+    pub first_malformed_line: Option<u64>,
+}
+
+impl KeylogOut {
+    fn given(&self) -> bool {
+        !self.files.is_empty() || self.capture_blocks > 0
+    }
+
+    fn secrets(&self) -> u64 {
+        self.files.iter().map(|f| f.secrets).sum::<u64>() + self.capture_secrets
+    }
+
+    fn malformed(&self) -> u64 {
+        self.files.iter().map(|f| f.malformed).sum::<u64>() + self.capture_malformed
+    }
+}
+
+/// How a finding inside TLS was seen.
+#[derive(Debug, Serialize)]
+pub struct TlsOut {
+    /// `TLS 1.3`, `TLS 1.2`.
+    pub version: String,
+    /// IANA name (`TLS_AES_128_GCM_SHA256`), or `0x….` for one without a name here.
+    pub cipher: String,
 }
 
 /// The JSON document (docs/analysis-json.md). Every name in it went through the `Redactor`.
@@ -44,6 +94,8 @@ pub struct Report {
     pub skipped: Vec<NoteOut>,
     /// Counted but not listed (over the report's bounds).
     pub unlisted: Unlisted,
+    /// Key logs used for TLS decryption.
+    pub keylog: KeylogOut,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -60,6 +112,12 @@ pub struct Totals {
     /// Bytes that could not be inspected (encrypted, undecodable, over a cap).
     pub opaque_bytes: u64,
     pub dns_queries: u64,
+    /// Client TLS record bytes decrypted and read (included in `readable_bytes`).
+    pub decrypted_bytes: u64,
+    /// TLS flows by what became of their records: `decrypted`, `partial`, `no_key`, `ech`,
+    /// `keys_do_not_match`, `unsupported_cipher`, `unsupported_version`, `incomplete`,
+    /// `not_attempted`.
+    pub tls_flows: BTreeMap<&'static str, u64>,
     /// The capture itself is damaged (`damage` is not empty).
     pub damaged: bool,
     pub threads: usize,
@@ -84,6 +142,8 @@ pub struct FindingOut {
     pub first_ts: f64,
     /// The first frames (at most 16), for Wireshark.
     pub frames: Vec<u64>,
+    /// Seen in decrypted TLS (version, cipher); `null`: seen as sent.
+    pub tls: Option<TlsOut>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -158,6 +218,11 @@ impl Report {
                 first_frame: g.first_frame,
                 first_ts: g.first_ts,
                 frames: Vec::new(),
+                tls: g.tls.map(|t| TlsOut {
+                    version: tattle_analysis::tls_version_name(t.version),
+                    cipher: tattle_analysis::cipher_suite_name(t.cipher)
+                        .map_or_else(|| format!("0x{:04x}", t.cipher), str::to_string),
+                }),
             });
             out.flows += g.flows;
             if g.first_frame < out.first_frame {
@@ -250,6 +315,8 @@ impl Report {
                 readable_bytes: a.summary.readable_bytes,
                 opaque_bytes: a.summary.opaque_bytes,
                 dns_queries: a.summary.dns_queries,
+                decrypted_bytes: a.summary.decrypted_bytes,
+                tls_flows: a.summary.tls_flows.clone(),
                 damaged: !a.damage.is_empty(),
                 threads: a.threads,
             },
@@ -273,6 +340,7 @@ impl Report {
                 finding_groups: a.summary.unlisted.finding_groups,
                 dns_names: a.summary.unlisted.dns_names,
             },
+            keylog: a.keylog.clone(),
         }
     }
 
@@ -296,9 +364,14 @@ impl Report {
                 } else {
                     String::new()
                 };
+                let seen = f
+                    .tls
+                    .as_ref()
+                    .map(|t| format!(" in decrypted {} {}", t.version, t.cipher))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     s,
-                    "  <{}> as {} → {} ({}, {}) frame {}{flows}",
+                    "  <{}> as {} → {} ({}, {}) frame {}{flows}{seen}",
                     f.identifier, f.encoding, f.host, f.protocol, f.location, f.first_frame
                 );
             }
@@ -345,6 +418,9 @@ impl Report {
                 }
             }
         }
+        if let Some(line) = self.tls_line() {
+            let _ = writeln!(s, "\n{line}");
+        }
         let tail = format!(
             "{} readable; {} opaque",
             kb(self.summary.readable_bytes),
@@ -356,6 +432,51 @@ impl Report {
             let _ = writeln!(s, "\n{} finding(s) in {tail}", self.summary.finding_flows);
         }
         s
+    }
+}
+
+impl Report {
+    /// The key log and TLS line: what the key logs held and what became of the TLS flows, so
+    /// an opaque flow is never read as a clean one.
+    fn tls_line(&self) -> Option<String> {
+        let flows = &self.summary.tls_flows;
+        let n = |k: &str| flows.get(k).copied().unwrap_or(0);
+        let total: u64 = flows.values().sum();
+        let k = &self.keylog;
+        if !k.given() {
+            return (total > 0).then(|| {
+                format!(
+                    "TLS flows: {total} opaque (no key log: --keylog FILE decrypts those it has keys for)"
+                )
+            });
+        }
+        let mut line = format!("key log: {} secrets", k.secrets());
+        if k.malformed() > 0 {
+            let first = k
+                .files
+                .iter()
+                .find_map(|f| f.first_malformed_line.map(|l| format!("{}:{l}", f.file)))
+                .unwrap_or_else(|| "the capture's secrets block".into());
+            line += &format!(
+                " ({} malformed line(s) skipped, first: {first})",
+                k.malformed()
+            );
+        }
+        if k.capture_blocks > 0 {
+            line += &format!(" ({} from the capture)", k.capture_secrets);
+        }
+        line += &format!(
+            "; TLS flows: {} decrypted, {} partial, {} no key, {} keys do not match, {} unsupported",
+            n("decrypted"),
+            n("partial"),
+            n("no_key") + n("ech"),
+            n("keys_do_not_match"),
+            n("unsupported_cipher") + n("unsupported_version"),
+        );
+        if n("incomplete") > 0 {
+            line += &format!(", {} incomplete", n("incomplete"));
+        }
+        Some(line)
     }
 }
 
@@ -404,6 +525,7 @@ mod tests {
             alpn: vec![],
             end: FlowEnd::Idle,
             resumed: false,
+            tls: None,
         };
         let finding = Finding {
             identifier: "imei".into(),
@@ -415,6 +537,7 @@ mod tests {
             flow: 1,
             frame: 1,
             ts: 0.0,
+            tls: None,
         };
         let mut summary = Summary::default();
         summary.flow(flow, vec![finding]);
@@ -425,6 +548,7 @@ mod tests {
             limits: vec![],
             skipped: vec![],
             threads: 1,
+            keylog: KeylogOut::default(),
         };
         let r = Report::build(&analysed, &redactor);
         let json = serde_json::to_string(&r).unwrap();
@@ -443,6 +567,7 @@ mod tests {
             limits: vec![],
             skipped: vec![],
             threads: 1,
+            keylog: KeylogOut::default(),
         };
         let empty = Report::build(&empty, &redactor).text("y");
         assert!(

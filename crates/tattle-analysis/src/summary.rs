@@ -63,6 +63,8 @@ pub struct FindingGroup {
     pub first_ts: Timestamp,
     /// The first `FRAMES_PER_GROUP` frames, ascending.
     pub frames: Vec<u64>,
+    /// Seen in decrypted TLS: the version and suite (of the group's first flow).
+    pub tls: Option<crate::TlsUse>,
 }
 
 /// A DNS name asked: how often, and first where.
@@ -98,6 +100,11 @@ pub struct Summary {
     pub dns_queries: u64,
     /// Hosts, finding groups and DNS names past their bound: counted, not listed.
     pub unlisted: Unlisted,
+    /// TLS flows by what became of their records (`decrypted`, `no_key`… see
+    /// [`crate::Decryption::as_str`]).
+    pub tls_flows: BTreeMap<&'static str, u64>,
+    /// Client record bytes that were decrypted and read.
+    pub decrypted_bytes: u64,
 }
 
 /// What a `Summary` counted but did not list.
@@ -226,6 +233,10 @@ impl Summary {
         self.unlisted.hosts += other.unlisted.hosts;
         self.unlisted.finding_groups += other.unlisted.finding_groups;
         self.unlisted.dns_names += other.unlisted.dns_names;
+        for (status, n) in other.tls_flows {
+            *self.tls_flows.entry(status).or_default() += n;
+        }
+        self.decrypted_bytes += other.decrypted_bytes;
     }
 }
 
@@ -236,6 +247,10 @@ impl Sink for Summary {
         *self.endings.entry(flow.end).or_default() += 1;
         self.readable_bytes += flow.bytes_out.saturating_sub(flow.opaque_bytes);
         self.opaque_bytes += flow.opaque_bytes;
+        if let Some(t) = &flow.tls {
+            *self.tls_flows.entry(t.decryption.as_str()).or_default() += 1;
+            self.decrypted_bytes += t.decrypted_bytes;
+        }
         for f in findings {
             let key = (
                 f.identifier.clone(),
@@ -255,6 +270,7 @@ impl Sink for Summary {
                 first_frame: f.frame,
                 first_ts: f.ts,
                 frames: vec![f.frame],
+                tls: f.tls,
             };
             self.add_group(key, g);
         }

@@ -169,7 +169,11 @@ const SUITES: [(SupportedCipherSuite, u16, u16); 6] = [
     (cs::TLS13_CHACHA20_POLY1305_SHA256, 0x0304, 0x1303),
     (cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0x0303, 0xc02b),
     (cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, 0x0303, 0xc02c),
-    (cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0x0303, 0xcca9),
+    (
+        cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        0x0303,
+        0xcca9,
+    ),
 ];
 
 #[test]
@@ -183,7 +187,11 @@ fn every_suite_decrypts_http_with_the_frame_that_completed_the_record() {
         let f = &a.flows[0];
         assert_eq!(f.protocol, Protocol::Tls);
         let tls = f.tls.expect("tls facts");
-        assert_eq!((tls.version, tls.cipher), (Some(version), Some(cipher)), "{name}");
+        assert_eq!(
+            (tls.version, tls.cipher),
+            (Some(version), Some(cipher)),
+            "{name}"
+        );
         assert_eq!(tls.decryption, Decryption::Decrypted, "{name}");
         assert_eq!(tls.app, Some("http/1.1"), "{name}");
         assert!(tls.decrypted_bytes > 0);
@@ -237,7 +245,10 @@ fn key_update_and_records_cut_at_every_segment_size() {
     let (wire, keys) = session(cs::TLS13_AES_128_GCM_SHA256, &requests(3), true);
     assert!(keys.contains("CLIENT_TRAFFIC_SECRET_0"));
     let whole = analyse(&capture(&wire, 1400), &keys);
-    assert_eq!(whole.flows[0].tls.unwrap().decryption, Decryption::Decrypted);
+    assert_eq!(
+        whole.flows[0].tls.unwrap().decryption,
+        Decryption::Decrypted
+    );
     // Three requests, each in its own record after a KeyUpdate: each header finding repeats
     // once per request, so the url finding's first frame is the first request's.
     let urls: Vec<&str> = whole.findings.iter().map(|f| f.location.as_str()).collect();
@@ -253,7 +264,10 @@ fn key_update_and_records_cut_at_every_segment_size() {
         );
         let t = a.flows[0].tls.unwrap();
         assert_eq!(t.decryption, Decryption::Decrypted, "mss {mss}");
-        assert_eq!(t.decrypted_bytes, whole.flows[0].tls.unwrap().decrypted_bytes);
+        assert_eq!(
+            t.decrypted_bytes,
+            whole.flows[0].tls.unwrap().decrypted_bytes
+        );
     }
 }
 
@@ -288,7 +302,10 @@ fn wrong_missing_and_malformed_keys() {
     assert_eq!(a.flows[0].tls.unwrap().decryption, Decryption::NoKey);
     assert!(a.findings.is_empty());
     let sent = a.flows[0].bytes_out;
-    assert_eq!(a.flows[0].opaque_bytes, sent + a.flows[0].bytes_in - hello_len(&wire));
+    assert_eq!(
+        a.flows[0].opaque_bytes,
+        sent + a.flows[0].bytes_in - hello_len(&wire)
+    );
     // Garbage lines around the right keys change nothing.
     let noisy = format!("garbage\nCLIENT_RANDOM zz 11\n{keys}# comment\nNOT A LINE\n");
     let clean = analyse(&file, &keys);
