@@ -218,16 +218,13 @@ impl Report {
                 first_frame: g.first_frame,
                 first_ts: g.first_ts,
                 frames: Vec::new(),
-                tls: g.tls.map(|t| TlsOut {
-                    version: tattle_analysis::tls_version_name(t.version),
-                    cipher: tattle_analysis::cipher_suite_name(t.cipher)
-                        .map_or_else(|| format!("0x{:04x}", t.cipher), str::to_string),
-                }),
+                tls: tls_out(g.tls),
             });
             out.flows += g.flows;
             if g.first_frame < out.first_frame {
                 out.first_frame = g.first_frame;
                 out.first_ts = g.first_ts;
+                out.tls = tls_out(g.tls);
             }
             out.frames.extend(&g.frames);
             out.frames.sort_unstable();
@@ -478,6 +475,14 @@ impl Report {
         }
         Some(line)
     }
+}
+
+fn tls_out(tls: Option<tattle_analysis::TlsUse>) -> Option<TlsOut> {
+    tls.map(|t| TlsOut {
+        version: tattle_analysis::tls_version_name(t.version),
+        cipher: tattle_analysis::cipher_suite_name(t.cipher)
+            .map_or_else(|| format!("0x{:04x}", t.cipher), str::to_string),
+    })
 }
 
 fn source_name(s: HostSource) -> &'static str {

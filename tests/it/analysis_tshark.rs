@@ -31,7 +31,8 @@ fn identifiers() -> Vec<Identifier> {
     ]
 }
 
-/// tcpdump writing `file`, filtered to one private /24 of 127/8 (also used by `http2_peers`).
+/// tcpdump writing `file`, filtered to one private /24 of 127/8 (also used by `http2_peers` and
+/// `analysis_tls`).
 pub(crate) struct Tcpdump {
     child: Child,
 }

@@ -164,6 +164,7 @@ impl Summary {
                 if g.first_frame < mine.first_frame {
                     mine.first_frame = g.first_frame;
                     mine.first_ts = g.first_ts;
+                    mine.tls = g.tls;
                 }
                 mine.frames.extend(g.frames);
                 mine.frames.sort_unstable();
@@ -245,7 +246,12 @@ impl Sink for Summary {
         self.flows += 1;
         self.resumed_flows += u64::from(flow.resumed);
         *self.endings.entry(flow.end).or_default() += 1;
-        self.readable_bytes += flow.bytes_out.saturating_sub(flow.opaque_bytes);
+        // A TLS flow's opaque bytes include the server's: what was decrypted was read.
+        let decrypted = flow.tls.map_or(0, |t| t.decrypted_bytes);
+        self.readable_bytes += flow
+            .bytes_out
+            .saturating_sub(flow.opaque_bytes)
+            .max(decrypted);
         self.opaque_bytes += flow.opaque_bytes;
         if let Some(t) = &flow.tls {
             *self.tls_flows.entry(t.decryption.as_str()).or_default() += 1;

@@ -1,0 +1,341 @@
+//! TLS decryption against real peers: `openssl s_server -www` and curl (`SSLKEYLOGFILE`) over TLS
+//! 1.3 and 1.2 with each AEAD suite (and one CBC suite, reported unsupported), captured by the
+//! real tcpdump on `lo` in a user + network namespace of its own (no root), checked against
+//! `tshark -o tls.keylog_file:…` on the same file: the same requests decrypted at the same
+//! frames, the same version and suite per flow. Wrong keys, missing keys, and the same key log
+//! injected into a pcapng by `editcap --inject-secrets` are checked too.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::analysis_tshark::Tcpdump;
+use crate::support;
+use tattle_analysis::identifier::Identifier;
+use tattle_analysis::keylog::KeyLog;
+use tattle_analysis::{Analysis, Analyzer, Decryption, Keys};
+
+const IMEI: &str = "356938035643809";
+const ADDR: &str = "127.88.50.1";
+const PORT: u16 = 4433;
+
+/// (TLS version flag, suite option, suite name) curl is run with, one connection each.
+const RUNS: [(&str, &str, &str); 7] = [
+    ("--tlsv1.3", "--tls13-ciphers", "TLS_AES_128_GCM_SHA256"),
+    ("--tlsv1.3", "--tls13-ciphers", "TLS_AES_256_GCM_SHA384"),
+    (
+        "--tlsv1.3",
+        "--tls13-ciphers",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ),
+    ("--tlsv1.2", "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256"),
+    ("--tlsv1.2", "--ciphers", "ECDHE-RSA-AES256-GCM-SHA384"),
+    ("--tlsv1.2", "--ciphers", "ECDHE-RSA-CHACHA20-POLY1305"),
+    ("--tlsv1.2", "--ciphers", "ECDHE-RSA-AES128-SHA"),
+];
+
+fn analyse(file: &Path, keys: &[u8]) -> Analysis {
+    let mut log = KeyLog::new();
+    log.add_text(keys);
+    let ids = [Identifier::new("imei", IMEI)];
+    let mut a = Analyzer::new(&ids).with_keys(&Keys::new(log));
+    a.read_all(std::fs::File::open(file).unwrap()).unwrap();
+    a.finish()
+}
+
+fn tshark(args: &[&str]) -> Vec<Vec<String>> {
+    let out = Command::new("tshark")
+        .args(args)
+        .output()
+        .expect("tshark must be installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// tcp.stream → (frame of the request, its URI), as tshark decrypts them with `keys`.
+fn tshark_requests(file: &Path, keys: &Path) -> BTreeMap<usize, (u64, String)> {
+    let pref = format!("tls.keylog_file:{}", keys.display());
+    let f = file.to_str().unwrap();
+    let args = ["-r", f, "-o", &pref, "-Y", "http.request", "-T", "fields"];
+    let mut args = args.to_vec();
+    args.extend([
+        "-e",
+        "tcp.stream",
+        "-e",
+        "frame.number",
+        "-e",
+        "http.request.uri",
+    ]);
+    tshark(&args)
+        .into_iter()
+        .map(|r| (r[0].parse().unwrap(), (r[1].parse().unwrap(), r[2].clone())))
+        .collect()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs in a network namespace of its own, as a normal user: see [`support::OWN_NETWORK`].
+#[test]
+fn curl_and_openssl_captures_decrypt_as_tshark_does() {
+    support::rerun_unprivileged(
+        "analysis_tls::curl_and_openssl_captures_decrypt_as_tshark_does_inside",
+        support::OWN_NETWORK,
+    );
+}
+
+#[test]
+#[ignore = "run by curl_and_openssl_captures_decrypt_as_tshark_does in a namespace of its own"]
+fn curl_and_openssl_captures_decrypt_as_tshark_does_inside() {
+    if !support::in_unprivileged_child() {
+        return;
+    }
+    support::loopback_up();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args([
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-days", "2", "-keyout"])
+        .arg(d.join("key.pem"))
+        .arg("-out")
+        .arg(d.join("cert.pem"))
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl must be installed");
+    assert!(status.success());
+    // RSA suites need an RSA key: the server gets both (the client's suite picks one).
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-days", "2", "-keyout"])
+        .arg(d.join("rsa-key.pem"))
+        .arg("-out")
+        .arg(d.join("rsa-cert.pem"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cap = d.join("tls.pcap");
+    let keys = d.join("keys.log");
+    let server = Server(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                &format!("{ADDR}:{PORT}"),
+                "-www",
+                "-quiet",
+            ])
+            .arg("-cert")
+            .arg(d.join("rsa-cert.pem"))
+            .arg("-key")
+            .arg(d.join("rsa-key.pem"))
+            .arg("-dcert")
+            .arg(d.join("cert.pem"))
+            .arg("-dkey")
+            .arg(d.join("key.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Until it listens.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect((ADDR, PORT)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Started after the probes above, so the capture holds curl's connections only.
+    let dump = Tcpdump::start("lo", "127.88.50.0/24", &cap);
+    for (version, option, suite) in RUNS {
+        let url = format!("https://localhost:{PORT}/?imei={IMEI}&suite={suite}");
+        let status = Command::new("curl")
+            .env("SSLKEYLOGFILE", &keys)
+            .args(["-sk", "--resolve", &format!("localhost:{PORT}:{ADDR}")])
+            .args([version, "--tls-max", &version[6..], option, suite, &url])
+            .args(["-o", "/dev/null"])
+            .status()
+            .expect("curl must be installed");
+        assert!(status.success(), "curl {suite}");
+    }
+    drop(server);
+    dump.stop();
+
+    let key_text = std::fs::read(&keys).unwrap();
+    let a = analyse(&cap, &key_text);
+    let expected = tshark_requests(&cap, &keys);
+    assert_eq!(expected.len(), RUNS.len(), "tshark decrypts every request");
+    let hellos = tshark(&[
+        "-r",
+        cap.to_str().unwrap(),
+        "-Y",
+        "tls.handshake.type==2",
+        "-T",
+        "fields",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "tls.handshake.ciphersuite",
+        "-e",
+        "tls.handshake.extensions.supported_version",
+    ]);
+    assert_eq!(a.flows.len(), RUNS.len());
+    // tcp.stream numbers flows in order of their first packet, as `a.flows` is sorted.
+    for (stream, flow) in a.flows.iter().enumerate() {
+        let tls = flow.tls.expect("a TLS flow");
+        let hello = &hellos[stream];
+        let cipher = u16::from_str_radix(hello[1].trim_start_matches("0x"), 16).unwrap();
+        let version = if hello[2].is_empty() { 0x0303 } else { 0x0304 };
+        assert_eq!(
+            (tls.cipher, tls.version),
+            (Some(cipher), Some(version)),
+            "stream {stream}"
+        );
+        let (frame, uri) = &expected[&stream];
+        let found: Vec<u64> = a
+            .findings
+            .iter()
+            .filter(|f| f.flow == flow.first_frame && f.location == "http.url")
+            .map(|f| f.frame)
+            .collect();
+        if RUNS[stream].2.contains("-SHA") && !RUNS[stream].2.contains("GCM") {
+            // AES-CBC: tshark reads it, tattle says it does not.
+            assert_eq!(tls.decryption, Decryption::UnsupportedCipher(cipher));
+            assert!(found.is_empty());
+            continue;
+        }
+        assert!(uri.contains(IMEI));
+        assert_eq!(tls.decryption, Decryption::Decrypted, "stream {stream}");
+        assert_eq!(
+            found,
+            vec![*frame],
+            "stream {stream}: the frame tshark shows"
+        );
+        let f = a
+            .findings
+            .iter()
+            .find(|f| f.flow == flow.first_frame)
+            .unwrap();
+        assert_eq!(f.tls.map(|t| t.cipher), Some(cipher));
+    }
+
+    // The key log inside the capture (a Decryption Secrets Block): the same analysis.
+    let ng = d.join("tls-dsb.pcapng");
+    let status = Command::new("editcap")
+        .arg("--inject-secrets")
+        .arg(format!("tls,{}", keys.display()))
+        .arg(&cap)
+        .arg(&ng)
+        .status()
+        .expect("editcap (wireshark-common)");
+    assert!(status.success());
+    let from_dsb = analyse(&ng, b"");
+    assert_eq!(from_dsb.findings, a.findings);
+    assert_eq!(from_dsb.flows, a.flows);
+
+    // Wrong keys (the first hex digit of every secret flipped): no request for tshark, every
+    // supported flow `keys_do_not_match` at the frame of its first protected record.
+    let bad: String = String::from_utf8_lossy(&key_text)
+        .lines()
+        .map(|l| {
+            let mut f: Vec<String> = l.split(' ').map(str::to_string).collect();
+            if f.len() == 3 {
+                let first = if f[2].starts_with('0') { "1" } else { "0" };
+                f[2] = format!("{first}{}", &f[2][1..]);
+            }
+            f.join(" ") + "\n"
+        })
+        .collect();
+    let bad_file = d.join("bad.log");
+    std::fs::write(&bad_file, &bad).unwrap();
+    assert!(tshark_requests(&cap, &bad_file).is_empty());
+    let wrong = analyse(&cap, bad.as_bytes());
+    assert!(wrong.findings.is_empty());
+    for flow in &wrong.flows[..RUNS.len() - 1] {
+        match flow.tls.unwrap().decryption {
+            Decryption::KeysDoNotMatch { frame } => assert!(frame > flow.first_frame),
+            other => panic!("{other:?}"),
+        }
+    }
+    // No keys for these connections: opaque, `no_key`, nothing found; malformed lines counted.
+    let other = format!(
+        "CLIENT_RANDOM {} {}\nnot a key log line\n",
+        "ab".repeat(32),
+        "cd".repeat(48)
+    );
+    let none = analyse(&cap, other.as_bytes());
+    assert!(none.findings.is_empty());
+    assert!(
+        none.flows[..RUNS.len() - 1]
+            .iter()
+            .all(|f| f.tls.unwrap().decryption == Decryption::NoKey)
+    );
+
+    // The command line: the key log line and the exit code.
+    let out = Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .arg("analyze")
+        .arg(&cap)
+        .args(["--id", &format!("imei={IMEI}"), "--keylog"])
+        .arg(&keys)
+        .arg("--keylog")
+        .arg(d.join("bad-lines.log"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a missing key log is a usage error"
+    );
+    std::fs::write(d.join("bad-lines.log"), "garbage line\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .arg("analyze")
+        .arg(&cap)
+        .args(["--id", &format!("imei={IMEI}"), "--keylog"])
+        .arg(&keys)
+        .arg("--keylog")
+        .arg(d.join("bad-lines.log"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("1 malformed line(s) skipped")
+            && text.contains(
+                "TLS flows: 6 decrypted, 0 partial, 0 no key, 0 keys do not match, 1 unsupported"
+            ),
+        "{text}"
+    );
+    assert!(
+        text.contains("in decrypted TLS 1.3 TLS_AES_128_GCM_SHA256"),
+        "{text}"
+    );
+    assert!(!text.contains(IMEI), "{text}");
+}
