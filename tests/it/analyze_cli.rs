@@ -70,7 +70,16 @@ fn json_and_text_report_findings_without_values() {
     );
     assert_no_value(&json);
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
-    assert_eq!(doc["format_version"], 2);
+    assert_eq!(doc["format_version"], 3);
+    // No key log, no TLS: nothing was seen decrypted.
+    assert_eq!(doc["keylog"]["files"], serde_json::json!([]));
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["tls"].is_null())
+    );
     assert_eq!(doc["frames"], 8);
     let findings = doc["findings"].as_array().expect("findings");
     assert!(!findings.is_empty());
