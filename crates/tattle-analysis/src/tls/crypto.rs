@@ -70,7 +70,7 @@ pub fn suite(version: u16, id: u16) -> Option<Suite> {
         (TLS13, 0x1303) => (ChaCha20Poly1305, Sha256),
         (TLS12, 0xc02b | 0xc02f | 0x009c | 0x009e) => (Aes128Gcm, Sha256),
         (TLS12, 0xc02c | 0xc030 | 0x009d | 0x009f) => (Aes256Gcm, Sha384),
-        (TLS12, 0xcca8 | 0xcca9 | 0xccaa) => (ChaCha20Poly1305, Sha256),
+        (TLS12, 0xcca8..=0xccaa) => (ChaCha20Poly1305, Sha256),
         _ => return None,
     };
     Some(Suite {
@@ -213,7 +213,9 @@ pub fn prf(hash: Hash, secret: &[u8], label: &[u8], seed: &[u8], out: &mut [u8])
     }
 }
 
-/// An AEAD ready to open records (boxed by the caller: the AES key schedules are large).
+/// An AEAD ready to open records (`RecordKeys` is boxed by its holder: the AES key schedules are
+/// large, and a flow holds one).
+#[allow(clippy::large_enum_variant)]
 enum Aead {
     Aes128(Aes128Gcm),
     Aes256(Aes256Gcm),
