@@ -13,6 +13,9 @@
 //! - `TATTLE_BENCH_PIPE_GB=N`: also N GB of the many-flow shape generated on the fly and piped
 //!   into `tattle analyze -` (never on disk): memory must stay flat.
 //! - `TATTLE_BENCH_ADVERSARIAL=1`: also three captures crafted to amplify memory or time.
+//! - `TATTLE_BENCH_TLS_MB` (default 32): the decrypting case (`tls`): rustls sessions of every
+//!   TLS 1.3/1.2 AEAD suite, `tattle analyze --keylog` against tshark decrypting with the same
+//!   key log; `TATTLE_BENCH_TLS_ONLY=1` runs only it.
 //! - `TATTLE_BENCH_RUNS` (default 3), `TATTLE_BENCH_TSHARK_RUNS` (default 1): runs per median.
 //! - `TATTLE_BENCH_NO_TSHARK=1`: skip tshark (its runs dominate the bench time).
 //! - `TATTLE_BENCH_DIR`, `TATTLE_BENCH_KEEP=1`: where captures go, and keep them.
@@ -21,6 +24,8 @@
 //! Arguments (after `--`): `--write-seeds DIR` writes small generated captures with a leading
 //! control byte as fuzz seeds and exits; `--generate phone|many-flows SIZE` writes a capture to
 //! stdout (the pipe run's source).
+
+mod tls;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -420,6 +425,66 @@ fn print_row(r: &Row, cores: usize) {
 }
 
 /// N GB of many-flow traffic generated on the fly and piped into `tattle analyze -`.
+/// The decrypting case: a capture of TLS sessions and their key log, `tattle analyze --keylog`
+/// (every session's plant must be found decrypted) against tshark decrypting the same file.
+fn bench_tls(dir: &Path, runs: usize, tshark_runs: usize, cores: usize) -> Row {
+    let mb_target = env_num("TATTLE_BENCH_TLS_MB", 32) as u64;
+    let sessions = 60;
+    let per = (mb_target * MIB / sessions as u64) as usize;
+    let start = Instant::now();
+    let (path, keys, bytes) = tls::generate(dir, sessions, per);
+    println!(
+        "generated tls.pcap: {:.1} MB, {sessions} TLS sessions (6 suites) ({:.1} s)",
+        mb(bytes),
+        start.elapsed().as_secs_f64()
+    );
+    let file = path.to_str().expect("path");
+    let keyed = |threads| {
+        let mut c = tattle_cmd(file, threads);
+        c.arg("--keylog").arg(&keys);
+        c
+    };
+    let (one, one_rss, out) = measure("tattle --keylog", bytes, runs, None, || keyed(Some(1)));
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("tattle's JSON");
+    assert_eq!(
+        v["summary"]["tls_flows"]["decrypted"].as_u64(),
+        Some(sessions as u64),
+        "every session decrypted: {}",
+        v["summary"]
+    );
+    let url = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["location"] == "http.url" && f["identifier"] == "imei")
+        .expect("the planted IMEI in the decrypted URLs");
+    assert_eq!(url["flows"].as_u64(), Some(sessions as u64));
+    let (all, all_rss, _) = measure("tattle --keylog", bytes, runs, None, || keyed(None));
+    let tshark = (!env_flag("TATTLE_BENCH_NO_TSHARK")).then(|| {
+        let (t, trss, out) = measure("tshark", bytes, tshark_runs, None, || {
+            tls::tshark_cmd(&path, &keys)
+        });
+        let uris = String::from_utf8_lossy(&out).lines().count();
+        println!("  tshark decrypted {uris} requests");
+        (t, trss)
+    });
+    let frames = v["frames"].as_u64().unwrap_or(0);
+    let row = Row {
+        capture: format!("tls+keylog {}M", mb_target),
+        bytes,
+        frames,
+        one_core: (one, one_rss),
+        all_cores: (all, all_rss),
+        tshark,
+    };
+    print_row(&row, cores);
+    if !env_flag("TATTLE_BENCH_KEEP") {
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&keys);
+    }
+    row
+}
+
 fn pipe_run(gb: u64, cores: usize) {
     let size = gb << 30;
     for threads in [1, cores] {
@@ -556,8 +621,12 @@ fn main() {
     if env_flag("TATTLE_BENCH_FULL") {
         sizes.push(1024 * MIB);
     }
+    let tls_row = bench_tls(&dir, runs, tshark_runs, cores);
     let mut rows = Vec::new();
     for shape in [Shape::Phone, Shape::ManyFlows] {
+        if env_flag("TATTLE_BENCH_TLS_ONLY") {
+            break;
+        }
         for &size in &sizes {
             rows.push(bench_file(&dir, shape, size, runs, tshark_runs, cores));
         }
@@ -574,6 +643,7 @@ fn main() {
     println!(
         "\nsummary (medians; ratio = tattle / tshark on the same file; targets: >= {TARGET_RATIO}x on one core, peak RSS <= {TARGET_RSS_MIB} MiB and flat):"
     );
+    print_row(&tls_row, cores);
     for r in &rows {
         print_row(r, cores);
         let over = r.one_core.1.max(r.all_cores.1) as f64 / 1024.0 > TARGET_RSS_MIB;
