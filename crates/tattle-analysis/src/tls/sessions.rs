@@ -317,3 +317,49 @@ fn hello_len(wire: &Wire) -> u64 {
     let first = &wire[0].1;
     (5 + u16::from_be_bytes([first[3], first[4]]) as usize) as u64
 }
+
+/// With keys, a capture cut anywhere or corrupted anywhere never panics; fed in small pieces it
+/// gives the whole file's analysis; sharded over threads, the single-threaded one.
+#[test]
+fn cut_corrupted_streamed_and_sharded_with_keys() {
+    let (wire, keys) = session(cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, &requests(1), false);
+    let file = capture(&wire, 300);
+    let whole = analyse(&file, &keys);
+    assert_eq!(whole.findings.len(), 3);
+    let mut log = KeyLog::new();
+    log.add_text(keys.as_bytes());
+    let keys = Keys::new(log);
+    let ids = [Identifier::new("imei", IMEI)];
+    // One automaton for the ~1000 analyses below.
+    let needles = crate::Needles::new(&ids);
+    let run = |bytes: &[u8]| {
+        let mut a = Analyzer::with_needles(&needles, Analysis::default()).with_keys(&keys);
+        a.feed(bytes).unwrap();
+        a.finish()
+    };
+    for cut in (24..file.len()).step_by(7) {
+        assert!(run(&file[..cut]).frames <= whole.frames);
+    }
+    for at in (24..file.len()).step_by(5) {
+        let mut bad = file.clone();
+        bad[at] ^= 0x5a;
+        assert!(run(&bad).frames <= whole.frames + 1);
+    }
+    let mut a = Analyzer::new(&ids).with_keys(&keys);
+    for piece in file.chunks(7) {
+        a.feed(piece).unwrap();
+    }
+    assert_eq!(a.finish(), whole);
+    let sharded = crate::analyze_parallel_with_keys(&file[..], &ids, &keys, 2, Analysis::default)
+        .unwrap()
+        .map_sink(|sinks| {
+            let mut all = Analysis::default();
+            for s in sinks {
+                all.merge(s);
+            }
+            all
+        })
+        .into_analysis();
+    assert_eq!(sharded.findings, whole.findings);
+    assert_eq!(sharded.flows, whole.flows);
+}
