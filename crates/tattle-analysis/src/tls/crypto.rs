@@ -3,8 +3,8 @@
 //! PRF and key block), and opening one protected record.
 //!
 //! Every primitive comes from RustCrypto (`aes-gcm` 0.10, `chacha20poly1305` 0.10, `hkdf`,
-//! `hmac`, `sha2`): nothing here is a hand-written cipher. AES-CBC suites are recognised by name
-//! but not decrypted (`unsupported_cipher`).
+//! `hmac`, `sha1`, `sha2`, `cbc`): nothing here is a hand-written cipher. TLS 1.2 AES-CBC suites
+//! are decrypted with their HMAC checked, MAC-then-encrypt or encrypt-then-MAC (RFC 7366).
 //!
 //! Owns: suites, keys, nonces, AADs, tags. Must not touch: record framing, flows, key logs as
 //! text. Never logs key material.
@@ -40,13 +40,51 @@ pub enum Cipher {
     Aes128Gcm,
     Aes256Gcm,
     ChaCha20Poly1305,
+    /// TLS 1.2 AES-CBC with an HMAC over this hash.
+    Aes128Cbc(Mac),
+    Aes256Cbc(Mac),
+}
+
+/// The HMAC of a CBC suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mac {
+    Sha1,
+    Sha256,
+    Sha384,
+}
+
+impl Mac {
+    fn len(self) -> usize {
+        match self {
+            Mac::Sha1 => 20,
+            Mac::Sha256 => 32,
+            Mac::Sha384 => 48,
+        }
+    }
+
+    fn compute(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        fn run<M: hmac::Mac + hmac::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+            let Ok(mut m) = <M as hmac::KeyInit>::new_from_slice(key) else {
+                return Vec::new();
+            };
+            for p in parts {
+                m.update(p);
+            }
+            m.finalize().into_bytes().to_vec()
+        }
+        match self {
+            Mac::Sha1 => run::<hmac::Hmac<sha1::Sha1>>(key, parts),
+            Mac::Sha256 => run::<hmac::Hmac<sha2::Sha256>>(key, parts),
+            Mac::Sha384 => run::<hmac::Hmac<sha2::Sha384>>(key, parts),
+        }
+    }
 }
 
 impl Cipher {
     fn key_len(self) -> usize {
         match self {
-            Cipher::Aes128Gcm => 16,
-            Cipher::Aes256Gcm | Cipher::ChaCha20Poly1305 => 32,
+            Cipher::Aes128Gcm | Cipher::Aes128Cbc(_) => 16,
+            Cipher::Aes256Gcm | Cipher::ChaCha20Poly1305 | Cipher::Aes256Cbc(_) => 32,
         }
     }
 }
@@ -71,6 +109,11 @@ pub fn suite(version: u16, id: u16) -> Option<Suite> {
         (TLS12, 0xc02b | 0xc02f | 0x009c | 0x009e) => (Aes128Gcm, Sha256),
         (TLS12, 0xc02c | 0xc030 | 0x009d | 0x009f) => (Aes256Gcm, Sha384),
         (TLS12, 0xcca8..=0xccaa) => (ChaCha20Poly1305, Sha256),
+        (TLS12, 0xc013 | 0xc009 | 0x002f) => (Aes128Cbc(Mac::Sha1), Sha256),
+        (TLS12, 0xc014 | 0xc00a | 0x0035) => (Aes256Cbc(Mac::Sha1), Sha256),
+        (TLS12, 0xc027 | 0xc023 | 0x003c) => (Aes128Cbc(Mac::Sha256), Sha256),
+        (TLS12, 0x003d) => (Aes256Cbc(Mac::Sha256), Sha256),
+        (TLS12, 0xc028 | 0xc024) => (Aes256Cbc(Mac::Sha384), Sha384),
         _ => return None,
     };
     Some(Suite {
@@ -228,6 +271,7 @@ impl Aead {
             Cipher::Aes128Gcm => Aead::Aes128(Aes128Gcm::new_from_slice(key).ok()?),
             Cipher::Aes256Gcm => Aead::Aes256(Aes256Gcm::new_from_slice(key).ok()?),
             Cipher::ChaCha20Poly1305 => Aead::ChaCha(ChaCha20Poly1305::new_from_slice(key).ok()?),
+            Cipher::Aes128Cbc(_) | Cipher::Aes256Cbc(_) => return None,
         })
     }
 
@@ -264,10 +308,24 @@ const EXPLICIT_NONCE: usize = 8;
 /// sequence number it expects next.
 #[derive(Debug)]
 pub struct RecordKeys {
-    aead: Aead,
+    protection: Protection,
     iv: [u8; 12],
     suite: Suite,
     pub seq: u64,
+}
+
+/// How records are protected.
+#[derive(Debug)]
+enum Protection {
+    Aead(Aead),
+    /// TLS 1.2 AES-CBC: the client's key and MAC key, and whether the MAC covers the ciphertext
+    /// (encrypt-then-MAC) or the plaintext.
+    Cbc {
+        key: [u8; 32],
+        mac_key: [u8; 48],
+        mac: Mac,
+        etm: bool,
+    },
 }
 
 impl RecordKeys {
@@ -279,7 +337,7 @@ impl RecordKeys {
         expand_label(suite.hash, secret.bytes(), "key", key);
         expand_label(suite.hash, secret.bytes(), "iv", &mut iv);
         Some(RecordKeys {
-            aead: Aead::new(suite.cipher, key)?,
+            protection: Protection::Aead(Aead::new(suite.cipher, key)?),
             iv,
             suite,
             seq: 0,
@@ -287,29 +345,49 @@ impl RecordKeys {
     }
 
     /// The client's TLS 1.2 keys from the master secret (RFC 5246 §6.3: the key block is
-    /// PRF(master, "key expansion", server_random ‖ client_random); AEAD suites have no MAC key,
-    /// and the client's key and IV come first).
+    /// PRF(master, "key expansion", server_random ‖ client_random), cut into client and server MAC
+    /// keys (CBC only), keys, then IVs (AEAD only: TLS 1.2 CBC carries an explicit IV)). `etm`:
+    /// the ServerHello accepted encrypt-then-MAC.
     pub fn tls12(
         suite: Suite,
         master: &[u8; 48],
         client_random: &[u8; 32],
         server_random: &[u8; 32],
+        etm: bool,
     ) -> Option<RecordKeys> {
         let key_len = suite.cipher.key_len();
-        let iv_len = match suite.cipher {
-            Cipher::ChaCha20Poly1305 => 12,
-            _ => 4,
+        let (mac, mac_len, iv_len) = match suite.cipher {
+            Cipher::ChaCha20Poly1305 => (None, 0, 12),
+            Cipher::Aes128Cbc(m) | Cipher::Aes256Cbc(m) => (Some(m), m.len(), 0),
+            _ => (None, 0, 4),
         };
         let mut seed = [0u8; 64];
         seed[..32].copy_from_slice(server_random);
         seed[32..].copy_from_slice(client_random);
-        let mut block = [0u8; 2 * (32 + 12)];
-        let block = &mut block[..2 * (key_len + iv_len)];
+        let mut block = [0u8; 2 * (48 + 32 + 12)];
+        let block = &mut block[..2 * (mac_len + key_len + iv_len)];
         prf(suite.hash, master, b"key expansion", &seed, block);
+        let key = &block[2 * mac_len..2 * mac_len + key_len];
+        let protection = match mac {
+            Some(mac) => {
+                let mut k = [0u8; 32];
+                k[..key_len].copy_from_slice(key);
+                let mut m = [0u8; 48];
+                m[..mac_len].copy_from_slice(&block[..mac_len]);
+                Protection::Cbc {
+                    key: k,
+                    mac_key: m,
+                    mac,
+                    etm,
+                }
+            }
+            None => Protection::Aead(Aead::new(suite.cipher, key)?),
+        };
         let mut iv = [0u8; 12];
-        iv[..iv_len].copy_from_slice(&block[2 * key_len..2 * key_len + iv_len]);
+        let ivs = 2 * (mac_len + key_len);
+        iv[..iv_len].copy_from_slice(&block[ivs..ivs + iv_len]);
         Some(RecordKeys {
-            aead: Aead::new(suite.cipher, &block[..key_len])?,
+            protection,
             iv,
             suite,
             seq: 0,
@@ -326,7 +404,10 @@ impl RecordKeys {
             for (n, s) in nonce[4..].iter_mut().zip(seq) {
                 *n ^= s;
             }
-            if !self.aead.open(&nonce, header, body) {
+            let Protection::Aead(aead) = &self.protection else {
+                return None;
+            };
+            if !aead.open(&nonce, header, body) {
                 return None;
             }
             self.seq += 1;
@@ -336,6 +417,30 @@ impl RecordKeys {
             body.truncate(end);
             return Some(inner);
         }
+        let aead = match &self.protection {
+            Protection::Aead(a) => a,
+            Protection::Cbc {
+                key,
+                mac_key,
+                mac,
+                etm,
+            } => {
+                let len = self.suite.cipher.key_len();
+                let ok = open_cbc(
+                    &key[..len],
+                    &mac_key[..mac.len()],
+                    *mac,
+                    *etm,
+                    seq,
+                    header,
+                    body,
+                );
+                if ok {
+                    self.seq += 1;
+                }
+                return ok.then_some(header[0]);
+            }
+        };
         let mut nonce = self.iv;
         let text = match self.suite.cipher {
             Cipher::ChaCha20Poly1305 => {
@@ -357,12 +462,97 @@ impl RecordKeys {
         aad[..8].copy_from_slice(&seq);
         aad[8..11].copy_from_slice(&header[..3]);
         aad[11..].copy_from_slice(&(text as u16).to_be_bytes());
-        if !self.aead.open(&nonce, &aad, body) {
+        if !aead.open(&nonce, &aad, body) {
             return None;
         }
         self.seq += 1;
         Some(header[0])
     }
+}
+
+/// Opens a TLS 1.2 AES-CBC record in place (RFC 5246 §6.2.3.2; RFC 7366 §3 for encrypt-then-MAC):
+/// `body` becomes the content when padding and MAC check out.
+fn open_cbc(
+    key: &[u8],
+    mac_key: &[u8],
+    mac: Mac,
+    etm: bool,
+    seq: [u8; 8],
+    header: &[u8; 5],
+    body: &mut Vec<u8>,
+) -> bool {
+    use cbc::cipher::{BlockDecryptMut as _, KeyIvInit as _, block_padding::NoPadding};
+    const BLOCK: usize = 16;
+    let m = mac.len();
+    let head = |len: usize| {
+        let mut h = [0u8; 13];
+        h[..8].copy_from_slice(&seq);
+        h[8..11].copy_from_slice(&header[..3]);
+        h[11..].copy_from_slice(&(len as u16).to_be_bytes());
+        h
+    };
+    if etm {
+        // MAC(seq ‖ type ‖ version ‖ length ‖ IV ‖ ciphertext), checked before decrypting.
+        let Some(cut) = body.len().checked_sub(m) else {
+            return false;
+        };
+        let expected = mac.compute(mac_key, &[&head(cut), &body[..cut]]);
+        if expected.as_slice() != &body[cut..] {
+            return false;
+        }
+        body.truncate(cut);
+    }
+    if body.len() < 2 * BLOCK || !body.len().is_multiple_of(BLOCK) {
+        return false;
+    }
+    let (iv, text) = body.split_at_mut(BLOCK);
+    let plain_len = {
+        let dec = match key.len() {
+            16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv)
+                .ok()
+                .and_then(|d| {
+                    d.decrypt_padded_mut::<NoPadding>(text)
+                        .ok()
+                        .map(<[u8]>::len)
+                }),
+            _ => cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
+                .ok()
+                .and_then(|d| {
+                    d.decrypt_padded_mut::<NoPadding>(text)
+                        .ok()
+                        .map(<[u8]>::len)
+                }),
+        };
+        let Some(n) = dec else { return false };
+        n
+    };
+    body.drain(..BLOCK);
+    body.truncate(plain_len);
+    // Padding: pad_len + 1 bytes, each equal to pad_len.
+    let Some(&pad) = body.last() else {
+        return false;
+    };
+    let pad = usize::from(pad) + 1;
+    if pad > body.len()
+        || body[body.len() - pad..]
+            .iter()
+            .any(|&b| usize::from(b) + 1 != pad)
+    {
+        return false;
+    }
+    body.truncate(body.len() - pad);
+    if !etm {
+        // MAC-then-encrypt: MAC(seq ‖ type ‖ version ‖ length ‖ content) after the content.
+        let Some(cut) = body.len().checked_sub(m) else {
+            return false;
+        };
+        let expected = mac.compute(mac_key, &[&head(cut), &body[..cut]]);
+        if expected.as_slice() != &body[cut..] {
+            return false;
+        }
+        body.truncate(cut);
+    }
+    true
 }
 
 #[cfg(test)]
@@ -377,7 +567,11 @@ mod tests {
             suite(TLS12, 0xcca8).unwrap().cipher,
             Cipher::ChaCha20Poly1305
         );
-        assert!(suite(TLS12, 0x1301).is_none() && suite(TLS12, 0xc013).is_none());
+        assert!(suite(TLS12, 0x1301).is_none() && suite(TLS12, 0xc012).is_none());
+        assert_eq!(
+            suite(TLS12, 0xc028).unwrap().cipher,
+            Cipher::Aes256Cbc(Mac::Sha384)
+        );
         assert_eq!(
             cipher_name(0xc02f),
             Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")

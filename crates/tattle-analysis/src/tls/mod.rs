@@ -121,7 +121,9 @@ fn decode_server(msg: &[u8]) -> Option<ServerHello> {
                         hello.version = v.0;
                     }
                 }
-                TlsExtension::EncryptThenMac => hello.etm = true,
+                // tls-parser 0.12.2 reads a ServerHello's type 21 (padding) as EncryptThenMac and
+                // leaves the real one (22, RFC 7366) unknown.
+                TlsExtension::Unknown(t, _) if t.0 == 22 => hello.etm = true,
                 _ => {}
             }
         }

@@ -322,7 +322,11 @@ fn hello_len(wire: &Wire) -> u64 {
 /// gives the whole file's analysis; sharded over threads, the single-threaded one.
 #[test]
 fn cut_corrupted_streamed_and_sharded_with_keys() {
-    let (wire, keys) = session(cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, &requests(1), false);
+    let (wire, keys) = session(
+        cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        &requests(1),
+        false,
+    );
     let file = capture(&wire, 300);
     let whole = analyse(&file, &keys);
     assert_eq!(whole.findings.len(), 3);

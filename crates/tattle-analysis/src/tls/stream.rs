@@ -282,7 +282,8 @@ impl TlsStream {
             let Some(master) = secrets.master else {
                 return self.stop(Decryption::NoKey);
             };
-            let Some(keys) = RecordKeys::tls12(suite, &master, &self.random, &h.random) else {
+            let Some(keys) = RecordKeys::tls12(suite, &master, &self.random, &h.random, h.etm)
+            else {
                 return self.stop(Decryption::NoKey);
             };
             Crypto::Tls12 {
