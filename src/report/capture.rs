@@ -30,7 +30,7 @@ pub struct Analysed {
 
 /// Key log statistics: what each `--keylog` file and the capture's Decryption Secrets Blocks
 /// held. Never a secret, only counts.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct KeylogOut {
     pub files: Vec<KeylogFileOut>,
     /// Decryption Secrets Blocks read from the pcapng.
@@ -40,7 +40,7 @@ pub struct KeylogOut {
     pub capture_malformed: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct KeylogFileOut {
     pub file: String,
     /// Lines that were not blank or comments.
@@ -68,7 +68,7 @@ impl KeylogOut {
 }
 
 /// How a finding inside TLS was seen.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TlsOut {
     /// `TLS 1.3`, `TLS 1.2`.
     pub version: String,
@@ -117,6 +117,7 @@ pub struct Totals {
     /// TLS flows by what became of their records: `decrypted`, `partial`, `no_key`, `ech`,
     /// `keys_do_not_match`, `unsupported_cipher`, `unsupported_version`, `incomplete`,
     /// `not_attempted`.
+    #[schemars(with = "BTreeMap<String, u64>")]
     pub tls_flows: BTreeMap<&'static str, u64>,
     /// The capture itself is damaged (`damage` is not empty).
     pub damaged: bool,

@@ -314,8 +314,9 @@ pub struct RecordKeys {
     pub seq: u64,
 }
 
-/// How records are protected.
+/// How records are protected (`RecordKeys` is boxed by its holder).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Protection {
     Aead(Aead),
     /// TLS 1.2 AES-CBC: the client's key and MAC key, and whether the MAC covers the ciphertext
