@@ -114,21 +114,27 @@ pub fn generate(dir: &Path, sessions: usize, upload: usize) -> (PathBuf, PathBuf
                 while client.wants_write() {
                     let mut out = Vec::new();
                     client.write_tls(&mut out).unwrap();
-                    server.read_tls(&mut &out[..]).unwrap();
-                    server.process_new_packets().unwrap();
+                    // rustls reads a bounded amount at a time; the server's plaintext is drained.
+                    let mut rd = &out[..];
+                    while !rd.is_empty() {
+                        server.read_tls(&mut rd).unwrap();
+                        server.process_new_packets().unwrap();
+                        let _ = std::io::copy(&mut server.reader(), &mut std::io::sink());
+                    }
                     put(&mut w, true, PSH | ACK, &out);
                     moved = true;
                 }
                 while server.wants_write() {
                     let mut out = Vec::new();
                     server.write_tls(&mut out).unwrap();
-                    client.read_tls(&mut &out[..]).unwrap();
-                    client.process_new_packets().unwrap();
+                    let mut rd = &out[..];
+                    while !rd.is_empty() {
+                        client.read_tls(&mut rd).unwrap();
+                        client.process_new_packets().unwrap();
+                    }
                     put(&mut w, false, PSH | ACK, &out);
                     moved = true;
                 }
-                // The server reads what it got (plaintext is not kept).
-                let _ = std::io::copy(&mut server.reader(), &mut std::io::sink());
                 if !moved {
                     break;
                 }
