@@ -8,6 +8,7 @@
 
 use crate::dns::DNS_PORTS;
 use crate::http::{HttpStream, looks_like_http};
+use crate::http2::{Http2Stream, PREFACE as H2_PREFACE};
 use crate::matcher::{Hit, StreamScanner};
 use crate::sink::Sink;
 use crate::tls::ClientHello;
@@ -16,8 +17,6 @@ use crate::tls::stream::{KeyView, TlsStream};
 use super::FlowState;
 use super::client::{self, Context, Reader};
 
-/// The HTTP/2 client connection preface (RFC 9113 §3.4).
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Plaintext bytes held at most before a reader is chosen.
 const MAX_UNDECIDED: usize = 64;
 
@@ -40,8 +39,7 @@ fn choose_inner(start: &[u8], server_port: u16, at: u64) -> Option<(Reader, &'st
         return None;
     }
     if start.starts_with(H2_PREFACE) {
-        // HTTP/2: searched raw until the h2 reader plugs in here.
-        return Some((Reader::Raw(StreamScanner::at(at)), "h2"));
+        return Some((Reader::Http2(Box::new(Http2Stream::new(at))), "h2"));
     }
     if server_port == 853 || DNS_PORTS.contains(&server_port) {
         return Some((
