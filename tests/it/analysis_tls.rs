@@ -361,3 +361,129 @@ fn curl_and_openssl_captures_decrypt_as_tshark_does_inside() {
     );
     assert!(!text.contains(IMEI), "{text}");
 }
+
+/// Runs in a network namespace of its own, as a normal user: see [`support::OWN_NETWORK`].
+#[test]
+fn http2_over_tls_decrypts_as_tshark_does() {
+    support::rerun_unprivileged(
+        "analysis_tls::http2_over_tls_decrypts_as_tshark_does_inside",
+        support::OWN_NETWORK,
+    );
+}
+
+/// nghttpd (TLS, h2 by ALPN) and curl `--http2` over TLS 1.3 and 1.2: the decrypted HTTP/2 goes
+/// to the HTTP/2 reader; every URL, header and body finding is at a frame where tshark shows the
+/// value in a decrypted HEADERS or DATA frame of the same connection.
+#[test]
+#[ignore = "run by http2_over_tls_decrypts_as_tshark_does in a namespace of its own"]
+fn http2_over_tls_decrypts_as_tshark_does_inside() {
+    if !support::in_unprivileged_child() {
+        return;
+    }
+    support::loopback_up();
+    const H2: &str = "127.88.51.1";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args([
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-days", "2", "-keyout"])
+        .arg(d.join("key.pem"))
+        .arg("-out")
+        .arg(d.join("cert.pem"))
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl must be installed");
+    assert!(status.success());
+    std::fs::create_dir(d.join("www")).unwrap();
+    std::fs::write(d.join("www/index.html"), "hi\n").unwrap();
+    let server = Server(
+        Command::new("nghttpd")
+            .arg(format!("--address={H2}"))
+            .arg("-d")
+            .arg(d.join("www"))
+            .arg(PORT.to_string())
+            .arg(d.join("key.pem"))
+            .arg(d.join("cert.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nghttpd must be installed (apt install nghttp2-server)"),
+    );
+    for _ in 0..100 {
+        if std::net::TcpStream::connect((H2, PORT)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cap = d.join("h2.pcap");
+    let keys = d.join("h2.keys");
+    let dump = Tcpdump::start("lo", "127.88.51.0/24", &cap);
+    for version in ["--tlsv1.3", "--tlsv1.2"] {
+        let status = Command::new("curl")
+            .env("SSLKEYLOGFILE", &keys)
+            .args(["-sk", "--http2", version, "--tls-max", &version[6..]])
+            .args(["-H", &format!("X-Device: {IMEI}")])
+            .args(["--data-binary", &format!("imei={IMEI}")])
+            .arg(format!("https://{H2}:{PORT}/index.html?imei={IMEI}"))
+            .args(["-o", "/dev/null"])
+            .status()
+            .expect("curl");
+        assert!(status.success(), "curl {version}");
+    }
+    drop(server);
+    dump.stop();
+
+    let a = analyse(&cap, &std::fs::read(&keys).unwrap());
+    assert_eq!(a.flows.len(), 2);
+    let pref = format!("tls.keylog_file:{}", keys.display());
+    let filter = format!(
+        "tcp.dstport=={PORT} && (http2.header.value contains \"{IMEI}\" || http2.data.data contains \"{IMEI}\")"
+    );
+    let rows = tshark(&[
+        "-r",
+        cap.to_str().unwrap(),
+        "-o",
+        &pref,
+        "-Y",
+        &filter,
+        "-T",
+        "fields",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "frame.number",
+    ]);
+    for (stream, flow) in a.flows.iter().enumerate() {
+        let tls = flow.tls.unwrap();
+        assert_eq!(tls.decryption, Decryption::Decrypted, "stream {stream}");
+        assert_eq!(tls.app, Some("h2"));
+        let theirs: Vec<u64> = rows
+            .iter()
+            .filter(|r| r[0] == stream.to_string())
+            .map(|r| r[1].parse().unwrap())
+            .collect();
+        let ours: Vec<(&str, u64)> = a
+            .findings
+            .iter()
+            .filter(|f| f.flow == flow.first_frame)
+            .map(|f| (f.location.as_str(), f.frame))
+            .collect();
+        for loc in ["http.url", "http.header:x-device", "http.body"] {
+            let frame = ours
+                .iter()
+                .find(|(l, _)| *l == loc)
+                .unwrap_or_else(|| panic!("stream {stream}: no {loc} in {ours:?}"))
+                .1;
+            assert!(
+                theirs.contains(&frame),
+                "stream {stream} {loc}@{frame}: tshark {theirs:?}"
+            );
+        }
+    }
+}
