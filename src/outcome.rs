@@ -158,6 +158,10 @@ pub struct EvidenceItem {
     pub location: String,
     /// Wireshark's frame number in the run's capture.
     pub frame: u64,
+    /// Seen inside TLS the analysis decrypted: version and cipher suite (`TLS 1.3
+    /// TLS_AES_128_GCM_SHA256`); absent when seen in the clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
     /// Seconds since the capture started.
     pub at: f64,
 }
@@ -175,6 +179,10 @@ pub struct StepTraffic {
     pub opaque_bytes: u64,
     /// Hosts that received opaque bytes.
     pub opaque_hosts: Vec<String>,
+    /// Of the readable bytes, TLS records the analysis decrypted with a key log (headers and tags
+    /// included). Absent in runs made before decryption existed.
+    #[serde(default)]
+    pub decrypted_bytes: u64,
 }
 
 impl StepTraffic {
@@ -190,11 +198,12 @@ pub(crate) fn traffic_by_step(
     analysis: &Analysis,
     redactor: &Redactor,
 ) -> Vec<StepTraffic> {
-    let mut by_step: BTreeMap<String, (u64, u64, u64, BTreeSet<String>)> = BTreeMap::new();
+    let mut by_step: BTreeMap<String, (u64, u64, u64, BTreeSet<String>, u64)> = BTreeMap::new();
     for flow in &analysis.flows {
         let entry = by_step
             .entry(step_label(windows, clock.to_host(flow.first_ts)))
             .or_default();
+        entry.4 += flow.tls.as_ref().map_or(0, |t| t.decrypted_bytes);
         entry.0 += flow.bytes_out;
         entry.1 += flow.bytes_in;
         let opaque = flow.opaque_bytes.min(flow.bytes_out + flow.bytes_in);
@@ -205,13 +214,16 @@ pub(crate) fn traffic_by_step(
     }
     let mut steps: Vec<StepTraffic> = by_step
         .into_iter()
-        .map(|(step, (sent, received, opaque, hosts))| StepTraffic {
-            step,
-            sent_bytes: sent,
-            received_bytes: received,
-            opaque_bytes: opaque,
-            opaque_hosts: hosts.into_iter().collect(),
-        })
+        .map(
+            |(step, (sent, received, opaque, hosts, decrypted))| StepTraffic {
+                step,
+                sent_bytes: sent,
+                received_bytes: received,
+                opaque_bytes: opaque,
+                opaque_hosts: hosts.into_iter().collect(),
+                decrypted_bytes: decrypted,
+            },
+        )
         .collect();
     steps.sort_by_key(|s| step_sort_key(&s.step));
     steps
@@ -307,7 +319,11 @@ pub(crate) fn build(
             protocol: finding.protocol.as_str().into(),
             location: clean(&finding.location),
             encoding: clean(&finding.encoding),
-            tls: None,
+            // The version only: which suite a phone and a server agree on (ChaCha20 where the CPU
+            // lacks AES instructions) is not the firmware's choice, and snapshots compare firmware.
+            tls: finding
+                .tls
+                .map(|t| tattle_analysis::tls_version_name(t.version)),
         };
         evidence.push(EvidenceItem {
             step: step.clone(),
@@ -317,6 +333,7 @@ pub(crate) fn build(
             protocol: leak.protocol.clone(),
             location: leak.location.clone(),
             frame: finding.frame,
+            tls: finding.tls.map(|t| t.to_string()),
             at: if capture_start.is_finite() {
                 ((finding.ts - capture_start) * 1000.0).round() / 1000.0
             } else {

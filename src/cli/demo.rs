@@ -12,6 +12,7 @@ use super::{Exit, load_scenario, print_run_notes, progress::TerminalProgress};
 use crate::adb::AdbServer;
 use crate::capture::keylog::KeylogSource;
 use crate::device::Device;
+use crate::diff::{self, OutcomeSet};
 use crate::report;
 use crate::runner::{self, RunOptions};
 use crate::vhandset::profile::Profile;
@@ -110,14 +111,11 @@ pub async fn run(args: DemoArgs, server: AdbServer) -> anyhow::Result<Exit> {
             print_run_notes(r);
             println!();
         }
-        let d = report::diff(&ra.outcome, &rb.outcome, &profile_a.name, &profile_b.name);
+        // The same comparison `tattle diff A_RUN B_RUN` makes of the two run directories.
+        let doc = diff::compare(&OutcomeSet::of_run(&ra), &OutcomeSet::of_run(&rb));
         println!("== What changed from A to B");
-        print!("{}", report::render_diff(&d));
+        print!("{}", diff::render::text(&doc));
         println!();
-        println!(
-            "In one sentence: {}",
-            report::one_sentence(&d, &profile_a.name, &profile_b.name)
-        );
         let interrupted = ra.interrupted.is_some() || rb.interrupted.is_some();
         Ok::<_, anyhow::Error>(if interrupted {
             Exit::Environment

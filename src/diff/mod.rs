@@ -67,6 +67,15 @@ pub struct OutcomeSet {
 }
 
 impl OutcomeSet {
+    /// The outcome of a run just made (what `load` reads back from its run directory).
+    pub fn of_run(run: &crate::runner::RunResult) -> OutcomeSet {
+        OutcomeSet {
+            path: run.dir.clone(),
+            outcomes: vec![(run.dir.join(snapshot::RUN_DIR_FILE), run.outcome.clone())],
+            single: true,
+        }
+    }
+
     /// Reads a `.snap` file, a run directory, or a folder holding `.snap` files and run
     /// directories (one outcome per scenario).
     pub fn load(path: &Path) -> Result<OutcomeSet, DiffError> {

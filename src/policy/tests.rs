@@ -18,6 +18,7 @@ fn finding(
         protocol: protocol.into(),
         location: "http.body".into(),
         frame,
+        tls: None,
         at: 1.0,
     }
 }

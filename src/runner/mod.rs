@@ -22,7 +22,7 @@ mod live;
 mod preflight;
 mod repeat;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -308,13 +308,23 @@ pub async fn run(
     let mut keylogs = options.keylogs.clone();
     keylogs.extend(prepared.scenario.keylog_sources());
     let keys = keylog::collect(&keylogs, device.adb(), &prepared.dir).await;
-    for note in keys.notes {
+    let mut key_notes = keys.notes;
+    observer.analysing();
+    let mut analysis = live.finish().await;
+    if !keys.text.is_empty() {
+        // The live pass ran before the keys existed: the outcome comes from a second pass over the
+        // kept capture with them (a run's capture is small; the engine reads it in moments).
+        let (keyed, note) = keyed_analysis(&summary.path, &prepared.needles, keys.text).await;
+        key_notes.push(note);
+        if let Some(keyed) = keyed {
+            analysis = keyed;
+        }
+    }
+    for note in key_notes {
         let note = prepared.redactor.clean(&note);
         observer.note(&note);
         stepped.notes.push(note);
     }
-    observer.analysing();
-    let analysis = live.finish().await;
     let mut result = build_result(&prepared, &stepped, summary, analysis, source, clock_end);
     files::write_run_files(&prepared, &stepped.windows, &result)?;
     if let Some(policy) = &options.policy {
@@ -324,6 +334,77 @@ pub async fn run(
     files::write_manifest(&prepared, &result, options.sign.as_deref())?;
     observer.finished();
     Ok(result)
+}
+
+/// The analysis of the kept capture decrypted with the run's key logs, and a note of what the keys
+/// gave (secrets, malformed lines, TLS flows decrypted or not). `None` (the live analysis stands) when
+/// the capture cannot be read again.
+async fn keyed_analysis(
+    capture: &Path,
+    needles: &Needles,
+    key_text: Vec<u8>,
+) -> (Option<Analysis>, String) {
+    let capture = capture.to_path_buf();
+    let needles = needles.clone();
+    let pass = tokio::task::spawn_blocking(move || {
+        let mut log = tattle_analysis::keylog::KeyLog::new();
+        let stats = log.add_text(&key_text);
+        let file = std::fs::File::open(&capture)?;
+        let mut analyzer = tattle_analysis::Analyzer::with_needles(&needles, Analysis::default())
+            .with_keys(&tattle_analysis::Keys::new(log));
+        analyzer
+            .read_all(std::io::BufReader::new(file))
+            .map_err(std::io::Error::other)?;
+        Ok::<_, std::io::Error>((analyzer.finish(), stats))
+    })
+    .await;
+    match pass {
+        Ok(Ok((analysis, stats))) => {
+            let note = keys_note(&analysis, &stats);
+            (Some(analysis), note)
+        }
+        Ok(Err(e)) => (
+            None,
+            format!(
+                "key logs: the capture could not be read again to decrypt it ({e}); TLS stays opaque"
+            ),
+        ),
+        Err(e) => (
+            None,
+            format!("key logs: the decrypting pass failed ({e}); TLS stays opaque"),
+        ),
+    }
+}
+
+/// `key logs: 12 secrets (1 malformed line skipped, first: line 7); TLS flows: 4 decrypted, 1 no key`.
+fn keys_note(analysis: &Analysis, stats: &tattle_analysis::keylog::KeyLogStats) -> String {
+    use tattle_analysis::Decryption;
+    let mut note = format!("key logs: {} secrets", stats.secrets);
+    if stats.malformed > 0 {
+        note.push_str(&format!(
+            " ({} malformed line(s) skipped, first: line {})",
+            stats.malformed,
+            stats.first_malformed_line.unwrap_or(0)
+        ));
+    }
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for tls in analysis.flows.iter().filter_map(|f| f.tls.as_ref()) {
+        let what = match tls.decryption {
+            Decryption::Decrypted => "decrypted",
+            Decryption::Partial => "partly decrypted",
+            Decryption::NoKey => "no key",
+            Decryption::KeysDoNotMatch { .. } => "keys do not match",
+            _ => "not decryptable",
+        };
+        *counts.entry(what).or_default() += 1;
+    }
+    if counts.is_empty() {
+        note.push_str("; no TLS flow in the capture");
+    } else {
+        let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        note.push_str(&format!("; TLS flows: {}", parts.join(", ")));
+    }
+    note
 }
 
 /// Reads the device (identity, identifiers, clock offset), merges the user's identifiers and
