@@ -254,6 +254,73 @@ pub(crate) fn encrypted_flows(
         .collect()
 }
 
+/// One TCP connection or UDP conversation, placed in the step it started in, for the run
+/// directory's `flows.json` and the reports built from it (HTML, HAR, pcapng, Community IDs).
+/// Addresses are kept: they are the network's, not the handset owner's identifiers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowItem {
+    pub step: String,
+    /// `tcp` or `udp`.
+    pub transport: String,
+    /// `ip:port` of the side that opened it (the handset), `[v6]:port` for IPv6.
+    pub client: String,
+    pub server: String,
+    /// Best name of the server (SNI > HTTP Host > DNS answer > IP), redacted.
+    pub host: String,
+    pub protocol: String,
+    /// Wireshark's frame number of its first packet.
+    pub first_frame: u64,
+    /// Seconds since the capture started, and how long it lasted.
+    pub at: f64,
+    pub duration: f64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub opaque_bytes: u64,
+}
+
+/// Every flow with its step (by the time it started), in frame order.
+pub(crate) fn flows_by_step(
+    windows: &[StepWindow],
+    clock: &ClockMap,
+    analysis: &Analysis,
+    redactor: &Redactor,
+) -> Vec<FlowItem> {
+    let start = capture_start(analysis);
+    let ms = |s: f64| (s * 1000.0).round() / 1000.0;
+    analysis
+        .flows
+        .iter()
+        .map(|flow| FlowItem {
+            step: step_label(windows, clock.to_host(flow.first_ts)),
+            transport: flow.transport.to_string(),
+            client: std::net::SocketAddr::from(flow.client).to_string(),
+            server: std::net::SocketAddr::from(flow.server).to_string(),
+            host: redactor.clean(&flow.host),
+            protocol: flow.protocol.as_str().to_string(),
+            first_frame: flow.first_frame,
+            at: if start.is_finite() {
+                ms(flow.first_ts - start)
+            } else {
+                0.0
+            },
+            duration: ms((flow.last_ts - flow.first_ts).max(0.0)),
+            bytes_out: flow.bytes_out,
+            bytes_in: flow.bytes_in,
+            opaque_bytes: flow.opaque_bytes.min(flow.bytes_out + flow.bytes_in),
+        })
+        .collect()
+}
+
+/// The capture time of the first flow or DNS question (what evidence's `at` counts from).
+fn capture_start(analysis: &Analysis) -> f64 {
+    analysis
+        .flows
+        .iter()
+        .map(|f| f.first_ts)
+        .chain(analysis.dns_queries.iter().map(|q| q.ts))
+        .fold(f64::INFINITY, f64::min)
+}
+
 /// The label of the step whose window holds host time `t`.
 fn step_label(windows: &[StepWindow], t: Timestamp) -> String {
     match windows.iter().find(|w| t >= w.start && t < w.end) {
@@ -304,12 +371,7 @@ pub(crate) fn build(
             .or_default()
             .insert(flow.protocol.as_str().into());
     }
-    let capture_start = analysis
-        .flows
-        .iter()
-        .map(|f| f.first_ts)
-        .chain(analysis.dns_queries.iter().map(|q| q.ts))
-        .fold(f64::INFINITY, f64::min);
+    let capture_start = capture_start(analysis);
     let mut evidence = Vec::new();
     for finding in &analysis.findings {
         let step = label_at(finding.ts);

@@ -14,6 +14,7 @@ mod diff;
 mod differential;
 mod evidence;
 mod progress;
+mod report_cmd;
 mod review;
 mod schema;
 
@@ -94,6 +95,8 @@ enum Command {
     Pending(review::Places),
     /// Analyse a pcap/pcapng capture taken by anything.
     Analyze(analyze::AnalyzeArgs),
+    /// Render a run directory's reports again (text, json, markdown, html, junit, har, pcapng).
+    Report(report_cmd::ReportArgs),
     /// Start a virtual handset that `adb connect 127.0.0.1:PORT` accepts.
     Vhandset(VhandsetArgs),
     /// Check every device the adb server lists before a run: model, Android version, root,
@@ -277,6 +280,7 @@ pub fn main() -> ExitCode {
             | Command::Accept(_)
             | Command::Reject(_)
             | Command::Pending(_)
+            | Command::Report(_)
     ) {
         // SAFETY: setting a signal disposition before any thread starts.
         unsafe {
@@ -325,7 +329,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal() && report_cmd::no_color_unset())
         .try_init();
 }
 
@@ -339,6 +343,7 @@ async fn dispatch(command: Command, server: AdbServer) -> anyhow::Result<Exit> {
         Command::Reject(args) => review::accept_or_reject(args, false),
         Command::Pending(places) => review::list(places),
         Command::Analyze(args) => analyze::run(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::Vhandset(args) => vhandset_command(args).await,
         Command::Devices(args) => devices::run(args, server).await,
         Command::Check(args) => evidence::check(args),
@@ -796,7 +801,10 @@ fn report_run(
     match format {
         Format::Json => print_json(&run_report(result, &snap, comparison.as_ref()))?,
         Format::Text => {
-            print!("{}", report::render_outcome(outcome, &result.traffic));
+            print!(
+                "{}",
+                report_cmd::paint(&report::render_outcome(outcome, &result.traffic))
+            );
             print_run_notes(result);
             print_comparison(&snap, comparison.as_ref());
             if let Some(verdict) = &result.policy {

@@ -11,12 +11,12 @@
 //!
 //! Must not touch: files, the terminal, exit codes (callers write or print what this serialises).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capture::{CaptureSummary, SourceRecord};
 use crate::device::clock::ClockRecord;
 use crate::device::{DeviceIdentity, FirmwareSource, MissingIdentifier};
-use crate::outcome::{ContactItem, EvidenceItem, Outcome, StepTraffic, StepWindow};
+use crate::outcome::{ContactItem, EvidenceItem, FlowItem, Outcome, StepTraffic, StepWindow};
 use crate::snapshot::Comparison;
 
 /// `format_version` of [`RunReport`], [`RunRecord`] and [`EvidenceRecord`].
@@ -213,6 +213,70 @@ impl<'a> DifferentialReport<'a> {
             interrupted,
         }
     }
+}
+
+/// `format_version` of [`FlowsRecord`].
+pub const FLOWS_FORMAT_VERSION: u32 = 1;
+
+/// A run directory's `flows.json`: every flow with its step and Community ID, and the HTTP
+/// exchanges read from the capture, all redacted (docs/reports.md). The reports that need more
+/// than the outcome (HTML, HAR, pcapng, JUnit) are rendered from it, also by `tattle report` later.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FlowsRecord<F> {
+    pub format_version: u32,
+    pub flows: Vec<F>,
+    #[serde(default)]
+    pub http: Vec<HttpExchange>,
+    /// Why `http` is empty or short, in words; `null` when it is complete.
+    #[serde(default)]
+    pub http_note: Option<String>,
+}
+
+/// A flow as `flows.json` writes it: the flow and its Community ID (v1, seed 0).
+#[derive(Debug, Serialize)]
+pub struct FlowOut<'a> {
+    #[serde(flatten)]
+    pub flow: &'a FlowItem,
+    pub community_id: Option<String>,
+}
+
+impl<'a> FlowOut<'a> {
+    pub fn new(flow: &'a FlowItem) -> Self {
+        FlowOut {
+            flow,
+            community_id: super::community_id::of_flow(flow),
+        }
+    }
+}
+
+/// One HTTP request and its response, as a HAR entry needs it: names but no values (header values
+/// and bodies are never kept; the path and host went through the run's redactor and query values
+/// are replaced by `<value>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpExchange {
+    /// The step of the flow that carried it.
+    pub step: String,
+    /// The flow's first frame (its id in `flows`), and the frames of the request and response.
+    pub flow: u64,
+    pub request_frame: u64,
+    pub response_frame: Option<u64>,
+    /// Capture time of the request (Unix seconds, the capture's clock) and the response's delay.
+    pub started: f64,
+    pub wait_seconds: Option<f64>,
+    pub method: String,
+    /// `http` or `https` (decrypted).
+    pub scheme: String,
+    pub host: String,
+    /// Path and query, redacted.
+    pub path: String,
+    pub http_version: String,
+    pub request_headers: Vec<String>,
+    pub request_body_bytes: Option<u64>,
+    pub status: Option<u16>,
+    pub status_text: Option<String>,
+    pub response_headers: Vec<String>,
+    pub response_content_type: Option<String>,
+    pub response_body_bytes: Option<u64>,
 }
 
 #[cfg(test)]

@@ -3,14 +3,28 @@
 //! Owns the text rendering of an outcome (per step: hosts contacted, identifiers that left) and the
 //! comparison of two outcomes (`diff`), with the one-sentence summary a regulator can quote; the
 //! typed JSON documents of runs and diffs (`json`, docs/run-json.md and docs/diff-json.md); the
-//! `tattle analyze` report (`capture`, docs/analysis-json.md). Returns strings and serialisable
-//! values; the CLI and the runner decide where they go.
+//! `tattle analyze` report (`capture`, docs/analysis-json.md); the reports of a run directory
+//! (docs/reports.md), each rendered from the directory's files (`run_dir`) so `tattle report`
+//! renders old runs too: `markdown`, `html`, `junit`, `har`, `pcapng`, and the run's text and
+//! JSON (`render_run`); hosts as first/third party (`destinations`), flows' Community IDs
+//! (`community_id`), the HTTP exchanges a HAR needs (`exchanges`). Returns strings and
+//! serialisable values; the CLI and the runner decide where they go (`run_dir` reads a run
+//! directory, `exchanges` runs tshark on a capture, `pcapng` streams one).
 //!
 //! Must not touch: files, the terminal, exit codes.
 
 pub mod capture;
+pub mod community_id;
+pub mod destinations;
 pub mod differential;
+pub mod exchanges;
+pub mod har;
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod pcapng;
+pub mod run_dir;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -18,8 +32,120 @@ use std::fmt::Write as _;
 use crate::outcome::{Leak, Outcome, StepTraffic};
 
 /// `1.5 KB`.
-fn kb(bytes: u64) -> String {
+pub(crate) fn kb(bytes: u64) -> String {
     format!("{:.1} KB", bytes as f64 / 1024.0)
+}
+
+/// The formats `tattle report` renders from a run directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunFormat {
+    Text,
+    Json,
+    Markdown,
+    Html,
+    Junit,
+    Har,
+    Pcapng,
+}
+
+impl RunFormat {
+    /// The file each format is written to in a run directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            RunFormat::Text => "report.txt",
+            RunFormat::Json => "report.json",
+            RunFormat::Markdown => "report.md",
+            RunFormat::Html => "report.html",
+            RunFormat::Junit => "junit.xml",
+            RunFormat::Har => "flows.har",
+            RunFormat::Pcapng => "capture.pcapng",
+        }
+    }
+
+    /// Every text format a run directory holds (the pcapng is streamed on its own).
+    pub const TEXT_FORMATS: [RunFormat; 5] = [
+        RunFormat::Text,
+        RunFormat::Markdown,
+        RunFormat::Html,
+        RunFormat::Junit,
+        RunFormat::Har,
+    ];
+}
+
+/// `tattle report --format json`: the run with its destinations and its flows' Community IDs.
+#[derive(Debug, Serialize)]
+pub struct RunDirReport<'a> {
+    pub format_version: u32,
+    pub scenario: &'a str,
+    pub firmware: &'a str,
+    pub outcome: &'a Outcome,
+    pub evidence: &'a [crate::outcome::EvidenceItem],
+    pub traffic: &'a [StepTraffic],
+    pub destinations: &'a [destinations::Destination],
+    pub flows: Option<Vec<json::FlowOut<'a>>>,
+    pub http: &'a [json::HttpExchange],
+    pub interrupted: Option<&'a str>,
+}
+
+/// A text format of a run directory's view (not the pcapng, which is binary).
+pub fn render_run(view: &run_dir::RunView, format: RunFormat) -> String {
+    match format {
+        RunFormat::Text => {
+            let mut text = render_outcome(&view.outcome, &view.traffic);
+            text.push_str(&render_destinations(view));
+            text
+        }
+        RunFormat::Json => serde_json::to_string_pretty(&RunDirReport {
+            format_version: json::RUN_FORMAT_VERSION,
+            scenario: &view.run.scenario,
+            firmware: &view.run.firmware,
+            outcome: &view.outcome,
+            evidence: &view.evidence,
+            traffic: &view.traffic,
+            destinations: &view.destinations,
+            flows: view
+                .flows
+                .as_ref()
+                .map(|f| f.iter().map(json::FlowOut::new).collect()),
+            http: &view.http,
+            interrupted: view.run.interrupted.as_deref(),
+        })
+        .unwrap_or_default(),
+        RunFormat::Markdown => markdown::render(view),
+        RunFormat::Html => html::render(view),
+        RunFormat::Junit => junit::render(view),
+        RunFormat::Har => har::render(view),
+        RunFormat::Pcapng => String::new(),
+    }
+}
+
+/// The destinations as text: each host with its party and tracker.
+pub fn render_destinations(view: &run_dir::RunView) -> String {
+    let mut out = String::from("  destinations\n");
+    for d in &view.destinations {
+        let _ = writeln!(
+            out,
+            "    {:<40} {}{}",
+            d.host,
+            d.party.as_str(),
+            d.tracker
+                .map(|t| format!(", tracker: {t}"))
+                .unwrap_or_default()
+        );
+    }
+    if view.destinations.is_empty() {
+        out.push_str("    none\n");
+    }
+    out
+}
+
+/// "Kestrel Note 7 Lite": models often repeat the maker's name; say it once.
+pub(crate) fn device_name(device: &crate::outcome::OutcomeDevice) -> String {
+    if device.model.starts_with(&device.manufacturer) {
+        device.model.clone()
+    } else {
+        format!("{} {}", device.manufacturer, device.model)
+    }
 }
 
 /// The outcome of one run as text. `traffic` (may be empty) adds how much each step sent and how much
@@ -27,12 +153,7 @@ fn kb(bytes: u64) -> String {
 pub fn render_outcome(outcome: &Outcome, traffic: &[StepTraffic]) -> String {
     let mut out = String::new();
     let device = &outcome.device;
-    // Models often repeat the maker's name ("Kestrel Note 7"): say it once.
-    let name = if device.model.starts_with(&device.manufacturer) {
-        device.model.clone()
-    } else {
-        format!("{} {}", device.manufacturer, device.model)
-    };
+    let name = device_name(device);
     let _ = writeln!(
         out,
         "{} on {} ({name}, Android {})",

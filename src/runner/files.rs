@@ -1,8 +1,9 @@
 //! The run directory: `ROOT/<scenario>@<firmware>-<UTC time>-<n>`, mode 0700, and its files, mode
-//! 0600: `run.json`, `evidence.json`, `outcome.snap`, `report.txt` (the capture task writes
-//! `capture.pcap`), `policy.json` with `--policy`, and last `manifest.json` (`evidence`) with its
-//! signature under `--sign`. A differential series' verdict, `differential.json`, gets a directory
-//! of its own (`<scenario>-differential@…`).
+//! 0600: `run.json`, `evidence.json`, `outcome.snap`, `flows.json`, and the reports rendered from
+//! them (`report.txt`, `report.md`, `report.html`, `junit.xml`, `flows.har`, `capture.pcapng`;
+//! docs/reports.md) (the capture task writes `capture.pcap`), `policy.json` with `--policy`, and
+//! last `manifest.json` (`evidence`) with its signature under `--sign`. A differential series'
+//! verdict, `differential.json`, gets a directory of its own (`<scenario>-differential@…`).
 //!
 //! Must not touch: what the files say (`report::json`, `snapshot`, `report` render them).
 
@@ -15,8 +16,12 @@ use crate::device::clock::{ClockReading, ClockRecord};
 use crate::evidence;
 use crate::outcome::StepWindow;
 use crate::report::{
-    self,
-    json::{CaptureOut, EvidenceRecord, RUN_FORMAT_VERSION, RunRecord},
+    self, RunFormat,
+    json::{
+        CaptureOut, EvidenceRecord, FLOWS_FORMAT_VERSION, FlowOut, FlowsRecord, RUN_FORMAT_VERSION,
+        RunRecord,
+    },
+    run_dir::{self, RunView},
 };
 use crate::snapshot;
 
@@ -109,7 +114,62 @@ pub(super) fn write_run_files(
     write_private(
         &r.dir.join("report.txt"),
         &report::render_outcome(&r.outcome, &r.traffic),
-    )
+    )?;
+    write_flows(r)?;
+    // The reports are made from the files just written, as `tattle report` makes them later: a
+    // report that fails is logged, never the run's failure (its facts are on disk already).
+    if let Err(e) = write_reports(&r.dir) {
+        tracing::warn!("{}: the reports could not be written: {e}", r.dir.display());
+    }
+    Ok(())
+}
+
+/// `flows.json`: every flow with its Community ID, and the HTTP exchanges tshark reads from the
+/// capture, redacted by the run's redactor (the last moment that knows the values).
+fn write_flows(r: &RunResult) -> Result<(), RunError> {
+    let keylog = Some(r.dir.join(crate::capture::keylog::RUN_DIR_FILE)).filter(|k| k.is_file());
+    let readable = |f: &crate::outcome::FlowItem| {
+        f.protocol == "http" || (keylog.is_some() && f.protocol == "tls")
+    };
+    let (http, http_note) = if r.flows.iter().any(readable) {
+        match report::exchanges::read(&r.capture.path, keylog.as_deref(), &r.flows, &r.redactor) {
+            Ok((http, note)) => (http, note),
+            Err(why) => (Vec::new(), Some(r.redactor.clean(&why))),
+        }
+    } else {
+        (Vec::new(), None)
+    };
+    let record = FlowsRecord {
+        format_version: FLOWS_FORMAT_VERSION,
+        flows: r.flows.iter().map(FlowOut::new).collect(),
+        http,
+        http_note,
+    };
+    write_json(&r.dir.join(run_dir::FLOWS_FILE), &record)
+}
+
+/// Renders every report of the run directory `dir` from its files, and writes each (0600). The
+/// errors name the file; `tattle report RUN_DIR` calls this too.
+pub fn write_reports(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    use anyhow::Context as _;
+    let view = RunView::load(dir)?;
+    let mut written = Vec::new();
+    for format in RunFormat::TEXT_FORMATS {
+        let path = dir.join(format.file_name());
+        write_private(&path, &report::render_run(&view, format))?;
+        written.push(path);
+    }
+    if let Some(capture) = view.capture_path() {
+        let path = dir.join(RunFormat::Pcapng.file_name());
+        // A `file:` source may have given a pcapng already: never overwrite the capture itself.
+        if path != capture {
+            let mut out = std::io::BufWriter::new(open_private(&path)?);
+            report::pcapng::write_run(&view, &mut out)
+                .with_context(|| format!("{}", path.display()))?;
+            written.push(path);
+        }
+    }
+    Ok(written)
 }
 
 /// Judges the run by `policy` and writes the verdict as `policy.json`.
@@ -208,17 +268,31 @@ pub(super) fn create_run_dir(
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), RunError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
+    open_private(path)?
+        .write_all(text.as_bytes())
         .map_err(|source| RunError::RunDir {
             path: path.to_path_buf(),
             source,
         })
+}
+
+/// Creates (or truncates) `path` with mode 0600.
+fn open_private(path: &Path) -> Result<std::fs::File, RunError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).map_err(|source| RunError::RunDir {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // An existing file keeps its mode through `open`: make it private as a new one would be.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(file)
 }
 
 /// `20261125T070000Z` from Unix seconds (UTC; the calendar is the `time` crate's).

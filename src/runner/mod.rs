@@ -38,6 +38,7 @@ use crate::device::{self, Device, DeviceError, DeviceIdentity, FirmwareKey, Miss
 use crate::outcome::{self, EvidenceItem, Outcome, StepTraffic, StepWindow};
 use crate::scenario::{ContactVia, Launch, Scenario, SmsVia, Step, StepAction};
 use chain::CaptureChain;
+pub use files::write_reports;
 use live::LiveAnalysis;
 pub use preflight::PreflightError;
 pub use repeat::{DifferentialError, DifferentialSeries, run_differential};
@@ -160,6 +161,8 @@ pub struct RunResult {
     pub evidence: Vec<EvidenceItem>,
     /// What each step sent, readable and opaque (byte counts: not part of the outcome).
     pub traffic: Vec<StepTraffic>,
+    /// Every flow with its step, redacted (the run directory's `flows.json`).
+    pub flows: Vec<outcome::FlowItem>,
     pub capture: CaptureSummary,
     /// Which source captured, and how (`device`: which tcpdump, as which user).
     pub capture_source: SourceRecord,
@@ -1147,6 +1150,7 @@ fn build_result(
     let traffic = outcome::traffic_by_step(windows, &map, &analysis, &p.redactor);
     let contacts = outcome::contacts(windows, &map, &analysis, &p.redactor);
     let encrypted_flows = outcome::encrypted_flows(windows, &map, &analysis, &p.redactor);
+    let flows = outcome::flows_by_step(windows, &map, &analysis, &p.redactor);
     // The analysis read every frame the capture wrote: its count is exact.
     capture.packets = capture.packets.max(analysis.frames);
     RunResult {
@@ -1159,6 +1163,7 @@ fn build_result(
         },
         evidence,
         traffic,
+        flows,
         capture,
         capture_source,
         clock,

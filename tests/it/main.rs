@@ -17,6 +17,7 @@ mod outcomes;
 mod pcapdroid;
 mod personas;
 mod policy_evidence;
+mod reports;
 mod review;
 mod runs;
 mod scenario_files;

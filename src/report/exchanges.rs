@@ -1,0 +1,279 @@
+//! HTTP exchanges of a capture, for the HAR report: read by tshark's HTTP dissector at the end of a
+//! run, while the run's redactor still knows the identifiers' values.
+//!
+//! Owns running `tshark -T ek` on the capture (one JSON document per packet, read line by line
+//! with a cap on lines and exchanges, so memory stays bounded whatever the capture), pairing each
+//! response with its request (`http.request_in`), placing each in its flow and step, and what is
+//! kept of it: method, host and path through the redactor with query values replaced, header
+//! names (never values), status, content type and body sizes (never bodies). tshark rather than
+//! tattle's own reader: the analysis keeps findings, not requests, and tshark already reads every
+//! HTTP form the HAR may want (HTTP/1.x in clear, and inside TLS when the run kept a key log;
+//! HTTP/2 is a set of fields away).
+//!
+//! Must not touch: files besides reading the capture through tshark, the terminal.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+use tattle_analysis::{Redactor, sanitize};
+
+use super::json::HttpExchange;
+use crate::outcome::FlowItem;
+
+/// Exchanges kept at most (a HAR for a person, not a bulk export).
+pub const MAX_EXCHANGES: usize = 5000;
+/// A line of tshark's output longer than this is skipped (no body is asked for: lines are small).
+const MAX_LINE: u64 = 1024 * 1024;
+/// Headers kept per message.
+const MAX_HEADERS: usize = 64;
+
+const FIELDS: &[&str] = &[
+    "frame.number",
+    "frame.time_epoch",
+    "ip.src",
+    "ipv6.src",
+    "tcp.srcport",
+    "ip.dst",
+    "ipv6.dst",
+    "tcp.dstport",
+    "http.request.method",
+    "http.host",
+    "http.request.uri",
+    "http.request.version",
+    "http.request.line",
+    "http.content_length",
+    "http.response.code",
+    "http.response.phrase",
+    "http.response.line",
+    "http.request_in",
+    "http.content_type",
+];
+
+#[derive(Debug, Default, Deserialize)]
+struct Layers {
+    #[serde(default)]
+    layers: BTreeMap<String, Vec<String>>,
+}
+
+impl Layers {
+    fn one(&self, field: &str) -> Option<&str> {
+        self.layers
+            .get(&field.replace('.', "_"))
+            .and_then(|v| v.first())
+            .map(String::as_str)
+    }
+    fn all(&self, field: &str) -> &[String] {
+        self.layers
+            .get(&field.replace('.', "_"))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+    fn number<T: std::str::FromStr>(&self, field: &str) -> Option<T> {
+        self.one(field).and_then(|v| v.trim().parse().ok())
+    }
+    fn endpoint(&self, src: bool) -> Option<String> {
+        let (v4, v6, port) = if src {
+            ("ip.src", "ipv6.src", "tcp.srcport")
+        } else {
+            ("ip.dst", "ipv6.dst", "tcp.dstport")
+        };
+        let port: u16 = self.number(port)?;
+        let ip: std::net::IpAddr = self.one(v4).or(self.one(v6))?.parse().ok()?;
+        Some(std::net::SocketAddr::new(ip, port).to_string())
+    }
+}
+
+/// The HTTP exchanges in `capture`, redacted; `Err` says in words why there are none (tshark
+/// missing or failing), for `flows.json`'s `http_note`.
+///
+/// With `keylog` (the run's `tls-keys.log`), tshark decrypts TLS first: HTTP inside it comes out
+/// too, with the scheme `https`.
+pub fn read(
+    capture: &Path,
+    keylog: Option<&Path>,
+    flows: &[FlowItem],
+    redactor: &Redactor,
+) -> Result<(Vec<HttpExchange>, Option<String>), String> {
+    let mut command = Command::new("tshark");
+    command.arg("-r").arg(capture);
+    if let Some(keys) = keylog {
+        command
+            .arg("-o")
+            .arg(format!("tls.keylog_file:{}", keys.display()));
+    }
+    command.args(["-n", "-Y", "http.request or http.response", "-T", "ek"]);
+    for field in FIELDS {
+        command.args(["-e", field]);
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "tshark could not be run ({e}): install it (apt-get install tshark) for the HTTP \
+                 exchanges of later runs' flows.har"
+            )
+        })?;
+    let by_endpoints: BTreeMap<(&str, &str), &FlowItem> = flows
+        .iter()
+        .map(|f| ((f.client.as_str(), f.server.as_str()), f))
+        .collect();
+    let mut exchanges: Vec<HttpExchange> = Vec::new();
+    let mut by_request_frame: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut note = None;
+    let mut reader = BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE)
+            .read_until(b'\n', &mut line)
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') && n as u64 == MAX_LINE {
+            // Skip the rest of an overlong line.
+            let mut rest = Vec::new();
+            let _ = reader.read_until(b'\n', &mut rest);
+            continue;
+        }
+        let Ok(packet) = serde_json::from_slice::<Layers>(&line) else {
+            continue;
+        };
+        if packet.layers.is_empty() {
+            continue; // the `{"index": …}` lines between packets
+        }
+        if let Some(method) = packet.one("http.request.method") {
+            if exchanges.len() >= MAX_EXCHANGES {
+                note = Some(format!(
+                    "only the first {MAX_EXCHANGES} HTTP requests are kept"
+                ));
+                continue;
+            }
+            let (Some(client), Some(server)) = (packet.endpoint(true), packet.endpoint(false))
+            else {
+                continue;
+            };
+            let Some(flow) = by_endpoints.get(&(client.as_str(), server.as_str())) else {
+                continue;
+            };
+            let frame = packet.number("frame.number").unwrap_or(0);
+            by_request_frame.insert(frame, exchanges.len());
+            exchanges.push(HttpExchange {
+                step: flow.step.clone(),
+                flow: flow.first_frame,
+                request_frame: frame,
+                response_frame: None,
+                started: packet.number("frame.time_epoch").unwrap_or(0.0),
+                wait_seconds: None,
+                method: sanitize(method),
+                scheme: if flow.protocol == "tls" {
+                    "https"
+                } else {
+                    "http"
+                }
+                .into(),
+                host: packet
+                    .one("http.host")
+                    .map(|h| redactor.clean(h))
+                    .unwrap_or_else(|| flow.host.clone()),
+                path: redact_path(packet.one("http.request.uri").unwrap_or("/"), redactor),
+                http_version: sanitize(packet.one("http.request.version").unwrap_or("HTTP/1.1")),
+                request_headers: header_names(packet.all("http.request.line")),
+                request_body_bytes: packet.number("http.content_length"),
+                status: None,
+                status_text: None,
+                response_headers: Vec::new(),
+                response_content_type: None,
+                response_body_bytes: None,
+            });
+        } else if let Some(code) = packet.number::<u16>("http.response.code") {
+            let Some(&i) = packet
+                .number::<u64>("http.request_in")
+                .and_then(|f| by_request_frame.get(&f))
+            else {
+                continue;
+            };
+            let e = &mut exchanges[i];
+            e.status = Some(code);
+            e.status_text = packet
+                .one("http.response.phrase")
+                .map(|p| redactor.clean(p));
+            e.response_frame = packet.number("frame.number");
+            e.wait_seconds = packet
+                .number::<f64>("frame.time_epoch")
+                .map(|t| ((t - e.started).max(0.0) * 1000.0).round() / 1000.0);
+            e.response_headers = header_names(packet.all("http.response.line"));
+            e.response_content_type = packet.one("http.content_type").map(|t| redactor.clean(t));
+            e.response_body_bytes = packet.number("http.content_length");
+        }
+    }
+    let status = child.wait().map_err(|e| format!("tshark: {e}"))?;
+    if !status.success() && exchanges.is_empty() {
+        return Err(format!(
+            "tshark could not read {} ({status})",
+            capture.display()
+        ));
+    }
+    Ok((exchanges, note))
+}
+
+/// Header names of `Name: value\r\n` lines, without their values.
+fn header_names(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .take(MAX_HEADERS)
+        .filter_map(|l| l.split_once(':').map(|(name, _)| sanitize(name.trim())))
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// The path through the redactor, each query value replaced by `<value>` (a query is where apps
+/// put what they send; an unknown identifier there must not reach a report either).
+pub fn redact_path(uri: &str, redactor: &Redactor) -> String {
+    let cleaned = redactor.clean(uri);
+    let Some((path, query)) = cleaned.split_once('?') else {
+        return cleaned;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{name}=<value>"),
+            None if pair.is_empty() => String::new(),
+            None => "<value>".to_string(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tattle_analysis::identifier::Identifier;
+
+    #[test]
+    fn paths_keep_names_not_values() {
+        let r = Redactor::new(&[Identifier::new("imei", "356938035643809")]);
+        assert_eq!(
+            redact_path("/d/356938035643809/x?a=1&imei=356938035643809&flag", &r),
+            "/d/<imei>/x?a=<value>&imei=<value>&<value>"
+        );
+        assert_eq!(redact_path("/plain", &r), "/plain");
+    }
+
+    #[test]
+    fn header_values_are_dropped() {
+        let names = header_names(&[
+            "Host: a.example\r\n".into(),
+            "X-Imei: 356938035643809\r\n".into(),
+            "garbage".into(),
+        ]);
+        assert_eq!(names, vec!["Host", "X-Imei"]);
+    }
+}

@@ -1,0 +1,302 @@
+//! A run directory's reports against real readers: the HTML opened by headless Chromium (no console
+//! message, every leak linked to its frame), JUnit read by Python's `junitparser`, the HAR by the
+//! `har` crate, the pcapng's packet comments and every flow's Community ID by tshark; no raw
+//! identifier in any of them; `tattle report` re-renders an old run (also one without flows.json).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{Bench, profile_values};
+
+fn tattle(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .args(args)
+        .arg(dir)
+        .output()
+        .expect("tattle runs")
+}
+
+fn tshark_fields(file: &Path, extra: &[&str], fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file).args(extra).args(["-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd
+        .output()
+        .expect("tshark is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// Runs send-sms on the cloud-by-default build (leaks over HTTP) once, for every check below.
+async fn run_dir(runs: &Path) -> PathBuf {
+    let bench = Bench::start(&["miui-cloud-default"]).await;
+    let port = bench.server().port().to_string();
+    let serial = bench.handsets[0].serial();
+    let snapshots = tempfile::tempdir().unwrap();
+    let out = tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_tattle"))
+            .args(["run", "send-sms", "--device", &serial, "--runs"])
+            .arg(runs)
+            .arg("--snapshots")
+            .arg(snapshots.path())
+            // The build writes a TLS key log: the HAR then has the decrypted requests too.
+            .args(["--keylog", "device:/data/local/tmp/sslkeys.log"])
+            .env("ANDROID_ADB_SERVER_PORT", &port)
+            .output()
+            .unwrap()
+    });
+    bench.finish().await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_dir(runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("a run directory")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_report_is_read_by_a_real_reader() {
+    let runs = tempfile::tempdir().unwrap();
+    let dir = run_dir(runs.path()).await;
+    let evidence: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("evidence.json")).unwrap()).unwrap();
+    let findings = evidence["findings"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    let flows: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("flows.json")).unwrap()).unwrap();
+
+    // No raw identifier in anything tattle wrote besides the captures themselves.
+    let secrets = profile_values("miui-cloud-default");
+    for name in [
+        "report.txt",
+        "report.md",
+        "report.html",
+        "junit.xml",
+        "flows.har",
+        "flows.json",
+        "run.json",
+        "evidence.json",
+    ] {
+        let text =
+            std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for value in &secrets {
+            assert!(
+                !text.contains(value.as_str()),
+                "{name} holds a raw identifier"
+            );
+        }
+    }
+
+    // pcapng: tshark reads each finding back as its frame's comment, and the step boundaries.
+    let comments: BTreeMap<u64, String> = tshark_fields(
+        &dir.join("capture.pcapng"),
+        &["-Y", "frame.comment"],
+        &["frame.number", "frame.comment"],
+    )
+    .into_iter()
+    .map(|row| (row[0].parse().unwrap(), row[1..].join("\t")))
+    .collect();
+    for f in findings {
+        let frame = f["frame"].as_u64().unwrap();
+        let comment = comments
+            .get(&frame)
+            .unwrap_or_else(|| panic!("frame {frame}: no comment"));
+        let want = format!(
+            "tattle finding: {} -> {}",
+            f["identifier"].as_str().unwrap(),
+            f["host"].as_str().unwrap()
+        );
+        assert!(comment.contains(&want), "frame {frame}: {comment}");
+    }
+    assert!(
+        comments
+            .values()
+            .any(|c| c.contains("step 4 send-sms starts")),
+        "{comments:?}"
+    );
+    for value in &secrets {
+        assert!(!comments.values().any(|c| c.contains(value.as_str())));
+    }
+    // Same frames as the capture, so frame numbers in reports hold for both files.
+    let frames = |f: &str| tshark_fields(&dir.join(f), &[], &["frame.number"]).len();
+    assert_eq!(frames("capture.pcapng"), frames("capture.pcap"));
+
+    // The run's key log rides in the pcapng: tshark decrypts it with no key log option.
+    let hosts = tshark_fields(
+        &dir.join("capture.pcapng"),
+        &["-Y", "http.request"],
+        &["http.host"],
+    );
+    assert!(
+        hosts.iter().any(|h| h[0] == "activate.kestrelcloud.net"),
+        "{hosts:?}"
+    );
+
+    // Community ID: tshark's own dissector agrees on every flow's first frame.
+    let tshark_ids: BTreeMap<u64, String> = tshark_fields(
+        &dir.join("capture.pcap"),
+        &["--enable-protocol", "communityid"],
+        &["frame.number", "communityid"],
+    )
+    .into_iter()
+    .filter(|row| row.len() == 2 && !row[1].is_empty())
+    .map(|row| (row[0].parse().unwrap(), row[1].clone()))
+    .collect();
+    let listed = flows["flows"].as_array().unwrap();
+    assert!(listed.len() > 5);
+    for flow in listed {
+        let frame = flow["first_frame"].as_u64().unwrap();
+        assert_eq!(
+            flow["community_id"].as_str(),
+            tshark_ids.get(&frame).map(String::as_str),
+            "flow at frame {frame}"
+        );
+    }
+
+    // HAR: the `har` crate reads it; the leaking requests are there, values redacted.
+    let har = har::from_path(dir.join("flows.har")).expect("a HAR 1.2 document");
+    let har::Spec::V1_2(log) = har.log else {
+        panic!("not HAR 1.2")
+    };
+    assert_eq!(log.entries.len(), flows["http"].as_array().unwrap().len());
+    assert!(!log.entries.is_empty());
+    for entry in &log.entries {
+        assert!(
+            entry
+                .request
+                .headers
+                .iter()
+                .all(|h| h.value == "<redacted>")
+        );
+        assert!(entry.response.status >= 200, "{}", entry.request.url);
+    }
+    let urls: Vec<&str> = log.entries.iter().map(|e| e.request.url.as_str()).collect();
+    assert!(
+        urls.contains(&"http://msg.kestrelcloud.net/cm/v2/status?did=<value>&pn=<value>"),
+        "{urls:?}"
+    );
+    assert!(
+        urls.contains(&"https://activate.kestrelcloud.net/v2/device/activate"),
+        "decrypted with the run's key log: {urls:?}"
+    );
+
+    // JUnit: junitparser reads one case per step and the policy, the leaking step failed.
+    let script = r#"
+import sys
+from junitparser import JUnitXml, Failure
+xml = JUnitXml.fromfile(sys.argv[1])
+for suite in xml:
+    for case in suite:
+        failed = any(isinstance(r, Failure) for r in case.result)
+        print(case.classname + "|" + case.name + "|" + ("failed" if failed else "passed"))
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(dir.join("junit.xml"))
+        .output()
+        .expect("python3 (.ci/run installs python3-junitparser)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cases = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(cases.contains(".steps|4 send-sms|failed"), "{cases}");
+    assert!(cases.contains(".steps|1 fresh-setup|passed"), "{cases}");
+    assert!(
+        cases.contains(".policy|no identifier leaves the handset|failed"),
+        "{cases}"
+    );
+
+    // HTML in a real browser: no console message at all (a blocked load, a script error), and
+    // each leak links to a frame row that exists.
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", dir.join("report.html").display()))
+        .output()
+        .expect("chromium (.ci/run installs it)");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for f in findings {
+        let frame = f["frame"].as_u64().unwrap();
+        assert!(
+            dom.contains(&format!("href=\"#frame-{frame}\"")),
+            "no link to frame {frame}"
+        );
+        assert!(
+            dom.contains(&format!("id=\"frame-{frame}\"")),
+            "no row for frame {frame}"
+        );
+    }
+    assert!(dom.contains("first party"), "destinations are classified");
+
+    // `tattle report` renders the same files again from the directory, and says "findings".
+    let md = tattle(&["report", "--format", "markdown"], &dir);
+    assert_eq!(md.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&md.stdout),
+        std::fs::read_to_string(dir.join("report.md")).unwrap()
+    );
+    let text = tattle(&["report", "--format", "text"], &dir);
+    assert!(
+        !String::from_utf8_lossy(&text.stdout).contains('\x1b'),
+        "no colour when piped"
+    );
+    // On a terminal (`script` gives it one): coloured, unless NO_COLOR says not to.
+    let on_a_terminal = |no_color: Option<&str>| {
+        let mut cmd = Command::new("script");
+        cmd.arg("-qc")
+            .arg(format!(
+                "{} report {} --format text",
+                env!("CARGO_BIN_EXE_tattle"),
+                dir.display()
+            ))
+            .arg("/dev/null")
+            .env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = cmd.output().expect("script (util-linux)");
+        String::from_utf8_lossy(&out.stdout).contains("\x1b[1;31m")
+    };
+    assert!(on_a_terminal(None), "leaks in red on a terminal");
+    assert!(!on_a_terminal(Some("1")), "NO_COLOR=1: no colour");
+    // An old run, made before flows.json: every format still renders.
+    std::fs::remove_file(dir.join("flows.json")).unwrap();
+    let rewritten = tattle(&["report"], &dir);
+    assert_eq!(
+        rewritten.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&rewritten.stderr)
+    );
+    let har = std::fs::read_to_string(dir.join("flows.har")).unwrap();
+    assert!(har.contains("no flows.json"), "{har}");
+    let missing = tattle(&["report", "--format", "html"], &dir.join("nope"));
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("run.json"));
+}
