@@ -282,6 +282,7 @@ pub(crate) mod tests {
                     },
                 ],
                 leaks: vec![leak],
+                size_correlations: Vec::new(),
             }],
         };
         let evidence = vec![EvidenceItem {
