@@ -166,6 +166,17 @@ pub struct EvidenceItem {
     pub at: f64,
 }
 
+impl EvidenceItem {
+    /// What carried it, for tables: the protocol, or the decrypted TLS it was seen in
+    /// (`decrypted TLS 1.3 TLS_AES_128_GCM_SHA256`).
+    pub fn carried_over(&self) -> String {
+        match &self.tls {
+            Some(tls) => format!("decrypted {tls}"),
+            None => self.protocol.clone(),
+        }
+    }
+}
+
 /// How much a step sent, and how much of it could not be inspected. Kept beside the outcome, not in it:
 /// byte counts change from run to run, and snapshots must not.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -112,7 +112,10 @@ pub async fn run(args: DemoArgs, server: AdbServer) -> anyhow::Result<Exit> {
             println!();
         }
         // The same comparison `tattle diff A_RUN B_RUN` makes of the two run directories.
-        let doc = diff::compare(&OutcomeSet::of_run(&ra), &OutcomeSet::of_run(&rb));
+        let doc = diff::compare(
+            &OutcomeSet::of_run(&ra, &profile_a.name),
+            &OutcomeSet::of_run(&rb, &profile_b.name),
+        );
         println!("== What changed from A to B");
         print!("{}", diff::render::text(&doc));
         println!();

@@ -67,10 +67,11 @@ pub struct OutcomeSet {
 }
 
 impl OutcomeSet {
-    /// The outcome of a run just made (what `load` reads back from its run directory).
-    pub fn of_run(run: &crate::runner::RunResult) -> OutcomeSet {
+    /// The outcome of a run just made (what `load` reads back from its run directory), known as
+    /// `name` in what the comparison prints.
+    pub fn of_run(run: &crate::runner::RunResult, name: &str) -> OutcomeSet {
         OutcomeSet {
-            path: run.dir.clone(),
+            path: PathBuf::from(name),
             outcomes: vec![(run.dir.join(snapshot::RUN_DIR_FILE), run.outcome.clone())],
             single: true,
         }

@@ -202,7 +202,7 @@ pub fn render(view: &RunView) -> String {
                 esc(&e.identifier),
                 esc(&e.host),
                 party_badge(view, &e.host),
-                esc(&e.protocol),
+                esc(&e.carried_over()),
                 esc(&e.location),
                 esc(&e.encoding),
                 e.frame,

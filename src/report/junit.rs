@@ -60,7 +60,12 @@ pub fn render(view: &RunView) -> String {
             .map(|e| {
                 format!(
                     "LEAK {} -> {} over {} in {} as {} (frame {})",
-                    e.identifier, e.host, e.protocol, e.location, e.encoding, e.frame
+                    e.identifier,
+                    e.host,
+                    e.carried_over(),
+                    e.location,
+                    e.encoding,
+                    e.frame
                 )
             })
             .collect();

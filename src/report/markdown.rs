@@ -78,7 +78,7 @@ pub fn render(view: &RunView) -> String {
                 cell(&e.step),
                 code(&e.identifier),
                 code(&e.host),
-                cell(&e.protocol),
+                cell(&e.carried_over()),
                 code(&e.location),
                 cell(&e.encoding),
                 e.frame

@@ -29,6 +29,8 @@ pub mod run_dir;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use serde::Serialize;
+
 use crate::outcome::{Leak, Outcome, StepTraffic};
 
 /// `1.5 KB`.

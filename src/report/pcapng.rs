@@ -330,6 +330,7 @@ mod tests {
             protocol: "http".into(),
             location: "http.body".into(),
             frame,
+            tls: None,
             at: 0.0,
         }
     }

@@ -293,6 +293,7 @@ pub(crate) mod tests {
             protocol: "http".into(),
             location: "http.body".into(),
             frame: 7,
+            tls: None,
             at: 1.0,
         }];
         RunView::new(Path::new("/runs/x"), run, outcome, evidence, vec![], None)

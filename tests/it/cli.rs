@@ -250,11 +250,13 @@ async fn demo_end_to_end_agrees_with_tshark() {
         "{stdout}\n{}",
         text(&out.stderr)
     );
-    assert!(
-        stdout.contains("build A (miui-cloud-default) sends <imei> and <phone_number> to")
-            && stdout.contains("when an SMS is sent; build B (miui-cloud-optin) does not."),
-        "{stdout}"
-    );
+    for sentence in [
+        "Build B no longer sends <imei> (plain, inside TLS 1.3) to activate.kestrelcloud.net during setup.",
+        "Build B no longer sends <imei> (plain and md5, in the clear over HTTP) to msg.kestrelcloud.net when an SMS is sent.",
+        "Build B no longer sends <phone_number> (plain, md5 and url, in the clear over HTTP) to msg.kestrelcloud.net when an SMS is sent.",
+    ] {
+        assert!(stdout.contains(sentence), "{sentence}\n{stdout}");
+    }
     // No raw identifier in what the demo printed.
     for profile in ["miui-cloud-default", "miui-cloud-optin"] {
         for value in profile_values(profile) {
@@ -305,6 +307,47 @@ async fn demo_end_to_end_agrees_with_tshark() {
         captures += 1;
     }
     assert_eq!(captures, 2);
+    // What tattle found inside TLS, tshark decrypts with the key log the run pulled from the
+    // handset: the same frame holds an HTTP request to the same host.
+    let mut inside_tls = 0;
+    for entry in std::fs::read_dir(runs.path()).unwrap() {
+        let dir = entry.unwrap().path();
+        let evidence: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("evidence.json")).unwrap()).unwrap();
+        for item in evidence["findings"].as_array().unwrap() {
+            let Some(tls) = item["tls"].as_str() else {
+                continue;
+            };
+            assert!(tls.starts_with("TLS 1.3 TLS_"), "{tls}");
+            let frame = item["frame"].as_u64().unwrap();
+            let out = Command::new("tshark")
+                .arg("-r")
+                .arg(dir.join("capture.pcap"))
+                .arg("-o")
+                .arg(format!(
+                    "tls.keylog_file:{}",
+                    dir.join("tls-keys.log").display()
+                ))
+                .args(["-Y", &format!("frame.number == {frame} && http.request")])
+                .args([
+                    "-T",
+                    "fields",
+                    "-e",
+                    "http.host",
+                    "-e",
+                    "http.request.method",
+                ])
+                .output()
+                .expect("tshark");
+            assert_eq!(
+                text(&out.stdout).trim(),
+                format!("{}\tPOST", item["host"].as_str().unwrap()),
+                "frame {frame}"
+            );
+            inside_tls += 1;
+        }
+    }
+    assert_eq!(inside_tls, 1, "the activation's IMEI, in build A only");
 }
 
 /// The README's first command as a normal user: `tattle demo` needs no root (its handsets live in
@@ -347,7 +390,7 @@ fn demo_as_a_normal_user_child() {
         text(&out.stderr)
     );
     assert!(
-        stdout.contains("build B (miui-cloud-optin) does not."),
+        stdout.contains("Build B no longer sends <imei> (plain, inside TLS 1.3)"),
         "{stdout}"
     );
 }
