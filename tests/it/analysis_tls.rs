@@ -48,23 +48,31 @@ fn analyse(file: &Path, keys: &[u8]) -> Analysis {
     a.finish()
 }
 
-fn tshark(args: &[&str]) -> Vec<Vec<String>> {
-    let out = Command::new("tshark")
-        .args(args)
-        .output()
-        .expect("tshark must be installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
+/// A key and self-signed certificate for localhost: `DIR/{STEM}key.pem`, `DIR/{STEM}cert.pem`;
+/// `key` as openssl's `-newkey` and `-pkeyopt` arguments.
+fn self_signed(d: &Path, key: &[&str], stem: &str) {
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey"])
+        .args(key)
+        .args(["-nodes", "-subj", "/CN=localhost", "-days", "2", "-keyout"])
+        .arg(d.join(format!("{stem}key.pem")))
+        .arg("-out")
+        .arg(d.join(format!("{stem}cert.pem")))
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl must be installed");
+    assert!(status.success());
 }
 
-/// tcp.stream → (frame of the request, its URI), as tshark decrypts them with `keys`.
+/// A P-256 key and self-signed certificate for localhost: `DIR/key.pem`, `DIR/cert.pem`.
+fn ec_certificate(d: &Path) {
+    self_signed(d, &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "");
+}
+
+fn tshark(args: &[&str]) -> Vec<Vec<String>> {
+    support::tshark_rows(args)
+}
+
 fn tshark_requests(file: &Path, keys: &Path) -> BTreeMap<usize, (u64, String)> {
     let pref = format!("tls.keylog_file:{}", keys.display());
     let f = file.to_str().unwrap();
@@ -111,41 +119,9 @@ fn curl_and_openssl_captures_decrypt_as_tshark_does_inside() {
     support::loopback_up();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args([
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-days", "2", "-keyout"])
-        .arg(d.join("key.pem"))
-        .arg("-out")
-        .arg(d.join("cert.pem"))
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl must be installed");
-    assert!(status.success());
+    ec_certificate(d);
     // RSA suites need an RSA key: the server gets both (the client's suite picks one).
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-days", "2", "-keyout"])
-        .arg(d.join("rsa-key.pem"))
-        .arg("-out")
-        .arg(d.join("rsa-cert.pem"))
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    self_signed(d, &["rsa:2048"], "rsa-");
     let cap = d.join("tls.pcap");
     let keys = d.join("keys.log");
     let server = Server(
@@ -384,22 +360,7 @@ fn http2_over_tls_decrypts_as_tshark_does_inside() {
     const H2: &str = "127.88.51.1";
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args([
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-days", "2", "-keyout"])
-        .arg(d.join("key.pem"))
-        .arg("-out")
-        .arg(d.join("cert.pem"))
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl must be installed");
-    assert!(status.success());
+    ec_certificate(d);
     std::fs::create_dir(d.join("www")).unwrap();
     std::fs::write(d.join("www/index.html"), "hi\n").unwrap();
     let server = Server(

@@ -18,23 +18,13 @@ fn tattle(args: &[&str], dir: &Path) -> std::process::Output {
 }
 
 fn tshark_fields(file: &Path, extra: &[&str], fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(file).args(extra).args(["-T", "fields"]);
+    let mut args: Vec<std::ffi::OsString> = vec!["-r".into(), file.into()];
+    args.extend(extra.iter().map(Into::into));
+    args.extend(["-T".into(), "fields".into()]);
     for f in fields {
-        cmd.args(["-e", f]);
+        args.extend(["-e".into(), (*f).into()]);
     }
-    let out = cmd
-        .output()
-        .expect("tshark is installed (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
+    crate::support::tshark_rows(&args)
 }
 
 /// Runs send-sms on the cloud-by-default build (leaks over HTTP) once, for every check below.

@@ -179,3 +179,21 @@ pub fn loopback_up() {
         libc::close(s);
     }
 }
+
+/// tshark's output rows split at tabs (`-T fields` prints one row per packet): `args` as on its command
+/// line. A tshark that fails fails the test with its stderr.
+pub fn tshark_rows<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<Vec<String>> {
+    let out = std::process::Command::new("tshark")
+        .args(args)
+        .output()
+        .expect("tshark is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
