@@ -242,6 +242,7 @@ impl Policy {
             policy: self.path.display().to_string(),
             policy_sha256: self.sha256.clone(),
             rules: self.rules.len(),
+            rule_names: self.rules.iter().map(|r| r.name.clone()).collect(),
             passed: violations.is_empty(),
             violations,
             violations_omitted: omitted,
@@ -311,6 +312,10 @@ pub struct PolicyReport {
     pub policy_sha256: String,
     /// How many rules were checked.
     pub rules: usize,
+    /// Their names, in the policy's order (so a report can list the rules kept as well as the
+    /// broken ones). Absent in verdicts written before it existed.
+    #[serde(default)]
+    pub rule_names: Vec<String>,
     /// True when no rule was broken.
     pub passed: bool,
     /// Each broken rule, per finding or contact, in rule order.

@@ -1,6 +1,7 @@
 //! `junit.xml`: a run as JUnit XML, the format every CI (GitLab, Jenkins, GitHub's test reporters)
 //! shows: one test case per step (it fails when an identifier left the handset in it) and one per
-//! policy (built in: "no identifier leaves the handset"; the `policy` module's rules join here).
+//! policy rule (built in: "no identifier leaves the handset"; then each rule of the policy the run was
+//! judged by, from its `policy.json`).
 //!
 //! Owns the XML: written by hand (a handful of elements, escaped here) rather than with a crate, to
 //! keep the format's few attributes in view; checked by a JUnit parser in the tests.
@@ -108,6 +109,25 @@ pub fn render(view: &RunView) -> String {
         }),
         out: String::new(),
     });
+    // The policy file's rules, each a case of its own, kept or broken.
+    if let Some(policy) = &view.policy {
+        for rule in &policy.rule_names {
+            let broken: Vec<String> = policy
+                .violations
+                .iter()
+                .filter(|v| &v.rule == rule)
+                .map(|v| format!("{} in step {} (frame {})", v.why, v.step, v.frame))
+                .collect();
+            cases.push(Case {
+                class: format!("{suite}.policy"),
+                name: format!("{rule} ({})", policy.policy),
+                time: 0.0,
+                failure: (!broken.is_empty())
+                    .then(|| (format!("{} violation(s)", broken.len()), broken.join("\n"))),
+                out: String::new(),
+            });
+        }
+    }
     let failures = cases.iter().filter(|c| c.failure.is_some()).count();
     let errors = usize::from(view.run.interrupted.is_some());
     let total: f64 = cases.iter().map(|c| c.time).sum();
@@ -177,6 +197,44 @@ mod tests {
         assert!(xml.contains(r#"name="1 send-sms""#));
         assert!(xml.contains("(frame 7)"));
         assert!(!xml.contains("<script>"));
+    }
+
+    #[test]
+    fn each_rule_of_the_runs_policy_is_a_case() {
+        let mut view = super::super::run_dir::tests::view();
+        view.policy = Some(crate::policy::PolicyReport {
+            format_version: 1,
+            policy: "policy.yaml".into(),
+            policy_sha256: "00".into(),
+            rules: 2,
+            rule_names: vec!["no-imei-to-vendor".into(), "only-known-hosts".into()],
+            passed: false,
+            violations: vec![crate::policy::Violation {
+                rule: "no-imei-to-vendor".into(),
+                rule_line: 2,
+                step: "1 send-sms".into(),
+                host: "msg.vendor.example".into(),
+                protocol: "http".into(),
+                frame: 7,
+                identifier: Some("<imei>".into()),
+                location: Some("http.body".into()),
+                encoding: Some("plain".into()),
+                why: "<imei> sent to msg.vendor.example".into(),
+            }],
+            violations_omitted: 0,
+        });
+        let xml = render(&view);
+        assert!(xml.contains(r#"tests="4" failures="3""#), "{xml}");
+        let case = |name: &str| {
+            let at = xml
+                .find(&format!(r#"name="{name} (policy.yaml)""#))
+                .unwrap();
+            xml[at..].split("</testcase>").next().unwrap().to_string()
+        };
+        let broken = case("no-imei-to-vendor");
+        assert!(broken.contains("1 violation(s)"), "{broken}");
+        assert!(broken.contains("in step 1 send-sms (frame 7)"), "{broken}");
+        assert!(!case("only-known-hosts").contains("<failure"), "{xml}");
     }
 
     #[test]

@@ -25,6 +25,8 @@ use crate::snapshot;
 pub const RUN_FILE: &str = "run.json";
 pub const EVIDENCE_FILE: &str = "evidence.json";
 pub const FLOWS_FILE: &str = "flows.json";
+/// The policy verdict's file (`runner` writes it when a run is judged by a policy).
+pub const POLICY_FILE: &str = "policy.json";
 
 /// JSON documents larger than this are refused (a run's are kilobytes; a huge one is not ours).
 const MAX_DOCUMENT: u64 = 256 * 1024 * 1024;
@@ -105,6 +107,8 @@ pub struct RunView {
     pub destinations: Vec<Destination>,
     /// Whether the shipped vendor list knows the device's maker.
     pub maker_known: bool,
+    /// The policy's verdict, when the run was judged by one (`policy.json`).
+    pub policy: Option<crate::policy::PolicyReport>,
 }
 
 impl RunView {
@@ -122,14 +126,19 @@ impl RunView {
         } else {
             None
         };
-        Ok(RunView::new(
+        let mut view = RunView::new(
             dir,
             run,
             outcome,
             evidence.findings,
             evidence.traffic,
             flows,
-        ))
+        );
+        let policy_path = dir.join(POLICY_FILE);
+        if policy_path.exists() {
+            view.policy = Some(read_json(&policy_path)?);
+        }
+        Ok(view)
     }
 
     /// A view of what a run has in memory (the runner renders its reports with it).
@@ -162,6 +171,7 @@ impl RunView {
         RunView {
             dir: dir.to_path_buf(),
             maker_known: classifier.knows_maker(),
+            policy: None,
             run,
             outcome,
             evidence,

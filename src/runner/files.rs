@@ -29,7 +29,7 @@ use crate::snapshot;
 pub(super) const CAPTURE_FILE: &str = "capture.pcap";
 const RUN_RECORD_FILE: &str = "run.json";
 /// A policy's verdict on the run (`--policy`).
-pub(crate) const POLICY_FILE: &str = "policy.json";
+pub(crate) const POLICY_FILE: &str = crate::report::run_dir::POLICY_FILE;
 
 /// What `run.json` says before anything is captured.
 fn record<'a>(p: &'a Prepared) -> RunRecord<'a> {

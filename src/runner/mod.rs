@@ -329,10 +329,11 @@ pub async fn run(
         stepped.notes.push(note);
     }
     let mut result = build_result(&prepared, &stepped, summary, analysis, source, clock_end);
-    files::write_run_files(&prepared, &stepped.windows, &result)?;
+    // The verdict first: the reports (JUnit's case per rule) are made from the run's files.
     if let Some(policy) = &options.policy {
         result.policy = Some(files::write_policy_verdict(&result, policy)?);
     }
+    files::write_run_files(&prepared, &stepped.windows, &result)?;
     // Last: the manifest lists every file the run wrote.
     files::write_manifest(&prepared, &result, options.sign.as_deref())?;
     observer.finished();

@@ -176,6 +176,19 @@ async fn a_policy_run_signed_checked_and_verified() {
         .unwrap(),
         *verdict
     );
+    // The run's JUnit report has a case per rule: the broken one failed, the kept one passed.
+    let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
+    let case = |rule: &str| {
+        let at = junit
+            .find(&format!("name=\"{rule} ("))
+            .unwrap_or_else(|| panic!("no case for {rule}: {junit}"));
+        junit[at..].split("<testcase").next().unwrap().to_string()
+    };
+    assert!(case("no-imei-to-vendor").contains("<failure"), "{junit}");
+    assert!(
+        !case("expected-hosts-at-setup").contains("<failure"),
+        "{junit}"
+    );
 
     // Every document of the run validates against its checked-in schema; so do the other
     // commands' documents on the same run.
