@@ -190,8 +190,9 @@ pub struct StepTraffic {
     pub opaque_bytes: u64,
     /// Hosts that received opaque bytes.
     pub opaque_hosts: Vec<String>,
-    /// Of the readable bytes, TLS records the analysis decrypted with a key log (headers and tags
-    /// included). Absent in runs made before decryption existed.
+    /// Of the readable bytes, the handset's TLS records the analysis decrypted with a key log
+    /// (client → server only; headers and tags included). Absent in runs made before decryption
+    /// existed.
     #[serde(default)]
     pub decrypted_bytes: u64,
 }
@@ -259,7 +260,10 @@ pub(crate) fn encrypted_flows(
             host: redactor.clean(&f.host),
             port: f.server.1,
             first_frame: f.first_frame,
-            bytes: f.opaque_bytes.saturating_sub(f.bytes_in),
+            // A flow decrypted with a key log counts its client records as read, not opaque:
+            // they are added back, so runs with and without keys measure the same bytes.
+            bytes: f.opaque_bytes.saturating_sub(f.bytes_in)
+                + f.tls.as_ref().map_or(0, |t| t.decrypted_bytes),
             complete: f.gap_bytes == 0,
         })
         .collect()
@@ -738,13 +742,26 @@ mod tests {
         let mut lossy = flow("b.example", Protocol::Tls, 102.0);
         lossy.gap_bytes = 10;
         let http = flow("c.example", Protocol::Http, 103.0);
+        // The same flow decrypted with a key log: its client records are read, not opaque.
+        let mut decrypted = flow("d.example", Protocol::Tls, 104.0);
+        decrypted.bytes_out = 517 + 300;
+        decrypted.bytes_in = 2000;
+        decrypted.opaque_bytes = 2000;
+        decrypted.tls = Some(tattle_analysis::TlsSummary {
+            version: Some(0x0304),
+            cipher: Some(0x1301),
+            decryption: tattle_analysis::Decryption::Decrypted,
+            decrypted_bytes: 300,
+            app: Some("http/1.1"),
+        });
         let analysis = Analysis {
-            flows: vec![tls, lossy, http],
+            flows: vec![tls, lossy, http, decrypted],
             ..Analysis::default()
         };
         let redactor = Redactor::new(&[Identifier::new("sms_body", "tattle-canary-12345678")]);
         let flows = encrypted_flows(&windows, &ClockMap::host(), &analysis, &redactor);
-        assert_eq!(flows.len(), 2);
+        assert_eq!(flows.len(), 3);
+        assert_eq!(flows[2].bytes, flows[0].bytes, "keys change nothing");
         assert_eq!(flows[0].step, "2 send-sms");
         assert_eq!(flows[0].host, "sms-<sms_body>.example");
         assert_eq!((flows[0].port, flows[0].bytes), (443, 300));

@@ -18,7 +18,8 @@ use crate::adb::AdbDevice;
 /// The key log's file name in a run directory.
 pub const RUN_DIR_FILE: &str = "tls-keys.log";
 
-/// A key log larger than this is refused (NSS lines are ~180 bytes: a million secrets).
+/// A key log larger than this is refused, and so are the run's key logs together (NSS lines are
+/// ~180 bytes: a million secrets).
 pub const MAX_KEYLOG_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Where a key log comes from.
@@ -80,7 +81,7 @@ impl std::fmt::Display for KeylogSource {
 }
 
 /// What collecting a run's key logs gave.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Collected {
     /// The key log text of every source that could be read, in the order given.
     pub text: Vec<u8>,
@@ -88,6 +89,53 @@ pub struct Collected {
     pub file: Option<PathBuf>,
     /// One line per source: what it gave, or why it gave nothing (no secret in them).
     pub notes: Vec<String>,
+}
+
+impl std::fmt::Debug for Collected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secrets.
+        f.debug_struct("Collected")
+            .field("bytes", &self.text.len())
+            .field("file", &self.file)
+            .field("notes", &self.notes)
+            .finish()
+    }
+}
+
+/// The lines of `bytes` shaped like NSS key log secrets (`LABEL CLIENT_RANDOM SECRET`: an upper-case
+/// label, 64 hex digits, an even number of hex digits), each ended by a newline. Only these are kept
+/// in the run directory and the annotated pcapng, which people share: a source that is not a key log
+/// (a wrong path), comments and broken lines stay out. Returns them and how many lines were left out.
+fn secret_lines(bytes: &[u8]) -> (Vec<u8>, usize) {
+    let mut kept = Vec::with_capacity(bytes.len());
+    let mut dropped = 0;
+    for line in bytes.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) || line.first() == Some(&b'#') {
+            continue;
+        }
+        let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
+        let shaped = match (fields.next(), fields.next(), fields.next(), fields.next()) {
+            (Some(label), Some(random), Some(secret), None) => {
+                label
+                    .iter()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
+                    && random.len() == 64
+                    && random.iter().all(u8::is_ascii_hexdigit)
+                    && secret.len() % 2 == 0
+                    && (2..=256).contains(&secret.len())
+                    && secret.iter().all(u8::is_ascii_hexdigit)
+            }
+            _ => false,
+        };
+        if shaped {
+            kept.extend_from_slice(line);
+            kept.push(b'\n');
+        } else {
+            dropped += 1;
+        }
+    }
+    (kept, dropped)
 }
 
 /// Reads every source (pulling the phone's over adb) and writes what they hold, in order, to
@@ -106,14 +154,23 @@ pub async fn collect(sources: &[KeylogSource], device: &AdbDevice, run_dir: &Pat
             Ok(bytes) if bytes.is_empty() => {
                 out.notes.push(format!("key log {source}: empty"));
             }
-            Ok(mut bytes) => {
-                out.notes
-                    .push(format!("key log {source}: {} bytes", bytes.len()));
-                // Files written line by line may end mid-line when read: keep sources apart.
-                if bytes.last() != Some(&b'\n') {
-                    bytes.push(b'\n');
+            Ok(bytes) => {
+                let (lines, dropped) = secret_lines(&bytes);
+                let mut note = format!("key log {source}: {} bytes", bytes.len());
+                if dropped > 0 {
+                    note.push_str(&format!(
+                        ", {dropped} line(s) that are not key log secrets left out"
+                    ));
                 }
-                out.text.extend_from_slice(&bytes);
+                out.notes.push(note);
+                if out.text.len() as u64 + lines.len() as u64 > MAX_KEYLOG_BYTES {
+                    out.notes.push(format!(
+                        "key log {source}: left out, the run's key logs would pass {} MiB",
+                        MAX_KEYLOG_BYTES >> 20
+                    ));
+                    continue;
+                }
+                out.text.extend_from_slice(&lines);
             }
             Err(why) => out.notes.push(format!("key log {source}: {why}")),
         }
@@ -180,6 +237,27 @@ mod tests {
             "device:/x",
             "shown as written"
         );
+    }
+
+    #[test]
+    fn only_secret_lines_are_kept() {
+        let random = "ab".repeat(32);
+        let text = format!(
+            "# SSL/TLS secrets log file\r\nCLIENT_RANDOM {random} {}\r\n\nroot:x:0:0:root:/root:/bin/bash\n\
+             CLIENT_TRAFFIC_SECRET_0  {random} {}\nCLIENT_RANDOM {random} zz\nCLIENT_RANDOM {random}",
+            "01".repeat(48),
+            "02".repeat(32)
+        );
+        let (kept, dropped) = secret_lines(text.as_bytes());
+        assert_eq!(
+            String::from_utf8(kept).unwrap(),
+            format!(
+                "CLIENT_RANDOM {random} {}\nCLIENT_TRAFFIC_SECRET_0  {random} {}\n",
+                "01".repeat(48),
+                "02".repeat(32)
+            )
+        );
+        assert_eq!(dropped, 3, "the passwd line, bad hex, a cut line");
     }
 
     #[tokio::test]

@@ -67,8 +67,8 @@ pub struct OutcomeSet {
 }
 
 impl OutcomeSet {
-    /// The outcome of a run just made (what `load` reads back from its run directory), known as
-    /// `name` in what the comparison prints.
+    /// The outcome of a run just made (the one `load` would read back from its run directory),
+    /// known as `name` in what the comparison prints instead of the directory's path.
     pub fn of_run(run: &crate::runner::RunResult, name: &str) -> OutcomeSet {
         OutcomeSet {
             path: PathBuf::from(name),

@@ -180,7 +180,9 @@ impl Policy {
     pub fn evaluate(&self, findings: &[EvidenceItem], contacts: &[ContactItem]) -> PolicyReport {
         let mut violations = Vec::new();
         let mut omitted = 0usize;
+        let mut per_rule: std::collections::HashMap<String, usize> = Default::default();
         let mut push = |v: Violation| {
+            *per_rule.entry(v.rule.clone()).or_default() += 1;
             if violations.len() < MAX_VIOLATIONS {
                 violations.push(v);
             } else {
@@ -242,7 +244,14 @@ impl Policy {
             policy: self.path.display().to_string(),
             policy_sha256: self.sha256.clone(),
             rules: self.rules.len(),
-            rule_names: self.rules.iter().map(|r| r.name.clone()).collect(),
+            rule_tallies: self
+                .rules
+                .iter()
+                .map(|r| RuleTally {
+                    rule: r.name.clone(),
+                    violations: per_rule.get(&r.name).copied().unwrap_or(0),
+                })
+                .collect(),
             passed: violations.is_empty(),
             violations,
             violations_omitted: omitted,
@@ -312,16 +321,26 @@ pub struct PolicyReport {
     pub policy_sha256: String,
     /// How many rules were checked.
     pub rules: usize,
-    /// Their names, in the policy's order (so a report can list the rules kept as well as the
-    /// broken ones). Absent in verdicts written before it existed.
+    /// Every rule, in the policy's order, with how many times it was broken (listed or not), so a
+    /// report can show the rules kept as well as the broken ones. Absent in verdicts written before
+    /// it existed.
     #[serde(default)]
-    pub rule_names: Vec<String>,
+    pub rule_tallies: Vec<RuleTally>,
     /// True when no rule was broken.
     pub passed: bool,
     /// Each broken rule, per finding or contact, in rule order.
     pub violations: Vec<Violation>,
     /// Violations past the first 1000, counted but not listed.
     pub violations_omitted: usize,
+}
+
+/// One rule of a policy and how many times the run broke it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RuleTally {
+    /// The rule's `name:` (or `rule N`).
+    pub rule: String,
+    /// Violations of it, including those past the listed ones.
+    pub violations: usize,
 }
 
 /// One broken rule: which, where, to whom, and the frame to open in Wireshark.

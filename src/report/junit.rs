@@ -109,21 +109,44 @@ pub fn render(view: &RunView) -> String {
         }),
         out: String::new(),
     });
-    // The policy file's rules, each a case of its own, kept or broken.
+    // The policy file's rules, each a case of its own, kept or broken (a verdict written before
+    // tallies existed: the rules it names as broken).
     if let Some(policy) = &view.policy {
-        for rule in &policy.rule_names {
-            let broken: Vec<String> = policy
+        let tallies: Vec<(String, usize)> = if policy.rule_tallies.is_empty() {
+            let mut broken: Vec<(String, usize)> = Vec::new();
+            for v in &policy.violations {
+                match broken.iter_mut().find(|(r, _)| r == &v.rule) {
+                    Some((_, n)) => *n += 1,
+                    None => broken.push((v.rule.clone(), 1)),
+                }
+            }
+            broken
+        } else {
+            policy
+                .rule_tallies
+                .iter()
+                .map(|t| (t.rule.clone(), t.violations))
+                .collect()
+        };
+        for (rule, count) in tallies {
+            let listed: Vec<String> = policy
                 .violations
                 .iter()
-                .filter(|v| &v.rule == rule)
+                .filter(|v| v.rule == rule)
                 .map(|v| format!("{} in step {} (frame {})", v.why, v.step, v.frame))
                 .collect();
+            let unlisted = count.saturating_sub(listed.len());
+            let mut detail = listed.join("\n");
+            if unlisted > 0 {
+                detail.push_str(&format!(
+                    "\n… and {unlisted} more not listed in policy.json"
+                ));
+            }
             cases.push(Case {
                 class: format!("{suite}.policy"),
                 name: format!("{rule} ({})", policy.policy),
                 time: 0.0,
-                failure: (!broken.is_empty())
-                    .then(|| (format!("{} violation(s)", broken.len()), broken.join("\n"))),
+                failure: (count > 0).then(|| (format!("{count} violation(s)"), detail)),
                 out: String::new(),
             });
         }
@@ -207,7 +230,16 @@ mod tests {
             policy: "policy.yaml".into(),
             policy_sha256: "00".into(),
             rules: 2,
-            rule_names: vec!["no-imei-to-vendor".into(), "only-known-hosts".into()],
+            rule_tallies: vec![
+                crate::policy::RuleTally {
+                    rule: "no-imei-to-vendor".into(),
+                    violations: 3,
+                },
+                crate::policy::RuleTally {
+                    rule: "only-known-hosts".into(),
+                    violations: 0,
+                },
+            ],
             passed: false,
             violations: vec![crate::policy::Violation {
                 rule: "no-imei-to-vendor".into(),
@@ -232,7 +264,8 @@ mod tests {
             xml[at..].split("</testcase>").next().unwrap().to_string()
         };
         let broken = case("no-imei-to-vendor");
-        assert!(broken.contains("1 violation(s)"), "{broken}");
+        assert!(broken.contains("3 violation(s)"), "{broken}");
+        assert!(broken.contains("and 2 more not listed"), "{broken}");
         assert!(broken.contains("in step 1 send-sms (frame 7)"), "{broken}");
         assert!(!case("only-known-hosts").contains("<failure"), "{xml}");
     }

@@ -314,13 +314,21 @@ pub async fn run(
     let mut key_notes = keys.notes;
     observer.analysing();
     let mut analysis = live.finish().await;
-    if !keys.text.is_empty() {
+    if !keys.text.is_empty() && summary.bytes > 0 {
         // The live pass ran before the keys existed: the outcome comes from a second pass over the
         // kept capture with them (a run's capture is small; the engine reads it in moments).
         let (keyed, note) = keyed_analysis(&summary.path, &prepared.needles, keys.text).await;
         key_notes.push(note);
-        if let Some(keyed) = keyed {
-            analysis = keyed;
+        match keyed {
+            // The kept file can hold less than the live pass saw (a segment after a reboot that
+            // could not be merged into it): then the live analysis stands.
+            Some(keyed) if keyed.frames < analysis.frames => key_notes.push(format!(
+                "key logs: the kept capture holds {} of the {} frames analysed live; the outcome \
+                 is the live analysis, without decryption",
+                keyed.frames, analysis.frames
+            )),
+            Some(keyed) => analysis = keyed,
+            None => {}
         }
     }
     for note in key_notes {
@@ -385,11 +393,8 @@ fn keys_note(analysis: &Analysis, stats: &tattle_analysis::keylog::KeyLogStats) 
     use tattle_analysis::Decryption;
     let mut note = format!("key logs: {} secrets", stats.secrets);
     if stats.malformed > 0 {
-        note.push_str(&format!(
-            " ({} malformed line(s) skipped, first: line {})",
-            stats.malformed,
-            stats.first_malformed_line.unwrap_or(0)
-        ));
+        // Lines are counted in the run's joined key log, not in any one source: no line number.
+        note.push_str(&format!(" ({} malformed line(s) skipped)", stats.malformed));
     }
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for tls in analysis.flows.iter().filter_map(|f| f.tls.as_ref()) {
