@@ -143,6 +143,11 @@ fn options(key: Option<ApiKey>) -> Options {
     }
 }
 
+/// PCAPdroid started into `file` with the persona's API key and no tee.
+async fn start_with_key(bench: &Bench, file: &Path) -> Result<PcapdroidCapture, PcapdroidError> {
+    PcapdroidCapture::start(&bench.device(), file, options(Some(api_key())), None).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adb_reverse_through_tattles_client() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -400,24 +405,14 @@ async fn a_second_start_stops_the_first_and_a_force_stop_is_reported() {
     let bench = Bench::start(&[VENDOR]).await;
     pre_consent_vpn(&bench).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut first = PcapdroidCapture::start(
-        &bench.device(),
-        &dir.path().join("a.pcap"),
-        options(Some(api_key())),
-        None,
-    )
-    .await
-    .unwrap();
+    let mut first = start_with_key(&bench, &dir.path().join("a.pcap"))
+        .await
+        .unwrap();
     play(&bench, &[HandsetEvent::SetupComplete]).await;
     first.wait_for_data(Duration::from_secs(10)).await.unwrap();
-    let second = PcapdroidCapture::start(
-        &bench.device(),
-        &dir.path().join("b.pcap"),
-        options(Some(api_key())),
-        None,
-    )
-    .await
-    .unwrap();
+    let second = start_with_key(&bench, &dir.path().join("b.pcap"))
+        .await
+        .unwrap();
     for _ in 0..50 {
         if first.has_ended() {
             break;
@@ -503,14 +498,9 @@ async fn without_an_api_key_the_consent_window_is_a_clear_error_or_a_tap_on_allo
 async fn the_first_capture_asks_for_the_vpn_once() {
     let bench = Bench::start(&[VENDOR]).await;
     let dir = tempfile::tempdir().unwrap();
-    let err = PcapdroidCapture::start(
-        &bench.device(),
-        &dir.path().join("1.pcap"),
-        options(Some(api_key())),
-        None,
-    )
-    .await
-    .unwrap_err();
+    let err = start_with_key(&bench, &dir.path().join("1.pcap"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PcapdroidError::VpnConsentRequired), "{err:?}");
     assert!(
         err.to_string().contains("tap OK on PCAPdroid's notice"),
@@ -525,14 +515,9 @@ async fn the_first_capture_asks_for_the_vpn_once() {
     assert!(xml.contains("text=\"Connection request\""), "{xml}");
     tap(&bench, wait_enabled(&bench, "android:id/button1").await).await;
     // From now on no dialog: the capture starts.
-    let capture = PcapdroidCapture::start(
-        &bench.device(),
-        &dir.path().join("2.pcap"),
-        options(Some(api_key())),
-        None,
-    )
-    .await
-    .expect("starts without the VPN dialogs");
+    let capture = start_with_key(&bench, &dir.path().join("2.pcap"))
+        .await
+        .expect("starts without the VPN dialogs");
     play(&bench, &[HandsetEvent::SetupComplete]).await;
     assert!(capture.stop().await.unwrap().packets > 0);
     bench.finish().await;
@@ -593,14 +578,9 @@ async fn without_a_reverse_forward_pcapdroid_stops_and_the_host_sees_nothing() {
 async fn absent_and_old_pcapdroid_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let bench = Bench::start(&["aosp-12"]).await;
-    let err = PcapdroidCapture::start(
-        &bench.device(),
-        &dir.path().join("a.pcap"),
-        options(Some(api_key())),
-        None,
-    )
-    .await
-    .unwrap_err();
+    let err = start_with_key(&bench, &dir.path().join("a.pcap"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PcapdroidError::NotInstalled), "{err:?}");
     assert!(
         err.to_string().contains("install PCAPdroid 1.8.6 or later"),
@@ -614,14 +594,9 @@ async fn absent_and_old_pcapdroid_are_clear_errors() {
             .replace("version_code: 91", "version_code: 85")
     });
     let bench = bench_with(old).await;
-    let err = PcapdroidCapture::start(
-        &bench.device(),
-        &dir.path().join("b.pcap"),
-        options(Some(api_key())),
-        None,
-    )
-    .await
-    .unwrap_err();
+    let err = start_with_key(&bench, &dir.path().join("b.pcap"))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(
         matches!(err, PcapdroidError::TooOld(ref v) if v.code == 85)
