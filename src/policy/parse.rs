@@ -245,11 +245,44 @@ fn check(cx: &mut Ctx<'_>) -> Vec<Rule> {
             "add at least one `deny` or `allow` rule".into(),
         );
     }
-    items
+    let mut rules: Vec<Rule> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(rule) = rule(cx, i + 1, item) else {
+            continue;
+        };
+        // A rule is known by its name everywhere after this (policy.json, JUnit's cases, the
+        // violations' lines): two rules of one name would be merged there.
+        if let Some(first) = rules.iter().find(|r| r.name == rule.name) {
+            let at = name_node(item).unwrap_or(item);
+            let message = format!(
+                "a second rule named `{}` (the first is at line {})",
+                rule.name, first.line
+            );
+            let help = if name_node(item).is_some() {
+                "give each rule its own `name:`; reports and JUnit tell rules apart by it".into()
+            } else {
+                format!(
+                    "this unnamed rule is called `{}` by its place: rename the other one",
+                    rule.name
+                )
+            };
+            cx.at(at, message, help);
+            continue;
+        }
+        rules.push(rule);
+    }
+    rules
+}
+
+/// A rule's `name:` value, for diagnostics about the name.
+fn name_node(node: &Node) -> Option<&Node> {
+    let Kind::Map(entries) = &node.kind else {
+        return None;
+    };
+    entries
         .iter()
-        .enumerate()
-        .filter_map(|(i, item)| rule(cx, i + 1, item))
-        .collect()
+        .find(|(k, _)| k.as_scalar() == Some("name"))
+        .map(|(_, v)| v)
 }
 
 fn rule(cx: &mut Ctx<'_>, number: usize, node: &Node) -> Option<Rule> {

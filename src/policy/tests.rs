@@ -240,6 +240,27 @@ fn mistakes_are_reported_with_position_and_fix() {
     );
     assert!(e.ends_with("error: 2 problems in this policy"), "{e}");
 
+    // Two rules of one name would be one case in JUnit and one line in policy.json.
+    let e = problems(
+        "rules:\n  - name: no-imei\n    deny: { identifier: imei }\n  - name: no-imei\n    allow: ['*.x.com']\n",
+    );
+    assert!(
+        e.starts_with(
+            "policy.yaml:4:11: error: a second rule named `no-imei` (the first is at line 2)"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("give each rule its own `name:`"), "{e}");
+    // An unnamed rule is `rule N` by its place: an explicit `rule 2` before it collides with it.
+    let e = problems(
+        "rules:\n  - name: rule 2\n    deny: { identifier: imei }\n  - deny: { identifier: imsi }\n",
+    );
+    assert!(
+        e.starts_with("policy.yaml:4:5: error: a second rule named `rule 2`")
+            && e.contains("rename the other one"),
+        "{e}"
+    );
+
     // A custom kind (a scenario's canary) that is no typo of a known one is accepted.
     policy("rules:\n  - deny: { identifier: loyalty_card }\n");
 }
