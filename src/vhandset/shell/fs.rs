@@ -228,18 +228,22 @@ impl MemFs {
         Ok(())
     }
 
-    /// Appends to a file (creating it).
+    /// Appends to a file (creating it). In place: a key log drained line by line into a growing
+    /// file costs amortised O(bytes appended), not a copy of the file each time. What `stat`,
+    /// `ls -l` and a pull show is the same as a rewrite's: the bytes, their length, the new mtime.
     pub fn append(&mut self, path: &str, data: &[u8], mtime: u64) -> Result<(), FsError> {
-        let mut current = match self.files.get(path) {
-            Some(f) => f.data.clone(),
-            None => Vec::new(),
-        };
         if self.used + data.len() > self.limit {
             return Err(FsError::NoSpace);
         }
-        current.extend_from_slice(data);
-        let mode = self.files.get(path).map_or(0o660, |f| f.mode);
-        self.write(path, current, mode, mtime)
+        match self.files.get_mut(path) {
+            Some(file) => {
+                file.data.extend_from_slice(data);
+                file.mtime = mtime;
+                self.used += data.len();
+                Ok(())
+            }
+            None => self.write(path, data.to_vec(), 0o660, mtime),
+        }
     }
 
     pub fn remove(&mut self, path: &str) -> Result<(), FsError> {
@@ -351,5 +355,48 @@ mod tests {
         assert_eq!(fs.used(), 0);
         fs.remove_tree("/sdcard/new").unwrap();
         assert!(!fs.is_dir("/sdcard/new/dir"));
+    }
+
+    #[test]
+    fn appends_grow_the_file_in_place() {
+        let mut fs = MemFs::new(1 << 20, 0);
+        let line = b"CLIENT_RANDOM 00 11\n";
+        let appends = 10_000;
+        let mut moves = 0;
+        let mut at = std::ptr::null();
+        for i in 0..appends {
+            fs.append("/data/local/tmp/sslkeys.log", line, i).unwrap();
+            let now = fs.read("/data/local/tmp/sslkeys.log").unwrap().as_ptr();
+            moves += usize::from(now != at);
+            at = now;
+        }
+        // A copy per append would move the file's bytes every time; growth by doubling, a few dozen.
+        assert!(
+            moves <= 64,
+            "{moves} moves for {appends} appends: quadratic"
+        );
+        let size = line.len() * appends as usize;
+        assert_eq!(
+            fs.stat("/data/local/tmp/sslkeys.log").unwrap(),
+            Stat {
+                mode: S_IFREG | 0o660,
+                size: size as u64,
+                mtime: appends - 1,
+                is_dir: false
+            }
+        );
+        assert_eq!(fs.used(), size);
+        assert!(
+            fs.read("/data/local/tmp/sslkeys.log")
+                .unwrap()
+                .chunks(line.len())
+                .all(|c| c == line)
+        );
+        // The quota still holds, and a refused append changes nothing.
+        let mut small = MemFs::new(8, 0);
+        small.append("/sdcard/f", b"12345", 1).unwrap();
+        assert_eq!(small.append("/sdcard/f", b"6789", 2), Err(FsError::NoSpace));
+        assert_eq!(small.stat("/sdcard/f").unwrap().size, 5);
+        assert_eq!(small.append("/sdcard", b"x", 2), Err(FsError::IsDir));
     }
 }
