@@ -389,6 +389,24 @@ impl AdbDevice {
             .await
     }
 
+    /// `pull` bounded by `timeout` instead of the device's, into `out`: what arrived before a
+    /// timeout (or any other failure) stays in `out`, for a caller that can use part of a file.
+    pub async fn pull_into(
+        &self,
+        remote_path: &str,
+        limit: u64,
+        timeout: Duration,
+        out: &mut Vec<u8>,
+    ) -> Result<(), AdbError> {
+        let during = format!("pull {remote_path}");
+        self.clone()
+            .with_timeout(timeout)
+            .sync_op(&during, async |s| {
+                s.pull_into(remote_path, limit, out).await
+            })
+            .await
+    }
+
     /// Type, size and mtime of `remote_path`, or None when it does not exist.
     pub async fn stat(&self, remote_path: &str) -> Result<Option<RemoteStat>, AdbError> {
         let v2 = self.has_feature("stat_v2").await?;

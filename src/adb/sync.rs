@@ -159,14 +159,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sync<'_, S> {
     }
 
     pub async fn pull(&mut self, remote_path: &str, limit: u64) -> Result<Vec<u8>, AdbError> {
+        let mut out = Vec::new();
+        self.pull_into(remote_path, limit, &mut out).await?;
+        Ok(out)
+    }
+
+    /// `pull` into `out`, chunk by chunk: what arrived stays there when the exchange is cut.
+    pub async fn pull_into(
+        &mut self,
+        remote_path: &str,
+        limit: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), AdbError> {
         self.check_path(remote_path)?;
         self.request(b"RECV", remote_path.as_bytes()).await?;
-        let mut out = Vec::new();
+        let start = out.len();
         loop {
             let (id, len) = self.header().await?;
             match &id {
                 b"DATA" => {
-                    if out.len() as u64 + len as u64 > limit {
+                    if (out.len() - start) as u64 + len as u64 > limit {
                         return Err(AdbError::TooLarge {
                             what: format!("remote file {remote_path}"),
                             limit,
@@ -175,7 +187,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sync<'_, S> {
                     let chunk = self.body(len).await?;
                     out.extend_from_slice(&chunk);
                 }
-                b"DONE" => return Ok(out),
+                b"DONE" => return Ok(()),
                 b"FAIL" => return Err(self.fail(len).await),
                 other => {
                     return Err(AdbError::protocol(format!(

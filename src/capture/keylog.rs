@@ -12,8 +12,9 @@
 //! the terminal, the order of a run (`runner`).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::adb::AdbDevice;
+use crate::adb::{AdbDevice, AdbError};
 
 /// The key log's file name in a run directory.
 pub const RUN_DIR_FILE: &str = "tls-keys.log";
@@ -21,6 +22,33 @@ pub const RUN_DIR_FILE: &str = "tls-keys.log";
 /// A key log larger than this is refused, and so are the run's key logs together (NSS lines are
 /// ~180 bytes: a million secrets).
 pub const MAX_KEYLOG_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How long a key log on the phone may take to pull: its own bound, not adb's usual one (a busy
+/// app's key log of a long run is megabytes, which a phone on Wi-Fi adb sends slowly), scaled by the
+/// size a sync `stat` reports just before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullBound {
+    /// For any file: the connection, the sync exchange.
+    pub base: Duration,
+    /// Per MiB of the file: 1 s is 1 MiB/s, below USB 2 and most Wi-Fi adb links.
+    pub per_mib: Duration,
+}
+
+impl PullBound {
+    pub const DEFAULT: PullBound = PullBound {
+        base: Duration::from_secs(30),
+        per_mib: Duration::from_secs(1),
+    };
+
+    /// The bound for a file of `size` bytes (at most 30 s + 256 s for the largest key log).
+    pub fn for_size(self, size: u64) -> Duration {
+        let size = size.min(MAX_KEYLOG_BYTES);
+        self.base + self.per_mib.mul_f64(size as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// The bound on the `stat` before a pull (a few bytes each way).
+const STAT_BOUND: Duration = Duration::from_secs(20);
 
 /// Where a key log comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,14 +169,28 @@ fn secret_lines(bytes: &[u8]) -> (Vec<u8>, usize) {
 /// Reads every source (pulling the phone's over adb) and writes what they hold, in order, to
 /// `run_dir/tls-keys.log` (0600). Never fails the run: what went wrong is in the notes.
 pub async fn collect(sources: &[KeylogSource], device: &AdbDevice, run_dir: &Path) -> Collected {
+    collect_within(sources, device, run_dir, PullBound::DEFAULT).await
+}
+
+/// `collect` with the phone's key logs pulled within `bound` (tests cut a pull with a small one).
+pub async fn collect_within(
+    sources: &[KeylogSource],
+    device: &AdbDevice,
+    run_dir: &Path,
+    bound: PullBound,
+) -> Collected {
     let mut out = Collected::default();
     for source in sources {
         let read = match source {
             KeylogSource::Host(path) => read_host(path).await,
-            KeylogSource::Device(path) => device
-                .pull(path, MAX_KEYLOG_BYTES)
-                .await
-                .map_err(|e| format!("could not pull it ({e}); the shell must be able to read it")),
+            KeylogSource::Device(path) => match pull_device(device, path, bound).await {
+                Ok((bytes, cut)) => {
+                    out.notes
+                        .extend(cut.map(|cut| format!("key log {source}: {cut}")));
+                    Ok(bytes)
+                }
+                Err(why) => Err(why),
+            },
         };
         match read {
             Ok(bytes) if bytes.is_empty() => {
@@ -185,6 +227,61 @@ pub async fn collect(sources: &[KeylogSource], device: &AdbDevice, run_dir: &Pat
         }
     }
     out
+}
+
+/// Pulls a key log from the phone within a bound made from its size. A pull cut by that bound gives
+/// the complete lines that arrived, with a sentence saying so (the secrets logged first, of the
+/// run's first connections, are still worth having).
+async fn pull_device(
+    device: &AdbDevice,
+    path: &str,
+    bound: PullBound,
+) -> Result<(Vec<u8>, Option<String>), String> {
+    let stat = device
+        .clone()
+        .with_timeout(STAT_BOUND)
+        .stat(path)
+        .await
+        .map_err(|e| format!("could not stat it ({e})"))?
+        .ok_or(
+            "not on the phone, or the shell may not read it (adb reads files as the shell user)",
+        )?;
+    if !stat.is_file() {
+        return Err("not a file".into());
+    }
+    if stat.size > MAX_KEYLOG_BYTES {
+        return Err(format!(
+            "{} bytes, more than the {} MiB a key log may have",
+            stat.size,
+            MAX_KEYLOG_BYTES >> 20
+        ));
+    }
+    let within = bound.for_size(stat.size);
+    let mut bytes = Vec::new();
+    match device
+        .pull_into(path, MAX_KEYLOG_BYTES, within, &mut bytes)
+        .await
+    {
+        Ok(()) => Ok((bytes, None)),
+        Err(AdbError::Timeout { .. }) => {
+            let got = bytes.len();
+            // A line the cut went through is not a secret: only whole lines are kept.
+            bytes.truncate(bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1));
+            let cut = format!(
+                "pull cut after {:.1} s (the bound for {} bytes: {} s + {} s per MiB) with {got} bytes \
+                 pulled; its complete lines are used, flows whose secrets came later stay opaque \
+                 (pull it by hand with `adb pull {path}` and run `tattle analyze` with `--keylog`)",
+                within.as_secs_f64(),
+                stat.size,
+                bound.base.as_secs(),
+                bound.per_mib.as_secs(),
+            );
+            Ok((bytes, Some(cut)))
+        }
+        Err(e) => Err(format!(
+            "could not pull it ({e}); the shell must be able to read it"
+        )),
+    }
 }
 
 async fn read_host(path: &Path) -> Result<Vec<u8>, String> {
@@ -258,6 +355,18 @@ mod tests {
             )
         );
         assert_eq!(dropped, 3, "the passwd line, bad hex, a cut line");
+    }
+
+    #[test]
+    fn a_pulls_bound_grows_with_the_file() {
+        let b = PullBound::DEFAULT;
+        assert_eq!(b.for_size(0), Duration::from_secs(30));
+        assert_eq!(b.for_size(64 << 20), Duration::from_secs(94));
+        assert_eq!(
+            b.for_size(u64::MAX),
+            Duration::from_secs(30 + 256),
+            "never more than the largest key log's"
+        );
     }
 
     #[tokio::test]

@@ -566,3 +566,80 @@ async fn a_device_without_shell_v2_falls_back_to_the_legacy_shell() {
     relay.task.abort();
     handset.shutdown().await;
 }
+
+/// A key log on the phone is pulled within a bound of its own, made from its size (stat first), not
+/// within adb's usual timeout; a pull cut by that bound keeps the whole lines that arrived and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_key_log_is_pulled_within_a_bound_made_from_its_size() {
+    use tattle::capture::keylog::{KeylogSource, PullBound, collect, collect_within};
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let path = "/data/local/tmp/sslkeys.log";
+    let text: String = (0..24_000u32)
+        .map(|i| format!("CLIENT_RANDOM {:064x} {:096x}\n", i, u64::from(i) * 7919))
+        .collect();
+    bench
+        .device()
+        .push(text.as_bytes(), path, 0o644)
+        .await
+        .expect("push the key log");
+    let source = [KeylogSource::Device(path.into())];
+
+    // adb's usual bound far too short for 4 MiB: the key log's own bound still fits it.
+    let hurried = bench.device().with_timeout(Duration::from_millis(1));
+    let dir = tempfile::tempdir().unwrap();
+    let keys = collect(&source, &hurried, dir.path()).await;
+    assert!(
+        keys.text == text.as_bytes(),
+        "{} of {} bytes; {:?}",
+        keys.text.len(),
+        text.len(),
+        keys.notes
+    );
+    assert_eq!(
+        keys.notes,
+        [format!("key log device:{path}: {} bytes", text.len())]
+    );
+
+    // A bound of a few milliseconds cuts it: the whole lines that arrived, and a note.
+    let dir = tempfile::tempdir().unwrap();
+    let tight = PullBound {
+        base: Duration::from_millis(3),
+        per_mib: Duration::ZERO,
+    };
+    let keys = collect_within(&source, &bench.device(), dir.path(), tight).await;
+    assert!(keys.text.len() < text.len(), "{:?}", keys.notes);
+    assert!(text.as_bytes().starts_with(&keys.text));
+    assert!(keys.text.is_empty() || keys.text.ends_with(b"\n"));
+    assert!(
+        keys.notes[0].starts_with(&format!(
+            "key log device:{path}: pull cut after 0.0 s (the bound for {} bytes",
+            text.len()
+        )),
+        "{:?}",
+        keys.notes
+    );
+    assert!(
+        !keys.notes.iter().any(|n| n.contains("not key log secrets")),
+        "{:?}",
+        keys.notes
+    );
+
+    // Missing files and directories are notes too, found by the stat.
+    let keys = collect(
+        &[
+            KeylogSource::Device("/data/local/tmp/none.log".into()),
+            KeylogSource::Device("/data/local/tmp".into()),
+        ],
+        &bench.device(),
+        dir.path(),
+    )
+    .await;
+    assert!(keys.text.is_empty());
+    assert!(
+        keys.notes[0].contains("not on the phone"),
+        "{:?}",
+        keys.notes
+    );
+    assert!(keys.notes[1].ends_with("not a file"), "{:?}", keys.notes);
+    bench.finish().await;
+}
