@@ -18,6 +18,7 @@ use tattle_analysis::{
 };
 
 use super::RunObserver;
+use crate::outcome::EvidenceItem;
 
 /// A run announces at most this many distinct findings live (a hostile handset could make every
 /// packet a new host); the analysis keeps all of them regardless.
@@ -47,18 +48,60 @@ impl Sink for LiveSink<'_> {
             return;
         }
         let clean = |s: &str| self.redactor.clean(s);
-        let notice = format!(
-            "{} → {} ({} as {}) in step {}",
-            placeholder(&f.identifier),
-            clean(&f.host),
-            clean(&f.location),
-            clean(&f.encoding),
-            self.step
+        let notice = notice(
+            &placeholder(&f.identifier),
+            &clean(&f.host),
+            &clean(&f.location),
+            &clean(&f.encoding),
+            &self.step,
         );
         if self.announced.insert(notice.clone()) {
             self.observer.live_finding(&notice);
         }
     }
+}
+
+/// One announced finding: `<imei> → HOST (LOCATION as ENCODING) in step 4 send-sms` (redacted parts).
+fn notice(identifier: &str, host: &str, location: &str, encoding: &str, step: &str) -> String {
+    format!("{identifier} → {host} ({location} as {encoding}) in step {step}")
+}
+
+/// The findings of `keyed` (the second pass, with the run's key logs, over the same capture) that
+/// the live pass did not make: by index, in order. A finding is the same when its frame, identifier,
+/// location and encoding are.
+pub(super) fn found_only_in(keyed: &Analysis, live: &Analysis) -> Vec<usize> {
+    let seen: HashSet<(u64, &str, &str, &str)> = live
+        .findings
+        .iter()
+        .map(|f| (f.frame, &*f.identifier, &*f.location, &*f.encoding))
+        .collect();
+    keyed
+        .findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !seen.contains(&(f.frame, &*f.identifier, &*f.location, &*f.encoding)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The announcements of the findings only the key logs showed, in the live notices' style and
+/// marked as such (`…, found with the key log (decrypted TLS 1.3 …)`), each once, from the run's
+/// redacted evidence (one item per finding, in the analysis's order).
+pub(super) fn keyed_notices(evidence: &[EvidenceItem], keyed_only: &[usize]) -> Vec<String> {
+    let mut announced = HashSet::new();
+    keyed_only
+        .iter()
+        .filter_map(|&i| evidence.get(i))
+        .map(|e| {
+            format!(
+                "{}, found with the key log ({})",
+                notice(&e.identifier, &e.host, &e.location, &e.encoding, &e.step),
+                e.carried_over()
+            )
+        })
+        .filter(|n| announced.insert(n.clone()))
+        .take(MAX_ANNOUNCED)
+        .collect()
 }
 
 /// The analyser of one run, fed from the capture's tee.
@@ -196,6 +239,53 @@ mod tests {
                 "{n}"
             );
         }
+    }
+
+    /// What a second pass found beyond the live one is told apart by frame, identifier, location
+    /// and encoding, and announced once each in the live style, marked.
+    #[test]
+    fn findings_only_the_keys_showed_are_announced_once_and_marked() {
+        let ids = testgen::identifiers();
+        let capture = testgen::Generator::new(7)
+            .write(Vec::new(), 300_000)
+            .unwrap()
+            .into_inner();
+        let keyed = tattle_analysis::analyze_reader(&capture[..], &ids).unwrap();
+        assert!(keyed.findings.len() >= 2, "{}", keyed.findings.len());
+        let mut live = keyed.clone();
+        live.findings.remove(0);
+        assert_eq!(found_only_in(&keyed, &live), [0]);
+        let mut live = keyed.clone();
+        live.findings[1].encoding = "something else".into();
+        assert_eq!(found_only_in(&keyed, &live), [1]);
+        assert!(found_only_in(&keyed, &keyed).is_empty());
+
+        let item = |step: &str, tls: Option<&str>| EvidenceItem {
+            step: step.into(),
+            identifier: "<imei>".into(),
+            encoding: "plain".into(),
+            host: "activate.kestrelcloud.net".into(),
+            protocol: "tls".into(),
+            location: "http.body".into(),
+            frame: 9,
+            tls: tls.map(Into::into),
+            at: 1.0,
+        };
+        let tls = Some("TLS 1.3 TLS_AES_128_GCM_SHA256");
+        let evidence = [
+            item("1 fresh-setup", tls),
+            item("1 fresh-setup", tls),
+            item("4 send-sms", None),
+        ];
+        assert_eq!(
+            keyed_notices(&evidence, &[0, 1, 2, 7]),
+            [
+                "<imei> → activate.kestrelcloud.net (http.body as plain) in step 1 fresh-setup, \
+                 found with the key log (decrypted TLS 1.3 TLS_AES_128_GCM_SHA256)",
+                "<imei> → activate.kestrelcloud.net (http.body as plain) in step 4 send-sms, \
+                 found with the key log (tls)"
+            ]
+        );
     }
 
     #[tokio::test]

@@ -71,6 +71,8 @@ pub trait RunObserver: Send + Sync {
     fn step_started(&self, _index: usize, _total: usize, _name: &str) {}
     /// The live analysis just found an identifier: one redacted line, `<imei> → HOST (LOCATION as
     /// ENCODING) in step 4 send-sms`, each line once per run. The host is the best known so far.
+    /// Findings only a run's key logs showed (the keyed second pass, after the capture stopped)
+    /// come last, before `finished`, marked: `…, found with the key log (decrypted TLS 1.3 …)`.
     fn live_finding(&self, _notice: &str) {}
     /// Something the run decided that the scenario did not say: a method or an alternative
     /// skipped (before the capture) or used (during it). Redacted, one line.
@@ -314,6 +316,8 @@ pub async fn run(
     let mut key_notes = keys.notes;
     observer.analysing();
     let mut analysis = live.finish().await;
+    // What the live pass announced, to announce what only the keys showed once the steps are known.
+    let mut keyed_only: Option<Vec<usize>> = None;
     if !keys.text.is_empty() && summary.bytes > 0 {
         // The live pass ran before the keys existed: the outcome comes from a second pass over the
         // kept capture with them (a run's capture is small; the engine reads it in moments).
@@ -327,7 +331,10 @@ pub async fn run(
                  is the live analysis, without decryption",
                 keyed.frames, analysis.frames
             )),
-            Some(keyed) => analysis = keyed,
+            Some(keyed) => {
+                keyed_only = Some(live::found_only_in(&keyed, &analysis));
+                analysis = keyed;
+            }
             None => {}
         }
     }
@@ -337,6 +344,9 @@ pub async fn run(
         stepped.notes.push(note);
     }
     let mut result = build_result(&prepared, &stepped, summary, analysis, source, clock_end);
+    for notice in live::keyed_notices(&result.evidence, keyed_only.as_deref().unwrap_or_default()) {
+        observer.live_finding(&notice);
+    }
     // The verdict first: the reports (JUnit's case per rule) are made from the run's files.
     if let Some(policy) = &options.policy {
         result.policy = Some(files::write_policy_verdict(&result, policy)?);

@@ -83,6 +83,55 @@ async fn live_analysis_equals_the_capture_file_analysed_afterwards() {
     }
 }
 
+/// The activation's IMEI travels inside TLS: the live pass cannot see it, the keyed pass over the
+/// kept capture with the build's key log does, and the run announces it like a live finding, marked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaks_only_the_key_log_shows_are_announced_too() {
+    let bench = Bench::start(&["miui-cloud-default"]).await;
+    let device = Device::new(bench.device());
+    let runs = tempfile::tempdir().unwrap();
+    let options = RunOptions {
+        keylogs: vec![tattle::capture::keylog::KeylogSource::Device(
+            "/data/local/tmp/sslkeys.log".into(),
+        )],
+        ..options(&runs)
+    };
+    let notices = LiveNotices::default();
+    let result = runner::run(
+        &scenario("keyed", "  - fresh-setup\n"),
+        &device,
+        &options,
+        &notices,
+    )
+    .await
+    .expect("run");
+    bench.finish().await;
+    let notices = notices.0.into_inner().unwrap();
+    let keyed: Vec<&String> = notices
+        .iter()
+        .filter(|n| n.contains(", found with the key log ("))
+        .collect();
+    assert!(
+        keyed.iter().any(|n| n.starts_with("<imei> → activate.kestrelcloud.net (http.body as plain) in step 1 fresh-setup, found with the key log (decrypted TLS 1.3 ")),
+        "{notices:?}"
+    );
+    // Each evidence item inside decrypted TLS was announced that way, and nothing seen live twice.
+    let inside = result.evidence.iter().filter(|e| e.tls.is_some()).count();
+    assert!(inside > 0 && keyed.len() <= inside, "{notices:?}");
+    assert!(
+        keyed.iter().all(|n| !notices
+            .iter()
+            .any(|m| *m != **n && n.starts_with(m.as_str()))),
+        "{notices:?}"
+    );
+    let values = profile_values("miui-cloud-default");
+    for n in &notices {
+        for v in &values {
+            assert!(!n.contains(v.as_str()), "raw identifier in a notice");
+        }
+    }
+}
+
 fn snapshot_pending(snap: &Path) -> std::path::PathBuf {
     let mut name = snap.as_os_str().to_owned();
     name.push(".new");
