@@ -644,7 +644,10 @@ fn report_runs(
     update: UpdateMode,
 ) -> anyhow::Result<Exit> {
     let mut exit = Exit::Clean;
-    let mut documents = Vec::new();
+    // JSON: each device's run (with its snapshot and comparison) or its error, kept for the one
+    // document that borrows them.
+    type Compared = (RunResult, std::path::PathBuf, Option<Comparison>);
+    let mut kept: Vec<(String, Result<Compared, String>)> = Vec::new();
     for (device, result) in devices.iter().zip(results) {
         let serial = device.serial();
         if format == Format::Text {
@@ -660,10 +663,9 @@ fn report_runs(
                         Some(_) => None,
                         None => Some(snapshot::compare_and_record(&snap, outcome, update)?),
                     };
-                    let doc =
-                        serde_json::to_value(run_report(&result, &snap, comparison.as_ref()))?;
-                    documents.push(serde_json::json!({"serial": serial, "run": doc}));
-                    exit_for(&result, comparison.as_ref())
+                    let this = exit_for(&result, comparison.as_ref());
+                    kept.push((serial.to_string(), Ok((result, snap, comparison))));
+                    this
                 }
             },
             Err(e) => {
@@ -673,9 +675,7 @@ fn report_runs(
                 );
                 match format {
                     Format::Text => eprintln!("error: {text}"),
-                    Format::Json => {
-                        documents.push(serde_json::json!({"serial": serial, "error": text}))
-                    }
+                    Format::Json => kept.push((serial.to_string(), Err(text))),
                 }
                 Exit::Environment
             }
@@ -686,10 +686,22 @@ fn report_runs(
         exit = worst(exit, this);
     }
     if format == Format::Json {
-        print_json(&serde_json::json!({
-            "format_version": json::RUN_FORMAT_VERSION,
-            "runs": documents,
-        }))?;
+        let runs = kept
+            .iter()
+            .map(|(serial, kept)| json::DeviceRun {
+                serial: serial.clone(),
+                result: match kept {
+                    Ok((result, snap, comparison)) => json::DeviceRunResult::Run(Box::new(
+                        run_report(result, snap, comparison.as_ref()),
+                    )),
+                    Err(text) => json::DeviceRunResult::Error(text.clone()),
+                },
+            })
+            .collect();
+        print_json(&json::MultiRunReport {
+            format_version: json::RUN_FORMAT_VERSION,
+            runs,
+        })?;
     }
     Ok(exit)
 }

@@ -14,7 +14,9 @@ use crate::diff::model::DiffDocument;
 use crate::evidence::Manifest;
 use crate::policy::PolicyReport;
 use crate::report::capture::Report as AnalyzeReport;
-use crate::report::json::{DifferentialReport, EvidenceRecord, RunRecord, RunReport};
+use crate::report::json::{
+    DifferentialReport, EvidenceRecord, MultiRunReport, RunRecord, RunReport,
+};
 
 /// Where the schemas live in the repository.
 #[cfg(test)]
@@ -26,6 +28,12 @@ pub(crate) fn documents() -> Vec<(&'static str, Schema)> {
         (
             "run.schema.json",
             titled::<RunReport<'static>>("tattle run --format json"),
+        ),
+        (
+            "run-many.schema.json",
+            titled::<MultiRunReport<'static>>(
+                "tattle run --format json with several devices (--device A --device B, --all-devices)",
+            ),
         ),
         (
             "run-record.schema.json",

@@ -50,6 +50,34 @@ pub struct RunReport<'a> {
     pub policy: Option<&'a crate::policy::PolicyReport>,
 }
 
+/// `tattle run --format json` over several devices (`--device A --device B`, `--all-devices`):
+/// one entry per device, in the order given.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct MultiRunReport<'a> {
+    pub format_version: u32,
+    pub runs: Vec<DeviceRun<'a>>,
+}
+
+/// One device's entry: its serial, and its run's document or why there is none.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct DeviceRun<'a> {
+    /// The device's adb serial.
+    pub serial: String,
+    #[serde(flatten)]
+    pub result: DeviceRunResult<'a>,
+}
+
+/// `run` or `error`, never both.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceRunResult<'a> {
+    /// The device's run, as `tattle run --format json` prints it for one device.
+    Run(Box<RunReport<'a>>),
+    /// Why this device's run could not be made (it went away before its first step, its capture
+    /// could not start), redacted.
+    Error(String),
+}
+
 /// How the outcome compares with its accepted snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

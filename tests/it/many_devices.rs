@@ -19,6 +19,35 @@ fn hosts(run: &serde_json::Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// The checked-in `schema/run-many.schema.json` (`tattle schema run-many`) accepts a real several-device
+/// document, and entries that say why a device has no run; an entry with both or neither is refused.
+fn assert_schema_accepts(doc: &serde_json::Value) {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/run-many.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let with_entry = |entry: serde_json::Value| {
+        let mut doc = doc.clone();
+        doc["runs"].as_array_mut().unwrap().push(entry);
+        validator.is_valid(&doc)
+    };
+    let run = doc["runs"][0]["run"].clone();
+    assert!(with_entry(
+        serde_json::json!({"serial": "emulator-5554", "error": "running send-sms on emulator-5554: gone"})
+    ));
+    assert!(!with_entry(
+        serde_json::json!({"serial": "emulator-5554", "error": "x", "run": run})
+    ));
+    assert!(!with_entry(serde_json::json!({"serial": "emulator-5554"})));
+    assert!(!with_entry(serde_json::json!({"error": "no serial"})));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_phones_at_once_keep_their_captures_apart() {
     let profiles = ["miui-cloud-default", "miui-cloud-optin", "aosp-clean"];
@@ -58,6 +87,7 @@ async fn three_phones_at_once_keep_their_captures_apart() {
     );
     let (doc, keys) = json_document(&stdout);
     assert_eq!(keys, ["format_version", "runs"].map(String::from).into());
+    assert_schema_accepts(&doc);
     let entries = doc["runs"].as_array().expect("runs");
     assert_eq!(entries.len(), 3);
     for ((entry, serial), profile) in entries.iter().zip(&serials).zip(profiles) {
@@ -116,6 +146,7 @@ async fn three_phones_at_once_keep_their_captures_apart() {
         String::from_utf8_lossy(&out.stderr)
     );
     let (doc, _) = json_document(&stdout);
+    assert_schema_accepts(&doc);
     let got: BTreeSet<&str> = doc["runs"]
         .as_array()
         .unwrap()
