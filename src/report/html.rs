@@ -212,6 +212,35 @@ pub fn render(view: &RunView) -> String {
         let _ = writeln!(h, "</tbody></table>");
     }
 
+    // A differential series' verdicts: TLS flows whose size followed a planted value.
+    let correlations: Vec<(&str, &crate::outcome::SizeCorrelation)> = o
+        .steps
+        .iter()
+        .flat_map(|s| {
+            s.size_correlations
+                .iter()
+                .map(move |c| (s.step.as_str(), c))
+        })
+        .collect();
+    if !correlations.is_empty() {
+        let _ = writeln!(
+            h,
+            "<h2>Size correlations</h2><p>TLS traffic whose size grew with a planted value over the differential series: it very likely carries it.</p><table id=\"size-correlations\"><thead><tr><th>step</th><th>identifier</th><th>to</th><th>party</th><th>slope</th></tr></thead><tbody>"
+        );
+        for (step, c) in correlations {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                esc(step),
+                esc(&c.identifier),
+                esc(&c.host),
+                party_badge(view, &c.host),
+                esc(&c.slope)
+            );
+        }
+        let _ = writeln!(h, "</tbody></table>");
+    }
+
     // Destinations.
     let _ = writeln!(
         h,
@@ -371,6 +400,25 @@ mod tests {
         // The only script is tattle's own, and nothing is loaded from anywhere.
         assert_eq!(html.matches("<script>").count(), 0, "no flows, no script");
         assert!(!html.contains("http://") && !html.contains("https://"));
+    }
+
+    #[test]
+    fn size_correlations_have_their_table() {
+        let mut view = super::super::run_dir::tests::view();
+        assert!(!render(&view).contains("size-correlations"));
+        view.outcome.steps[0]
+            .size_correlations
+            .push(crate::outcome::SizeCorrelation {
+                identifier: "<sms_body>".into(),
+                host: "<b>sms.difflab.net".into(),
+                slope: "plain".into(),
+            });
+        let html = render(&view);
+        assert!(
+            html.contains("<table id=\"size-correlations\">")
+                && html.contains("<td>1 send-sms</td><td><code>&lt;sms_body&gt;</code></td><td><code>&lt;b&gt;sms.difflab.net</code></td>"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -86,6 +86,34 @@ pub fn render(view: &RunView) -> String {
         }
         let _ = writeln!(out);
     }
+    let correlations: Vec<(&str, &crate::outcome::SizeCorrelation)> = o
+        .steps
+        .iter()
+        .flat_map(|s| {
+            s.size_correlations
+                .iter()
+                .map(move |c| (s.step.as_str(), c))
+        })
+        .collect();
+    if !correlations.is_empty() {
+        let _ = writeln!(out, "### Size correlations\n");
+        let _ = writeln!(
+            out,
+            "TLS traffic whose size grew with a planted value over the differential series: it very likely carries it.\n"
+        );
+        let _ = writeln!(out, "| step | identifier | to | slope |\n|---|---|---|---|");
+        for (step, c) in correlations {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                cell(step),
+                code(&c.identifier),
+                code(&c.host),
+                cell(&c.slope)
+            );
+        }
+        let _ = writeln!(out);
+    }
     let _ = writeln!(out, "### Destinations\n");
     let _ = writeln!(out, "| host | party | tracker | steps |\n|---|---|---|---|");
     for d in &view.destinations {
@@ -179,5 +207,24 @@ mod tests {
         assert_eq!(row.matches(" | ").count() + 2, 9, "{row}");
         assert!(md.contains("| 7 |"), "{md}");
         assert!(md.contains("first party"));
+        assert!(!md.contains("Size correlations"), "only for a series");
+    }
+
+    #[test]
+    fn size_correlations_have_their_table() {
+        let mut view = super::super::run_dir::tests::view();
+        view.outcome.steps[0]
+            .size_correlations
+            .push(crate::outcome::SizeCorrelation {
+                identifier: "<sms_body>".into(),
+                host: "sms|difflab.net".into(),
+                slope: "base64".into(),
+            });
+        let md = render(&view);
+        assert!(md.contains("### Size correlations"), "{md}");
+        assert!(
+            md.contains("| 1 send-sms | `<sms_body>` | `sms¦difflab.net` | base64 |"),
+            "{md}"
+        );
     }
 }

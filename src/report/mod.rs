@@ -214,6 +214,9 @@ pub fn render_outcome(outcome: &Outcome, traffic: &[StepTraffic]) -> String {
                 encodings.join(", ")
             );
         }
+        for c in &step.size_correlations {
+            let _ = writeln!(out, "    SIZE {}", size_correlation(c));
+        }
     }
     let leaks = outcome.leak_count();
     let readable: u64 = traffic.iter().map(StepTraffic::readable_bytes).sum();
@@ -239,7 +242,27 @@ pub fn render_outcome(outcome: &Outcome, traffic: &[StepTraffic]) -> String {
             kinds.into_iter().collect::<Vec<_>>().join(", ")
         );
     }
+    let correlations: BTreeSet<&str> = outcome
+        .steps
+        .iter()
+        .flat_map(|s| s.size_correlations.iter().map(|c| c.identifier.as_str()))
+        .collect();
+    if !correlations.is_empty() {
+        let _ = writeln!(
+            out,
+            "  TLS traffic grew with {} over the differential series: very likely carried inside",
+            correlations.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
     out
+}
+
+/// A differential verdict in words: `TLS traffic to HOST grows with <sms_body>'s length (plain)`.
+pub(crate) fn size_correlation(c: &crate::outcome::SizeCorrelation) -> String {
+    format!(
+        "TLS traffic to {} grows with {}'s length ({})",
+        c.host, c.identifier, c.slope
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -311,6 +334,29 @@ pub(super) mod tests {
                 size_correlations: vec![],
             }],
         }
+    }
+
+    #[test]
+    fn outcome_text_says_size_correlations() {
+        let mut o = outcome(vec![]);
+        o.steps[0]
+            .size_correlations
+            .push(crate::outcome::SizeCorrelation {
+                identifier: "<sms_body>".into(),
+                host: "sms.difflab.net".into(),
+                slope: "plain".into(),
+            });
+        let text = render_outcome(&o, &[]);
+        assert!(
+            text.contains(
+                "  step 4 send-sms\n    contacted msg.vendor.example (http)\n    SIZE TLS traffic to sms.difflab.net grows with <sms_body>'s length (plain)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("TLS traffic grew with <sms_body> over the differential series"),
+            "{text}"
+        );
     }
 
     #[test]
