@@ -25,6 +25,9 @@ use model::{
 };
 pub use sentence::Style;
 
+/// A series' `differential.json` larger than this is not read (it lists every flow group).
+const MAX_SERIES_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Entries read from one folder: a folder of more is not one build's set of outcomes.
 const MAX_FOLDER_ENTRIES: usize = 10_000;
 
@@ -54,6 +57,31 @@ pub enum DiffError {
     },
     #[error("{path} has more than {MAX_FOLDER_ENTRIES} entries: give one build's folder")]
     TooMany { path: PathBuf },
+    #[error(
+        "{path}: not a differential series' verdict ({why}); give the directory \
+         `tattle run --differential N` printed, or its differential.json"
+    )]
+    Series { path: PathBuf, why: String },
+}
+
+/// The outcome a series' `differential.json` holds (bounded like a snapshot).
+fn series_outcome(file: &Path) -> Result<Outcome, DiffError> {
+    let failed = |why: String| DiffError::Series {
+        path: file.to_path_buf(),
+        why,
+    };
+    let meta = std::fs::metadata(file).map_err(|e| failed(e.to_string()))?;
+    if meta.len() > MAX_SERIES_BYTES {
+        return Err(failed(format!("larger than {} bytes", MAX_SERIES_BYTES)));
+    }
+    #[derive(serde::Deserialize)]
+    struct Series {
+        outcome: Outcome,
+    }
+    let text = std::fs::read(file).map_err(|e| failed(e.to_string()))?;
+    serde_json::from_slice::<Series>(&text)
+        .map(|s| s.outcome)
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// One side of a diff: the path given and the outcomes read from it, by scenario.
@@ -81,6 +109,24 @@ impl OutcomeSet {
     /// directories (one outcome per scenario).
     pub fn load(path: &Path) -> Result<OutcomeSet, DiffError> {
         let run_file = path.join(snapshot::RUN_DIR_FILE);
+        let series_file = path.join(crate::runner::DIFFERENTIAL_FILE);
+        // A differential series: its directory or its `differential.json`, whose outcome carries
+        // the size correlations.
+        let series = if path.is_dir() && !run_file.is_file() && series_file.is_file() {
+            Some(series_file)
+        } else if path.is_file() && is_series(path) {
+            Some(path.to_path_buf())
+        } else {
+            None
+        };
+        if let Some(file) = series {
+            let outcome = series_outcome(&file)?;
+            return Ok(OutcomeSet {
+                path: path.to_path_buf(),
+                outcomes: vec![(file, outcome)],
+                single: true,
+            });
+        }
         if !path.is_dir() || run_file.is_file() {
             let file = if path.is_dir() {
                 run_file
@@ -220,7 +266,11 @@ pub fn compare(a: &OutcomeSet, b: &OutcomeSet) -> DiffDocument {
             changes: Vec::new(),
         };
         scenario.changes = match (sa, sb) {
-            (Some((_, oa)), Some((_, ob))) => compare_outcomes(oa, ob),
+            // Size correlations exist only where a differential series measured them: one side's
+            // absence says nothing when that side was a single run.
+            (Some((fa, oa)), Some((fb, ob))) => {
+                compare_outcomes(oa, ob, is_series(fa) && is_series(fb))
+            }
             (Some(_), None) => vec![bare(ChangeKind::ScenarioOnlyInA)],
             (None, Some(_)) => vec![bare(ChangeKind::ScenarioOnlyInB)],
             (None, None) => Vec::new(),
@@ -257,6 +307,8 @@ fn bare(kind: ChangeKind) -> Change {
         carried_in_b: Vec::new(),
         protocols_in_a: Vec::new(),
         protocols_in_b: Vec::new(),
+        slopes_in_a: Vec::new(),
+        slopes_in_b: Vec::new(),
         sentence: String::new(),
     }
 }
@@ -289,7 +341,7 @@ fn keyed_steps(outcome: &Outcome) -> Vec<((&str, usize), &StepOutcome)> {
 
 /// The steps of both outcomes in B's order, with A's steps that B lacks placed after the B step
 /// that followed them in A.
-fn compare_outcomes(a: &Outcome, b: &Outcome) -> Vec<Change> {
+fn compare_outcomes(a: &Outcome, b: &Outcome, sizes: bool) -> Vec<Change> {
     let steps_a = keyed_steps(a);
     let steps_b = keyed_steps(b);
     let names_a = a
@@ -314,31 +366,50 @@ fn compare_outcomes(a: &Outcome, b: &Outcome) -> Vec<Change> {
                 // B's steps before the match that A has not: added.
                 for (kb, sb) in &steps_b[b_index.min(pos)..pos] {
                     if !steps_a.iter().any(|(ka, _)| ka == kb) {
-                        step_only(&mut changes, sb, when(sb, &names_b), ChangeKind::StepAdded);
+                        step_only(
+                            &mut changes,
+                            sb,
+                            when(sb, &names_b),
+                            ChangeKind::StepAdded,
+                            sizes,
+                        );
                     }
                 }
                 b_index = b_index.max(pos + 1);
                 let sb = steps_b[pos].1;
-                compare_step(&mut changes, sa, sb, when(sb, &names_b));
+                compare_step(&mut changes, sa, sb, when(sb, &names_b), sizes);
             }
             None => step_only(
                 &mut changes,
                 sa,
                 when(sa, &names_a),
                 ChangeKind::StepRemoved,
+                sizes,
             ),
         }
     }
     for (kb, sb) in &steps_b[b_index.min(steps_b.len())..] {
         if !steps_a.iter().any(|(ka, _)| ka == kb) {
-            step_only(&mut changes, sb, when(sb, &names_b), ChangeKind::StepAdded);
+            step_only(
+                &mut changes,
+                sb,
+                when(sb, &names_b),
+                ChangeKind::StepAdded,
+                sizes,
+            );
         }
     }
     changes
 }
 
 /// A step only one side has: the step, then what it sends and contacts (against nothing).
-fn step_only(changes: &mut Vec<Change>, step: &StepOutcome, when: String, kind: ChangeKind) {
+fn step_only(
+    changes: &mut Vec<Change>,
+    step: &StepOutcome,
+    when: String,
+    kind: ChangeKind,
+    sizes: bool,
+) {
     let mut change = bare(kind);
     change.step = Some(step.step.clone());
     change.when = Some(when.clone());
@@ -350,9 +421,9 @@ fn step_only(changes: &mut Vec<Change>, step: &StepOutcome, when: String, kind: 
         size_correlations: Vec::new(),
     };
     if kind == ChangeKind::StepAdded {
-        compare_step(changes, &empty, step, when);
+        compare_step(changes, &empty, step, when, sizes);
     } else {
-        compare_step(changes, step, &empty, when);
+        compare_step(changes, step, &empty, when, sizes);
     }
 }
 
@@ -386,9 +457,33 @@ fn hosts_by_name(hosts: &[HostContact]) -> BTreeMap<&str, BTreeSet<&str>> {
     map
 }
 
+/// A series' `differential.json`, whose outcome carries size correlations (`.snap` files and run
+/// directories never do).
+fn is_series(file: &Path) -> bool {
+    file.file_name()
+        .is_some_and(|n| n == crate::runner::DIFFERENTIAL_FILE)
+}
+
+/// Size correlations by (identifier, host), each with its slope classes.
+fn slopes_by_target(step: &StepOutcome) -> BTreeMap<(&str, &str), BTreeSet<&str>> {
+    let mut map: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    for c in &step.size_correlations {
+        map.entry((&c.identifier, &c.host))
+            .or_default()
+            .insert(&c.slope);
+    }
+    map
+}
+
 /// The changes within one step present on both sides (either may be empty): leaks first, then
-/// hosts.
-fn compare_step(changes: &mut Vec<Change>, a: &StepOutcome, b: &StepOutcome, when: String) {
+/// size correlations (when `sizes`: both sides were differential series), then hosts.
+fn compare_step(
+    changes: &mut Vec<Change>,
+    a: &StepOutcome,
+    b: &StepOutcome,
+    when: String,
+    sizes: bool,
+) {
     // B's label; a step only A has is compared with an empty step of the same label.
     let label = &b.step;
     let start = |kind: ChangeKind, identifier: Option<&str>, host: &str| {
@@ -447,6 +542,28 @@ fn compare_step(changes: &mut Vec<Change>, a: &StepOutcome, b: &StepOutcome, whe
         if !any {
             // Same encodings, transports and places, combined differently.
             changes.push(with(ChangeKind::LocationChanged));
+        }
+    }
+    if sizes {
+        let slopes_a = slopes_by_target(a);
+        let slopes_b = slopes_by_target(b);
+        let targets: BTreeSet<&(&str, &str)> = slopes_a.keys().chain(slopes_b.keys()).collect();
+        for target in targets {
+            let (sa, sb) = (slopes_a.get(target), slopes_b.get(target));
+            let kind = match (sa, sb) {
+                (None, Some(_)) => ChangeKind::SizeCorrelationAdded,
+                (Some(_), None) => ChangeKind::SizeCorrelationRemoved,
+                (Some(x), Some(y)) if x != y => ChangeKind::SizeCorrelationChanged,
+                _ => continue,
+            };
+            let mut c = start(kind, Some(target.0), target.1);
+            let list = |s: Option<&BTreeSet<&str>>| {
+                s.map(|s| s.iter().map(|x| x.to_string()).collect())
+                    .unwrap_or_default()
+            };
+            c.slopes_in_a = list(sa);
+            c.slopes_in_b = list(sb);
+            changes.push(c);
         }
     }
     let hosts_a = hosts_by_name(&a.hosts);

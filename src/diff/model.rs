@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 /// `format_version` of [`DiffDocument`].
-pub const DIFF_FORMAT_VERSION: u32 = 2;
+pub const DIFF_FORMAT_VERSION: u32 = 3;
 
 /// `tattle diff A B`: what changed from build A's outcomes to build B's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -81,6 +81,13 @@ pub enum ChangeKind {
     StepAdded,
     /// A's run has a step B's has not.
     StepRemoved,
+    /// B's TLS traffic to a host grows with a planted identifier's length (a differential series'
+    /// size correlation) where A's did not.
+    SizeCorrelationAdded,
+    /// B's TLS traffic to a host no longer grows with a planted identifier where A's did.
+    SizeCorrelationRemoved,
+    /// Both grow with it; by another slope class (`plain` → `compressed`).
+    SizeCorrelationChanged,
     /// Only build A has an outcome of the scenario.
     ScenarioOnlyInA,
     /// Only build B has an outcome of the scenario.
@@ -109,6 +116,11 @@ pub struct Change {
     pub protocols_in_a: Vec<String>,
     /// The protocols build B uses with the host.
     pub protocols_in_b: Vec<String>,
+    /// Size correlation changes: the slope classes (`plain`, `base64`, `hex`, `compressed`,
+    /// `other`) with which build A's TLS traffic to the host grew with the identifier; else empty.
+    pub slopes_in_a: Vec<String>,
+    /// The same for build B.
+    pub slopes_in_b: Vec<String>,
     /// The change in one sentence a person can quote.
     pub sentence: String,
 }

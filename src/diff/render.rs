@@ -16,10 +16,12 @@ use super::sentence::{Style, sentences};
 fn mark(kind: ChangeKind) -> char {
     match kind {
         ChangeKind::LeakRemoved
+        | ChangeKind::SizeCorrelationRemoved
         | ChangeKind::HostRemoved
         | ChangeKind::StepRemoved
         | ChangeKind::ScenarioOnlyInA => '-',
         ChangeKind::LeakAdded
+        | ChangeKind::SizeCorrelationAdded
         | ChangeKind::HostAdded
         | ChangeKind::StepAdded
         | ChangeKind::ScenarioOnlyInB => '+',

@@ -205,6 +205,19 @@ pub(super) fn say(
             "Build B's run no longer has the step `{step}`{} that build A's had.",
             aside(&when)
         ),
+        ChangeKind::SizeCorrelationAdded => format!(
+            "Build B's TLS traffic to {host} grows with {id} ({}) {when}; build A's did not.",
+            join_and(&change.slopes_in_b)
+        ),
+        ChangeKind::SizeCorrelationRemoved => format!(
+            "Build B's TLS traffic to {host} no longer grows with {id} ({} in build A) {when}.",
+            join_and(&change.slopes_in_a)
+        ),
+        ChangeKind::SizeCorrelationChanged => format!(
+            "Build B's TLS traffic to {host} grows with {id} as {} instead of {} {when}.",
+            join_and(&change.slopes_in_b),
+            join_and(&change.slopes_in_a)
+        ),
         ChangeKind::ScenarioOnlyInA => format!(
             "Build B has no outcome of the {} scenario to compare with build A's ({}).",
             n(&scenario.scenario),

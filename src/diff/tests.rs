@@ -429,6 +429,9 @@ fn json_has_the_documented_fields_and_kinds() {
         ChangeKind::HostTransportChanged,
         ChangeKind::StepAdded,
         ChangeKind::StepRemoved,
+        ChangeKind::SizeCorrelationAdded,
+        ChangeKind::SizeCorrelationRemoved,
+        ChangeKind::SizeCorrelationChanged,
         ChangeKind::ScenarioOnlyInA,
         ChangeKind::ScenarioOnlyInB,
     ] {
@@ -438,6 +441,74 @@ fn json_has_the_documented_fields_and_kinds() {
             "{name} undocumented"
         );
     }
+}
+
+fn correlated(mut o: Outcome, slopes: &[(&str, &str)]) -> Outcome {
+    o.steps[1].size_correlations = slopes
+        .iter()
+        .map(|(id, slope)| crate::outcome::SizeCorrelation {
+            identifier: id.to_string(),
+            host: "sms.difflab.net".into(),
+            slope: slope.to_string(),
+        })
+        .collect();
+    o
+}
+
+/// A series' `differential.json` as one side.
+fn series(o: Outcome, dir: &Path) -> OutcomeSet {
+    let file = dir.join(crate::runner::DIFFERENTIAL_FILE);
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&serde_json::json!({"format_version": 1, "outcome": o})).unwrap(),
+    )
+    .unwrap();
+    OutcomeSet::load(dir).unwrap()
+}
+
+#[test]
+fn size_correlations_that_appear_disappear_or_change_between_series() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = correlated(sms(vec![]), &[("<sms_body>", "plain"), ("<imei>", "plain")]);
+    let b = correlated(
+        sms(vec![]),
+        &[("<imei>", "compressed"), ("<contact_name>", "base64")],
+    );
+    let doc = compare(&series(a.clone(), da.path()), &series(b.clone(), db.path()));
+    let kinds: Vec<ChangeKind> = doc.scenarios[0].changes.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ChangeKind::SizeCorrelationAdded,
+            ChangeKind::SizeCorrelationChanged,
+            ChangeKind::SizeCorrelationRemoved
+        ]
+    );
+    assert_eq!(
+        doc.sentences,
+        [
+            "Build B's TLS traffic to sms.difflab.net grows with <contact_name> (base64) when an SMS is sent; build A's did not.",
+            "Build B's TLS traffic to sms.difflab.net grows with <imei> as compressed instead of plain when an SMS is sent.",
+            "Build B's TLS traffic to sms.difflab.net no longer grows with <sms_body> (plain in build A) when an SMS is sent.",
+        ]
+    );
+    assert!(!doc.same);
+    let text = render::text(&doc);
+    assert!(text.contains("  + Build B's TLS traffic"), "{text}");
+    assert!(text.contains("  - Build B's TLS traffic"), "{text}");
+    // The same series on both sides: nothing changed.
+    let same = compare(&series(a.clone(), da.path()), &series(a.clone(), db.path()));
+    assert!(same.same, "{:?}", same.sentences);
+    // A single run never measured sizes: its having none is no change.
+    let doc = compare(&series(a, da.path()), &single(b));
+    assert!(doc.same, "{:?}", doc.sentences);
+    // A directory that is no series says so, naming the file.
+    std::fs::write(db.path().join(crate::runner::DIFFERENTIAL_FILE), "{}").unwrap();
+    let e = OutcomeSet::load(db.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("differential.json: not a differential series"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -211,7 +211,7 @@ pub(super) fn write_manifest(
 }
 
 /// The verdict of a differential series, in the series' own directory.
-pub(super) const DIFFERENTIAL_FILE: &str = "differential.json";
+pub const DIFFERENTIAL_FILE: &str = "differential.json";
 
 /// Writes `differential.json` (mode 0600) into `dir`.
 pub(super) fn write_differential(

@@ -38,6 +38,8 @@ use crate::device::{self, Device, DeviceError, DeviceIdentity, FirmwareKey, Miss
 use crate::outcome::{self, EvidenceItem, Outcome, StepTraffic, StepWindow};
 use crate::scenario::{ContactVia, Launch, Scenario, SmsVia, Step, StepAction};
 use chain::CaptureChain;
+/// A differential series' verdict file in its directory (`tattle diff` reads its outcome).
+pub use files::DIFFERENTIAL_FILE;
 pub use files::write_reports;
 use live::LiveAnalysis;
 pub use preflight::PreflightError;

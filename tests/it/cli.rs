@@ -91,7 +91,7 @@ fn diff_of_snapshots_names_what_went_away() {
             .map(String::from)
             .into()
     );
-    assert_eq!(doc["format_version"], 2);
+    assert_eq!(doc["format_version"], 3);
     assert_eq!(doc["same"], false);
     assert_eq!(
         doc["b"]["firmwares"][0],
