@@ -65,7 +65,7 @@ fn self_signed(d: &Path, key: &[&str], stem: &str) {
 }
 
 /// A P-256 key and self-signed certificate for localhost: `DIR/key.pem`, `DIR/cert.pem`.
-fn ec_certificate(d: &Path) {
+pub(crate) fn ec_certificate(d: &Path) {
     self_signed(d, &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "");
 }
 

@@ -292,3 +292,254 @@ for suite in xml:
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("run.json"));
 }
+
+/// Runs in a network namespace of its own, as a normal user: captures h2c and h2 over TLS between
+/// Debian's nghttpd and curl/nghttp into its HOME for [`http2_exchanges_are_in_the_har`].
+#[test]
+#[ignore = "run by http2_exchanges_are_in_the_har in a namespace of its own"]
+fn http2_exchanges_are_in_the_har_capture_inside() {
+    use std::process::Stdio;
+    if !crate::support::in_unprivileged_child() {
+        return;
+    }
+    crate::support::loopback_up();
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    crate::analysis_tls::ec_certificate(d);
+    std::fs::create_dir(d.join("www")).unwrap();
+    std::fs::write(d.join("www/index.html"), "ok\n").unwrap();
+    // 8080 and 4433: ports tshark reads as HTTP and TLS without being told.
+    let serve = |tls: bool, address: &str, port: u16| {
+        let mut cmd = Command::new("nghttpd");
+        if !tls {
+            cmd.arg("--no-tls");
+        }
+        cmd.arg(format!("--address={address}"))
+            .arg("-d")
+            .arg(d.join("www"))
+            .arg(port.to_string());
+        if tls {
+            cmd.arg(d.join("key.pem")).arg(d.join("cert.pem"));
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nghttpd (apt install nghttp2-server)");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect((address, port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        child
+    };
+    let mut servers = [
+        serve(false, "127.88.53.1", 8080),
+        serve(true, "127.88.53.2", 4433),
+    ];
+    let keys = home.join("h2.keys");
+    let dump =
+        crate::analysis_tshark::Tcpdump::start("lo", "127.88.53.0/24", &home.join("h2.pcap"));
+    let run = |program: &str, args: &[&str]| {
+        let out = Command::new(program)
+            .env("SSLKEYLOGFILE", &keys)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} (apt install curl nghttp2-client): {e}"));
+        assert!(out.status.success(), "{program} {args:?}: {out:?}");
+    };
+    let imei = "356938035643809";
+    let device = format!("X-Device: {imei}");
+    // h2c: a GET with a query and a header, a POST, and two streams at once from nghttp.
+    run(
+        "curl",
+        &[
+            "-sS",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-H",
+            &device,
+            &format!("http://127.88.53.1:8080/index.html?imei={imei}"),
+        ],
+    );
+    run(
+        "curl",
+        &[
+            "-sS",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "--data-binary",
+            "a=1",
+            "http://127.88.53.1:8080/index.html",
+        ],
+    );
+    let body = d.join("www/index.html");
+    run(
+        "nghttp",
+        &[
+            "-d",
+            body.to_str().unwrap(),
+            "http://127.88.53.1:8080/index.html?a=1",
+            "http://127.88.53.1:8080/index.html?b=2",
+        ],
+    );
+    // h2 inside TLS 1.3, decrypted with curl's key log.
+    run(
+        "curl",
+        &[
+            "-sSk",
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-H",
+            &device,
+            "--data-binary",
+            "imei=1",
+            &format!("https://127.88.53.2:4433/index.html?id={imei}"),
+        ],
+    );
+    dump.stop();
+    for s in &mut servers {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+}
+
+/// HTTP/2 requests — h2c with prior knowledge and h2 inside TLS decrypted with the run's key log —
+/// are in `flows.har` as the `har` crate reads it, one entry per request tshark decodes in the same
+/// capture, with its status, header names (values redacted) and query values replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_exchanges_are_in_the_har() {
+    let home = tokio::task::block_in_place(|| {
+        crate::support::rerun_unprivileged_keeping_home(
+            "reports::http2_exchanges_are_in_the_har_capture_inside",
+            crate::support::OWN_NETWORK,
+        )
+    });
+    let (pcap, keys) = (home.path().join("h2.pcap"), home.path().join("h2.keys"));
+    // What tshark decodes: each request's method and URL, query values replaced as the HAR does.
+    let pref = format!("tls.keylog_file:{}", keys.display());
+    let mut want: Vec<String> = tshark_fields(
+        &pcap,
+        &[
+            "-o",
+            &pref,
+            "-Y",
+            "http2.headers.method",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=|",
+        ],
+        &[
+            "http2.headers.method",
+            "http2.headers.scheme",
+            "http2.headers.authority",
+            "http2.headers.path",
+        ],
+    )
+    .into_iter()
+    .flat_map(|row| {
+        let col = |i: usize| row[i].split('|').map(str::to_string).collect::<Vec<_>>();
+        let (m, s, a, p) = (col(0), col(1), col(2), col(3));
+        (0..m.len())
+            .map(|i| {
+                let path = match p[i].split_once('?') {
+                    Some((path, q)) => format!(
+                        "{path}?{}",
+                        q.split('&')
+                            .map(|kv| format!("{}=<value>", kv.split('=').next().unwrap()))
+                            .collect::<Vec<_>>()
+                            .join("&")
+                    ),
+                    None => p[i].clone(),
+                };
+                format!("{} {}://{}{path}", m[i], s[i], a[i])
+            })
+            .collect::<Vec<_>>()
+    })
+    .collect();
+    want.sort();
+    assert_eq!(want.len(), 5, "{want:?}");
+
+    // A run whose capture is that file (`file:`), with that key log.
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let port = bench.server().port().to_string();
+    let serial = bench.handsets[0].serial();
+    let work = tempfile::tempdir().unwrap();
+    let scenario = work.path().join("h2.yaml");
+    std::fs::write(&scenario, "name: h2\nsteps:\n  - idle: 1s\n").unwrap();
+    let runs = work.path().join("runs");
+    let out = tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_tattle"))
+            .arg("run")
+            .arg(&scenario)
+            .args(["--device", &serial, "--runs"])
+            .arg(&runs)
+            .arg("--snapshots")
+            .arg(work.path())
+            .arg("--capture")
+            .arg(format!("file:{}", pcap.display()))
+            .arg("--keylog")
+            .arg(&keys)
+            .env("ANDROID_ADB_SERVER_PORT", &port)
+            .output()
+            .unwrap()
+    });
+    bench.finish().await;
+    let dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("no run directory: {out:?}"));
+
+    let text = std::fs::read_to_string(dir.join("flows.har")).unwrap();
+    assert!(!text.contains("356938035643809"), "a raw value in the HAR");
+    let har = har::from_str(&text).expect("a HAR 1.2 document");
+    let har::Spec::V1_2(log) = har.log else {
+        panic!("not HAR 1.2")
+    };
+    let h2: Vec<_> = log
+        .entries
+        .iter()
+        .filter(|e| e.request.http_version == "HTTP/2")
+        .collect();
+    let mut got: Vec<String> = h2
+        .iter()
+        .map(|e| format!("{} {}", e.request.method, e.request.url))
+        .collect();
+    got.sort();
+    assert_eq!(got, want);
+    for e in &h2 {
+        assert_eq!(e.response.status, 200, "{}", e.request.url);
+        assert_eq!(e.response.content.mime_type.as_deref(), Some("text/html"));
+        assert!(e.response.headers.iter().any(|h| h.name == "content-type"));
+        assert!(
+            e.request
+                .headers
+                .iter()
+                .chain(&e.response.headers)
+                .all(|h| h.value == "<redacted>")
+        );
+        assert!(e.timings.wait >= 0.0, "{}", e.request.url);
+    }
+    assert!(
+        h2.iter()
+            .filter(
+                |e| e.request.url.contains("imei=<value>") || e.request.url.contains("id=<value>")
+            )
+            .all(|e| e.request.headers.iter().any(|h| h.name == "x-device")),
+        "{got:?}"
+    );
+    assert_eq!(
+        h2.iter()
+            .filter(|e| e.request.url.starts_with("https://"))
+            .count(),
+        1,
+        "the TLS request, decrypted with the key log: {got:?}"
+    );
+}

@@ -103,6 +103,12 @@ pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
 /// (which drops every capability with the uid change) when the suite runs as root, as is when not —
 /// behind `wrapper` (a command that execs its arguments), and asserts it passed.
 pub fn rerun_unprivileged(child: &str, wrapper: &[&str]) {
+    drop(rerun_unprivileged_keeping_home(child, wrapper));
+}
+
+/// [`rerun_unprivileged`], returning the child's HOME: what the child left there (a capture) is
+/// the parent's to read.
+pub fn rerun_unprivileged_keeping_home(child: &str, wrapper: &[&str]) -> tempfile::TempDir {
     let exe = std::env::current_exe().unwrap();
     let mut argv: Vec<String> = Vec::new();
     if unsafe { libc::geteuid() } == 0 {
@@ -142,6 +148,7 @@ pub fn rerun_unprivileged(child: &str, wrapper: &[&str]) {
         "{child} failed: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    home
 }
 
 pub fn in_unprivileged_child() -> bool {
