@@ -223,6 +223,28 @@ pub(super) fn write_differential(
     Ok(path)
 }
 
+/// The series' own `report.txt`, `report.md` and `report.html` (0600) in `series_dir`: the first
+/// run's reports with the series' outcome, whose steps carry the size correlations. A first run
+/// whose files cannot be read back gives a note instead (its own reports are complete).
+pub(super) fn write_series_reports(
+    series_dir: &Path,
+    first_run: &Path,
+    outcome: &crate::outcome::Outcome,
+) -> Result<Option<String>, RunError> {
+    let mut view = match RunView::load(first_run) {
+        Ok(view) => view,
+        Err(e) => return Ok(Some(format!("the series' reports were not written: {e}"))),
+    };
+    view.outcome = outcome.clone();
+    for format in [RunFormat::Text, RunFormat::Markdown, RunFormat::Html] {
+        write_private(
+            &series_dir.join(format.file_name()),
+            &report::render_run(&view, format),
+        )?;
+    }
+    Ok(None)
+}
+
 fn write_json(path: &Path, document: &impl serde::Serialize) -> Result<(), RunError> {
     let text = serde_json::to_string_pretty(document).unwrap_or_default();
     write_private(path, &text)

@@ -128,6 +128,9 @@ pub async fn run_differential(
         interrupted.as_deref(),
     );
     let record = files::write_differential(&dir, &document).map_err(failed)?;
+    if let Some(note) = files::write_series_reports(&dir, &first.dir, &outcome).map_err(failed)? {
+        observer.note(&note);
+    }
     Ok(DifferentialSeries {
         planted: plan.kinds,
         runs: results,

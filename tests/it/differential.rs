@@ -196,6 +196,34 @@ async fn differential_finds_the_carriers_and_not_the_controls() {
         "{series_dir}"
     );
     let verdict = std::fs::read_to_string(Path::new(series_dir).join("differential.json")).unwrap();
+    // The series' own reports show its correlations; `tattle diff` reads a series' directory.
+    let report = |name: &str| std::fs::read_to_string(Path::new(series_dir).join(name)).unwrap();
+    let (txt, md, html) = (
+        report("report.txt"),
+        report("report.md"),
+        report("report.html"),
+    );
+    assert!(html.contains("<table id=\"size-correlations\">"), "{html}");
+    for (step, host, kind, class) in &truth {
+        assert!(
+            md.contains(&format!("| {step} | `<{kind}>` | `{host}` | {class} |")),
+            "{md}"
+        );
+        assert!(
+            txt.contains(&format!(
+                "SIZE TLS traffic to {host} grows with <{kind}>'s length ({class})"
+            )),
+            "{txt}"
+        );
+    }
+    let same = tattle("1", &["diff", series_dir, series_dir]);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&same.stdout),
+        String::from_utf8_lossy(&same.stderr)
+    );
     for d in [series_dir, dirs[3]] {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(d).unwrap().permissions().mode();
