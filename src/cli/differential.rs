@@ -49,9 +49,14 @@ pub(super) async fn run(
         ))?,
         Format::Text => {
             let traffic = series.runs.first().map(|r| r.traffic.as_slice());
+            // The verdicts follow in detail (sizes, fit, confidence): not said twice.
+            let mut outcome = series.outcome.clone();
+            for step in &mut outcome.steps {
+                step.size_correlations.clear();
+            }
             print!(
                 "{}",
-                report::render_outcome(&series.outcome, traffic.unwrap_or_default())
+                report::render_outcome(&outcome, traffic.unwrap_or_default())
             );
             print!(
                 "{}",
