@@ -265,9 +265,7 @@ impl Decoder {
         } else {
             &mut self.value_buf
         };
-        buf.clear();
-        httlib_huffman::decode(raw, buf, DecoderSpeed::FourBits)
-            .map_err(|_| HpackError::Huffman)?;
+        huffman_into(raw, buf)?;
         Ok(if name { Str::NameBuf } else { Str::ValueBuf })
     }
 
@@ -332,8 +330,15 @@ pub fn fuzz_blocks(mut data: &[u8]) -> usize {
     fields
 }
 
+/// Decodes a Huffman string (§5.2, Appendix B) into `out`, replacing what it held. Shared with
+/// QPACK, which uses the same code.
+pub(crate) fn huffman_into(raw: &[u8], out: &mut Vec<u8>) -> Result<(), HpackError> {
+    out.clear();
+    httlib_huffman::decode(raw, out, DecoderSpeed::FourBits).map_err(|_| HpackError::Huffman)
+}
+
 /// A prefix integer (§5.1) at `pos` with an `n`-bit prefix; `pos` moves past it.
-fn integer(block: &[u8], pos: &mut usize, n: u8) -> Result<usize, HpackError> {
+pub(crate) fn integer(block: &[u8], pos: &mut usize, n: u8) -> Result<usize, HpackError> {
     let mask = (1u16 << n) as usize - 1;
     let first = *block.get(*pos).ok_or(HpackError::Truncated)?;
     *pos += 1;

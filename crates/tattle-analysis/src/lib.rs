@@ -47,6 +47,8 @@ mod flows;
 mod hpack;
 mod http;
 mod http2;
+mod http3;
+mod qpack;
 pub mod identifier;
 mod inflate;
 pub mod keylog;
