@@ -747,3 +747,428 @@ fn header_name(name: &[u8]) -> &str {
         _ => "?",
     }
 }
+
+/// The `http3` fuzz target's body (exposed through `testgen`): `data` is a sequence of records,
+/// each a stream id byte (its low two bits the stream kind), a fin byte and a 2-byte big-endian
+/// length, fed in order to one connection (offsets follow each stream's bytes). Panics if a bound
+/// does not hold. Returns the hits found.
+#[cfg(any(test, feature = "testgen"))]
+pub fn fuzz_streams(mut data: &[u8]) -> usize {
+    static MATCHER: std::sync::OnceLock<Matcher> = std::sync::OnceLock::new();
+    let m = MATCHER.get_or_init(|| {
+        Matcher::new(&[crate::identifier::Identifier::new("imei", "356938035643809")])
+    });
+    let mut h = Http3Connection::new();
+    let mut hits = Vec::new();
+    let mut offsets = [0u64; 256];
+    let mut abs = 0u64;
+    while let [id, fin, a, b, rest @ ..] = data {
+        let len = (usize::from(*a) << 8 | usize::from(*b)).min(rest.len());
+        let (piece, next) = rest.split_at(len);
+        data = next;
+        let off = &mut offsets[usize::from(*id)];
+        // Now and then a gap.
+        if fin & 0x80 != 0 {
+            *off += u64::from(fin & 0x3f);
+        }
+        h.feed(m, u64::from(*id), *off, abs, piece, fin & 1 != 0, &mut hits);
+        *off += len as u64;
+        abs += len as u64 + 1;
+        assert!(h.streams.len() <= MAX_STREAMS);
+        assert!(h.held <= MAX_BODIES && h.blocked_bytes <= MAX_BLOCKED_BYTES);
+        assert!(h.buffered() <= MAX_BODIES + MAX_BLOCKED_BYTES + 3 * qpack::MAX_TABLE + MAX_STREAMS * (MAX_HEAD + 16));
+    }
+    h.finish(m, &mut hits);
+    assert!(hits.iter().all(|x| x.at < abs.max(1)));
+    hits.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identifier::Identifier;
+    use std::io::Write as _;
+
+    const IMEI: &str = "356938035643809";
+    const PHONE: &str = "+6598765432";
+
+    fn matcher() -> Matcher {
+        Matcher::new(&[
+            Identifier::new("imei", IMEI),
+            Identifier::new("phone_number", PHONE),
+        ])
+    }
+
+    fn put_varint(out: &mut Vec<u8>, v: u64) {
+        match v {
+            0..=63 => out.push(v as u8),
+            64..=16383 => out.extend_from_slice(&(v as u16 | 0x4000).to_be_bytes()),
+            16384..=0x3fff_ffff => out.extend_from_slice(&(v as u32 | 0x8000_0000).to_be_bytes()),
+            _ => out.extend_from_slice(&(v | 0xc000_0000_0000_0000).to_be_bytes()),
+        }
+    }
+
+    fn frame(out: &mut Vec<u8>, kind: u64, payload: &[u8]) {
+        put_varint(out, kind);
+        put_varint(out, payload.len() as u64);
+        out.extend_from_slice(payload);
+    }
+
+    /// A QPACK prefix integer (RFC 9204 §4.1.1) with `first`'s high bits.
+    fn put_int(out: &mut Vec<u8>, first: u8, n: u8, mut v: usize) {
+        let mask = (1usize << n) - 1;
+        if v < mask {
+            out.push(first | v as u8);
+            return;
+        }
+        out.push(first | mask as u8);
+        v -= mask;
+        while v >= 0x80 {
+            out.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    /// A literal string with an `n`-bit length prefix (no Huffman).
+    fn put_str(out: &mut Vec<u8>, first: u8, n: u8, s: &[u8]) {
+        put_int(out, first, n, s.len());
+        out.extend_from_slice(s);
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).expect("gzip");
+        e.finish().expect("gzip")
+    }
+
+    /// (stream id, bytes, fin) in the order they are delivered.
+    type Streams = Vec<(u64, Vec<u8>, bool)>;
+
+    /// A connection as a client with a dynamic table writes it, the request first (blocked on
+    /// the encoder stream, which comes after it): stream 0 POSTs a gzip body whose
+    /// `content-encoding` and `x-device` (the IMEI) are in the table; stream 4 GETs a path with the
+    /// phone number, a grease frame and a trailer section; stream 6 is the encoder stream,
+    /// 2 the control stream (SETTINGS, grease), 10 the decoder stream, 14 an unknown type.
+    fn connection() -> Streams {
+        let mut enc = vec![0x02]; // stream type
+        put_int(&mut enc, 0x20, 5, 4096); // Set Dynamic Table Capacity
+        put_str(&mut enc, 0x40, 5, b"x-device"); // Insert With Literal Name (abs 0)
+        put_str(&mut enc, 0x00, 7, IMEI.as_bytes());
+        put_int(&mut enc, 0xc0, 6, 43); // Insert With Name Reference, static 43 (abs 1)
+        put_str(&mut enc, 0x00, 7, b"gzip");
+        put_int(&mut enc, 0xc0, 6, 0); // :authority (abs 2)
+        put_str(&mut enc, 0x00, 7, b"api.example.com:443");
+        // Request 0: RIC 3 (encoded 4 with MaxEntries 128), Base 3.
+        let mut sec = vec![0x04, 0x00];
+        put_int(&mut sec, 0xc0, 6, 20); // :method POST
+        put_int(&mut sec, 0x80, 6, 0); // dynamic relative 0 → abs 2 (:authority)
+        put_int(&mut sec, 0x50, 4, 1); // :path literal value
+        put_str(&mut sec, 0x00, 7, b"/upload");
+        put_int(&mut sec, 0x80, 6, 2); // abs 0: x-device
+        put_int(&mut sec, 0x80, 6, 1); // abs 1: content-encoding gzip
+        let mut s0 = Vec::new();
+        frame(&mut s0, HEADERS, &sec);
+        let gz = gzip(format!("imei={IMEI}").as_bytes());
+        let (g1, g2) = gz.split_at(gz.len() / 2);
+        frame(&mut s0, DATA, g1);
+        frame(&mut s0, 0x21, b"grease"); // reserved type 0x1f * 0 + 0x21
+        frame(&mut s0, DATA, g2);
+        // Request 4: static only (RIC 0), the phone number in the path, then trailers.
+        let mut sec = vec![0x00, 0x00];
+        put_int(&mut sec, 0xc0, 6, 17); // GET
+        put_int(&mut sec, 0x50, 4, 1);
+        put_str(&mut sec, 0x00, 7, format!("/p?n={PHONE}").as_bytes());
+        let mut s4 = Vec::new();
+        frame(&mut s4, HEADERS, &sec);
+        frame(&mut s4, 0x1f * 7 + 0x21, &[0xff; 3]);
+        let mut trailer = vec![0x00, 0x00];
+        put_str(&mut trailer, 0x20, 3, b"x-trailer");
+        put_str(&mut trailer, 0x00, 7, IMEI.as_bytes());
+        frame(&mut s4, HEADERS, &trailer);
+        let mut control = vec![0x00];
+        let mut settings = Vec::new();
+        put_varint(&mut settings, 0x01);
+        put_varint(&mut settings, 4096);
+        put_varint(&mut settings, 0x07);
+        put_varint(&mut settings, 16);
+        frame(&mut control, SETTINGS, &settings);
+        frame(&mut control, 0x1f * 3 + 0x21, b"x");
+        let mut unknown = Vec::new();
+        put_varint(&mut unknown, 0x54); // WebTransport
+        unknown.extend_from_slice(format!("raw {PHONE}").as_bytes());
+        vec![
+            (2, control, false),
+            (0, s0, true),
+            (6, enc, false),
+            (10, vec![0x03, 0x80], false),
+            (4, s4, true),
+            (14, unknown, true),
+        ]
+    }
+
+    /// Feeds the streams, each cut at `cuts` (stream offsets), interleaving the pieces stream by
+    /// stream in turn, and numbering bytes in delivery order from 1000.
+    fn run(m: &Matcher, streams: &Streams, cut: usize) -> (Http3Connection, Vec<Hit>, Vec<u64>) {
+        let mut h = Http3Connection::new();
+        let mut hits = Vec::new();
+        let mut abs = 1000;
+        // The position of each stream's last byte, to check hits against.
+        let mut ends = Vec::new();
+        let mut pieces: Vec<(u64, u64, &[u8], bool)> = Vec::new();
+        for (id, bytes, fin) in streams {
+            let c = cut.min(bytes.len());
+            let (a, b) = bytes.split_at(c);
+            if !a.is_empty() {
+                pieces.push((*id, 0, a, *fin && b.is_empty()));
+            }
+            if !b.is_empty() {
+                pieces.push((*id, c as u64, b, *fin));
+            }
+        }
+        // First pieces of every stream, then the second pieces: the streams interleave.
+        let (firsts, seconds): (Vec<_>, Vec<_>) = pieces.into_iter().partition(|p| p.1 == 0);
+        for (id, off, piece, fin) in firsts.into_iter().chain(seconds) {
+            h.feed(m, id, off, abs, piece, fin, &mut hits);
+            abs += piece.len() as u64 + 7;
+            ends.push(abs - 8);
+        }
+        h.finish(m, &mut hits);
+        (h, hits, ends)
+    }
+
+    fn summary(hits: &[Hit]) -> Vec<String> {
+        let mut v: Vec<String> = hits
+            .iter()
+            .map(|h| format!("{}:{}:{}", h.identifier, h.encoding, h.location))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn requests_with_a_dynamic_table_blocked_sections_bodies_and_unknown_streams() {
+        let m = matcher();
+        let streams = connection();
+        let (h, hits, _) = run(&m, &streams, usize::MAX);
+        assert_eq!(
+            summary(&hits),
+            vec![
+                "0:gzip:http.body",
+                "0:plain:http.header:x-device",
+                "0:plain:http.header:x-trailer",
+                "1:plain:http.url",
+                "1:plain:quic.stream",
+            ]
+        );
+        assert_eq!(h.host.as_deref(), Some("api.example.com"));
+        assert_eq!((h.requests, h.desync, h.opaque), (2, 0, 0));
+        assert!(h.blocked.is_empty() && h.streams.is_empty());
+        // Every split point of every stream, the pieces interleaved: the same findings.
+        let whole = summary(&hits);
+        let longest = streams.iter().map(|s| s.1.len()).max().unwrap_or(0);
+        for cut in 0..=longest {
+            let (h, hits, _) = run(&m, &streams, cut);
+            assert_eq!(summary(&hits), whole, "cut at {cut}");
+            assert_eq!(h.desync, 0);
+        }
+    }
+
+    #[test]
+    fn hits_sit_on_the_frame_that_completed_them() {
+        let m = matcher();
+        let streams = connection();
+        let (_, hits, ends) = run(&m, &streams, usize::MAX);
+        // Delivery order: control (ends[0]), stream 0 (ends[1]), encoder (ends[2]), decoder,
+        // stream 4 (ends[4]), unknown (ends[5]). Stream 0's HEADERS is its first frame.
+        let s0 = &streams[1].1;
+        let headers_end = 1000 + streams[0].1.len() as u64 + 7 + 1 + s0[1] as u64;
+        let x_device = hits
+            .iter()
+            .find(|h| h.location == "http.header:x-device")
+            .expect("x-device");
+        assert_eq!(x_device.at, headers_end);
+        let body = hits
+            .iter()
+            .find(|h| h.location == "http.body")
+            .expect("body");
+        assert_eq!(body.at, ends[1]);
+        let raw = hits
+            .iter()
+            .find(|h| h.location == "quic.stream")
+            .expect("raw");
+        assert_eq!(raw.at, ends[5]);
+    }
+
+    #[test]
+    fn a_lost_encoder_stream_desyncs_and_searches_raw() {
+        let m = matcher();
+        let mut streams = connection();
+        // The encoder stream's first 10 bytes never arrive.
+        let enc = std::mem::take(&mut streams[2].1);
+        let mut h = Http3Connection::new();
+        let mut hits = Vec::new();
+        h.feed(&m, 0, 0, 0, &streams[1].1, true, &mut hits);
+        assert_eq!(h.blocked.len(), 1);
+        h.feed(&m, 6, 10, 500, &enc[10..], false, &mut hits);
+        assert!(h.qpack.is_none());
+        assert_eq!(h.desync, 1);
+        h.finish(&m, &mut hits);
+        // The IMEI inserted on the encoder stream is still found, raw; the held section was
+        // searched raw and the body that waited with it searched as sent (its coding unknown).
+        assert_eq!(summary(&hits), vec!["0:plain:quic.stream"]);
+        assert_eq!(h.buffered(), 0);
+    }
+
+    #[test]
+    fn a_gap_in_a_request_stream_searches_the_rest_raw() {
+        let m = matcher();
+        let mut s = Vec::new();
+        frame(&mut s, DATA, b"aaaa");
+        let mut h = Http3Connection::new();
+        let mut hits = Vec::new();
+        h.feed(&m, 8, 0, 0, &s, false, &mut hits);
+        let tail = format!("xx{IMEI}yy");
+        h.feed(&m, 8, 50, 100, tail.as_bytes(), false, &mut hits);
+        h.feed(&m, 8, 50 + tail.len() as u64, 200, PHONE.as_bytes(), true, &mut hits);
+        h.finish(&m, &mut hits);
+        let got: Vec<String> = hits
+            .iter()
+            .map(|h| format!("{}:{}@{}", h.identifier, h.location, h.at))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                format!("0:quic.stream@{}", 100 + 2 + IMEI.len() - 1),
+                format!("1:quic.stream@{}", 200 + PHONE.len() - 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn caps_hold() {
+        let m = matcher();
+        let mut h = Http3Connection::new();
+        let mut hits = Vec::new();
+        let mut abs = 0;
+        // 300 request streams that never end, each with 64 KiB of body.
+        for i in 0..300u64 {
+            let mut s = Vec::new();
+            frame(&mut s, HEADERS, &[0x00, 0x00, 0xd1]);
+            frame(&mut s, DATA, &[b'x'; 65536]);
+            h.feed(&m, 4 * i, 0, abs, &s, false, &mut hits);
+            abs += s.len() as u64;
+            assert!(h.streams.len() <= MAX_STREAMS);
+            assert!(h.held <= MAX_BODIES);
+        }
+        assert!(h.buffered() <= MAX_BODIES + MAX_STREAMS * 16, "{}", h.buffered());
+        // 40 sections blocked on inserts that never come.
+        for i in 0..40u64 {
+            let mut s = Vec::new();
+            frame(&mut s, HEADERS, &[0x05, 0x00, 0x80]);
+            h.feed(&m, 4000 + 4 * i, 0, abs, &s, true, &mut hits);
+            abs += s.len() as u64;
+        }
+        assert!(h.blocked.len() <= MAX_BLOCKED);
+        assert_eq!(h.desync, 1, "the 17th blocked section gave up on QPACK");
+        h.finish(&m, &mut hits);
+        assert_eq!(h.buffered(), 0);
+    }
+
+    /// The client streams of a real exchange: ngtcp2's gtlsclient POSTing three requests to
+    /// gtlsserver, decrypted by tshark with the client's key log
+    /// (`tests/data/h3/make-ngtcp2-streams.sh`). The first request already uses the dynamic
+    /// table, and its encoder stream comes in the same packet. What was found is checked against
+    /// what gtlsclient was told to send (Debian's tshark 4.0 has no QPACK to compare with).
+    #[test]
+    fn ngtcp2_requests() {
+        let text = include_str!("../tests/data/h3/ngtcp2-streams.txt");
+        let m = matcher();
+        let mut h = Http3Connection::new();
+        let mut hits = Vec::new();
+        let mut abs = 0;
+        // (frame, first position, last position) of each delivery, to name a hit's frame.
+        let mut frames: Vec<(u64, u64, u64)> = Vec::new();
+        let mut seen = std::collections::HashMap::<u64, u64>::new();
+        for line in text.lines() {
+            let w: Vec<&str> = line.split(' ').collect();
+            let (frame, id, off) = (
+                w[0].parse::<u64>().expect("frame"),
+                w[1].parse::<u64>().expect("stream"),
+                w[2].parse::<u64>().expect("offset"),
+            );
+            let data = hex::decode(w.get(4).copied().unwrap_or("")).expect("hex");
+            // A reassembler delivers each byte once: retransmissions are trimmed.
+            let next = seen.entry(id).or_default();
+            let skip = next.saturating_sub(off).min(data.len() as u64) as usize;
+            let new = &data[skip..];
+            if new.is_empty() && w[3] != "1" {
+                continue;
+            }
+            if !new.is_empty() || *next == off + data.len() as u64 {
+                h.feed(&m, id, off + skip as u64, abs, new, w[3] == "1", &mut hits);
+                frames.push((frame, abs, abs + new.len() as u64));
+                *next = (*next).max(off + data.len() as u64);
+                abs += new.len() as u64;
+            }
+        }
+        h.finish(&m, &mut hits);
+        assert_eq!(h.host.as_deref(), Some("127.0.0.1"));
+        assert_eq!((h.requests, h.desync), (3, 0));
+        let mut got: Vec<String> = hits
+            .iter()
+            .map(|x| {
+                let frame = frames
+                    .iter()
+                    .find(|(_, a, b)| (*a..*b).contains(&x.at))
+                    .map_or(0, |f| f.0);
+                format!("{}:{}:{}@{frame}", x.identifier, x.encoding, x.location)
+            })
+            .collect();
+        got.sort();
+        // Two paths carry the IMEI, three bodies `imei=…`; all in frame 4.
+        assert_eq!(
+            got,
+            vec![
+                "0:plain:http.body@4",
+                "0:plain:http.body@4",
+                "0:plain:http.body@4",
+                "0:plain:http.url@4",
+                "0:plain:http.url@4",
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_streams_never_panic() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let base = connection();
+        for round in 0..300 {
+            let mut data = Vec::new();
+            for (id, bytes, fin) in &base {
+                let mut bytes = bytes.clone();
+                if round % 2 == 0 {
+                    for _ in 0..3 {
+                        let i = next() as usize % bytes.len();
+                        bytes[i] = next() as u8;
+                    }
+                } else {
+                    bytes = (0..next() % 80).map(|_| next() as u8).collect();
+                }
+                for chunk in bytes.chunks(1 + next() as usize % 40) {
+                    data.push(*id as u8);
+                    data.push(if next() % 16 == 0 { 0x85 } else { u8::from(*fin) });
+                    data.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+                    data.extend_from_slice(chunk);
+                }
+            }
+            fuzz_streams(&data);
+        }
+    }
+}

@@ -24,6 +24,7 @@ use std::io::{self, Write};
 
 pub use crate::hpack::fuzz_blocks as hpack_fuzz_blocks;
 pub use crate::qpack::fuzz_records as qpack_fuzz_records;
+pub use crate::http3::fuzz_streams as http3_fuzz_streams;
 pub use crate::quic::seal_client_initial;
 pub use traffic::{Generator, Shape};
 
