@@ -1149,7 +1149,7 @@ mod tests {
             rng
         };
         let base = connection();
-        for round in 0..300 {
+        for round in 0..3000 {
             let mut data = Vec::new();
             for (id, bytes, fin) in &base {
                 let mut bytes = bytes.clone();

@@ -956,4 +956,17 @@ mod tests {
             "{sections} {dynamic} {was_blocked}"
         );
     }
+
+    /// The fuzz seeds (one connection of ls-qpack's each) decode in full.
+    #[test]
+    fn fuzz_seeds_decode() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/qpack");
+        let mut seeds = 0;
+        for entry in std::fs::read_dir(dir).expect("seeds") {
+            let data = std::fs::read(entry.expect("entry").path()).expect("seed");
+            assert!(fuzz_records(&data) >= 8);
+            seeds += 1;
+        }
+        assert!(seeds >= 4);
+    }
 }
