@@ -624,13 +624,17 @@ impl Http3Connection {
             return;
         }
         let s = &mut self.streams[i];
-        let body = s
-            .body
-            .get_or_insert_with(|| BodyBuf::new(s.coding, abs));
+        let body = s.body.get_or_insert_with(|| BodyBuf::new(s.coding, abs));
         let room = MAX_BODIES.saturating_sub(self.held).min(piece.len());
         if room == 0 && body.len() == 0 {
             // No room at all: searched as sent.
-            scan(m, piece, || "http.body".to_string(), hits, |e| abs + e as u64);
+            scan(
+                m,
+                piece,
+                || "http.body".to_string(),
+                hits,
+                |e| abs + e as u64,
+            );
             return;
         }
         let before = body.len();
@@ -710,7 +714,13 @@ impl Http3Connection {
         };
         let at = at.unwrap_or(0);
         for (name, value) in q.entries() {
-            scan(m, value, || format!("http.header:{}", header_name(name)), hits, |_| at);
+            scan(
+                m,
+                value,
+                || format!("http.header:{}", header_name(name)),
+                hits,
+                |_| at,
+            );
         }
         for b in std::mem::take(&mut self.blocked) {
             scan(m, &b.section, || RAW.to_string(), hits, |_| b.at);
@@ -756,7 +766,10 @@ fn header_name(name: &[u8]) -> &str {
 pub fn fuzz_streams(mut data: &[u8]) -> usize {
     static MATCHER: std::sync::OnceLock<Matcher> = std::sync::OnceLock::new();
     let m = MATCHER.get_or_init(|| {
-        Matcher::new(&[crate::identifier::Identifier::new("imei", "356938035643809")])
+        Matcher::new(&[crate::identifier::Identifier::new(
+            "imei",
+            "356938035643809",
+        )])
     });
     let mut h = Http3Connection::new();
     let mut hits = Vec::new();
@@ -776,7 +789,13 @@ pub fn fuzz_streams(mut data: &[u8]) -> usize {
         abs += len as u64 + 1;
         assert!(h.streams.len() <= MAX_STREAMS);
         assert!(h.held <= MAX_BODIES && h.blocked_bytes <= MAX_BLOCKED_BYTES);
-        assert!(h.buffered() <= MAX_BODIES + MAX_BLOCKED_BYTES + 3 * qpack::MAX_TABLE + MAX_STREAMS * (MAX_HEAD + 16));
+        assert!(
+            h.buffered()
+                <= MAX_BODIES
+                    + MAX_BLOCKED_BYTES
+                    + 3 * qpack::MAX_TABLE
+                    + MAX_STREAMS * (MAX_HEAD + 16)
+        );
     }
     h.finish(m, &mut hits);
     assert!(hits.iter().all(|x| x.at < abs.max(1)));
@@ -1030,7 +1049,15 @@ mod tests {
         h.feed(&m, 8, 0, 0, &s, false, &mut hits);
         let tail = format!("xx{IMEI}yy");
         h.feed(&m, 8, 50, 100, tail.as_bytes(), false, &mut hits);
-        h.feed(&m, 8, 50 + tail.len() as u64, 200, PHONE.as_bytes(), true, &mut hits);
+        h.feed(
+            &m,
+            8,
+            50 + tail.len() as u64,
+            200,
+            PHONE.as_bytes(),
+            true,
+            &mut hits,
+        );
         h.finish(&m, &mut hits);
         let got: Vec<String> = hits
             .iter()
@@ -1061,7 +1088,11 @@ mod tests {
             assert!(h.streams.len() <= MAX_STREAMS);
             assert!(h.held <= MAX_BODIES);
         }
-        assert!(h.buffered() <= MAX_BODIES + MAX_STREAMS * 16, "{}", h.buffered());
+        assert!(
+            h.buffered() <= MAX_BODIES + MAX_STREAMS * 16,
+            "{}",
+            h.buffered()
+        );
         // 40 sections blocked on inserts that never come.
         for i in 0..40u64 {
             let mut s = Vec::new();
@@ -1163,7 +1194,11 @@ mod tests {
                 }
                 for chunk in bytes.chunks(1 + next() as usize % 40) {
                     data.push(*id as u8);
-                    data.push(if next() % 16 == 0 { 0x85 } else { u8::from(*fin) });
+                    data.push(if next() % 16 == 0 {
+                        0x85
+                    } else {
+                        u8::from(*fin)
+                    });
                     data.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
                     data.extend_from_slice(chunk);
                 }

@@ -50,7 +50,6 @@ mod http2;
 // Wired into QUIC flows whose ALPN is h3 by the `quic` reader (issue 10); tested on its own until then.
 #[allow(dead_code)]
 mod http3;
-mod qpack;
 pub mod identifier;
 mod inflate;
 pub mod keylog;
@@ -58,6 +57,7 @@ mod matcher;
 mod packet;
 mod parallel;
 pub mod pcap;
+mod qpack;
 mod quic;
 mod reader;
 mod redact;

@@ -271,7 +271,11 @@ impl Decoder {
 
     /// Bytes held: the table's entries, a partial instruction and the scratch buffers.
     pub fn buffered(&self) -> usize {
-        self.size + self.evicted_size + self.pending.capacity() + self.name_buf.capacity() + self.value_buf.capacity()
+        self.size
+            + self.evicted_size
+            + self.pending.capacity()
+            + self.name_buf.capacity()
+            + self.value_buf.capacity()
     }
 
     /// Every (name, value) in the table (evicted entries still kept too), oldest first: what a caller searches once when it gives
@@ -303,16 +307,14 @@ impl Decoder {
                 Err(e) => break Err(e),
             }
         };
-        if r.is_err() {
-            // The decoder is done with: nothing more is kept.
-            return r;
-        }
+        // On an error the decoder is done with: nothing more is kept.
+        r?;
         buf.drain(..pos);
         self.pending = buf;
         if self.pending.capacity() > 4096 && self.pending.len() < 1024 {
             self.pending.shrink_to(1024);
         }
-        r
+        Ok(())
     }
 
     /// One encoder instruction (§4.3) at `pos`; `Truncated` when the bytes end inside it (then
@@ -405,8 +407,7 @@ impl Decoder {
         }
         // §4.5.1.2: Base = RIC + delta, or RIC − delta − 1.
         let base = if sign {
-            ric.checked_sub(delta + 1)
-                .ok_or(QpackError::InsertCount)?
+            ric.checked_sub(delta + 1).ok_or(QpackError::InsertCount)?
         } else {
             ric.checked_add(delta).ok_or(QpackError::InsertCount)?
         };
@@ -736,7 +737,10 @@ mod tests {
         // Entry 0 is evicted but still kept: a section sent before B.5's insert still decodes.
         assert_eq!(
             decode(&mut d, &unhex("0500 83")),
-            Ok((Section::Decoded, pairs(&[(":authority", "www.example.com")])))
+            Ok((
+                Section::Decoded,
+                pairs(&[(":authority", "www.example.com")])
+            ))
         );
         // The encoder itself cannot name it any more (Duplicate of relative index 4).
         let mut e = d.clone();
@@ -805,10 +809,7 @@ mod tests {
         block.extend_from_slice(&unhex("25a8 49e9 5bb8 e8b4 bf"));
         assert_eq!(
             decode(&mut d, &block),
-            Ok((
-                Section::Decoded,
-                pairs(&[("custom-key", "custom-value")])
-            ))
+            Ok((Section::Decoded, pairs(&[("custom-key", "custom-value")])))
         );
     }
 
@@ -822,7 +823,10 @@ mod tests {
         // Over the server's maximum when that is known.
         let mut d = Decoder::new();
         d.set_max_capacity(100);
-        assert_eq!(d.feed_encoder(&[0x3f, 0x46]), Err(QpackError::Capacity(101)));
+        assert_eq!(
+            d.feed_encoder(&[0x3f, 0x46]),
+            Err(QpackError::Capacity(101))
+        );
         // An entry larger than the table.
         let mut d = Decoder::new();
         let mut enc = vec![0x3f, 0x45]; // capacity 100
@@ -832,7 +836,8 @@ mod tests {
         assert_eq!(d.feed_encoder(&enc), Err(QpackError::EntryTooLarge(112)));
         // An instruction that never ends is not kept past the cap.
         let mut d = Decoder::new();
-        d.feed_encoder(&[0x5f, 0xff, 0xff, 0x3f]).expect("a long name begins");
+        d.feed_encoder(&[0x5f, 0xff, 0xff, 0x3f])
+            .expect("a long name begins");
         let mut r = Ok(());
         for _ in 0..20 {
             r = d.feed_encoder(&[b'a'; 4096]);
@@ -904,7 +909,12 @@ mod tests {
                         *was_blocked += 1;
                         still.push((sid, sec, want));
                     }
-                    Err(e) => panic!("stream {sid}: {e} (inserts {}, dropped {}, max {})", d.insert_count(), d.dropped, d.max_capacity),
+                    Err(e) => panic!(
+                        "stream {sid}: {e} (inserts {}, dropped {}, max {})",
+                        d.insert_count(),
+                        d.dropped,
+                        d.max_capacity
+                    ),
                 }
             }
             *held = still;
