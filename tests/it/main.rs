@@ -11,6 +11,7 @@ mod devices;
 mod differential;
 mod emulator_console;
 mod http2_peers;
+mod http3_peers;
 mod identifiers;
 mod many_devices;
 mod outcomes;

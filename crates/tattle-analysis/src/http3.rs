@@ -758,6 +758,55 @@ fn header_name(name: &[u8]) -> &str {
     }
 }
 
+/// What `run_streams` found: the connection's counters and each hit as (identifier index,
+/// encoding, location, index of the delivery that holds its position).
+#[cfg(any(test, feature = "testgen"))]
+#[derive(Debug)]
+pub struct Http3Outcome {
+    /// `Http3Connection::host`.
+    pub host: Option<String>,
+    /// `Http3Connection::requests`.
+    pub requests: u64,
+    /// `Http3Connection::desync`.
+    pub desync: u64,
+    /// `Http3Connection::opaque`.
+    pub opaque: u64,
+    /// (identifier index, encoding, location, delivery index) of each hit.
+    pub hits: Vec<(usize, String, String, usize)>,
+}
+
+/// Feeds one connection's client stream deliveries, `(stream id, offset, fin, bytes)` in order,
+/// to an `Http3Connection` (for the tests of other crates, which see no private module).
+#[cfg(any(test, feature = "testgen"))]
+pub fn run_streams(
+    identifiers: &[crate::identifier::Identifier],
+    deliveries: &[(u64, u64, bool, Vec<u8>)],
+) -> Http3Outcome {
+    let m = Matcher::new(identifiers);
+    let mut h = Http3Connection::new();
+    let mut hits = Vec::new();
+    let mut starts = Vec::new();
+    let mut abs = 0;
+    for (id, off, fin, data) in deliveries {
+        starts.push(abs);
+        h.feed(&m, *id, *off, abs, data, *fin, &mut hits);
+        // One position between deliveries, so an empty one still has its own.
+        abs += data.len() as u64 + 1;
+    }
+    h.finish(&m, &mut hits);
+    let delivery = |at: u64| starts.partition_point(|s| *s <= at).saturating_sub(1);
+    Http3Outcome {
+        host: h.host.clone(),
+        requests: h.requests,
+        desync: h.desync,
+        opaque: h.opaque,
+        hits: hits
+            .into_iter()
+            .map(|x| (x.identifier, x.encoding, x.location, delivery(x.at)))
+            .collect(),
+    }
+}
+
 /// The `http3` fuzz target's body (exposed through `testgen`): `data` is a sequence of records,
 /// each a stream id byte (its low two bits the stream kind), a fin byte and a 2-byte big-endian
 /// length, fed in order to one connection (offsets follow each stream's bytes). Panics if a bound

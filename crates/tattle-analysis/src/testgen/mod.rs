@@ -23,7 +23,9 @@ pub mod tshark;
 use std::io::{self, Write};
 
 pub use crate::hpack::fuzz_blocks as hpack_fuzz_blocks;
-pub use crate::http3::fuzz_streams as http3_fuzz_streams;
+pub use crate::http3::{
+    Http3Outcome, fuzz_streams as http3_fuzz_streams, run_streams as http3_run_streams,
+};
 pub use crate::qpack::fuzz_records as qpack_fuzz_records;
 pub use crate::quic::seal_client_initial;
 pub use traffic::{Generator, Shape};
