@@ -280,9 +280,10 @@ impl Http3Connection {
             return i;
         }
         if self.streams.len() >= MAX_STREAMS {
-            // The stream fed least recently makes room (its later bytes, if any, are raw).
+            // The request stream fed least recently makes room (its later bytes, if any, are
+            // raw); the unidirectional streams live as long as the connection.
             let oldest = (0..self.streams.len())
-                .min_by_key(|&i| self.streams[i].last_used)
+                .min_by_key(|&i| (self.streams[i].id % 4 != 0, self.streams[i].last_used))
                 .unwrap_or(0);
             let s = self.streams.swap_remove(oldest);
             self.retire(s, m, hits);
@@ -310,10 +311,8 @@ impl Http3Connection {
             feed_at: (0, offset),
             last_abs: 0,
         });
-        if id % 4 == 2 && offset > 0 {
-            // A client uni stream whose type we missed may be the encoder stream.
-            self.lose_qpack(m, None, hits);
-        }
+        // A client uni stream whose start we missed may be the encoder stream: QPACK goes on,
+        // sections that need the inserts we missed stay blocked until the bound gives up.
         self.streams.len() - 1
     }
 
@@ -1072,13 +1071,15 @@ mod tests {
     fn a_lost_encoder_stream_desyncs_and_searches_raw() {
         let m = matcher();
         let mut streams = connection();
-        // The encoder stream's first 10 bytes never arrive.
+        // Bytes 5..13 of the encoder stream (inside its first insert) never arrive.
         let enc = std::mem::take(&mut streams[2].1);
         let mut h = Http3Connection::new();
         let mut hits = Vec::new();
         h.feed(&m, 0, 0, 0, &streams[1].1, true, &mut hits);
         assert_eq!(h.blocked.len(), 1);
-        h.feed(&m, 6, 10, 500, &enc[10..], false, &mut hits);
+        h.feed(&m, 6, 0, 400, &enc[..5], false, &mut hits);
+        assert!(h.qpack.is_some());
+        h.feed(&m, 6, 13, 500, &enc[13..], false, &mut hits);
         assert!(h.qpack.is_none());
         assert_eq!(h.desync, 1);
         h.finish(&m, &mut hits);
@@ -1086,6 +1087,23 @@ mod tests {
         // searched raw and the body that waited with it searched as sent (its coding unknown).
         assert_eq!(summary(&hits), vec!["0:plain:quic.stream"]);
         assert_eq!(h.buffered(), 0);
+    }
+
+    #[test]
+    fn an_encoder_stream_whose_start_was_missed_is_searched_raw() {
+        let m = matcher();
+        let streams = connection();
+        let enc = &streams[2].1;
+        let mut h = Http3Connection::new();
+        let mut hits = Vec::new();
+        h.feed(&m, 0, 0, 0, &streams[1].1, true, &mut hits);
+        h.feed(&m, 6, 13, 500, &enc[13..], false, &mut hits);
+        // QPACK goes on (static-only sections still decode); the section that needs the missed
+        // inserts stays held, and is searched raw at the end.
+        assert!(h.qpack.is_some() && h.blocked.len() == 1);
+        h.finish(&m, &mut hits);
+        assert_eq!(summary(&hits), vec!["0:plain:quic.stream"]);
+        assert_eq!(h.buffered(), h.qpack.as_ref().map_or(0, |q| q.buffered()));
     }
 
     #[test]
