@@ -283,7 +283,12 @@ impl Http3Connection {
             // The request stream fed least recently makes room (its later bytes, if any, are
             // raw); the unidirectional streams live as long as the connection.
             let oldest = (0..self.streams.len())
-                .min_by_key(|&i| (self.streams[i].id % 4 != 0, self.streams[i].last_used))
+                .min_by_key(|&i| {
+                    (
+                        !self.streams[i].id.is_multiple_of(4),
+                        self.streams[i].last_used,
+                    )
+                })
                 .unwrap_or(0);
             let s = self.streams.swap_remove(oldest);
             self.retire(s, m, hits);
