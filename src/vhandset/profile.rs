@@ -185,6 +185,18 @@ pub struct PcapdroidSetup {
     pub api_key: Option<String>,
     /// `VpnService.prepare` returns null: the VPN consent was given before.
     pub vpn_consented: bool,
+    /// The PCAPdroid-mitm add-on (`com.pcapdroid.mitm`) is installed and its setup done (its CA
+    /// installed), so `tls_decryption` works; `None`: not installed.
+    pub mitm_addon: Option<MitmAddonSetup>,
+}
+
+/// The PCAPdroid-mitm add-on as installed: what `dumpsys package com.pcapdroid.mitm` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MitmAddonSetup {
+    /// `versionName`, e.g. `1.4` (the add-on PCAPdroid 1.9.1 asks for: MitmAddon.PACKAGE_VERSION_NAME).
+    pub version_name: String,
+    /// `versionCode`, e.g. 21 for 1.4 (MitmAddon.PACKAGE_VERSION_CODE of PCAPdroid 1.9.1).
+    pub version_code: u32,
 }
 
 /// The API key is a secret: never in logs or `Debug` output.
@@ -195,6 +207,7 @@ impl fmt::Debug for PcapdroidSetup {
             .field("version_code", &self.version_code)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
             .field("vpn_consented", &self.vpn_consented)
+            .field("mitm_addon", &self.mitm_addon)
             .finish()
     }
 }
@@ -609,6 +622,15 @@ struct RawPcapdroid {
     api_key: Option<String>,
     #[serde(default)]
     vpn_consented: bool,
+    #[serde(default)]
+    mitm_addon: Option<RawMitmAddon>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMitmAddon {
+    version_name: String,
+    version_code: u32,
 }
 
 /// `handset.tls_keylog`, checked: an absolute, normalised path on the handset.
@@ -634,16 +656,19 @@ fn check_keylog_path(path: String) -> Result<String, String> {
     }
 }
 
+/// A version name as a build has one: 1-32 letters, digits, `.`, `-`, `_`.
+fn version_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
 /// `handset.pcapdroid`, checked: a version name and code as a build would have them, an API key of
 /// printable ASCII (PCAPdroid generates 32 letters and digits; any other key is the profile's choice).
 fn convert_pcapdroid(raw: RawPcapdroid) -> Result<PcapdroidSetup, String> {
-    let name_ok = !raw.version_name.is_empty()
-        && raw.version_name.len() <= 32
-        && raw
-            .version_name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-    if !name_ok {
+    if !version_name_ok(&raw.version_name) {
         return Err(
             "handset.pcapdroid.version_name: 1-32 letters, digits, `.`, `-` or `_` (e.g. \"1.9.1\")"
                 .into(),
@@ -659,11 +684,28 @@ fn convert_pcapdroid(raw: RawPcapdroid) -> Result<PcapdroidSetup, String> {
             "handset.pcapdroid.api_key: 1-128 printable ASCII characters without spaces".into(),
         );
     }
+    let mitm_addon = match raw.mitm_addon {
+        None => None,
+        Some(m) => {
+            if !version_name_ok(&m.version_name) || m.version_code == 0 {
+                return Err(
+                    "handset.pcapdroid.mitm_addon: a version_name (1-32 letters, digits, `.`, `-`, \
+                     `_`, e.g. \"1.4\") and a positive version_code (21 is 1.4)"
+                        .into(),
+                );
+            }
+            Some(MitmAddonSetup {
+                version_name: m.version_name,
+                version_code: m.version_code,
+            })
+        }
+    };
     Ok(PcapdroidSetup {
         version_name: raw.version_name,
         version_code: raw.version_code,
         api_key: raw.api_key,
         vpn_consented: raw.vpn_consented,
+        mitm_addon,
     })
 }
 

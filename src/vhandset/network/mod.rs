@@ -12,7 +12,7 @@
 
 mod dns;
 mod http;
-mod keylog;
+pub mod keylog;
 pub mod loopback_capture;
 pub mod netns;
 mod ntp;
@@ -51,6 +51,35 @@ CAP_NET_BIND_SERVICE: run tattle as root, or `sudo setcap cap_net_bind_service+e
 const IN_USE_HINT: &str = "; no 127.77.N.0/24 is free: 254 handsets are running, or a server listens on all \
 addresses (0.0.0.0) on port 53, 80, 123 or 443 (dnsmasq, a web server, ntpd): stop it or bind it to one address";
 
+/// Something on the handset that sits in the path of its apps' TLS connections and learns their
+/// secrets (PCAPdroid's mitm add-on while it decrypts): asked once per connection, before the
+/// handshake.
+pub trait TlsTap: Send + Sync {
+    /// Where the secrets of the TLS connection the app of `event` (the firmware event key that opened
+    /// the socket) opens to `host` at `ip` go, when the tap intercepts it; `None` leaves it alone.
+    fn key_log(
+        &self,
+        host: &str,
+        ip: Ipv4Addr,
+        event: Option<&'static str>,
+    ) -> Option<Arc<dyn rustls::KeyLog>>;
+}
+
+/// Both key logs get every secret (the build's own and a tap's).
+#[derive(Debug)]
+struct BothKeyLogs(Arc<dyn rustls::KeyLog>, Arc<dyn rustls::KeyLog>);
+
+impl rustls::KeyLog for BothKeyLogs {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        self.0.log(label, client_random, secret);
+        self.1.log(label, client_random, secret);
+    }
+
+    fn will_log(&self, label: &str) -> bool {
+        self.0.will_log(label) || self.1.will_log(label)
+    }
+}
+
 /// What playing one event did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlayReport {
@@ -72,6 +101,8 @@ struct Inner {
     tls_client: Arc<rustls::ClientConfig>,
     /// The client's key log lines, when the build keeps one (`handset.tls_keylog`).
     key_log: Option<Arc<keylog::KeyLogLines>>,
+    /// What sits in the path of the handset's TLS connections now, if anything.
+    tls_tap: Mutex<Option<Arc<dyn TlsTap>>>,
     ca_der: CertificateDer<'static>,
     shutdown: watch::Sender<bool>,
     /// Events in flight (emitted, not yet played).
@@ -283,6 +314,7 @@ impl HandsetNetwork {
             hosts: hosts.clone(),
             tls_client: tls.client,
             key_log,
+            tls_tap: Mutex::new(None),
             ca_der: tls.ca_der,
             shutdown,
             in_flight,
@@ -450,6 +482,41 @@ impl HandsetNetwork {
             .unwrap_or_default()
     }
 
+    /// Puts `tap` in the path of the handset's next TLS connections (`None` takes it away).
+    pub fn set_tls_tap(&self, tap: Option<Arc<dyn TlsTap>>) {
+        *self.inner.tls_tap.lock().unwrap_or_else(|e| e.into_inner()) = tap;
+    }
+
+    /// The client configuration of one TLS connection: the handset's, with a tap's key log beside the
+    /// build's own when a tap intercepts it.
+    fn tls_config_for(&self, host: &str, stream: &TcpStream) -> Arc<rustls::ClientConfig> {
+        let tap = self
+            .inner
+            .tls_tap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(tap) = tap else {
+            return self.inner.tls_client.clone();
+        };
+        let ip = match stream.peer_addr() {
+            Ok(SocketAddr::V4(a)) => *a.ip(),
+            _ => return self.inner.tls_client.clone(),
+        };
+        let event = stream
+            .local_addr()
+            .ok()
+            .and_then(|a| self.socket_owner(a.port()));
+        match tap.key_log(host, ip, event) {
+            None => self.inner.tls_client.clone(),
+            Some(log) => {
+                let mut config = (*self.inner.tls_client).clone();
+                config.key_log = Arc::new(BothKeyLogs(config.key_log.clone(), log));
+                Arc::new(config)
+            }
+        }
+    }
+
     /// Waits until every emitted event has played.
     pub async fn wait_idle(&self) {
         let mut rx = self.inner.in_flight.subscribe();
@@ -483,7 +550,8 @@ impl HandsetNetwork {
                 let stream = self.connect(&req.host, 443).await?;
                 let name = ServerName::try_from(req.host.clone())
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-                let connector = tokio_rustls::TlsConnector::from(self.inner.tls_client.clone());
+                let connector =
+                    tokio_rustls::TlsConnector::from(self.tls_config_for(&req.host, &stream));
                 let mut tls = connector.connect(name, stream).await?;
                 http::exchange(&mut tls, &bytes).await?;
                 // close_notify, as a well-behaved client does; the answer is already in.

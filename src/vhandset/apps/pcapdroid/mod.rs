@@ -35,6 +35,7 @@
 //! `adbd::Reverses`), the handset's traffic (only observed), anything above `vhandset`.
 
 pub mod export;
+pub mod mitm;
 mod service;
 pub mod windows;
 
@@ -100,6 +101,30 @@ pub struct PhoneState {
     pub vpn_consented: bool,
     pub toasts: VecDeque<String>,
     pub log: VecDeque<String>,
+    /// The main activity (its service status observer), as far as the key log copy needs it.
+    pub main: MainActivity,
+}
+
+/// PCAPdroid's MainActivity as its service status observer sees captures (MainActivity.onCreate,
+/// `CaptureService.observeStatus`): it exists once launched (until the app's process dies), it learns
+/// of a capture that ran while it existed, and it acts on the capture's end when it is in front again.
+#[derive(Debug, Clone, Default)]
+pub struct MainActivity {
+    /// Launched since the app's process started.
+    pub alive: bool,
+    /// It saw the running capture's STARTED (`mWasStarted`).
+    pub saw_started: bool,
+    /// A capture it saw has stopped: what its STARTED → STOPPED branch will act on when it is in front.
+    pub pending_stop: Option<EndedCapture>,
+}
+
+/// What MainActivity's observer reads of a stopped capture (`CaptureService.getCaptureSettings`,
+/// `isDecryptingTLS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedCapture {
+    pub api_capture: bool,
+    pub decrypting: bool,
+    pub sslkeylog_name: String,
 }
 
 /// The API key is a secret: `Debug` says whether one is set, never what it is.
@@ -121,6 +146,7 @@ impl PhoneState {
             vpn_consented: setup.is_some_and(|s| s.vpn_consented),
             toasts: VecDeque::new(),
             log: VecDeque::new(),
+            main: MainActivity::default(),
         }
     }
 
@@ -195,6 +221,7 @@ pub fn start_activity(
         // CaptureCtrl and the Intent API appeared in 1.4.2 (versionCode 36).
         CAPTURE_CTRL if version >= 36 => {}
         MAIN_ACTIVITY => {
+            main_activity_in_front(handset);
             return Some(Launch::Started {
                 activity: short_name(class),
             });
@@ -412,6 +439,54 @@ pub fn on_key(handset: &Arc<Handset>, code: u32) -> bool {
 pub fn force_stop(handset: &Handset) {
     handset.pcapdroid().stop(Stop::Kill);
     close_windows(handset);
+    handset.state().pcapdroid.main = MainActivity::default();
+}
+
+/// MainActivity comes to the front (`am start`, singleTop): created if it was not, and its status
+/// observer becomes active: a capture it saw stop is acted on now (MainActivity.java lines 196–245):
+/// for an API capture that decrypted TLS, the cached key log is copied to
+/// `Download/PCAPdroid/<sslkeylog_name>` when a name was given, then deleted.
+fn main_activity_in_front(handset: &Handset) {
+    let mut st = handset.state();
+    st.pcapdroid.main.alive = true;
+    if is_running(handset) {
+        st.pcapdroid.main.saw_started = true;
+    }
+    let Some(ended) = st.pcapdroid.main.pending_stop.take() else {
+        return;
+    };
+    let cached = st.fs.read(mitm::KEYLOG_CACHE).ok().map(<[u8]>::to_vec);
+    let Some(keys) = cached.filter(|_| ended.decrypting) else {
+        return;
+    };
+    if !ended.api_capture {
+        // A capture started in the app offers the key log in a file picker: not modelled.
+        return;
+    }
+    if !ended.sslkeylog_name.trim().is_empty() {
+        let path = format!("{}/{}", mitm::DOWNLOADS_DIR, ended.sslkeylog_name);
+        let now = crate::vhandset::shell::now_secs();
+        let written = st
+            .fs
+            .mkdir_all(mitm::DOWNLOADS_DIR)
+            .and_then(|()| st.fs.write(&path, keys, 0o660, now));
+        match written {
+            Ok(()) => st.pcapdroid.toast(mitm::SAVE_OK),
+            Err(e) => {
+                tracing::debug!(?e, "PCAPdroid: the key log could not be exported");
+                st.pcapdroid.toast("Export failed");
+            }
+        }
+    }
+    let _ = st.fs.remove(mitm::KEYLOG_CACHE);
+}
+
+/// The capture ended: MainActivity's observer, if it saw it run, will act on it once in front.
+pub(crate) fn capture_ended(handset: &Handset, ended: EndedCapture) {
+    let mut st = handset.state();
+    if std::mem::take(&mut st.pcapdroid.main.saw_started) {
+        st.pcapdroid.main.pending_stop = Some(ended);
+    }
 }
 
 /// Whether a capture is running (CaptureService.isServiceActive).
@@ -490,6 +565,12 @@ pub struct Settings {
     pub root_capture: bool,
     pub socks5_enabled: bool,
     pub socks5_proxy_address: String,
+    /// `tls_decryption` (1.5.0+; `tls_decryption_enabled` before).
+    pub tls_decryption: bool,
+    /// `sslkeylog_name` (1.8.8+): where MainActivity copies the key log in Downloads/PCAPdroid.
+    pub sslkeylog_name: String,
+    /// `decryption_rules` (1.8.8+), parsed; `None`: the user's decryption list (empty here).
+    pub decryption_rules: Option<mitm::DecryptionRules>,
 }
 
 impl Settings {
@@ -540,6 +621,20 @@ impl Settings {
             root_capture: boolean("root_capture", false),
             socks5_enabled: version >= 51 && boolean("socks5_enabled", false),
             socks5_proxy_address: string("socks5_proxy_ip_address", "0.0.0.0"),
+            tls_decryption: if version >= 51 {
+                boolean("tls_decryption", false)
+            } else {
+                boolean("tls_decryption_enabled", false)
+            },
+            sslkeylog_name: if version >= 89 {
+                string("sslkeylog_name", "")
+            } else {
+                String::new()
+            },
+            decryption_rules: extras
+                .string("decryption_rules")
+                .filter(|r| version >= 89 && !r.trim().is_empty())
+                .and_then(|r| mitm::DecryptionRules::from_json(&format!("{{\"rules\":{r}}}"))),
         })
     }
 

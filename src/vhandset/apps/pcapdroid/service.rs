@@ -29,7 +29,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::export::{self, Owner};
-use super::{DumpMode, Settings, Stop, VPN_SETUP_FAILED, app_not_found};
+use super::mitm::{self, Mitm};
+use super::{DumpMode, EndedCapture, Settings, Stop, VPN_SETUP_FAILED, app_not_found};
 use crate::vhandset::network::loopback_capture::LoopbackCapture;
 use crate::vhandset::network::{HandsetNetwork, stopped};
 use crate::vhandset::shell::Handset;
@@ -122,6 +123,16 @@ pub(super) async fn run(
             return;
         }
     }
+    // onStartCommand: the exporter is set up first, then the mitm add-on is bound; a failed bind
+    // (no add-on) aborts the start before any dumper thread runs.
+    if settings.tls_decryption
+        && super::installed(&handset)
+            .and_then(|s| s.mitm_addon.as_ref())
+            .is_none()
+    {
+        toast(&handset, mitm::MITM_START_FAILED);
+        return;
+    }
     let collector = if settings.dump_mode == DumpMode::TcpExporter {
         // InetAddress.getByName on an IP literal (a host name was refused as remote before).
         let Ok(ip) = settings.collector_address.parse::<IpAddr>() else {
@@ -154,7 +165,27 @@ pub(super) async fn run(
             return;
         }
     };
-    tracing::info!(exporter = collector.is_some(), "PCAPdroid capture started");
+    tracing::info!(exporter = collector.is_some(), tls = settings.tls_decryption, "PCAPdroid capture started");
+    // In VPN mode the add-on sits in the path of the connections the decryption list matches;
+    // `MitmReceiver`'s constructor deletes the last capture's cached key log.
+    let tls_tap = (settings.tls_decryption && !settings.root_capture).then(|| {
+        Arc::new(Mitm::new(
+            settings.decryption_rules.clone().unwrap_or_default(),
+            settings.app_filter.clone(),
+        ))
+    });
+    if settings.tls_decryption {
+        let _ = handset.state().fs.remove(mitm::KEYLOG_CACHE);
+    }
+    if let Some(tap) = &tls_tap {
+        network.set_tls_tap(Some(tap.clone()));
+    }
+    {
+        let mut st = handset.state();
+        if st.pcapdroid.main.alive {
+            st.pcapdroid.main.saw_started = true;
+        }
+    }
     let mut exporter = match collector {
         None => None,
         Some(addr) => match connect(&handset, &network, addr).await {
@@ -271,6 +302,31 @@ pub(super) async fn run(
     {
         let _ = s.shutdown().await;
     }
+    if let Some(tap) = tls_tap {
+        network.set_tls_tap(None);
+        // logMasterSecret in pcap mode: the secrets went to cache/SSLKEYLOG.txt (pcapng, which would
+        // carry them in the dump, needs the licence the handset's PCAPdroid lacks).
+        let lines = tap.take();
+        if !lines.is_empty() && end == Stop::Flush {
+            let now = crate::vhandset::shell::now_secs();
+            let mut st = handset.state();
+            let written = st
+                .fs
+                .mkdir_all("/data/data/com.emanuelef.remote_capture/cache")
+                .and_then(|()| st.fs.write(mitm::KEYLOG_CACHE, lines, 0o600, now));
+            if let Err(e) = written {
+                tracing::warn!(?e, "PCAPdroid: the key log could not be cached");
+            }
+        }
+    }
+    super::capture_ended(
+        &handset,
+        EndedCapture {
+            api_capture: true,
+            decrypting: settings.tls_decryption,
+            sslkeylog_name: settings.sslkeylog_name.clone(),
+        },
+    );
     tracing::info!(?end, "PCAPdroid capture ended");
 }
 

@@ -21,6 +21,7 @@ fn with_pcapdroid(version_code: u32, vpn_consented: bool) -> Arc<Handset> {
         version_code,
         api_key: Some(KEY.into()),
         vpn_consented,
+        mitm_addon: None,
     });
     Handset::new(Arc::new(profile), None)
 }

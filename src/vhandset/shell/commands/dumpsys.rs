@@ -19,13 +19,19 @@ pub(super) fn dumpsys(handset: &Arc<Handset>, args: &[String]) -> CmdResult {
         ),
         Some("window") | Some("activity") => CmdResult::ok(""),
         Some("iphonesubinfo") => CmdResult::ok(iphonesubinfo(handset)),
-        // Only PCAPdroid's section is modelled (what tattle reads its version from); any other
+        // Only PCAPdroid's and its mitm add-on's sections are modelled (what tattle reads its version from); any other
         // package, or none installed, prints nothing.
         Some("package") => CmdResult::ok(
-            args.get(1)
-                .filter(|p| *p == crate::vhandset::apps::pcapdroid::PACKAGE)
-                .and_then(|_| crate::vhandset::apps::pcapdroid::dumpsys_package(handset))
-                .unwrap_or_default(),
+            match args.get(1).map(String::as_str) {
+                Some(crate::vhandset::apps::pcapdroid::PACKAGE) => {
+                    crate::vhandset::apps::pcapdroid::dumpsys_package(handset)
+                }
+                Some(crate::vhandset::apps::pcapdroid::mitm::PACKAGE) => {
+                    crate::vhandset::apps::pcapdroid::mitm::dumpsys_package(handset)
+                }
+                _ => None,
+            }
+            .unwrap_or_default(),
         ),
         Some("isub") if g.has_isub() => CmdResult::ok(isub(handset)),
         Some(s) if !s.starts_with('-') => CmdResult::fail(format!("Can't find service: {s}\n"), 0),

@@ -59,6 +59,9 @@ fn third_party(handset: &Handset) -> Vec<(&'static str, &'static str)> {
     if pcapdroid::installed(handset).is_some() {
         v.push((pcapdroid::PACKAGE, pcapdroid::APK_PATH));
     }
+    if pcapdroid::mitm::installed(handset).is_some() {
+        v.push((pcapdroid::mitm::PACKAGE, pcapdroid::mitm::APK_PATH));
+    }
     v
 }
 
