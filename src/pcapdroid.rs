@@ -62,6 +62,24 @@ pub const CAPTURE_CTRL: &str = "com.emanuelef.remote_capture/.activities.Capture
 pub const MIN_VERSION_CODE: u32 = 86;
 /// The name of that version.
 pub const MIN_VERSION_NAME: &str = "1.8.6";
+/// The launcher activity: its service status observer copies the TLS key log to Downloads when an
+/// API capture stops (MainActivity.java, v1.9.1 lines 196–245), so tattle opens it before the start
+/// and brings it to the front after the stop.
+pub const MAIN_ACTIVITY: &str = "com.emanuelef.remote_capture/.activities.MainActivity";
+/// The PCAPdroid-mitm add-on that TLS decryption needs (`MitmAPI.PACKAGE_NAME`).
+pub const MITM_PACKAGE: &str = "com.pcapdroid.mitm";
+/// The first versionCode with `sslkeylog_name` and `decryption_rules` (1.8.8), which TLS decryption
+/// over adb needs: the key log copied where adb can pull it, and rules that decrypt every connection.
+pub const TLS_MIN_VERSION_CODE: u32 = 89;
+/// The name of that version.
+pub const TLS_MIN_VERSION_NAME: &str = "1.8.8";
+/// Where PCAPdroid copies the key log (`Utils.getDownloadsUri`: Downloads/PCAPdroid/).
+pub const KEYLOG_DIR: &str = "/sdcard/Download/PCAPdroid";
+/// The decryption rules tattle gives (`decryption_rules`, a MatchList JSON array): every IPv4 and IPv6
+/// address, so every TCP connection goes through the add-on (PCAPdroid decrypts only what its list
+/// matches, and an empty list matches nothing: `capture_vpn.c` `should_proxify`).
+pub const DECRYPT_EVERYTHING: &str =
+    r#"[{"type":"IP","value":"0.0.0.0/0"},{"type":"IP","value":"::/0"}]"#;
 /// How the user gives tattle the key, as the messages say it (the CLI's option for it).
 pub const API_KEY_HOW: &str = "`--pcapdroid-api-key KEY` (or TATTLE_PCAPDROID_API_KEY)";
 /// How the user asks tattle to wait for them on the phone, as the messages say it.
@@ -131,6 +149,14 @@ pub struct Options {
     pub wait_for_data: Option<Duration>,
     /// How long PCAPdroid may take to flush and close after the `stop` action.
     pub stop_timeout: Duration,
+    /// `root_capture`: capture as root instead of through the VPN.
+    pub root: bool,
+    /// `pcapng_format`: pcapng (a paid feature; without the licence 1.9.1 sends pcap).
+    pub pcapng: bool,
+    /// `Some(name)`: TLS decryption with the mitm add-on (`tls_decryption`, every connection), the key
+    /// log copied to `Download/PCAPdroid/<name>` when the capture stops (`sslkeylog_name`). VPN
+    /// mode only.
+    pub tls_keylog_name: Option<String>,
 }
 
 impl Default for Options {
@@ -145,6 +171,9 @@ impl Default for Options {
             prompts: None,
             wait_for_data: None,
             stop_timeout: Duration::from_secs(10),
+            root: false,
+            pcapng: false,
+            tls_keylog_name: None,
         }
     }
 }
@@ -226,6 +255,27 @@ pub enum PcapdroidError {
         found = .0.name, code = .0.code
     )]
     TooOld(Version),
+    #[error(
+        "PCAPdroid {found} (versionCode {code}) cannot give tattle its TLS keys: TLS decryption over \
+         adb needs {TLS_MIN_VERSION_NAME} or later (`sslkeylog_name`, `decryption_rules`)\n  help: \
+         update PCAPdroid on the phone, or capture without `tls`",
+        found = .0.name, code = .0.code
+    )]
+    TlsTooOld(Version),
+    #[error(
+        "PCAPdroid's TLS decryption needs its mitm add-on ({MITM_PACKAGE}), which is not installed \
+         on the phone: PCAPdroid would toast \"Could not start the mitm service\" and not start\n  \
+         help: in PCAPdroid, Settings → TLS decryption runs the setup wizard, which installs the \
+         add-on (github.com/emanuele-f/PCAPdroid-mitm/releases) and its CA certificate; or capture \
+         without `tls`"
+    )]
+    MitmAddonMissing,
+    #[error(
+        "PCAPdroid cannot give TLS keys in root mode: there its capture holds the mitm add-on's \
+         connections to the servers, which the keys of the apps' connections cannot decrypt, so it \
+         writes no key log (PCAPdroid issue #531)\n  help: decrypt in VPN mode (no `root`)"
+    )]
+    TlsAsRoot,
     #[error("the PCAPdroid API key is empty, too long or has spaces or control characters")]
     BadApiKey,
     #[error(
@@ -301,7 +351,12 @@ pub enum PcapdroidError {
 /// its `Package [com.emanuelef.remote_capture]` section (Settings.dumpPackageLPr). None when the
 /// section or a well-formed `versionCode` is missing.
 pub fn parse_dumpsys_package(text: &str) -> Option<Version> {
-    let marker = format!("Package [{PACKAGE}]");
+    parse_dumpsys_package_of(text, PACKAGE)
+}
+
+/// `package`'s version in `dumpsys package` output, as [`parse_dumpsys_package`].
+pub fn parse_dumpsys_package_of(text: &str, package: &str) -> Option<Version> {
+    let marker = format!("Package [{package}]");
     let start = text.find(&marker)?;
     let mut code = None;
     let mut name = None;
@@ -340,6 +395,45 @@ pub async fn installed_version(device: &AdbDevice) -> Result<Option<Version>, Pc
         .shell_with_timeout(&format!("dumpsys package {PACKAGE}"), COMMAND_TIMEOUT)
         .await?;
     Ok(parse_dumpsys_package(&out.stdout_text()))
+}
+
+/// The mitm add-on's version, or None when it is not installed. PCAPdroid itself only binds the
+/// add-on's service when a capture starts (`MitmAddon.connect`); its setup wizard also wants a version
+/// of the same major as the one it was built for, which only the app can tell.
+pub async fn mitm_addon_version(device: &AdbDevice) -> Result<Option<Version>, PcapdroidError> {
+    let out = device
+        .shell_with_timeout(&format!("dumpsys package {MITM_PACKAGE}"), COMMAND_TIMEOUT)
+        .await?;
+    Ok(parse_dumpsys_package_of(&out.stdout_text(), MITM_PACKAGE))
+}
+
+/// What TLS decryption needs besides PCAPdroid itself: VPN mode, version 1.8.8+, the add-on.
+/// Returns the add-on's version.
+pub async fn check_tls(
+    device: &AdbDevice,
+    version: &Version,
+    root: bool,
+) -> Result<Version, PcapdroidError> {
+    if root {
+        return Err(PcapdroidError::TlsAsRoot);
+    }
+    if version.code < TLS_MIN_VERSION_CODE {
+        return Err(PcapdroidError::TlsTooOld(version.clone()));
+    }
+    mitm_addon_version(device)
+        .await?
+        .ok_or(PcapdroidError::MitmAddonMissing)
+}
+
+/// Opens (or brings to the front) PCAPdroid's main screen; best effort.
+async fn open_main_activity(device: &AdbDevice) {
+    let argv: Vec<String> = ["am", "start", "-n", MAIN_ACTIVITY]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Err(e) = am_start(device, &argv).await {
+        tracing::debug!(error = %e, "opening PCAPdroid's main screen");
+    }
 }
 
 /// Which PCAPdroid-blocking window, if any, a screen dump shows: PCAPdroid's consent window (its
@@ -491,6 +585,11 @@ impl PcapdroidCapture {
         if version.code < MIN_VERSION_CODE {
             return Err(PcapdroidError::TooOld(version));
         }
+        if options.tls_keylog_name.is_some() {
+            check_tls(device, &version, options.root).await?;
+            // Its status observer must see the capture run to copy the key log when it stops.
+            open_main_activity(device).await;
+        }
         // The file first: it must be new, and from here on it is ours to delete if the start fails.
         let file = create_private(path).await?;
         let remove_file = async || {
@@ -523,6 +622,17 @@ impl PcapdroidCapture {
             }
             if let Some(s) = options.snaplen {
                 extras.push(("snaplen", s.to_string()));
+            }
+            if options.root {
+                extras.push(("root_capture", "true".into()));
+            }
+            if options.pcapng {
+                extras.push(("pcapng_format", "true".into()));
+            }
+            if let Some(name) = &options.tls_keylog_name {
+                extras.push(("tls_decryption", "true".into()));
+                extras.push(("decryption_rules", DECRYPT_EVERYTHING.into()));
+                extras.push(("sslkeylog_name", name.clone()));
             }
             am_start(
                 device,
@@ -677,6 +787,11 @@ impl PcapdroidCapture {
             let _ = self.finish_reader().await;
             let err = self.early_end_error().await;
             let _ = self.device.reverse_remove(&forward).await;
+            if self.options.tls_keylog_name.is_some()
+                && matches!(err, PcapdroidError::StoppedOnPhone(_))
+            {
+                open_main_activity(&self.device).await;
+            }
             return Err(err);
         }
         let stop_sent = am_start(
@@ -739,6 +854,10 @@ impl PcapdroidCapture {
         }
         let read = self.finish_reader().await;
         let _ = self.device.reverse_remove(&forward).await;
+        if self.options.tls_keylog_name.is_some() {
+            // Its status observer acts on the stop once it is in front: the key log copy.
+            open_main_activity(&self.device).await;
+        }
         read?;
         if let Start::NotPcap(got) = &*self.start.borrow() {
             return Err(PcapdroidError::NotPcap(got.clone()));

@@ -57,7 +57,14 @@ pub enum KeylogSource {
     Host(PathBuf),
     /// A file on the phone (`device:PATH`, absolute), pulled when the capture stops.
     Device(String),
+    /// The key log PCAPdroid copies to Downloads when its capture with TLS decryption stops
+    /// (`pcapdroid:tls`): waited for a moment (its main screen copies it), pulled, then deleted from
+    /// the phone (it holds the run's secrets). Never parsed from text.
+    Pcapdroid(String),
 }
+
+/// How long PCAPdroid may take to copy its key log after its main screen came to the front.
+const PCAPDROID_KEYLOG_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeylogSourceError {
@@ -104,6 +111,7 @@ impl std::fmt::Display for KeylogSource {
         match self {
             KeylogSource::Host(p) => write!(f, "{}", p.display()),
             KeylogSource::Device(p) => write!(f, "device:{p}"),
+            KeylogSource::Pcapdroid(p) => write!(f, "PCAPdroid's (device:{p})"),
         }
     }
 }
@@ -183,14 +191,16 @@ pub async fn collect_within(
     for source in sources {
         let read = match source {
             KeylogSource::Host(path) => read_host(path).await,
-            KeylogSource::Device(path) => match pull_device(device, path, bound).await {
-                Ok((bytes, cut)) => {
-                    out.notes
-                        .extend(cut.map(|cut| format!("key log {source}: {cut}")));
-                    Ok(bytes)
-                }
-                Err(why) => Err(why),
-            },
+            KeylogSource::Device(path) => noting_cut(
+                &mut out.notes,
+                source,
+                pull_device(device, path, bound).await,
+            ),
+            KeylogSource::Pcapdroid(path) => noting_cut(
+                &mut out.notes,
+                source,
+                pull_pcapdroid(device, path, bound).await,
+            ),
         };
         match read {
             Ok(bytes) if bytes.is_empty() => {
@@ -282,6 +292,45 @@ async fn pull_device(
             "could not pull it ({e}); the shell must be able to read it"
         )),
     }
+}
+
+/// A pull's bytes, its cut (if any) said in `notes`.
+fn noting_cut(
+    notes: &mut Vec<String>,
+    source: &KeylogSource,
+    pulled: Result<(Vec<u8>, Option<String>), String>,
+) -> Result<Vec<u8>, String> {
+    let (bytes, cut) = pulled?;
+    notes.extend(cut.map(|cut| format!("key log {source}: {cut}")));
+    Ok(bytes)
+}
+
+/// PCAPdroid's copy of its key log: it appears once PCAPdroid's main screen has handled the stop;
+/// deleted from the phone once pulled.
+async fn pull_pcapdroid(
+    device: &AdbDevice,
+    path: &str,
+    bound: PullBound,
+) -> Result<(Vec<u8>, Option<String>), String> {
+    let deadline = tokio::time::Instant::now() + PCAPDROID_KEYLOG_WAIT;
+    let last = loop {
+        match pull_device(device, path, bound).await {
+            Ok(pulled) => {
+                let rm = format!("rm -f {}", crate::adb::shell_quote(path));
+                if let Err(e) = device.shell(&rm).await {
+                    tracing::warn!(error = %e, "removing PCAPdroid's key log from the phone");
+                }
+                return Ok(pulled);
+            }
+            Err(e) if tokio::time::Instant::now() >= deadline => break e,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    };
+    Err(format!(
+        "PCAPdroid wrote none ({last}): it copies its key log there when its main screen comes \
+         to the front after a capture that decrypted TLS (tattle opens it); none is written when no \
+         connection was decrypted, and with pcapng the keys are inside the capture instead"
+    ))
 }
 
 async fn read_host(path: &Path) -> Result<Vec<u8>, String> {

@@ -48,7 +48,7 @@ pub(crate) use emulator::EmulatorCapture;
 pub(crate) use file::{FILE_SETTLE, StdinFeed, check_file_source, start_file, start_stdin};
 pub(crate) use iface::{check_iface, start_iface};
 pub(crate) use pcapdroid::start_pcapdroid;
-pub use source::{CaptureSource, SourceError};
+pub use source::{CaptureSource, PcapdroidMode, SourceError};
 use tattle_analysis::pcap::RecordCounter;
 
 /// A capture stops growing here (a device streaming without end must not fill the disk); the run

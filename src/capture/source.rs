@@ -33,7 +33,30 @@ pub enum CaptureSource {
     Emulator,
     /// PCAPdroid on the phone (no root): its capture-control Intent over adb, its TCP exporter
     /// through `adb reverse` (crate::pcapdroid). Timestamps on the device's clock.
-    Pcapdroid,
+    /// `pcapdroid:tls,pcapng,root` asks for its TLS decryption, pcapng, root capture.
+    Pcapdroid(PcapdroidMode),
+}
+
+/// How PCAPdroid captures (`pcapdroid:OPTION,…`; also `--pcapdroid-tls`, `--pcapdroid-pcapng`,
+/// `--pcapdroid-root`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PcapdroidMode {
+    /// `tls`: PCAPdroid decrypts TLS with its mitm add-on and tattle collects the key log.
+    pub tls: bool,
+    /// `pcapng`: ask for pcapng (a paid PCAPdroid feature; its TLS keys then travel inside).
+    pub pcapng: bool,
+    /// `root`: capture as root (`root_capture`) instead of the VPN.
+    pub root: bool,
+}
+
+impl PcapdroidMode {
+    /// Root capture with TLS decryption gives no usable keys: refused with the reason.
+    pub fn check(self) -> Result<PcapdroidMode, SourceError> {
+        if self.tls && self.root {
+            return Err(SourceError::PcapdroidTlsAsRoot);
+        }
+        Ok(self)
+    }
 }
 
 /// The valid forms, for every error.
@@ -42,7 +65,8 @@ pub const VALID_FORMS: &str = "valid sources: `device` (tcpdump on the device, t
     `file:-` (a pcap/pcapng stream on stdin, e.g. `ssh ap tcpdump -U -w - | tattle run …`), \
     `iface:NAME` (the host's capture on its interface NAME that the phone's traffic crosses), \
     `emulator` (the Android emulator's own capture, through its console), \
-    `pcapdroid` (the PCAPdroid app on the phone: no root)";
+    `pcapdroid` (the PCAPdroid app on the phone: no root; `pcapdroid:tls` decrypts TLS with its \
+    mitm add-on, `pcapdroid:pcapng`, `pcapdroid:root`)";
 
 /// Longest interface name Linux allows (IFNAMSIZ 16, with the NUL).
 const MAX_IFACE_NAME: usize = 15;
@@ -59,6 +83,17 @@ pub enum SourceError {
          `.`, `-`, `_`; `ip link` lists them), e.g. `iface:wlan1`; got `{0}`"
     )]
     BadIface(String),
+    #[error(
+        "`pcapdroid:{0}`: PCAPdroid's options are `tls` (TLS decryption with its mitm add-on), \
+         `pcapng` and `root`, separated by commas"
+    )]
+    BadPcapdroidOption(String),
+    #[error(
+        "`pcapdroid:root,tls`: PCAPdroid cannot give TLS keys in root mode: there its capture holds \
+         the mitm add-on's connections to the servers, which the keys of the apps' connections \
+         cannot decrypt, so PCAPdroid writes no key log (its issue #531; MitmReceiver.logMasterSecret)"
+    )]
+    PcapdroidTlsAsRoot,
     #[error("unknown capture source `{written}`")]
     Unknown {
         written: String,
@@ -74,6 +109,9 @@ impl SourceError {
                 suggestion: Some(s),
                 ..
             } => format!("did you mean `{s}`? {VALID_FORMS}"),
+            SourceError::PcapdroidTlsAsRoot => "decrypt in PCAPdroid's VPN mode: `pcapdroid:tls` \
+                 (or capture as root without decryption: `pcapdroid:root`)"
+                .to_string(),
             _ => VALID_FORMS.to_string(),
         }
     }
@@ -94,7 +132,24 @@ impl std::str::FromStr for CaptureSource {
             return Ok(CaptureSource::Emulator);
         }
         if text.eq_ignore_ascii_case("pcapdroid") {
-            return Ok(CaptureSource::Pcapdroid);
+            return Ok(CaptureSource::Pcapdroid(PcapdroidMode::default()));
+        }
+        // `get` first: a multi-byte character there is no panic, just not this form.
+        if let Some(options) = text
+            .get(..10)
+            .filter(|p| p.eq_ignore_ascii_case("pcapdroid:"))
+            .and_then(|_| text.get(10..))
+        {
+            let mut mode = PcapdroidMode::default();
+            for option in options.split(',').map(str::trim) {
+                match option {
+                    "tls" => mode.tls = true,
+                    "pcapng" => mode.pcapng = true,
+                    "root" => mode.root = true,
+                    other => return Err(SourceError::BadPcapdroidOption(shown(other))),
+                }
+            }
+            return CaptureSource::Pcapdroid(mode).pipe_check();
         }
         if let Some(path) = text.strip_prefix("file:") {
             return match path {
@@ -153,7 +208,21 @@ impl fmt::Display for CaptureSource {
             CaptureSource::Stdin => write!(f, "file:-"),
             CaptureSource::Iface(name) => write!(f, "iface:{name}"),
             CaptureSource::Emulator => write!(f, "emulator"),
-            CaptureSource::Pcapdroid => write!(f, "pcapdroid"),
+            CaptureSource::Pcapdroid(mode) => {
+                let options: Vec<&str> = [
+                    (mode.tls, "tls"),
+                    (mode.pcapng, "pcapng"),
+                    (mode.root, "root"),
+                ]
+                .into_iter()
+                .filter_map(|(on, name)| on.then_some(name))
+                .collect();
+                if options.is_empty() {
+                    write!(f, "pcapdroid")
+                } else {
+                    write!(f, "pcapdroid:{}", options.join(","))
+                }
+            }
         }
     }
 }
@@ -162,7 +231,14 @@ impl CaptureSource {
     /// Whether the capture's timestamps are on the device's clock (else the host's: the capturer
     /// is on the host or the network).
     pub fn device_clock(&self) -> bool {
-        matches!(self, CaptureSource::Device | CaptureSource::Pcapdroid)
+        matches!(self, CaptureSource::Device | CaptureSource::Pcapdroid(_))
+    }
+
+    fn pipe_check(self) -> Result<CaptureSource, SourceError> {
+        match self {
+            CaptureSource::Pcapdroid(mode) => mode.check().map(CaptureSource::Pcapdroid),
+            other => Ok(other),
+        }
     }
 
     /// This source with a relative `file:` path taken from `base` (a scenario's folder).
@@ -224,13 +300,38 @@ mod tests {
 
     #[test]
     fn every_source_of_issue_9_parses() {
-        assert_eq!(parse("pcapdroid"), Ok(CaptureSource::Pcapdroid));
-        assert_eq!(parse("PCAPdroid"), Ok(CaptureSource::Pcapdroid));
+        let plain = CaptureSource::Pcapdroid(PcapdroidMode::default());
+        assert_eq!(parse("pcapdroid"), Ok(plain));
+        assert_eq!(parse("PCAPdroid"), Ok(plain));
         assert_eq!(parse("emulator"), Ok(CaptureSource::Emulator));
-        assert!(
-            CaptureSource::Pcapdroid.device_clock(),
-            "PCAPdroid stamps on the phone"
+        let tls = PcapdroidMode {
+            tls: true,
+            pcapng: true,
+            root: false,
+        };
+        assert_eq!(
+            parse("pcapdroid:tls,pcapng"),
+            Ok(CaptureSource::Pcapdroid(tls))
         );
+        assert_eq!(
+            parse("pcapdroid:pcapng, tls").unwrap().to_string(),
+            "pcapdroid:tls,pcapng"
+        );
+        assert_eq!(parse("pcapdroid").unwrap().to_string(), "pcapdroid");
+        assert_eq!(
+            parse("pcapdroid:tls,root"),
+            Err(SourceError::PcapdroidTlsAsRoot),
+            "root mode gives no usable keys"
+        );
+        assert!(
+            SourceError::PcapdroidTlsAsRoot.to_string().contains("#531"),
+            "the reason, with its source"
+        );
+        assert_eq!(
+            parse("pcapdroid:decrypt"),
+            Err(SourceError::BadPcapdroidOption("decrypt".into()))
+        );
+        assert!(plain.device_clock(), "PCAPdroid stamps on the phone");
         assert!(!CaptureSource::Emulator.device_clock());
     }
 

@@ -172,6 +172,18 @@ struct RunArgs {
     /// VPN consent), say what to tap and wait up to this many seconds instead of failing.
     #[arg(long, value_name = "SECONDS")]
     wait_for_phone: Option<u64>,
+    /// With `--capture pcapdroid`: PCAPdroid decrypts TLS with its mitm add-on (1.8.8+, VPN mode)
+    /// and tattle pulls its key log after the stop to decrypt the capture (as `pcapdroid:tls`).
+    #[arg(long)]
+    pcapdroid_tls: bool,
+    /// With `--capture pcapdroid`: ask PCAPdroid for pcapng (a paid feature; its TLS keys then
+    /// travel inside the capture). As `pcapdroid:pcapng`.
+    #[arg(long)]
+    pcapdroid_pcapng: bool,
+    /// With `--capture pcapdroid`: PCAPdroid captures as root instead of through its VPN (not with
+    /// TLS decryption). As `pcapdroid:root`.
+    #[arg(long)]
+    pcapdroid_root: bool,
     /// A TLS key log (NSS format, SSLKEYLOGFILE) to decrypt the capture with: a host file, or
     /// `device:PATH` on the phone (pulled when the capture stops). Repeatable; adds to the
     /// scenario's `keylog:`. A copy is kept in the run directory (tls-keys.log).
@@ -220,6 +232,8 @@ Capture sources (--capture, or `capture:` in the scenario):
   pcapdroid  the PCAPdroid app on the phone (1.8.6+), no root: started and stopped over adb, its
              TCP exporter carried by `adb reverse`. Give its API key (--pcapdroid-api-key or
              TATTLE_PCAPDROID_API_KEY) or allow each request on the phone (--wait-for-phone).
+             `pcapdroid:tls` (or --pcapdroid-tls): PCAPdroid 1.8.8+ decrypts TLS with its mitm
+             add-on and tattle pulls its key log after the stop; also `pcapng`, `root`.
 Details: docs/capture.md";
 
 /// `--keylog SOURCE`, with the valid forms when it is not one.
@@ -745,11 +759,29 @@ fn parse_phone_address(text: &str) -> Result<crate::capture::iface::PhoneAddress
 /// The capture source of a run: `--capture`, else the scenario's `capture:`, else `device`;
 /// checked against the other options and the terminal before any device is touched.
 fn capture_choice(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<CaptureSource> {
-    let source = args
+    let mut source = args
         .capture
         .clone()
         .or_else(|| scenario.capture_source())
         .unwrap_or_default();
+    let flags = args.pcapdroid_tls || args.pcapdroid_pcapng || args.pcapdroid_root;
+    match &mut source {
+        CaptureSource::Pcapdroid(mode) => {
+            mode.tls |= args.pcapdroid_tls;
+            mode.pcapng |= args.pcapdroid_pcapng;
+            mode.root |= args.pcapdroid_root;
+            *mode = mode
+                .check()
+                .map_err(|e| anyhow!("{e}\n  help: {}", e.help()))?;
+        }
+        _ if flags => {
+            return Err(anyhow!(
+                "--pcapdroid-tls, --pcapdroid-pcapng and --pcapdroid-root are for `--capture \
+                 pcapdroid`; this run captures with `{source}`"
+            ));
+        }
+        _ => {}
+    }
     if let Some(binary) = &args.tcpdump_binary {
         if source != CaptureSource::Device {
             return Err(anyhow!(
@@ -773,7 +805,7 @@ fn capture_choice(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<Capture
         ));
     }
     if (args.pcapdroid_api_key.is_some() || args.wait_for_phone.is_some())
-        && source != CaptureSource::Pcapdroid
+        && !matches!(source, CaptureSource::Pcapdroid(_))
     {
         return Err(anyhow!(
             "--pcapdroid-api-key and --wait-for-phone are for `--capture pcapdroid`; this run \

@@ -314,6 +314,14 @@ pub async fn run(
     // Every secret of the run is written by now: the key logs are read after the capture stops.
     let mut keylogs = options.keylogs.clone();
     keylogs.extend(prepared.scenario.keylog_sources());
+    if let CapturePlan::Pcapdroid(o) = &prepared.capture
+        && let Some(name) = &o.tls_keylog_name
+    {
+        keylogs.push(KeylogSource::Pcapdroid(format!(
+            "{}/{name}",
+            crate::pcapdroid::KEYLOG_DIR
+        )));
+    }
     let keys = keylog::collect(&keylogs, device.adb(), &prepared.dir).await;
     let mut key_notes = keys.notes;
     observer.analysing();
@@ -461,7 +469,7 @@ async fn prepare(
         CaptureSource::Emulator => CapturePlan::Emulator(
             capture::EmulatorCapture::connect(device.serial(), options.console_port).await?,
         ),
-        CaptureSource::Pcapdroid => {
+        CaptureSource::Pcapdroid(mode) => {
             if let Some(step) = scenario
                 .steps
                 .iter()
@@ -470,7 +478,7 @@ async fn prepare(
                 return Err(capture::CaptureError::PcapdroidReboot { line: step.line }.into());
             }
             // Checked before the run: installed, and new enough for the TCP exporter.
-            match crate::pcapdroid::installed_version(device.adb())
+            let version = match crate::pcapdroid::installed_version(device.adb())
                 .await
                 .map_err(capture::CaptureError::from)?
             {
@@ -486,11 +494,36 @@ async fn prepare(
                     )
                     .into());
                 }
-                Some(_) => {}
+                Some(v) => v,
+            };
+            // TLS decryption: VPN mode, 1.8.8+, the mitm add-on; the key log copied under a name
+            // of this run, pulled when the capture stops.
+            let tls_keylog_name = if mode.tls {
+                let addon = crate::pcapdroid::check_tls(device.adb(), &version, mode.root)
+                    .await
+                    .map_err(capture::CaptureError::from)?;
+                source_notes.push(format!(
+                    "PCAPdroid {} decrypts TLS with its mitm add-on {}: every TCP connection goes \
+                     through the add-on (apps that pin their certificates fail to connect meanwhile)",
+                    version.name, addon.name
+                ));
+                Some(format!("tattle-{run_id}.keylog"))
+            } else {
+                None
+            };
+            if mode.pcapng {
+                source_notes.push(
+                    "PCAPdroid was asked for pcapng, a paid feature: without its licence 1.9.1 sends \
+                     pcap (its TLS keys then come through the key log file)"
+                        .to_string(),
+                );
             }
             CapturePlan::Pcapdroid(crate::pcapdroid::Options {
                 api_key: options.pcapdroid_api_key.clone(),
                 wait_for_user: options.wait_for_phone,
+                root: mode.root,
+                pcapng: mode.pcapng,
+                tls_keylog_name,
                 ..Default::default()
             })
         }
@@ -578,12 +611,22 @@ fn source_record(plan: Option<&TcpdumpPlan>, p: &Prepared) -> SourceRecord {
         (CapturePlan::Pcapdroid(o), _) => SourceRecord {
             source: "pcapdroid".into(),
             detail: format!(
-                "PCAPdroid on the phone (no root): its TCP exporter through `adb reverse`, {}; \
+                "PCAPdroid on the phone ({}): its TCP exporter through `adb reverse`, {}{}; \
                  timestamps on the device's clock",
+                if o.root {
+                    "as root"
+                } else {
+                    "VPN mode, no root"
+                },
                 if o.api_key.is_some() {
                     "controlled with its API key"
                 } else {
                     "each start and stop allowed on the phone"
+                },
+                if o.tls_keylog_name.is_some() {
+                    ", TLS decrypted by its mitm add-on (its key log pulled after the stop)"
+                } else {
+                    ""
                 }
             ),
         },

@@ -113,7 +113,7 @@ async fn pcapdroid_keeps_its_capture_however_the_phone_is_lost() {
         let runs = tempfile::tempdir().unwrap();
         let options = RunOptions {
             runs_root: runs.path().to_path_buf(),
-            capture: CaptureSource::Pcapdroid,
+            capture: CaptureSource::Pcapdroid(Default::default()),
             pcapdroid_api_key: Some(tattle::pcapdroid::ApiKey::new(key).unwrap()),
             ..RunOptions::default()
         };

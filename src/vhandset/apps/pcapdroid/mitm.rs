@@ -58,7 +58,9 @@ pub const KEYLOG_CACHE: &str = "/data/data/com.emanuelef.remote_capture/cache/SS
 pub const DOWNLOADS_DIR: &str = "/sdcard/Download/PCAPdroid";
 
 /// The add-on as installed on this handset, if it is (with PCAPdroid).
-pub fn installed(handset: &crate::vhandset::shell::Handset) -> Option<&crate::vhandset::profile::MitmAddonSetup> {
+pub fn installed(
+    handset: &crate::vhandset::shell::Handset,
+) -> Option<&crate::vhandset::profile::MitmAddonSetup> {
     super::installed(handset).and_then(|s| s.mitm_addon.as_ref())
 }
 
@@ -153,10 +155,7 @@ impl DecryptionRules {
                 host.to_string()
             }
         };
-        let host_match = self
-            .hosts
-            .iter()
-            .any(|h| *h == host || *h == second_level);
+        let host_match = self.hosts.iter().any(|h| *h == host || *h == second_level);
         ip_match || app_match || host_match
     }
 }
@@ -236,7 +235,10 @@ mod tests {
         .unwrap();
         let other = Ipv4Addr::new(127, 77, 1, 10);
         assert!(rules.matches("x", Ipv4Addr::new(10, 1, 2, 3), None));
-        assert!(rules.matches("api.example.com", other, None), "second level");
+        assert!(
+            rules.matches("api.example.com", other, None),
+            "second level"
+        );
         assert!(rules.matches("www.example.com", other, None));
         assert!(!rules.matches("example.org", other, None));
         assert!(rules.matches("z.org", other, Some("com.android.contacts")));
@@ -244,8 +246,14 @@ mod tests {
             r#"{"rules":[{"type":"IP","value":"0.0.0.0/0"},{"type":"IP","value":"::/0"}]}"#,
         )
         .unwrap();
-        assert!(all.matches("anything.net", other, None), "/0 is every address");
-        assert!(!DecryptionRules::default().matches("a.b", other, None), "an empty list: none");
+        assert!(
+            all.matches("anything.net", other, None),
+            "/0 is every address"
+        );
+        assert!(
+            !DecryptionRules::default().matches("a.b", other, None),
+            "an empty list: none"
+        );
         assert_eq!(DecryptionRules::from_json("[1]"), None);
         assert_eq!(DecryptionRules::from_json("{\"rules\": 3}"), None);
     }

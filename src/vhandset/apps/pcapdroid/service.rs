@@ -165,7 +165,11 @@ pub(super) async fn run(
             return;
         }
     };
-    tracing::info!(exporter = collector.is_some(), tls = settings.tls_decryption, "PCAPdroid capture started");
+    tracing::info!(
+        exporter = collector.is_some(),
+        tls = settings.tls_decryption,
+        "PCAPdroid capture started"
+    );
     // In VPN mode the add-on sits in the path of the connections the decryption list matches;
     // `MitmReceiver`'s constructor deletes the last capture's cached key log.
     let tls_tap = (settings.tls_decryption && !settings.root_capture).then(|| {
