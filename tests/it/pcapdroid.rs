@@ -825,3 +825,249 @@ async fn tattle_run_captures_through_pcapdroid() {
     assert!(list.trim().is_empty(), "{list}");
     bench.finish().await;
 }
+
+/// `tattle run` with `--capture pcapdroid` and a capture option, on `bench`'s handset; the run
+/// directories go under `dir`.
+fn run_through_pcapdroid(
+    bench: &Bench,
+    dir: &Path,
+    scenario: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let key = api_key_text();
+    std::process::Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .args(["run", scenario, "--device", &bench.handset().serial()])
+        .args(["--format", "json", "--runs"])
+        .arg(dir.join("runs"))
+        .arg("--snapshots")
+        .arg(dir.join("snapshots"))
+        .args(extra)
+        .env("ANDROID_ADB_SERVER_PORT", bench.server().port().to_string())
+        .env("TATTLE_PCAPDROID_API_KEY", key)
+        .output()
+        .unwrap()
+}
+
+/// The run directory a `--format json` run printed.
+fn run_dir_of(stdout: &str) -> std::path::PathBuf {
+    let (doc, _) = crate::support::json_document(stdout);
+    std::path::PathBuf::from(doc["run_dir"].as_str().expect("run_dir in the JSON"))
+}
+
+/// PCAPdroid's TLS decryption end to end: the same add-contact run on the vendor 14 persona, once
+/// with `--capture pcapdroid` (the contact backup is opaque HTTPS) and once with `pcapdroid:tls`:
+/// PCAPdroid's mitm add-on (virtual) logs the secrets, its main screen copies them to
+/// Download/PCAPdroid/ on the stop, tattle pulls and removes that file, and the contact is found
+/// inside TLS 1.3. tshark decrypts the kept capture with the run's `tls-keys.log`: the POST is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tattle_run_decrypts_tls_through_pcapdroids_mitm_addon() {
+    let bench = Bench::start(&[VENDOR]).await;
+    pre_consent_vpn(&bench).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let plain = tokio::task::block_in_place(|| {
+        run_through_pcapdroid(
+            &bench,
+            dir.path(),
+            "add-contact",
+            &["--capture", "pcapdroid"],
+        )
+    });
+    let plain_out = String::from_utf8_lossy(&plain.stdout).into_owned();
+    assert!(
+        matches!(plain.status.code(), Some(0 | 1)),
+        "{plain_out}{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    let (doc, _) = crate::support::json_document(&plain_out);
+    let outcome = doc["outcome"].to_string();
+    assert!(
+        !outcome.contains("<contact_name>"),
+        "without decryption the contact backup is opaque: {outcome}"
+    );
+    assert!(!run_dir_of(&plain_out).join("tls-keys.log").exists());
+
+    let keyed = tokio::task::block_in_place(|| {
+        run_through_pcapdroid(
+            &bench,
+            dir.path(),
+            "add-contact",
+            &["--capture", "pcapdroid:tls"],
+        )
+    });
+    let out = String::from_utf8_lossy(&keyed.stdout).into_owned();
+    let err = String::from_utf8_lossy(&keyed.stderr).into_owned();
+    assert_eq!(keyed.status.code(), Some(1), "a finding\n{out}{err}");
+    let (doc, _) = crate::support::json_document(&out);
+    let outcome = doc["outcome"].to_string();
+    assert!(
+        outcome.contains("<contact_name>") && outcome.contains("contacts.nimbus-cloud.net"),
+        "the contact inside TLS: {outcome}"
+    );
+    assert!(outcome.contains("TLS 1.3"), "{outcome}");
+    assert!(
+        doc["capture_source"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("mitm add-on"),
+        "{}",
+        doc["capture_source"]
+    );
+    assert!(!out.contains(&api_key_text()) && !err.contains(&api_key_text()));
+    let run = run_dir_of(&out);
+    let record = std::fs::read_to_string(run.join("run.json")).unwrap();
+    assert!(
+        record.contains("key log PCAPdroid's (device:/sdcard/Download/PCAPdroid/tattle-")
+            && record.contains("TLS flows: 2 decrypted"),
+        "the run's notes say where the keys came from and what they gave: {record}"
+    );
+
+    // The pulled keys decrypt the kept capture in tshark: the contact backup's POST.
+    let keys = run.join("tls-keys.log");
+    assert!(keys.is_file(), "tls-keys.log kept");
+    let args: Vec<std::ffi::OsString> = vec![
+        "-r".into(),
+        run.join("capture.pcap").into(),
+        "-o".into(),
+        format!("tls.keylog_file:{}", keys.display()).into(),
+        "-Y".into(),
+        "http.request".into(),
+        "-T".into(),
+        "fields".into(),
+        "-e".into(),
+        "http.request.method".into(),
+        "-e".into(),
+        "http.host".into(),
+    ];
+    let rows = crate::support::tshark_rows(&args);
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "POST" && r[1] == "contacts.nimbus-cloud.net"),
+        "{rows:?}"
+    );
+    // The key log does not stay on the phone.
+    let (list, _) = adb(&bench, &["shell", "ls /sdcard/Download/PCAPdroid/"]).await;
+    assert!(!list.contains(".keylog"), "{list}");
+    bench.finish().await;
+}
+
+/// Without the mitm add-on, PCAPdroid cannot decrypt: the virtual PCAPdroid does what v1.9.1 does
+/// (toast `mitm_start_failed`, no capture), and tattle says what to install before any step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_decryption_without_the_mitm_addon_is_a_clear_error() {
+    use tattle::vhandset::apps::pcapdroid::{self as app, mitm};
+    let profile = vendor_with(|t| {
+        t.replace(
+            "    mitm_addon:\n      version_name: \"1.4\"\n      version_code: 21\n",
+            "",
+        )
+    });
+    assert!(
+        profile
+            .persona
+            .pcapdroid
+            .as_ref()
+            .unwrap()
+            .mitm_addon
+            .is_none()
+    );
+    let bench = bench_with(profile).await;
+    pre_consent_vpn(&bench).await;
+    let handset = bench.handset().handset().clone();
+
+    // PCAPdroid itself, asked over adb.
+    let (out, _) = adb(
+        &bench,
+        &[
+            "shell",
+            &format!(
+                "am start -n {PKG}/.activities.CaptureCtrl -e action start -e api_key {} \
+                 -e pcap_dump_mode tcp_exporter -e collector_port 5123 -e tls_decryption true",
+                api_key_text()
+            ),
+        ],
+    )
+    .await;
+    assert!(out.contains("Starting: Intent"), "{out}");
+    for _ in 0..50 {
+        if handset
+            .state()
+            .pcapdroid
+            .toasts
+            .iter()
+            .any(|t| t == mitm::MITM_START_FAILED)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let toasts: Vec<String> = handset.state().pcapdroid.toasts.iter().cloned().collect();
+    assert_eq!(toasts, [app::TOAST_ALLOWED, mitm::MITM_START_FAILED]);
+    assert!(!app::is_running(&handset));
+
+    // tattle, before the first step.
+    let dir = tempfile::tempdir().unwrap();
+    let run = tokio::task::block_in_place(|| {
+        run_through_pcapdroid(
+            &bench,
+            dir.path(),
+            "add-contact",
+            &["--capture", "pcapdroid", "--pcapdroid-tls"],
+        )
+    });
+    let err = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("mitm add-on (com.pcapdroid.mitm), which is not installed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("PCAPdroid-mitm/releases"),
+        "what to install: {err}"
+    );
+    assert!(!app::is_running(&handset), "no capture was started");
+    bench.finish().await;
+}
+
+/// Root mode with TLS decryption is refused before any device is asked, with PCAPdroid's reason;
+/// the same from the scenario file names its line.
+#[test]
+fn tls_decryption_in_root_mode_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--capture", "pcapdroid:root,tls"][..],
+        &["--capture", "pcapdroid:root", "--pcapdroid-tls"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tattle"))
+            .args(["run", "add-contact", "--runs"])
+            .arg(dir.path())
+            .args(args)
+            // No adb server there: the refusal comes first.
+            .env("ANDROID_ADB_SERVER_PORT", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("root mode") && err.contains("#531"), "{err}");
+        assert!(
+            err.contains("help: decrypt in PCAPdroid's VPN mode"),
+            "{err}"
+        );
+    }
+    let scenario = dir.path().join("root-tls.yaml");
+    std::fs::write(
+        &scenario,
+        "name: root-tls\ncapture: pcapdroid:tls,root\nsteps:\n  - idle: 1s\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tattle"))
+        .arg("run")
+        .arg(&scenario)
+        .env("ANDROID_ADB_SERVER_PORT", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("root-tls.yaml:2:"), "the line: {err}");
+    assert!(err.contains("#531"), "{err}");
+}
