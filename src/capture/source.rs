@@ -301,8 +301,8 @@ mod tests {
     #[test]
     fn every_source_of_issue_9_parses() {
         let plain = CaptureSource::Pcapdroid(PcapdroidMode::default());
-        assert_eq!(parse("pcapdroid"), Ok(plain));
-        assert_eq!(parse("PCAPdroid"), Ok(plain));
+        assert_eq!(parse("pcapdroid"), Ok(plain.clone()));
+        assert_eq!(parse("PCAPdroid"), Ok(plain.clone()));
         assert_eq!(parse("emulator"), Ok(CaptureSource::Emulator));
         let tls = PcapdroidMode {
             tls: true,

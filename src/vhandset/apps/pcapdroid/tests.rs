@@ -349,6 +349,76 @@ fn settings_read_extras_as_capture_settings_does() {
     assert_eq!(got.app_filter, ["a,b"]);
 }
 
+#[test]
+fn tls_extras_are_read_from_the_versions_that_know_them() {
+    let s = |v: &str| Extra::Str(v.into());
+    let tls = bundle(&[
+        ("tls_decryption", s("true")),
+        ("sslkeylog_name", s("k.log")),
+        ("decryption_rules", s(r#"[{"type":"HOST","value":"example.com"}]"#)),
+    ]);
+    let got = Settings::from_intent(&tls, 91).unwrap();
+    assert!(got.tls_decryption);
+    assert_eq!(got.sslkeylog_name, "k.log");
+    let rules = got.decryption_rules.expect("rules given");
+    assert!(rules.matches("api.example.com", std::net::Ipv4Addr::LOCALHOST, None));
+    // 1.8.6: tls_decryption yes, sslkeylog_name and decryption_rules not yet (1.8.8).
+    let got = Settings::from_intent(&tls, 86).unwrap();
+    assert!(got.tls_decryption);
+    assert_eq!(got.sslkeylog_name, "");
+    assert_eq!(got.decryption_rules, None);
+    // Before 1.5.0 the key was tls_decryption_enabled.
+    assert!(!Settings::from_intent(&tls, 46).unwrap().tls_decryption);
+    let old = bundle(&[("tls_decryption_enabled", s("true"))]);
+    assert!(Settings::from_intent(&old, 46).unwrap().tls_decryption);
+    assert!(!Settings::from_intent(&old, 91).unwrap().tls_decryption);
+}
+
+/// MainActivity copies the cached key log to Downloads only for a capture it saw run, once it is in
+/// front again, and only with a name; the cache goes either way.
+#[tokio::test]
+async fn main_activity_copies_the_key_log_of_a_capture_it_saw() {
+    let h = with_pcapdroid(91, true);
+    let main = "am start -n com.emanuelef.remote_capture/.activities.MainActivity";
+    let ended = |name: &str| EndedCapture {
+        api_capture: true,
+        decrypting: true,
+        sslkeylog_name: name.into(),
+    };
+    let cache = |h: &Handset| {
+        h.state()
+            .fs
+            .write(mitm::KEYLOG_CACHE, b"CLIENT_RANDOM a b\n".to_vec(), 0o600, 1)
+            .unwrap()
+    };
+    // Never launched: nothing saw the capture, nothing is copied.
+    cache(&h);
+    capture_ended(&h, ended("k.log"));
+    sh(&h, main).await;
+    assert!(h.state().fs.read("/sdcard/Download/PCAPdroid/k.log").is_err());
+    // Launched, saw it run, stopped: copied when it comes to the front, then the cache is gone.
+    h.state().pcapdroid.main.saw_started = true;
+    capture_ended(&h, ended("k.log"));
+    assert!(
+        h.state().fs.read("/sdcard/Download/PCAPdroid/k.log").is_err(),
+        "not before it is in front"
+    );
+    let (out, _, _) = sh(&h, main).await;
+    assert!(out.contains("Starting: Intent"), "{out}");
+    assert_eq!(
+        h.state().fs.read("/sdcard/Download/PCAPdroid/k.log").unwrap(),
+        b"CLIENT_RANDOM a b\n"
+    );
+    assert!(h.state().fs.read(mitm::KEYLOG_CACHE).is_err());
+    assert!(toasts(&h).contains(&mitm::SAVE_OK.to_string()));
+    // A blank name: no copy, the cache is still deleted.
+    cache(&h);
+    h.state().pcapdroid.main.saw_started = true;
+    capture_ended(&h, ended(" "));
+    sh(&h, main).await;
+    assert!(h.state().fs.read(mitm::KEYLOG_CACHE).is_err());
+}
+
 #[tokio::test]
 async fn am_types_extras_as_intent_parse_command_args() {
     let h = with_pcapdroid(91, true);
