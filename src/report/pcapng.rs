@@ -39,6 +39,9 @@ pub struct Written {
     pub commented: u64,
     /// The copy stopped at damage in the capture (what was before it is written).
     pub damaged: bool,
+    /// Decryption Secrets Blocks the capture itself carried (PCAPdroid's pcapng with TLS
+    /// decryption, `editcap --inject-secrets`), copied in place.
+    pub carried_secrets: u64,
 }
 
 /// The comments of each frame: each finding on the frame that completed it, and each step's start
@@ -167,6 +170,13 @@ pub fn write(
                         written.commented += u64::from(!c.is_empty());
                         packet(out, 0, 0, spb.origlen, spb.data, &c)?;
                     }
+                    // The capture's own secrets stay where they were: before the packets they
+                    // decrypt (tshark applies a DSB to the packets after it).
+                    PcapBlockOwned::NG(Block::DecryptionSecrets(dsb)) if header_written => {
+                        let len = (dsb.secrets_len as usize).min(dsb.data.len());
+                        secrets_block(out, dsb.secrets_type.0, &dsb.data[..len])?;
+                        written.carried_secrets += 1;
+                    }
                     PcapBlockOwned::NG(_) => {}
                 }
                 reader.consume(offset);
@@ -260,16 +270,24 @@ fn section_header(out: &mut impl Write) -> std::io::Result<()> {
     block(out, 0x0A0D_0D0A, &body)
 }
 
+/// `secrets_type` of TLS key log lines (`TLSK`).
+const TLS_KEY_LOG: u32 = 0x544C_534B;
+
 /// A Decryption Secrets Block of TLS key log lines (`TLSK`), when there are any.
 fn secrets(out: &mut impl Write, tls_keys: Option<&[u8]>) -> std::io::Result<()> {
-    let Some(keys) = tls_keys.filter(|k| !k.is_empty()) else {
-        return Ok(());
-    };
-    let mut body = Vec::with_capacity(keys.len() + 12);
-    body.extend_from_slice(&0x544C_534Bu32.to_le_bytes());
-    body.extend_from_slice(&(keys.len() as u32).to_le_bytes());
-    body.extend_from_slice(keys);
-    body.extend(std::iter::repeat_n(0u8, pad4(keys.len())));
+    match tls_keys.filter(|k| !k.is_empty()) {
+        Some(keys) => secrets_block(out, TLS_KEY_LOG, keys),
+        None => Ok(()),
+    }
+}
+
+/// A Decryption Secrets Block (pcapng §4.7): its type, the secrets, padding, no options.
+fn secrets_block(out: &mut impl Write, secrets_type: u32, data: &[u8]) -> std::io::Result<()> {
+    let mut body = Vec::with_capacity(data.len() + 12);
+    body.extend_from_slice(&secrets_type.to_le_bytes());
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(data);
+    body.extend(std::iter::repeat_n(0u8, pad4(data.len())));
     block(out, 0x0000_000A, &body)
 }
 
@@ -381,6 +399,64 @@ mod tests {
                     .to_string()
             ]
         );
+    }
+
+    /// The secrets blocks of the blocks in `pcapng`, in order: (type, data), and the frames.
+    fn secrets_and_frames(pcapng: &[u8]) -> (Vec<(u32, Vec<u8>)>, usize) {
+        let mut reader = pcap_parser::create_reader(BUFFER, pcapng).unwrap();
+        let (mut dsbs, mut frames) = (Vec::new(), 0);
+        loop {
+            match reader.next() {
+                Ok((offset, block)) => {
+                    match block {
+                        PcapBlockOwned::NG(Block::DecryptionSecrets(d)) => {
+                            dsbs.push((d.secrets_type.0, d.data[..d.secrets_len as usize].to_vec()))
+                        }
+                        PcapBlockOwned::NG(Block::EnhancedPacket(_)) => frames += 1,
+                        _ => {}
+                    }
+                    reader.consume(offset);
+                }
+                Err(PcapError::Eof) => break,
+                Err(PcapError::Incomplete(_)) => reader.refill().unwrap(),
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        (dsbs, frames)
+    }
+
+    /// A pcapng whose secrets ride inside (PCAPdroid's with TLS decryption) keeps them, in place,
+    /// beside the run's own key log.
+    #[test]
+    fn the_captures_own_secrets_blocks_are_carried() {
+        let own = b"CLIENT_RANDOM aa bb".to_vec();
+        let wireguard = b"wg key".to_vec();
+        let mut input = Vec::new();
+        section_header(&mut input).unwrap();
+        interface(&mut input, 101, 65535, None).unwrap();
+        packet(&mut input, 0, 1, 20, &[0x45; 20], &[]).unwrap();
+        secrets_block(&mut input, TLS_KEY_LOG, &own).unwrap();
+        secrets_block(&mut input, 0x5747_4B4C, &wireguard).unwrap();
+        packet(&mut input, 0, 2, 20, &[0x45; 20], &[]).unwrap();
+        let mut out = Vec::new();
+        let w = write(&input[..], &mut out, Comments::new(&[], &[], 0.0), None).unwrap();
+        assert_eq!((w.frames, w.carried_secrets), (2, 2));
+        let (dsbs, frames) = secrets_and_frames(&out);
+        assert_eq!(frames, 2);
+        assert_eq!(dsbs, [(TLS_KEY_LOG, own.clone()), (0x5747_4B4C, wireguard)]);
+        // With the run's key log too: the run's first (after the header), then the capture's.
+        let mut out = Vec::new();
+        write(
+            &input[..],
+            &mut out,
+            Comments::new(&[], &[], 0.0),
+            Some(b"CLIENT_RANDOM cc dd"),
+        )
+        .unwrap();
+        let (dsbs, _) = secrets_and_frames(&out);
+        assert_eq!(dsbs.len(), 3);
+        assert_eq!(dsbs[0].1, b"CLIENT_RANDOM cc dd");
+        assert_eq!(dsbs[1].1, own);
     }
 
     #[test]

@@ -124,12 +124,25 @@ pub(super) fn write_run_files(
     Ok(())
 }
 
+/// Whether `path` starts with pcapng's Section Header Block (whatever its name says: PCAPdroid's
+/// pcapng stream is kept as `capture.pcap`).
+fn is_pcapng(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == [0x0a, 0x0d, 0x0d, 0x0a])
+}
+
 /// `flows.json`: every flow with its Community ID, and the HTTP exchanges tshark reads from the
 /// capture, redacted by the run's redactor (the last moment that knows the values).
 fn write_flows(r: &RunResult) -> Result<(), RunError> {
     let keylog = Some(r.dir.join(crate::capture::keylog::RUN_DIR_FILE)).filter(|k| k.is_file());
+    // tshark decrypts with the run's key log, and by itself with the secrets blocks a pcapng
+    // capture carries (PCAPdroid's pcapng, `editcap --inject-secrets`): either makes TLS readable.
+    let tls_readable = keylog.is_some() || is_pcapng(&r.capture.path);
     let readable = |f: &crate::outcome::FlowItem| {
-        f.protocol == "http" || (keylog.is_some() && f.protocol == "tls")
+        f.protocol == "http" || (tls_readable && f.protocol == "tls")
     };
     let (http, http_note) = if r.flows.iter().any(readable) {
         match report::exchanges::read(&r.capture.path, keylog.as_deref(), &r.flows, &r.redactor) {

@@ -137,6 +137,45 @@ async fn every_report_is_read_by_a_real_reader() {
         "{hosts:?}"
     );
 
+    // A capture that carries its own secrets (PCAPdroid's pcapng with TLS decryption, kept as
+    // capture.pcap; here made by editcap from this run's), in a run directory without tls-keys.log:
+    // its annotated pcapng keeps them, and tshark decrypts it with no option.
+    let carried = runs.path().join("carried-secrets");
+    std::fs::create_dir(&carried).unwrap();
+    for name in ["run.json", "evidence.json", "flows.json", "outcome.snap"] {
+        std::fs::copy(dir.join(name), carried.join(name)).unwrap();
+    }
+    let status = Command::new("editcap")
+        .arg("--inject-secrets")
+        .arg(format!("tls,{}", dir.join("tls-keys.log").display()))
+        .arg(dir.join("capture.pcap"))
+        .arg(carried.join("capture.pcap"))
+        .status()
+        .expect("editcap (wireshark-common)");
+    assert!(status.success());
+    let annotated = carried.join("annotated.pcapng");
+    let out = tattle(
+        &[
+            "report",
+            "--format",
+            "pcapng",
+            "-o",
+            annotated.to_str().unwrap(),
+        ],
+        &carried,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the run's findings: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hosts = tshark_fields(&annotated, &["-Y", "http.request"], &["http.host"]);
+    assert!(
+        hosts.iter().any(|h| h[0] == "activate.kestrelcloud.net"),
+        "the capture's own secrets carried: {hosts:?}"
+    );
+
     // Community ID: tshark's own dissector agrees on every flow's first frame.
     let tshark_ids: BTreeMap<u64, String> = tshark_fields(
         &dir.join("capture.pcap"),

@@ -355,7 +355,10 @@ fn tls_extras_are_read_from_the_versions_that_know_them() {
     let tls = bundle(&[
         ("tls_decryption", s("true")),
         ("sslkeylog_name", s("k.log")),
-        ("decryption_rules", s(r#"[{"type":"HOST","value":"example.com"}]"#)),
+        (
+            "decryption_rules",
+            s(r#"[{"type":"HOST","value":"example.com"}]"#),
+        ),
     ]);
     let got = Settings::from_intent(&tls, 91).unwrap();
     assert!(got.tls_decryption);
@@ -388,25 +391,41 @@ async fn main_activity_copies_the_key_log_of_a_capture_it_saw() {
     let cache = |h: &Handset| {
         h.state()
             .fs
-            .write(mitm::KEYLOG_CACHE, b"CLIENT_RANDOM a b\n".to_vec(), 0o600, 1)
+            .write(
+                mitm::KEYLOG_CACHE,
+                b"CLIENT_RANDOM a b\n".to_vec(),
+                0o600,
+                1,
+            )
             .unwrap()
     };
     // Never launched: nothing saw the capture, nothing is copied.
     cache(&h);
     capture_ended(&h, ended("k.log"));
     sh(&h, main).await;
-    assert!(h.state().fs.read("/sdcard/Download/PCAPdroid/k.log").is_err());
+    assert!(
+        h.state()
+            .fs
+            .read("/sdcard/Download/PCAPdroid/k.log")
+            .is_err()
+    );
     // Launched, saw it run, stopped: copied when it comes to the front, then the cache is gone.
     h.state().pcapdroid.main.saw_started = true;
     capture_ended(&h, ended("k.log"));
     assert!(
-        h.state().fs.read("/sdcard/Download/PCAPdroid/k.log").is_err(),
+        h.state()
+            .fs
+            .read("/sdcard/Download/PCAPdroid/k.log")
+            .is_err(),
         "not before it is in front"
     );
     let (out, _, _) = sh(&h, main).await;
     assert!(out.contains("Starting: Intent"), "{out}");
     assert_eq!(
-        h.state().fs.read("/sdcard/Download/PCAPdroid/k.log").unwrap(),
+        h.state()
+            .fs
+            .read("/sdcard/Download/PCAPdroid/k.log")
+            .unwrap(),
         b"CLIENT_RANDOM a b\n"
     );
     assert!(h.state().fs.read(mitm::KEYLOG_CACHE).is_err());
