@@ -26,6 +26,16 @@
 //!    removed. If PCAPdroid does not stop in time (a consent window for the stop, without an API
 //!    key), tattle closes the connection itself: PCAPdroid's next write fails and its capture stops.
 //!
+//! With TLS decryption (`Options::tls_keylog_name`, `pcapdroid:tls`): PCAPdroid 1.8.8+ in VPN mode and
+//! its mitm add-on (`com.pcapdroid.mitm`, checked with `dumpsys package`: PCAPdroid only binds it at
+//! the start and gives up with a toast when it is absent) are required; tattle opens PCAPdroid's main
+//! screen first (its service status observer is what copies the key log), adds `tls_decryption`,
+//! `decryption_rules` for every address (an empty list decrypts nothing) and `sslkeylog_name`, and
+//! after the stop brings the main screen to the front again, so that PCAPdroid copies the key log to
+//! `/sdcard/Download/PCAPdroid/<name>` (the run pulls it: `capture::keylog`). With pcapng (paid) the
+//! keys travel in the stream instead. Root mode has no usable keys (PCAPdroid issue #531): refused.
+//! All of this is read in PCAPdroid v1.9.1's sources (docs/research/pcapdroid-api.md §5.3, §9).
+//!
 //! An EOF tattle did not ask for means PCAPdroid stopped on the phone (the user, a crash) or the phone
 //! went away; `stop` then says which, and the capture so far is kept.
 //!

@@ -25,10 +25,16 @@
 //! Toasts are not in a window dump; they are kept in `PhoneState::toasts` (tests read them), as are
 //! CaptureCtrl's log lines (`PhoneState::log`).
 //!
+//! - TLS decryption with the PCAPdroid-mitm add-on (`mitm`): `tls_decryption`, `decryption_rules`,
+//!   `sslkeylog_name`; no add-on → `mitm_start_failed` and no capture; the secrets of the connections
+//!   the rules match go to the cached key log, which MainActivity's status observer copies to
+//!   `Download/PCAPdroid/<sslkeylog_name>` once it is in front after the stop.
+//!
 //! Not emulated (documented in docs/virtual-handset.md): the UDP exporter, the HTTP server and
 //! pcap_file dump modes (a start with them captures and exports nothing), pcapng (paid; v1.9.1 without
-//! a licence dumps pcap), root capture, TLS decryption, SOCKS5, `max_pkts_per_flow`, the
-//! `broadcast_receiver` broadcast, the app's own main screen.
+//! a licence dumps pcap), SOCKS5, `max_pkts_per_flow`, the `broadcast_receiver` broadcast, the app's
+//! own main screen beyond its status observer, a real mitmproxy (the add-on's certificates, pinning
+//! failures, its CA check).
 //!
 //! Must not touch: `am`'s parsing and printing (`shell::commands::activity` dispatches here), the
 //! profile format (`profile::PcapdroidSetup` is read), the adbd (reverse connections are asked of
