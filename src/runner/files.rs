@@ -350,6 +350,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pcapng_is_told_by_its_first_block_not_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let named_pcap = dir.path().join("capture.pcap");
+        std::fs::write(&named_pcap, [0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0]).unwrap();
+        assert!(
+            is_pcapng(&named_pcap),
+            "PCAPdroid's pcapng stream, kept as capture.pcap"
+        );
+        let pcap = dir.path().join("p");
+        std::fs::write(&pcap, tattle_analysis::pcap::to_vec(101, &[&[0x45; 20]])).unwrap();
+        assert!(!is_pcapng(&pcap));
+        assert!(!is_pcapng(&dir.path().join("absent")));
+        std::fs::write(&pcap, [0x0a]).unwrap();
+        assert!(!is_pcapng(&pcap), "too short");
+    }
+
+    #[test]
     fn utc_stamps() {
         assert_eq!(utc_stamp(0), "19700101T000000Z");
         assert_eq!(utc_stamp(1_795_590_000), "20261125T070000Z");
