@@ -258,6 +258,7 @@ impl Decryption {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TlsSummary {
     /// 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3), from the ServerHello; `None` if it was not seen.
+    /// [`QUIC_V1`] for QUIC v1 (TLS 1.3 inside).
     pub version: Option<u16>,
     /// The IANA cipher suite id from the ServerHello ([`cipher_suite_name`]).
     pub cipher: Option<u16>,
@@ -269,10 +270,13 @@ pub struct TlsSummary {
     pub app: Option<&'static str>,
 }
 
+/// The TLS "version" of a QUIC v1 flow (its version number; the handshake inside is TLS 1.3).
+pub const QUIC_V1: u16 = quic::QUIC_V1;
+
 /// How a finding inside TLS was seen: decrypted with this version and cipher suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TlsUse {
-    /// 0x0303 or 0x0304.
+    /// 0x0303, 0x0304, or [`QUIC_V1`].
     pub version: u16,
     /// IANA cipher suite id.
     pub cipher: u16,
@@ -289,9 +293,10 @@ impl std::fmt::Display for TlsUse {
     }
 }
 
-/// `TLS 1.2`, `TLS 1.3`, else the number (`0x0301`).
+/// `TLS 1.2`, `TLS 1.3`, `QUIC v1 / TLS 1.3` ([`QUIC_V1`]), else the number (`0x0301`).
 pub fn tls_version_name(version: u16) -> String {
     match version {
+        QUIC_V1 => "QUIC v1 / TLS 1.3".into(),
         0x0304 => "TLS 1.3".into(),
         0x0303 => "TLS 1.2".into(),
         0x0302 => "TLS 1.1".into(),

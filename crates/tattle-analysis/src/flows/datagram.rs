@@ -1,16 +1,99 @@
 //! UDP datagrams of a flow: DNS (questions searched and listed, answers naming later flows), QUIC
-//! (the Initial decrypted up to the ClientHello, then opaque), anything else searched whole.
+//! (the Initial decrypted up to the ClientHello; with a key log, the protected packets too, each
+//! stream's in-order bytes searched raw as `quic.stream` and DATAGRAM frames as `quic.datagram`),
+//! anything else searched whole.
 //!
-//! Must not touch: TCP, flow lifecycles.
+//! A QUIC stream hit is placed at its connection-wide position (`quic::Delivery::abs`), and the
+//! flow's offset → frame map holds those positions, so it names the datagram that carried the
+//! byte that completed it — where tshark shows that `quic.stream_data`.
+//!
+//! Must not touch: TCP, flow lifecycles, QUIC packet protection (`quic`).
 
+use std::collections::BTreeMap;
 use std::hash::Hasher as _;
 
 use super::client::question;
 use super::table::{Endpoint, FxHasher};
-use super::{DUPLICATE_WINDOW, Engine, NewFinding, context, flow, record};
-use crate::quic;
+use super::{
+    DUPLICATE_WINDOW, Engine, FRAME_MAP_REACH, INSPECT_CAP, MAX_FRAME_MAP, NewFinding,
+    context, flow, record,
+};
+use crate::matcher::{Hit, Matcher, StreamScanner};
+use crate::quic::{self, Delivery, Origin, QuicClient};
 use crate::sink::Sink;
 use crate::{Protocol, Timestamp, dns};
+
+/// Stream scanners kept per connection; past it the lowest-numbered stream's goes.
+const MAX_SCANNERS: usize = 256;
+
+/// A QUIC flow's client state and the readers of its decrypted streams.
+#[derive(Debug)]
+pub(crate) struct QuicFlow {
+    pub client: QuicClient,
+    /// A raw scanner per stream (in stream offsets), until the stream ends.
+    scanners: BTreeMap<u64, StreamScanner>,
+}
+
+impl QuicFlow {
+    pub fn new(attempt: bool) -> QuicFlow {
+        QuicFlow {
+            client: QuicClient::new(attempt),
+            scanners: BTreeMap::new(),
+        }
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.client.buffered()
+    }
+}
+
+/// In-order stream bytes: the frame map learns where they came from, and they are searched.
+fn stream_bytes(
+    frames: &mut std::collections::VecDeque<(u64, u64, Timestamp)>,
+    scanners: &mut BTreeMap<u64, StreamScanner>,
+    m: &Matcher,
+    d: Delivery<'_>,
+    hits: &mut Vec<Hit>,
+) {
+    if !d.data.is_empty() && d.abs < INSPECT_CAP {
+        let end = d.abs + d.data.len() as u64;
+        match frames.back_mut() {
+            Some(last) if last.1 == d.origin.frame => last.0 = end,
+            _ => frames.push_back((end, d.origin.frame, d.origin.ts)),
+        }
+        while frames.len() > MAX_FRAME_MAP
+            || frames.front().is_some_and(|e| e.0 + FRAME_MAP_REACH < d.abs)
+        {
+            frames.pop_front();
+        }
+        if !scanners.contains_key(&d.stream) && scanners.len() >= MAX_SCANNERS {
+            scanners.pop_first();
+        }
+        let s = scanners
+            .entry(d.stream)
+            .or_insert_with(|| StreamScanner::at(d.offset));
+        // Hits end inside this piece: their position is this piece's, moved by their offset.
+        for x in s.feed(m, d.offset, d.data) {
+            hits.push(Hit {
+                identifier: x.identifier,
+                encoding: m.encoding_name(x.encoding).to_string(),
+                location: "quic.stream".into(),
+                at: d.abs + (x.end - 1 - d.offset),
+            });
+        }
+        for r in m.scan_layers(d.data, false) {
+            hits.push(Hit {
+                identifier: r.identifier,
+                encoding: r.encoding,
+                location: "quic.stream".into(),
+                at: d.abs + r.end as u64 - 1,
+            });
+        }
+    }
+    if d.fin {
+        scanners.remove(&d.stream);
+    }
+}
 
 impl<S: Sink> Engine<S> {
     pub(super) fn udp(
@@ -44,7 +127,7 @@ impl<S: Sink> Engine<S> {
             && quic::looks_like_initial(payload)
         {
             f.protocol = Protocol::Quic;
-            f.quic = Some(Box::default());
+            f.quic = Some(Box::new(QuicFlow::new(!self.keys.is_empty())));
         }
         if outbound {
             f.bytes_out += payload.len() as u64;
@@ -71,16 +154,42 @@ impl<S: Sink> Engine<S> {
                 }
             }
             Protocol::Quic => {
-                let Some(q) = f.quic.as_mut().filter(|_| outbound) else {
-                    // Server packets: protected with keys derived from the client's, but they
-                    // carry nothing the handset said.
+                let Some(q) = f.quic.as_mut() else {
                     f.opaque += payload.len() as u64;
                     return;
                 };
-                let before = q.opaque;
-                let hello = q.datagram(payload);
-                f.opaque += q.opaque - before;
-                if let Some(hello) = hello {
+                if !outbound {
+                    // Server packets carry nothing the handset said; only their connection ID's
+                    // length is read (the client's short headers do not carry it).
+                    q.client.server_datagram(payload);
+                    f.opaque += payload.len() as u64;
+                    return;
+                }
+                let QuicFlow { client, scanners } = &mut **q;
+                let mut hits = Vec::new();
+                let origin = Origin { frame, ts };
+                let m = &*self.matcher;
+                let frames = &mut f.frames;
+                let before = client.opaque;
+                let read = client.datagram(payload, &self.keys, origin, &mut |d| {
+                    stream_bytes(frames, scanners, m, d, &mut hits)
+                });
+                f.opaque += client.opaque - before;
+                f.tls = client.summary();
+                for datagram in read.datagrams {
+                    for r in self.matcher.scan_layers(&datagram, true) {
+                        let n = NewFinding {
+                            identifier: r.identifier,
+                            encoding: r.encoding,
+                            location: "quic.datagram".into(),
+                            name: None,
+                            frame,
+                            ts,
+                        };
+                        record(f, &self.matcher, &mut self.sink, n);
+                    }
+                }
+                if let Some(hello) = read.hello {
                     if let Some(sni) = &hello.sni {
                         for (identifier, encoding) in self.names.scan(&self.matcher, sni) {
                             let n = NewFinding {
@@ -97,6 +206,7 @@ impl<S: Sink> Engine<S> {
                     f.sni = hello.sni.filter(|s| !s.is_empty());
                     f.alpn = hello.alpn;
                 }
+                self.add_hits(idx, hits);
             }
             _ if outbound => {
                 for r in self.matcher.scan_layers(payload, true) {
@@ -113,5 +223,19 @@ impl<S: Sink> Engine<S> {
             }
             _ => {}
         }
+    }
+}
+
+impl<S: Sink> Engine<S> {
+    /// A QUIC flow's held stream bytes are searched as far as they go (for memory, or at its end).
+    pub(super) fn quic_flush(&mut self, idx: u32) {
+        let f = flow!(self.slots, idx);
+        let Some(q) = f.quic.as_mut() else { return };
+        let QuicFlow { client, scanners } = &mut **q;
+        let mut hits = Vec::new();
+        let m = &*self.matcher;
+        let frames = &mut f.frames;
+        client.flush(&mut |d| stream_bytes(frames, scanners, m, d, &mut hits));
+        self.add_hits(idx, hits);
     }
 }

@@ -43,7 +43,6 @@ use crate::dns::DNS_PORTS;
 use crate::keylog::KeyLog;
 use crate::matcher::{Hit, Matcher};
 use crate::packet::{Packet, Transport};
-use crate::quic::QuicClient;
 use crate::sink::Sink;
 use crate::tls::stream::KeyView;
 use crate::{Finding, FlowEnd, HostSource, Protocol, Timestamp};
@@ -90,7 +89,7 @@ pub(crate) struct FlowState {
     /// records of every loopback packet.
     last_datagram: Option<(bool, u64, Timestamp)>,
     /// QUIC client state, for UDP flows whose first client datagram is a v1 Initial.
-    quic: Option<Box<QuicClient>>,
+    quic: Option<Box<datagram::QuicFlow>>,
     /// A TLS flow's facts and decryption status, kept current by its reader.
     tls: Option<crate::TlsSummary>,
     /// What a TLS flow's decrypted bytes speak.
@@ -142,13 +141,17 @@ impl FlowState {
             + self.dirs[1].ooo_bytes
             + segments * OOO_ENTRY
             + self.reader.buffered()
+            + self.quic.as_ref().map_or(0, |q| q.buffered())
             + self.frames.len() * FRAME_ENTRY
     }
 
     /// Stream bytes waiting for more (out of order, an unfinished message): what ending the flow
     /// now would search before their time.
     fn unfinished(&self) -> usize {
-        self.dirs[0].ooo_bytes + self.dirs[1].ooo_bytes + self.reader.buffered()
+        self.dirs[0].ooo_bytes
+            + self.dirs[1].ooo_bytes
+            + self.reader.buffered()
+            + self.quic.as_ref().map_or(0, |q| q.buffered())
     }
 
     /// Which activity list the flow belongs in now.
@@ -570,6 +573,7 @@ impl<S: Sink> Engine<S> {
     /// the stream is searched raw.
     fn flush(&mut self, idx: u32) {
         self.skip_all_gaps(idx);
+        self.quic_flush(idx);
         let f = flow!(self.slots, idx);
         let mut hits = Vec::new();
         let mut ctx = context!(self, self.frame, self.now);

@@ -4,34 +4,33 @@
 //! Destination Connection ID the client chose (RFC 9001 §5.2): HKDF-SHA256 with the version's salt,
 //! then `client in`, `quic key`, `quic iv`, `quic hp`. This module owns that derivation, header
 //! protection removal (AES-128-ECB mask), AES-128-GCM decryption, the frames an Initial may carry
-//! (PADDING, PING, ACK, CRYPTO, CONNECTION_CLOSE), reassembly of the CRYPTO stream across packets and
-//! coalesced datagrams, and handing the ClientHello to `tls`. Everything else QUIC carries is
-//! encrypted with keys only the endpoints have and is counted as opaque by the caller.
+//! (PADDING, PING, ACK, CRYPTO, CONNECTION_CLOSE), reassembly of the CRYPTO stream across packets,
+//! and handing the ClientHello to `tls`. The packets after it are `protected`'s.
 //!
 //! Memory: the CRYPTO stream is held up to `MAX_CRYPTO` bytes; work stops after `MAX_INITIALS`
 //! client Initial packets without a complete ClientHello.
 //!
-//! Must not touch: flows, matching, I/O.
+//! Must not touch: flows, matching, I/O, packets other than Initials.
 
 use std::collections::BTreeMap;
 
 use aes::cipher::{BlockEncrypt as _, KeyInit as _, generic_array::GenericArray};
 use aes_gcm::aead::AeadInPlace as _;
 
-use super::tls::{self, ClientHello};
+use super::{MAX_CID, TAG_LEN, VERSION_1, decode_pn, varint};
+#[cfg(any(test, feature = "testgen"))]
+use super::put_varint;
+use crate::tls::{self, ClientHello};
 
 /// RFC 9001 §5.2 initial salt for QUIC version 1.
 const V1_SALT: [u8; 20] = [
     0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad,
     0xcc, 0xbb, 0x7f, 0x0a,
 ];
-const VERSION_1: u32 = 1;
 /// CRYPTO bytes held while waiting for the ClientHello to complete.
 pub const MAX_CRYPTO: usize = 64 << 10;
 /// Client Initial packets looked at before giving up on a ClientHello.
 const MAX_INITIALS: u32 = 64;
-const MAX_CID: usize = 20;
-const TAG_LEN: usize = 16;
 
 /// The client's Initial packet protection keys (RFC 9001 §5).
 #[derive(Clone, PartialEq, Eq)]
@@ -84,19 +83,6 @@ pub fn header_mask(hp: &[u8; 16], sample: &[u8; 16]) -> [u8; 16] {
     block.into()
 }
 
-/// A QUIC variable-length integer at `*pos` (RFC 9000 §16).
-fn varint(b: &[u8], pos: &mut usize) -> Option<u64> {
-    let first = *b.get(*pos)?;
-    let len = 1usize << (first >> 6);
-    let bytes = b.get(*pos..*pos + len)?;
-    let mut v = u64::from(first & 0x3f);
-    for &x in &bytes[1..] {
-        v = (v << 8) | u64::from(x);
-    }
-    *pos += len;
-    Some(v)
-}
-
 /// Does this datagram start with a QUIC v1 Initial packet (long header, fixed bit, type 0)?
 pub fn looks_like_initial(d: &[u8]) -> bool {
     d.len() >= 7
@@ -106,9 +92,9 @@ pub fn looks_like_initial(d: &[u8]) -> bool {
         && usize::from(d[5]) <= MAX_CID
 }
 
-/// The client side of one QUIC connection, as seen in a capture.
+/// The client's Initial packets of one QUIC connection, up to its ClientHello.
 #[derive(Debug, Default)]
-pub struct QuicClient {
+pub struct Initials {
     /// Keys from the first Initial's DCID (a Retry makes the client pick another: re-derived then).
     keys: Option<(Vec<u8>, InitialKeys)>,
     largest_pn: Option<u64>,
@@ -121,8 +107,9 @@ pub struct QuicClient {
     pub opaque: u64,
 }
 
-impl QuicClient {
+impl Initials {
     /// One client→server datagram. Returns the ClientHello when this datagram completed it.
+    #[cfg(test)]
     pub fn datagram(&mut self, d: &[u8]) -> Option<ClientHello> {
         if self.done {
             self.opaque += d.len() as u64;
@@ -149,7 +136,7 @@ impl QuicClient {
 
     /// One long-header packet at the start of `b`: (bytes it took, ClientHello if completed).
     /// `None` when `b` does not start with a long-header v1 packet that fits.
-    fn packet(&mut self, b: &[u8]) -> Option<(usize, Option<ClientHello>)> {
+    pub(super) fn packet(&mut self, b: &[u8]) -> Option<(usize, Option<ClientHello>)> {
         let first = *b.first()?;
         if first & 0x80 == 0 || b.len() < 7 {
             return None;
@@ -363,23 +350,6 @@ impl QuicClient {
     }
 }
 
-/// RFC 9000 §A.3: the full packet number closest to the next expected one.
-fn decode_pn(largest: Option<u64>, truncated: u64, pn_len: usize) -> u64 {
-    let expected = largest.map_or(0, |l| l + 1);
-    let bits = 8 * pn_len as u32;
-    let win = 1u64 << bits;
-    let half = win / 2;
-    let mask = win - 1;
-    let candidate = (expected & !mask) | truncated;
-    if candidate + half <= expected && candidate < (1u64 << 62) - win {
-        candidate + win
-    } else if candidate > expected + half && candidate >= win {
-        candidate - win
-    } else {
-        candidate
-    }
-}
-
 /// Builds a protected client Initial packet carrying `crypto` (TLS handshake bytes) at CRYPTO offset
 /// `crypto_off`, padded so the datagram is `min_size` bytes. Used by tests and by anything that must
 /// emit a real QUIC first flight (the virtual handset's profiles).
@@ -435,19 +405,6 @@ pub fn seal_client_initial(
     pkt
 }
 
-#[cfg(any(test, feature = "testgen"))]
-fn put_varint(out: &mut Vec<u8>, v: u64) {
-    if v < 1 << 6 {
-        out.push(v as u8);
-    } else if v < 1 << 14 {
-        out.extend_from_slice(&(0x4000 | v as u16).to_be_bytes());
-    } else if v < 1 << 30 {
-        out.extend_from_slice(&(0x8000_0000 | v as u32).to_be_bytes());
-    } else {
-        out.extend_from_slice(&(0xc000_0000_0000_0000 | v).to_be_bytes());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,7 +437,7 @@ mod tests {
         let one = seal_client_initial(&dcid, b"", 0, 0, &msg, 1200);
         assert_eq!(one.len(), 1200);
         assert!(looks_like_initial(&one));
-        let mut q = QuicClient::default();
+        let mut q = Initials::default();
         let hello = q.datagram(&one).expect("hello");
         assert_eq!(hello.sni.as_deref(), Some("quic.example"));
         assert_eq!(hello.alpn, vec!["h3"]);
@@ -488,7 +445,7 @@ mod tests {
         // Split over two packets, the second sent first, then coalesced in one datagram.
         let a = seal_client_initial(&dcid, b"s", 0, 0, &msg[..20], 0);
         let b = seal_client_initial(&dcid, b"s", 1, 20, &msg[20..], 0);
-        let mut q = QuicClient::default();
+        let mut q = Initials::default();
         assert!(q.datagram(&b).is_none());
         assert_eq!(
             q.datagram(&a).and_then(|x| x.sni).as_deref(),
@@ -496,7 +453,7 @@ mod tests {
         );
         let mut both = a.clone();
         both.extend_from_slice(&b);
-        let mut q = QuicClient::default();
+        let mut q = Initials::default();
         assert!(q.datagram(&both).is_some());
     }
 
@@ -543,7 +500,7 @@ mod tests {
             .header
             .encrypt_in_place(&sample, &mut head[0], &mut rest[..2])
             .unwrap();
-        let mut q = QuicClient::default();
+        let mut q = Initials::default();
         let hello = q.datagram(&pkt).expect("hello");
         assert_eq!(hello.sni.as_deref(), Some("rustls.example"));
     }
@@ -552,13 +509,13 @@ mod tests {
     fn hostile_initials_never_panic() {
         let good = seal_client_initial(b"abcdefgh", b"", 0, 0, &hello_msg("x.example"), 1200);
         for cut in 0..good.len() {
-            let mut q = QuicClient::default();
+            let mut q = Initials::default();
             let _ = q.datagram(&good[..cut]);
         }
         for at in 0..64 {
             let mut bad = good.clone();
             bad[at] ^= 0xff;
-            let mut q = QuicClient::default();
+            let mut q = Initials::default();
             let _ = q.datagram(&bad);
         }
         // Huge varints, a CID length over 20, a length field beyond the datagram.
@@ -569,7 +526,7 @@ mod tests {
             ][..],
             &[0xc0, 0, 0, 0, 1, 0, 0, 0, 0x7f, 0xff][..],
         ] {
-            let mut q = QuicClient::default();
+            let mut q = Initials::default();
             assert!(q.datagram(d).is_none());
             assert_eq!(q.opaque, d.len() as u64);
         }
