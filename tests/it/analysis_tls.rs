@@ -92,7 +92,7 @@ fn tshark_requests(file: &Path, keys: &Path) -> BTreeMap<usize, (u64, String)> {
         .collect()
 }
 
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {

@@ -2,6 +2,7 @@
 //! Tests that need the real adb server start a private one (`ANDROID_ADB_SERVER_PORT`), never the user's.
 
 mod adb_client;
+mod analysis_quic;
 mod analysis_tls;
 mod analysis_tshark;
 mod analyze_cli;

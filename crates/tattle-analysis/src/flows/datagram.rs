@@ -15,8 +15,8 @@ use std::hash::Hasher as _;
 use super::client::question;
 use super::table::{Endpoint, FxHasher};
 use super::{
-    DUPLICATE_WINDOW, Engine, FRAME_MAP_REACH, INSPECT_CAP, MAX_FRAME_MAP, NewFinding,
-    context, flow, record,
+    DUPLICATE_WINDOW, Engine, FRAME_MAP_REACH, INSPECT_CAP, MAX_FRAME_MAP, NewFinding, context,
+    flow, record,
 };
 use crate::matcher::{Hit, Matcher, StreamScanner};
 use crate::quic::{self, Delivery, Origin, QuicClient};
@@ -62,7 +62,9 @@ fn stream_bytes(
             _ => frames.push_back((end, d.origin.frame, d.origin.ts)),
         }
         while frames.len() > MAX_FRAME_MAP
-            || frames.front().is_some_and(|e| e.0 + FRAME_MAP_REACH < d.abs)
+            || frames
+                .front()
+                .is_some_and(|e| e.0 + FRAME_MAP_REACH < d.abs)
         {
             frames.pop_front();
         }

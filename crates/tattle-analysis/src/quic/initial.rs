@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 use aes::cipher::{BlockEncrypt as _, KeyInit as _, generic_array::GenericArray};
 use aes_gcm::aead::AeadInPlace as _;
 
-use super::{MAX_CID, TAG_LEN, VERSION_1, decode_pn, varint};
 #[cfg(any(test, feature = "testgen"))]
 use super::put_varint;
+use super::{MAX_CID, TAG_LEN, VERSION_1, decode_pn, varint};
 use crate::tls::{self, ClientHello};
 
 /// RFC 9001 §5.2 initial salt for QUIC version 1.

@@ -259,7 +259,15 @@ impl QuicClient {
                     } else {
                         Space::Handshake
                     };
-                    self.protected_packet(&b[..h.end], h.pn_off, space, keys, origin, &mut read, deliver);
+                    self.protected_packet(
+                        &b[..h.end],
+                        h.pn_off,
+                        space,
+                        keys,
+                        origin,
+                        &mut read,
+                        deliver,
+                    );
                 }
                 // Initials after the ClientHello (ACKs, retransmissions): nothing new.
                 _ => self.opaque += h.end as u64,
@@ -376,10 +384,10 @@ impl QuicClient {
             cipher: self.protected.suite_id(),
             decryption,
             decrypted_bytes: self.decrypted_bytes,
-            app: self.hello.as_ref().and_then(|h| {
-                (self.opened && h.alpn.iter().any(|a| a == "h3")).then_some("h3")
-            }),
+            app: self
+                .hello
+                .as_ref()
+                .and_then(|h| (self.opened && h.alpn.iter().any(|a| a == "h3")).then_some("h3")),
         })
     }
 }
-

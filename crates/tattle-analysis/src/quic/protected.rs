@@ -240,7 +240,11 @@ struct SpaceKeys {
 
 impl std::fmt::Debug for SpaceKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SpaceKeys(phase {}, updates {})", self.phase, self.updates)
+        write!(
+            f,
+            "SpaceKeys(phase {}, updates {})",
+            self.phase, self.updates
+        )
     }
 }
 
@@ -331,7 +335,13 @@ impl Protected {
     }
 
     /// Opens one packet of `space`.
-    pub fn open(&mut self, pkt: &[u8], pn_off: usize, space: Space, secrets: &Secrets) -> Opened<'_> {
+    pub fn open(
+        &mut self,
+        pkt: &[u8],
+        pn_off: usize,
+        space: Space,
+        secrets: &Secrets,
+    ) -> Opened<'_> {
         let secret = match space {
             Space::Handshake => secrets.client_handshake,
             Space::Early => secrets.client_early,
