@@ -244,6 +244,9 @@ impl QuicClient {
                     self.opaque += self.initials.opaque - before;
                     if let Some(hello) = hello {
                         self.initials.done = true;
+                        if self.attempt {
+                            self.secrets = keys.get(&hello.random).copied().map(Box::new);
+                        }
                         read.hello = Some(hello.clone());
                         self.hello = Some(hello);
                     }
@@ -391,3 +394,6 @@ impl QuicClient {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
