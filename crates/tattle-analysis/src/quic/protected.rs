@@ -441,9 +441,7 @@ fn open_with(
     if let Some((next, _)) = &keys.next
         && try_open(next)
     {
-        let Some((next, secret)) = keys.next.take() else {
-            return None;
-        };
+        let (next, secret) = keys.next.take()?;
         keys.prev = Some(std::mem::replace(&mut keys.current, next));
         keys.secret = secret;
         keys.phase = u.key_phase;

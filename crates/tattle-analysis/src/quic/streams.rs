@@ -169,10 +169,11 @@ impl Streams {
         if self.closed.contains(&id) {
             return;
         }
-        if !self.open.contains_key(&id) && self.open.len() >= MAX_STREAMS {
-            if let Some((&lowest, _)) = self.open.iter().next() {
-                self.close(lowest, deliver);
-            }
+        if !self.open.contains_key(&id)
+            && self.open.len() >= MAX_STREAMS
+            && let Some((&lowest, _)) = self.open.iter().next()
+        {
+            self.close(lowest, deliver);
         }
         let Some(end) = off.checked_add(data.len() as u64) else {
             return;
