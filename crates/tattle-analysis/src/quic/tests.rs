@@ -515,9 +515,25 @@ fn findings_name_the_datagram_that_carried_the_identifier() {
     let file = pcap(1, &refs);
     let mut log = KeyLog::new();
     log.add_text(s.log.as_bytes());
-    let mut a = Analyzer::new(&[Identifier::new("imei", IMEI)]).with_keys(&Keys::new(log));
+    let keys = Keys::new(log);
+    let ids = [Identifier::new("imei", IMEI)];
+    let mut a = Analyzer::new(&ids).with_keys(&keys);
     a.read_all(&file[..]).unwrap();
     let a = a.finish();
+    // The parallel analyzer's shards: the same.
+    let sharded =
+        crate::analyze_parallel_with_keys(&file[..], &ids, &keys, 2, crate::Analysis::default)
+            .unwrap()
+            .map_sink(|sinks| {
+                let mut all = crate::Analysis::default();
+                for s in sinks {
+                    all.merge(s);
+                }
+                all
+            })
+            .into_analysis();
+    assert_eq!(sharded.findings, a.findings);
+    assert_eq!(sharded.flows, a.flows);
     let where_: Vec<(&str, u64)> = a
         .findings
         .iter()
