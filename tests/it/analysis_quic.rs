@@ -102,8 +102,13 @@ fn ngtcp2_http3_decrypts_as_tshark_does_inside() {
     std::fs::create_dir(d.join("www")).unwrap();
     std::fs::write(d.join("www/index.html"), "hi\n").unwrap();
     std::fs::write(d.join("body.txt"), format!("imei={IMEI}")).unwrap();
+    // Debian puts it in /usr/sbin, which a normal user's PATH may lack.
+    let gtlsserver = ["/usr/sbin/gtlsserver", "/usr/bin/gtlsserver"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("gtlsserver");
     let server = Server(
-        Command::new("gtlsserver")
+        Command::new(gtlsserver)
             .args(["-q", "-d"])
             .arg(d.join("www"))
             .args([ADDR, &PORT.to_string()])
