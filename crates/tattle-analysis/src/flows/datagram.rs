@@ -157,7 +157,18 @@ impl<S: Sink> Engine<S> {
             }
             Protocol::Quic => {
                 let Some(q) = f.quic.as_mut() else {
+                    // A conversation resumed after a silence (its Initial was in the flow it
+                    // continues): its packets cannot be opened without that state.
                     f.opaque += payload.len() as u64;
+                    if outbound && !self.keys.is_empty() {
+                        f.tls.get_or_insert(crate::TlsSummary {
+                            version: Some(crate::QUIC_V1),
+                            cipher: None,
+                            decryption: crate::Decryption::Incomplete,
+                            decrypted_bytes: 0,
+                            app: None,
+                        });
+                    }
                     return;
                 };
                 if !outbound {
