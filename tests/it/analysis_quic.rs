@@ -4,8 +4,10 @@
 //! and ChaCha20's), captured by the real tcpdump on `lo` in a user + network namespace of its own
 //! (no root), and checked against `tshark -o tls.keylog_file:…` on the same file: the identifier is
 //! found in the decrypted stream data on the frames where tshark shows it, with the suite tshark
-//! reads from the handshake. Wrong keys, no keys, no key log, and the key log injected into a
-//! pcapng by `editcap --inject-secrets` are checked too.
+//! reads from the handshake. Then a session resumed with 0-RTT (`--session-file`, `--tp-file`): the
+//! POST in 0-RTT packets (`CLIENT_EARLY_TRAFFIC_SECRET`), found at the frame tshark shows it in.
+//! Wrong keys, no keys, no key log, and the key log injected into a pcapng by
+//! `editcap --inject-secrets` are checked too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -43,8 +45,18 @@ fn udp_listening(port: u16) -> bool {
     std::fs::read_to_string("/proc/net/udp").is_ok_and(|t| t.contains(&needle))
 }
 
-/// udp.stream → (frames whose decrypted client stream data holds the IMEI, cipher suite).
-fn tshark_view(cap: &Path, keys: &Path) -> BTreeMap<usize, (BTreeSet<u64>, Option<u16>)> {
+/// What tshark shows of one QUIC connection.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Frames whose decrypted client stream data holds the IMEI.
+    imei: BTreeSet<u64>,
+    cipher: Option<u16>,
+    /// Client frames with a 0-RTT packet.
+    zero_rtt: BTreeSet<u64>,
+}
+
+/// udp.stream → what tshark shows of it.
+fn tshark_view(cap: &Path, keys: &Path) -> BTreeMap<usize, Seen> {
     let pref = format!("tls.keylog_file:{}", keys.display());
     let rows = support::tshark_rows(&[
         "-r",
@@ -65,16 +77,23 @@ fn tshark_view(cap: &Path, keys: &Path) -> BTreeMap<usize, (BTreeSet<u64>, Optio
         "quic.stream_data",
         "-e",
         "tls.handshake.ciphersuite",
+        "-e",
+        "quic.long.packet_type",
     ]);
     let imei_hex = hex::encode(IMEI);
-    let mut out: BTreeMap<usize, (BTreeSet<u64>, Option<u16>)> = BTreeMap::new();
+    let mut out: BTreeMap<usize, Seen> = BTreeMap::new();
     for r in rows {
         let e = out.entry(r[0].parse().unwrap()).or_default();
-        if r[2] == PORT.to_string() && r[3].contains(&imei_hex) {
-            e.0.insert(r[1].parse().unwrap());
+        let frame: u64 = r[1].parse().unwrap();
+        let client = r[2] == PORT.to_string();
+        if client && r[3].contains(&imei_hex) {
+            e.imei.insert(frame);
         }
         if let Some(c) = r[4].split(',').find(|c| !c.is_empty()) {
-            e.1 = Some(u16::from_str_radix(c.trim_start_matches("0x"), 16).unwrap());
+            e.cipher = Some(u16::from_str_radix(c.trim_start_matches("0x"), 16).unwrap());
+        }
+        if client && r[5].split(',').any(|t| t == "1") {
+            e.zero_rtt.insert(frame);
         }
     }
     out
@@ -146,19 +165,50 @@ fn ngtcp2_http3_decrypts_as_tshark_does_inside() {
             .expect("gtlsclient must be installed (apt install ngtcp2-client)");
         assert!(status.success(), "gtlsclient {suite}");
     }
+    // A session ticket, then the same POST resumed in 0-RTT.
+    for query in ["ticket", "early"] {
+        let status = Command::new("gtlsclient")
+            .env("SSLKEYLOGFILE", &keys)
+            .args(["-q", "--exit-on-all-streams-close", "--session-file"])
+            .arg(d.join("session"))
+            .arg("--tp-file")
+            .arg(d.join("tp"))
+            .args(["-m", "POST", "-d"])
+            .arg(d.join("body.txt"))
+            .args([ADDR, &PORT.to_string()])
+            .arg(format!(
+                "https://{ADDR}:{PORT}/index.html?imei={IMEI}&{query}"
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "gtlsclient {query}");
+    }
     drop(server);
     dump.stop();
 
     let key_text = std::fs::read(&keys).unwrap();
     let a = analyse(&cap, Some(&key_text));
     let expected = tshark_view(&cap, &keys);
-    assert_eq!(a.flows.len(), SUITES.len());
-    assert_eq!(expected.len(), SUITES.len());
+    assert_eq!(a.flows.len(), SUITES.len() + 2);
+    assert_eq!(expected.len(), SUITES.len() + 2);
     let mut ciphers = BTreeSet::new();
     // udp.stream numbers flows in order of their first packet, as `a.flows` is sorted.
     for (stream, flow) in a.flows.iter().enumerate() {
         assert_eq!(flow.protocol, Protocol::Quic);
-        let (frames, cipher) = &expected[&stream];
+        let Seen {
+            imei: frames,
+            cipher,
+            zero_rtt,
+        } = &expected[&stream];
+        if stream == SUITES.len() + 1 {
+            // The resumed session sent its request in 0-RTT: that is where it is found first.
+            assert!(
+                zero_rtt.contains(frames.first().unwrap()),
+                "tshark shows the IMEI in 0-RTT first: {frames:?} {zero_rtt:?}"
+            );
+        }
         assert!(
             !frames.is_empty(),
             "tshark shows the body of stream {stream}"
@@ -233,13 +283,21 @@ fn ngtcp2_http3_decrypts_as_tshark_does_inside() {
     assert!(
         tshark_view(&cap, &bad_file)
             .values()
-            .all(|(f, _)| f.is_empty())
+            .all(|s| s.imei.is_empty())
     );
     let wrong = analyse(&cap, Some(bad.as_bytes()));
     assert!(wrong.findings.is_empty());
-    for flow in &wrong.flows {
+    for (stream, flow) in wrong.flows.iter().enumerate() {
         match flow.tls.unwrap().decryption {
-            Decryption::KeysDoNotMatch { frame } => assert!(frame > flow.first_frame),
+            // The first protected packet: a Handshake packet after the Initial, or the 0-RTT one
+            // coalesced with the Initial.
+            Decryption::KeysDoNotMatch { frame } => {
+                let early = expected[&stream].zero_rtt.first();
+                assert!(
+                    frame > flow.first_frame || early == Some(&frame),
+                    "{stream}"
+                )
+            }
             other => panic!("{other:?}"),
         }
     }
