@@ -229,9 +229,12 @@ impl QuicClient {
         while pos < d.len() {
             let b = &d[pos..];
             if b[0] & 0x80 == 0 {
-                // A short header takes the rest of the datagram.
-                self.short(b, keys, origin, &mut read, deliver);
-                pos = d.len();
+                // A short header takes the rest of the datagram; without the fixed bit it is not
+                // a packet (zeros some stacks pad a datagram with after its packets).
+                if b[0] & 0x40 != 0 {
+                    self.short(b, keys, origin, &mut read, deliver);
+                    pos = d.len();
+                }
                 break;
             }
             let Some(h) = long_header(b) else { break };
