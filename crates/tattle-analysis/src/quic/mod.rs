@@ -342,8 +342,12 @@ impl QuicClient {
                 self.opened = true;
                 self.decrypted_bytes += size;
                 let plain = plain.to_vec();
+                let h3 = self.h3();
                 self.streams
-                    .frames(&plain, origin, &mut read.datagrams, deliver);
+                    .frames(&plain, origin, &mut read.datagrams, &mut |mut d| {
+                        d.h3 = h3;
+                        deliver(d)
+                    });
             }
             Opened::NoSecret => self.opaque += size,
             Opened::Failed => {
@@ -358,7 +362,18 @@ impl QuicClient {
 
     /// Searches what is held (stream data waiting for missing bytes), as far as it goes.
     pub fn flush(&mut self, deliver: &mut dyn FnMut(Delivery<'_>)) {
-        self.streams.flush(deliver);
+        let h3 = self.h3();
+        self.streams.flush(&mut |mut d| {
+            d.h3 = h3;
+            deliver(d)
+        });
+    }
+
+    /// The ClientHello offered HTTP/3.
+    fn h3(&self) -> bool {
+        self.hello
+            .as_ref()
+            .is_some_and(|h| h.alpn.iter().any(|a| a == "h3"))
     }
 
     /// The flow's TLS summary, once a key log was given and the ClientHello read.

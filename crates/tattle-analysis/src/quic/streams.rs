@@ -35,6 +35,8 @@ pub(crate) struct Delivery<'a> {
     pub fin: bool,
     /// The datagram that carried them.
     pub origin: Origin,
+    /// The ClientHello offered HTTP/3 (ALPN `h3`): the streams speak it.
+    pub h3: bool,
 }
 
 #[derive(Debug, Default)]
@@ -267,6 +269,7 @@ impl Streams {
                 data: &[],
                 fin: true,
                 origin: Origin { frame: 0, ts: 0.0 },
+                h3: false,
             };
             deliver(last);
             self.forget(id);
@@ -340,5 +343,6 @@ fn emit(
         data,
         fin: false,
         origin,
+        h3: false,
     });
 }
