@@ -229,9 +229,10 @@ impl QuicClient {
         while pos < d.len() {
             let b = &d[pos..];
             if b[0] & 0x80 == 0 {
-                // A short header takes the rest of the datagram; without the fixed bit it is not
-                // a packet (zeros some stacks pad a datagram with after its packets).
-                if b[0] & 0x40 != 0 {
+                // A short header takes the rest of the datagram. Its fixed bit may be greased
+                // (RFC 9287: ngtcp2 does), so only all-zero bytes — padding some stacks add after
+                // a datagram's packets — are known not to be one.
+                if b.iter().any(|&x| x != 0) {
                     self.short(b, keys, origin, &mut read, deliver);
                     pos = d.len();
                 }

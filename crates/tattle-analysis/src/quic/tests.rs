@@ -210,6 +210,29 @@ fn seal(
     pkt
 }
 
+/// A short-header packet with its fixed bit greased to 0 (RFC 9287), as ngtcp2 sends them.
+fn seal_greased(keys: &rq::DirectionalKeys, pn: u64, frames: &[u8]) -> Vec<u8> {
+    let mut payload = frames.to_vec();
+    payload.resize(payload.len().max(4), 0);
+    let mut header = vec![0x01];
+    header.extend_from_slice(&SERVER_CID);
+    let pn_off = header.len();
+    header.extend_from_slice(&(pn as u16).to_be_bytes());
+    let tag = keys
+        .packet
+        .encrypt_in_place(pn, &header, &mut payload)
+        .unwrap();
+    let mut pkt = header;
+    pkt.extend_from_slice(&payload);
+    pkt.extend_from_slice(tag.as_ref());
+    let sample = pkt[pn_off + 4..pn_off + 20].to_vec();
+    let (head, rest) = pkt.split_at_mut(pn_off);
+    keys.header
+        .encrypt_in_place(&sample, &mut head[0], &mut rest[..2])
+        .unwrap();
+    pkt
+}
+
 fn key_view(text: &str) -> KeyView {
     let mut log = KeyLog::new();
     log.add_text(text.as_bytes());
@@ -345,6 +368,9 @@ fn every_suite_with_key_updates_reordering_and_out_of_order_streams() {
             false,
             &stream_frame(12, 0, b"gen2", true),
         );
+        // A packet whose fixed bit is greased opens too.
+        let greased = seal_greased(&s.one_rtt, 6, &stream_frame(16, 0, b"grease", true));
+        assert_eq!(greased[0] & 0x40, 0);
         let r = feed(&mut q, &keys, 6, &u1, &mut got);
         assert_eq!(r.datagrams, vec![b"dgrm".to_vec()]);
         feed(&mut q, &keys, 7, &late, &mut got);
@@ -352,12 +378,32 @@ fn every_suite_with_key_updates_reordering_and_out_of_order_streams() {
         assert_eq!(joined(&got, 4), b"gen1");
         assert_eq!(joined(&got, 8), b"late");
         assert_eq!(joined(&got, 12), b"gen2");
+        // Sent under generation 0 after generation 2 is current: too old, it does not open
+        // (only the previous generation is kept)...
+        feed(&mut q, &keys, 9, &greased, &mut got);
+        assert!(joined(&got, 16).is_empty());
+        // ...but under generation 2 it does.
+        let g2_again = rq::DirectionalKeys {
+            header: s.one_rtt.header,
+            packet: g2,
+        };
+        let greased = seal_greased(&g2_again, 7, &stream_frame(16, 0, b"grease", true));
+        feed(&mut q, &keys, 10, &greased, &mut got);
+        assert_eq!(joined(&got, 16), b"grease");
         assert_eq!(q.protected.updates(), 2);
         let t = q.summary().unwrap();
-        assert_eq!(t.decryption, Decryption::Decrypted, "suite {id:04x}");
+        assert_eq!(
+            t.decryption,
+            Decryption::Partial,
+            "suite {id:04x}: the too-old packet"
+        );
         assert_eq!((t.version, t.cipher), (Some(QUIC_V1), Some(id)));
         assert_eq!(t.app, Some("h3"));
-        assert_eq!(q.opaque, 30, "every client byte was read but the padding");
+        assert_eq!(
+            q.opaque,
+            30 + greased.len() as u64,
+            "every client byte was read but the padding and the too-old packet"
+        );
     }
 }
 
