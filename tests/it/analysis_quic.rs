@@ -53,6 +53,8 @@ struct Seen {
     cipher: Option<u16>,
     /// Client frames with a 0-RTT packet.
     zero_rtt: BTreeSet<u64>,
+    /// Client frames carrying data of stream 0 (the request: HEADERS, DATA).
+    stream0: BTreeSet<u64>,
 }
 
 /// udp.stream → what tshark shows of it.
@@ -79,6 +81,8 @@ fn tshark_view(cap: &Path, keys: &Path) -> BTreeMap<usize, Seen> {
         "tls.handshake.ciphersuite",
         "-e",
         "quic.long.packet_type",
+        "-e",
+        "quic.stream.stream_id",
     ]);
     let imei_hex = hex::encode(IMEI);
     let mut out: BTreeMap<usize, Seen> = BTreeMap::new();
@@ -94,6 +98,9 @@ fn tshark_view(cap: &Path, keys: &Path) -> BTreeMap<usize, Seen> {
         }
         if client && r[5].split(',').any(|t| t == "1") {
             e.zero_rtt.insert(frame);
+        }
+        if client && r[6].split(',').any(|t| t == "0") {
+            e.stream0.insert(frame);
         }
     }
     out
@@ -201,6 +208,7 @@ fn ngtcp2_http3_decrypts_as_tshark_does_inside() {
             imei: frames,
             cipher,
             zero_rtt,
+            stream0,
         } = &expected[&stream];
         if stream == SUITES.len() + 1 {
             // The resumed session sent its request in 0-RTT: that is where it is found first.
@@ -222,19 +230,34 @@ fn ngtcp2_http3_decrypts_as_tshark_does_inside() {
             tls.cipher, *cipher,
             "the suite tshark reads, stream {stream}"
         );
+        assert_eq!(tls.app, Some("h3"));
         assert!(tls.decrypted_bytes > 0 && tls.decrypted_bytes <= flow.bytes_out);
-        ciphers.insert(tls.cipher);
-        let found: BTreeSet<u64> = a
-            .findings
-            .iter()
-            .filter(|f| f.flow == flow.first_frame && f.location == "quic.stream")
-            .map(|f| f.frame)
-            .collect();
-        // A finding is kept once per flow, at the first frame that showed it; each is at a frame
-        // where tshark shows the identifier in decrypted stream data, the first of them included.
+        if stream < SUITES.len() {
+            ciphers.insert(tls.cipher);
+        }
+        let at = |location: &str| -> BTreeSet<u64> {
+            a.findings
+                .iter()
+                .filter(|f| f.flow == flow.first_frame && f.location == location)
+                .map(|f| f.frame)
+                .collect()
+        };
+        // The HTTP/3 reader: the body where tshark shows the decrypted stream data holding it
+        // (a finding is kept once per flow, at the first frame that showed it); the URL, which
+        // QPACK sends Huffman-coded, in a frame carrying the request stream.
+        let body = at("http.body");
         assert!(
-            found.is_subset(frames) && found.contains(frames.first().unwrap()),
-            "stream {stream}: {found:?}, tshark: {frames:?}"
+            body.is_subset(frames) && body.contains(frames.first().unwrap()),
+            "stream {stream}: {body:?}, tshark: {frames:?}"
+        );
+        let url = at("http.url");
+        assert!(
+            !url.is_empty() && url.is_subset(stream0),
+            "stream {stream}: {url:?}, tshark: {stream0:?}"
+        );
+        assert!(
+            at("quic.stream").is_empty(),
+            "stream {stream}: nothing left raw"
         );
         let f = a
             .findings

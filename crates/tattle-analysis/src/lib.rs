@@ -47,8 +47,6 @@ mod flows;
 mod hpack;
 mod http;
 mod http2;
-// Wired into QUIC flows whose ALPN is h3 by the `quic` reader (issue 10); tested on its own until then.
-#[allow(dead_code)]
 mod http3;
 pub mod identifier;
 mod inflate;

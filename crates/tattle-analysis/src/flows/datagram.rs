@@ -1,6 +1,7 @@
 //! UDP datagrams of a flow: DNS (questions searched and listed, answers naming later flows), QUIC
-//! (the Initial decrypted up to the ClientHello; with a key log, the protected packets too, each
-//! stream's in-order bytes searched raw as `quic.stream` and DATAGRAM frames as `quic.datagram`),
+//! (the Initial decrypted up to the ClientHello; with a key log, the protected packets too: the
+//! client-initiated streams of a connection that offered ALPN `h3` read as HTTP/3 (`http3`), other
+//! streams' in-order bytes searched raw as `quic.stream`, DATAGRAM frames as `quic.datagram`),
 //! anything else searched whole.
 //!
 //! A QUIC stream hit is placed at its connection-wide position (`quic::Delivery::abs`), and the
@@ -15,9 +16,10 @@ use std::hash::Hasher as _;
 use super::client::question;
 use super::table::{Endpoint, FxHasher};
 use super::{
-    DUPLICATE_WINDOW, Engine, FRAME_MAP_REACH, INSPECT_CAP, MAX_FRAME_MAP, NewFinding, context,
-    flow, record,
+    DECODE_PER_BYTE, DUPLICATE_WINDOW, Engine, FRAME_MAP_REACH, INSPECT_CAP, MAX_FRAME_MAP,
+    NewFinding, context, flow, record,
 };
+use crate::http3::Http3Connection;
 use crate::matcher::{Hit, Matcher, StreamScanner};
 use crate::quic::{self, Delivery, Origin, QuicClient};
 use crate::sink::Sink;
@@ -30,8 +32,11 @@ const MAX_SCANNERS: usize = 256;
 #[derive(Debug)]
 pub(crate) struct QuicFlow {
     pub client: QuicClient,
-    /// A raw scanner per stream (in stream offsets), until the stream ends.
+    /// A raw scanner per stream (in stream offsets), until the stream ends: streams of a
+    /// connection that does not speak HTTP/3, and the server-initiated ones of one that does.
     scanners: BTreeMap<u64, StreamScanner>,
+    /// HTTP/3 over the client-initiated streams, when the ClientHello offered `h3`.
+    h3: Option<Box<Http3Connection>>,
 }
 
 impl QuicFlow {
@@ -39,11 +44,12 @@ impl QuicFlow {
         QuicFlow {
             client: QuicClient::new(attempt),
             scanners: BTreeMap::new(),
+            h3: None,
         }
     }
 
     pub fn buffered(&self) -> usize {
-        self.client.buffered()
+        self.client.buffered() + self.h3.as_ref().map_or(0, |h| h.buffered())
     }
 }
 
@@ -51,10 +57,39 @@ impl QuicFlow {
 fn stream_bytes(
     frames: &mut std::collections::VecDeque<(u64, u64, Timestamp)>,
     scanners: &mut BTreeMap<u64, StreamScanner>,
+    h3: &mut Option<Box<Http3Connection>>,
+    budget: u64,
     m: &Matcher,
     d: Delivery<'_>,
     hits: &mut Vec<Hit>,
 ) {
+    // Client-initiated streams (bidi id % 4 == 0, uni id % 4 == 2) of an HTTP/3 connection.
+    if d.h3 && d.stream % 2 == 0 {
+        if d.abs >= INSPECT_CAP {
+            return;
+        }
+        if !d.data.is_empty() {
+            let end = d.abs + d.data.len() as u64;
+            match frames.back_mut() {
+                Some(last) if last.1 == d.origin.frame => last.0 = end,
+                _ => frames.push_back((end, d.origin.frame, d.origin.ts)),
+            }
+            while frames.len() > MAX_FRAME_MAP
+                || frames
+                    .front()
+                    .is_some_and(|e| e.0 + FRAME_MAP_REACH < d.abs)
+            {
+                frames.pop_front();
+            }
+        }
+        let h = h3.get_or_insert_with(|| {
+            let mut h = Http3Connection::new();
+            h.decode_budget = budget;
+            Box::new(h)
+        });
+        h.feed(m, d.stream, d.offset, d.abs, d.data, d.fin, hits);
+        return;
+    }
     if !d.data.is_empty() && d.abs < INSPECT_CAP {
         let end = d.abs + d.data.len() as u64;
         match frames.back_mut() {
@@ -178,16 +213,40 @@ impl<S: Sink> Engine<S> {
                     f.opaque += payload.len() as u64;
                     return;
                 }
-                let QuicFlow { client, scanners } = &mut **q;
+                let QuicFlow {
+                    client,
+                    scanners,
+                    h3,
+                } = &mut **q;
                 let mut hits = Vec::new();
                 let origin = Origin { frame, ts };
                 let m = &*self.matcher;
                 let frames = &mut f.frames;
                 let before = client.opaque;
+                // HTTP/3 bodies share the capture's decode budget with HTTP/1 and HTTP/2.
+                self.decode_budget = self
+                    .decode_budget
+                    .saturating_add(DECODE_PER_BYTE * payload.len() as u64);
+                let h3_before = h3.as_ref().map(|h| (h.opaque, h.decode_cut));
+                if let Some(h) = h3.as_mut() {
+                    h.decode_budget = self.decode_budget;
+                }
+                let budget = self.decode_budget;
                 let read = client.datagram(payload, &self.keys, origin, &mut |d| {
-                    stream_bytes(frames, scanners, m, d, &mut hits)
+                    stream_bytes(frames, scanners, h3, budget, m, d, &mut hits)
                 });
                 f.opaque += client.opaque - before;
+                if let Some(h) = h3.as_ref() {
+                    let (opaque, cut) = h3_before.unwrap_or((0, 0));
+                    f.opaque += h.opaque - opaque;
+                    if h.decode_cut > cut {
+                        self.notes.decode_cut.add(frame, h.decode_cut - cut);
+                    }
+                    self.decode_budget = h.decode_budget;
+                    if f.http_host.is_none() {
+                        f.http_host = h.host.clone();
+                    }
+                }
                 f.tls = client.summary();
                 for datagram in read.datagrams {
                     for r in self.matcher.scan_layers(&datagram, true) {
@@ -241,14 +300,34 @@ impl<S: Sink> Engine<S> {
 
 impl<S: Sink> Engine<S> {
     /// A QUIC flow's held stream bytes are searched as far as they go (for memory, or at its end).
-    pub(super) fn quic_flush(&mut self, idx: u32) {
+    /// A QUIC flow's held stream bytes are searched as far as they go (for memory, or at its
+    /// end); at its end (`last`) the HTTP/3 reader finishes too (open bodies, held sections).
+    pub(super) fn quic_flush(&mut self, idx: u32, last: bool) {
         let f = flow!(self.slots, idx);
         let Some(q) = f.quic.as_mut() else { return };
-        let QuicFlow { client, scanners } = &mut **q;
+        let QuicFlow {
+            client,
+            scanners,
+            h3,
+        } = &mut **q;
         let mut hits = Vec::new();
         let m = &*self.matcher;
         let frames = &mut f.frames;
-        client.flush(&mut |d| stream_bytes(frames, scanners, m, d, &mut hits));
+        let budget = self.decode_budget;
+        client.flush(&mut |d| stream_bytes(frames, scanners, h3, budget, m, d, &mut hits));
+        if last && let Some(h) = h3.as_mut() {
+            let (opaque, cut) = (h.opaque, h.decode_cut);
+            h.decode_budget = self.decode_budget;
+            h.finish(m, &mut hits);
+            f.opaque += h.opaque - opaque;
+            if h.decode_cut > cut {
+                self.notes.decode_cut.add(self.frame, h.decode_cut - cut);
+            }
+            self.decode_budget = h.decode_budget;
+            if f.http_host.is_none() {
+                f.http_host = h.host.clone();
+            }
+        }
         self.add_hits(idx, hits);
     }
 }

@@ -194,7 +194,7 @@ impl<S: Sink> Engine<S> {
     /// goes to the sink with its findings, and only its memory (`Ended`) is kept.
     pub(super) fn end(&mut self, idx: u32, how: FlowEnd) {
         self.skip_all_gaps(idx);
-        self.quic_flush(idx);
+        self.quic_flush(idx, true);
         let f = flow!(self.slots, idx);
         let mut hits = Vec::new();
         let mut ctx = context!(self, self.frame, self.now);

@@ -573,7 +573,7 @@ impl<S: Sink> Engine<S> {
     /// the stream is searched raw.
     fn flush(&mut self, idx: u32) {
         self.skip_all_gaps(idx);
-        self.quic_flush(idx);
+        self.quic_flush(idx, false);
         let f = flow!(self.slots, idx);
         let mut hits = Vec::new();
         let mut ctx = context!(self, self.frame, self.now);

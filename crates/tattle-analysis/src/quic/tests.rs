@@ -521,7 +521,12 @@ fn findings_name_the_datagram_that_carried_the_identifier() {
     let s = suite(cs::TLS13_CHACHA20_POLY1305_SHA256);
     let c = [10, 0, 0, 2];
     let srv = [10, 0, 0, 1];
-    let body = format!("imei={IMEI}");
+    // An HTTP/3 request on stream 0 (ALPN h3): HEADERS (QPACK: `:method POST`, `:path /` from
+    // the static table), then DATA with the identifier.
+    let form = format!("imei={IMEI}");
+    let mut body = vec![0x01, 0x04, 0x00, 0x00, 0xd4, 0xc1, 0x00, form.len() as u8];
+    body.extend_from_slice(form.as_bytes());
+    let split = body.len() - 6;
     let mut server_long = vec![0xe0, 0, 0, 0, 1, CLIENT_CID.len() as u8];
     server_long.extend_from_slice(&CLIENT_CID);
     server_long.push(SERVER_CID.len() as u8);
@@ -531,7 +536,7 @@ fn findings_name_the_datagram_that_carried_the_identifier() {
     let frames = [
         out(&initial(&s)),
         ethernet(&ipv4_udp(srv, c, 443, 50000, &server_long)),
-        // Frame 3: the identifier's end, out of order; frame 4: its start.
+        // Frame 3: the identifier's end, out of order; frame 4: the request up to it.
         out(&seal(
             &s.one_rtt,
             None,
@@ -539,7 +544,7 @@ fn findings_name_the_datagram_that_carried_the_identifier() {
             &SERVER_CID,
             1,
             false,
-            &stream_frame(0, 9, &body.as_bytes()[9..], true),
+            &stream_frame(0, split as u64, &body[split..], true),
         )),
         out(&seal(
             &s.one_rtt,
@@ -548,9 +553,10 @@ fn findings_name_the_datagram_that_carried_the_identifier() {
             &SERVER_CID,
             0,
             false,
-            &stream_frame(0, 0, &body.as_bytes()[..9], false),
+            &stream_frame(0, 0, &body[..split], false),
         )),
-        // Frame 5: a DATAGRAM frame with the identifier, searched whole.
+        // Frame 5: a DATAGRAM frame with the identifier, searched whole; frame 6: a stream of
+        // the server's (bidirectional, id 1) the client writes on, searched raw.
         out(&seal(
             &s.one_rtt,
             None,
@@ -559,6 +565,15 @@ fn findings_name_the_datagram_that_carried_the_identifier() {
             2,
             false,
             &[&[0x30][..], IMEI.as_bytes()].concat(),
+        )),
+        out(&seal(
+            &s.one_rtt,
+            None,
+            None,
+            &SERVER_CID,
+            3,
+            false,
+            &stream_frame(1, 0, IMEI.as_bytes(), true),
         )),
     ];
     let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
@@ -589,8 +604,9 @@ fn findings_name_the_datagram_that_carried_the_identifier() {
         .iter()
         .map(|f| (f.location.as_str(), f.frame))
         .collect();
-    assert!(where_.contains(&("quic.stream", 3)), "{where_:?}");
+    assert!(where_.contains(&("http.body", 3)), "{where_:?}");
     assert!(where_.contains(&("quic.datagram", 5)), "{where_:?}");
+    assert!(where_.contains(&("quic.stream", 6)), "{where_:?}");
     let t = a.flows[0].tls.unwrap();
     assert_eq!(t.decryption, Decryption::Decrypted);
     assert_eq!(
