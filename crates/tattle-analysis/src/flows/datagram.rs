@@ -64,7 +64,7 @@ fn stream_bytes(
     hits: &mut Vec<Hit>,
 ) {
     // Client-initiated streams (bidi id % 4 == 0, uni id % 4 == 2) of an HTTP/3 connection.
-    if d.h3 && d.stream % 2 == 0 {
+    if d.h3 && d.stream.is_multiple_of(2) {
         if d.abs >= INSPECT_CAP {
             return;
         }
