@@ -196,12 +196,19 @@ impl TrafficSecret {
 /// HKDF-Expand-Label(secret, label, "", out.len()) (RFC 8446 §7.1). A secret of the wrong length
 /// for `hash` (a key log line for another suite) yields keys that simply fail to authenticate.
 pub fn expand_label(hash: Hash, secret: &[u8], label: &str, out: &mut [u8]) {
-    let mut info = Vec::with_capacity(10 + label.len());
+    expand_label_with(hash, secret, label, &[], out);
+}
+
+/// HKDF-Expand-Label(secret, label, context, out.len()): `Derive-Secret` is this with a transcript
+/// hash as the context (only the RFC 8448 vectors need that: key logs carry the derived secrets).
+pub fn expand_label_with(hash: Hash, secret: &[u8], label: &str, context: &[u8], out: &mut [u8]) {
+    let mut info = Vec::with_capacity(10 + label.len() + context.len());
     info.extend_from_slice(&(out.len() as u16).to_be_bytes());
     info.push((6 + label.len()) as u8);
     info.extend_from_slice(b"tls13 ");
     info.extend_from_slice(label.as_bytes());
-    info.push(0);
+    info.push(context.len().min(255) as u8);
+    info.extend_from_slice(&context[..context.len().min(255)]);
     // Output lengths asked here (≤ 48) are far below HKDF's limit; a too-short PRK gives zeros.
     match hash {
         Hash::Sha256 => {

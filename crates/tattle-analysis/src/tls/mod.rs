@@ -8,6 +8,8 @@
 
 pub(crate) mod crypto;
 #[cfg(test)]
+mod rfc8448;
+#[cfg(test)]
 mod sessions;
 pub(crate) mod stream;
 

@@ -15,7 +15,7 @@ use crate::packet::tests::{ethernet, ipv4_tcp};
 use crate::reader::tests::pcap;
 use crate::{Analysis, Analyzer, Decryption, Keys, Protocol};
 
-const IMEI: &str = "356938035643809";
+pub(super) const IMEI: &str = "356938035643809";
 const C: [u8; 4] = [10, 0, 0, 2];
 const S: [u8; 4] = [10, 0, 0, 1];
 
@@ -34,7 +34,7 @@ impl rustls::KeyLog for Lines {
 }
 
 /// Bytes each side sent, in the order they were sent: (from the client, bytes).
-type Wire = Vec<(bool, Vec<u8>)>;
+pub(super) type Wire = Vec<(bool, Vec<u8>)>;
 
 /// A session of `suite`: handshake, then `requests` written by the client (a KeyUpdate before
 /// each after the first when `key_update`). Returns the wire and the key log.
@@ -105,7 +105,7 @@ fn session(suite: SupportedCipherSuite, requests: &[String], key_update: bool) -
 }
 
 /// The wire as a capture: a TCP handshake, then each side's bytes in segments of at most `mss`.
-fn capture(wire: &Wire, mss: usize) -> Vec<u8> {
+pub(super) fn capture(wire: &Wire, mss: usize) -> Vec<u8> {
     let (mut cseq, mut sseq) = (1000u32, 5000u32);
     let mut frames = vec![
         ethernet(&ipv4_tcp(C, S, 40000, 443, cseq, 0x02, b"")),
@@ -132,7 +132,7 @@ fn capture(wire: &Wire, mss: usize) -> Vec<u8> {
     pcap(1, &refs)
 }
 
-fn analyse(file: &[u8], keys: &str) -> Analysis {
+pub(super) fn analyse(file: &[u8], keys: &str) -> Analysis {
     let mut log = KeyLog::new();
     log.add_text(keys.as_bytes());
     let ids = [Identifier::new("imei", IMEI)];
