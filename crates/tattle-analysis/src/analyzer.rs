@@ -232,6 +232,9 @@ impl<S: Sink> Analyzer<S> {
                 let Some(linktype) = rec.linktype else {
                     continue;
                 };
+                if rec.may_carry_secrets {
+                    self.engine.expect_keys();
+                }
                 match packet::decode(linktype, rec.data) {
                     Ok(p) => self.engine.packet(rec.frame, rec.ts, &p),
                     Err(e) => self.undecoded.add(e, rec.frame, rec.offset),

@@ -155,6 +155,16 @@ impl KeyLog {
     /// Adds every line of `text` (a key log file, or a Decryption Secrets Block's `TLSK` data) and
     /// says what was taken and what was skipped. Never fails: a bad line is counted.
     pub fn add_text(&mut self, text: &[u8]) -> KeyLogStats {
+        self.add_text_noting(text, &mut Vec::new())
+    }
+
+    /// `add_text`, and the client random of every secret taken pushed to `noted` (the flows
+    /// waiting for them are looked up by it).
+    pub(crate) fn add_text_noting(
+        &mut self,
+        text: &[u8],
+        noted: &mut Vec<[u8; 32]>,
+    ) -> KeyLogStats {
         let mut stats = KeyLogStats::default();
         for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
             let line = String::from_utf8_lossy(raw);
@@ -164,7 +174,10 @@ impl KeyLog {
             }
             stats.lines += 1;
             match self.add_line(line) {
-                Line::Secret => stats.secrets += 1,
+                Line::Secret(random) => {
+                    stats.secrets += 1;
+                    noted.push(random);
+                }
                 Line::Other => stats.other_labels += 1,
                 Line::Malformed => {
                     stats.malformed += 1;
@@ -201,7 +214,7 @@ impl KeyLog {
                 return Line::Malformed;
             };
             self.map.entry(random).or_default().master = Some(master);
-            return Line::Secret;
+            return Line::Secret(random);
         }
         let Some(secret) = Secret::new(&secret) else {
             return Line::Malformed;
@@ -215,12 +228,12 @@ impl KeyLog {
             _ => return Line::Malformed,
         };
         *slot(self.map.entry(random).or_default()) = Some(secret);
-        Line::Secret
+        Line::Secret(random)
     }
 }
 
 enum Line {
-    Secret,
+    Secret([u8; 32]),
     Other,
     Malformed,
 }

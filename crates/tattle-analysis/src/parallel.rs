@@ -55,6 +55,8 @@ enum Kind {
     NamesOnly,
     /// Key log text from a Decryption Secrets Block (`data[start..end]`).
     Secrets,
+    /// The capture is pcapng: secrets blocks may come later.
+    ExpectKeys,
 }
 
 impl Item {
@@ -159,6 +161,7 @@ fn follow<S: Sink>(mut engine: Engine<S>, rx: Receiver<Batch>) -> (S, Notes) {
         for it in &batch.items {
             match it.kind {
                 Kind::Secrets => engine.learn_keys(&batch.data[it.start..it.end]),
+                Kind::ExpectKeys => engine.expect_keys(),
                 Kind::NamesOnly => learn_names(&mut engine, &it.packet(&batch.data)),
                 Kind::Packet => engine.packet(it.frame, it.ts, &it.packet(&batch.data)),
             }
@@ -194,6 +197,7 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
     let mut undecoded = Undecoded::default();
     let mut now = 0f64;
     let mut secrets = CaptureSecrets::default();
+    let mut expecting_keys = false;
     while capture.read_chunk(reader, READ_CHUNK)? {
         loop {
             while let Some(rec) = capture.next_record()? {
@@ -201,6 +205,26 @@ fn frame_and_dispatch(reader: &mut impl Read, senders: &[SyncSender<Batch>]) -> 
                     continue;
                 };
                 now = now.max(rec.ts);
+                if rec.may_carry_secrets && !expecting_keys {
+                    // Every shard frames its TLS flows for keys a later block may bring.
+                    expecting_keys = true;
+                    for b in batches.iter_mut() {
+                        b.items.push(Item {
+                            frame: 0,
+                            ts: now,
+                            src: IpAddr::from([0, 0, 0, 0]),
+                            dst: IpAddr::from([0, 0, 0, 0]),
+                            header: Transport::Udp {
+                                src_port: 0,
+                                dst_port: 0,
+                                payload: &[],
+                            },
+                            start: b.data.len(),
+                            end: b.data.len(),
+                            kind: Kind::ExpectKeys,
+                        });
+                    }
+                }
                 let p = match packet::decode(linktype, rec.data) {
                     Ok(p) => p,
                     Err(e) => {

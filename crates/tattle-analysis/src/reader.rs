@@ -41,6 +41,8 @@ pub struct Record<'a> {
     pub data: &'a [u8],
     /// File offset of the record's header.
     pub offset: u64,
+    /// The capture is pcapng: Decryption Secrets Blocks may come later in it.
+    pub may_carry_secrets: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -164,6 +166,7 @@ impl CaptureReader {
         Ok(())
     }
 
+    /// Frames read so far.
     pub fn frames(&self) -> u64 {
         self.frames
     }
@@ -327,6 +330,7 @@ impl CaptureReader {
                             linktype: r.linktype,
                             data: &self.buf[r.start..r.end],
                             offset: r.offset,
+                            may_carry_secrets: true,
                         }));
                     }
                     Step::NeedMore => return Ok(None),
@@ -380,6 +384,7 @@ impl CaptureReader {
             linktype: Some(linktype),
             data: &self.buf[start..start + caplen],
             offset,
+            may_carry_secrets: false,
         })
     }
 

@@ -77,6 +77,11 @@ impl TlsFlow {
     pub fn wants_server(&self) -> bool {
         self.stream.wants_server()
     }
+
+    /// The client random whose keys the flow waits for, if it does.
+    pub fn awaiting(&self) -> Option<[u8; 32]> {
+        self.stream.awaiting()
+    }
 }
 
 /// Which side's bytes.
@@ -84,6 +89,8 @@ impl TlsFlow {
 pub(crate) enum Side {
     Client,
     Server,
+    /// No bytes: the key log grew (a Decryption Secrets Block), maybe with this flow's keys.
+    Keys,
 }
 
 /// Bytes of the flow's client (or server) stream at `at`, for a flow whose reader is `TlsData`.
@@ -122,6 +129,7 @@ pub(crate) fn feed<S: Sink>(
         match side {
             Side::Client => stream.feed(at, data, &mut emit),
             Side::Server => stream.feed_server(keys, at, data, &mut emit),
+            Side::Keys => stream.keys_arrived(keys, &mut emit),
         }
     }
     settle(f, ctx, t, plain_hits, hits);
@@ -184,7 +192,7 @@ fn read_plain<S: Sink>(
 /// updated, and the reader put back.
 fn settle<S: Sink>(
     f: &mut FlowState,
-    _ctx: &mut Context<'_, S>,
+    ctx: &mut Context<'_, S>,
     mut t: Box<TlsFlow>,
     plain_hits: Vec<Hit>,
     hits: &mut Vec<Hit>,
@@ -199,7 +207,7 @@ fn settle<S: Sink>(
         t.stream.set_failed_frame(frame);
     }
     t.stream.app = f.tls_app;
-    f.tls = Some(t.stream.summary());
+    f.tls = Some(t.stream.summary(!ctx.keys.is_empty()));
     f.reader = Reader::TlsData(t);
 }
 

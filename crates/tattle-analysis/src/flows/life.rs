@@ -203,6 +203,12 @@ impl<S: Sink> Engine<S> {
         let Some(f) = self.slots.get_mut(idx as usize).and_then(Option::take) else {
             return;
         };
+        if let Reader::TlsData(t) = &f.reader
+            && let Some(random) = t.awaiting()
+            && self.awaiting.get(&random) == Some(&idx)
+        {
+            self.awaiting.remove(&random);
+        }
         self.lists.unlink(idx);
         self.free.push(idx);
         self.open -= FLOW_STATE_BYTES;

@@ -206,6 +206,9 @@ pub struct Engine<S> {
     names: client::CleanNames,
     /// Key logs: the caller's and what the capture's Decryption Secrets Blocks added.
     keys: KeyView,
+    /// TLS flows holding records for keys a later Decryption Secrets Block may bring: client
+    /// random → slot (checked on use: the slot may hold another flow by then).
+    awaiting: HashMap<[u8; 32], u32, FxBuild>,
     /// Flows ended so far (a test's view of the engine).
     ended_count: u64,
 }
@@ -261,6 +264,7 @@ impl<S: Sink> Engine<S> {
             notes: Notes::default(),
             names: client::CleanNames::default(),
             keys: KeyView::default(),
+            awaiting: HashMap::default(),
             ended_count: 0,
         }
     }
@@ -278,7 +282,36 @@ impl<S: Sink> Engine<S> {
             self.notes.learned_keys.add(self.frame, 1);
             return;
         }
-        self.keys.learned.add_text(text);
+        let mut noted = Vec::new();
+        self.keys.learned.add_text_noting(text, &mut noted);
+        // Flows that held their records for these keys open them now; their findings keep the
+        // frames the records came in.
+        for random in noted {
+            let Some(idx) = self.awaiting.remove(&random) else {
+                continue;
+            };
+            let Some(f) = self
+                .slots
+                .get_mut(idx as usize)
+                .and_then(|s| s.as_deref_mut())
+            else {
+                continue;
+            };
+            if !matches!(&f.reader, Reader::TlsData(t) if t.awaiting() == Some(random)) {
+                continue;
+            }
+            let mut hits = Vec::new();
+            let mut ctx = context!(self, self.frame, self.now);
+            decrypted::feed(f, &mut ctx, decrypted::Side::Keys, 0, &[], &mut hits);
+            self.add_hits(idx, hits);
+            self.account(idx);
+        }
+    }
+
+    /// The capture may carry Decryption Secrets Blocks (it is pcapng): TLS flows whose keys are
+    /// not known yet hold their records (bounded) until a block brings them.
+    pub fn expect_keys(&mut self) {
+        self.keys.may_learn = true;
     }
 
     /// Sets the shared decode budget's starting value (a shard of a parallel analysis gets its
@@ -420,6 +453,11 @@ impl<S: Sink> Engine<S> {
         let now = f.holding();
         self.held = self.held - f.held + now;
         f.held = now;
+        if let Reader::TlsData(t) = &f.reader
+            && let Some(random) = t.awaiting()
+        {
+            self.awaiting.insert(random, idx);
+        }
         let list = f.list();
         self.lists.touch(idx, list);
         if self.held > self.max_buffered {

@@ -17,6 +17,7 @@
 
 pub mod adversarial;
 pub mod frame;
+pub mod tls;
 mod traffic;
 pub mod tshark;
 

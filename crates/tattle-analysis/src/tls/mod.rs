@@ -12,6 +12,8 @@ mod rfc8448;
 #[cfg(test)]
 mod sessions;
 pub(crate) mod stream;
+#[cfg(test)]
+mod timing;
 
 use tls_parser::{
     TlsExtension, TlsMessage, TlsMessageHandshake, parse_tls_client_hello_extensions,

@@ -176,7 +176,7 @@ fn the_client_records_open_in_the_stream() {
     stream.feed_server(&keys, 0, &server, &mut emit);
     let want: Vec<u8> = (0u8..=0x31).collect();
     assert_eq!(plain, vec![(0, want)]);
-    let s = stream.summary();
+    let s = stream.summary(true);
     assert_eq!(s.decryption, Decryption::Decrypted);
     assert_eq!((s.version, s.cipher), (Some(0x0304), Some(0x1301)));
     assert_eq!(s.decrypted_bytes, records.len() as u64);

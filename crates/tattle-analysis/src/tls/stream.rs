@@ -34,6 +34,9 @@ const MAX_MAP: usize = 4096;
 pub(crate) struct KeyView {
     pub base: std::sync::Arc<KeyLog>,
     pub learned: KeyLog,
+    /// The capture may teach keys later (pcapng: Decryption Secrets Blocks): a flow whose keys
+    /// are not known yet holds its records for them.
+    pub may_learn: bool,
 }
 
 impl KeyView {
@@ -44,6 +47,11 @@ impl KeyView {
     /// No key log at all: TLS flows are not even framed.
     pub fn is_empty(&self) -> bool {
         self.base.is_empty() && self.learned.is_empty()
+    }
+
+    /// Whether flows are framed: keys are known, or may come.
+    pub fn attempt(&self) -> bool {
+        self.may_learn || !self.is_empty()
     }
 }
 
@@ -59,6 +67,9 @@ enum Stage13 {
 enum Crypto {
     /// Waiting for the ServerHello (records go to `pending`).
     Start,
+    /// The ServerHello is read but the key log does not know the connection yet, and the capture
+    /// may still teach it: records go to `pending` until then (a late Decryption Secrets Block).
+    AwaitKeys(ServerHello),
     /// TLS 1.2: the client's keys, used from its ChangeCipherSpec on (`active`).
     Tls12 { keys: Box<RecordKeys>, active: bool },
     Tls13 {
@@ -117,6 +128,8 @@ pub(crate) struct TlsStream {
     hs_left: usize,
     /// What the plaintext spoke, as the caller's inner reader told.
     pub app: Option<&'static str>,
+    /// The keys were waited for and did not come in time.
+    waited: bool,
 }
 
 impl TlsStream {
@@ -126,7 +139,7 @@ impl TlsStream {
             random: hello.random,
             ech: hello.ech,
             early: hello.early_data,
-            attempt: !keys.is_empty(),
+            attempt: keys.attempt(),
             server_buf: Vec::new(),
             server_done: false,
             server: None,
@@ -148,6 +161,7 @@ impl TlsStream {
             opaque: 0,
             hs_left: 0,
             app: None,
+            waited: false,
         }
     }
 
@@ -161,9 +175,19 @@ impl TlsStream {
         !self.server_done
     }
 
-    /// What the flow reports.
-    pub fn summary(&self) -> TlsSummary {
+    /// The client random whose keys this stream waits for, if it does.
+    pub fn awaiting(&self) -> Option<[u8; 32]> {
+        matches!(self.crypto, Crypto::AwaitKeys(_)).then_some(self.random)
+    }
+
+    /// What the flow reports; `keys_known`: the analysis has some key log (else a flow that never
+    /// found its keys was not attempted).
+    pub fn summary(&self, keys_known: bool) -> TlsSummary {
         let decryption = match self.stopped {
+            None if (self.waited || matches!(self.crypto, Crypto::AwaitKeys(_))) && !keys_known => {
+                Decryption::NotAttempted
+            }
+            None if self.waited || matches!(self.crypto, Crypto::AwaitKeys(_)) => self.no_key(),
             Some(Decryption::KeysDoNotMatch { .. } | Decryption::Incomplete) if self.opened => {
                 Decryption::Partial
             }
@@ -226,22 +250,61 @@ impl TlsStream {
                 self.server_buf = Vec::new();
                 self.server = Some(h);
                 self.start(keys, h);
-                let pending = std::mem::take(&mut self.pending);
-                self.pending_bytes = 0;
-                for (end, rec) in pending {
-                    let mut head = [0u8; 5];
-                    head.copy_from_slice(&rec[..5]);
-                    self.body.clear();
-                    self.body.extend_from_slice(&rec[5..]);
-                    self.record(head, end, emit);
-                }
-                self.body = Vec::new();
+                self.replay(emit);
             }
             _ => {
                 self.server_done = true;
                 self.server_buf = Vec::new();
                 self.server_missing(keys, emit);
             }
+        }
+    }
+
+    /// Records held while the ServerHello or the keys were missing, through the record layer
+    /// again (each keeps the stream offset of its last byte, so its findings keep their frame).
+    fn replay(&mut self, emit: &mut dyn FnMut(u64, &[u8])) {
+        if matches!(self.crypto, Crypto::AwaitKeys(_) | Crypto::Start) {
+            return;
+        }
+        // The record being framed now is kept aside: `record` works in `self.body`.
+        let framing = std::mem::take(&mut self.body);
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        for (end, rec) in pending {
+            let mut head = [0u8; 5];
+            head.copy_from_slice(&rec[..5]);
+            self.body.clear();
+            self.body.extend_from_slice(&rec[5..]);
+            self.record(head, end, emit);
+        }
+        self.body = framing;
+    }
+
+    /// The key log grew: a stream waiting for its keys starts decrypting if they are there now,
+    /// and the records it held are opened (their plaintext goes to `emit`).
+    pub fn keys_arrived(&mut self, keys: &KeyView, emit: &mut dyn FnMut(u64, &[u8])) {
+        let Crypto::AwaitKeys(h) = self.crypto else {
+            return;
+        };
+        if keys.get(&self.random).is_none() {
+            return;
+        }
+        self.start(keys, h);
+        self.replay(emit);
+    }
+
+    /// Keys did not come while the records could be held: nothing is opened any more, and the
+    /// flow reports `no_key` (or `not_attempted` if the analysis never had any key).
+    fn give_up_waiting(&mut self) {
+        self.crypto = Crypto::Off;
+        self.waited = true;
+    }
+
+    fn no_key(&self) -> Decryption {
+        if self.ech {
+            Decryption::Ech
+        } else {
+            Decryption::NoKey
         }
     }
 
@@ -272,11 +335,11 @@ impl TlsStream {
             return self.stop(Decryption::UnsupportedCipher(h.cipher));
         };
         let Some(secrets) = keys.get(&self.random).copied() else {
-            return self.stop(if self.ech {
-                Decryption::Ech
-            } else {
-                Decryption::NoKey
-            });
+            if keys.may_learn {
+                self.crypto = Crypto::AwaitKeys(h);
+                return;
+            }
+            return self.stop(self.no_key());
         };
         self.crypto = if h.version == TLS12 {
             let Some(master) = secrets.master else {
@@ -428,6 +491,7 @@ impl TlsStream {
             }
         }
         self.server_buf = Vec::new();
+        self.pending = VecDeque::new();
     }
 
     /// A flush for memory: what is held is dropped, the record being read is skipped exactly (its
@@ -448,7 +512,11 @@ impl TlsStream {
             self.opaque += self.pending_bytes as u64;
             self.pending.clear();
             self.pending_bytes = 0;
-            self.stop(Decryption::Incomplete);
+            // Held for a ServerHello or for keys that did not come in time.
+            match self.crypto {
+                Crypto::AwaitKeys(_) => self.give_up_waiting(),
+                _ => self.stop(Decryption::Incomplete),
+            }
         }
     }
 
@@ -459,12 +527,16 @@ impl TlsStream {
             Crypto::Off => {
                 self.opaque += size as u64;
             }
-            Crypto::Start => {
+            Crypto::Start | Crypto::AwaitKeys(_) => {
                 if self.pending_bytes + size > MAX_PENDING {
                     self.opaque += (self.pending_bytes + size) as u64;
                     self.pending.clear();
                     self.pending_bytes = 0;
-                    self.stop(Decryption::Incomplete);
+                    if matches!(self.crypto, Crypto::Start) {
+                        self.stop(Decryption::Incomplete);
+                    } else {
+                        self.give_up_waiting();
+                    }
                     return;
                 }
                 let mut rec = Vec::with_capacity(size);
