@@ -68,6 +68,15 @@ impl Reader {
     }
 
     /// Bytes the reader holds for later.
+    /// Fixed state kept beyond a flow's `FLOW_STATE_BYTES` (a decrypting TLS flow's keys and
+    /// record state); what is held for later is `buffered`.
+    pub fn state_bytes(&self) -> usize {
+        match self {
+            Reader::TlsData(t) => t.state_bytes(),
+            _ => 0,
+        }
+    }
+
     pub fn buffered(&self) -> usize {
         match self {
             Reader::Detect { buf, .. } | Reader::Tls { buf, .. } | Reader::DnsTcp { buf, .. } => {

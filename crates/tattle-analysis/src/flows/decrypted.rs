@@ -78,6 +78,16 @@ impl TlsFlow {
         self.stream.wants_server()
     }
 
+    /// Its fixed state when it decrypts (or may): the reader's box, the stream's keys and map.
+    /// A flow that never will is the TLS flow `FLOW_STATE_BYTES` was measured with.
+    pub fn state_bytes(&self) -> usize {
+        if self.stream.attempts() {
+            std::mem::size_of::<TlsFlow>() + self.stream.state_bytes()
+        } else {
+            0
+        }
+    }
+
     /// The client random whose keys the flow waits for, if it does.
     pub fn awaiting(&self) -> Option<[u8; 32]> {
         self.stream.awaiting()

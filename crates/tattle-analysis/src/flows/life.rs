@@ -143,6 +143,7 @@ impl<S: Sink> Engine<S> {
             frames: VecDeque::new(),
             findings: HashMap::new(),
             held: 0,
+            state: FLOW_STATE_BYTES,
             last_datagram: None,
             quic: None,
             tls: None,
@@ -161,6 +162,7 @@ impl<S: Sink> Engine<S> {
         };
         self.lists.push(idx, list);
         self.open += FLOW_STATE_BYTES;
+        self.open_count += 1;
         self.table.insert(key, Entry::Open(idx));
         self.last = None;
         idx
@@ -211,7 +213,8 @@ impl<S: Sink> Engine<S> {
         }
         self.lists.unlink(idx);
         self.free.push(idx);
-        self.open -= FLOW_STATE_BYTES;
+        self.open -= f.state;
+        self.open_count -= 1;
         self.held -= f.held;
         self.ended_count += 1;
         let f = *f;

@@ -85,6 +85,9 @@ pub(crate) struct FlowState {
     findings: HashMap<FindingKey, (u64, Timestamp)>,
     /// Bytes this flow held when last accounted in `Engine::held`.
     held: usize,
+    /// Its fixed state when last accounted in `Engine::open` (`FLOW_STATE_BYTES` and what its
+    /// reader keeps beyond that, such as a decrypting TLS flow's keys).
+    state: usize,
     /// (outbound, payload hash, ts) of the last UDP datagram, to drop the second copy `-i any`
     /// records of every loopback packet.
     last_datagram: Option<(bool, u64, Timestamp)>,
@@ -191,8 +194,10 @@ pub struct Engine<S> {
     ended: EndedRing,
     /// Bytes held by all open flows (sum of their `held`).
     held: usize,
-    /// Open flows × their fixed cost (`FLOW_STATE_BYTES`).
+    /// Open flows' fixed state: `FLOW_STATE_BYTES` each, plus what their readers keep beyond it.
     open: usize,
+    /// Flows open now.
+    open_count: usize,
     /// The last frame seen, and the latest timestamp.
     frame: u64,
     now: Timestamp,
@@ -255,6 +260,7 @@ impl<S: Sink> Engine<S> {
             ended: EndedRing::new(MAX_ENDED_KEYS),
             held: 0,
             open: 0,
+            open_count: 0,
             frame: 0,
             now: 0.0,
             max_buffered: MAX_BUFFERED,
@@ -331,7 +337,7 @@ impl<S: Sink> Engine<S> {
 
     /// Flows open now.
     pub fn open_flows(&self) -> usize {
-        self.open / FLOW_STATE_BYTES
+        self.open_count
     }
 
     /// The slot of `key`'s open flow, if any.
@@ -453,6 +459,9 @@ impl<S: Sink> Engine<S> {
         let now = f.holding();
         self.held = self.held - f.held + now;
         f.held = now;
+        let state = FLOW_STATE_BYTES + f.reader.state_bytes();
+        self.open = self.open - f.state + state;
+        f.state = state;
         if let Reader::TlsData(t) = &f.reader
             && let Some(random) = t.awaiting()
         {
@@ -462,6 +471,13 @@ impl<S: Sink> Engine<S> {
         self.lists.touch(idx, list);
         if self.held > self.max_buffered {
             self.enforce_budget();
+        }
+        // A flow that grew (keys for its records) may push the state past its budget: the least
+        // recently active flows make room, as for a new one.
+        while self.open > self.max_state && self.open_count > 1 {
+            if !self.evict_oldest() {
+                break;
+            }
         }
     }
 

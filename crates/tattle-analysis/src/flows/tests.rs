@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::*;
 use crate::packet::decode;
 use crate::packet::tests::{ethernet, ipv4_tcp, ipv4_udp};
-use crate::{Analysis, Flow, Limit, dns, identifier::Identifier, tls};
+use crate::{Analysis, Decryption, Flow, Limit, dns, identifier::Identifier, tls};
 
 const IMEI: &str = "356938035643809";
 const SYN: u8 = 0x02;
@@ -406,4 +406,60 @@ fn identifiers_in_dns_names_are_about_the_name() {
         .map(|(n, e)| (n.as_str(), *e, "dns.qname", HostSource::Qname))
         .collect();
     assert_eq!(got, want);
+}
+
+/// A decrypting TLS flow's keys and record state count in the flow-state budget: the engine's
+/// total follows them as they appear and go, and fewer decrypting flows than plain ones fit.
+#[test]
+fn decrypting_flows_count_their_keys_in_the_state_budget() {
+    use crate::testgen::tls::Tls13Client;
+    let clients: Vec<Tls13Client> = (0..40).map(Tls13Client::new).collect();
+    let mut log = crate::keylog::KeyLog::new();
+    for c in &clients {
+        log.add_text(c.key_log().as_bytes());
+    }
+    let log = Arc::new(log);
+    let mut f = Feed::new();
+    f.e = engine().with_keys(log.clone());
+    let port = |i: usize| 30_000 + i as u16;
+    let tls = |f: &mut Feed, i: usize, c: &mut Tls13Client| {
+        let hello = c.client_hello("api.example");
+        let mut seq = f.open(port(i), &hello);
+        let sh = c.server_hello();
+        f.tcp(false, port(i), 501, PSH_ACK, &sh);
+        for rec in [c.finished(), c.data(b"GET / HTTP/1.1\r\n\r\n", 0)] {
+            f.tcp(true, port(i), seq, PSH_ACK, &rec);
+            seq += rec.len() as u32;
+        }
+    };
+    let mut clients = clients;
+    tls(&mut f, 0, &mut clients[0]);
+    let one = f.e.open;
+    assert!(one > FLOW_STATE_BYTES, "keys counted: {one}");
+    let extra = one - FLOW_STATE_BYTES;
+    // The same flow without keys costs the base only.
+    let mut plain = Feed::new();
+    tls(&mut plain, 0, &mut Tls13Client::new(0));
+    assert_eq!(plain.e.open, FLOW_STATE_BYTES);
+    // A budget of 20 base flows holds fewer decrypting ones, never more than the budget.
+    let mut f = Feed::new();
+    f.e = engine().with_keys(log);
+    f.e.set_limits(MAX_BUFFERED, 20 * FLOW_STATE_BYTES);
+    for (i, c) in clients.iter_mut().enumerate().skip(1) {
+        tls(&mut f, i, c);
+        assert!(f.e.open <= 20 * FLOW_STATE_BYTES);
+    }
+    let fits = 20 * FLOW_STATE_BYTES / (FLOW_STATE_BYTES + extra);
+    assert!(
+        f.e.open_flows() <= fits + 1,
+        "{} > {fits}",
+        f.e.open_flows()
+    );
+    let (a, _) = f.finish();
+    assert_eq!(a.flows.len(), 39);
+    assert!(
+        a.flows
+            .iter()
+            .all(|x| x.tls.unwrap().decryption == Decryption::Decrypted)
+    );
 }

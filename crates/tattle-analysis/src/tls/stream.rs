@@ -170,6 +170,25 @@ impl TlsStream {
         self.server_buf.len() + self.body.len() + self.pending_bytes
     }
 
+    /// Fixed state kept on the heap besides what is held for later: the keys, the secrets, the
+    /// plaintext↔ciphertext map.
+    pub fn state_bytes(&self) -> usize {
+        let keys = std::mem::size_of::<RecordKeys>();
+        let crypto = match &self.crypto {
+            Crypto::Tls12 { .. } => keys,
+            Crypto::Tls13 { keys: k, .. } => {
+                std::mem::size_of::<Secrets>() + if k.is_some() { keys } else { 0 }
+            }
+            _ => 0,
+        };
+        crypto + self.map.capacity() * std::mem::size_of::<(u64, u64)>()
+    }
+
+    /// Whether records are framed for decryption (a key log is given or may come).
+    pub fn attempts(&self) -> bool {
+        self.attempt
+    }
+
     /// Whether the ServerHello is still wanted from the server's stream.
     pub fn wants_server(&self) -> bool {
         !self.server_done
