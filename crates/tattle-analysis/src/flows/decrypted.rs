@@ -29,6 +29,9 @@ pub(crate) struct TlsFlow {
     /// Plaintext before the reader is chosen, and its offset.
     undecided: Vec<u8>,
     undecided_at: u64,
+    /// The plaintext offset the inner reader expects next: a jump (records lost) ends it, and the
+    /// next bytes choose a reader again (a new request after the loss is read as one).
+    plain_next: u64,
 }
 
 /// Which reader reads a decrypted stream, from its first bytes: `None` while they cannot tell.
@@ -65,6 +68,7 @@ impl TlsFlow {
             inner: None,
             undecided: Vec::new(),
             undecided_at: 0,
+            plain_next: 0,
         }
     }
 
@@ -123,8 +127,21 @@ pub(crate) fn feed<S: Sink>(
             inner,
             undecided,
             undecided_at,
+            plain_next,
         } = &mut *t;
         let mut emit = |plain_at: u64, bytes: &[u8]| {
+            if plain_at != *plain_next
+                && let Some(reader) = inner.take()
+            {
+                // Records were lost: the reader searches what it holds, and the bytes after
+                // the loss choose one afresh.
+                let outer = std::mem::replace(&mut f.reader, reader);
+                let protocol = f.protocol;
+                client::finish(f, ctx, &mut plain_hits);
+                f.protocol = protocol;
+                f.reader = outer;
+            }
+            *plain_next = plain_at + bytes.len() as u64;
             read_plain(
                 f,
                 ctx,

@@ -27,6 +27,31 @@ const MAX_FRAGMENT: usize = (1 << 14) + 2048;
 const MAX_PENDING: usize = 64 << 10;
 /// Records remembered for mapping plaintext offsets back to the capture.
 const MAX_MAP: usize = 4096;
+/// Bytes after a loss searched for the next record before the oldest are given up (opaque).
+const MAX_RESYNC: usize = 64 << 10;
+/// Bytes a flow may trial-decrypt finding its place again after losses (each trial opens one
+/// record at one sequence number: the work stays bounded whatever the capture).
+const RESYNC_WORK: u64 = 4 << 20;
+/// Sequence numbers tried first either side of the estimate of how many records were lost.
+const SEQ_SPREAD: u64 = 8;
+/// The smallest TLS 1.3 record (header, type byte, tag): no more records than `lost / this` can
+/// have gone missing. At most `MAX_SEQ_TRIED` sequence numbers are tried per record.
+const MIN_RECORD: u64 = 22;
+const MAX_SEQ_TRIED: u64 = 4096;
+
+/// Bytes after a loss longer than the record it cut, while the next record is looked for.
+#[derive(Debug)]
+struct Resync {
+    buf: Vec<u8>,
+    /// The stream offset of `buf[0]`.
+    at: u64,
+    /// Positions of `buf` before this one were not a record that opened.
+    scanned: usize,
+    /// The sequence number of the first record that may follow (the cut one used its own).
+    min_seq: u64,
+    /// Bytes lost, for the estimate of how many records went with them.
+    lost: u64,
+}
 
 /// The key logs an analysis decrypts with: the caller's (shared by every shard) and what the
 /// capture's own Decryption Secrets Blocks taught this engine.
@@ -130,6 +155,14 @@ pub(crate) struct TlsStream {
     pub app: Option<&'static str>,
     /// The keys were waited for and did not come in time.
     waited: bool,
+    /// Client bytes were lost after records opened: the flow is at best `partial`.
+    lost: bool,
+    /// Looking for the next record after a loss.
+    resync: Option<Box<Resync>>,
+    /// Bytes of trial decryption left (`RESYNC_WORK`).
+    trials_left: u64,
+    /// Records opened, for the average record size.
+    records_opened: u64,
 }
 
 impl TlsStream {
@@ -162,12 +195,19 @@ impl TlsStream {
             hs_left: 0,
             app: None,
             waited: false,
+            lost: false,
+            resync: None,
+            trials_left: RESYNC_WORK,
+            records_opened: 0,
         }
     }
 
     /// Bytes held for later.
     pub fn buffered(&self) -> usize {
-        self.server_buf.len() + self.body.len() + self.pending_bytes
+        self.server_buf.len()
+            + self.body.len()
+            + self.pending_bytes
+            + self.resync.as_ref().map_or(0, |r| r.buf.len())
     }
 
     /// Fixed state kept on the heap besides what is held for later: the keys, the secrets, the
@@ -211,6 +251,7 @@ impl TlsStream {
                 Decryption::Partial
             }
             Some(d) => d,
+            None if self.opened && self.lost => Decryption::Partial,
             None if self.opened => Decryption::Decrypted,
             None if !self.attempt => Decryption::NotAttempted,
             None => Decryption::Incomplete,
@@ -402,8 +443,20 @@ impl TlsStream {
         if at != self.next_at {
             self.gap(at);
         }
-        let mut rest = data;
         self.next_at = at + data.len() as u64;
+        if let Some(r) = &mut self.resync {
+            r.buf.extend_from_slice(data);
+            if let Some(rest) = self.try_resync(emit) {
+                self.frame(&rest, emit);
+            }
+            return;
+        }
+        self.frame(data, emit);
+    }
+
+    /// Stream bytes ending at `next_at`, cut into records.
+    fn frame(&mut self, data: &[u8], emit: &mut dyn FnMut(u64, &[u8])) {
+        let mut rest = data;
         while !rest.is_empty() {
             if self.skip > 0 {
                 let n = self.skip.min(rest.len());
@@ -451,9 +504,21 @@ impl TlsStream {
     }
 
     /// Bytes lost before `at`: the record they cut is skipped (its sequence number used), and
-    /// the rest of the stream goes on if the gap ended inside that record; otherwise decryption
-    /// stops (no resynchronisation yet).
+    /// the rest of the stream goes on if the gap ended inside that record; otherwise, once records
+    /// have opened, the next record is looked for (`try_resync`), else decryption stops.
     fn gap(&mut self, at: u64) {
+        if let Some(r) = &mut self.resync {
+            // Lost again while looking: what was gathered is given up, the search starts over.
+            self.opaque += r.buf.len() as u64;
+            r.lost += at - (r.at + r.buf.len() as u64);
+            r.buf.clear();
+            r.at = at;
+            r.scanned = 0;
+            return;
+        }
+        if self.opened {
+            self.lost = true;
+        }
         let in_record = self.head_len == 5 && {
             let len = u16::from_be_bytes([self.head[3], self.head[4]]) as u64;
             at <= self.record_at + 5 + len
@@ -470,12 +535,194 @@ impl TlsStream {
             }
             // The plaintext has a hole too: readers must not join across it.
             self.plain_next += 1;
+        } else if self.opened && self.keys_mut().is_some() {
+            let seq = self.keys_mut().map_or(0, |k| k.seq);
+            let from = if self.head_len > 0 {
+                self.record_at
+            } else {
+                self.next_at
+            };
+            self.skip = 0;
+            self.resync = Some(Box::new(Resync {
+                buf: Vec::new(),
+                at,
+                scanned: 0,
+                min_seq: seq + 1,
+                lost: at - from,
+            }));
+            self.plain_next += 1;
         } else {
             self.skip = 0;
             self.stop(Decryption::Incomplete);
         }
         self.head_len = 0;
         self.body.clear();
+    }
+
+    /// The keys records are opened with now, if any.
+    fn keys_mut(&mut self) -> Option<&mut RecordKeys> {
+        match &mut self.crypto {
+            Crypto::Tls12 { keys, active: true } => Some(keys),
+            Crypto::Tls13 {
+                keys: Some(k),
+                stage: Stage13::App(_),
+                ..
+            } => Some(k),
+            _ => None,
+        }
+    }
+
+    /// Looks for the next record in the bytes after a loss: a plausible application data header
+    /// whose record opens at a sequence number near the estimate of the records lost (TLS 1.3:
+    /// or under the next key generation from 0, in case a KeyUpdate was lost). On success the
+    /// record is opened and what follows it is returned, to be framed as usual.
+    fn try_resync(&mut self, emit: &mut dyn FnMut(u64, &[u8])) -> Option<Vec<u8>> {
+        let mut r = self.resync.take()?;
+        let avg = (self.decrypted_bytes / self.records_opened.max(1)).max(22);
+        let mut pos = r.scanned;
+        let mut found = None;
+        while pos + 5 <= r.buf.len() {
+            let head: [u8; 5] = r.buf[pos..pos + 5].try_into().unwrap_or_default();
+            let len = usize::from(u16::from_be_bytes([head[3], head[4]]));
+            if head[..3] != [0x17, 0x03, 0x03] || !(17..=MAX_FRAGMENT).contains(&len) {
+                pos += 1;
+                continue;
+            }
+            let Some(body) = r.buf.get(pos + 5..pos + 5 + len) else {
+                break;
+            };
+            if self.trials_left == 0 {
+                break;
+            }
+            let lost = r.lost + pos as u64;
+            let estimate = r.min_seq + lost / avg;
+            if let Some(hit) = self.trial(&head, body, r.min_seq, estimate, lost) {
+                found = Some((pos, len, hit));
+                break;
+            }
+            pos += 1;
+        }
+        let Some((pos, len, (seq, next_generation))) = found else {
+            r.scanned = pos;
+            if self.trials_left == 0 {
+                // Out of trials: the rest of the flow is opaque.
+                self.opaque += r.buf.len() as u64;
+                self.stop(Decryption::Partial);
+                return None;
+            }
+            if r.buf.len() > MAX_RESYNC {
+                let drop = r.buf.len() - MAX_RESYNC / 2;
+                let drop = drop.min(r.scanned);
+                r.buf.drain(..drop);
+                r.at += drop as u64;
+                r.lost += drop as u64;
+                r.scanned -= drop;
+                self.opaque += drop as u64;
+            }
+            self.resync = Some(r);
+            return None;
+        };
+        self.opaque += pos as u64;
+        if next_generation {
+            self.next_generation();
+        }
+        if let Some(k) = self.keys_mut() {
+            k.seq = seq;
+        }
+        let head: [u8; 5] = r.buf[pos..pos + 5].try_into().unwrap_or_default();
+        self.body.clear();
+        self.body.extend_from_slice(&r.buf[pos + 5..pos + 5 + len]);
+        let end = r.at + (pos + 5 + len) as u64 - 1;
+        self.record(head, end, emit);
+        Some(r.buf.split_off(pos + 5 + len))
+    }
+
+    /// Which sequence number (and whether under the next TLS 1.3 key generation) opens the
+    /// record `head ‖ body`, trying the first ones after the loss, those around `estimate`, and a
+    /// TLS 1.2 explicit nonce that looks like a sequence number.
+    fn trial(
+        &mut self,
+        head: &[u8; 5],
+        body: &[u8],
+        min: u64,
+        estimate: u64,
+        max_lost: u64,
+    ) -> Option<(u64, bool)> {
+        let mut seqs: Vec<u64> = Vec::with_capacity(4 * SEQ_SPREAD as usize);
+        if let Some(n) = body.get(..8) {
+            let n = u64::from_be_bytes(n.try_into().unwrap_or_default());
+            if (min..min + (1 << 20)).contains(&n) {
+                seqs.push(n);
+            }
+        }
+        seqs.extend(min..min + SEQ_SPREAD);
+        seqs.extend(estimate.saturating_sub(SEQ_SPREAD).max(min)..estimate + SEQ_SPREAD);
+        // Then every count of records the loss can hold, nearest the estimate first.
+        let most = min + (max_lost / MIN_RECORD).min(MAX_SEQ_TRIED);
+        let mut rest: Vec<u64> = (min..=most).collect();
+        rest.sort_by_key(|&s| s.abs_diff(estimate));
+        seqs.extend(rest);
+        let mut seen = std::collections::HashSet::with_capacity(seqs.len());
+        seqs.retain(|s| seen.insert(*s));
+        let mut scratch = Vec::with_capacity(body.len());
+        let cost = body.len() as u64 + 5;
+        let mut try_with = |k: &mut RecordKeys, seq: u64, trials: &mut u64| -> bool {
+            if *trials < cost {
+                *trials = 0;
+                return false;
+            }
+            *trials -= cost;
+            scratch.clear();
+            scratch.extend_from_slice(body);
+            let saved = k.seq;
+            k.seq = seq;
+            let ok = k.open(head, &mut scratch).is_some();
+            k.seq = saved;
+            ok
+        };
+        let mut trials = self.trials_left;
+        let mut hit = None;
+        if let Some(k) = self.keys_mut() {
+            hit = seqs
+                .iter()
+                .copied()
+                .find(|&s| try_with(k, s, &mut trials))
+                .map(|s| (s, false));
+        }
+        if hit.is_none()
+            && let Crypto::Tls13 {
+                suite,
+                app: Some(a),
+                stage: Stage13::App(_),
+                ..
+            } = &self.crypto
+            && let Some(mut k) = RecordKeys::tls13(*suite, &a.updated(suite.hash))
+        {
+            hit = (0..SEQ_SPREAD)
+                .find(|&s| try_with(&mut k, s, &mut trials))
+                .map(|s| (s, true));
+        }
+        self.trials_left = trials;
+        hit
+    }
+
+    /// TLS 1.3: the keys of the next application traffic secret (a KeyUpdate was lost).
+    fn next_generation(&mut self) {
+        if let Crypto::Tls13 {
+            suite,
+            stage: stage @ Stage13::App(_),
+            app: Some(a),
+            keys,
+            ..
+        } = &mut self.crypto
+        {
+            let next = a.updated(suite.hash);
+            if let Stage13::App(n) = *stage {
+                *stage = Stage13::App(n + 1);
+            }
+            *a = next;
+            *keys = RecordKeys::tls13(*suite, &next).map(Box::new);
+        }
     }
 
     /// Whether a record of outer type `ty` is protected under the current keys.
@@ -496,6 +743,9 @@ impl TlsStream {
 
     /// The flow ends (or is flushed): a record half-read and records still waiting are opaque.
     pub fn finish(&mut self) {
+        if let Some(r) = self.resync.take() {
+            self.opaque += r.buf.len() as u64;
+        }
         if self.head_len > 0 {
             self.opaque += (self.head_len + self.body.len()) as u64;
             self.head_len = 0;
@@ -516,6 +766,14 @@ impl TlsStream {
     /// A flush for memory: what is held is dropped, the record being read is skipped exactly (its
     /// length is known) and decryption goes on with the next one.
     pub fn flush(&mut self) {
+        if let Some(r) = &mut self.resync {
+            // What was gathered is given up; the search goes on with the next bytes.
+            self.opaque += r.buf.len() as u64;
+            r.lost += r.buf.len() as u64;
+            r.at += r.buf.len() as u64;
+            r.buf = Vec::new();
+            r.scanned = 0;
+        }
         if self.head_len == 5 {
             let len = u16::from_be_bytes([self.head[3], self.head[4]]) as usize;
             self.opaque += (5 + self.body.len()) as u64;
@@ -583,6 +841,7 @@ impl TlsStream {
         match keys.open(&head, &mut self.body) {
             Some(ty) => {
                 self.opened = true;
+                self.records_opened += 1;
                 self.decrypted_bytes += size;
                 if ty == 0x17 {
                     let body = std::mem::take(&mut self.body);
@@ -684,6 +943,7 @@ impl TlsStream {
             return self.failed(end, size);
         };
         self.opened = true;
+        self.records_opened += 1;
         self.decrypted_bytes += size;
         match ty {
             0x17 => {

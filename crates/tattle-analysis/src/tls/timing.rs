@@ -182,3 +182,99 @@ fn keys_that_never_come_or_come_too_late() {
     assert_eq!(a.flows[0].tls.unwrap().decryption, Decryption::NoKey);
     assert!(a.findings.is_empty());
 }
+
+fn plain_request(i: usize) -> Vec<u8> {
+    format!("GET /plain{i} HTTP/1.1\r\nHost: api.example\r\n\r\n").into_bytes()
+}
+
+/// Records lost whole, lost with a cut on either side, lost with a KeyUpdate among them, and
+/// hundreds of small ones lost: the next record is found again and read as a new request, at the
+/// frame that completed it; the flow is `partial`.
+#[test]
+fn after_records_are_lost_the_next_one_is_found_again() {
+    type Build = fn(&mut Tls13Client) -> Vec<Event>;
+    let cases: [(&str, Build); 4] = [
+        ("two whole records", |t| {
+            let a = t.data(&plain_request(1), 0);
+            let lost = t.data(&plain_request(2), 0).len() + t.data(&plain_request(3), 0).len();
+            vec![
+                Event::Client(a),
+                Event::Lost(lost),
+                Event::Client(t.data(&request(4), 0)),
+            ]
+        }),
+        ("cut on both sides", |t| {
+            let a = t.data(&plain_request(1), 0);
+            let b = t.data(&plain_request(2), 0);
+            let c = t.data(&plain_request(3), 0);
+            let d = t.data(&plain_request(4), 7);
+            vec![
+                Event::Client(a),
+                Event::Client(b[..10].to_vec()),
+                Event::Lost(b.len() - 10 + c.len() + 20),
+                Event::Client(d[20..].to_vec()),
+                Event::Client(t.data(&request(5), 0)),
+            ]
+        }),
+        ("a KeyUpdate lost", |t| {
+            let a = t.data(&plain_request(1), 0);
+            let lost = t.key_update().len() + t.data(&plain_request(2), 0).len();
+            vec![
+                Event::Client(a),
+                Event::Lost(lost),
+                Event::Client(t.data(&request(3), 0)),
+            ]
+        }),
+        ("300 small records lost", |t| {
+            let a = t.data(&plain_request(1), 0);
+            let lost: usize = (0..300).map(|_| t.data(b"x", 0).len()).sum();
+            vec![
+                Event::Client(a),
+                Event::Lost(lost),
+                Event::Client(t.data(&request(2), 0)),
+            ]
+        }),
+    ];
+    for (what, build) in cases {
+        let mut tls = Tls13Client::new(7);
+        let mut events = vec![Event::Client(tls.finished())];
+        events.extend(build(&mut tls));
+        let (file, frames) = pcapng(&tls, &events, 1400);
+        let a = analyse(&file, Some(&tls.key_log()));
+        let t = a.flows[0].tls.unwrap();
+        assert_eq!(t.decryption, Decryption::Partial, "{what}");
+        assert_eq!(
+            found(&a),
+            vec![("http.url".to_string(), *frames.last().unwrap())],
+            "{what}"
+        );
+    }
+}
+
+/// Garbage after a loss: the search gives up after its trials, the rest is opaque, and the work
+/// stays bounded.
+#[test]
+fn a_loss_followed_by_garbage_gives_up_within_its_trials() {
+    let mut tls = Tls13Client::new(8);
+    let mut junk = Vec::new();
+    let mut rng = crate::testgen::Rng::new(5);
+    for i in 0..200_000 {
+        // Headers that look right, over bodies that never open.
+        if i % 97 == 0 {
+            junk.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x40]);
+        }
+        junk.push(rng.next_u64() as u8);
+    }
+    let events = [
+        Event::Client(tls.finished()),
+        Event::Client(tls.data(&plain_request(1), 0)),
+        Event::Lost(100),
+        Event::Client(junk),
+        Event::Client(tls.data(&request(9), 0)),
+    ];
+    let (file, _) = pcapng(&tls, &events, 1400);
+    let start = std::time::Instant::now();
+    let a = analyse(&file, Some(&tls.key_log()));
+    assert_eq!(a.flows[0].tls.unwrap().decryption, Decryption::Partial);
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+}
