@@ -448,3 +448,252 @@ fn http2_over_tls_decrypts_as_tshark_does_inside() {
         }
     }
 }
+
+/// Runs in a network namespace of its own, as a normal user: see [`support::OWN_NETWORK`].
+#[test]
+fn resumption_late_keys_and_losses_as_tshark_sees_them() {
+    support::rerun_unprivileged(
+        "analysis_tls::resumption_late_keys_and_losses_as_tshark_sees_them_inside",
+        support::OWN_NETWORK,
+    );
+}
+
+/// `openssl s_client` against `openssl s_server`, key logs of every connection:
+/// - resumed sessions — TLS 1.3 PSK (`-sess_out`/`-sess_in`), TLS 1.2 by ticket and by session
+///   ID (`-no_ticket`) — decrypt, each request at the frame tshark shows it;
+/// - the capture as pcapng with the key log in a Decryption Secrets Block placed after the first
+///   client application record (as PCAPdroid writes one when it learns the keys): the same
+///   analysis as with the key log given, and tshark (`-2`) shows the same requests;
+/// - five requests written apart on one TLS 1.3 connection, two of them deleted from the
+///   capture (`editcap`): the flow is `partial` and the requests after the loss are found at the
+///   frames tshark shows them at in the whole capture.
+#[test]
+#[ignore = "run by resumption_late_keys_and_losses_as_tshark_sees_them in a namespace of its own"]
+fn resumption_late_keys_and_losses_as_tshark_sees_them_inside() {
+    if !support::in_unprivileged_child() {
+        return;
+    }
+    support::loopback_up();
+    const HOST: &str = "127.88.52.1";
+    const ECHO: u16 = PORT + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ec_certificate(d);
+    let server_args = |port: u16| {
+        let mut c = Command::new("openssl");
+        c.args(["s_server", "-accept", &format!("{HOST}:{port}"), "-quiet"])
+            .arg("-cert")
+            .arg(d.join("cert.pem"))
+            .arg("-key")
+            .arg(d.join("key.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    let www = Server(server_args(PORT).arg("-www").spawn().unwrap());
+    // The echo server (no -www) reads what each connection sends until the client closes; its
+    // stdin stays open so it never sends on its own.
+    let echo = Server(server_args(ECHO).stdin(Stdio::piped()).spawn().unwrap());
+    for port in [PORT, ECHO] {
+        for _ in 0..100 {
+            if std::net::TcpStream::connect((HOST, port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let cap = d.join("resumed.pcap");
+    let keys = d.join("keys.log");
+    let dump = Tcpdump::start("lo", "127.88.52.0/24", &cap);
+    // (label, extra s_client arguments): a full handshake then its resumption, three times.
+    let sessions: [(&str, &[&str]); 6] = [
+        ("full13", &["-sess_out", "s13"]),
+        ("psk13", &["-sess_in", "s13"]),
+        ("full12", &["-tls1_2", "-sess_out", "s12"]),
+        ("ticket12", &["-tls1_2", "-sess_in", "s12"]),
+        ("full12id", &["-tls1_2", "-no_ticket", "-sess_out", "s12n"]),
+        ("id12", &["-tls1_2", "-no_ticket", "-sess_in", "s12n"]),
+    ];
+    for (label, extra) in sessions {
+        let out = Command::new("openssl")
+            .current_dir(d)
+            .args(["s_client", "-connect", &format!("{HOST}:{PORT}")])
+            .args(["-servername", "localhost", "-keylogfile"])
+            .arg(&keys)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .and_then(|mut child| {
+                let req = format!("GET /?imei={IMEI}&c={label} HTTP/1.0\r\n\r\n");
+                std::io::Write::write_all(child.stdin.as_mut().unwrap(), req.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let want = if extra.contains(&"-sess_in") {
+            "Reused,"
+        } else {
+            "New,"
+        };
+        assert!(text.contains(want), "{label}: {want} in {text}");
+    }
+    // Five requests written 200 ms apart: five records in five segments.
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-no_ign_eof"])
+        .args(["-connect", &format!("{HOST}:{ECHO}")])
+        .args(["-ciphersuites", "TLS_AES_128_GCM_SHA256", "-keylogfile"])
+        .arg(&keys)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.as_mut().unwrap();
+    for i in 1..=5 {
+        let req = match i {
+            4 => format!("GET /w4?imei={IMEI} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+            5 => format!("GET /w5 HTTP/1.1\r\nHost: localhost\r\nX-Device: {IMEI}\r\n\r\n"),
+            _ => format!("GET /w{i} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+        };
+        std::io::Write::write_all(stdin, req.as_bytes()).unwrap();
+        std::io::Write::flush(stdin).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    std::thread::sleep(Duration::from_millis(200));
+    drop((www, echo));
+    dump.stop();
+
+    let key_text = std::fs::read(&keys).unwrap();
+    let a = analyse(&cap, &key_text);
+    assert_eq!(a.flows.len(), 7);
+    let decode = format!("tcp.port=={ECHO},tls");
+    let requests = |file: &Path, extra: &[&str]| -> Vec<(usize, u64, String)> {
+        let mut args = vec!["-r", file.to_str().unwrap(), "-d", &decode];
+        args.extend(extra);
+        args.extend([
+            "-Y",
+            "http.request",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "frame.number",
+            "-e",
+            "http.request.uri",
+        ]);
+        tshark(&args)
+            .into_iter()
+            .map(|r| (r[0].parse().unwrap(), r[1].parse().unwrap(), r[2].clone()))
+            .collect()
+    };
+    let pref = format!("tls.keylog_file:{}", keys.display());
+    let expected = requests(&cap, &["-o", &pref]);
+    assert_eq!(
+        expected.len(),
+        6 + 5,
+        "tshark decrypts every request: {expected:?}"
+    );
+    for (stream, flow) in a.flows.iter().enumerate() {
+        let tls = flow.tls.expect("a TLS flow");
+        assert_eq!(tls.decryption, Decryption::Decrypted, "stream {stream}");
+        let theirs: Vec<u64> = expected
+            .iter()
+            .filter(|r| r.0 == stream && r.2.contains(IMEI))
+            .map(|r| r.1)
+            .collect();
+        let ours: Vec<u64> = a
+            .findings
+            .iter()
+            .filter(|f| f.flow == flow.first_frame && f.location == "http.url")
+            .map(|f| f.frame)
+            .collect();
+        assert_eq!(ours, theirs, "stream {stream}");
+    }
+
+    // The key log as a secrets block after the first client application record.
+    let first_request = expected.iter().map(|r| r.1).min().unwrap();
+    let late = d.join("late.pcapng");
+    std::fs::write(&late, with_secrets_after(&cap, first_request, &key_text)).unwrap();
+    let from_late = analyse(&late, b"");
+    assert_eq!(from_late.findings, a.findings);
+    assert_eq!(from_late.flows, a.flows);
+    // tshark (two passes) opens the records after the block, not the ones before it, which
+    // tattle's analysis above held and opened: the same requests but the first.
+    let after_block: Vec<_> = expected
+        .iter()
+        .filter(|r| r.1 > first_request)
+        .cloned()
+        .collect();
+    assert_eq!(requests(&late, &["-2"]), after_block);
+    assert!(
+        from_late
+            .findings
+            .iter()
+            .any(|f| f.frame == first_request && f.location == "http.url")
+    );
+
+    // Requests 2 and 3 of the echo connection deleted: two whole records lost.
+    let echo_frames: Vec<u64> = expected.iter().filter(|r| r.0 == 6).map(|r| r.1).collect();
+    assert_eq!(echo_frames.len(), 5);
+    let cut = d.join("cut.pcap");
+    let status = Command::new("editcap")
+        .arg(&cap)
+        .arg(&cut)
+        .arg(echo_frames[1].to_string())
+        .arg(echo_frames[2].to_string())
+        .status()
+        .expect("editcap");
+    assert!(status.success());
+    let lossy = analyse(&cut, &key_text);
+    let flow = &lossy.flows[6];
+    assert_eq!(flow.tls.unwrap().decryption, Decryption::Partial);
+    let mut ours: Vec<(&str, u64)> = lossy
+        .findings
+        .iter()
+        .filter(|f| f.flow == flow.first_frame)
+        .map(|f| (f.location.as_str(), f.frame))
+        .collect();
+    ours.sort();
+    // Two frames before them are gone: tshark's frames in the whole capture, less two.
+    assert_eq!(
+        ours,
+        vec![
+            ("http.header:X-Device", echo_frames[4] - 2),
+            ("http.url", echo_frames[3] - 2)
+        ]
+    );
+    // The other flows are untouched.
+    for (i, f) in lossy.flows.iter().enumerate().take(6) {
+        assert_eq!(f.tls.unwrap().decryption, Decryption::Decrypted, "flow {i}");
+    }
+}
+
+/// The pcap `file` rewritten as pcapng (Ethernet), with `key_log` in a Decryption Secrets Block
+/// right after frame `after`.
+fn with_secrets_after(file: &Path, after: u64, key_log: &[u8]) -> Vec<u8> {
+    use tattle_analysis::testgen::tls::PcapngWriter;
+    let bytes = std::fs::read(file).unwrap();
+    assert_eq!(&bytes[..4], &0xa1b2_c3d4u32.to_le_bytes(), "tcpdump's pcap");
+    assert_eq!(u32::from_le_bytes(bytes[20..24].try_into().unwrap()), 1);
+    let mut out = PcapngWriter::new(Vec::new()).unwrap();
+    let mut pos = 24;
+    let mut frame = 0;
+    while pos + 16 <= bytes.len() {
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        let (sec, usec, caplen) = (word(pos), word(pos + 4), word(pos + 8) as usize);
+        let data = &bytes[pos + 16..pos + 16 + caplen];
+        out.packet(u64::from(sec) * 1_000_000 + u64::from(usec), data)
+            .unwrap();
+        frame += 1;
+        if frame == after {
+            out.secrets(key_log).unwrap();
+        }
+        pos += 16 + caplen;
+    }
+    out.into_inner()
+}
