@@ -96,6 +96,11 @@ pub struct Report {
     pub unlisted: Unlisted,
     /// Key logs used for TLS decryption.
     pub keylog: KeylogOut,
+    /// The first frames whose protected record did not open with the logged keys, for the text
+    /// (each flow's is in `flows.json` of a run).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub mismatch_frames: Vec<u64>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -145,6 +150,11 @@ pub struct FindingOut {
     pub frames: Vec<u64>,
     /// Seen in decrypted TLS (version, cipher); `null`: seen as sent.
     pub tls: Option<TlsOut>,
+    /// Every version and suite the group's flows were decrypted with, for the text (the JSON
+    /// keeps the first flow's in `tls`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub suites: Vec<tattle_analysis::TlsUse>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -220,9 +230,12 @@ impl Report {
                 first_ts: g.first_ts,
                 frames: Vec::new(),
                 tls: tls_out(g.tls),
+                suites: Vec::new(),
             });
             out.flows += g.flows;
-            if g.first_frame < out.first_frame {
+            let earlier = g.first_frame < out.first_frame;
+            tattle_analysis::merge_suites(&mut out.suites, &g.suites, earlier);
+            if earlier {
                 out.first_frame = g.first_frame;
                 out.first_ts = g.first_ts;
                 out.tls = tls_out(g.tls);
@@ -339,6 +352,7 @@ impl Report {
                 dns_names: a.summary.unlisted.dns_names,
             },
             keylog: a.keylog.clone(),
+            mismatch_frames: a.summary.mismatch_frames.clone(),
         }
     }
 
@@ -362,11 +376,24 @@ impl Report {
                 } else {
                     String::new()
                 };
-                let seen = f
-                    .tls
-                    .as_ref()
-                    .map(|t| format!(" in decrypted {} {}", t.version, t.cipher))
-                    .unwrap_or_default();
+                // Flows of one group may have negotiated different suites: all are shown.
+                let suites: Vec<String> = if f.suites.len() > 1 {
+                    f.suites
+                        .iter()
+                        .filter_map(|t| tls_out(Some(*t)))
+                        .map(|t| format!("{} {}", t.version, t.cipher))
+                        .collect()
+                } else {
+                    f.tls
+                        .iter()
+                        .map(|t| format!("{} {}", t.version, t.cipher))
+                        .collect()
+                };
+                let seen = if suites.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in decrypted {}", suites.join(", "))
+                };
                 let _ = writeln!(
                     s,
                     "  <{}> as {} → {} ({}, {}) frame {}{flows}{seen}",
@@ -471,6 +498,10 @@ impl Report {
             n("keys_do_not_match"),
             n("unsupported_cipher") + n("unsupported_version"),
         );
+        if !self.mismatch_frames.is_empty() {
+            let frames: Vec<String> = self.mismatch_frames.iter().map(u64::to_string).collect();
+            line += &format!(" (keys do not match at frame {})", frames.join(", "));
+        }
         if n("incomplete") > 0 {
             line += &format!(", {} incomplete", n("incomplete"));
         }
@@ -580,5 +611,93 @@ mod tests {
             empty.contains("no findings in 0.0 KB readable; 0.0 KB opaque"),
             "{empty}"
         );
+    }
+
+    /// A group spanning flows of different suites shows each; a flow whose keys did not match
+    /// is named by its frame.
+    #[test]
+    fn text_shows_every_suite_of_a_group_and_the_frames_keys_did_not_match() {
+        use tattle_analysis::{Decryption, TlsSummary, TlsUse};
+        let ids = vec![Identifier::new("imei", "356938035643809")];
+        let redactor = Redactor::new(&ids);
+        let tls_flow = |first: u64, cipher: u16, version: u16, decryption| Flow {
+            transport: "tcp",
+            client: ("10.0.0.2".parse().unwrap(), 40_000 + first as u16),
+            server: ("10.0.0.1".parse().unwrap(), 443),
+            host: "api.example".into(),
+            host_source: HostSource::Sni,
+            protocol: Protocol::Tls,
+            first_frame: first,
+            first_ts: 0.0,
+            last_ts: 0.0,
+            bytes_out: 1000,
+            bytes_in: 0,
+            opaque_bytes: 100,
+            gap_bytes: 0,
+            alpn: vec![],
+            end: FlowEnd::Fin,
+            resumed: false,
+            tls: Some(TlsSummary {
+                version: Some(version),
+                cipher: Some(cipher),
+                decryption,
+                decrypted_bytes: 900,
+                app: Some("http/1.1"),
+            }),
+        };
+        let finding = |flow: u64, cipher: u16, version: u16| Finding {
+            identifier: "imei".into(),
+            encoding: "plain".into(),
+            host: "api.example".into(),
+            host_source: HostSource::Sni,
+            protocol: Protocol::Tls,
+            location: "http.url".into(),
+            flow,
+            frame: flow + 3,
+            ts: 0.0,
+            tls: Some(TlsUse { version, cipher }),
+        };
+        let mut summary = Summary::default();
+        for (first, cipher, version) in [(1, 0x1301, 0x0304), (10, 0xc02f, 0x0303)] {
+            summary.flow(
+                tls_flow(first, cipher, version, Decryption::Decrypted),
+                vec![finding(first, cipher, version)],
+            );
+        }
+        let bad = Decryption::KeysDoNotMatch { frame: 27 };
+        summary.flow(tls_flow(20, 0x1302, 0x0304, bad), vec![]);
+        let analysed = Analysed {
+            summary,
+            frames: 30,
+            damage: vec![],
+            limits: vec![],
+            skipped: vec![],
+            threads: 1,
+            keylog: KeylogOut {
+                files: vec![],
+                capture_blocks: 1,
+                capture_secrets: 6,
+                ..KeylogOut::default()
+            },
+        };
+        let r = Report::build(&analysed, &redactor);
+        let text = r.text("x.pcap");
+        assert!(
+            text.contains(
+                "in 2 flows) in decrypted TLS 1.3 TLS_AES_128_GCM_SHA256, TLS 1.2 TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 keys do not match, 0 unsupported (keys do not match at frame 27)"),
+            "{text}"
+        );
+        // The JSON keeps its shape: the first flow's suite.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["findings"][0]["tls"]["cipher"],
+            "TLS_AES_128_GCM_SHA256"
+        );
+        assert!(json["findings"][0].get("suites").is_none());
     }
 }

@@ -79,7 +79,9 @@ pub use flows::limits::{
 pub use parallel::{analyze_parallel, analyze_parallel_with_keys};
 pub use redact::{Redactor, sanitize, sanitize_lines};
 pub use sink::Sink;
-pub use summary::{FRAMES_PER_GROUP, FindingGroup, HostSummary, NameSummary, Summary, Unlisted};
+pub use summary::{
+    FRAMES_PER_GROUP, FindingGroup, HostSummary, NameSummary, Summary, Unlisted, merge_suites,
+};
 
 /// The identifiers of an analysis compiled into one automaton of every form and encoding: built
 /// once, shared by any number of analysers and threads (cheap to clone).

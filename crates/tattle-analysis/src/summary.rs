@@ -65,6 +65,32 @@ pub struct FindingGroup {
     pub frames: Vec<u64>,
     /// Seen in decrypted TLS: the version and suite (of the group's first flow).
     pub tls: Option<crate::TlsUse>,
+    /// Every version and suite its flows were decrypted with (at most `MAX_GROUP_SUITES`, in
+    /// order of first frame): a group spanning several shows them all.
+    pub suites: Vec<crate::TlsUse>,
+}
+
+/// Versions and suites listed per finding group.
+pub const MAX_GROUP_SUITES: usize = 4;
+/// `keys_do_not_match` frames listed (the first ones).
+pub const MAX_MISMATCH_FRAMES: usize = 8;
+
+/// Adds the suites of `more` to `to`, distinct, bounded; `to`'s first stays first unless `more`
+/// came earlier.
+pub fn merge_suites(to: &mut Vec<crate::TlsUse>, more: &[crate::TlsUse], more_first: bool) {
+    let mut all: Vec<crate::TlsUse> = if more_first {
+        more.iter().chain(to.iter()).copied().collect()
+    } else {
+        to.iter().chain(more.iter()).copied().collect()
+    };
+    let mut seen = Vec::with_capacity(all.len());
+    all.retain(|t| {
+        let new = !seen.contains(t);
+        seen.push(*t);
+        new
+    });
+    all.truncate(MAX_GROUP_SUITES);
+    *to = all;
 }
 
 /// A DNS name asked: how often, and first where.
@@ -105,6 +131,9 @@ pub struct Summary {
     pub tls_flows: BTreeMap<&'static str, u64>,
     /// Client record bytes that were decrypted and read.
     pub decrypted_bytes: u64,
+    /// The frames of the first protected records that did not open (`keys_do_not_match`), the
+    /// earliest `MAX_MISMATCH_FRAMES`.
+    pub mismatch_frames: Vec<u64>,
 }
 
 /// What a `Summary` counted but did not list.
@@ -161,7 +190,9 @@ impl Summary {
         match self.groups.get_mut(&key) {
             Some(mine) => {
                 mine.flows += g.flows;
-                if g.first_frame < mine.first_frame {
+                let earlier = g.first_frame < mine.first_frame;
+                merge_suites(&mut mine.suites, &g.suites, earlier);
+                if earlier {
                     mine.first_frame = g.first_frame;
                     mine.first_ts = g.first_ts;
                     mine.tls = g.tls;
@@ -238,6 +269,14 @@ impl Summary {
             *self.tls_flows.entry(status).or_default() += n;
         }
         self.decrypted_bytes += other.decrypted_bytes;
+        self.add_mismatch(&other.mismatch_frames);
+    }
+
+    fn add_mismatch(&mut self, frames: &[u64]) {
+        self.mismatch_frames.extend(frames);
+        self.mismatch_frames.sort_unstable();
+        self.mismatch_frames.dedup();
+        self.mismatch_frames.truncate(MAX_MISMATCH_FRAMES);
     }
 }
 
@@ -256,6 +295,9 @@ impl Sink for Summary {
         if let Some(t) = &flow.tls {
             *self.tls_flows.entry(t.decryption.as_str()).or_default() += 1;
             self.decrypted_bytes += t.decrypted_bytes;
+            if let crate::Decryption::KeysDoNotMatch { frame } = t.decryption {
+                self.add_mismatch(&[frame]);
+            }
         }
         for f in findings {
             let key = (
@@ -277,6 +319,7 @@ impl Sink for Summary {
                 first_ts: f.ts,
                 frames: vec![f.frame],
                 tls: f.tls,
+                suites: f.tls.into_iter().collect(),
             };
             self.add_group(key, g);
         }
