@@ -80,7 +80,11 @@ fuzz_target!(|data: &[u8]| {
         match op % 8 {
             // Application data, sealed (and padded by the next byte of the op, 0–15).
             0 | 6 => {
-                let pad = if op % 8 == 6 { usize::from(*op >> 4) } else { 0 };
+                let pad = if op % 8 == 6 {
+                    usize::from(*op >> 4)
+                } else {
+                    0
+                };
                 let r = tls.data(arg, pad);
                 sealed_bytes += r.len();
                 client.push(Piece::Sent(r));
@@ -126,7 +130,12 @@ fuzz_target!(|data: &[u8]| {
     let mut out = PcapngWriter::new(Vec::new()).expect("to memory");
     let mut buf = Vec::new();
     let mut ts = 1_700_000_000_000_000u64;
-    let mut emit = |out: &mut PcapngWriter<Vec<u8>>, from_client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8]| {
+    let mut emit = |out: &mut PcapngWriter<Vec<u8>>,
+                    from_client: bool,
+                    seq: u32,
+                    ack: u32,
+                    flags: u8,
+                    payload: &[u8]| {
         let (src, dst) = if from_client { (c, s) } else { (s, c) };
         buf.clear();
         frame::ethernet(&mut buf, src, dst, L4::Tcp { seq, ack, flags }, payload);
@@ -138,7 +147,14 @@ fuzz_target!(|data: &[u8]| {
     }
     let (cisn, sisn) = (1000u32, 9000u32);
     emit(&mut out, true, cisn - 1, 0, frame::SYN, b"");
-    emit(&mut out, false, sisn - 1, cisn, frame::SYN | frame::ACK, b"");
+    emit(
+        &mut out,
+        false,
+        sisn - 1,
+        cisn,
+        frame::SYN | frame::ACK,
+        b"",
+    );
     emit(&mut out, true, cisn, sisn, frame::ACK, b"");
     let hello = tls.client_hello("api.example");
     emit(&mut out, true, cisn, sisn, frame::PSH | frame::ACK, &hello);
@@ -179,9 +195,7 @@ fuzz_target!(|data: &[u8]| {
     }
     cseq = cseq.wrapping_add(offset as u32);
     emit(&mut out, true, cseq, sseq, frame::FIN | frame::ACK, b"");
-    if placement == Placement::End
-        || placement == Placement::AfterFirstData && late_at.is_none()
-    {
+    if placement == Placement::End || placement == Placement::AfterFirstData && late_at.is_none() {
         out.secrets(key_log.as_bytes()).expect("to memory");
     }
     let frames = out.frames;
@@ -208,16 +222,30 @@ fuzz_target!(|data: &[u8]| {
         a.damage.iter().map(|d| &d.what).collect::<Vec<_>>()
     );
     for f in &a.findings {
-        assert!(f.frame >= 1 && f.frame <= a.frames, "finding past the last frame");
+        assert!(
+            f.frame >= 1 && f.frame <= a.frames,
+            "finding past the last frame"
+        );
     }
-    let flow = a.flows.iter().find(|f| f.server.1 == 443).expect("the TLS flow");
+    let flow = a
+        .flows
+        .iter()
+        .find(|f| f.server.1 == 443)
+        .expect("the TLS flow");
     let t = flow.tls.expect("a TLS flow has TLS facts");
     assert!(t.decrypted_bytes <= flow.bytes_out);
     let in_time = matches!(placement, Placement::Analyzer | Placement::First)
         || placement == Placement::AfterFirstData && LATE_KEYS;
     if clean && in_time {
-        assert_eq!(t.decryption, Decryption::Decrypted, "a clean session with its keys");
-        assert_eq!(t.decrypted_bytes, sealed_bytes as u64, "every sealed byte opened");
+        assert_eq!(
+            t.decryption,
+            Decryption::Decrypted,
+            "a clean session with its keys"
+        );
+        assert_eq!(
+            t.decrypted_bytes, sealed_bytes as u64,
+            "every sealed byte opened"
+        );
     }
 });
 
