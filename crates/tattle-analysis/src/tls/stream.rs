@@ -30,8 +30,13 @@ const MAX_MAP: usize = 4096;
 /// Bytes after a loss searched for the next record before the oldest are given up (opaque).
 const MAX_RESYNC: usize = 64 << 10;
 /// Bytes a flow may trial-decrypt finding its place again after losses (each trial opens one
-/// record at one sequence number: the work stays bounded whatever the capture).
+/// record at one sequence number): `RESYNC_WORK_BASE`, plus `RESYNC_WORK_PER_BYTE` per client
+/// byte the flow sent, at most `RESYNC_WORK`, so the work stays proportional to the input. A
+/// trial costs its record's size, at least `TRIAL_COST`.
 const RESYNC_WORK: u64 = 4 << 20;
+const RESYNC_WORK_BASE: u64 = 256 << 10;
+const RESYNC_WORK_PER_BYTE: u64 = 16;
+const TRIAL_COST: u64 = 512;
 /// Sequence numbers tried first either side of the estimate of how many records were lost.
 const SEQ_SPREAD: u64 = 8;
 /// The smallest TLS 1.3 record (header, type byte, tag): no more records than `lost / this` can
@@ -197,7 +202,7 @@ impl TlsStream {
             waited: false,
             lost: false,
             resync: None,
-            trials_left: RESYNC_WORK,
+            trials_left: RESYNC_WORK_BASE,
             records_opened: 0,
         }
     }
@@ -444,6 +449,8 @@ impl TlsStream {
             self.gap(at);
         }
         self.next_at = at + data.len() as u64;
+        self.trials_left =
+            (self.trials_left + RESYNC_WORK_PER_BYTE * data.len() as u64).min(RESYNC_WORK);
         if let Some(r) = &mut self.resync {
             r.buf.extend_from_slice(data);
             if let Some(rest) = self.try_resync(emit) {
@@ -656,16 +663,16 @@ impl TlsStream {
             }
         }
         seqs.extend(min..min + SEQ_SPREAD);
-        seqs.extend(estimate.saturating_sub(SEQ_SPREAD).max(min)..estimate + SEQ_SPREAD);
         // Then every count of records the loss can hold, nearest the estimate first.
         let most = min + (max_lost / MIN_RECORD).min(MAX_SEQ_TRIED);
-        let mut rest: Vec<u64> = (min..=most).collect();
-        rest.sort_by_key(|&s| s.abs_diff(estimate));
-        seqs.extend(rest);
-        let mut seen = std::collections::HashSet::with_capacity(seqs.len());
-        seqs.retain(|s| seen.insert(*s));
+        let near = estimate.clamp(min, most);
+        let first = seqs.clone();
+        let outward = (0..=most - min)
+            .flat_map(move |d| [near.checked_add(d), near.checked_sub(d).filter(|_| d > 0)])
+            .flatten()
+            .filter(move |s| (min..=most).contains(s) && !first.contains(s));
         let mut scratch = Vec::with_capacity(body.len());
-        let cost = body.len() as u64 + 5;
+        let cost = (body.len() as u64 + 5).max(TRIAL_COST);
         let mut try_with = |k: &mut RecordKeys, seq: u64, trials: &mut u64| -> bool {
             if *trials < cost {
                 *trials = 0;
@@ -683,11 +690,15 @@ impl TlsStream {
         let mut trials = self.trials_left;
         let mut hit = None;
         if let Some(k) = self.keys_mut() {
-            hit = seqs
-                .iter()
-                .copied()
-                .find(|&s| try_with(k, s, &mut trials))
-                .map(|s| (s, false));
+            for seq in seqs.iter().copied().chain(outward) {
+                if trials == 0 {
+                    break;
+                }
+                if try_with(k, seq, &mut trials) {
+                    hit = Some((seq, false));
+                    break;
+                }
+            }
         }
         if hit.is_none()
             && let Crypto::Tls13 {
