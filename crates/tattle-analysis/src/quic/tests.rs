@@ -238,7 +238,7 @@ fn key_view(text: &str) -> KeyView {
     log.add_text(text.as_bytes());
     KeyView {
         base: Arc::new(log),
-        learned: KeyLog::new(),
+        ..KeyView::default()
     }
 }
 
