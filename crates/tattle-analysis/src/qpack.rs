@@ -220,6 +220,9 @@ pub struct Decoder {
     pending: Vec<u8>,
     name_buf: Vec<u8>,
     value_buf: Vec<u8>,
+    /// Huffman strings decoded so far, for tests bounding the work per instruction.
+    #[cfg(test)]
+    huffman_decodes: usize,
 }
 
 impl Default for Decoder {
@@ -255,6 +258,8 @@ impl Decoder {
             pending: Vec::new(),
             name_buf: Vec::new(),
             value_buf: Vec::new(),
+            #[cfg(test)]
+            huffman_decodes: 0,
         }
     }
 
@@ -337,7 +342,12 @@ impl Decoder {
             };
             self.insert(buf, name, value)
         } else if first & 0x40 != 0 {
-            // Insert With Literal Name (§4.3.3): H (0x20), 5-bit name length.
+            // Insert With Literal Name (§4.3.3): H (0x20), 5-bit name length. Both lengths are
+            // read and the whole instruction checked buffered before any Huffman is decoded: a
+            // value arriving a byte per packet must not decode the name again each time.
+            let mut end = *pos;
+            skip_string(buf, &mut end, 5)?;
+            skip_string(buf, &mut end, 7)?;
             let name = self.string(buf, pos, 5, true)?;
             let value = self.string(buf, pos, 7, false)?;
             self.insert(buf, name, value)
@@ -527,6 +537,10 @@ impl Decoder {
             &mut self.value_buf
         };
         hpack::huffman_into(raw, buf)?;
+        #[cfg(test)]
+        {
+            self.huffman_decodes += 1;
+        }
         Ok(if name { Str::NameBuf } else { Str::ValueBuf })
     }
 
@@ -617,6 +631,18 @@ pub fn fuzz_records(mut data: &[u8]) -> usize {
         }
     }
     fields
+}
+
+/// Moves `pos` past a string literal (§4.1.2) with an `n`-bit length prefix; `Truncated` when
+/// its bytes are not all in `block`.
+fn skip_string(block: &[u8], pos: &mut usize, n: u8) -> Result<(), QpackError> {
+    let len = hpack::integer(block, pos, n)?;
+    let end = pos.checked_add(len).ok_or(HpackError::Overflow)?;
+    if end > block.len() {
+        return Err(HpackError::Truncated.into());
+    }
+    *pos = end;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -811,6 +837,30 @@ mod tests {
             decode(&mut d, &block),
             Ok((Section::Decoded, pairs(&[("custom-key", "custom-value")])))
         );
+    }
+
+    /// A Huffman name is decoded once per instruction, not again on every byte of a value that
+    /// arrives a byte per STREAM frame (which was quadratic).
+    #[test]
+    fn a_value_fed_byte_by_byte_decodes_the_name_once() {
+        let mut d = Decoder::new();
+        d.feed_encoder(&unhex("3fbd01")).expect("capacity 220");
+        // custom-key (Huffman, RFC 7541 C.4.3) = custom-value (Huffman).
+        let mut enc = unhex("68 25a8 49e9 5ba9 7d7f 89 25a8 49e9 5bb8 e8b4 bf");
+        // custom-key (Huffman) = 100 raw bytes.
+        enc.extend_from_slice(&unhex("68 25a8 49e9 5ba9 7d7f 64"));
+        enc.extend_from_slice(&[b'v'; 100]);
+        for b in &enc {
+            d.feed_encoder(&[*b]).expect("encoder stream");
+        }
+        assert_eq!(
+            table(&d),
+            vec![
+                (0, "custom-key".into(), "custom-value".into()),
+                (1, "custom-key".into(), "v".repeat(100)),
+            ]
+        );
+        assert_eq!(d.huffman_decodes, 3);
     }
 
     #[test]
