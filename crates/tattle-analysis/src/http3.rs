@@ -273,6 +273,42 @@ impl Http3Connection {
         self.held = 0;
     }
 
+    /// Gives up what is held for memory, keeping the connection readable: bodies are decoded and
+    /// searched as far as they go (later DATA starts a new body), held sections and partial
+    /// field sections are searched raw (at their own positions, while the caller can still map
+    /// them to frames; the rest of a partial one is searched raw as it comes). The QPACK table
+    /// and each stream's framing are kept.
+    pub fn flush(&mut self, m: &Matcher, hits: &mut Vec<Hit>) {
+        for b in std::mem::take(&mut self.blocked) {
+            scan(m, &b.section, || RAW.to_string(), hits, |_| b.at);
+            if let Some(body) = b.body {
+                self.finish_body(body, m, hits);
+            }
+        }
+        self.blocked_bytes = 0;
+        self.pending_coding.clear();
+        for i in 0..self.streams.len() {
+            let s = &mut self.streams[i];
+            if let Frame::Buffered { kind: HEADERS, len } = s.frame
+                && !s.head.is_empty()
+            {
+                let head = std::mem::take(&mut s.head);
+                let at = s.last_abs;
+                s.frame = Frame::RawSection {
+                    left: (len - head.len()) as u64,
+                };
+                scan(m, &head, || RAW.to_string(), hits, |_| at);
+            }
+            let s = &mut self.streams[i];
+            s.head.shrink_to_fit();
+            if let Some(body) = s.body.take() {
+                self.held -= body.len().min(self.held);
+                self.finish_body(body, m, hits);
+            }
+        }
+        self.held = 0;
+    }
+
     /// Index of the stream's state, created if new (a stream first seen past offset 0 starts
     /// raw, as does one past the cap on streams).
     fn stream_index(&mut self, m: &Matcher, id: u64, offset: u64, hits: &mut Vec<Hit>) -> usize {
@@ -1044,6 +1080,67 @@ mod tests {
             assert_eq!(summary(&hits), whole, "cut at {cut}");
             assert_eq!(h.desync, 0);
         }
+    }
+
+    /// A flush for memory gives up bodies, held and partial sections (searched where they were),
+    /// keeps the framing: the stream's next frame is still read as HTTP/3.
+    #[test]
+    fn a_flush_releases_what_is_held_and_keeps_the_framing() {
+        let m = matcher();
+        let mut h = Http3Connection::new();
+        let mut hits = Vec::new();
+        // Stream 0: a section blocked on an insert never sent, then a body, no FIN.
+        let mut sec = vec![0x02, 0x00, 0x80];
+        put_int(&mut sec, 0x50, 4, 1);
+        put_str(&mut sec, 0x00, 7, format!("/a?n={PHONE}").as_bytes());
+        let mut s0 = Vec::new();
+        frame(&mut s0, HEADERS, &sec);
+        let headers_end = 1000 + s0.len() as u64 - 1;
+        frame(&mut s0, DATA, format!("imei={IMEI}").as_bytes());
+        h.feed(&m, 0, 0, 1000, &s0, false, &mut hits);
+        // Stream 4: a section whose last byte has not come.
+        let mut sec = vec![0x00, 0x00];
+        put_int(&mut sec, 0x50, 4, 1);
+        put_str(&mut sec, 0x00, 7, format!("/b?n={PHONE}").as_bytes());
+        put_str(&mut sec, 0x20, 3, b"x-a");
+        put_str(&mut sec, 0x00, 7, b"b");
+        let mut s4 = Vec::new();
+        frame(&mut s4, HEADERS, &sec);
+        let (s4a, s4b) = s4.split_at(s4.len() - 1);
+        h.feed(&m, 4, 0, 2000, s4a, false, &mut hits);
+        assert!(hits.is_empty());
+        assert!(h.buffered() > s0.len() / 2);
+
+        h.flush(&m, &mut hits);
+        assert_eq!(h.buffered(), 0);
+        let mut found: Vec<_> = hits
+            .iter()
+            .map(|x| (x.identifier.to_string(), x.location.clone(), x.at))
+            .collect();
+        found.sort();
+        let body_end = 1000 + s0.len() as u64 - 1;
+        assert_eq!(
+            found,
+            vec![
+                ("0".into(), "http.body".into(), body_end),
+                ("1".into(), "quic.stream".into(), headers_end),
+                (
+                    "1".into(),
+                    "quic.stream".into(),
+                    2000 + s4a.len() as u64 - 1
+                ),
+            ]
+        );
+        // The rest of stream 4's section, then a trailer section: still framed.
+        hits.clear();
+        let mut rest = s4b.to_vec();
+        let mut trailer = vec![0x00, 0x00];
+        put_str(&mut trailer, 0x20, 3, b"x-trailer");
+        put_str(&mut trailer, 0x00, 7, IMEI.as_bytes());
+        frame(&mut rest, HEADERS, &trailer);
+        h.feed(&m, 4, s4a.len() as u64, 3000, &rest, true, &mut hits);
+        assert_eq!(summary(&hits), vec!["0:plain:http.header:x-trailer"]);
+        assert_eq!(h.desync, 0);
     }
 
     #[test]

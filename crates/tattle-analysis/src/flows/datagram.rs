@@ -299,9 +299,9 @@ impl<S: Sink> Engine<S> {
 }
 
 impl<S: Sink> Engine<S> {
-    /// A QUIC flow's held stream bytes are searched as far as they go (for memory, or at its end).
     /// A QUIC flow's held stream bytes are searched as far as they go (for memory, or at its
-    /// end); at its end (`last`) the HTTP/3 reader finishes too (open bodies, held sections).
+    /// end); the HTTP/3 reader gives up what it holds too: everything at the end (`last`), all
+    /// but the QPACK table and the framing for memory (`Http3Connection::flush`).
     pub(super) fn quic_flush(&mut self, idx: u32, last: bool) {
         let f = flow!(self.slots, idx);
         let Some(q) = f.quic.as_mut() else { return };
@@ -313,12 +313,22 @@ impl<S: Sink> Engine<S> {
         let mut hits = Vec::new();
         let m = &*self.matcher;
         let frames = &mut f.frames;
+        // The stream bytes flushed may feed HTTP/3 bodies: the shared decode budget goes in
+        // before and comes back after, as for a datagram.
+        let before = h3.as_ref().map(|h| (h.opaque, h.decode_cut));
+        if let Some(h) = h3.as_mut() {
+            h.decode_budget = self.decode_budget;
+        }
         let budget = self.decode_budget;
         client.flush(&mut |d| stream_bytes(frames, scanners, h3, budget, m, d, &mut hits));
-        if last && let Some(h) = h3.as_mut() {
-            let (opaque, cut) = (h.opaque, h.decode_cut);
-            h.decode_budget = self.decode_budget;
-            h.finish(m, &mut hits);
+        if let Some(h) = h3.as_mut() {
+            let (opaque, cut) = before.unwrap_or((0, 0));
+            if last {
+                h.finish(m, &mut hits);
+            } else {
+                // For memory: what HTTP/3 holds goes too, or the flow would stay over budget.
+                h.flush(m, &mut hits);
+            }
             f.opaque += h.opaque - opaque;
             if h.decode_cut > cut {
                 self.notes.decode_cut.add(self.frame, h.decode_cut - cut);
