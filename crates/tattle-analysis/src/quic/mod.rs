@@ -12,7 +12,9 @@
 //! Status, as for a TLS flow: no secrets for the client random → `no_key`; a packet that fails under
 //! every candidate key before any opened → `keys_do_not_match` (at its frame); failures after some
 //! opened → `partial`; protected packets that could not even be tried (no ClientHello, CID length
-//! unknown) → `incomplete`.
+//! unknown) → `incomplete`. Packets of a space whose secret the key log lacks (a log with the
+//! handshake secrets but no `CLIENT_TRAFFIC_SECRET_0`) are not read: `partial`, or `no_key` when
+//! some were of the application spaces (0-RTT, 1-RTT) and none of those opened.
 //!
 //! Owns: packet parsing and protection, statuses, per-connection bounds. Must not touch: flows,
 //! matching, what stream bytes mean (the caller's), I/O. Never logs secrets or plaintext.
@@ -173,6 +175,11 @@ pub(crate) struct QuicClient {
     /// Protected packets that could not be tried (no ClientHello or CID length).
     untried: u64,
     opened: bool,
+    /// Packets of a space whose secret the key log lacks: Handshake, application (0-RTT, 1-RTT).
+    handshake_no_secret: u64,
+    app_no_secret: u64,
+    /// A 0-RTT or 1-RTT packet opened.
+    app_opened: bool,
     /// Client packet bytes (headers and tags included) that authenticated.
     pub decrypted_bytes: u64,
     /// Client bytes not inspected since the caller last took them.
@@ -195,6 +202,9 @@ impl QuicClient {
             failed_frame: None,
             untried: 0,
             opened: false,
+            handshake_no_secret: 0,
+            app_no_secret: 0,
+            app_opened: false,
             decrypted_bytes: 0,
             opaque: 0,
         }
@@ -341,6 +351,7 @@ impl QuicClient {
         match self.protected.open(pkt, pn_off, space, secrets) {
             Opened::Frames(plain) => {
                 self.opened = true;
+                self.app_opened |= !matches!(space, Space::Handshake);
                 self.decrypted_bytes += size;
                 let plain = plain.to_vec();
                 let h3 = self.h3();
@@ -350,7 +361,14 @@ impl QuicClient {
                         deliver(d)
                     });
             }
-            Opened::NoSecret => self.opaque += size,
+            Opened::NoSecret => {
+                self.opaque += size;
+                if matches!(space, Space::Handshake) {
+                    self.handshake_no_secret += 1;
+                } else {
+                    self.app_no_secret += 1;
+                }
+            }
             Opened::Failed => {
                 self.opaque += size;
                 self.failures += 1;
@@ -385,7 +403,14 @@ impl QuicClient {
         let decryption = if self.hello.is_none() {
             Decryption::Incomplete
         } else if self.opened {
-            if self.failures > 0 || self.untried > 0 {
+            if self.app_no_secret > 0 && !self.app_opened {
+                // Only the handshake opened: nothing the client sent was read.
+                Decryption::NoKey
+            } else if self.failures > 0
+                || self.untried > 0
+                || self.handshake_no_secret > 0
+                || self.app_no_secret > 0
+            {
                 Decryption::Partial
             } else {
                 Decryption::Decrypted

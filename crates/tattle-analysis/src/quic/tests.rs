@@ -514,6 +514,57 @@ fn wrong_missing_and_no_keys() {
     assert_eq!(q.summary().unwrap().decryption, Decryption::Incomplete);
 }
 
+/// A key log with the handshake secrets but no `CLIENT_TRAFFIC_SECRET_0`: the Handshake packet
+/// opens, the 1-RTT one cannot be tried — not `decrypted`.
+#[test]
+fn a_missing_traffic_secret_is_not_decrypted() {
+    let s = suite(cs::TLS13_AES_128_GCM_SHA256);
+    let hs = seal(
+        &s.handshake,
+        None,
+        Some(2),
+        &SERVER_CID,
+        0,
+        false,
+        &crypto_frame(&s.finished),
+    );
+    let p = seal(
+        &s.one_rtt,
+        None,
+        None,
+        &SERVER_CID,
+        0,
+        false,
+        &stream_frame(0, 0, b"imei", true),
+    );
+    let handshake_only: String = s
+        .log
+        .lines()
+        .filter(|l| !l.starts_with("CLIENT_TRAFFIC_SECRET_0"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(handshake_only.contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET"));
+    let keys = key_view(&handshake_only);
+    let mut q = QuicClient::new(true);
+    let mut got = Got::new();
+    feed(&mut q, &keys, 1, &initial(&s), &mut got);
+    feed(&mut q, &keys, 2, &hs, &mut got);
+    // Only the handshake so far: everything given was read.
+    assert_eq!(q.summary().unwrap().decryption, Decryption::Decrypted);
+    feed(&mut q, &keys, 3, &p, &mut got);
+    assert!(got.is_empty());
+    assert_eq!(q.opaque, p.len() as u64);
+    assert_eq!(q.summary().unwrap().decryption, Decryption::NoKey);
+    // With the whole log the same 1-RTT packet opens: `decrypted`.
+    let keys = key_view(&s.log);
+    let mut q = QuicClient::new(true);
+    feed(&mut q, &keys, 1, &initial(&s), &mut got);
+    feed(&mut q, &keys, 2, &hs, &mut got);
+    feed(&mut q, &keys, 3, &p, &mut got);
+    assert_eq!(joined(&got, 0), b"imei");
+    assert_eq!(q.summary().unwrap().decryption, Decryption::Decrypted);
+}
+
 /// The whole engine: UDP datagrams in a capture, a finding at the frame that carried the byte
 /// that completed the identifier (here the out-of-order packet that arrived first).
 #[test]
