@@ -6,7 +6,9 @@
 //! frame of the datagram that carried it and a connection-wide position (strictly increasing, so
 //! a caller can map positions back to frames). Bytes after a hole are held until the hole fills,
 //! up to `MAX_HELD` bytes per connection; past it, or when the flow is flushed or ends, a stream's
-//! held pieces are handed on with their holes (a jump in the stream offset).
+//! held pieces are handed on with their holes (a jump in the stream offset). A stream closed for
+//! the cap on streams is not ended: where it was is remembered (up to `MAX_CLOSED` of them) and its
+//! later bytes go on from there, after a hole if some were missed.
 //!
 //! Owns: frame layouts, reassembly, its memory bound. Must not touch: keys, flows, matching.
 
@@ -17,9 +19,10 @@ use super::{Origin, varint};
 /// Out-of-order stream bytes held per connection (the bytes plus `PIECE_COST` per piece).
 pub const MAX_HELD: usize = 1 << 20;
 const PIECE_COST: usize = 64;
-/// Streams followed at once per connection; past it the lowest-numbered is closed.
+/// Streams followed at once per connection; past it the lowest-numbered is set aside.
 const MAX_STREAMS: usize = 1024;
-/// Ended streams remembered, so late retransmissions are not handed on again.
+/// Ended streams remembered, so late retransmissions are not handed on again; as many streams
+/// set aside for the cap.
 const MAX_CLOSED: usize = 4096;
 
 /// In-order bytes of one stream.
@@ -52,7 +55,10 @@ struct Stream {
 #[derive(Debug, Default)]
 pub(crate) struct Streams {
     open: BTreeMap<u64, Stream>,
+    /// Ended by FIN or RESET_STREAM: later bytes are retransmissions.
     closed: BTreeSet<u64>,
+    /// Set aside for `MAX_STREAMS`, with the next offset expected: later bytes go on from there.
+    set_aside: BTreeMap<u64, u64>,
     held: usize,
     abs_next: u64,
 }
@@ -175,12 +181,16 @@ impl Streams {
             && self.open.len() >= MAX_STREAMS
             && let Some((&lowest, _)) = self.open.iter().next()
         {
-            self.close(lowest, deliver);
+            self.set_aside(lowest, deliver);
         }
         let Some(end) = off.checked_add(data.len() as u64) else {
             return;
         };
-        let s = self.open.entry(id).or_default();
+        let next = self.set_aside.remove(&id).unwrap_or(0);
+        let s = self.open.entry(id).or_insert_with(|| Stream {
+            next,
+            ..Stream::default()
+        });
         if fin {
             s.fin_at = Some(end);
         }
@@ -289,8 +299,27 @@ impl Streams {
         self.forget(id);
     }
 
+    /// A stream closed for the cap on streams: what it holds goes on, where it was is kept.
+    fn set_aside(&mut self, id: u64, deliver: &mut dyn FnMut(Delivery<'_>)) {
+        let Some(s) = self.open.get_mut(&id) else {
+            return;
+        };
+        let pending = std::mem::take(&mut s.pending);
+        for (off, (d, g)) in pending {
+            self.held = self.held.saturating_sub(d.len() + PIECE_COST);
+            self.put(id, off, &d, g, deliver);
+        }
+        if let Some(s) = self.open.remove(&id) {
+            self.set_aside.insert(id, s.next);
+            if self.set_aside.len() > MAX_CLOSED {
+                self.set_aside.pop_first();
+            }
+        }
+    }
+
     fn forget(&mut self, id: u64) {
         self.open.remove(&id);
+        self.set_aside.remove(&id);
         self.closed.insert(id);
         if self.closed.len() > MAX_CLOSED {
             self.closed.pop_first();
@@ -345,4 +374,49 @@ fn emit(
         origin,
         h3: false,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (stream, offset, bytes, fin) of each delivery.
+    type Got = Vec<(u64, u64, Vec<u8>, bool)>;
+
+    fn feed(s: &mut Streams, id: u64, off: u64, data: &[u8], fin: bool, got: &mut Got) {
+        let origin = Origin { frame: 1, ts: 0.0 };
+        s.stream(id, off, data, fin, origin, &mut |d| {
+            got.push((d.stream, d.offset, d.data.to_vec(), d.fin))
+        });
+    }
+
+    /// A stream set aside for the cap on streams is not ended: its later bytes still go on.
+    #[test]
+    fn a_stream_set_aside_for_the_cap_goes_on() {
+        let mut s = Streams::default();
+        let mut got = Got::new();
+        feed(&mut s, 0, 0, b"ab", false, &mut got);
+        // Stream 0 is the lowest: the cap sets it aside for the last new stream.
+        for i in 1..=MAX_STREAMS as u64 {
+            feed(&mut s, 4 * i, 0, b"x", false, &mut got);
+        }
+        assert!(!s.open.contains_key(&0));
+        got.clear();
+        feed(&mut s, 0, 2, b"cd", false, &mut got);
+        feed(&mut s, 0, 6, b"gh", true, &mut got);
+        feed(&mut s, 0, 4, b"ef", false, &mut got);
+        assert_eq!(
+            got,
+            vec![
+                (0, 2, b"cd".to_vec(), false),
+                (0, 4, b"ef".to_vec(), false),
+                (0, 6, b"gh".to_vec(), false),
+                (0, 8, vec![], true),
+            ]
+        );
+        // Ended by its FIN: a retransmission is not handed on again.
+        got.clear();
+        feed(&mut s, 0, 0, b"abcdefgh", true, &mut got);
+        assert!(got.is_empty());
+    }
 }
