@@ -49,6 +49,8 @@ struct Stream {
     /// Pieces after a hole: offset → (bytes, carrier).
     pending: BTreeMap<u64, (Vec<u8>, Origin)>,
     fin_at: Option<u64>,
+    /// Connection-wide position just after this stream's last byte handed on, once one was.
+    abs_end: Option<u64>,
 }
 
 /// The client's streams of one connection.
@@ -200,6 +202,7 @@ impl Streams {
                 let at = s.next;
                 s.next = end;
                 emit(&mut self.abs_next, id, at, &data[from..], origin, deliver);
+                s.abs_end = Some(self.abs_next);
             }
             self.drain(id, deliver);
             return;
@@ -252,6 +255,7 @@ impl Streams {
         let at = off.max(s.next);
         s.next = end;
         emit(&mut self.abs_next, id, at, &data[from..], origin, deliver);
+        s.abs_end = Some(self.abs_next);
     }
 
     /// Hands on held pieces that are now in order, and the end of the stream if reached.
@@ -272,10 +276,11 @@ impl Streams {
         }
         let Some(s) = self.open.get(&id) else { return };
         if s.fin_at.is_some_and(|f| f <= s.next) && s.pending.is_empty() {
+            // Its end is after its own last byte, not the connection's (another stream's).
             let last = Delivery {
                 stream: id,
                 offset: s.next,
-                abs: self.abs_next,
+                abs: s.abs_end.unwrap_or(self.abs_next),
                 data: &[],
                 fin: true,
                 origin: Origin { frame: 0, ts: 0.0 },
@@ -384,10 +389,44 @@ mod tests {
     type Got = Vec<(u64, u64, Vec<u8>, bool)>;
 
     fn feed(s: &mut Streams, id: u64, off: u64, data: &[u8], fin: bool, got: &mut Got) {
-        let origin = Origin { frame: 1, ts: 0.0 };
-        s.stream(id, off, data, fin, origin, &mut |d| {
+        feed_at(s, id, off, data, fin, &mut |d| {
             got.push((d.stream, d.offset, d.data.to_vec(), d.fin))
         });
+    }
+
+    fn feed_at(
+        s: &mut Streams,
+        id: u64,
+        off: u64,
+        data: &[u8],
+        fin: bool,
+        deliver: &mut dyn FnMut(Delivery<'_>),
+    ) {
+        let origin = Origin { frame: 1, ts: 0.0 };
+        s.stream(id, off, data, fin, origin, deliver);
+    }
+
+    /// A FIN-only STREAM frame ends its stream at its own last byte, whatever came on other
+    /// streams since.
+    #[test]
+    fn a_fin_alone_sits_after_its_own_streams_last_byte() {
+        let mut s = Streams::default();
+        let mut abs = Vec::new();
+        let mut got = |d: Delivery<'_>| abs.push((d.stream, d.abs, d.data.len(), d.fin));
+        feed_at(&mut s, 0, 0, b"abc", false, &mut got);
+        feed_at(&mut s, 4, 0, b"defgh", false, &mut got);
+        feed_at(&mut s, 0, 3, b"", true, &mut got);
+        // A FIN before any byte of its stream: at the connection's current end.
+        feed_at(&mut s, 8, 0, b"", true, &mut got);
+        assert_eq!(
+            abs,
+            vec![
+                (0, 0, 3, false),
+                (4, 3, 5, false),
+                (0, 3, 0, true),
+                (8, 8, 0, true)
+            ]
+        );
     }
 
     /// A stream set aside for the cap on streams is not ended: its later bytes still go on.
