@@ -40,9 +40,9 @@ pub(crate) struct QuicFlow {
 }
 
 impl QuicFlow {
-    pub fn new(attempt: bool) -> QuicFlow {
+    pub fn new() -> QuicFlow {
         QuicFlow {
-            client: QuicClient::new(attempt),
+            client: QuicClient::new(),
             scanners: BTreeMap::new(),
             h3: None,
         }
@@ -164,7 +164,9 @@ impl<S: Sink> Engine<S> {
             && quic::looks_like_initial(payload)
         {
             f.protocol = Protocol::Quic;
-            f.quic = Some(Box::new(QuicFlow::new(!self.keys.is_empty())));
+            // CIDs are tracked whether or not there are keys yet: a Decryption Secrets Block
+            // later in the capture may bring them (each datagram decides from the keys then).
+            f.quic = Some(Box::new(QuicFlow::new()));
         }
         if outbound {
             f.bytes_out += payload.len() as u64;

@@ -158,8 +158,11 @@ pub(crate) struct Read {
 #[derive(Debug)]
 pub(crate) struct QuicClient {
     initials: Initials,
-    /// A key log was given: packets after the ClientHello are opened when it has the secrets.
+    /// A key log was there for a datagram of this connection (decided per datagram: a pcapng
+    /// Decryption Secrets Block may bring the first keys after the connection began).
     attempt: bool,
+    /// Protected packets read while there was no key log at all.
+    unkeyed: u64,
     hello: Option<ClientHello>,
     /// The secrets, once the key log had them.
     secrets: Option<Box<Secrets>>,
@@ -187,11 +190,12 @@ pub(crate) struct QuicClient {
 }
 
 impl QuicClient {
-    /// A connection whose first client datagram is being read; `attempt`: a key log was given.
-    pub fn new(attempt: bool) -> QuicClient {
+    /// A connection whose first client datagram is being read.
+    pub fn new() -> QuicClient {
         QuicClient {
             initials: Initials::default(),
-            attempt,
+            attempt: false,
+            unkeyed: 0,
             hello: None,
             secrets: None,
             protected: Protected::default(),
@@ -218,7 +222,7 @@ impl QuicClient {
     /// A server datagram: only the Source Connection ID of its long-header packets is read (the
     /// length of the client's short-header DCID).
     pub fn server_datagram(&mut self, d: &[u8]) {
-        if !self.attempt || self.cid_from_server.is_some() {
+        if self.cid_from_server.is_some() {
             return;
         }
         if let Some(h) = long_header(d) {
@@ -235,6 +239,8 @@ impl QuicClient {
         deliver: &mut dyn FnMut(Delivery<'_>),
     ) -> Read {
         let mut read = Read::default();
+        // Key logs only grow: once there is one, every later packet is tried.
+        self.attempt |= !keys.is_empty();
         let mut pos = 0usize;
         while pos < d.len() {
             let b = &d[pos..];
@@ -308,6 +314,8 @@ impl QuicClient {
             self.opaque += b.len() as u64;
             if self.attempt {
                 self.untried += 1;
+            } else {
+                self.unkeyed += 1;
             }
             return;
         };
@@ -329,6 +337,7 @@ impl QuicClient {
         let size = pkt.len() as u64;
         if !self.attempt {
             self.opaque += size;
+            self.unkeyed += 1;
             return;
         }
         let Some(hello) = &self.hello else {
@@ -408,6 +417,7 @@ impl QuicClient {
                 Decryption::NoKey
             } else if self.failures > 0
                 || self.untried > 0
+                || self.unkeyed > 0
                 || self.handshake_no_secret > 0
                 || self.app_no_secret > 0
             {

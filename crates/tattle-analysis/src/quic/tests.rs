@@ -276,7 +276,7 @@ fn every_suite_with_key_updates_reordering_and_out_of_order_streams() {
         let mut s = suite(rs);
         assert!(s.log.contains("CLIENT_TRAFFIC_SECRET_0"), "{}", s.log);
         let keys = key_view(&s.log);
-        let mut q = QuicClient::new(true);
+        let mut q = QuicClient::new();
         let mut got = Got::new();
         let r = feed(&mut q, &keys, 1, &initial(&s), &mut got);
         assert!(r.hello.is_some());
@@ -415,7 +415,7 @@ fn zero_rtt_packets_open_with_the_early_secret() {
     let early = resumed.early.as_ref().expect("0-RTT keys on resumption");
     assert!(resumed.log.contains("CLIENT_EARLY_TRAFFIC_SECRET"));
     let keys = key_view(&resumed.log);
-    let mut q = QuicClient::new(true);
+    let mut q = QuicClient::new();
     let mut got = Got::new();
     // 0-RTT coalesced after the Initial (to the client's original DCID), as clients send it.
     let mut d = initial(&resumed);
@@ -485,12 +485,18 @@ fn wrong_missing_and_no_keys() {
             f.join(" ") + "\n"
         })
         .collect();
+    // A key log for another connection only.
+    let other = format!(
+        "CLIENT_TRAFFIC_SECRET_0 {} {}\n",
+        "00".repeat(32),
+        "11".repeat(32)
+    );
     for (log, want) in [
         (bad.as_str(), Decryption::KeysDoNotMatch { frame: 2 }),
-        ("CLIENT_RANDOM 00 00\n", Decryption::NoKey),
+        (other.as_str(), Decryption::NoKey),
     ] {
         let keys = key_view(log);
-        let mut q = QuicClient::new(true);
+        let mut q = QuicClient::new();
         let mut got = Got::new();
         feed(&mut q, &keys, 1, &initial(&s), &mut got);
         feed(&mut q, &keys, 2, &hs, &mut got);
@@ -500,7 +506,7 @@ fn wrong_missing_and_no_keys() {
         assert_eq!(q.opaque, (hs.len() + p.len()) as u64);
     }
     // No key log: nothing is tried, no summary.
-    let mut q = QuicClient::new(false);
+    let mut q = QuicClient::new();
     let mut got = Got::new();
     feed(&mut q, &KeyView::default(), 1, &initial(&s), &mut got);
     feed(&mut q, &KeyView::default(), 3, &p, &mut got);
@@ -508,7 +514,7 @@ fn wrong_missing_and_no_keys() {
     assert_eq!(q.opaque, p.len() as u64);
     // Short headers before any CID length is known: not tried, `incomplete`.
     let keys = key_view(&s.log);
-    let mut q = QuicClient::new(true);
+    let mut q = QuicClient::new();
     feed(&mut q, &keys, 1, &initial(&s), &mut got);
     feed(&mut q, &keys, 3, &p, &mut got);
     assert_eq!(q.summary().unwrap().decryption, Decryption::Incomplete);
@@ -545,7 +551,7 @@ fn a_missing_traffic_secret_is_not_decrypted() {
         .collect();
     assert!(handshake_only.contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET"));
     let keys = key_view(&handshake_only);
-    let mut q = QuicClient::new(true);
+    let mut q = QuicClient::new();
     let mut got = Got::new();
     feed(&mut q, &keys, 1, &initial(&s), &mut got);
     feed(&mut q, &keys, 2, &hs, &mut got);
@@ -557,12 +563,56 @@ fn a_missing_traffic_secret_is_not_decrypted() {
     assert_eq!(q.summary().unwrap().decryption, Decryption::NoKey);
     // With the whole log the same 1-RTT packet opens: `decrypted`.
     let keys = key_view(&s.log);
-    let mut q = QuicClient::new(true);
+    let mut q = QuicClient::new();
     feed(&mut q, &keys, 1, &initial(&s), &mut got);
     feed(&mut q, &keys, 2, &hs, &mut got);
     feed(&mut q, &keys, 3, &p, &mut got);
     assert_eq!(joined(&got, 0), b"imei");
     assert_eq!(q.summary().unwrap().decryption, Decryption::Decrypted);
+}
+
+/// Keys that come after the connection began (a pcapng Decryption Secrets Block later in the
+/// capture) are used from then on; packets read before them make the connection `partial`.
+#[test]
+fn keys_that_come_later_are_used() {
+    let s = suite(cs::TLS13_AES_128_GCM_SHA256);
+    let hs = seal(
+        &s.handshake,
+        None,
+        Some(2),
+        &SERVER_CID,
+        0,
+        false,
+        &crypto_frame(&s.finished),
+    );
+    let p = seal(
+        &s.one_rtt,
+        None,
+        None,
+        &SERVER_CID,
+        0,
+        false,
+        &stream_frame(0, 0, b"imei", true),
+    );
+    let none = KeyView::default();
+    let keys = key_view(&s.log);
+    // The keys come after the Initial: everything protected opens.
+    let mut q = QuicClient::new();
+    let mut got = Got::new();
+    feed(&mut q, &none, 1, &initial(&s), &mut got);
+    assert!(q.summary().is_none());
+    feed(&mut q, &keys, 2, &hs, &mut got);
+    feed(&mut q, &keys, 3, &p, &mut got);
+    assert_eq!(joined(&got, 0), b"imei");
+    assert_eq!(q.summary().unwrap().decryption, Decryption::Decrypted);
+    // They come after the Handshake packet (whose CID still gives the 1-RTT packet's): `partial`.
+    let mut q = QuicClient::new();
+    let mut got = Got::new();
+    feed(&mut q, &none, 1, &initial(&s), &mut got);
+    feed(&mut q, &none, 2, &hs, &mut got);
+    feed(&mut q, &keys, 3, &p, &mut got);
+    assert_eq!(joined(&got, 0), b"imei");
+    assert_eq!(q.summary().unwrap().decryption, Decryption::Partial);
 }
 
 /// The whole engine: UDP datagrams in a capture, a finding at the frame that carried the byte
@@ -673,7 +723,7 @@ fn hostile_packets_never_panic_and_stay_bounded() {
     let s = suite(cs::TLS13_AES_128_GCM_SHA256);
     let keys = key_view(&s.log);
     let start = |got: &mut Got| {
-        let mut q = QuicClient::new(true);
+        let mut q = QuicClient::new();
         feed(&mut q, &keys, 1, &initial(&s), got);
         let hs = seal(
             &s.handshake,
@@ -783,7 +833,7 @@ fn rustls_initial_through_the_datagram_loop() {
             .unwrap();
         pkt
     };
-    let mut q = QuicClient::new(true);
+    let mut q = QuicClient::new();
     let mut got = Got::new();
     let r = feed(&mut q, &key_view(&s.log), 1, &pkt, &mut got);
     assert_eq!(r.hello.unwrap().sni.as_deref(), Some("api.example"));
