@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::adb::{AdbDevice, AdbError};
+use crate::adb::{AdbDevice, AdbError, RemoteStat};
 
 /// The key log's file name in a run directory.
 pub const RUN_DIR_FILE: &str = "tls-keys.log";
@@ -306,31 +306,88 @@ fn noting_cut(
 }
 
 /// PCAPdroid's copy of its key log: it appears once PCAPdroid's main screen has handled the stop;
-/// deleted from the phone once pulled.
+/// pulled once it is whole, then deleted from the phone (it holds the run's TLS secrets).
+///
+/// "Whole" is two stats `KEYLOG_SETTLE` apart agreeing on size and mtime: v1.9.1's MainActivity
+/// inserts the Downloads entry first (an empty file) and only then copies the cached key log into
+/// it, so the first stat that finds it may see it empty or half written.
 async fn pull_pcapdroid(
     device: &AdbDevice,
     path: &str,
     bound: PullBound,
 ) -> Result<(Vec<u8>, Option<String>), String> {
     let deadline = tokio::time::Instant::now() + PCAPDROID_KEYLOG_WAIT;
+    let mut seen: Option<RemoteStat> = None;
     let last = loop {
-        match pull_device(device, path, bound).await {
-            Ok(pulled) => {
-                let rm = format!("rm -f {}", crate::adb::shell_quote(path));
-                if let Err(e) = device.shell(&rm).await {
-                    tracing::warn!(error = %e, "removing PCAPdroid's key log from the phone");
-                }
-                return Ok(pulled);
-            }
-            Err(e) if tokio::time::Instant::now() >= deadline => break e,
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        let why = match settled(device, path, &mut seen).await {
+            Ok(true) => return pull_and_remove(device, path, bound).await,
+            Ok(false) => None,
+            Err(why) => Some(why),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            break why;
         }
+        let pause = if seen.is_some() {
+            KEYLOG_SETTLE
+        } else {
+            Duration::from_millis(250)
+        };
+        tokio::time::sleep(pause).await;
     };
+    let last = last.map_or_else(String::new, |why| format!(" ({why})"));
     Err(format!(
-        "PCAPdroid wrote none ({last}): it copies its key log there when its main screen comes \
+        "PCAPdroid wrote none{last}: it copies its key log there when its main screen comes \
          to the front after a capture that decrypted TLS (tattle opens it); none is written when no \
          connection was decrypted, and with pcapng the keys are inside the capture instead"
     ))
+}
+
+/// How far apart two stats of PCAPdroid's key log must agree before it is taken as whole.
+const KEYLOG_SETTLE: Duration = Duration::from_millis(500);
+
+/// One stat of `path`: true when it is a file and agrees on size and mtime with the one before
+/// (`seen`, updated); an error when the stat itself failed.
+async fn settled(
+    device: &AdbDevice,
+    path: &str,
+    seen: &mut Option<RemoteStat>,
+) -> Result<bool, String> {
+    let now = device
+        .clone()
+        .with_timeout(STAT_BOUND)
+        .stat(path)
+        .await
+        .map_err(|e| format!("could not stat it ({e})"));
+    let now = match now {
+        Ok(Some(st)) => st,
+        Ok(None) => {
+            *seen = None;
+            return Ok(false);
+        }
+        Err(e) => {
+            *seen = None;
+            return Err(e);
+        }
+    };
+    let agree = seen.is_some_and(|before| {
+        (before.mode, before.size, before.mtime) == (now.mode, now.size, now.mtime)
+    });
+    *seen = Some(now);
+    Ok(agree)
+}
+
+/// Pulls PCAPdroid's key log and deletes it from the phone.
+async fn pull_and_remove(
+    device: &AdbDevice,
+    path: &str,
+    bound: PullBound,
+) -> Result<(Vec<u8>, Option<String>), String> {
+    let pulled = pull_device(device, path, bound).await?;
+    let rm = format!("rm -f {}", crate::adb::shell_quote(path));
+    if let Err(e) = device.shell(&rm).await {
+        tracing::warn!(error = %e, "removing PCAPdroid's key log from the phone");
+    }
+    Ok(pulled)
 }
 
 async fn read_host(path: &Path) -> Result<Vec<u8>, String> {

@@ -643,3 +643,34 @@ async fn a_device_key_log_is_pulled_within_a_bound_made_from_its_size() {
     assert!(keys.notes[1].ends_with("not a file"), "{:?}", keys.notes);
     bench.finish().await;
 }
+
+/// PCAPdroid's key log as v1.9.1's MainActivity writes it: the Downloads entry first (empty), the
+/// copy a moment later. tattle waits until two stats agree, pulls the whole of it, then deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcapdroids_key_log_is_pulled_once_whole_then_deleted() {
+    use tattle::capture::keylog::{KeylogSource, collect};
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let path = "/sdcard/Download/PCAPdroid/tattle-staged.keylog";
+    let text: String = (0..40u32)
+        .map(|i| format!("CLIENT_RANDOM {:064x} {:096x}\n", i, u64::from(i) * 31))
+        .collect();
+    let device = bench.device();
+    device
+        .push(b"", path, 0o660)
+        .await
+        .expect("the empty entry");
+    let copier = {
+        let device = device.clone();
+        let text = text.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            device.push(text.as_bytes(), path, 0o660).await
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = collect(&[KeylogSource::Pcapdroid(path.into())], &device, dir.path()).await;
+    copier.await.unwrap().expect("the copy");
+    assert!(keys.text == text.as_bytes(), "{:?}", keys.notes);
+    assert_eq!(device.stat(path).await.expect("stat"), None, "deleted");
+    bench.finish().await;
+}

@@ -452,7 +452,13 @@ pub fn force_stop(handset: &Handset) {
 /// observer becomes active: a capture it saw stop is acted on now (MainActivity.java lines 196–245):
 /// for an API capture that decrypted TLS, the cached key log is copied to
 /// `Download/PCAPdroid/<sslkeylog_name>` when a name was given, then deleted.
-fn main_activity_in_front(handset: &Handset) {
+///
+/// The copy is seen in two stages, as v1.9.1's is: `Utils.getDownloadsUri` first inserts the
+/// Downloads entry (Android 10+: a MediaStore insert, which creates the empty file; before 10: the
+/// file is opened), and only then does `Utils.copy` stream the cache into it (MainActivity.java
+/// lines 196–245, Utils.java `getDownloadsUri`, `copy`). A reader polling the Downloads entry can
+/// find it empty for a moment: here for `KEYLOG_COPY_GAP`.
+fn main_activity_in_front(handset: &Arc<Handset>) {
     let mut st = handset.state();
     st.pcapdroid.main.alive = true;
     if is_running(handset) {
@@ -469,23 +475,57 @@ fn main_activity_in_front(handset: &Handset) {
         // A capture started in the app offers the key log in a file picker: not modelled.
         return;
     }
-    if !ended.sslkeylog_name.trim().is_empty() {
-        let path = format!("{}/{}", mitm::DOWNLOADS_DIR, ended.sslkeylog_name);
-        let now = crate::vhandset::shell::now_secs();
-        let written = st
-            .fs
-            .mkdir_all(mitm::DOWNLOADS_DIR)
-            .and_then(|()| st.fs.write(&path, keys, 0o660, now));
-        match written {
-            Ok(()) => st.pcapdroid.toast(mitm::SAVE_OK),
-            Err(e) => {
-                tracing::debug!(?e, "PCAPdroid: the key log could not be exported");
-                st.pcapdroid.toast("Export failed");
+    let _ = st.fs.remove(mitm::KEYLOG_CACHE);
+    if ended.sslkeylog_name.trim().is_empty() {
+        return;
+    }
+    let path = format!("{}/{}", mitm::DOWNLOADS_DIR, ended.sslkeylog_name);
+    let now = crate::vhandset::shell::now_secs();
+    // Stage 1: the entry exists, empty.
+    let inserted = st
+        .fs
+        .mkdir_all(mitm::DOWNLOADS_DIR)
+        .and_then(|()| st.fs.write(&path, Vec::new(), 0o660, now));
+    if let Err(e) = inserted {
+        tracing::debug!(
+            ?e,
+            "PCAPdroid: the key log's Downloads entry could not be made"
+        );
+        st.pcapdroid.toast("Export failed");
+        return;
+    }
+    drop(st);
+    // Stage 2: the copy, a moment later (the cache's bytes were read before its deletion above,
+    // as the copy's input stream holds the open file).
+    let copy = {
+        let handset = Arc::clone(handset);
+        move || {
+            let mut st = handset.state();
+            let now = crate::vhandset::shell::now_secs();
+            match st.fs.write(&path, keys, 0o660, now) {
+                Ok(()) => st.pcapdroid.toast(mitm::SAVE_OK),
+                Err(e) => {
+                    tracing::debug!(?e, "PCAPdroid: the key log could not be exported");
+                    st.pcapdroid.toast("Export failed");
+                }
             }
         }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn(async move {
+                tokio::time::sleep(KEYLOG_COPY_GAP).await;
+                copy();
+            });
+        }
+        Err(_) => copy(),
     }
-    let _ = st.fs.remove(mitm::KEYLOG_CACHE);
 }
+
+/// How long the virtual PCAPdroid's Downloads entry stays empty before its copy lands: longer than
+/// a 250 ms poll, shorter than two (a real copy of a small key log is quicker, a slow MediaStore or a
+/// big log slower; the gap only has to be observable).
+pub const KEYLOG_COPY_GAP: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// The capture ended: MainActivity's observer, if it saw it run, will act on it once in front.
 pub(crate) fn capture_ended(handset: &Handset, ended: EndedCapture) {

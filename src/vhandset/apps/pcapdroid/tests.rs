@@ -421,13 +421,17 @@ async fn main_activity_copies_the_key_log_of_a_capture_it_saw() {
     );
     let (out, _, _) = sh(&h, main).await;
     assert!(out.contains("Starting: Intent"), "{out}");
-    assert_eq!(
+    // In two stages, as v1.9.1's: the Downloads entry (empty), then the copy.
+    let copied = || {
         h.state()
             .fs
             .read("/sdcard/Download/PCAPdroid/k.log")
-            .unwrap(),
-        b"CLIENT_RANDOM a b\n"
-    );
+            .map(<[u8]>::to_vec)
+    };
+    assert_eq!(copied().unwrap(), b"", "the entry first, empty");
+    assert!(!toasts(&h).contains(&mitm::SAVE_OK.to_string()));
+    tokio::time::sleep(KEYLOG_COPY_GAP + Duration::from_millis(100)).await;
+    assert_eq!(copied().unwrap(), b"CLIENT_RANDOM a b\n");
     assert!(h.state().fs.read(mitm::KEYLOG_CACHE).is_err());
     assert!(toasts(&h).contains(&mitm::SAVE_OK.to_string()));
     // A blank name: no copy, the cache is still deleted.
