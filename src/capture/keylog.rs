@@ -306,7 +306,8 @@ fn noting_cut(
 }
 
 /// PCAPdroid's copy of its key log: it appears once PCAPdroid's main screen has handled the stop;
-/// pulled once it is whole, then deleted from the phone (it holds the run's TLS secrets).
+/// pulled once it is whole, then deleted from the phone (it holds the run's TLS secrets) unless the
+/// pull was cut (the note then tells the user to pull it by hand).
 ///
 /// "Whole" is two stats `KEYLOG_SETTLE` apart agreeing on size and mtime: v1.9.1's MainActivity
 /// inserts the Downloads entry first (an empty file) and only then copies the cached key log into
@@ -376,18 +377,27 @@ async fn settled(
     Ok(agree)
 }
 
-/// Pulls PCAPdroid's key log and deletes it from the phone.
+/// Pulls PCAPdroid's key log and deletes it from the phone, unless the pull was cut: then the file
+/// stays for the user to pull by hand, and the note says to delete it after.
 async fn pull_and_remove(
     device: &AdbDevice,
     path: &str,
     bound: PullBound,
 ) -> Result<(Vec<u8>, Option<String>), String> {
-    let pulled = pull_device(device, path, bound).await?;
+    let (bytes, cut) = pull_device(device, path, bound).await?;
+    if let Some(cut) = cut {
+        let cut = format!(
+            "{cut}; it stays on the phone and holds the run's TLS secrets: delete it after with \
+             `adb shell rm {}`",
+            crate::adb::shell_quote(path)
+        );
+        return Ok((bytes, Some(cut)));
+    }
     let rm = format!("rm -f {}", crate::adb::shell_quote(path));
     if let Err(e) = device.shell(&rm).await {
         tracing::warn!(error = %e, "removing PCAPdroid's key log from the phone");
     }
-    Ok(pulled)
+    Ok((bytes, None))
 }
 
 async fn read_host(path: &Path) -> Result<Vec<u8>, String> {

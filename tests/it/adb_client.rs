@@ -674,3 +674,38 @@ async fn pcapdroids_key_log_is_pulled_once_whole_then_deleted() {
     assert_eq!(device.stat(path).await.expect("stat"), None, "deleted");
     bench.finish().await;
 }
+
+/// A pull of PCAPdroid's key log cut by its bound: the complete lines are used, and the file stays on
+/// the phone for the user to pull by hand, as the note says (with how to delete it after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_pull_of_pcapdroids_key_log_leaves_it_on_the_phone() {
+    use tattle::capture::keylog::{KeylogSource, PullBound, collect_within};
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let path = "/sdcard/Download/PCAPdroid/tattle-big.keylog";
+    let text: String = (0..24_000u32)
+        .map(|i| format!("CLIENT_RANDOM {:064x} {:096x}\n", i, u64::from(i) * 7919))
+        .collect();
+    let device = bench.device();
+    device
+        .push(text.as_bytes(), path, 0o660)
+        .await
+        .expect("push");
+    let tight = PullBound {
+        base: Duration::from_millis(3),
+        per_mib: Duration::ZERO,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let source = [KeylogSource::Pcapdroid(path.into())];
+    let keys = collect_within(&source, &device, dir.path(), tight).await;
+    assert!(keys.text.len() < text.len(), "{:?}", keys.notes);
+    assert!(text.as_bytes().starts_with(&keys.text));
+    let cut = &keys.notes[0];
+    assert!(
+        cut.contains("pull cut after") && cut.contains(&format!("adb pull {path}")),
+        "{cut}"
+    );
+    assert!(cut.contains(&format!("adb shell rm {path}")), "{cut}");
+    let left = device.stat(path).await.expect("stat").expect("still there");
+    assert_eq!(left.size, text.len() as u64);
+    bench.finish().await;
+}
