@@ -335,6 +335,25 @@ async fn pull_pcapdroid(
         };
         tokio::time::sleep(pause).await;
     };
+    // The copy may land just after the window: one more look, so that its secrets are not left
+    // in shared storage unsaid.
+    let mut seen = None;
+    let _ = settled(device, path, &mut seen).await;
+    if seen.is_some() {
+        tokio::time::sleep(KEYLOG_SETTLE).await;
+        if let Ok(true) = settled(device, path, &mut seen).await {
+            return pull_and_remove(device, path, bound).await;
+        }
+    }
+    if let Some(st) = seen {
+        return Err(format!(
+            "PCAPdroid was still writing it ({} bytes) when tattle stopped waiting for it; it \
+             holds the run's TLS secrets: pull it with `adb pull {path}` (then run `tattle analyze` \
+             with `--keylog`) and delete it with `adb shell rm {}`",
+            st.size,
+            crate::adb::shell_quote(path)
+        ));
+    }
     let last = last.map_or_else(String::new, |why| format!(" ({why})"));
     Err(format!(
         "PCAPdroid wrote none{last}: it copies its key log there when its main screen comes \

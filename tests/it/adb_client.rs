@@ -709,3 +709,33 @@ async fn a_cut_pull_of_pcapdroids_key_log_leaves_it_on_the_phone() {
     assert_eq!(left.size, text.len() as u64);
     bench.finish().await;
 }
+
+/// A copy that lands at the very end of the wait (too late for two agreeing stats inside it) is
+/// still pulled and deleted: its secrets are not left in shared storage under a "wrote none".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcapdroids_key_log_landing_at_the_end_of_the_wait_is_still_pulled() {
+    use tattle::capture::keylog::{KeylogSource, collect};
+    let bench = Bench::start(&["aosp-clean"]).await;
+    let path = "/sdcard/Download/PCAPdroid/tattle-late.keylog";
+    let text = format!("CLIENT_RANDOM {} {}\n", "ab".repeat(32), "cd".repeat(48));
+    let device = bench.device();
+    let copier = {
+        let device = device.clone();
+        let text = text.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(4_850)).await;
+            device.push(text.as_bytes(), path, 0o660).await
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let keys = collect(&[KeylogSource::Pcapdroid(path.into())], &device, dir.path()).await;
+    copier.await.unwrap().expect("the copy");
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "waited the window"
+    );
+    assert!(keys.text == text.as_bytes(), "{:?}", keys.notes);
+    assert_eq!(device.stat(path).await.expect("stat"), None, "deleted");
+    bench.finish().await;
+}
