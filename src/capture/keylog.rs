@@ -257,7 +257,21 @@ async fn pull_device(
             "not on the phone, or the shell may not read it (adb reads files as the shell user)",
         )?;
     if !stat.is_file() {
-        return Err("not a file".into());
+        // Without `stat_v2` (Android 7 and older) adbd answers STAT v1 with lstat: a symbolic link
+        // to the key log is seen as the link. Its target's size is unknown, so the pull gets the
+        // bound of the largest key log (the byte limit still holds, a cut keeps whole lines).
+        let v1 = !device.has_feature("stat_v2").await.unwrap_or(true);
+        if !v1 || stat.is_dir() {
+            return Err("not a file".into());
+        }
+        return pull_bounded(
+            device,
+            path,
+            bound,
+            MAX_KEYLOG_BYTES,
+            "its size unknown (a link)",
+        )
+        .await;
     }
     if stat.size > MAX_KEYLOG_BYTES {
         return Err(format!(
@@ -266,7 +280,26 @@ async fn pull_device(
             MAX_KEYLOG_BYTES >> 20
         ));
     }
-    let within = bound.for_size(stat.size);
+    pull_bounded(
+        device,
+        path,
+        bound,
+        stat.size,
+        &format!("{} bytes", stat.size),
+    )
+    .await
+}
+
+/// The pull of `pull_device`, within the bound for `size` bytes (`what`: that size, said in a cut's
+/// note).
+async fn pull_bounded(
+    device: &AdbDevice,
+    path: &str,
+    bound: PullBound,
+    size: u64,
+    what: &str,
+) -> Result<(Vec<u8>, Option<String>), String> {
+    let within = bound.for_size(size);
     let mut bytes = Vec::new();
     match device
         .pull_into(path, MAX_KEYLOG_BYTES, within, &mut bytes)
@@ -278,11 +311,10 @@ async fn pull_device(
             // A line the cut went through is not a secret: only whole lines are kept.
             bytes.truncate(bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1));
             let cut = format!(
-                "pull cut after {:.1} s (the bound for {} bytes: {} s + {} s per MiB) with {got} bytes \
+                "pull cut after {:.1} s (the bound for {what}: {} s + {} s per MiB) with {got} bytes \
                  pulled; its complete lines are used, flows whose secrets came later stay opaque \
                  (pull it by hand with `adb pull {path}` and run `tattle analyze` with `--keylog`)",
                 within.as_secs_f64(),
-                stat.size,
                 bound.base.as_secs(),
                 bound.per_mib.as_secs(),
             );

@@ -137,7 +137,9 @@ pub async fn serve(stream: &mut AdbStream, handset: &Arc<Handset>) {
         } else if cmd == id(b"LIS2") || cmd == id(b"LIST") {
             list(handset, &raw, cmd == id(b"LIS2"))
         } else if cmd == id(b"STAT") {
-            let st = fs::normalize(&raw, "/").and_then(|p| handset.state().fs.stat(&p));
+            // adbd's v1 STAT answers with lstat (file_sync_service.cpp `do_stat`): a symbolic
+            // link is seen as the link, not its target; STA2 (`do_stat_v2`) follows it.
+            let st = fs::normalize(&raw, "/").and_then(|p| handset.state().fs.lstat(&p));
             let mut out = id(b"STAT").to_le_bytes().to_vec();
             let (mode, size, mtime) =
                 st.map_or((0, 0, 0), |s| (s.mode, s.size as u32, s.mtime as u32));
@@ -148,7 +150,14 @@ pub async fn serve(stream: &mut AdbStream, handset: &Arc<Handset>) {
         } else {
             // STA2 / LST2
             let path = fs::normalize(&raw, "/");
-            let st = path.clone().and_then(|p| handset.state().fs.stat(&p));
+            let st = path.clone().and_then(|p| {
+                let fs = &handset.state().fs;
+                if cmd == id(b"LST2") {
+                    fs.lstat(&p)
+                } else {
+                    fs.stat(&p)
+                }
+            });
             let mut out = cmd.to_le_bytes().to_vec();
             out.extend(stat2_body(st, path.map_or(0, |p| ino(&p))));
             out

@@ -404,11 +404,13 @@ async fn pump(
     }
 }
 
-/// Passes the device's first message (its CNXN) on with `shell_v2` removed from the banner's features, so
-/// the server sees a device that only has the legacy shell. Header length and checksum are rewritten.
-async fn strip_shell_v2_from_banner(
+/// Passes the device's first message (its CNXN) on with `features` removed from the banner's, so the
+/// server sees an older device (no `shell_v2`: only the legacy shell; no `stat_v2`: Android 7 and
+/// older, STAT v1). Header length and checksum are rewritten.
+async fn strip_from_banner(
     from: &mut (impl tokio::io::AsyncRead + Unpin),
     to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    features: &[&str],
 ) -> std::io::Result<()> {
     use tokio::io::AsyncWriteExt;
     let mut header = [0u8; 24];
@@ -419,8 +421,14 @@ async fn strip_shell_v2_from_banner(
     from.read_exact(&mut payload).await?;
     assert_eq!(&header[..4], b"CNXN");
     let banner = String::from_utf8(payload).expect("banner is text");
-    let stripped = banner.replace("shell_v2,", "").replace(",shell_v2", "");
-    assert_ne!(stripped, banner, "banner had no shell_v2: {banner}");
+    let mut stripped = banner.clone();
+    for feature in features {
+        let before = stripped.clone();
+        stripped = stripped
+            .replace(&format!("{feature},"), "")
+            .replace(&format!(",{feature}"), "");
+        assert_ne!(stripped, before, "banner had no {feature}: {banner}");
+    }
     let sum: u32 = stripped.bytes().map(u32::from).sum();
     header[12..16].copy_from_slice(&(stripped.len() as u32).to_le_bytes());
     header[16..20].copy_from_slice(&sum.to_le_bytes());
@@ -429,15 +437,15 @@ async fn strip_shell_v2_from_banner(
 }
 
 /// A virtual handset the server reaches only through a relay, registered under the relay's address; the
-/// handset itself is not registered. `legacy_only`: the relay hides `shell_v2` from the banner.
+/// handset itself is not registered. `hide`: the features the relay hides from the banner.
 async fn relayed_handset(
     server: &AdbServer,
-    legacy_only: bool,
+    hide: &'static [&'static str],
 ) -> (RunningHandset, Relay, AdbDevice) {
     let handset = unregistered_handset("aosp-clean").await;
     let relay = relay(
         SocketAddr::from((Ipv4Addr::LOCALHOST, handset.port())),
-        legacy_only,
+        hide,
     )
     .await;
     let serial = relay.addr.to_string();
@@ -447,7 +455,7 @@ async fn relayed_handset(
     (handset, relay, server.device(&serial))
 }
 
-async fn relay(target: SocketAddr, legacy_only: bool) -> Relay {
+async fn relay(target: SocketAddr, hide: &'static [&'static str]) -> Relay {
     use std::sync::atomic::AtomicBool;
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
@@ -467,7 +475,7 @@ async fn relay(target: SocketAddr, legacy_only: bool) -> Relay {
             let flag = flag.clone();
             pumps.spawn(async move {
                 let (mut ro, mut wi) = (ro, wi);
-                if legacy_only && strip_shell_v2_from_banner(&mut ro, &mut wi).await.is_err() {
+                if !hide.is_empty() && strip_from_banner(&mut ro, &mut wi, hide).await.is_err() {
                     return;
                 }
                 pump(ro, wi, flag).await
@@ -481,7 +489,7 @@ async fn relay(target: SocketAddr, legacy_only: bool) -> Relay {
 async fn a_frozen_device_times_out_instead_of_hanging() {
     use std::sync::atomic::Ordering;
     let adb = PrivateAdbServer::start().await.expect("private adb server");
-    let (handset, relay, device) = relayed_handset(adb.server(), false).await;
+    let (handset, relay, device) = relayed_handset(adb.server(), &[]).await;
     let device = device.with_timeout(Duration::from_secs(1));
     assert_eq!(
         device.shell("true").await.expect("before freeze").exit_code,
@@ -550,7 +558,7 @@ async fn reboot_and_wait_for_the_device_to_come_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_without_shell_v2_falls_back_to_the_legacy_shell() {
     let adb = PrivateAdbServer::start().await.expect("private adb server");
-    let (handset, relay, device) = relayed_handset(adb.server(), true).await;
+    let (handset, relay, device) = relayed_handset(adb.server(), &["shell_v2"]).await;
     let features = device.features().await.expect("features");
     assert!(!features.iter().any(|f| f == "shell_v2"), "{features:?}");
     assert!(features.iter().any(|f| f == "stat_v2"), "{features:?}");
@@ -738,4 +746,51 @@ async fn pcapdroids_key_log_landing_at_the_end_of_the_wait_is_still_pulled() {
     assert!(keys.text == text.as_bytes(), "{:?}", keys.notes);
     assert_eq!(device.stat(path).await.expect("stat"), None, "deleted");
     bench.finish().await;
+}
+
+/// `device:PATH` that is a symbolic link, on a device without `stat_v2` (Android 7 and older): adbd's
+/// STAT v1 answers with lstat, so the stat sees a link, not a file. The key log is pulled anyway (the
+/// pull follows the link), within the bound for the largest key log; a directory is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_log_behind_a_symlink_is_pulled_from_a_device_without_stat_v2() {
+    use tattle::capture::keylog::{KeylogSource, collect};
+    let adb = PrivateAdbServer::start().await.expect("private adb server");
+    let (handset, relay, device) = relayed_handset(adb.server(), &["stat_v2"]).await;
+    assert!(
+        !device.has_feature("stat_v2").await.expect("features"),
+        "STAT v1 only"
+    );
+    let text = format!("CLIENT_RANDOM {} {}\n", "ab".repeat(32), "cd".repeat(48));
+    let (target, link) = ("/data/local/tmp/app/keys.log", "/data/local/tmp/keys.log");
+    device
+        .push(text.as_bytes(), target, 0o644)
+        .await
+        .expect("push");
+    handset
+        .handset()
+        .state()
+        .fs
+        .symlink(target, link)
+        .expect("ln -s");
+    let st = device.stat(link).await.expect("stat").expect("the link");
+    assert!(!st.is_file() && !st.is_dir(), "lstat sees the link: {st:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let keys = collect(
+        &[
+            KeylogSource::Device(link.into()),
+            KeylogSource::Device("/data/local/tmp".into()),
+        ],
+        &device,
+        dir.path(),
+    )
+    .await;
+    assert!(keys.text == text.as_bytes(), "{:?}", keys.notes);
+    assert_eq!(
+        keys.notes[0],
+        format!("key log device:{link}: {} bytes", text.len())
+    );
+    assert!(keys.notes[1].ends_with("not a file"), "{:?}", keys.notes);
+    relay.task.abort();
+    handset.shutdown().await;
 }

@@ -1,5 +1,6 @@
 //! The handset's in-memory file system: what `adb push`/`pull`/`ls` (sync) and the shell's `ls`, `cat`,
 //! `rm`, `>` redirections see. Bounded in total size; paths are normalised so `..` cannot escape.
+//! Symbolic links to files exist for what adbd's STAT v1 (lstat) sees of them; made by tests only.
 //!
 //! Must not touch: the host's file system, the sync wire format.
 
@@ -14,6 +15,9 @@ const MAX_ENTRIES: usize = 100_000;
 
 pub const S_IFREG: u32 = 0o100000;
 pub const S_IFDIR: u32 = 0o040000;
+pub const S_IFLNK: u32 = 0o120000;
+/// Most symbolic links followed in one lookup (Linux: 40; ELOOP beyond).
+const MAX_LINK_HOPS: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
@@ -67,6 +71,9 @@ impl FsError {
 pub struct MemFs {
     files: BTreeMap<String, File>,
     dirs: BTreeSet<String>,
+    /// Symbolic links: the link's path → its target's (absolute, normalised). Followed by `stat`
+    /// and `read`; `lstat` sees the link itself (what adbd's STAT v1 answers). Not listed by `list`.
+    links: BTreeMap<String, String>,
     used: usize,
     limit: usize,
     boot_time: u64,
@@ -111,6 +118,7 @@ impl MemFs {
         let mut fs = MemFs {
             files: BTreeMap::new(),
             dirs: BTreeSet::new(),
+            links: BTreeMap::new(),
             used: 0,
             limit,
             boot_time: now,
@@ -146,7 +154,45 @@ impl MemFs {
         self.dirs.contains(path) || path == "/"
     }
 
+    /// Makes `path` a symbolic link to `target` (absolute), as `ln -s TARGET PATH`.
+    pub fn symlink(&mut self, target: &str, path: &str) -> Result<(), FsError> {
+        let target = normalize(target, "/")?;
+        if path == "/" || self.files.contains_key(path) || self.is_dir(path) {
+            return Err(FsError::Invalid);
+        }
+        if self.files.len() + self.dirs.len() + self.links.len() >= MAX_ENTRIES {
+            return Err(FsError::NoSpace);
+        }
+        self.links.insert(path.to_string(), target);
+        Ok(())
+    }
+
+    /// `path` with its symbolic links followed (the last component only: links are files here).
+    fn resolve<'a>(&'a self, mut path: &'a str) -> Result<&'a str, FsError> {
+        for _ in 0..MAX_LINK_HOPS {
+            match self.links.get(path) {
+                Some(target) => path = target,
+                None => return Ok(path),
+            }
+        }
+        Err(FsError::Invalid)
+    }
+
+    /// `stat` of the link itself when `path` is one (mode S_IFLNK|0777, size the target's length).
+    pub fn lstat(&self, path: &str) -> Result<Stat, FsError> {
+        match self.links.get(path) {
+            Some(target) => Ok(Stat {
+                mode: S_IFLNK | 0o777,
+                size: target.len() as u64,
+                mtime: self.boot_time,
+                is_dir: false,
+            }),
+            None => self.stat(path),
+        }
+    }
+
     pub fn stat(&self, path: &str) -> Result<Stat, FsError> {
+        let path = self.resolve(path)?;
         if let Some(f) = self.files.get(path) {
             return Ok(Stat {
                 mode: S_IFREG | f.mode,
@@ -167,6 +213,7 @@ impl MemFs {
     }
 
     pub fn read(&self, path: &str) -> Result<&[u8], FsError> {
+        let path = self.resolve(path)?;
         match self.files.get(path) {
             Some(f) => Ok(&f.data),
             None if self.is_dir(path) => Err(FsError::IsDir),
@@ -247,6 +294,9 @@ impl MemFs {
     }
 
     pub fn remove(&mut self, path: &str) -> Result<(), FsError> {
+        if self.links.remove(path).is_some() {
+            return Ok(());
+        }
         match self.files.remove(path) {
             Some(f) => {
                 self.used -= f.data.len();
