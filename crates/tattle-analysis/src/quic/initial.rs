@@ -460,46 +460,11 @@ mod tests {
     /// rustls' own QUIC Initial keys (an independent implementation) encrypt; we decrypt.
     #[test]
     fn decrypts_what_rustls_quic_keys_protect() {
-        use rustls::Side;
-        use rustls::quic::{Keys, Version};
-        let rustls::SupportedCipherSuite::Tls13(suite) =
-            rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
-        else {
-            unreachable!()
-        };
-        let dcid = h("8394c8f03e515708");
-        let keys = Keys::initial(
-            Version::V1,
-            suite,
-            suite.quic.expect("quic"),
-            &dcid,
-            Side::Client,
+        let pkt = super::super::tests::rustls_sealed_initial(
+            &h("8394c8f03e515708"),
+            7,
+            &hello_msg("rustls.example"),
         );
-        let msg = hello_msg("rustls.example");
-        let mut frames = vec![0x06, 0x00];
-        put_varint(&mut frames, msg.len() as u64);
-        frames.extend_from_slice(&msg);
-        frames.resize(1100, 0);
-        let mut hdr = vec![0xc1, 0, 0, 0, 1, 8];
-        hdr.extend_from_slice(&dcid);
-        hdr.extend_from_slice(&[0, 0]);
-        hdr.extend_from_slice(&(0x4000u16 | (2 + frames.len() + 16) as u16).to_be_bytes());
-        let pn_off = hdr.len();
-        hdr.extend_from_slice(&[0, 7]);
-        let tag = keys
-            .local
-            .packet
-            .encrypt_in_place(7, &hdr, &mut frames)
-            .unwrap();
-        let mut pkt = hdr;
-        pkt.extend_from_slice(&frames);
-        pkt.extend_from_slice(tag.as_ref());
-        let sample = pkt[pn_off + 4..pn_off + 20].to_vec();
-        let (head, rest) = pkt.split_at_mut(pn_off);
-        keys.local
-            .header
-            .encrypt_in_place(&sample, &mut head[0], &mut rest[..2])
-            .unwrap();
         let mut q = Initials::default();
         let hello = q.datagram(&pkt).expect("hello");
         assert_eq!(hello.sni.as_deref(), Some("rustls.example"));

@@ -790,49 +790,51 @@ fn hostile_packets_never_panic_and_stay_bounded() {
     assert_eq!(q.summary().unwrap().decryption, Decryption::Decrypted);
 }
 
+/// A client Initial carrying `crypto` (padded to 1100 bytes of frames) with packet number `pn`,
+/// sealed and header-protected by rustls' own QUIC Initial keys for `dcid` (an independent
+/// implementation: it encrypts, tattle decrypts). Shared with `initial`'s tests.
+pub(super) fn rustls_sealed_initial(dcid: &[u8], pn: u8, crypto: &[u8]) -> Vec<u8> {
+    let SupportedCipherSuite::Tls13(aes128) = cs::TLS13_AES_128_GCM_SHA256 else {
+        unreachable!()
+    };
+    let keys = rq::Keys::initial(
+        Version::V1,
+        aes128,
+        aes128.quic.expect("quic"),
+        dcid,
+        Side::Client,
+    );
+    let mut frames = crypto_frame(crypto);
+    frames.resize(1100, 0);
+    let mut header = vec![0xc1, 0, 0, 0, 1, dcid.len() as u8];
+    header.extend_from_slice(dcid);
+    header.extend_from_slice(&[0, 0]);
+    header.extend_from_slice(&(0x4000u16 | (2 + frames.len() + 16) as u16).to_be_bytes());
+    let pn_off = header.len();
+    header.extend_from_slice(&[0, pn]);
+    let tag = keys
+        .local
+        .packet
+        .encrypt_in_place(u64::from(pn), &header, &mut frames)
+        .unwrap();
+    let mut pkt = header;
+    pkt.extend_from_slice(&frames);
+    pkt.extend_from_slice(tag.as_ref());
+    let sample = pkt[pn_off + 4..pn_off + 20].to_vec();
+    let (head, rest) = pkt.split_at_mut(pn_off);
+    keys.local
+        .header
+        .encrypt_in_place(&sample, &mut head[0], &mut rest[..2])
+        .unwrap();
+    pkt
+}
+
 /// RFC 9001 Appendix A.2's client Initial keys and header protection (also in `initial`), and
 /// an Initial from rustls' own keys read by `Initials` through the datagram loop.
 #[test]
 fn rustls_initial_through_the_datagram_loop() {
     let s = suite(cs::TLS13_AES_128_GCM_SHA256);
-    let keys = rq::Keys::initial(
-        Version::V1,
-        match cs::TLS13_AES_128_GCM_SHA256 {
-            SupportedCipherSuite::Tls13(t) => t,
-            _ => unreachable!(),
-        },
-        match cs::TLS13_AES_128_GCM_SHA256 {
-            SupportedCipherSuite::Tls13(t) => t.quic.unwrap(),
-            _ => unreachable!(),
-        },
-        &ORIGINAL_DCID,
-        Side::Client,
-    );
-    let mut frames = crypto_frame(&s.hello);
-    frames.resize(1100, 0);
-    let pkt = {
-        let mut header = vec![0xc1, 0, 0, 0, 1, 8];
-        header.extend_from_slice(&ORIGINAL_DCID);
-        header.extend_from_slice(&[0, 0]);
-        header.extend_from_slice(&(0x4000u16 | (2 + frames.len() + 16) as u16).to_be_bytes());
-        let pn_off = header.len();
-        header.extend_from_slice(&[0, 0]);
-        let tag = keys
-            .local
-            .packet
-            .encrypt_in_place(0, &header, &mut frames)
-            .unwrap();
-        let mut pkt = header;
-        pkt.extend_from_slice(&frames);
-        pkt.extend_from_slice(tag.as_ref());
-        let sample = pkt[pn_off + 4..pn_off + 20].to_vec();
-        let (head, rest) = pkt.split_at_mut(pn_off);
-        keys.local
-            .header
-            .encrypt_in_place(&sample, &mut head[0], &mut rest[..2])
-            .unwrap();
-        pkt
-    };
+    let pkt = rustls_sealed_initial(&ORIGINAL_DCID, 0, &s.hello);
     let mut q = QuicClient::new();
     let mut got = Got::new();
     let r = feed(&mut q, &key_view(&s.log), 1, &pkt, &mut got);
