@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::analysis_tls::{Server, ec_certificate};
+use crate::analysis_tls::{Server, ec_certificate, flip_secrets};
 use crate::analysis_tshark::Tcpdump;
 use crate::support;
 use tattle_analysis::identifier::Identifier;
@@ -290,17 +290,7 @@ fn ngtcp2_http3_decrypts_as_tshark_does_inside() {
 
     // Wrong keys (the first hex digit of every secret flipped): tshark shows no stream data, every
     // flow is `keys_do_not_match` at a frame after its first (the ClientHello's).
-    let bad: String = String::from_utf8_lossy(&key_text)
-        .lines()
-        .map(|l| {
-            let mut f: Vec<String> = l.split(' ').map(str::to_string).collect();
-            if f.len() == 3 {
-                let first = if f[2].starts_with('0') { "1" } else { "0" };
-                f[2] = format!("{first}{}", &f[2][1..]);
-            }
-            f.join(" ") + "\n"
-        })
-        .collect();
+    let bad = flip_secrets(&key_text);
     let bad_file = d.join("bad.log");
     std::fs::write(&bad_file, &bad).unwrap();
     assert!(

@@ -261,17 +261,7 @@ fn curl_and_openssl_captures_decrypt_as_tshark_does_inside() {
 
     // Wrong keys (the first hex digit of every secret flipped): no request for tshark, every
     // supported flow `keys_do_not_match` at the frame of its first protected record.
-    let bad: String = String::from_utf8_lossy(&key_text)
-        .lines()
-        .map(|l| {
-            let mut f: Vec<String> = l.split(' ').map(str::to_string).collect();
-            if f.len() == 3 {
-                let first = if f[2].starts_with('0') { "1" } else { "0" };
-                f[2] = format!("{first}{}", &f[2][1..]);
-            }
-            f.join(" ") + "\n"
-        })
-        .collect();
+    let bad = flip_secrets(&key_text);
     let bad_file = d.join("bad.log");
     std::fs::write(&bad_file, &bad).unwrap();
     assert!(tshark_requests(&cap, &bad_file).is_empty());
@@ -698,4 +688,20 @@ fn with_secrets_after(file: &Path, after: u64, key_log: &[u8]) -> Vec<u8> {
         pos += 16 + caplen;
     }
     out.into_inner()
+}
+
+/// A key log whose every secret has its first hex digit flipped: the same connections, keys
+/// that cannot open them.
+pub(crate) fn flip_secrets(key_text: &[u8]) -> String {
+    String::from_utf8_lossy(key_text)
+        .lines()
+        .map(|l| {
+            let mut f: Vec<String> = l.split(' ').map(str::to_string).collect();
+            if f.len() == 3 {
+                let first = if f[2].starts_with('0') { "1" } else { "0" };
+                f[2] = format!("{first}{}", &f[2][1..]);
+            }
+            f.join(" ") + "\n"
+        })
+        .collect()
 }
