@@ -120,6 +120,18 @@ impl Outcome {
         self.leak_count() > 0 || self.steps.iter().any(|s| !s.size_correlations.is_empty())
     }
 
+    /// Every step's size correlations, with the step's name, in step order.
+    pub fn size_correlations(&self) -> Vec<(&str, &SizeCorrelation)> {
+        self.steps
+            .iter()
+            .flat_map(|s| {
+                s.size_correlations
+                    .iter()
+                    .map(move |c| (s.step.as_str(), c))
+            })
+            .collect()
+    }
+
     /// Adds a differential series' verdicts to the steps they are about (a step the outcome lacks
     /// is added in order), sorted and without duplicates.
     pub fn add_size_correlations(&mut self, follows: &[crate::differential::Follows]) {

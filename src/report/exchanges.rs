@@ -133,19 +133,8 @@ pub fn read(
     let mut note = None;
     let mut reader = BufReader::new(child.stdout.take().expect("piped"));
     let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE)
-            .read_until(b'\n', &mut line)
-            .unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        if line.last() != Some(&b'\n') && n as u64 == MAX_LINE {
-            // Skip the rest of an overlong line.
-            let mut rest = Vec::new();
-            let _ = reader.read_until(b'\n', &mut rest);
+    while let Some(whole) = next_line(&mut reader, &mut line) {
+        if !whole {
             continue;
         }
         let Ok(packet) = serde_json::from_slice::<Layers>(&line) else {
@@ -354,20 +343,10 @@ fn read_http2(
     let (mut note, mut skipped) = (None, 0usize);
     let mut reader = BufReader::new(child.stdout.take().expect("piped"));
     let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE)
-            .read_until(b'\n', &mut line)
-            .unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        if line.last() != Some(&b'\n') && n as u64 == MAX_LINE {
+    while let Some(whole) = next_line(&mut reader, &mut line) {
+        if !whole {
             // A packet with a large DATA frame beside its HEADERS: left out, and said.
             skipped += 1;
-            let mut rest = Vec::new();
-            let _ = reader.read_until(b'\n', &mut rest);
             continue;
         }
         let Ok(packet) = serde_json::from_slice::<serde_json::Value>(&line) else {
@@ -482,6 +461,44 @@ fn read_http2(
 }
 
 /// Header names of `Name: value\r\n` lines, without their values.
+/// Reads tshark's next output line into `line`, at most `MAX_LINE` bytes: `None` at the end,
+/// `Some(false)` for an overlong line (the rest of it is skipped, unbuffered), `Some(true)` else.
+fn next_line(reader: &mut impl std::io::BufRead, line: &mut Vec<u8>) -> Option<bool> {
+    line.clear();
+    let n = (&mut *reader)
+        .take(MAX_LINE)
+        .read_until(b'\n', line)
+        .unwrap_or(0);
+    if n == 0 {
+        return None;
+    }
+    if line.last() != Some(&b'\n') && n as u64 == MAX_LINE {
+        skip_line(reader);
+        return Some(false);
+    }
+    Some(true)
+}
+
+/// Skips to the next newline without holding the skipped bytes.
+fn skip_line(reader: &mut impl std::io::BufRead) {
+    loop {
+        let Ok(buf) = reader.fill_buf() else { return };
+        if buf.is_empty() {
+            return;
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return;
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
+}
+
 fn header_names(lines: &[String]) -> Vec<String> {
     header_names_of(
         lines

@@ -213,15 +213,7 @@ pub fn render(view: &RunView) -> String {
     }
 
     // A differential series' verdicts: TLS flows whose size followed a planted value.
-    let correlations: Vec<(&str, &crate::outcome::SizeCorrelation)> = o
-        .steps
-        .iter()
-        .flat_map(|s| {
-            s.size_correlations
-                .iter()
-                .map(move |c| (s.step.as_str(), c))
-        })
-        .collect();
+    let correlations = o.size_correlations();
     if !correlations.is_empty() {
         let _ = writeln!(
             h,

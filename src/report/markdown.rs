@@ -86,15 +86,7 @@ pub fn render(view: &RunView) -> String {
         }
         let _ = writeln!(out);
     }
-    let correlations: Vec<(&str, &crate::outcome::SizeCorrelation)> = o
-        .steps
-        .iter()
-        .flat_map(|s| {
-            s.size_correlations
-                .iter()
-                .map(move |c| (s.step.as_str(), c))
-        })
-        .collect();
+    let correlations = o.size_correlations();
     if !correlations.is_empty() {
         let _ = writeln!(out, "### Size correlations\n");
         let _ = writeln!(

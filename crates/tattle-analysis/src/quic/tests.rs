@@ -453,18 +453,9 @@ fn zero_rtt_packets_open_with_the_early_secret() {
     assert_eq!(q.summary().unwrap().decryption, Decryption::Decrypted);
 }
 
-#[test]
-fn wrong_missing_and_no_keys() {
-    let s = suite(cs::TLS13_AES_128_GCM_SHA256);
-    let p = seal(
-        &s.one_rtt,
-        None,
-        None,
-        &SERVER_CID,
-        0,
-        false,
-        &stream_frame(0, 0, b"imei", true),
-    );
+/// The client's Handshake packet (its Finished) and a 1-RTT packet whose stream 0 carries
+/// `imei` and ends, both to the server's connection ID.
+fn handshake_then_request(s: &Session) -> (Vec<u8>, Vec<u8>) {
     let hs = seal(
         &s.handshake,
         None,
@@ -474,6 +465,22 @@ fn wrong_missing_and_no_keys() {
         false,
         &crypto_frame(&s.finished),
     );
+    let p = seal(
+        &s.one_rtt,
+        None,
+        None,
+        &SERVER_CID,
+        0,
+        false,
+        &stream_frame(0, 0, b"imei", true),
+    );
+    (hs, p)
+}
+
+#[test]
+fn wrong_missing_and_no_keys() {
+    let s = suite(cs::TLS13_AES_128_GCM_SHA256);
+    let (hs, p) = handshake_then_request(&s);
     // Every secret's first hex digit flipped.
     let bad: String = s
         .log
@@ -525,24 +532,7 @@ fn wrong_missing_and_no_keys() {
 #[test]
 fn a_missing_traffic_secret_is_not_decrypted() {
     let s = suite(cs::TLS13_AES_128_GCM_SHA256);
-    let hs = seal(
-        &s.handshake,
-        None,
-        Some(2),
-        &SERVER_CID,
-        0,
-        false,
-        &crypto_frame(&s.finished),
-    );
-    let p = seal(
-        &s.one_rtt,
-        None,
-        None,
-        &SERVER_CID,
-        0,
-        false,
-        &stream_frame(0, 0, b"imei", true),
-    );
+    let (hs, p) = handshake_then_request(&s);
     let handshake_only: String = s
         .log
         .lines()
@@ -576,24 +566,7 @@ fn a_missing_traffic_secret_is_not_decrypted() {
 #[test]
 fn keys_that_come_later_are_used() {
     let s = suite(cs::TLS13_AES_128_GCM_SHA256);
-    let hs = seal(
-        &s.handshake,
-        None,
-        Some(2),
-        &SERVER_CID,
-        0,
-        false,
-        &crypto_frame(&s.finished),
-    );
-    let p = seal(
-        &s.one_rtt,
-        None,
-        None,
-        &SERVER_CID,
-        0,
-        false,
-        &stream_frame(0, 0, b"imei", true),
-    );
+    let (hs, p) = handshake_then_request(&s);
     let none = KeyView::default();
     let keys = key_view(&s.log);
     // The keys come after the Initial: everything protected opens.
